@@ -1,0 +1,59 @@
+"""taskqueue: the SQLite (aiosqlite) task queue that queueprof measures.
+
+Atomic claims, leases, retries with backoff, dead-lettering, and selectable strategies
+(connection sharing, claim style, batch sizes, wake-up mode) so workloads can compare them.
+"""
+
+from .config import ClaimStyle, ConnectionMode, QueueConfig, Wakeup
+from .errors import (
+    InvalidArgumentError,
+    InvalidPayloadError,
+    QueueBusyError,
+    QueueClosedError,
+    QueueDatabaseError,
+    QueueOpenError,
+    TaskQueueError,
+)
+from .models import NewTask, ReclaimResult, Task, TaskState, TaskStatus
+from .pool import (
+    EngineOptions,
+    PoolResult,
+    WorkerMode,
+    WorkerProcesses,
+    run_async_workers,
+    run_process_workers,
+)
+from .queue import TaskQueue
+from .stats import OPERATIONS, QueueStats, SqlSample
+from .worker import EngineStats, WorkerEngine
+
+__all__ = [
+    "OPERATIONS",
+    "ClaimStyle",
+    "ConnectionMode",
+    "EngineOptions",
+    "EngineStats",
+    "InvalidArgumentError",
+    "InvalidPayloadError",
+    "NewTask",
+    "PoolResult",
+    "QueueBusyError",
+    "QueueClosedError",
+    "QueueConfig",
+    "QueueDatabaseError",
+    "QueueOpenError",
+    "QueueStats",
+    "ReclaimResult",
+    "SqlSample",
+    "Task",
+    "TaskQueue",
+    "TaskQueueError",
+    "TaskState",
+    "TaskStatus",
+    "Wakeup",
+    "WorkerEngine",
+    "WorkerMode",
+    "WorkerProcesses",
+    "run_async_workers",
+    "run_process_workers",
+]

@@ -1,0 +1,197 @@
+"""Queue strategies as configuration.
+
+A :class:`QueueConfig` is a frozen value: workloads build one per strategy they compare and the
+manifest records it as a plain dict (:meth:`QueueConfig.to_dict`). Strings in the CLI form
+``key=value,key=value`` are parsed by :meth:`QueueConfig.parse`, with errors that list the
+valid choices.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from enum import StrEnum
+from typing import Any
+
+from .errors import InvalidArgumentError
+
+
+class ConnectionMode(StrEnum):
+    """How engines in one process reach SQLite."""
+
+    SHARED = "shared"
+    """One connection (one writer) per process; every engine's calls queue on its thread."""
+    PER_WORKER = "per-worker"
+    """One connection per worker name; writers contend on SQLite's lock."""
+
+
+class ClaimStyle(StrEnum):
+    """How a claim picks and takes tasks."""
+
+    RETURNING = "returning"
+    """One ``UPDATE ... WHERE id IN (SELECT ... LIMIT n) RETURNING`` statement."""
+    IMMEDIATE = "immediate"
+    """``BEGIN IMMEDIATE``; select; update; commit, in one trip to the connection thread."""
+    DEFERRED = "deferred"
+    """The naive read-then-write, one await per statement. Kept to show SQLITE_BUSY."""
+
+
+@dataclass(frozen=True, slots=True)
+class Wakeup:
+    """How an idle worker learns there is new work.
+
+    ``notify``: in-process notification from ``enqueue``, with ``interval_ms`` as the fallback
+    for work that arrives from other processes or becomes due later. ``poll``: sleep
+    ``interval_ms`` between empty claims.
+    """
+
+    mode: str = "notify"
+    interval_ms: float = 50.0
+
+    @classmethod
+    def parse(cls, text: str) -> Wakeup:
+        """Parse ``notify``, ``notify:<ms>`` or ``poll:<ms>``."""
+        mode, _, ms = text.partition(":")
+        if mode not in ("notify", "poll"):
+            raise InvalidArgumentError(
+                f"wakeup {text!r}: unknown mode {mode!r}; "
+                "use 'notify', 'notify:<ms>' or 'poll:<ms>'"
+            )
+        if not ms:
+            if mode == "poll":
+                raise InvalidArgumentError(
+                    f"wakeup {text!r}: poll needs an interval, e.g. 'poll:10' (milliseconds)"
+                )
+            return cls(mode)
+        try:
+            interval = float(ms)
+        except ValueError:
+            raise InvalidArgumentError(
+                f"wakeup {text!r}: interval {ms!r} is not a number of milliseconds"
+            ) from None
+        if not interval > 0:
+            raise InvalidArgumentError(f"wakeup {text!r}: interval must be > 0 ms")
+        return cls(mode, interval)
+
+    def __str__(self) -> str:
+        return f"{self.mode}:{self.interval_ms:g}"
+
+
+@dataclass(frozen=True, slots=True)
+class QueueConfig:
+    """Every strategy knob of the queue. Defaults are the fastest safe strategy."""
+
+    connection: ConnectionMode = ConnectionMode.SHARED
+    claim_style: ClaimStyle = ClaimStyle.RETURNING
+    claim_batch: int = 1
+    """Tasks a worker engine claims per call."""
+    ack_batch: int = 1
+    """Completions a worker engine buffers before writing them in one statement."""
+    wakeup: Wakeup = field(default_factory=Wakeup)
+    lease_s: float = 30.0
+    """How long a claim holds a task before another worker may reclaim it."""
+    busy_timeout_ms: int = 0
+    """SQLite's own busy handler. 0 hands contention to the queue's retry loop, which sleeps
+    on the event loop (not on the connection thread) in steps of at most ``busy_backoff_max_ms``."""
+    busy_backoff_max_ms: float = 2.0
+    busy_deadline_s: float = 30.0
+    """After this long busy, an operation raises :class:`QueueBusyError`."""
+    retry_backoff_s: float = 0.5
+    """Delay before the first retry of a failed task; doubles per attempt."""
+    retry_backoff_max_s: float = 300.0
+    record_timings: bool = False
+    """Time every queue operation with ``perf_counter_ns`` (see :class:`QueueStats`)."""
+    capture_sql: bool = False
+    """Record each SQL statement with its duration measured on the connection thread."""
+
+    def __post_init__(self) -> None:
+        # Accept plain strings for the enums so dataclasses.replace(cfg, connection="shared")
+        # and dicts loaded from JSON work; reject anything else with the valid choices.
+        object.__setattr__(self, "connection", _enum(ConnectionMode, "connection", self.connection))
+        object.__setattr__(self, "claim_style", _enum(ClaimStyle, "claim_style", self.claim_style))
+        if isinstance(self.wakeup, str):
+            object.__setattr__(self, "wakeup", Wakeup.parse(self.wakeup))
+        for name in ("claim_batch", "ack_batch"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 10_000:
+                raise InvalidArgumentError(f"{name}={value!r}: must be a whole number 1..10000")
+        positive = ("lease_s", "busy_backoff_max_ms", "busy_deadline_s", "retry_backoff_max_s")
+        for name in positive:
+            if not _number(getattr(self, name)) or not getattr(self, name) > 0:
+                raise InvalidArgumentError(f"{name}={getattr(self, name)!r}: must be > 0")
+        for name in ("busy_timeout_ms", "retry_backoff_s"):
+            if not _number(getattr(self, name)) or getattr(self, name) < 0:
+                raise InvalidArgumentError(f"{name}={getattr(self, name)!r}: must be >= 0")
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict; :meth:`from_dict` reads it back."""
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            out[f.name] = str(value) if isinstance(value, StrEnum | Wakeup) else value
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> QueueConfig:
+        """Build from a mapping of field names; unknown keys are an error naming the valid ones."""
+        known = {f.name: f for f in fields(cls)}
+        unknown = sorted(set(data) - set(known))
+        if unknown:
+            raise InvalidArgumentError(
+                f"unknown queue option(s) {', '.join(unknown)}; valid: {', '.join(known)}"
+            )
+        return cls(**dict(data))
+
+    @classmethod
+    def parse(cls, text: str, base: QueueConfig | None = None) -> QueueConfig:
+        """Parse ``key=value,key=value`` (CLI form) on top of ``base`` (default: defaults).
+
+        Dashes and underscores are interchangeable in keys: ``claim-batch=100``.
+        """
+        base = base or cls()
+        known = {f.name: f for f in fields(cls)}
+        changes: dict[str, Any] = {}
+        for item in filter(None, (part.strip() for part in text.split(","))):
+            key, sep, raw = item.partition("=")
+            key = key.strip().replace("-", "_")
+            if not sep:
+                raise InvalidArgumentError(f"queue option {item!r}: expected key=value")
+            if key not in known:
+                raise InvalidArgumentError(
+                    f"unknown queue option {key!r}; valid: {', '.join(known)}"
+                )
+            changes[key] = _coerce(key, getattr(base, key), raw.strip())
+        return dataclasses.replace(base, **changes)
+
+
+def _number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _enum(kind: type[StrEnum], name: str, value: object) -> Any:
+    try:
+        return kind(str(value))
+    except ValueError:
+        choices = ", ".join(m.value for m in kind)
+        raise InvalidArgumentError(f"{name}={value!r}: choose one of {choices}") from None
+
+
+def _coerce(key: str, current: object, raw: str) -> object:
+    if isinstance(current, bool):
+        if raw.lower() in ("1", "true", "yes", "on"):
+            return True
+        if raw.lower() in ("0", "false", "no", "off"):
+            return False
+        raise InvalidArgumentError(f"{key}={raw!r}: expected true or false")
+    if isinstance(current, int) and not isinstance(current, StrEnum):
+        try:
+            return int(raw)
+        except ValueError:
+            raise InvalidArgumentError(f"{key}={raw!r}: expected a whole number") from None
+    if isinstance(current, float):
+        try:
+            return float(raw)
+        except ValueError:
+            raise InvalidArgumentError(f"{key}={raw!r}: expected a number") from None
+    return raw

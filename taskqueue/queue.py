@@ -1,0 +1,548 @@
+"""The async task queue: an aiosqlite front over :class:`~taskqueue.store.Store`."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import random
+import sqlite3
+import time
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from pathlib import Path
+from time import perf_counter_ns
+from types import TracebackType
+from typing import Any, TypeVar
+
+import aiosqlite
+import orjson
+
+from . import _bridge, sql
+from .config import ClaimStyle, ConnectionMode, QueueConfig
+from .errors import (
+    InvalidArgumentError,
+    InvalidPayloadError,
+    QueueBusyError,
+    QueueClosedError,
+    QueueDatabaseError,
+    QueueOpenError,
+)
+from .models import NewTask, ReclaimResult, Task, TaskState, TaskStatus
+from .stats import QueueStats
+from .store import Store
+
+T = TypeVar("T")
+
+_MAIN = "__main__"  # connection key of producers and readers
+
+
+class TaskQueue:
+    """A SQLite task queue with leases, retries and dead-lettering.
+
+    Use as ``async with TaskQueue(path, config) as queue:``. All methods are coroutines and
+    safe to call from any number of tasks on one event loop. Strategies (shared vs per-worker
+    connections, claim style, batch sizes, wake-up) come from ``config``; see
+    :class:`~taskqueue.config.QueueConfig`.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        config: QueueConfig | None = None,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.path = Path(path)
+        self.config = config or QueueConfig()
+        self.stats = QueueStats()
+        self._clock = clock
+        self._stores: dict[str, tuple[aiosqlite.Connection, Store]] = {}
+        self._opening: dict[str, asyncio.Lock] = {}
+        # The deferred claim spans several awaits; on a shared connection other coroutines
+        # must not run statements inside its transaction.
+        self._txn_locks: dict[str, asyncio.Lock] = {}
+        self._work = asyncio.Event()
+        self._closed = False
+        self._timed = self.config.record_timings
+
+    @property
+    def timed(self) -> bool:
+        """True when operations are being timed into :attr:`stats`."""
+        return self._timed
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def open(self) -> TaskQueue:
+        """Open (creating if needed) the database; raises :class:`QueueOpenError`."""
+        if str(self.path) == ":memory:" or str(self.path).startswith("file:"):
+            raise QueueOpenError(
+                f"database path {str(self.path)!r}: the queue needs a file (WAL, several "
+                "connections, several processes); pass a path such as /tmp/queue.db"
+            )
+        folder = self.path.parent
+        if not folder.is_dir():
+            raise QueueOpenError(
+                f"database path {str(self.path)!r}: folder {str(folder)!r} does not exist; "
+                "create it first or choose another path"
+            )
+        if self.path.is_dir():
+            raise QueueOpenError(
+                f"database path {str(self.path)!r} is a folder; name a file inside it"
+            )
+        await self._store(_MAIN)
+        return self
+
+    async def close(self) -> None:
+        """Close every connection. Idempotent."""
+        self._closed = True
+        stores, self._stores = self._stores, {}
+        for conn, _ in stores.values():
+            await conn.close()
+
+    async def __aenter__(self) -> TaskQueue:
+        return await self.open()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    # -- producers -------------------------------------------------------------------------
+
+    async def enqueue(
+        self,
+        type: str,
+        payload: Any = None,
+        *,
+        priority: int = 0,
+        delay: float = 0.0,
+        max_attempts: int = 3,
+    ) -> int:
+        """Add one task; returns its id. Higher ``priority`` runs first; ``delay`` in seconds."""
+        start = perf_counter_ns() if self._timed else 0
+        row = _validated_row(type, payload, priority, delay, max_attempts, where="enqueue")
+        _, store = await self._store(_MAIN)
+        task_id = await self._call(_MAIN, "enqueue", store.insert, *row)
+        self._notify()
+        if self._timed:
+            self.stats.record("enqueue", perf_counter_ns() - start)
+        return task_id
+
+    async def enqueue_many(self, tasks: Iterable[NewTask | tuple[str, Any]]) -> list[int]:
+        """Add many tasks in one statement; returns their ids in the order given.
+
+        Items are :class:`NewTask` or ``(type, payload)`` pairs. Nothing is written if any
+        item is invalid.
+        """
+        start = perf_counter_ns() if self._timed else 0
+        rows: list[list[Any]] = []
+        for index, item in enumerate(tasks):
+            spec = item if isinstance(item, NewTask) else _pair(item, index)
+            rows.append(
+                _validated_row(
+                    spec.type,
+                    spec.payload,
+                    spec.priority,
+                    spec.delay,
+                    spec.max_attempts,
+                    where=f"enqueue_many item {index}",
+                    raw=True,
+                )
+            )
+        if not rows:
+            return []
+        _, store = await self._store(_MAIN)
+        ids = await self._call(_MAIN, "enqueue", store.insert_many, rows)
+        self._notify()
+        if self._timed:
+            self.stats.record("enqueue", perf_counter_ns() - start, len(ids))
+        return ids
+
+    # -- workers ---------------------------------------------------------------------------
+
+    async def claim(self, worker: str, n: int = 1, lease: float | None = None) -> list[Task]:
+        """Take up to ``n`` ready tasks for ``worker``, leased for ``lease`` seconds."""
+        start = perf_counter_ns() if self._timed else 0
+        if not isinstance(worker, str) or not worker:
+            raise InvalidArgumentError(f"claim worker={worker!r}: must be a non-empty name")
+        _check_count("claim n", n)
+        lease_s = self.config.lease_s if lease is None else _check_positive("claim lease", lease)
+        key = self._key(worker)
+        _, store = await self._store(key)
+        style = self.config.claim_style
+        if style is ClaimStyle.RETURNING:
+            tasks = await self._call(key, "claim", store.claim_returning, worker, n, lease_s)
+        elif style is ClaimStyle.IMMEDIATE:
+            tasks = await self._call(key, "claim", store.claim_immediate, worker, n, lease_s)
+        else:
+            tasks = await self._retry_busy(
+                "claim", lambda: self._claim_deferred(key, store, worker, n, lease_s)
+            )
+        if self._timed:
+            self.stats.record("claim", perf_counter_ns() - start, len(tasks))
+        return tasks
+
+    async def _claim_deferred(
+        self, key: str, store: Store, worker: str, n: int, lease_s: float
+    ) -> list[Task]:
+        # The naive pattern on purpose: read in a deferred transaction, then write. Another
+        # connection's commit in between makes the write fail with SQLITE_BUSY (the caller's
+        # retry loop counts it), and a task it took first drops out as a claim conflict.
+        conn, _ = self._stores[key]
+        async with self._txn_locks.setdefault(key, asyncio.Lock()):
+            try:
+                await _bridge.run(conn, store.begin_deferred)
+                ids = await _bridge.run(conn, store.select_ready, n)
+                tasks = (
+                    await _bridge.run(conn, store.claim_ids, worker, ids, lease_s) if ids else []
+                )
+                await _bridge.run(conn, store.commit, "claim")
+            except BaseException:
+                await _bridge.run(conn, store.rollback)
+                raise
+        self.stats.claim_conflicts += len(ids) - len(tasks)
+        return tasks
+
+    async def complete(self, task: Task, result: Any = None) -> bool:
+        """Mark ``task`` done with ``result``. False if its lease had expired and moved on."""
+        start = perf_counter_ns() if self._timed else 0
+        encoded = encode_json(result, f"complete result of task {task.id}")
+        key = self._key(task.worker)
+        _, store = await self._store(key)
+        applied = await self._call(key, "complete", store.complete, task.id, task.attempts, encoded)
+        self.stats.stale_acks += 1 - applied
+        if self._timed:
+            self.stats.record("complete", perf_counter_ns() - start)
+        return bool(applied)
+
+    async def complete_many(self, done: Sequence[tuple[Task, Any]]) -> int:
+        """Mark many tasks done in one statement; returns how many were still ours to complete.
+
+        ``done`` holds ``(task, result)`` pairs, all claimed through the same connection (one
+        worker, or any workers with ``connection=shared``). A result that is already an
+        ``orjson.Fragment`` (see :func:`encode_json`) is stored as is.
+        """
+        if not done:
+            return 0
+        start = perf_counter_ns() if self._timed else 0
+        acks = [
+            [
+                task.id,
+                task.attempts,
+                result
+                if isinstance(result, orjson.Fragment)
+                else orjson.Fragment(encode_json(result, f"complete result of task {task.id}")),
+            ]
+            for task, result in done
+        ]
+        key = self._key(done[0][0].worker)
+        _, store = await self._store(key)
+        applied = await self._call(
+            key, "complete", store.complete_many, orjson.dumps(acks).decode()
+        )
+        self.stats.stale_acks += len(done) - applied
+        if self._timed:
+            self.stats.record("complete", perf_counter_ns() - start, len(done))
+        return int(applied)
+
+    async def fail(self, task: Task, error: str, *, retry: bool = True) -> TaskState | None:
+        """Record a failed attempt of ``task``.
+
+        With ``retry`` and attempts left, the task goes back to ``pending`` after an
+        exponential backoff (``retry_backoff_s * 2**(attempts-1)``, capped); otherwise it is
+        dead-lettered (state ``dead``). Returns the new state, or None if the lease had
+        expired and the task moved on.
+        """
+        start = perf_counter_ns() if self._timed else 0
+        cfg = self.config
+        backoff = min(cfg.retry_backoff_s * 2 ** (task.attempts - 1), cfg.retry_backoff_max_s)
+        key = self._key(task.worker)
+        _, store = await self._store(key)
+        state = await self._call(
+            key, "fail", store.fail, task.id, task.attempts, str(error), retry, backoff
+        )
+        if state is None:
+            self.stats.stale_acks += 1
+        if self._timed:
+            self.stats.record("fail", perf_counter_ns() - start)
+        return state
+
+    async def reclaim_expired(self) -> ReclaimResult:
+        """Return tasks whose lease expired to ``pending`` (or ``dead`` if out of attempts)."""
+        start = perf_counter_ns() if self._timed else 0
+        _, store = await self._store(_MAIN)
+        result = await self._call(_MAIN, "reclaim", store.reclaim)
+        if result.requeued:
+            self._notify()
+        if self._timed:
+            self.stats.record("reclaim", perf_counter_ns() - start, result.requeued + result.dead)
+        return result
+
+    async def wait_for_work(self, timeout: float | None = None) -> None:
+        """Sleep until an in-process enqueue signals work, or the wake-up interval passes."""
+        wakeup = self.config.wakeup
+        interval = wakeup.interval_ms / 1000.0
+        if timeout is not None:
+            interval = min(interval, timeout)
+        if wakeup.mode == "poll":
+            await asyncio.sleep(interval)
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._work.wait(), interval)
+
+    # -- readers ---------------------------------------------------------------------------
+
+    async def status(self, task_id: int) -> TaskStatus | None:
+        """The task's current row, or None if there is no such task."""
+        start = perf_counter_ns() if self._timed else 0
+        _, store = await self._store(_MAIN)
+        found = await self._call(_MAIN, "status", store.status, task_id)
+        if self._timed:
+            self.stats.record("status", perf_counter_ns() - start)
+        return found
+
+    async def poll(
+        self, task_id: int, *, timeout: float | None = None, interval: float = 0.005
+    ) -> TaskStatus:
+        """Wait until the task is ``done`` or ``dead`` and return its status.
+
+        Raises :class:`InvalidArgumentError` for an unknown id and ``TimeoutError`` after
+        ``timeout`` seconds.
+        """
+        _check_positive("poll interval", interval)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            found = await self.status(task_id)
+            if found is None:
+                raise InvalidArgumentError(f"poll task {task_id}: no such task in {self.path}")
+            if found.finished:
+                return found
+            if deadline is not None and time.monotonic() >= deadline:
+                raise TimeoutError(
+                    f"task {task_id} still {found.state} after {timeout} s (attempt "
+                    f"{found.attempts}/{found.max_attempts})"
+                )
+            await asyncio.sleep(interval)
+
+    async def counts(self) -> dict[TaskState, int]:
+        """How many tasks are in each state (every state present, zero included)."""
+        start = perf_counter_ns() if self._timed else 0
+        _, store = await self._store(_MAIN)
+        found = await self._call(_MAIN, "counts", store.counts)
+        if self._timed:
+            self.stats.record("counts", perf_counter_ns() - start)
+        return found
+
+    async def is_drained(self) -> bool:
+        """True when no task is pending or running."""
+        _, store = await self._store(_MAIN)
+        return await self._call(_MAIN, "status", store.is_drained)
+
+    # -- plumbing --------------------------------------------------------------------------
+
+    def _key(self, worker: str) -> str:
+        return worker if self.config.connection is ConnectionMode.PER_WORKER else _MAIN
+
+    def _notify(self) -> None:
+        # set() wakes every current waiter; clear() re-arms the event for the next wait.
+        self._work.set()
+        self._work.clear()
+
+    async def _store(self, key: str) -> tuple[aiosqlite.Connection, Store]:
+        found = self._stores.get(key)
+        if found is not None:
+            return found
+        if self._closed:
+            raise QueueClosedError(f"queue {self.path} is closed; open a new TaskQueue")
+        async with self._opening.setdefault(key, asyncio.Lock()):
+            found = self._stores.get(key)
+            if found is None:
+                found = self._stores[key] = await self._connect()
+        return found
+
+    async def _connect(self) -> tuple[aiosqlite.Connection, Store]:
+        try:
+            conn = await aiosqlite.connect(self.path, isolation_level=None)
+        except sqlite3.Error as error:
+            raise QueueOpenError(
+                f"database {str(self.path)!r} cannot be opened ({error}); check the path and "
+                "its permissions"
+            ) from None
+        capture = self.stats.sql if self.config.capture_sql else None
+        store = Store(_bridge.raw_connection(conn), self._clock, capture)
+        try:
+            await _bridge.run(conn, _prepare, store.db, self.path, self.config)
+        except BaseException:
+            await conn.close()
+            raise
+        return conn, store
+
+    async def _call(self, key: str, op: str, fn: Callable[..., T], *args: Any) -> T:
+        conn, _ = self._stores[key]
+        return await self._retry_busy(op, lambda: _bridge.run(conn, fn, *args))
+
+    async def _retry_busy(self, op: str, attempt: Callable[[], Awaitable[T]]) -> T:
+        # SQLITE_BUSY is retried here, on the event loop, in short jittered steps: sleeping in
+        # SQLite's own busy handler would block the connection thread in steps of up to 100 ms.
+        cfg = self.config
+        delay = 0.0001
+        deadline = 0.0
+        while True:
+            try:
+                return await attempt()
+            except sqlite3.OperationalError as error:
+                if not _is_busy(error):
+                    raise self._database_error(op, error) from error
+                self.stats.busy_retries[op] += 1
+                now = time.monotonic()
+                deadline = deadline or now + cfg.busy_deadline_s
+                if now >= deadline:
+                    raise QueueBusyError(
+                        f"{op} on {self.path}: database stayed locked for "
+                        f"{cfg.busy_deadline_s} s; fewer writers (connection=shared) or a "
+                        "longer busy_deadline_s"
+                    ) from error
+                await asyncio.sleep(delay * random.uniform(0.5, 1.5))
+                delay = min(delay * 2, cfg.busy_backoff_max_ms / 1000.0)
+            except sqlite3.Error as error:
+                raise self._database_error(op, error) from error
+            except ValueError as error:
+                if "closed" in str(error).lower():
+                    raise QueueClosedError(f"{op} on {self.path}: the queue is closed") from None
+                raise
+
+    def _database_error(self, op: str, error: sqlite3.Error) -> QueueDatabaseError:
+        return QueueDatabaseError(
+            f"{op} on {self.path} failed: {error}. If the file is damaged, check it with "
+            f"`sqlite3 {self.path} 'PRAGMA integrity_check'` or start from a new file"
+        )
+
+
+def _prepare(db: sqlite3.Connection, path: Path, config: QueueConfig) -> None:
+    """Check the file is ours (or empty) and create the schema; runs on the connection thread.
+
+    Nothing is written to a file that is not SQLite or belongs to another application.
+    """
+    db.execute("PRAGMA busy_timeout = 10000")  # opening races with other openers: wait here
+    try:
+        app_id = db.execute("PRAGMA application_id").fetchone()[0]
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        tables = [
+            r[0]
+            for r in db.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+            )
+        ]
+    except sqlite3.DatabaseError as error:
+        raise QueueOpenError(
+            f"{str(path)!r} is not a SQLite database ({error}); point the queue at a new "
+            "file or remove this one"
+        ) from None
+    if app_id not in (0, sql.APPLICATION_ID):
+        raise QueueOpenError(
+            f"{str(path)!r} belongs to another application (application_id {app_id:#x}); "
+            "use a separate file for the queue"
+        )
+    if app_id == sql.APPLICATION_ID and version != sql.SCHEMA_VERSION:
+        raise QueueOpenError(
+            f"{str(path)!r} has queue schema version {version}, this code needs "
+            f"{sql.SCHEMA_VERSION}; drain it with the version that wrote it, or use a new file"
+        )
+    if app_id == 0 and tables:
+        raise QueueOpenError(
+            f"{str(path)!r} is a SQLite database of another application (tables: "
+            f"{', '.join(sorted(tables)[:5])}); use a separate file for the queue"
+        )
+    try:
+        for pragma in sql.PRAGMAS:
+            db.execute(pragma)
+        if app_id == 0:
+            db.executescript(f"BEGIN IMMEDIATE;{sql.SCHEMA}COMMIT;")
+    except sqlite3.Error as error:
+        if db.in_transaction:
+            db.rollback()
+        raise QueueOpenError(f"{str(path)!r}: cannot set up the queue ({error})") from None
+    db.execute(f"PRAGMA busy_timeout = {int(config.busy_timeout_ms)}")
+
+
+def _is_busy(error: sqlite3.OperationalError) -> bool:
+    code = getattr(error, "sqlite_errorcode", None)
+    if code is not None:
+        return code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+    return "locked" in str(error) or "busy" in str(error)
+
+
+def _pair(item: object, index: int) -> NewTask:
+    if isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str):
+        return NewTask(item[0], item[1])
+    raise InvalidArgumentError(
+        f"enqueue_many item {index}: {item!r} is neither a NewTask nor a (type, payload) pair"
+    )
+
+
+def _validated_row(
+    type_: str,
+    payload: Any,
+    priority: int,
+    delay: float,
+    max_attempts: int,
+    *,
+    where: str,
+    raw: bool = False,
+) -> list[Any]:
+    if not isinstance(type_, str) or not type_:
+        raise InvalidArgumentError(f"{where}: task type {type_!r} must be a non-empty string")
+    if not isinstance(priority, int) or isinstance(priority, bool) or priority < 0:
+        raise InvalidArgumentError(
+            f"{where}: priority={priority!r} must be a whole number >= 0 (higher runs first)"
+        )
+    if (
+        not isinstance(delay, int | float)
+        or isinstance(delay, bool)
+        or delay < 0
+        or not math.isfinite(delay)
+    ):
+        raise InvalidArgumentError(f"{where}: delay={delay!r} must be seconds >= 0")
+    _check_count(f"{where}: max_attempts", max_attempts)
+    encoded: Any = encode_json(payload, f"{where} ({type_}) payload")
+    if raw:  # enqueue_many embeds the payload, already encoded, in one JSON document
+        encoded = orjson.Fragment(encoded)
+    return [type_, encoded, priority, delay, max_attempts]
+
+
+def encode_json(value: Any, what: str) -> str:
+    """``value`` as JSON text; :class:`InvalidPayloadError` naming ``what`` if it is not JSON."""
+    try:
+        encoded = orjson.dumps(value)
+    except TypeError as error:
+        raise InvalidPayloadError(f"{what}: {error}; pass JSON-serialisable data") from None
+    if b"null" in encoded:
+        # orjson writes NaN and Infinity as null without a word: refuse them instead of
+        # storing something other than what was given. Only payloads with a null get here.
+        import json
+
+        try:
+            json.dumps(value, allow_nan=False)
+        except ValueError as error:
+            raise InvalidPayloadError(f"{what}: {error}; JSON has no NaN or Infinity") from None
+    return encoded.decode()
+
+
+def _check_count(what: str, value: object) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise InvalidArgumentError(f"{what}={value!r} must be a whole number >= 1")
+    return value
+
+
+def _check_positive(what: str, value: object) -> float:
+    if (
+        not isinstance(value, int | float)
+        or isinstance(value, bool)
+        or not value > 0
+        or not math.isfinite(value)
+    ):
+        raise InvalidArgumentError(f"{what}={value!r} must be a number of seconds > 0")
+    return float(value)

@@ -1,0 +1,135 @@
+"""Every SQL statement the queue runs, in one place.
+
+The raw-``sqlite3`` baseline of the benchmarks runs these same strings, so the ratio between
+the queue and the baseline measures the queue's own overhead, not different SQL.
+"""
+
+from __future__ import annotations
+
+APPLICATION_ID = 0x71707266  # "qprf": marks a database as ours
+SCHEMA_VERSION = 1
+
+PRAGMAS = (
+    "PRAGMA journal_mode=WAL",
+    "PRAGMA synchronous=NORMAL",
+    "PRAGMA temp_store=MEMORY",
+)
+
+SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS tasks (
+    id           INTEGER PRIMARY KEY,
+    type         TEXT    NOT NULL,
+    payload      TEXT    NOT NULL,
+    priority     INTEGER NOT NULL,
+    state        TEXT    NOT NULL CHECK (state IN ('pending', 'running', 'done', 'dead')),
+    run_at       REAL    NOT NULL,
+    attempts     INTEGER NOT NULL DEFAULT 0,
+    max_attempts INTEGER NOT NULL,
+    worker       TEXT,
+    lease_until  REAL,
+    created_at   REAL    NOT NULL,
+    started_at   REAL,
+    finished_at  REAL,
+    result       TEXT,
+    error        TEXT
+);
+-- Partial indexes hold only live tasks, so they stay small however many tasks are done.
+-- The claim is an ordered SEARCH on tasks_ready (state=?); no scan, no temp B-tree.
+CREATE INDEX IF NOT EXISTS tasks_ready
+    ON tasks (state, priority DESC, run_at, id) WHERE state = 'pending';
+CREATE INDEX IF NOT EXISTS tasks_leased
+    ON tasks (lease_until) WHERE state = 'running';
+PRAGMA application_id = {APPLICATION_ID};
+PRAGMA user_version = {SCHEMA_VERSION};
+"""
+
+INSERT = (
+    "INSERT INTO tasks (type, payload, priority, state, run_at, max_attempts, created_at) "
+    "VALUES (?, ?, ?, 'pending', ?, ?, ?)"
+)
+
+# One statement for a whole batch: rows come as one JSON array of
+# [type, payload, priority, run_at, max_attempts], so a batch is one trip to the thread.
+INSERT_MANY = (
+    "INSERT INTO tasks (type, payload, priority, state, run_at, max_attempts, created_at) "
+    "SELECT j.value ->> 0, j.value -> '$[1]', j.value ->> 2, 'pending', j.value ->> 3, "
+    "j.value ->> 4, :now FROM json_each(:rows) AS j RETURNING id"
+)
+
+_CLAIMED_COLUMNS = "id, type, payload, priority, attempts, max_attempts"
+
+SELECT_READY = (
+    "SELECT id FROM tasks WHERE state = 'pending' AND run_at <= :now "
+    "ORDER BY priority DESC, run_at, id LIMIT :n"
+)
+
+CLAIM_RETURNING = (
+    "UPDATE tasks SET state = 'running', worker = :worker, lease_until = :lease_until, "
+    "attempts = attempts + 1, started_at = :now "
+    f"WHERE id IN ({SELECT_READY}) RETURNING {_CLAIMED_COLUMNS}"
+)
+
+# Used after SELECT_READY by the two-step claim styles; `state = 'pending'` makes a task that
+# another connection took in between drop out (a claim conflict) instead of being taken twice.
+CLAIM_IDS = (
+    "UPDATE tasks SET state = 'running', worker = :worker, lease_until = :lease_until, "
+    "attempts = attempts + 1, started_at = :now "
+    "WHERE id IN (SELECT value FROM json_each(:ids)) AND +state = 'pending' "
+    f"RETURNING {_CLAIMED_COLUMNS}"
+)
+
+# (id, attempts) names one claim: an ack from a claim whose lease expired changes nothing.
+COMPLETE = (
+    "UPDATE tasks SET state = 'done', result = :result, finished_at = :now, lease_until = NULL "
+    "WHERE id = :id AND state = 'running' AND attempts = :attempts"
+)
+
+COMPLETE_MANY = (
+    "UPDATE tasks SET state = 'done', result = j.value -> '$[2]', finished_at = :now, "
+    "lease_until = NULL FROM json_each(:acks) AS j "
+    "WHERE tasks.id = j.value ->> 0 AND tasks.state = 'running' "
+    "AND tasks.attempts = j.value ->> 1"
+)
+
+FAIL = (
+    "UPDATE tasks SET "
+    "state = CASE WHEN :retry AND attempts < max_attempts THEN 'pending' ELSE 'dead' END, "
+    "finished_at = CASE WHEN :retry AND attempts < max_attempts THEN NULL ELSE :now END, "
+    "run_at = :retry_at, error = :error, worker = NULL, lease_until = NULL "
+    "WHERE id = :id AND state = 'running' AND attempts = :attempts RETURNING state"
+)
+
+RECLAIM = (
+    "UPDATE tasks SET "
+    "state = CASE WHEN attempts < max_attempts THEN 'pending' ELSE 'dead' END, "
+    "finished_at = CASE WHEN attempts < max_attempts THEN NULL ELSE :now END, "
+    "error = 'lease expired on worker ' || worker, worker = NULL, lease_until = NULL, "
+    "run_at = :now "
+    "WHERE state = 'running' AND lease_until < :now RETURNING state"
+)
+
+STATUS = (
+    "SELECT id, type, state, priority, attempts, max_attempts, worker, run_at, lease_until, "
+    "created_at, started_at, finished_at, result, error FROM tasks WHERE id = ?"
+)
+
+COUNTS = "SELECT state, count(*) FROM tasks GROUP BY state"
+
+# Both halves are searches on the partial indexes.
+IS_DRAINED = (
+    "SELECT NOT EXISTS (SELECT 1 FROM tasks WHERE state = 'pending') "
+    "AND NOT EXISTS (SELECT 1 FROM tasks WHERE state = 'running')"
+)
+
+# Statements whose query plans the tests (and the analysis) check.
+PLANNED = {
+    "claim": CLAIM_RETURNING,
+    "select_ready": SELECT_READY,
+    "claim_ids": CLAIM_IDS,
+    "complete": COMPLETE,
+    "complete_many": COMPLETE_MANY,
+    "fail": FAIL,
+    "reclaim": RECLAIM,
+    "status": STATUS,
+    "is_drained": IS_DRAINED,
+}

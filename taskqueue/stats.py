@@ -1,0 +1,80 @@
+"""Instrumentation: per-operation timings and statement-level SQL capture.
+
+Both are off by default (see :class:`~taskqueue.config.QueueConfig`). When off, an operation
+pays one attribute test. Samples are kept raw (nanoseconds in ``array('q')``) so workloads can
+compute any percentile from all samples, never from averages.
+"""
+
+from __future__ import annotations
+
+import threading
+from array import array
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+OPERATIONS = ("enqueue", "claim", "complete", "fail", "status", "counts", "reclaim")
+"""Operation names, shared by the queue, the workloads and the analysis."""
+
+
+class SqlSample(NamedTuple):
+    """One SQL statement as it ran on a connection thread."""
+
+    op: str
+    """The queue operation that issued it (one of :data:`OPERATIONS`)."""
+    sql: str
+    start_ns: int
+    """``perf_counter_ns`` when the statement started."""
+    duration_ns: int
+    rows: int
+    """Rows returned, or rows changed for statements that return none."""
+    thread: str
+
+
+@dataclass
+class QueueStats:
+    """What one :class:`TaskQueue` observed. Readable at any time; reset with :meth:`reset`."""
+
+    timings_ns: dict[str, array[int]] = field(default_factory=dict)
+    """Per operation, the wall time of every call as the caller saw it."""
+    items: Counter[str] = field(default_factory=Counter)
+    """Per operation, the tasks it handled (a claim of 100 counts 100)."""
+    busy_retries: Counter[str] = field(default_factory=Counter)
+    """Per operation, SQLITE_BUSY errors caught and retried (they never reach the caller)."""
+    claim_conflicts: int = 0
+    """Tasks a two-step claim selected but another connection took first."""
+    stale_acks: int = 0
+    """Completions or failures ignored because the claim's lease had expired and moved on."""
+    sql: list[SqlSample] = field(default_factory=list)
+
+    def record(self, op: str, duration_ns: int, items: int = 1) -> None:
+        """Add one timed call of ``op``."""
+        samples = self.timings_ns.get(op)
+        if samples is None:
+            samples = self.timings_ns[op] = array("q")
+        samples.append(duration_ns)
+        self.items[op] += items
+
+    def reset(self) -> None:
+        """Forget everything recorded so far (e.g. after a warm-up)."""
+        self.timings_ns.clear()
+        self.items.clear()
+        self.busy_retries.clear()
+        self.claim_conflicts = 0
+        self.stale_acks = 0
+        self.sql.clear()
+
+    def merge(self, other: QueueStats) -> None:
+        """Fold another queue's stats into this one (e.g. from worker processes)."""
+        for op, samples in other.timings_ns.items():
+            self.timings_ns.setdefault(op, array("q")).extend(samples)
+        self.items.update(other.items)
+        self.busy_retries.update(other.busy_retries)
+        self.claim_conflicts += other.claim_conflicts
+        self.stale_acks += other.stale_acks
+        self.sql.extend(other.sql)
+
+
+def thread_label() -> str:
+    """The name SQL samples carry for the thread they ran on."""
+    return threading.current_thread().name

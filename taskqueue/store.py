@@ -1,0 +1,225 @@
+"""The queue's operations as plain functions of one ``sqlite3.Connection``.
+
+Everything here runs on a connection's own thread (aiosqlite's), one call per queue
+operation, so an operation costs one trip between the event loop and that thread however many
+statements it runs. Profilers that sample the connection thread see these function names,
+which is how the analysis attributes SQL time to enqueue, claim and status.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Sequence
+from time import perf_counter_ns
+from typing import Any
+
+import orjson
+
+from . import sql
+from .models import ReclaimResult, Task, TaskState, TaskStatus
+from .stats import SqlSample, thread_label
+
+Params = Sequence[Any] | dict[str, Any]
+
+
+class Store:
+    """One connection's operations. Not thread-safe: use it from its connection's thread only."""
+
+    def __init__(
+        self,
+        db: sqlite3.Connection,
+        clock: Callable[[], float],
+        capture: list[SqlSample] | None = None,
+    ) -> None:
+        self.db = db
+        self.clock = clock
+        self.capture = capture
+
+    # -- statement helpers: the one place SQL runs, so capture sees every statement --------
+
+    def _rows(self, op: str, statement: str, params: Params = ()) -> list[Any]:
+        if self.capture is None:
+            return self.db.execute(statement, params).fetchall()
+        start = perf_counter_ns()
+        rows = self.db.execute(statement, params).fetchall()
+        self._captured(op, statement, start, len(rows))
+        return rows
+
+    def _change(self, op: str, statement: str, params: Params = ()) -> sqlite3.Cursor:
+        if self.capture is None:
+            return self.db.execute(statement, params)
+        start = perf_counter_ns()
+        cursor = self.db.execute(statement, params)
+        self._captured(op, statement, start, max(cursor.rowcount, 0))
+        return cursor
+
+    def _captured(self, op: str, statement: str, start: int, rows: int) -> None:
+        assert self.capture is not None
+        self.capture.append(
+            SqlSample(op, statement, start, perf_counter_ns() - start, rows, thread_label())
+        )
+
+    def _transaction(self, op: str, begin: str, body: Callable[[], list[Task]]) -> list[Task]:
+        self._change(op, begin)
+        try:
+            claimed = body()
+            self._change(op, "COMMIT")
+        except BaseException:
+            self.rollback()
+            raise
+        return claimed
+
+    # -- operations ------------------------------------------------------------------------
+
+    def insert(self, type_: str, payload: str, priority: int, delay: float, attempts: int) -> int:
+        now = self.clock()
+        cursor = self._change(
+            "enqueue", sql.INSERT, (type_, payload, priority, now + delay, attempts, now)
+        )
+        rowid = cursor.lastrowid
+        assert rowid is not None
+        return rowid
+
+    def insert_many(self, rows: list[list[Any]]) -> list[int]:
+        """``rows`` are [type, payload, priority, delay, max_attempts]; ids come back in order."""
+        now = self.clock()
+        for row in rows:
+            row[3] = now + row[3]
+        encoded = orjson.dumps(rows).decode()
+        ids = [r[0] for r in self._rows("enqueue", sql.INSERT_MANY, {"now": now, "rows": encoded})]
+        # RETURNING order is unspecified; rowids of one INSERT are allocated in input order.
+        ids.sort()
+        return ids
+
+    def claim_returning(self, worker: str, n: int, lease_s: float) -> list[Task]:
+        now = self.clock()
+        params = {"worker": worker, "lease_until": now + lease_s, "now": now, "n": n}
+        return _tasks(self._rows("claim", sql.CLAIM_RETURNING, params), worker, now + lease_s)
+
+    def claim_immediate(self, worker: str, n: int, lease_s: float) -> list[Task]:
+        def body() -> list[Task]:
+            now = self.clock()
+            ids = [r[0] for r in self._rows("claim", sql.SELECT_READY, {"now": now, "n": n})]
+            if not ids:
+                return []
+            lease_until = now + lease_s
+            params = {
+                "worker": worker,
+                "lease_until": lease_until,
+                "now": now,
+                "ids": orjson.dumps(ids).decode(),
+            }
+            return _tasks(self._rows("claim", sql.CLAIM_IDS, params), worker, lease_until)
+
+        return self._transaction("claim", "BEGIN IMMEDIATE", body)
+
+    # The deferred claim is split into single statements the async side awaits one by one.
+    def begin_deferred(self) -> None:
+        self._change("claim", "BEGIN")
+
+    def select_ready(self, n: int) -> list[int]:
+        return [r[0] for r in self._rows("claim", sql.SELECT_READY, {"now": self.clock(), "n": n})]
+
+    def claim_ids(self, worker: str, ids: list[int], lease_s: float) -> list[Task]:
+        now = self.clock()
+        params = {
+            "worker": worker,
+            "lease_until": now + lease_s,
+            "now": now,
+            "ids": orjson.dumps(ids).decode(),
+        }
+        return _tasks(self._rows("claim", sql.CLAIM_IDS, params), worker, now + lease_s)
+
+    def commit(self, op: str) -> None:
+        if self.db.in_transaction:
+            self._change(op, "COMMIT")
+
+    def rollback(self) -> None:
+        if self.db.in_transaction:
+            self.db.rollback()
+
+    def complete(self, task_id: int, attempts: int, result: str) -> int:
+        params = {"id": task_id, "attempts": attempts, "result": result, "now": self.clock()}
+        return self._change("complete", sql.COMPLETE, params).rowcount
+
+    def complete_many(self, acks: str) -> int:
+        """``acks`` is a JSON array of [id, attempts, result]."""
+        return self._change(
+            "complete", sql.COMPLETE_MANY, {"acks": acks, "now": self.clock()}
+        ).rowcount
+
+    def fail(
+        self, task_id: int, attempts: int, error: str, retry: bool, backoff_s: float
+    ) -> TaskState | None:
+        now = self.clock()
+        params = {
+            "id": task_id,
+            "attempts": attempts,
+            "error": error,
+            "retry": retry,
+            "retry_at": now + backoff_s,
+            "now": now,
+        }
+        rows = self._rows("fail", sql.FAIL, params)
+        return TaskState(rows[0][0]) if rows else None
+
+    def status(self, task_id: int) -> TaskStatus | None:
+        rows = self._rows("status", sql.STATUS, (task_id,))
+        if not rows:
+            return None
+        (
+            id_,
+            type_,
+            state,
+            priority,
+            attempts,
+            max_attempts,
+            worker,
+            run_at,
+            lease_until,
+            created_at,
+            started_at,
+            finished_at,
+            result,
+            error,
+        ) = rows[0]
+        return TaskStatus(
+            id_,
+            type_,
+            TaskState(state),
+            priority,
+            attempts,
+            max_attempts,
+            worker,
+            run_at,
+            lease_until,
+            created_at,
+            started_at,
+            finished_at,
+            None if result is None else orjson.loads(result),
+            error,
+        )
+
+    def counts(self) -> dict[TaskState, int]:
+        found = dict(self._rows("counts", sql.COUNTS))
+        return {state: found.get(state.value, 0) for state in TaskState}
+
+    def reclaim(self) -> ReclaimResult:
+        states = [r[0] for r in self._rows("reclaim", sql.RECLAIM, {"now": self.clock()})]
+        dead = states.count(TaskState.DEAD.value)
+        return ReclaimResult(requeued=len(states) - dead, dead=dead)
+
+    def is_drained(self) -> bool:
+        return bool(self._rows("status", sql.IS_DRAINED)[0][0])
+
+
+def _tasks(rows: list[Any], worker: str, lease_until: float) -> list[Task]:
+    tasks = [
+        Task(
+            id_, type_, orjson.loads(payload), priority, attempts, max_attempts, worker, lease_until
+        )
+        for id_, type_, payload, priority, attempts, max_attempts in rows
+    ]
+    if len(tasks) > 1:
+        tasks.sort(key=lambda t: (-t.priority, t.id))
+    return tasks

@@ -1,0 +1,241 @@
+"""Worker engines: claim, run handlers, acknowledge; one engine per worker name."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import time
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from time import perf_counter_ns
+from typing import Any
+
+import orjson
+
+from .errors import InvalidArgumentError, InvalidPayloadError
+from .handlers import Handler, resolve
+from .models import Task, TaskState
+from .queue import TaskQueue, encode_json
+
+_Ack = tuple[Task, Any]
+
+
+@dataclass
+class EngineStats:
+    """What one engine did. Counts are of tasks unless named otherwise."""
+
+    name: str
+    claims: int = 0
+    """Claim calls made."""
+    empty_claims: int = 0
+    claimed: int = 0
+    completed: int = 0
+    failed: int = 0
+    """Failed attempts: the handler raised, the type had no handler, or the result was not JSON."""
+    retried: int = 0
+    """Failed attempts sent back to ``pending`` for another try."""
+    dead: int = 0
+    stale: int = 0
+    """Acks or failures that found the lease had expired and the task moved on."""
+    reclaimed: int = 0
+    """Expired leases (of any worker) this engine returned to the queue."""
+    errors: list[str] = field(default_factory=list)
+    """The first few failure messages, for reports."""
+
+    def add(self, other: EngineStats) -> None:
+        """Fold another engine's counts into this one."""
+        for name in (
+            "claims",
+            "empty_claims",
+            "claimed",
+            "completed",
+            "failed",
+            "retried",
+            "dead",
+            "stale",
+            "reclaimed",
+        ):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.errors.extend(other.errors[: max(0, _KEPT_ERRORS - len(self.errors))])
+
+
+_KEPT_ERRORS = 20
+
+
+class WorkerEngine:
+    """Runs tasks from ``queue`` under the worker name ``name``.
+
+    ``concurrency`` handlers run at once (1 runs them inline, the fastest for short tasks);
+    ``claim_batch`` and ``ack_batch`` default to the queue's config. Completions are buffered
+    up to ``ack_batch`` and always written before the engine claims again or stops, so a
+    buffered ack never outlives the lease of a claim that follows it.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        queue: TaskQueue,
+        handlers: Mapping[str, Handler] | str | None = None,
+        *,
+        concurrency: int = 1,
+        claim_batch: int | None = None,
+        ack_batch: int | None = None,
+        lease: float | None = None,
+        reclaim_interval: float | None = None,
+    ) -> None:
+        if not isinstance(concurrency, int) or isinstance(concurrency, bool) or concurrency < 1:
+            raise InvalidArgumentError(f"concurrency={concurrency!r} must be a whole number >= 1")
+        self.name = name
+        self.queue = queue
+        self.handlers = resolve(handlers)
+        self._is_async = {t: inspect.iscoroutinefunction(h) for t, h in self.handlers.items()}
+        self.concurrency = concurrency
+        self.claim_batch = claim_batch or queue.config.claim_batch
+        self.ack_batch = ack_batch or queue.config.ack_batch
+        self.lease = lease or queue.config.lease_s
+        self.reclaim_interval = reclaim_interval or max(self.lease / 4, 0.05)
+        self.stats = EngineStats(name)
+        self._acks: list[_Ack] = []
+
+    async def run_until_empty(self) -> EngineStats:
+        """Run until no task is pending or running anywhere in the queue.
+
+        Tasks leased by other workers count as outstanding: if such a worker dies, this engine
+        waits for the lease to expire, reclaims the task and runs it.
+        """
+        return await self._loop(stop=None)
+
+    async def run(self, stop: asyncio.Event) -> EngineStats:
+        """Run until ``stop`` is set, then finish the tasks already claimed and write their acks."""
+        return await self._loop(stop=stop)
+
+    async def _loop(self, stop: asyncio.Event | None) -> EngineStats:
+        queue, stats = self.queue, self.stats
+        buffer: deque[Task] = deque()
+        running: set[asyncio.Task[None]] = set()
+        next_reclaim = time.monotonic() + self.reclaim_interval
+        try:
+            while stop is None or not stop.is_set():
+                if time.monotonic() >= next_reclaim:
+                    await self._reclaim()
+                    next_reclaim = time.monotonic() + self.reclaim_interval
+                if not buffer:
+                    if self._acks:
+                        await self._flush()
+                    free = (
+                        self.claim_batch
+                        if self.concurrency == 1
+                        else max(self.claim_batch, self.concurrency - len(running))
+                    )
+                    tasks = await queue.claim(self.name, free, self.lease)
+                    stats.claims += 1
+                    if not tasks:
+                        stats.empty_claims += 1
+                        if running:
+                            await self._wait_one(running)
+                            continue
+                        if stop is None and await queue.is_drained():
+                            break
+                        await self._reclaim()
+                        await self._idle(stop)
+                        continue
+                    stats.claimed += len(tasks)
+                    buffer.extend(tasks)
+                if self.concurrency == 1:
+                    while buffer:
+                        await self._execute(buffer.popleft())
+                        if len(self._acks) >= self.ack_batch:
+                            await self._flush()
+                else:
+                    while buffer and len(running) < self.concurrency:
+                        running.add(asyncio.create_task(self._execute(buffer.popleft())))
+                    if len(running) >= self.concurrency:
+                        await self._wait_one(running)
+                    if len(self._acks) >= self.ack_batch:
+                        await self._flush()
+        finally:
+            # Graceful stop: claimed tasks are ours until their lease ends, so run them.
+            while buffer and not _cancelling():
+                await self._execute(buffer.popleft())
+            if running:
+                await asyncio.gather(*running, return_exceptions=True)
+            if self._acks and not _cancelling():
+                await self._flush()
+        return stats
+
+    async def _execute(self, task: Task) -> None:
+        handler = self.handlers.get(task.type)
+        if handler is None:
+            known = ", ".join(sorted(self.handlers)) or "none"
+            await self._fail(
+                task, f"no handler for task type {task.type!r} (registered: {known})", retry=False
+            )
+            return
+        timed = self.queue.timed
+        start = perf_counter_ns() if timed else 0
+        try:
+            result = await handler(task) if self._is_async[task.type] else handler(task)
+        except Exception as error:  # noqa: BLE001 - a handler's failure is data: record it, go on
+            await self._fail(task, f"{type(error).__name__}: {error}", retry=True)
+            return
+        finally:
+            if timed:
+                self.queue.stats.record("handler", perf_counter_ns() - start)
+        if inspect.isawaitable(result):
+            result = await result
+        try:
+            encoded = orjson.Fragment(encode_json(result, f"result of {task.type} task {task.id}"))
+        except InvalidPayloadError as error:
+            await self._fail(task, str(error), retry=False)
+            return
+        self._acks.append((task, encoded))
+
+    async def _flush(self) -> None:
+        acks, self._acks = self._acks, []
+        if len(acks) == 1:
+            task, result = acks[0]
+            applied = int(await self.queue.complete(task, result))
+        else:
+            applied = await self.queue.complete_many(acks)
+        self.stats.completed += applied
+        self.stats.stale += len(acks) - applied
+
+    async def _fail(self, task: Task, error: str, *, retry: bool) -> None:
+        stats = self.stats
+        stats.failed += 1
+        if len(stats.errors) < _KEPT_ERRORS:
+            stats.errors.append(f"task {task.id} attempt {task.attempts}: {error}")
+        state = await self.queue.fail(task, error, retry=retry)
+        if state is TaskState.PENDING:
+            stats.retried += 1
+        elif state is TaskState.DEAD:
+            stats.dead += 1
+        else:
+            stats.stale += 1
+
+    async def _reclaim(self) -> None:
+        result = await self.queue.reclaim_expired()
+        self.stats.reclaimed += result.requeued + result.dead
+
+    async def _idle(self, stop: asyncio.Event | None) -> None:
+        if stop is None:
+            await self.queue.wait_for_work()
+            return
+        waiter = asyncio.ensure_future(self.queue.wait_for_work())
+        stopper = asyncio.ensure_future(stop.wait())
+        await asyncio.wait({waiter, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        for pending in (waiter, stopper):
+            pending.cancel()
+
+    @staticmethod
+    async def _wait_one(running: set[asyncio.Task[None]]) -> None:
+        done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+        running.difference_update(done)
+        for finished in done:
+            finished.result()  # surface an engine bug instead of losing it
+
+
+def _cancelling() -> bool:
+    current = asyncio.current_task()
+    return current is not None and current.cancelling() > 0
