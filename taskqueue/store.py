@@ -138,15 +138,28 @@ class Store:
         if self.db.in_transaction:
             self.db.rollback()
 
-    def complete(self, task_id: int, attempts: int, result: str) -> int:
-        params = {"id": task_id, "attempts": attempts, "result": result, "now": self.clock()}
-        return self._change("complete", sql.COMPLETE, params).rowcount
+    def complete_acks(self, acks: list[tuple[int, int, str]]) -> int:
+        """Complete (id, attempts, result JSON) claims; returns how many were still ours."""
+        if len(acks) == 1:
+            task_id, attempts, result = acks[0]
+            params = {"id": task_id, "attempts": attempts, "result": result, "now": self.clock()}
+            return self._change("complete", sql.COMPLETE, params).rowcount
+        # Results are JSON text already: splice them in rather than decode and re-encode.
+        document = "[" + ",".join(f"[{i},{a},{r}]" for i, a, r in acks) + "]"
+        params = {"acks": document, "now": self.clock()}
+        return self._change("complete", sql.COMPLETE_MANY, params).rowcount
 
-    def complete_many(self, acks: str) -> int:
-        """``acks`` is a JSON array of [id, attempts, result]."""
-        return self._change(
-            "complete", sql.COMPLETE_MANY, {"acks": acks, "now": self.clock()}
-        ).rowcount
+    def complete_and_claim(
+        self,
+        acks: list[tuple[int, int, str]],
+        worker: str,
+        n: int,
+        lease_s: float,
+        immediate: bool,
+    ) -> tuple[int, list[Task]]:
+        applied = self.complete_acks(acks)
+        claim = self.claim_immediate if immediate else self.claim_returning
+        return applied, claim(worker, n, lease_s)
 
     def fail(
         self, task_id: int, attempts: int, error: str, retry: bool, backoff_s: float

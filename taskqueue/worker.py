@@ -11,12 +11,10 @@ from dataclasses import dataclass, field
 from time import perf_counter_ns
 from typing import Any
 
-import orjson
-
 from .errors import InvalidArgumentError, InvalidPayloadError
 from .handlers import Handler, resolve
 from .models import Task, TaskState
-from .queue import TaskQueue, encode_json
+from .queue import JSONText, TaskQueue, encode_json
 
 _Ack = tuple[Task, Any]
 
@@ -121,14 +119,19 @@ class WorkerEngine:
                     await self._reclaim()
                     next_reclaim = time.monotonic() + self.reclaim_interval
                 if not buffer:
-                    if self._acks:
-                        await self._flush()
                     free = (
                         self.claim_batch
                         if self.concurrency == 1
                         else max(self.claim_batch, self.concurrency - len(running))
                     )
-                    tasks = await queue.claim(self.name, free, self.lease)
+                    if self._acks:  # ack what is done and claim more in one round trip
+                        acks, self._acks = self._acks, []
+                        applied, tasks = await queue.complete_and_claim(
+                            acks, self.name, free, self.lease
+                        )
+                        self._count_acks(len(acks), applied)
+                    else:
+                        tasks = await queue.claim(self.name, free, self.lease)
                     stats.claims += 1
                     if not tasks:
                         stats.empty_claims += 1
@@ -185,7 +188,7 @@ class WorkerEngine:
         if inspect.isawaitable(result):
             result = await result
         try:
-            encoded = orjson.Fragment(encode_json(result, f"result of {task.type} task {task.id}"))
+            encoded = JSONText(encode_json(result, f"result of {task.type} task {task.id}"))
         except InvalidPayloadError as error:
             await self._fail(task, str(error), retry=False)
             return
@@ -193,13 +196,12 @@ class WorkerEngine:
 
     async def _flush(self) -> None:
         acks, self._acks = self._acks, []
-        if len(acks) == 1:
-            task, result = acks[0]
-            applied = int(await self.queue.complete(task, result))
-        else:
-            applied = await self.queue.complete_many(acks)
+        applied = await self.queue.complete_many(acks)
+        self._count_acks(len(acks), applied)
+
+    def _count_acks(self, sent: int, applied: int) -> None:
         self.stats.completed += applied
-        self.stats.stale += len(acks) - applied
+        self.stats.stale += sent - applied
 
     async def _fail(self, task: Task, error: str, *, retry: bool) -> None:
         stats = self.stats
