@@ -100,6 +100,11 @@ class QueueConfig:
     retry_backoff_s: float = 0.5
     """Delay before the first retry of a failed task; doubles per attempt."""
     retry_backoff_max_s: float = 300.0
+    cpu_affinity: str = "off"
+    """``off``; ``colocate``: pin the opening thread (the event loop) and, by inheritance, its
+    connection threads to one CPU, so each round trip wakes a thread on the same core (about
+    2x faster per trip on the reference VM) at the cost of SQL no longer overlapping Python
+    on another core; ``cpu:N``: the same, on CPU N. The previous affinity is restored on close."""
     record_timings: bool = False
     """Time every queue operation with ``perf_counter_ns`` (see :class:`QueueStats`)."""
     capture_sql: bool = False
@@ -120,6 +125,7 @@ class QueueConfig:
         for name in positive:
             if not _number(getattr(self, name)) or not getattr(self, name) > 0:
                 raise InvalidArgumentError(f"{name}={getattr(self, name)!r}: must be > 0")
+        parse_affinity(self.cpu_affinity)
         for name in ("busy_timeout_ms", "retry_backoff_s"):
             if not _number(getattr(self, name)) or getattr(self, name) < 0:
                 raise InvalidArgumentError(f"{name}={getattr(self, name)!r}: must be >= 0")
@@ -163,6 +169,20 @@ class QueueConfig:
                 )
             changes[key] = _coerce(key, getattr(base, key), raw.strip())
         return dataclasses.replace(base, **changes)
+
+
+def parse_affinity(text: str) -> int | None:
+    """The CPU named by a ``cpu_affinity`` value: None for ``off``, -1 for ``colocate``."""
+    if text == "off":
+        return None
+    if text == "colocate":
+        return -1
+    kind, _, number = str(text).partition(":")
+    if kind == "cpu" and number.isdigit():
+        return int(number)
+    raise InvalidArgumentError(
+        f"cpu_affinity={text!r}: choose 'off', 'colocate' or 'cpu:N' (N a CPU number)"
+    )
 
 
 def _number(value: object) -> bool:

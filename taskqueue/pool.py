@@ -119,6 +119,7 @@ class WorkerProcesses:
                 args=(
                     self.path,
                     config.to_dict(),
+                    i,
                     f"{self.options.name_prefix}{i}",
                     self.options,
                     until_empty,
@@ -225,6 +226,7 @@ def _check_workers(workers: int) -> None:
 def _child_main(
     path: str,
     config: dict[str, Any],
+    slot: int,
     name: str,
     options: EngineOptions,
     until_empty: bool,
@@ -234,7 +236,9 @@ def _child_main(
 ) -> None:
     try:
         engine_stats, stats = asyncio.run(
-            _child(path, QueueConfig.from_dict(config), name, options, until_empty, ready, stop)
+            _child(
+                path, QueueConfig.from_dict(config), slot, name, options, until_empty, ready, stop
+            )
         )
     except BaseException as error:  # noqa: BLE001 - reported to the parent, then exit 1
         results.put(("error", f"{name}: {type(error).__name__}: {error}"))
@@ -245,13 +249,14 @@ def _child_main(
 async def _child(
     path: str,
     config: QueueConfig,
+    slot: int,
     name: str,
     options: EngineOptions,
     until_empty: bool,
     ready: BarrierType,
     stop: EventType,
 ) -> tuple[EngineStats, QueueStats]:
-    async with TaskQueue(path, config) as queue:
+    async with TaskQueue(path, config, affinity_slot=slot) as queue:
         engine = WorkerEngine(name, queue, options.handlers, concurrency=options.concurrency)
         await asyncio.to_thread(ready.wait)
         if until_empty:

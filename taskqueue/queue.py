@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 import aiosqlite
 import orjson
 
-from . import _bridge, sql
+from . import _bridge, affinity, sql
 from .config import ClaimStyle, ConnectionMode, QueueConfig
 from .errors import (
     InvalidArgumentError,
@@ -52,6 +52,7 @@ class TaskQueue:
         config: QueueConfig | None = None,
         *,
         clock: Callable[[], float] = time.time,
+        affinity_slot: int | None = None,
     ) -> None:
         self.path = Path(path)
         self.config = config or QueueConfig()
@@ -65,6 +66,8 @@ class TaskQueue:
         self._work = asyncio.Event()
         self._closed = False
         self._timed = self.config.record_timings
+        self._affinity_slot = affinity_slot
+        self._restore_affinity: set[int] | None = None
 
     @property
     def timed(self) -> bool:
@@ -90,7 +93,14 @@ class TaskQueue:
             raise QueueOpenError(
                 f"database path {str(self.path)!r} is a folder; name a file inside it"
             )
-        await self._store(_MAIN)
+        self._restore_affinity = affinity.pin_current_thread(
+            self.config.cpu_affinity, slot=self._affinity_slot
+        )
+        try:
+            await self._store(_MAIN)
+        except BaseException:
+            affinity.restore(self._restore_affinity)
+            raise
         return self
 
     async def close(self) -> None:
@@ -99,6 +109,8 @@ class TaskQueue:
         stores, self._stores = self._stores, {}
         for conn, _ in stores.values():
             await conn.close()
+        affinity.restore(self._restore_affinity)
+        self._restore_affinity = None
 
     async def __aenter__(self) -> TaskQueue:
         return await self.open()
