@@ -15,6 +15,7 @@ from .errors import (
     TaskQueueError,
 )
 from .models import NewTask, ReclaimResult, Task, TaskState, TaskStatus
+from .observe import QueueObserver, observing
 from .pool import (
     EngineOptions,
     PoolResult,
@@ -23,7 +24,7 @@ from .pool import (
     run_async_workers,
     run_process_workers,
 )
-from .queue import TaskQueue
+from .queue import JSONText, TaskQueue, encode_json
 from .stats import OPERATIONS, QueueStats, SqlSample
 from .worker import EngineStats, WorkerEngine
 
@@ -35,12 +36,14 @@ __all__ = [
     "EngineStats",
     "InvalidArgumentError",
     "InvalidPayloadError",
+    "JSONText",
     "NewTask",
     "PoolResult",
     "QueueBusyError",
     "QueueClosedError",
     "QueueConfig",
     "QueueDatabaseError",
+    "QueueObserver",
     "QueueOpenError",
     "QueueStats",
     "ReclaimResult",
@@ -54,6 +57,8 @@ __all__ = [
     "WorkerEngine",
     "WorkerMode",
     "WorkerProcesses",
+    "encode_json",
+    "observing",
     "run_async_workers",
     "run_process_workers",
 ]

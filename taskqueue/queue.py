@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 import aiosqlite
 import orjson
 
-from . import _bridge, affinity, sql
+from . import _bridge, affinity, observe, sql
 from .config import ClaimStyle, ConnectionMode, QueueConfig
 from .errors import (
     InvalidArgumentError,
@@ -107,7 +107,11 @@ class TaskQueue:
         """Close every connection. Idempotent."""
         self._closed = True
         stores, self._stores = self._stores, {}
-        for conn, _ in stores.values():
+        for observer in observe.active:
+            observer.queue_closed(self.stats)
+        for key, (conn, _) in stores.items():
+            for observer in observe.active:
+                await _bridge.run(conn, observer.connection_closing, key)
             await conn.close()
         affinity.restore(self._restore_affinity)
         self._restore_affinity = None
@@ -135,7 +139,7 @@ class TaskQueue:
         max_attempts: int = 3,
     ) -> int:
         """Add one task; returns its id. Higher ``priority`` runs first; ``delay`` in seconds."""
-        start = perf_counter_ns() if self._timed else 0
+        start = self._clock_start()
         try:
             row = _validated_row(type, payload, priority, delay, max_attempts)
         except InvalidArgumentError as error:
@@ -143,8 +147,8 @@ class TaskQueue:
         _, store = await self._store(_MAIN)
         task_id = await self._call(_MAIN, "enqueue", store.insert, *row)
         self._notify()
-        if self._timed:
-            self.stats.record("enqueue", perf_counter_ns() - start)
+        if start:
+            self._finish("enqueue", start, 1)
         return task_id
 
     async def enqueue_many(self, tasks: Iterable[NewTask | tuple[str, Any]]) -> list[int]:
@@ -153,7 +157,7 @@ class TaskQueue:
         Items are :class:`NewTask` or ``(type, payload)`` pairs. Nothing is written if any
         item is invalid.
         """
-        start = perf_counter_ns() if self._timed else 0
+        start = self._clock_start()
         rows: list[list[Any]] = []
         for index, item in enumerate(tasks):
             try:
@@ -176,15 +180,15 @@ class TaskQueue:
         _, store = await self._store(_MAIN)
         ids = await self._call(_MAIN, "enqueue", store.insert_many, rows)
         self._notify()
-        if self._timed:
-            self.stats.record("enqueue", perf_counter_ns() - start, len(ids))
+        if start:
+            self._finish("enqueue", start, len(ids))
         return ids
 
     # -- workers ---------------------------------------------------------------------------
 
     async def claim(self, worker: str, n: int = 1, lease: float | None = None) -> list[Task]:
         """Take up to ``n`` ready tasks for ``worker``, leased for ``lease`` seconds."""
-        start = perf_counter_ns() if self._timed else 0
+        start = self._clock_start()
         lease_s = self._claim_args(worker, n, lease)
         key = self._key(worker)
         _, store = await self._store(key)
@@ -197,8 +201,8 @@ class TaskQueue:
             tasks = await self._retry_busy(
                 "claim", lambda: self._claim_deferred(key, store, worker, n, lease_s)
             )
-        if self._timed:
-            self.stats.record("claim", perf_counter_ns() - start, len(tasks))
+        if start:
+            self._finish("claim", start, len(tasks), worker)
         return tasks
 
     def _claim_args(self, worker: str, n: int, lease: float | None) -> float:
@@ -241,14 +245,14 @@ class TaskQueue:
         """
         if not done:
             return 0
-        start = perf_counter_ns() if self._timed else 0
+        start = self._clock_start()
         acks = _ack_rows(done)
         key = self._key(done[0][0].worker)
         _, store = await self._store(key)
         applied = await self._call(key, "complete", store.complete_acks, acks)
         self.stats.stale_acks += len(done) - applied
-        if self._timed:
-            self.stats.record("complete", perf_counter_ns() - start, len(done))
+        if start:
+            self._finish("complete", start, len(done), done[0][0].worker)
         return applied
 
     async def complete_and_claim(
@@ -264,7 +268,7 @@ class TaskQueue:
         if not done or self.config.claim_style is ClaimStyle.DEFERRED:
             applied = await self.complete_many(done)
             return applied, await self.claim(worker, n, lease)
-        start = perf_counter_ns() if self._timed else 0
+        start = self._clock_start()
         lease_s = self._claim_args(worker, n, lease)
         key = self._key(worker)
         if self._key(done[0][0].worker) != key:
@@ -278,9 +282,9 @@ class TaskQueue:
             key, "claim", store.complete_and_claim, _ack_rows(done), worker, n, lease_s, immediate
         )
         self.stats.stale_acks += len(done) - applied
-        if self._timed:
+        if start:
             self.stats.items["complete"] += len(done)
-            self.stats.record("claim", perf_counter_ns() - start, len(tasks))
+            self._finish("claim", start, len(tasks), worker)
         return applied, tasks
 
     async def fail(self, task: Task, error: str, *, retry: bool = True) -> TaskState | None:
@@ -291,7 +295,7 @@ class TaskQueue:
         dead-lettered (state ``dead``). Returns the new state, or None if the lease had
         expired and the task moved on.
         """
-        start = perf_counter_ns() if self._timed else 0
+        start = self._clock_start()
         cfg = self.config
         backoff = min(cfg.retry_backoff_s * 2 ** (task.attempts - 1), cfg.retry_backoff_max_s)
         key = self._key(task.worker)
@@ -301,19 +305,19 @@ class TaskQueue:
         )
         if state is None:
             self.stats.stale_acks += 1
-        if self._timed:
-            self.stats.record("fail", perf_counter_ns() - start)
+        if start:
+            self._finish("fail", start, 1, task.worker)
         return state
 
     async def reclaim_expired(self) -> ReclaimResult:
         """Return tasks whose lease expired to ``pending`` (or ``dead`` if out of attempts)."""
-        start = perf_counter_ns() if self._timed else 0
+        start = self._clock_start()
         _, store = await self._store(_MAIN)
         result = await self._call(_MAIN, "reclaim", store.reclaim)
         if result.requeued:
             self._notify()
-        if self._timed:
-            self.stats.record("reclaim", perf_counter_ns() - start, result.requeued + result.dead)
+        if start:
+            self._finish("reclaim", start, result.requeued + result.dead)
         return result
 
     async def wait_for_work(self, timeout: float | None = None) -> None:
@@ -332,11 +336,11 @@ class TaskQueue:
 
     async def status(self, task_id: int) -> TaskStatus | None:
         """The task's current row, or None if there is no such task."""
-        start = perf_counter_ns() if self._timed else 0
+        start = self._clock_start()
         _, store = await self._store(_MAIN)
         found = await self._call(_MAIN, "status", store.status, task_id)
-        if self._timed:
-            self.stats.record("status", perf_counter_ns() - start)
+        if start:
+            self._finish("status", start, 1)
         return found
 
     async def poll(
@@ -364,11 +368,11 @@ class TaskQueue:
 
     async def counts(self) -> dict[TaskState, int]:
         """How many tasks are in each state (every state present, zero included)."""
-        start = perf_counter_ns() if self._timed else 0
+        start = self._clock_start()
         _, store = await self._store(_MAIN)
         found = await self._call(_MAIN, "counts", store.counts)
-        if self._timed:
-            self.stats.record("counts", perf_counter_ns() - start)
+        if start:
+            self._finish("counts", start, 1)
         return found
 
     async def is_drained(self) -> bool:
@@ -377,6 +381,16 @@ class TaskQueue:
         return await self._call(_MAIN, "status", store.is_drained)
 
     # -- plumbing --------------------------------------------------------------------------
+
+    def _clock_start(self) -> int:
+        return perf_counter_ns() if self._timed or observe.active else 0
+
+    def _finish(self, op: str, start: int, items: int, worker: str | None = None) -> None:
+        end = perf_counter_ns()
+        if self._timed:
+            self.stats.record(op, end - start, items)
+        for observer in observe.active:
+            observer.operation(op, worker, start, end, items)
 
     def _key(self, worker: str) -> str:
         return worker if self.config.connection is ConnectionMode.PER_WORKER else _MAIN
@@ -395,10 +409,10 @@ class TaskQueue:
         async with self._opening.setdefault(key, asyncio.Lock()):
             found = self._stores.get(key)
             if found is None:
-                found = self._stores[key] = await self._connect()
+                found = self._stores[key] = await self._connect(key)
         return found
 
-    async def _connect(self) -> tuple[aiosqlite.Connection, Store]:
+    async def _connect(self, key: str) -> tuple[aiosqlite.Connection, Store]:
         try:
             conn = await aiosqlite.connect(self.path, isolation_level=None)
         except sqlite3.Error as error:
@@ -413,6 +427,8 @@ class TaskQueue:
         except BaseException:
             await conn.close()
             raise
+        for observer in observe.active:
+            await _bridge.run(conn, observer.connection_opened, key)
         return conn, store
 
     async def _call(self, key: str, op: str, fn: Callable[..., T], *args: Any) -> T:
