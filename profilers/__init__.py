@@ -1,0 +1,49 @@
+"""Profiler wrappers: one module per tool behind the protocol in :mod:`profilers.base`."""
+
+from __future__ import annotations
+
+from .base import (
+    Artifact,
+    ArtifactKind,
+    Profiler,
+    ProfilerError,
+    ProfilerOptionError,
+    ProfilerOptions,
+    ProfilerUnavailable,
+)
+from .none import NoProfiler
+from .pyinstrument_wrapper import PyinstrumentProfiler
+
+REGISTRY: dict[str, type[Profiler]] = {
+    cls.name: cls
+    for cls in (
+        NoProfiler,
+        PyinstrumentProfiler,
+    )
+}
+"""Every profiler by the name users type (``--profiler NAME``)."""
+
+
+def get_profiler(name: str) -> type[Profiler]:
+    """The profiler class called ``name``; :class:`ProfilerOptionError` lists the valid ones."""
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        raise ProfilerOptionError(
+            f"unknown profiler {name!r}; choose one of {', '.join(REGISTRY)}"
+        ) from None
+
+
+__all__ = [
+    "REGISTRY",
+    "Artifact",
+    "ArtifactKind",
+    "NoProfiler",
+    "Profiler",
+    "ProfilerError",
+    "ProfilerOptionError",
+    "ProfilerOptions",
+    "ProfilerUnavailable",
+    "PyinstrumentProfiler",
+    "get_profiler",
+]

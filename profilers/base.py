@@ -1,0 +1,202 @@
+"""The profiler protocol: one small interface every wrapper implements.
+
+A profiler wraps one workload run and leaves artifacts in the run folder. Two shapes exist:
+
+- in-process (pyinstrument, memray, viztracer, none): :meth:`Profiler.session` is a context
+  manager the runner enters *inside* the running event loop, around ``workload.run``; after
+  the loop ends the runner calls :meth:`Profiler.finish`, which writes reports and returns the
+  artifacts.
+- launcher (py-spy): the profiler runs the whole workload as a child process
+  (:meth:`Profiler.command`), then :meth:`Profiler.finish` converts what it wrote.
+
+Options are one frozen dataclass per profiler (:class:`ProfilerOptions`): CLI
+``--profiler-option key=value`` and the manifest entry both derive from its fields.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, fields
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, ClassVar
+
+
+class ProfilerError(Exception):
+    """Base class of the errors profilers raise; messages say what to do next."""
+
+
+class ProfilerUnavailable(ProfilerError):
+    """The profiler cannot run here (not installed, no permission...)."""
+
+
+class ProfilerOptionError(ProfilerError, ValueError):
+    """A ``--profiler-option`` is unknown or has a bad value."""
+
+
+class ArtifactKind(StrEnum):
+    """What an artifact holds (the analysis picks loaders by kind and format)."""
+
+    CPU_PROFILE = "cpu-profile"
+    TIMELINE = "timeline"
+    ALLOCATIONS = "allocations"
+    REPORT = "report"
+
+
+@dataclass(frozen=True, slots=True)
+class Artifact:
+    """One file a profiler wrote into the run folder."""
+
+    kind: ArtifactKind
+    path: str
+    """Relative to the run folder."""
+    format: str
+    """``speedscope``, ``pyinstrument-session``, ``html``, ``chrome-trace``,
+    ``memray-capture``, ``collapsed``, ``json``."""
+    viewer: str
+    """How a person opens it, as a command or instruction."""
+    description: str
+
+    def to_dict(self) -> dict[str, str]:
+        """The manifest entry."""
+        return {
+            "kind": str(self.kind),
+            "path": self.path,
+            "format": self.format,
+            "viewer": self.viewer,
+            "description": self.description,
+        }
+
+
+@dataclass(frozen=True)
+class ProfilerOptions:
+    """Base of every profiler's options; subclasses add frozen fields with defaults."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """The manifest entry."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def parse(cls, pairs: Sequence[str]) -> ProfilerOptions:
+        """Build from ``key=value`` strings; errors name the key and list the valid ones."""
+        known = {f.name: f for f in fields(cls)}
+        hints = typing.get_type_hints(cls)
+        values: dict[str, Any] = {}
+        for pair in pairs:
+            key, sep, raw = pair.partition("=")
+            key = key.strip().replace("-", "_")
+            if not sep:
+                raise ProfilerOptionError(f"--profiler-option {pair!r}: expected key=value")
+            if key not in known:
+                valid = ", ".join(known) or "none (this profiler takes no options)"
+                raise ProfilerOptionError(
+                    f"--profiler-option {key!r} is not an option of this profiler; valid: {valid}"
+                )
+            values[key] = _coerce(key, hints[key], raw.strip())
+        try:
+            return cls(**values)
+        except ValueError as error:
+            raise ProfilerOptionError(f"--profiler-option: {error}") from None
+
+    @classmethod
+    def describe(cls) -> list[tuple[str, str, Any]]:
+        """(name, type, default) of every option, for ``queueprof list``."""
+        hints = typing.get_type_hints(cls)
+        return [(f.name, _type_name(hints[f.name]), f.default) for f in fields(cls)]
+
+
+class Profiler(ABC):
+    """One profiling tool wrapped for a workload run."""
+
+    name: ClassVar[str]
+    description: ClassVar[str]
+    options_type: ClassVar[type[ProfilerOptions]] = ProfilerOptions
+    launcher: ClassVar[bool] = False
+    """True when the profiler runs the workload as a child process (see :meth:`command`)."""
+    queue_options: ClassVar[str] = ""
+    """Queue options (``key=value,...``) the profiler needs, e.g. SQL capture for lanes."""
+
+    def __init__(self, options: ProfilerOptions, run_dir: Path) -> None:
+        self.options = options
+        self.run_dir = run_dir
+
+    @classmethod
+    def check_available(cls) -> None:
+        """Raise :class:`ProfilerUnavailable`, with the fix, if the tool cannot run here."""
+        return None
+
+    @contextmanager
+    def session(self) -> Iterator[None]:
+        """Bracket the workload; entered inside the running event loop (in-process only)."""
+        yield
+
+    def command(self, child: Sequence[str]) -> list[str]:
+        """The command that runs ``child`` under this profiler (launchers only)."""
+        raise ProfilerError(f"{self.name} is not a launcher profiler")
+
+    @abstractmethod
+    def finish(self, *, interrupted: bool = False) -> list[Artifact]:
+        """Write reports from what was recorded and list every artifact now in the run folder.
+
+        Called once after the run, also when it was interrupted or failed: write what can be
+        written, and raise :class:`ProfilerError` naming what is missing and why otherwise.
+        """
+
+    def manifest(self) -> dict[str, Any]:
+        """The manifest's profiler entry: name and options."""
+        return {"name": self.name, "options": self.options.to_dict()}
+
+
+def _type_name(hint: Any) -> str:
+    return getattr(hint, "__name__", str(hint))
+
+
+def _coerce(key: str, hint: Any, raw: str) -> Any:
+    choices = _literal_choices(hint)
+    if choices is not None:
+        if raw not in choices:
+            raise ProfilerOptionError(
+                f"--profiler-option {key}={raw!r}: choose one of {', '.join(map(str, choices))}"
+            )
+        return raw
+    base = _non_optional(hint)
+    if raw.lower() in ("none", "null", "") and base is not hint:
+        return None
+    try:
+        if base is bool:
+            if raw.lower() in ("1", "true", "yes", "on"):
+                return True
+            if raw.lower() in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(raw)
+        if base is int:
+            return int(raw)
+        if base is float:
+            return float(raw)
+    except ValueError:
+        raise ProfilerOptionError(
+            f"--profiler-option {key}={raw!r}: expected {_type_name(base)}"
+        ) from None
+    return raw
+
+
+def _literal_choices(hint: Any) -> tuple[Any, ...] | None:
+    if typing.get_origin(hint) is typing.Literal:
+        return typing.get_args(hint)
+    return None
+
+
+def _non_optional(hint: Any) -> Any:
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        if len(args) == 1:
+            return args[0]
+    return hint
+
+
+Registry = Mapping[str, type[Profiler]]
