@@ -11,6 +11,7 @@ from .base import (
     ProfilerOptions,
     ProfilerUnavailable,
 )
+from .memray_wrapper import MemrayProfiler
 from .none import NoProfiler
 from .pyinstrument_wrapper import PyinstrumentProfiler
 
@@ -19,6 +20,7 @@ REGISTRY: dict[str, type[Profiler]] = {
     for cls in (
         NoProfiler,
         PyinstrumentProfiler,
+        MemrayProfiler,
     )
 }
 """Every profiler by the name users type (``--profiler NAME``)."""
@@ -38,6 +40,7 @@ __all__ = [
     "REGISTRY",
     "Artifact",
     "ArtifactKind",
+    "MemrayProfiler",
     "NoProfiler",
     "Profiler",
     "ProfilerError",
