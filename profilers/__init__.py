@@ -14,6 +14,7 @@ from .base import (
 from .memray_wrapper import MemrayProfiler
 from .none import NoProfiler
 from .pyinstrument_wrapper import PyinstrumentProfiler
+from .pyspy_wrapper import PySpyProfiler
 
 REGISTRY: dict[str, type[Profiler]] = {
     cls.name: cls
@@ -21,6 +22,7 @@ REGISTRY: dict[str, type[Profiler]] = {
         NoProfiler,
         PyinstrumentProfiler,
         MemrayProfiler,
+        PySpyProfiler,
     )
 }
 """Every profiler by the name users type (``--profiler NAME``)."""
@@ -47,6 +49,7 @@ __all__ = [
     "ProfilerOptionError",
     "ProfilerOptions",
     "ProfilerUnavailable",
+    "PySpyProfiler",
     "PyinstrumentProfiler",
     "get_profiler",
 ]

@@ -1,0 +1,183 @@
+"""py-spy: samples the workload from outside, as a child process it starts.
+
+py-spy reads the target's memory instead of running inside it, so it sees every thread (the
+event loop and each aiosqlite thread), worker processes with ``subprocesses``, and with
+``native`` SQLite's own C frames, at close to no cost to the target. Starting the target as
+a child needs no extra privilege; attaching to a running pid may.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from .base import (
+    Artifact,
+    ArtifactKind,
+    Profiler,
+    ProfilerError,
+    ProfilerOptions,
+    ProfilerUnavailable,
+)
+
+SPEEDSCOPE = "py-spy.speedscope.json"
+COLLAPSED = "py-spy.collapsed.txt"
+
+PERMISSION_FIX = (
+    "py-spy needs ptrace permission: run as root, or allow it with "
+    "`sudo sysctl kernel.yama.ptrace_scope=0`, or in a container add the SYS_PTRACE "
+    "capability (docker run --cap-add SYS_PTRACE)"
+)
+
+
+@dataclass(frozen=True)
+class PySpyOptions(ProfilerOptions):
+    rate: int = 250
+    """Samples per second."""
+    native: bool = False
+    """Include C frames (SQLite, the interpreter) in the stacks."""
+    subprocesses: bool = True
+    """Follow child processes (worker processes in process mode)."""
+    idle: bool = True
+    """Keep samples of idle threads (waiting on the lock or the next job): wall time."""
+    gil: bool = False
+    """Only keep samples of the thread holding the GIL."""
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.rate <= 10_000:
+            raise ValueError(f"rate={self.rate!r} must be 1..10000 samples per second")
+
+
+def pyspy_binary() -> str | None:
+    """The py-spy executable: next to this Python first (a venv), then on PATH."""
+    beside = Path(sys.executable).with_name("py-spy")
+    if beside.exists():
+        return str(beside)
+    return shutil.which("py-spy")
+
+
+class PySpyProfiler(Profiler):
+    name = "py-spy"
+    description = "sampling profiler from outside the process: all threads, workers, C frames"
+    options_type = PySpyOptions
+    launcher = True
+
+    def __init__(self, options: ProfilerOptions, run_dir: Path) -> None:
+        super().__init__(options, run_dir)
+        assert isinstance(options, PySpyOptions)
+        self.opts = options
+        self.summary: dict[str, Any] = {}
+
+    @classmethod
+    def check_available(cls) -> None:
+        binary = pyspy_binary()
+        if binary is None:
+            raise ProfilerUnavailable(
+                "py-spy is not installed; install it with `pip install py-spy` "
+                "(or `pip install queueprof[profilers]`)"
+            )
+        try:
+            subprocess.run([binary, "--version"], capture_output=True, check=True, timeout=30)
+        except (OSError, subprocess.SubprocessError) as error:
+            raise ProfilerUnavailable(f"py-spy at {binary} does not run here: {error}") from None
+
+    def command(self, child: Sequence[str]) -> list[str]:
+        binary = pyspy_binary()
+        if binary is None:
+            self.check_available()
+            raise AssertionError("unreachable")  # check_available raised
+        command = [
+            binary,
+            "record",
+            "--format",
+            "speedscope",
+            "--output",
+            str(self.run_dir / SPEEDSCOPE),
+            "--rate",
+            str(self.opts.rate),
+        ]
+        for flag, on in (
+            ("--native", self.opts.native),
+            ("--subprocesses", self.opts.subprocesses),
+            ("--idle", self.opts.idle),
+            ("--gil", self.opts.gil),
+        ):
+            if on:
+                command.append(flag)
+        return [*command, "--", *child]
+
+    def explain_failure(self, stderr: str) -> str:
+        """A message for a py-spy run that failed, with the fix when it is a permission one."""
+        text = stderr.strip()[-800:]
+        lowered = text.lower()
+        if "permission" in lowered or "ptrace" in lowered or "operation not permitted" in lowered:
+            return f"{PERMISSION_FIX}. py-spy said: {text}"
+        return f"py-spy failed: {text or 'no output'}"
+
+    def finish(self, *, interrupted: bool = False) -> list[Artifact]:
+        path = self.run_dir / SPEEDSCOPE
+        if not path.exists():
+            raise ProfilerError(
+                f"py-spy wrote no profile ({path.name} missing)"
+                + ("; the run was interrupted before py-spy saved it" if interrupted else "")
+            )
+        try:
+            profile = orjson.loads(path.read_bytes())
+        except orjson.JSONDecodeError as error:
+            raise ProfilerError(f"{path} is not valid JSON ({error}); py-spy was cut off") from None
+        lines, samples = collapse(profile)
+        (self.run_dir / COLLAPSED).write_text("".join(lines), encoding="utf-8")
+        self.summary = {
+            "samples": samples,
+            "threads": [p.get("name", "") for p in profile.get("profiles", [])],
+        }
+        return [
+            Artifact(
+                ArtifactKind.CPU_PROFILE,
+                SPEEDSCOPE,
+                "speedscope",
+                f"npx speedscope {SPEEDSCOPE}  (or drop it on a local speedscope)",
+                f"py-spy samples of every thread ({len(self.summary['threads'])} profiles)",
+            ),
+            Artifact(
+                ArtifactKind.CPU_PROFILE,
+                COLLAPSED,
+                "collapsed",
+                f"flamegraph.pl {COLLAPSED} > flame.svg, or any collapsed-stack viewer",
+                "the same samples as collapsed stacks, one line per distinct stack",
+            ),
+        ]
+
+    def manifest(self) -> dict[str, Any]:
+        return {**super().manifest(), "summary": self.summary}
+
+
+def collapse(profile: dict[str, Any]) -> tuple[list[str], int]:
+    """Collapsed stacks (``thread;root;...;leaf count``) from a speedscope sampled profile.
+
+    Counts are samples; py-spy weights every sample equally.
+    """
+    frames = profile["shared"]["frames"]
+    names = [_frame_label(f) for f in frames]
+    counts: Counter[str] = Counter()
+    for entry in profile.get("profiles", []):
+        thread = str(entry.get("name", "thread")).replace(";", ":")
+        for stack in entry.get("samples", []):
+            counts[";".join([thread, *(names[i] for i in stack)])] += 1
+    lines = [f"{stack} {count}\n" for stack, count in sorted(counts.items())]
+    return lines, sum(counts.values())
+
+
+def _frame_label(frame: dict[str, Any]) -> str:
+    label = str(frame.get("name", "?"))
+    if frame.get("file"):
+        label += f" ({frame['file']}:{frame.get('line') or 0})"
+    return label.replace(";", ":")
