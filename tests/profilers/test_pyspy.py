@@ -1,0 +1,74 @@
+"""py-spy wrapper: a real child process under py-spy, converted to collapsed stacks."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import orjson
+import pytest
+
+from profilers import ProfilerError, PySpyProfiler
+from profilers.pyspy_wrapper import PySpyOptions, collapse
+from profilers.speedscope import validate
+
+CHILD = """
+import asyncio, sys
+sys.path.insert(0, {root!r})
+from tests.profilers.conftest import small_workload
+asyncio.run(small_workload(__import__("pathlib").Path({db!r}), tasks=3000))
+"""
+
+
+def test_records_every_thread_and_writes_collapsed_stacks(tmp_path: Path) -> None:
+    # GIVEN the py-spy wrapper and a child running a real queue workload
+    PySpyProfiler.check_available()
+    profiler = PySpyProfiler(PySpyOptions.parse(["rate=500"]), tmp_path)
+    root = str(Path(__file__).resolve().parents[2])
+    child = [sys.executable, "-c", CHILD.format(root=root, db=str(tmp_path / "q.db"))]
+    # WHEN run under py-spy
+    done = subprocess.run(profiler.command(child), capture_output=True, text=True, check=False)
+    assert done.returncode == 0, profiler.explain_failure(done.stderr)
+    artifacts = profiler.finish()
+    # THEN the speedscope file is valid, with the main thread and the aiosqlite thread
+    document = orjson.loads((tmp_path / "py-spy.speedscope.json").read_bytes())
+    assert validate(document) == []
+    threads = profiler.manifest()["summary"]["threads"]
+    aiosqlite = [t for t in threads if "_connection_worker_thread" in t]
+    assert aiosqlite, threads
+    assert len(threads) > len(aiosqlite), "the event loop thread is missing"
+    # AND the collapsed file has one line per stack, counts adding up to the samples
+    lines = (tmp_path / "py-spy.collapsed.txt").read_text().splitlines()
+    assert sum(int(line.rsplit(" ", 1)[1]) for line in lines) == profiler.summary["samples"]
+    assert {a.format for a in artifacts} == {"speedscope", "collapsed"}
+
+
+def test_collapse_counts_identical_stacks() -> None:
+    document = {
+        "shared": {"frames": [{"name": "a", "file": "x.py", "line": 1}, {"name": "b"}]},
+        "profiles": [{"name": "T1", "samples": [[0, 1], [0, 1], [0]], "weights": [1, 1, 1]}],
+    }
+    lines, total = collapse(document)
+    assert lines == ["T1;a (x.py:1) 1\n", "T1;a (x.py:1);b 2\n"]
+    assert total == 3
+
+
+def test_missing_output_is_a_clear_error(tmp_path: Path) -> None:
+    profiler = PySpyProfiler(PySpyOptions(), tmp_path)
+    with pytest.raises(ProfilerError, match=r"py-spy wrote no profile.*interrupted"):
+        profiler.finish(interrupted=True)
+
+
+def test_truncated_output_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "py-spy.speedscope.json").write_text('{"profiles": [')
+    with pytest.raises(ProfilerError, match="not valid JSON"):
+        PySpyProfiler(PySpyOptions(), tmp_path).finish()
+
+
+def test_permission_failures_name_the_fix() -> None:
+    message = PySpyProfiler(PySpyOptions(), Path(".")).explain_failure(
+        "Error: Permission Denied: Try running again with elevated permissions"
+    )
+    assert "ptrace_scope" in message
+    assert "SYS_PTRACE" in message
