@@ -1,0 +1,19 @@
+"""The one base error of queueprof, caught once in :func:`queueprof.cli.main`.
+
+Every package defines its errors as subclasses of :class:`QueueprofError`; each carries the
+process exit code the CLI should end with and a message that names the input and the fix.
+"""
+
+from __future__ import annotations
+
+
+class QueueprofError(Exception):
+    """Base of every error queueprof raises on purpose; ``exit_code`` is what the CLI returns."""
+
+    exit_code: int = 1
+
+
+class UsageError(QueueprofError):
+    """Bad input on the command line or in a file it names (exit status 2)."""
+
+    exit_code = 2

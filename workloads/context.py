@@ -1,0 +1,105 @@
+"""What the runner hands a workload: scratch space, progress, queue config, partial sink."""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from taskqueue import QueueConfig
+
+from .progress import NullProgress, Progress
+from .results import LatencySummary, StepResult, WorkloadResult
+
+
+class PartialResults:
+    """Where a workload records what it measured, as it measures it.
+
+    The workload builds its final result from here (:meth:`result`), and the runner builds
+    the result of an interrupted or crashed run from the same records, so partial results
+    are whatever had been recorded when the run stopped.
+    """
+
+    def __init__(self, workload: str, size: str, params: Mapping[str, Any]) -> None:
+        self.workload = workload
+        self.size = size
+        self.params = dict(params)
+        self.queue: dict[str, Any] = {}
+        self.metrics: dict[str, float] = {}
+        self.latencies: dict[str, LatencySummary] = {}
+        self.counters: dict[str, int] = {}
+        self.steps: list[StepResult] = []
+        self.series: dict[str, list[tuple[float, ...]]] = {}
+        self.series_columns: dict[str, tuple[str, ...]] = {}
+        self.notes: list[str] = []
+        self._started = time.perf_counter()
+
+    def step(self, step: StepResult) -> None:
+        """Record a finished sub-run."""
+        self.steps.append(step)
+
+    def metric(self, name: str, value: float) -> None:
+        """Record a headline number (named as in the targets file, where it has a target)."""
+        self.metrics[name] = float(value)
+
+    def latency(self, name: str, summary: LatencySummary) -> None:
+        """Record a per-operation latency summary for the whole run."""
+        self.latencies[name] = summary
+
+    def count(self, name: str, value: int) -> None:
+        """Record an error or event count (replaces an earlier value of the same name)."""
+        self.counters[name] = int(value)
+
+    def declare_series(self, name: str, columns: Sequence[str]) -> None:
+        """Start a time series with the given column names."""
+        self.series[name] = []
+        self.series_columns[name] = tuple(columns)
+
+    def sample(self, name: str, row: Sequence[float]) -> None:
+        """Append one row to a declared series."""
+        columns = self.series_columns[name]
+        if len(row) != len(columns):
+            raise ValueError(f"series {name!r} row {row!r} does not match columns {columns!r}")
+        self.series[name].append(tuple(float(v) for v in row))
+
+    def note(self, text: str) -> None:
+        """Record something a reader of the results should know."""
+        self.notes.append(text)
+
+    def result(self, *, complete: bool) -> WorkloadResult:
+        """Everything recorded so far as a :class:`WorkloadResult`."""
+        return WorkloadResult(
+            workload=self.workload,
+            size=self.size,
+            params=dict(self.params),
+            queue=dict(self.queue),
+            complete=complete,
+            duration_s=time.perf_counter() - self._started,
+            metrics=dict(self.metrics),
+            latencies=dict(self.latencies),
+            counters=dict(self.counters),
+            steps=tuple(self.steps),
+            series={k: tuple(v) for k, v in self.series.items()},
+            series_columns=dict(self.series_columns),
+            notes=tuple(self.notes),
+        )
+
+
+@dataclass
+class RunContext:
+    """Everything a workload gets from the runner besides its params."""
+
+    scratch: Path
+    """A private temporary folder for databases; the runner deletes it after the run."""
+    queue_config: QueueConfig
+    """The queue strategy to use (with ``record_timings`` on)."""
+    partial: PartialResults
+    progress: Progress = field(default_factory=NullProgress)
+    _names: itertools.count[int] = field(default_factory=itertools.count, repr=False)
+
+    def database(self, label: str = "queue") -> Path:
+        """A fresh database path in the scratch folder (never reused within a run)."""
+        return self.scratch / f"{label}-{next(self._names)}.db"

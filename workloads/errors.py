@@ -1,0 +1,25 @@
+"""Errors of the workloads package."""
+
+from __future__ import annotations
+
+from queueprof.errors import QueueprofError, UsageError
+
+
+class WorkloadError(QueueprofError):
+    """Base of the errors a workload, its results or the runner raise."""
+
+
+class ParameterError(WorkloadError, UsageError):
+    """A workload parameter, size, queue option or run option is unknown or out of range."""
+
+
+class TargetsError(WorkloadError, UsageError):
+    """A targets file cannot be read, or names an unknown target or a bad value."""
+
+
+class ResultFormatError(WorkloadError):
+    """A results or manifest file is not one this version can read."""
+
+
+class RunFailedError(WorkloadError):
+    """A run crashed; its folder is marked ``failed`` and holds the error and traceback."""

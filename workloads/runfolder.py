@@ -1,0 +1,221 @@
+"""Run folders (``traces/<run-id>/``): run ids, the manifest, atomic writes, listing.
+
+The manifest is the contract with ``analysis/``: what ran (workload, parameters, profiler,
+queue strategy), where (environment), when, how it ended (``status``) and which artifacts the
+folder holds.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import secrets
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Protocol
+
+import orjson
+
+from .errors import ParameterError, ResultFormatError
+from .results import SCHEMA_VERSION, check_schema_version
+
+MANIFEST = "manifest.json"
+RESULTS = "results.json"
+_RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+
+class RunStatus(StrEnum):
+    """How a run ended (``running`` while it runs, or if the process died outright)."""
+
+    RUNNING = "running"
+    COMPLETE = "complete"
+    INTERRUPTED = "interrupted"
+    FAILED = "failed"
+
+
+ARTIFACT_KEYS = ("kind", "path", "format", "viewer")
+"""Keys every manifest artifact entry has (profilers may add more, e.g. ``description``)."""
+
+
+class ArtifactRecord(Protocol):
+    """A raw file a profiler wrote into the run folder, as the manifest lists it."""
+
+    def to_dict(self) -> dict[str, str]:
+        """``kind``, ``path`` (relative to the run folder), ``format``, ``viewer``, ..."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class RunError:
+    """Why a run failed."""
+
+    type: str
+    message: str
+    traceback: str
+
+
+@dataclass(frozen=True, slots=True)
+class Manifest:
+    """``manifest.json``: everything needed to interpret a run folder."""
+
+    run_id: str
+    workload: str
+    size: str
+    params: Mapping[str, Any]
+    profiler: Mapping[str, Any]
+    queue: Mapping[str, Any]
+    targets_files: tuple[str, ...]
+    environment: Mapping[str, Any]
+    command: tuple[str, ...]
+    started_at: str
+    status: RunStatus = RunStatus.RUNNING
+    ended_at: str | None = None
+    error: RunError | None = None
+    artifacts: tuple[Mapping[str, str], ...] = ()
+    results: str | None = None
+    """File name of the results in the folder, once written."""
+
+    def finished(
+        self,
+        status: RunStatus,
+        *,
+        artifacts: Sequence[ArtifactRecord] = (),
+        error: RunError | None = None,
+        results: str | None = RESULTS,
+    ) -> Manifest:
+        """A copy marking the run as ended now."""
+        return dataclasses.replace(
+            self,
+            status=status,
+            ended_at=now_iso(),
+            artifacts=tuple(_artifact_entry(a) for a in artifacts),
+            error=error,
+            results=results,
+        )
+
+    def to_json(self) -> bytes:
+        """Indented JSON with sorted keys and ``schema_version``."""
+        body = {"schema_version": SCHEMA_VERSION, **dataclasses.asdict(self)}
+        return orjson.dumps(body, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
+
+    @classmethod
+    def from_json(cls, text: bytes | str, *, source: str = MANIFEST) -> Manifest:
+        """Read :meth:`to_json` output back; refuses an unknown ``schema_version``."""
+        try:
+            data = orjson.loads(text)
+        except orjson.JSONDecodeError as error:
+            raise ResultFormatError(f"{source}: not JSON ({error})") from None
+        if not isinstance(data, dict):
+            raise ResultFormatError(f"{source}: expected a JSON object at the top level")
+        check_schema_version(data, source)
+        data.pop("schema_version")
+        try:
+            failure = data.pop("error")
+            return cls(
+                **{
+                    **data,
+                    "status": RunStatus(data["status"]),
+                    "targets_files": tuple(data["targets_files"]),
+                    "command": tuple(data["command"]),
+                    "artifacts": tuple(_checked_entry(a, source) for a in data["artifacts"]),
+                    "error": None if failure is None else RunError(**failure),
+                }
+            )
+        except (KeyError, TypeError, ValueError) as error:
+            raise ResultFormatError(f"{source}: not a valid run manifest ({error})") from None
+
+
+@dataclass(frozen=True, slots=True)
+class RunSummary:
+    """One past run, as ``queueprof list`` shows it."""
+
+    run_id: str
+    path: Path
+    workload: str
+    status: str
+    started_at: str
+    profiler: str = "none"
+    problem: str | None = field(default=None)
+    """Set when the folder's manifest cannot be read."""
+
+
+def _artifact_entry(artifact: ArtifactRecord) -> dict[str, str]:
+    entry = artifact.to_dict()
+    missing = [key for key in ARTIFACT_KEYS if key not in entry]
+    if missing:
+        raise ValueError(f"artifact {entry!r} lacks {', '.join(missing)}")
+    return entry
+
+
+def _checked_entry(entry: Any, source: str) -> dict[str, str]:
+    if not isinstance(entry, dict) or any(key not in entry for key in ARTIFACT_KEYS):
+        raise ResultFormatError(
+            f"{source}: artifact entry {entry!r} needs {', '.join(ARTIFACT_KEYS)}"
+        )
+    return {str(k): str(v) for k, v in entry.items()}
+
+
+def now_iso() -> str:
+    """The current local time, ISO 8601 with offset, to the second."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S%z")
+
+
+def new_run_id(workload: str) -> str:
+    """A sortable, readable id: ``20261128-153012-throughput-a1b2``."""
+    return f"{time.strftime('%Y%m%d-%H%M%S')}-{workload}-{secrets.token_hex(2)}"
+
+
+def check_run_id(run_id: str) -> str:
+    """``run_id`` if it is a safe folder name, else :class:`ParameterError`."""
+    if not _RUN_ID.match(run_id):
+        raise ParameterError(
+            f"--run-id {run_id!r}: use letters, digits, '.', '_' and '-' only (up to 128), "
+            "starting with a letter or digit"
+        )
+    return run_id
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so readers see the old file or the new one, never half."""
+    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+
+
+def list_runs(out_dir: Path) -> list[RunSummary]:
+    """Every run folder in ``out_dir`` (newest first), including unreadable ones."""
+    if not out_dir.is_dir():
+        return []
+    runs = []
+    for folder in sorted(out_dir.iterdir(), reverse=True):
+        manifest_path = folder / MANIFEST
+        if not folder.is_dir() or not manifest_path.is_file():
+            continue
+        try:
+            manifest = Manifest.from_json(manifest_path.read_bytes(), source=str(manifest_path))
+        except ResultFormatError as error:
+            runs.append(RunSummary(folder.name, folder, "?", "unreadable", "?", "?", str(error)))
+            continue
+        runs.append(
+            RunSummary(
+                manifest.run_id,
+                folder,
+                manifest.workload,
+                manifest.status.value,
+                manifest.started_at,
+                str(manifest.profiler.get("name", "none")),
+            )
+        )
+    return runs

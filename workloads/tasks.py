@@ -1,0 +1,63 @@
+"""Task payloads for the workloads and latency summaries of a queue's instrumentation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from taskqueue import QueueStats
+
+from .results import LatencySummary
+
+SLEEP_SECONDS = 0.001
+CPU_ITERATIONS = 10_000
+ALLOC_BYTES = 65_536
+
+QUEUE_OPERATIONS = ("enqueue", "claim", "complete", "fail", "status", "counts", "reclaim")
+"""Operations whose latencies the workloads report (the queue's OPERATIONS)."""
+
+
+def payload(task_type: str, seq: int, padding: str = "") -> dict[str, Any]:
+    """The payload of task number ``seq`` for the built-in handler ``task_type``."""
+    body: dict[str, Any] = {"seq": seq}
+    if task_type == "sleep":
+        body["seconds"] = SLEEP_SECONDS
+    elif task_type == "cpu":
+        body["iterations"] = CPU_ITERATIONS
+    elif task_type == "alloc":
+        body["bytes"] = ALLOC_BYTES
+    elif task_type == "fail":
+        body["times"] = 1  # fails once, then succeeds on its retry
+    if padding:
+        body["pad"] = padding
+    return body
+
+
+def make_tasks(
+    task_type: str, count: int, payload_bytes: int = 0, start: int = 0
+) -> list[tuple[str, dict[str, Any]]]:
+    """``count`` ``(type, payload)`` pairs numbered from ``start``."""
+    padding = "x" * payload_bytes
+    return [(task_type, payload(task_type, seq, padding)) for seq in range(start, start + count)]
+
+
+def op_latencies(stats: QueueStats) -> dict[str, LatencySummary]:
+    """A latency summary per queue operation that has samples."""
+    return {
+        op: LatencySummary.from_samples(stats.timings_ns[op])
+        for op in QUEUE_OPERATIONS
+        if len(stats.timings_ns.get(op, ())) > 0
+    }
+
+
+def error_counters(stats: QueueStats) -> dict[str, int]:
+    """SQLITE_BUSY retries, claim conflicts and stale acks from a queue's stats."""
+    return {
+        "sqlite_busy_retries": sum(stats.busy_retries.values()),
+        "claim_conflicts": stats.claim_conflicts,
+        "stale_acks": stats.stale_acks,
+    }
+
+
+def workers_label(count: int) -> str:
+    """``1 worker``, ``5 workers``."""
+    return f"{count} worker" + ("" if count == 1 else "s")

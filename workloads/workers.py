@@ -1,0 +1,186 @@
+"""Worker engines in either mode behind one interface, safe to cancel (Ctrl-C).
+
+``async`` mode runs :class:`~taskqueue.WorkerEngine` objects on the workload's own event loop
+and queue; ``process`` mode runs :class:`~taskqueue.WorkerProcesses`, whose blocking
+``start``/``join`` happen on a thread so the loop (progress, producers, Ctrl-C) keeps running.
+Leaving the ``async with`` block on an error or cancellation stops (async) or kills (process)
+every worker, so nothing outlives the run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Callable
+from types import TracebackType
+from typing import TypeVar
+
+from taskqueue import (
+    EngineOptions,
+    EngineStats,
+    PoolResult,
+    QueueStats,
+    TaskQueue,
+    TaskState,
+    WorkerEngine,
+    WorkerProcesses,
+)
+
+from .progress import Progress
+
+T = TypeVar("T")
+
+
+class Workers:
+    """``count`` workers over ``queue``'s database in ``mode`` (``async`` or ``process``).
+
+    With ``until_empty`` the workers stop by themselves once the queue is drained
+    (:meth:`wait`); otherwise they run until :meth:`stop`.
+    """
+
+    def __init__(
+        self,
+        queue: TaskQueue,
+        count: int,
+        mode: str,
+        *,
+        until_empty: bool,
+        options: EngineOptions | None = None,
+    ) -> None:
+        self.queue = queue
+        self.count = count
+        self.mode = mode
+        self.until_empty = until_empty
+        self.options = options or EngineOptions()
+        self._stop = asyncio.Event()
+        self._engines: list[WorkerEngine] = []
+        self._runs: list[asyncio.Task[EngineStats]] = []
+        self.processes: WorkerProcesses | None = None
+        self._started_at = 0.0
+
+    async def __aenter__(self) -> Workers:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc is not None:
+            await self.abort()
+
+    async def start(self) -> None:
+        """Start every worker; returns once all are ready to claim."""
+        if self.mode == "async":
+            self._engines = [
+                WorkerEngine(
+                    f"{self.options.name_prefix}{i}",
+                    self.queue,
+                    self.options.handlers,
+                    concurrency=self.options.concurrency,
+                )
+                for i in range(self.count)
+            ]
+            self._started_at = time.perf_counter()
+            self._runs = [
+                asyncio.create_task(
+                    engine.run_until_empty() if self.until_empty else engine.run(self._stop)
+                )
+                for engine in self._engines
+            ]
+            return
+        self.processes = WorkerProcesses(
+            self.queue.path,
+            self.queue.config,
+            self.count,
+            self.options,
+            until_empty=self.until_empty,
+        )
+        await _in_thread(self.processes.start, on_cancel=self.processes.kill)
+        self._started_at = time.perf_counter()
+
+    async def wait(self) -> PoolResult:
+        """Wait for workers started with ``until_empty`` to drain the queue."""
+        if self.mode == "async":
+            stats = await asyncio.gather(*self._runs)
+            return PoolResult(list(stats), self.queue.stats, time.perf_counter() - self._started_at)
+        assert self.processes is not None
+        return await _in_thread(self.processes.join, on_cancel=self.processes.kill)
+
+    async def stop(self) -> PoolResult:
+        """Ask every worker to finish its claimed tasks and stop; returns their results."""
+        self._stop.set()
+        if self.processes is not None:
+            self.processes.stop()
+        return await self.wait()
+
+    async def abort(self) -> None:
+        """Stop at once: cancel engines, SIGKILL processes. Used on errors and Ctrl-C."""
+        self._stop.set()
+        for run in self._runs:
+            run.cancel()
+        if self._runs:
+            await asyncio.wait(self._runs)
+        if self.processes is not None:
+            self.processes.kill()
+
+    async def done(self) -> int:
+        """Tasks finished so far (done or dead); costs a query in process mode."""
+        if self.mode == "async":
+            return sum(e.stats.completed + e.stats.dead for e in self._engines)
+        counts = await self.queue.counts()
+        return counts[TaskState.DONE] + counts[TaskState.DEAD]
+
+
+async def _in_thread(fn: Callable[[], T], *, on_cancel: Callable[[], None]) -> T:
+    """Run blocking ``fn`` on a thread; if cancelled, call ``on_cancel`` and wait for ``fn``."""
+    future = asyncio.get_running_loop().run_in_executor(None, fn)
+    try:
+        return await asyncio.shield(future)
+    except asyncio.CancelledError:
+        on_cancel()
+        # fn returns soon after on_cancel (the processes are dead); wait so no thread
+        # outlives the run. Its own outcome no longer matters: the run is being cancelled.
+        await asyncio.wait([future])
+        if not future.cancelled():
+            future.exception()  # retrieved, so asyncio does not log it as lost
+        raise
+
+
+async def follow(progress: Progress, workers: Workers, interval: float = 0.25) -> None:
+    """Move the progress bar with the workers' finished count until cancelled."""
+    if not progress.visible:
+        return
+    while True:
+        progress.update(await workers.done())
+        await asyncio.sleep(interval)
+
+
+@contextlib.asynccontextmanager
+async def following(progress: Progress, workers: Workers) -> AsyncIterator[None]:
+    """Run :func:`follow` for the duration of the block."""
+    watcher = asyncio.create_task(follow(progress, workers))
+    try:
+        yield
+    finally:
+        watcher.cancel()
+        await asyncio.wait([watcher])
+
+
+async def drain(queue: TaskQueue, count: int, mode: str, progress: Progress) -> PoolResult:
+    """Run ``count`` workers in ``mode`` until ``queue`` is empty, moving the progress bar."""
+    async with Workers(queue, count, mode, until_empty=True) as pool, following(progress, pool):
+        return await pool.wait()
+
+
+def combined_stats(queue: TaskQueue, pool: PoolResult) -> QueueStats:
+    """The producer side's and the workers' instrumentation, each sample counted once."""
+    if pool.stats is queue.stats:  # async mode: one queue object saw everything
+        return queue.stats
+    merged = QueueStats()
+    merged.merge(queue.stats)
+    merged.merge(pool.stats)
+    return merged
