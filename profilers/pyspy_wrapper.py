@@ -169,7 +169,7 @@ def collapse(profile: dict[str, Any]) -> tuple[list[str], int]:
     names = [_frame_label(f) for f in frames]
     counts: Counter[str] = Counter()
     for entry in profile.get("profiles", []):
-        thread = str(entry.get("name", "thread")).replace(";", ":")
+        thread = _clean(str(entry.get("name", "thread")))
         for stack in entry.get("samples", []):
             counts[";".join([thread, *(names[i] for i in stack)])] += 1
     lines = [f"{stack} {count}\n" for stack, count in sorted(counts.items())]
@@ -180,4 +180,14 @@ def _frame_label(frame: dict[str, Any]) -> str:
     label = str(frame.get("name", "?"))
     if frame.get("file"):
         label += f" ({frame['file']}:{frame.get('line') or 0})"
-    return label.replace(";", ":")
+    return _clean(label)
+
+
+_SEPARATORS = str.maketrans(
+    {";": ":", **{c: " " for c in "\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"}}
+)
+
+
+def _clean(label: str) -> str:
+    """``label`` without the stack separator or anything a reader would split lines on."""
+    return label.translate(_SEPARATORS)
