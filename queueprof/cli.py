@@ -1,0 +1,192 @@
+"""The ``queueprof`` command line: ``run``, ``list``, ``bench``.
+
+One :func:`main` parses arguments, dispatches to one function per subcommand, and catches
+:class:`~queueprof.errors.QueueprofError` once: it prints the message and returns the error's
+exit code (2 for bad input). Exit codes: 0 complete, 1 failed, 2 bad input, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+from rich.console import Console
+
+from workloads.errors import RunFailedError
+from workloads.params import Size
+from workloads.registry import WORKLOADS
+from workloads.runfolder import MANIFEST, RunStatus, list_runs
+from workloads.runner import RunOutcome, execute, plan_run
+
+from .bench import bench_document, plan_bench, save_bench
+from .errors import QueueprofError, UsageError
+from .render import render_result, render_runs, render_workloads
+
+Command = Callable[[argparse.Namespace, Sequence[str]], int]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI with ``argv`` (default: ``sys.argv[1:]``); returns the exit status."""
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    try:
+        args = parser.parse_args(arguments)
+    except SystemExit as exit_:  # argparse has printed its usage message
+        return exit_.code if isinstance(exit_.code, int) else 2
+    command: Command = args.command
+    try:
+        return command(args, arguments)
+    except QueueprofError as error:
+        Console(stderr=True).print(f"[red]queueprof: error:[/red] {error}", highlight=False)
+        return error.exit_code
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="queueprof",
+        description="Profile and trace a SQLite-backed async task queue.",
+    )
+    commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
+
+    run = commands.add_parser("run", help="run one workload into traces/<run-id>/")
+    run.add_argument("workload", metavar="WORKLOAD", help=f"one of: {', '.join(WORKLOADS)}")
+    _size_option(run)
+    run.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="set a workload parameter (repeatable); `queueprof list` shows them",
+    )
+    _common_options(run)
+    run.add_argument("--run-id", help="name of the run folder (default: time-workload-random)")
+    run.set_defaults(command=run_command)
+
+    listing = commands.add_parser("list", help="list workloads, profilers and past runs")
+    listing.add_argument("--out", type=Path, default=Path("traces"), help="run folders to list")
+    listing.set_defaults(command=list_command)
+
+    bench = commands.add_parser("bench", help="run the seed suite without a profiler")
+    _size_option(bench)
+    _common_options(bench)
+    bench.add_argument(
+        "--save",
+        type=Path,
+        metavar="FILE",
+        help="also write every result to FILE as one JSON (e.g. results/baseline_results.json)",
+    )
+    bench.set_defaults(command=bench_command)
+    return parser
+
+
+def _size_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--size",
+        default=Size.DEFAULT.value,
+        help=f"size preset: {', '.join(s.value for s in Size)} (default: default)",
+    )
+
+
+def _common_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--queue",
+        default="",
+        metavar="KEY=VALUE,...",
+        help="queue strategy, e.g. connection=per-worker,claim_batch=10",
+    )
+    parser.add_argument("--targets", type=Path, metavar="FILE", help="TOML overriding targets")
+    parser.add_argument("--out", type=Path, default=Path("traces"), help="where run folders go")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar, no tables")
+
+
+def run_command(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    """``queueprof run``: one workload into one run folder."""
+    plan = plan_run(
+        args.workload,
+        size=args.size,
+        params=args.param,
+        queue=args.queue,
+        targets_file=args.targets,
+        out_dir=args.out,
+        run_id=args.run_id,
+        command=["queueprof", *argv],
+    )
+    outcome = execute(plan, show_progress=_show_progress(args))
+    _report(outcome, quiet=args.quiet)
+    return outcome.exit_code
+
+
+def bench_command(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    """``queueprof bench``: the seed suite, each run in its folder, optionally one file."""
+    plan = plan_bench(
+        size=args.size,
+        queue=args.queue,
+        targets_file=args.targets,
+        out_dir=args.out,
+        command=["queueprof", *argv],
+    )
+    if args.save is not None and args.save.is_dir():
+        raise UsageError(f"--save {str(args.save)!r} is a folder; name a JSON file")
+    outcomes: list[RunOutcome] = []
+    for run in plan.runs:
+        outcome = execute(run, show_progress=_show_progress(args))
+        _report(outcome, quiet=args.quiet)
+        outcomes.append(outcome)
+        if outcome.status is not RunStatus.COMPLETE:
+            return outcome.exit_code
+    failed = [v.metric for o in outcomes for v in o.result.verdicts if not v.passed]
+    console = Console()
+    if args.save is not None:
+        save_bench(args.save, bench_document(plan.size, outcomes))
+        console.print(f"saved {len(outcomes)} results to {args.save}")
+    console.print(
+        f"bench: {len(outcomes)} runs complete; "
+        + (f"[red]targets failed: {', '.join(failed)}[/red]" if failed else "every target met")
+    )
+    return 0
+
+
+def list_command(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    """``queueprof list``: workloads with their params, profilers, past runs."""
+    console = Console()
+    render_workloads(console, [(w.name, w.description, w.params_type) for w in WORKLOADS.values()])
+    console.print("profilers: " + ", ".join(profiler_names()))
+    render_runs(console, list_runs(args.out))
+    return 0
+
+
+def profiler_names() -> list[str]:
+    """``none`` plus whatever ``profilers.registry`` registers, once that module exists."""
+    try:
+        registry = importlib.import_module("profilers.registry")
+    except ModuleNotFoundError as error:
+        if error.name != "profilers.registry":
+            raise
+        return ["none"]
+    found: Mapping[str, object] = getattr(registry, "PROFILERS", {})
+    return ["none", *(name for name in found if name != "none")]
+
+
+def _show_progress(args: argparse.Namespace) -> bool:
+    return not args.quiet and sys.stderr.isatty()
+
+
+def _report(outcome: RunOutcome, *, quiet: bool) -> None:
+    console = Console()
+    if not quiet:
+        render_result(console, outcome.result, outcome.status.value, str(outcome.run_dir))
+    if outcome.status is RunStatus.FAILED:
+        assert outcome.error is not None
+        raise RunFailedError(
+            f"run {outcome.run_dir.name} failed: {outcome.error.type}: {outcome.error.message} "
+            f"(traceback in {outcome.run_dir / MANIFEST})"
+        )
+    if outcome.status is RunStatus.INTERRUPTED:
+        console.print(f"interrupted: partial results in {outcome.run_dir}")
+    elif quiet:
+        verdict = "targets met" if outcome.result.passed else "targets FAILED"
+        console.print(f"{outcome.run_dir}: {outcome.status.value}, {verdict}")

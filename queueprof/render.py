@@ -1,0 +1,127 @@
+"""Terminal rendering of results with rich: formatting only, no measurement or analysis."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from rich.console import Console
+from rich.table import Table
+
+from workloads.params import WorkloadParams
+from workloads.results import LatencySummary, WorkloadResult
+from workloads.runfolder import RunSummary
+
+LATENCY_FIELDS = ("count", "p50_ms", "p95_ms", "p99_ms", "p999_ms", "max_ms")
+LATENCY_HEADERS = ("n", "p50 ms", "p95 ms", "p99 ms", "p99.9 ms", "max ms")
+
+
+def number(value: float | int | None) -> str:
+    """A number with as many digits as its size deserves."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    if isinstance(value, int) or float(value).is_integer():
+        return f"{int(value):,}"
+    magnitude = abs(value)
+    if magnitude >= 100:
+        return f"{value:,.0f}"
+    if magnitude >= 1:
+        return f"{value:.2f}"
+    return f"{value:.3f}"
+
+
+def render_result(console: Console, result: WorkloadResult, status: str, run_dir: str) -> None:
+    """Steps, latencies, counters, then the verdicts table."""
+    title = f"{result.workload} ({result.size}) - {status}"
+    console.print(f"\n[bold]{title}[/bold]  {run_dir}")
+    if result.steps:
+        metric_names = list(dict.fromkeys(k for s in result.steps for k in s.metrics))
+        counter_names = [
+            n
+            for n in dict.fromkeys(k for s in result.steps for k in s.counters)
+            if any(s.counters.get(n) for s in result.steps)
+        ]
+        steps = Table(title="steps", title_justify="left")
+        steps.add_column("step")
+        for name in (*metric_names, *counter_names):
+            steps.add_column(name, justify="right")
+        for step in result.steps:
+            steps.add_row(
+                step.label,
+                *(number(step.metrics.get(n)) for n in metric_names),
+                *(number(step.counters.get(n)) for n in counter_names),
+            )
+        console.print(steps)
+    latency_rows = [(name, summary) for name, summary in result.latencies.items()]
+    for step in result.steps:
+        latency_rows += [(f"{step.label}: {op}", s) for op, s in step.latencies.items()]
+    if latency_rows:
+        console.print(latency_table(latency_rows))
+    if result.metrics:
+        metrics = Table(title="metrics", title_justify="left")
+        metrics.add_column("metric")
+        metrics.add_column("value", justify="right")
+        for name, value in result.metrics.items():
+            metrics.add_row(name, number(value))
+        console.print(metrics)
+    nonzero = {k: v for k, v in result.counters.items() if v}
+    if nonzero:
+        console.print("counters: " + ", ".join(f"{k}={v:,}" for k, v in nonzero.items()))
+    for note in result.notes:
+        console.print(f"[yellow]note:[/yellow] {note}")
+    render_verdicts(console, result)
+
+
+def latency_table(rows: Sequence[tuple[str, LatencySummary]]) -> Table:
+    """One row per operation: count and percentiles in ms."""
+    table = Table(title="latency", title_justify="left")
+    table.add_column("operation")
+    for header in LATENCY_HEADERS:
+        table.add_column(header, justify="right")
+    for name, summary in rows:
+        table.add_row(name, *(number(getattr(summary, f)) for f in LATENCY_FIELDS))
+    return table
+
+
+def render_verdicts(console: Console, result: WorkloadResult) -> None:
+    """The targets table: metric, measured, comparator, target, unit, PASS/FAIL."""
+    if not result.verdicts:
+        console.print("targets: none apply to what this run measured")
+        return
+    table = Table(title="targets", title_justify="left")
+    for header in ("metric", "measured", "target", "unit", "verdict"):
+        table.add_column(header, justify="right" if header in ("measured", "target") else "left")
+    for v in result.verdicts:
+        verdict = "[green]PASS[/green]" if v.passed else "[red]FAIL[/red]"
+        table.add_row(
+            v.metric, number(v.measured), f"{v.comparator} {number(v.target)}", v.unit, verdict
+        )
+    console.print(table)
+
+
+def render_workloads(
+    console: Console, workloads: Sequence[tuple[str, str, type[WorkloadParams]]]
+) -> None:
+    """Each workload with its parameters, defaults and valid values."""
+    for name, description, params_type in workloads:
+        table = Table(title=f"{name}: {description}", title_justify="left")
+        for header in ("param", "type", "default", "valid", "meaning"):
+            table.add_column(header)
+        for param_name, type_name, spec, default in params_type.specs():
+            shown = ",".join(map(str, default)) if isinstance(default, tuple) else str(default)
+            table.add_row(param_name, type_name, shown, spec.valid(), spec.help)
+        console.print(table)
+
+
+def render_runs(console: Console, runs: Sequence[RunSummary]) -> None:
+    """Past run folders with their status."""
+    if not runs:
+        console.print("runs: none yet")
+        return
+    table = Table(title="runs", title_justify="left")
+    for header in ("run id", "workload", "profiler", "status", "started"):
+        table.add_column(header)
+    for run in runs:
+        status = run.status if run.problem is None else f"unreadable: {run.problem}"
+        table.add_row(run.run_id, run.workload, run.profiler, status, run.started_at)
+    console.print(table)
