@@ -8,13 +8,14 @@ exit code (2 for bad input). Exit codes: 0 complete, 1 failed, 2 bad input, 130 
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 
+from profilers import REGISTRY as PROFILERS
 from workloads.errors import RunFailedError
 from workloads.params import Size
 from workloads.registry import WORKLOADS
@@ -40,7 +41,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return command(args, arguments)
     except QueueprofError as error:
-        Console(stderr=True).print(f"[red]queueprof: error:[/red] {error}", highlight=False)
+        Console(stderr=True).print(
+            f"[red]queueprof: error:[/red] {escape(str(error))}", highlight=False, soft_wrap=True
+        )
         return error.exit_code
 
 
@@ -160,15 +163,8 @@ def list_command(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
 
 def profiler_names() -> list[str]:
-    """``none`` plus whatever ``profilers.registry`` registers, once that module exists."""
-    try:
-        registry = importlib.import_module("profilers.registry")
-    except ModuleNotFoundError as error:
-        if error.name != "profilers.registry":
-            raise
-        return ["none"]
-    found: Mapping[str, object] = getattr(registry, "PROFILERS", {})
-    return ["none", *(name for name in found if name != "none")]
+    """Every profiler in ``profilers.REGISTRY`` (``none`` first: the baseline)."""
+    return ["none", *(name for name in PROFILERS if name != "none")]
 
 
 def _show_progress(args: argparse.Namespace) -> bool:

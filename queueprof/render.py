@@ -6,6 +6,7 @@ import math
 from collections.abc import Sequence
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from workloads.params import WorkloadParams
@@ -68,7 +69,7 @@ def render_result(console: Console, result: WorkloadResult, status: str, run_dir
     if nonzero:
         console.print("counters: " + ", ".join(f"{k}={v:,}" for k, v in nonzero.items()))
     for note in result.notes:
-        console.print(f"[yellow]note:[/yellow] {note}")
+        console.print(f"[yellow]note:[/yellow] {escape(note)}")
     render_verdicts(console, result)
 
 

@@ -168,7 +168,8 @@ def _check(name: str, kind: Any, spec: ParamSpec, value: Any) -> None:
 
 
 def _check_one(name: str, kind: Any, spec: ParamSpec, value: Any, *, whole: Any) -> None:
-    shown = f"parameter {name}={whole!r}"
+    written = ",".join(map(str, whole)) if isinstance(whole, tuple) else repr(whole)
+    shown = f"parameter {name}={written}"
     if kind is bool:
         if not isinstance(value, bool):
             raise ParameterError(f"{shown}: expected true or false")
