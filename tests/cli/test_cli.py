@@ -1,0 +1,245 @@
+"""The real ``queueprof`` command, run through ``sys.executable -m queueprof``."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import orjson
+import pytest
+
+from workloads.results import SCHEMA_VERSION, WorkloadResult
+from workloads.runfolder import Manifest, RunStatus
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+def queueprof(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """Run the CLI to completion and capture what it printed."""
+    return subprocess.run(
+        [sys.executable, "-m", "queueprof", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=_env(),
+    )
+
+
+def _env(**extra: str) -> dict[str, str]:
+    parts = [str(PROJECT_ROOT), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(parts), "COLUMNS": "200", **extra}
+
+
+@pytest.mark.slow
+def test_run_writes_a_run_folder_and_prints_the_verdicts(tmp_path: Path) -> None:
+    # WHEN a smoke throughput run is started from the command line
+    done = queueprof(
+        "run",
+        "throughput",
+        "--size",
+        "smoke",
+        "--param",
+        "worker_counts=1,5",
+        "--run-id",
+        "r1",
+        cwd=tmp_path,
+    )
+    # THEN it exits 0, prints a targets table, and leaves traces/r1 with both files
+    assert done.returncode == 0, done.stderr
+    assert "targets" in done.stdout
+    assert "process_tasks_per_s_1_worker" in done.stdout
+    assert "PASS" in done.stdout or "FAIL" in done.stdout
+    folder = tmp_path / "traces" / "r1"
+    manifest = Manifest.from_json((folder / "manifest.json").read_bytes())
+    result = WorkloadResult.from_json((folder / "results.json").read_bytes())
+    assert manifest.status is RunStatus.COMPLETE
+    assert manifest.command[:3] == ("queueprof", "run", "throughput")
+    assert manifest.params["worker_counts"] == [1, 5]
+    assert [s.settings["workers"] for s in result.steps] == [1, 5]
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["run", "nope"], "unknown workload 'nope'; valid: throughput, latency, dbops"),
+        (["run", "latency", "--size", "xl"], "unknown size 'xl'; valid: smoke, default, full"),
+        (["run", "latency", "--param", "colour=red"], "valid: rate, tasks, workers"),
+        (["run", "latency", "--param", "workers=0"], "workers=0 is out of range; valid: 1..64"),
+        (["run", "latency", "--queue", "claim_style=magic"], "returning, immediate, deferred"),
+        (["run", "latency", "--queue", "connection"], "expected key=value"),
+        (["bench", "--size", "tiny"], "unknown size 'tiny'"),
+    ],
+)
+def test_bad_input_exits_2_with_the_valid_choices_and_writes_nothing(
+    tmp_path: Path, args: list[str], expected: str
+) -> None:
+    done = queueprof(*args, cwd=tmp_path)
+    assert done.returncode == 2
+    assert expected in done.stderr
+    assert not (tmp_path / "traces").exists()
+
+
+def test_a_bad_targets_file_exits_2_naming_file_and_key(tmp_path: Path) -> None:
+    targets = tmp_path / "targets.toml"
+    targets.write_text("[latency]\ne2e_p42_ms = 3\n")
+    done = queueprof("run", "latency", "--targets", str(targets), cwd=tmp_path)
+    assert done.returncode == 2
+    assert str(targets) in done.stderr
+    assert "'e2e_p42_ms' in [latency]" in done.stderr
+    assert "e2e_p50_ms" in done.stderr
+    assert not (tmp_path / "traces").exists()
+
+
+def test_a_targets_file_changes_the_verdict(tmp_path: Path) -> None:
+    targets = tmp_path / "strict.toml"
+    targets.write_text("[throughput]\nprocess_tasks_per_s_1_worker = 1e12\n")
+    done = queueprof(
+        "run",
+        "throughput",
+        "--size",
+        "smoke",
+        "--param",
+        "worker_counts=1",
+        "--targets",
+        str(targets),
+        "--run-id",
+        "strict",
+        "--quiet",
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "targets FAILED" in done.stdout
+    result = orjson.loads((tmp_path / "traces" / "strict" / "results.json").read_bytes())
+    (verdict,) = result["verdicts"]
+    assert verdict["target"] == 1e12
+    assert verdict["passed"] is False
+
+
+def test_list_shows_workloads_params_profilers_and_runs(tmp_path: Path) -> None:
+    run = queueprof(
+        "run",
+        "dbops",
+        "--size",
+        "smoke",
+        "--param",
+        "tasks=20",
+        "--run-id",
+        "past",
+        "--quiet",
+        cwd=tmp_path,
+    )
+    assert run.returncode == 0, run.stderr
+    done = queueprof("list", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    for name in ("throughput", "latency", "dbops", "concurrency", "stress", "memory"):
+        assert name in done.stdout
+    assert "worker_counts" in done.stdout  # params with their defaults
+    assert "profilers: none" in done.stdout
+    assert "past" in done.stdout
+    assert "complete" in done.stdout
+
+
+@pytest.mark.slow
+def test_bench_runs_the_seed_suite_and_saves_one_file(tmp_path: Path) -> None:
+    done = queueprof(
+        "bench",
+        "--size",
+        "smoke",
+        "--save",
+        "results/baseline_results.json",
+        "--quiet",
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    saved = orjson.loads((tmp_path / "results" / "baseline_results.json").read_bytes())
+    assert saved["schema_version"] == SCHEMA_VERSION
+    assert saved["kind"] == "bench"
+    assert saved["environment"]["python"]["version"]
+    assert [r["result"]["workload"] for r in saved["runs"]] == [
+        "throughput",
+        "latency",
+        "dbops",
+        "concurrency",
+    ]
+    throughput = saved["runs"][0]["result"]
+    assert set(throughput["metrics"]) >= {
+        "process_tasks_per_s_1_worker",
+        "process_tasks_per_s_5_workers",
+        "process_tasks_per_s_10_workers",
+    }
+    assert len(list((tmp_path / "traces").iterdir())) == 4
+
+
+@pytest.mark.slow
+def test_sigint_leaves_an_interrupted_folder_with_partial_results(tmp_path: Path) -> None:
+    # GIVEN a latency run far longer than the test (200 s of offered load)
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    child = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "queueprof",
+            "run",
+            "latency",
+            "--param",
+            "tasks=100000",
+            "--run-id",
+            "cut",
+            "--quiet",
+        ],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_env(TMPDIR=str(scratch)),
+    )
+    try:
+        # WHEN it has completed some tasks (seen in its own database) and gets SIGINT
+        _wait_for_done_tasks(scratch, at_least=20, child=child)
+        child.send_signal(signal.SIGINT)
+        stdout, stderr = child.communicate(timeout=120)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    # THEN it exits 130 and the folder says interrupted, with the latencies measured so far
+    assert child.returncode == 130, stderr
+    assert "interrupted" in stdout
+    folder = tmp_path / "traces" / "cut"
+    manifest = Manifest.from_json((folder / "manifest.json").read_bytes())
+    assert manifest.status is RunStatus.INTERRUPTED
+    assert manifest.ended_at is not None
+    result = WorkloadResult.from_json((folder / "results.json").read_bytes())
+    assert not result.complete
+    assert result.latencies["e2e"].count >= 20
+    assert "e2e_p50_ms" in result.metrics
+    assert any("SIGINT" in note for note in result.notes)
+    # and the scratch databases are gone
+    assert not list(scratch.rglob("*.db"))
+
+
+def _wait_for_done_tasks(scratch: Path, *, at_least: int, child: subprocess.Popen[str]) -> None:
+    """Poll the run's scratch database (read-only) until it has finished ``at_least`` tasks."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        assert child.poll() is None, child.communicate()
+        for path in scratch.rglob("latency-*.db"):
+            uri = f"file:{path}?mode=ro"
+            try:
+                with sqlite3.connect(uri, uri=True, timeout=5) as db:
+                    (done,) = db.execute(
+                        "SELECT count(*) FROM tasks WHERE state = 'done'"
+                    ).fetchone()
+            except sqlite3.OperationalError:
+                continue  # not created yet
+            if done >= at_least:
+                return
+        time.sleep(0.05)
+    pytest.fail(f"the run finished no {at_least} tasks within 120 s")

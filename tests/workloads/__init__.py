@@ -1,0 +1,1 @@
+"""Tests of the workloads, the result model, targets and the runner."""
