@@ -26,17 +26,19 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, ClassVar
 
+from queueprof.errors import QueueprofError, UsageError
 
-class ProfilerError(Exception):
+
+class ProfilerError(QueueprofError):
     """Base class of the errors profilers raise; messages say what to do next."""
 
 
-class ProfilerUnavailable(ProfilerError):
-    """The profiler cannot run here (not installed, no permission...)."""
+class ProfilerUnavailable(ProfilerError, UsageError):
+    """The profiler cannot run here (not installed, no permission...): exit status 2."""
 
 
-class ProfilerOptionError(ProfilerError, ValueError):
-    """A ``--profiler-option`` is unknown or has a bad value."""
+class ProfilerOptionError(ProfilerError, UsageError, ValueError):
+    """A ``--profiler-option`` is unknown or has a bad value: exit status 2."""
 
 
 class ArtifactKind(StrEnum):
@@ -138,6 +140,10 @@ class Profiler(ABC):
     def command(self, child: Sequence[str]) -> list[str]:
         """The command that runs ``child`` under this profiler (launchers only)."""
         raise ProfilerError(f"{self.name} is not a launcher profiler")
+
+    def explain(self, stderr: str) -> str:
+        """Why a launcher's child failed, from its stderr, with the fix where one is known."""
+        return stderr.strip()[-800:] or "no output"
 
     @abstractmethod
     def finish(self, *, interrupted: bool = False) -> list[Artifact]:

@@ -85,6 +85,7 @@ class PyinstrumentProfiler(Profiler):
         self.opts = options
         self._main: Any = None
         self._threads = _ThreadSampler(options.interval, options.timing_thread)
+        self.problems: list[str] = []
 
     @classmethod
     def check_available(cls) -> None:
@@ -174,12 +175,23 @@ class PyinstrumentProfiler(Profiler):
             )
         )
         if self._threads.unfinished:
-            raise ProfilerError(
-                f"pyinstrument: {self._threads.unfinished} connection thread(s) were still open "
-                "when the run ended, so their samples are missing; close every TaskQueue "
-                "inside the workload"
+            self.problems.append(
+                f"{self._threads.unfinished} connection thread(s) were still open when the run "
+                "ended, so their samples are missing (a TaskQueue was not closed)"
             )
         return artifacts
+
+    def manifest(self) -> dict[str, Any]:
+        entry = super().manifest()
+        if self._main is not None:
+            entry["summary"] = {
+                "samples": self._main.sample_count,
+                "thread_sessions": len(self._threads.sessions),
+                "duration_s": self._main.duration,
+            }
+        if self.problems:
+            entry["problems"] = list(self.problems)
+        return entry
 
 
 def _samples(session: Any) -> Iterator[tuple[list[FrameKey], float]]:

@@ -114,7 +114,7 @@ class PySpyProfiler(Profiler):
                 command.append(flag)
         return [*command, "--", *child]
 
-    def explain_failure(self, stderr: str) -> str:
+    def explain(self, stderr: str) -> str:
         """A message for a py-spy run that failed, with the fix when it is a permission one."""
         text = stderr.strip()[-800:]
         lowered = text.lower()

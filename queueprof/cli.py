@@ -19,12 +19,13 @@ from profilers import REGISTRY as PROFILERS
 from workloads.errors import RunFailedError
 from workloads.params import Size
 from workloads.registry import WORKLOADS
-from workloads.runfolder import MANIFEST, RunStatus, list_runs
-from workloads.runner import RunOutcome, execute, plan_run
+from workloads.runfolder import MANIFEST, Manifest, RunStatus, list_runs
+from workloads.runner import RunOutcome, execute
 
 from .bench import bench_document, plan_bench, save_bench
 from .errors import QueueprofError, UsageError
-from .render import render_result, render_runs, render_workloads
+from .profiled import RunRequest, profile
+from .render import render_artifacts, render_result, render_runs, render_workloads
 
 Command = Callable[[argparse.Namespace, Sequence[str]], int]
 
@@ -67,6 +68,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _common_options(run)
     run.add_argument("--run-id", help="name of the run folder (default: time-workload-random)")
+    run.add_argument(
+        "--profiler",
+        default="none",
+        metavar="NAME",
+        help=f"wrap the run in a profiler: {', '.join(PROFILERS)} (default: none)",
+    )
+    run.add_argument(
+        "--profiler-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="set a profiler option (repeatable); `queueprof list` shows them",
+    )
+    run.add_argument(
+        "--no-baseline",
+        action="store_true",
+        help="skip the bare run that measures the profiler's overhead",
+    )
     run.set_defaults(command=run_command)
 
     listing = commands.add_parser("list", help="list workloads, profilers and past runs")
@@ -107,18 +126,24 @@ def _common_options(parser: argparse.ArgumentParser) -> None:
 
 
 def run_command(args: argparse.Namespace, argv: Sequence[str]) -> int:
-    """``queueprof run``: one workload into one run folder."""
-    plan = plan_run(
-        args.workload,
+    """``queueprof run``: one workload into one run folder, bare or under a profiler."""
+    request = RunRequest(
+        workload=args.workload,
         size=args.size,
-        params=args.param,
+        params=tuple(args.param),
         queue=args.queue,
         targets_file=args.targets,
         out_dir=args.out,
         run_id=args.run_id,
-        command=["queueprof", *argv],
+        command=("queueprof", *argv),
     )
-    outcome = execute(plan, show_progress=_show_progress(args))
+    outcome = profile(
+        request,
+        args.profiler,
+        args.profiler_option,
+        baseline=not args.no_baseline,
+        show_progress=_show_progress(args),
+    )
     _report(outcome, quiet=args.quiet)
     return outcome.exit_code
 
@@ -142,7 +167,7 @@ def bench_command(args: argparse.Namespace, argv: Sequence[str]) -> int:
         if outcome.status is not RunStatus.COMPLETE:
             return outcome.exit_code
     failed = [v.metric for o in outcomes for v in o.result.verdicts if not v.passed]
-    console = Console()
+    console = _console()
     if args.save is not None:
         save_bench(args.save, bench_document(plan.size, outcomes))
         console.print(f"saved {len(outcomes)} results to {args.save}")
@@ -155,7 +180,7 @@ def bench_command(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
 def list_command(args: argparse.Namespace, argv: Sequence[str]) -> int:
     """``queueprof list``: workloads with their params, profilers, past runs."""
-    console = Console()
+    console = _console()
     render_workloads(console, [(w.name, w.description, w.params_type) for w in WORKLOADS.values()])
     console.print("profilers: " + ", ".join(profiler_names()))
     render_runs(console, list_runs(args.out))
@@ -167,14 +192,21 @@ def profiler_names() -> list[str]:
     return ["none", *(name for name in PROFILERS if name != "none")]
 
 
+def _console() -> Console:
+    # A pipe or file gets wide tables instead of rich's 80-column default for non-terminals.
+    return Console() if sys.stdout.isatty() else Console(width=160)
+
+
 def _show_progress(args: argparse.Namespace) -> bool:
     return not args.quiet and sys.stderr.isatty()
 
 
 def _report(outcome: RunOutcome, *, quiet: bool) -> None:
-    console = Console()
+    console = _console()
+    manifest = Manifest.from_json((outcome.run_dir / MANIFEST).read_bytes())
     if not quiet:
         render_result(console, outcome.result, outcome.status.value, str(outcome.run_dir))
+    render_artifacts(console, str(outcome.run_dir), manifest)
     if outcome.status is RunStatus.FAILED:
         assert outcome.error is not None
         raise RunFailedError(

@@ -11,7 +11,7 @@ from rich.table import Table
 
 from workloads.params import WorkloadParams
 from workloads.results import LatencySummary, WorkloadResult
-from workloads.runfolder import RunSummary
+from workloads.runfolder import Manifest, RunSummary
 
 LATENCY_FIELDS = ("count", "p50_ms", "p95_ms", "p99_ms", "p999_ms", "max_ms")
 LATENCY_HEADERS = ("n", "p50 ms", "p95 ms", "p99 ms", "p99.9 ms", "max ms")
@@ -126,3 +126,32 @@ def render_runs(console: Console, runs: Sequence[RunSummary]) -> None:
         status = run.status if run.problem is None else f"unreadable: {run.problem}"
         table.add_row(run.run_id, run.workload, run.profiler, status, run.started_at)
     console.print(table)
+
+
+def render_artifacts(console: Console, run_dir: str, manifest: Manifest) -> None:
+    """Where each artifact is and how to open it; the profiler's overhead and problems."""
+    profiler = manifest.profiler
+    if profiler.get("name", "none") == "none" and not manifest.artifacts:
+        return
+    table = Table(
+        title=f"{escape(str(profiler.get('name')))} artifacts in {escape(run_dir)}/ "
+        "(run the commands there)",
+        title_justify="left",
+    )
+    for header in ("file", "what", "open with"):
+        table.add_column(header, overflow="fold")
+    for artifact in manifest.artifacts:
+        table.add_row(
+            escape(artifact["path"]),
+            escape(artifact.get("description", artifact["format"])),
+            escape(artifact["viewer"]),
+        )
+    console.print(table)
+    overhead = profiler.get("overhead")
+    if isinstance(overhead, dict) and overhead.get("ratio") is not None:
+        console.print(
+            f"overhead: {overhead['ratio']:.2f}x (profiled / bare, measured in this invocation; "
+            f"bare run in {escape(run_dir)}/{overhead.get('baseline', 'baseline')})"
+        )
+    for problem in profiler.get("problems", ()):
+        console.print(f"[yellow]profiler problem:[/yellow] {escape(str(problem))}")

@@ -235,7 +235,10 @@ def execute(plan: RunPlan, *, show_progress: bool = False) -> RunOutcome:
     write_atomic(plan.run_dir / RESULTS, result.to_json())
     write_atomic(
         plan.run_dir / MANIFEST,
-        manifest.finished(status, artifacts=artifacts, error=error).to_json(),
+        # Re-read the profiler's entry: summaries (peak memory, overflow...) exist only now.
+        dataclasses.replace(manifest, profiler=plan.profiler.manifest())
+        .finished(status, artifacts=artifacts, error=error)
+        .to_json(),
     )
     return RunOutcome(plan.run_dir, status, result, error)
 

@@ -29,7 +29,7 @@ def test_records_every_thread_and_writes_collapsed_stacks(tmp_path: Path) -> Non
     child = [sys.executable, "-c", CHILD.format(root=root, db=str(tmp_path / "q.db"))]
     # WHEN run under py-spy
     done = subprocess.run(profiler.command(child), capture_output=True, text=True, check=False)
-    assert done.returncode == 0, profiler.explain_failure(done.stderr)
+    assert done.returncode == 0, profiler.explain(done.stderr)
     artifacts = profiler.finish()
     # THEN the speedscope file is valid, with the main thread and the aiosqlite thread
     document = orjson.loads((tmp_path / "py-spy.speedscope.json").read_bytes())
@@ -67,7 +67,7 @@ def test_truncated_output_is_a_clear_error(tmp_path: Path) -> None:
 
 
 def test_permission_failures_name_the_fix() -> None:
-    message = PySpyProfiler(PySpyOptions(), Path(".")).explain_failure(
+    message = PySpyProfiler(PySpyOptions(), Path(".")).explain(
         "Error: Permission Denied: Try running again with elevated permissions"
     )
     assert "ptrace_scope" in message

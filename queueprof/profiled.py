@@ -1,0 +1,218 @@
+"""A workload run under a profiler, with its bare baseline measured in the same invocation.
+
+In-process profilers (pyinstrument, memray, viztracer) plug into the runner's profiler slot:
+their session is entered inside the running event loop around the workload, and their
+``finish`` runs on the way out, also when the run fails or is interrupted. Launchers (py-spy)
+run ``queueprof run`` itself as their child. Either way the same workload first runs bare
+into ``<run>/baseline/``, and the manifest's profiler entry gets the overhead ratios.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from profilers import Profiler, ProfilerError, get_profiler
+from workloads.results import WorkloadResult
+from workloads.runfolder import MANIFEST, RESULTS, Manifest, RunStatus, write_atomic
+from workloads.runner import RunOutcome, execute, plan_run
+
+BASELINE = "baseline"
+"""Sub-folder of a profiled run holding the bare run measured for the overhead ratio."""
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """What the user asked for, as ``queueprof run`` arguments."""
+
+    workload: str
+    size: str = "default"
+    params: tuple[str, ...] = ()
+    queue: str = ""
+    targets_file: Path | None = None
+    out_dir: Path = Path("traces")
+    run_id: str | None = None
+    command: tuple[str, ...] = ()
+
+    def child_argv(self, out_dir: Path, run_id: str) -> list[str]:
+        """This request as a ``queueprof run`` command line (bare, quiet)."""
+        argv = [
+            sys.executable,
+            "-m",
+            "queueprof",
+            "run",
+            self.workload,
+            "--size",
+            self.size,
+            "--out",
+            str(out_dir),
+            "--run-id",
+            run_id,
+            "--quiet",
+        ]
+        for param in self.params:
+            argv += ["--param", param]
+        if self.queue:
+            argv += ["--queue", self.queue]
+        if self.targets_file is not None:
+            argv += ["--targets", str(self.targets_file)]
+        return argv
+
+
+def profile(
+    request: RunRequest,
+    profiler_name: str,
+    profiler_options: Sequence[str] = (),
+    *,
+    baseline: bool = True,
+    show_progress: bool = False,
+) -> RunOutcome:
+    """Run ``request`` under ``profiler_name``; returns the profiled run's outcome."""
+    cls = get_profiler(profiler_name)
+    options = cls.options_type.parse(profiler_options)
+    cls.check_available()
+    queue = ",".join(part for part in (cls.queue_options, request.queue) if part)
+    request = dataclasses.replace(request, queue=queue)
+    if cls.name == "none":
+        baseline = False
+    if cls.launcher:
+        return _launch(request, cls, profiler_options, baseline)
+    plan = plan_run(
+        request.workload,
+        size=request.size,
+        params=request.params,
+        queue=request.queue,
+        targets_file=request.targets_file,
+        out_dir=request.out_dir,
+        run_id=request.run_id,
+        profiler=functools.partial(cls, options),
+        command=request.command,
+    )
+    bare = _bare_run(request, plan.run_id) if baseline else None
+    outcome = execute(plan, show_progress=show_progress)
+    if bare is not None:
+        _attach_baseline(outcome.run_dir, bare)
+    return outcome
+
+
+def _bare_run(request: RunRequest, run_id: str) -> Path | None:
+    """The same workload without a profiler, in a temporary folder; None if it failed."""
+    scratch = Path(tempfile.mkdtemp(prefix="queueprof-baseline-"))
+    plan = plan_run(
+        request.workload,
+        size=request.size,
+        params=request.params,
+        queue=request.queue,
+        targets_file=request.targets_file,
+        out_dir=scratch,
+        run_id=f"{run_id}-{BASELINE}",
+        command=request.command,
+    )
+    outcome = execute(plan)
+    if outcome.status is not RunStatus.COMPLETE:
+        return None
+    return outcome.run_dir
+
+
+def _launch(
+    request: RunRequest, cls: type[Profiler], raw_options: Sequence[str], baseline: bool
+) -> RunOutcome:
+    from workloads.runfolder import check_run_id, new_run_id
+
+    run_id = check_run_id(request.run_id or new_run_id(request.workload))
+    run_dir = request.out_dir / run_id
+    if run_dir.exists():
+        raise ProfilerError(f"run folder {str(run_dir)!r} already exists; choose another --run-id")
+    # Validate everything in this process first: a bad --param must not start a child.
+    plan_run(
+        request.workload,
+        size=request.size,
+        params=request.params,
+        queue=request.queue,
+        targets_file=request.targets_file,
+        out_dir=request.out_dir,
+        run_id=run_id,
+    )
+    bare: Path | None = None
+    if baseline:
+        scratch = Path(tempfile.mkdtemp(prefix="queueprof-baseline-"))
+        done = subprocess.run(
+            request.child_argv(scratch, f"{run_id}-{BASELINE}"),
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        bare = scratch / f"{run_id}-{BASELINE}" if done.returncode == 0 else None
+    request.out_dir.mkdir(parents=True, exist_ok=True)
+    profiler = cls(cls.options_type.parse(raw_options), run_dir)
+    command = profiler.command(request.child_argv(request.out_dir, run_id))
+    interrupted = False
+    with subprocess.Popen(command, stderr=subprocess.PIPE, text=True) as child:
+        try:
+            _, stderr = child.communicate()
+        except KeyboardInterrupt:  # py-spy and the run both got the SIGINT: let them save
+            interrupted = True
+            _, stderr = child.communicate()
+    if not (run_dir / MANIFEST).exists():
+        raise ProfilerError(f"{cls.name} did not run the workload: {profiler.explain(stderr)}")
+    problems: list[str] = []
+    try:
+        artifacts = profiler.finish(interrupted=interrupted)
+    except ProfilerError as error:  # the run's own results stand; say what is missing
+        artifacts, problems = [], [str(error)]
+    path = run_dir / MANIFEST
+    manifest = Manifest.from_json(path.read_bytes(), source=str(path))
+    manifest = dataclasses.replace(
+        manifest,
+        profiler=profiler.manifest() | ({"problems": problems} if problems else {}),
+        artifacts=(*manifest.artifacts, *(a.to_dict() for a in artifacts)),
+        command=request.command or manifest.command,
+    )
+    write_atomic(path, manifest.to_json())
+    if bare is not None:
+        _attach_baseline(run_dir, bare)
+    result = WorkloadResult.from_json((run_dir / RESULTS).read_bytes(), source=str(run_dir))
+    return RunOutcome(run_dir, manifest.status, result, manifest.error)
+
+
+def _attach_baseline(run_dir: Path, bare: Path) -> None:
+    """Move the bare run into ``<run>/baseline`` and put the overhead into the manifest."""
+    shutil.move(str(bare), run_dir / BASELINE)
+    shutil.rmtree(bare.parent, ignore_errors=True)
+    path = run_dir / MANIFEST
+    manifest = Manifest.from_json(path.read_bytes(), source=str(path))
+    ratios = overhead(
+        WorkloadResult.from_json((run_dir / BASELINE / RESULTS).read_bytes()),
+        WorkloadResult.from_json((run_dir / RESULTS).read_bytes()),
+    )
+    entry = {**manifest.profiler, "overhead": {**ratios, "baseline": BASELINE}}
+    write_atomic(path, dataclasses.replace(manifest, profiler=entry).to_json())
+
+
+def overhead(bare: WorkloadResult, profiled: WorkloadResult) -> dict[str, Any]:
+    """How much slower the profiled run was: wall-time ratio and, per rate metric, bare/profiled.
+
+    Both are "profiled / bare" in cost terms: 1.25 means the profiler made the work 25% slower.
+    """
+    rates = {
+        name: bare.metrics[name] / value
+        for name, value in profiled.metrics.items()
+        if "_per_s" in name and value > 0 and bare.metrics.get(name)
+    }
+    ratio = profiled.duration_s / bare.duration_s if bare.duration_s > 0 else None
+    slowest = max(rates.values()) if rates else ratio
+    return {
+        "wall_ratio": ratio,
+        "rate_ratios": rates,
+        "ratio": slowest,
+        "bare_duration_s": bare.duration_s,
+        "profiled_duration_s": profiled.duration_s,
+    }
