@@ -45,7 +45,7 @@ class LatencyParams(WorkloadParams):
     task_type: str = task_type_param()
     payload_bytes: int = payload_bytes_param()
     poll_interval_ms: float = param(
-        5.0, "how often a client polls a task's status", minimum=0.1, maximum=1_000
+        1.0, "how often a client polls a task's status", minimum=0.1, maximum=1_000
     )
     drain_timeout_s: float = param(
         60.0, "longest wait for the last task after the producer stops", minimum=1, maximum=3_600
