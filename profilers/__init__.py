@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from workloads.runfolder import Artifact, ArtifactKind
+
 from .base import (
-    Artifact,
-    ArtifactKind,
     Profiler,
     ProfilerError,
     ProfilerOptionError,
@@ -15,6 +15,7 @@ from .memray_wrapper import MemrayProfiler
 from .none import NoProfiler
 from .pyinstrument_wrapper import PyinstrumentProfiler
 from .pyspy_wrapper import PySpyProfiler
+from .viztracer_wrapper import VizTracerProfiler
 
 REGISTRY: dict[str, type[Profiler]] = {
     cls.name: cls
@@ -23,6 +24,7 @@ REGISTRY: dict[str, type[Profiler]] = {
         PyinstrumentProfiler,
         MemrayProfiler,
         PySpyProfiler,
+        VizTracerProfiler,
     )
 }
 """Every profiler by the name users type (``--profiler NAME``)."""
@@ -51,5 +53,6 @@ __all__ = [
     "ProfilerUnavailable",
     "PySpyProfiler",
     "PyinstrumentProfiler",
+    "VizTracerProfiler",
     "get_profiler",
 ]

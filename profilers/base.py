@@ -22,11 +22,12 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
-from enum import StrEnum
 from pathlib import Path
 from typing import Any, ClassVar
 
 from queueprof.errors import QueueprofError, UsageError
+from workloads.runfolder import Artifact as Artifact  # re-exported for the wrappers
+from workloads.runfolder import ArtifactKind as ArtifactKind
 
 
 class ProfilerError(QueueprofError):
@@ -39,40 +40,6 @@ class ProfilerUnavailable(ProfilerError, UsageError):
 
 class ProfilerOptionError(ProfilerError, UsageError, ValueError):
     """A ``--profiler-option`` is unknown or has a bad value: exit status 2."""
-
-
-class ArtifactKind(StrEnum):
-    """What an artifact holds (the analysis picks loaders by kind and format)."""
-
-    CPU_PROFILE = "cpu-profile"
-    TIMELINE = "timeline"
-    ALLOCATIONS = "allocations"
-    REPORT = "report"
-
-
-@dataclass(frozen=True, slots=True)
-class Artifact:
-    """One file a profiler wrote into the run folder."""
-
-    kind: ArtifactKind
-    path: str
-    """Relative to the run folder."""
-    format: str
-    """``speedscope``, ``pyinstrument-session``, ``html``, ``chrome-trace``,
-    ``memray-capture``, ``collapsed``, ``json``."""
-    viewer: str
-    """How a person opens it, as a command or instruction."""
-    description: str
-
-    def to_dict(self) -> dict[str, str]:
-        """The manifest entry."""
-        return {
-            "kind": str(self.kind),
-            "path": self.path,
-            "format": self.format,
-            "viewer": self.viewer,
-            "description": self.description,
-        }
 
 
 @dataclass(frozen=True)

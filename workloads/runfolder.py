@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import orjson
 
@@ -39,15 +39,47 @@ class RunStatus(StrEnum):
 
 
 ARTIFACT_KEYS = ("kind", "path", "format", "viewer")
-"""Keys every manifest artifact entry has (profilers may add more, e.g. ``description``)."""
+"""Keys every manifest artifact entry has (``description`` is optional)."""
 
 
-class ArtifactRecord(Protocol):
-    """A raw file a profiler wrote into the run folder, as the manifest lists it."""
+class ArtifactKind(StrEnum):
+    """What an artifact holds (the analysis picks loaders by kind and format)."""
+
+    CPU_PROFILE = "cpu-profile"
+    TIMELINE = "timeline"
+    ALLOCATIONS = "allocations"
+    SAMPLES = "samples"
+    SQL = "sql"
+    REPORT = "report"
+
+
+@dataclass(frozen=True, slots=True)
+class Artifact:
+    """One file a run wrote into its folder, as the manifest lists it."""
+
+    kind: ArtifactKind
+    path: str
+    """Relative to the run folder."""
+    format: str
+    """``speedscope``, ``pyinstrument-session``, ``html``, ``chrome-trace``,
+    ``memray-capture``, ``collapsed``, ``json``, ``npz``."""
+    viewer: str
+    """How a person opens it, as a command or instruction."""
+    description: str = ""
 
     def to_dict(self) -> dict[str, str]:
-        """``kind``, ``path`` (relative to the run folder), ``format``, ``viewer``, ..."""
-        ...
+        """The manifest entry."""
+        return {
+            "kind": str(self.kind),
+            "path": self.path,
+            "format": self.format,
+            "viewer": self.viewer,
+            "description": self.description,
+        }
+
+
+ArtifactRecord = Artifact
+"""Kept for readers of the runner's signatures: every artifact is an :class:`Artifact`."""
 
 
 @dataclass(frozen=True, slots=True)
