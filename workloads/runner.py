@@ -180,6 +180,7 @@ def parse_queue(text: str, defaults: str = "") -> QueueConfig:
 
 def execute(plan: RunPlan, *, show_progress: bool = False) -> RunOutcome:
     """Run ``plan`` into its folder; never raises for a failed or interrupted workload."""
+    environment = capture_environment()  # before the folder exists: nothing half-written
     plan.run_dir.mkdir(parents=True, exist_ok=False)
     manifest = Manifest(
         run_id=plan.run_id,
@@ -189,7 +190,7 @@ def execute(plan: RunPlan, *, show_progress: bool = False) -> RunOutcome:
         profiler=plan.profiler.manifest(),
         queue=plan.queue_config.to_dict(),
         targets_files=plan.targets.sources,
-        environment=capture_environment(),
+        environment=environment,
         command=plan.command,
         started_at=now_iso(),
     )

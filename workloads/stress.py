@@ -131,9 +131,18 @@ class StressWorkload:
                 deadline = time.monotonic() + params.drain_timeout_s
                 while not await queue.is_drained():
                     if time.monotonic() > deadline:
+                        stuck = await asyncio.to_thread(_unfinished, path)
+                        alive = [
+                            p.name
+                            for pool in pools
+                            if pool.processes is not None
+                            for p in pool.processes.processes
+                            if p.is_alive()
+                        ]
                         raise WorkloadError(
                             f"stress: the queue did not drain within {params.drain_timeout_s} s "
-                            "after the load; raise drain_timeout_s or lower the rate"
+                            f"after the load (unfinished: {stuck}; live worker processes: "
+                            f"{alive or 'none'}); raise drain_timeout_s or lower the rate"
                         )
                     await asyncio.sleep(0.05)
                 await asyncio.gather(*watchers)
@@ -144,6 +153,12 @@ class StressWorkload:
                     watcher.cancel()
                 for pool in pools:
                     await pool.abort()
+                # What the producer side measured is the partial result.
+                ctx.partial.metric("tasks_enqueued", len(ids))
+                for op, summary in op_latencies(queue.stats).items():
+                    ctx.partial.latency(op, summary)
+                if recoveries:
+                    ctx.partial.latency("recovery", LatencySummary.from_seconds(recoveries))
                 raise
             stats = QueueStats()
             stats.merge(queue.stats)
@@ -304,6 +319,22 @@ def _busy_workers(path: Path) -> list[str]:
     with contextlib.closing(sqlite3.connect(path, timeout=30)) as db:
         rows = db.execute("SELECT DISTINCT worker FROM tasks WHERE state = 'running'").fetchall()
     return [row[0] for row in rows if row[0] is not None]
+
+
+def _unfinished(path: Path) -> str:
+    """Tasks still pending or running, by state and worker, for a drain-timeout message."""
+    with contextlib.closing(sqlite3.connect(path, timeout=30)) as db:
+        rows = db.execute(
+            "SELECT state, coalesce(worker, '-'), count(*), min(lease_until) - ? "
+            "FROM tasks WHERE state IN ('pending', 'running') GROUP BY 1, 2",
+            (time.time(),),
+        ).fetchall()
+    return ", ".join(
+        f"{count} {state} on {worker} (lease ends in {left:.1f} s)"
+        if left is not None
+        else f"{count} {state}"
+        for state, worker, count, left in rows
+    )
 
 
 def _held_by(path: Path, worker: str) -> list[int]:

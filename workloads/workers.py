@@ -126,6 +126,7 @@ class Workers:
             await asyncio.wait(self._runs)
         if self.processes is not None:
             self.processes.kill()
+            await asyncio.to_thread(_reap, self.processes)
 
     async def done(self) -> int:
         """Tasks finished so far (done or dead); costs a query in process mode."""
@@ -133,6 +134,13 @@ class Workers:
             return sum(e.stats.completed + e.stats.dead for e in self._engines)
         counts = await self.queue.counts()
         return counts[TaskState.DONE] + counts[TaskState.DEAD]
+
+
+def _reap(processes: WorkerProcesses) -> None:
+    """Wait for killed worker processes to exit, so none outlives the run."""
+    for process in processes.processes:
+        if process.pid is not None:
+            process.join(5)
 
 
 async def _in_thread(fn: Callable[[], T], *, on_cancel: Callable[[], None]) -> T:
