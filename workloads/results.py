@@ -8,6 +8,7 @@ Latency summaries are computed from all samples (never from averages).
 from __future__ import annotations
 
 import dataclasses
+from array import array
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,10 +39,12 @@ class LatencySummary:
     @classmethod
     def from_samples(cls, ns_samples: Iterable[int] | np.ndarray[Any, Any]) -> LatencySummary:
         """Summarise durations in nanoseconds (e.g. ``queue.stats.timings_ns["claim"]``)."""
-        values = np.asarray(
-            ns_samples if isinstance(ns_samples, np.ndarray) else list(ns_samples),
-            dtype=np.float64,
-        )
+        if isinstance(ns_samples, array):  # the queue's own storage: read it without copying
+            values = np.frombuffer(ns_samples, dtype=np.int64).astype(np.float64)
+        elif isinstance(ns_samples, np.ndarray):
+            values = ns_samples.astype(np.float64)
+        else:
+            values = np.asarray(list(ns_samples), dtype=np.float64)
         if values.size == 0:
             return cls(0, None, None, None, None, None, None)
         p50, p95, p99, p999 = (float(v) / 1e6 for v in np.percentile(values, PERCENTILES))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from taskqueue import QueueStats
+from taskqueue import OPERATIONS, QueueStats
 
 from .results import LatencySummary
 
@@ -12,8 +12,8 @@ SLEEP_SECONDS = 0.001
 CPU_ITERATIONS = 10_000
 ALLOC_BYTES = 65_536
 
-QUEUE_OPERATIONS = ("enqueue", "claim", "complete", "fail", "status", "counts", "reclaim")
-"""Operations whose latencies the workloads report (the queue's OPERATIONS)."""
+QUEUE_OPERATIONS = OPERATIONS
+"""Operations whose latencies the workloads report."""
 
 
 def payload(task_type: str, seq: int, padding: str = "") -> dict[str, Any]:
