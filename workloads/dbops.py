@@ -8,7 +8,6 @@ query of a random earlier task).
 
 from __future__ import annotations
 
-import asyncio
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -103,8 +102,7 @@ class DbopsWorkload:
                     ids.append(await queue.enqueue(task_type, payload))
                     await queue.status(rng.choice(ids))
                     ctx.progress.advance()
-                while not await queue.is_drained():
-                    await asyncio.sleep(0.01)
+                await pool.drained(0.01)
                 result = await pool.stop()
             self._record(label, params.workers, params, combined_stats(queue, result), ctx)
 

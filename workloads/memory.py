@@ -10,7 +10,6 @@ the verdict catches one.
 
 from __future__ import annotations
 
-import asyncio
 import gc
 import time
 import tracemalloc
@@ -113,8 +112,7 @@ class MemoryWorkload:
                 for chunk in range(params.chunks):
                     first = chunk * params.chunk_tasks
                     await queue.enqueue_many(self._tasks(params, first))
-                    while not await queue.is_drained():
-                        await asyncio.sleep(0.005)
+                    await pool.drained()
                     gc.collect()
                     heap = tracemalloc.get_traced_memory()[0] if tracemalloc.is_tracing() else 0
                     row = (first + params.chunk_tasks, tree_rss(), heap)

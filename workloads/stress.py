@@ -130,15 +130,16 @@ class StressWorkload:
                 ctx.progress.phase("drain", None)
                 deadline = time.monotonic() + params.drain_timeout_s
                 while not await queue.is_drained():
+                    if params.mode == "process" and not _alive(pools):
+                        # Every worker exited on its own: joining them reports why.
+                        for pool in pools:
+                            await pool.stop()
+                        raise WorkloadError(
+                            "stress: every worker process exited before the queue drained"
+                        )
                     if time.monotonic() > deadline:
                         stuck = await asyncio.to_thread(_unfinished, path)
-                        alive = [
-                            p.name
-                            for pool in pools
-                            if pool.processes is not None
-                            for p in pool.processes.processes
-                            if p.is_alive()
-                        ]
+                        alive = [process.name for process in _alive(pools)]
                         raise WorkloadError(
                             f"stress: the queue did not drain within {params.drain_timeout_s} s "
                             f"after the load (unfinished: {stuck}; live worker processes: "
@@ -249,13 +250,7 @@ class StressWorkload:
 
         Looks for a busy worker for up to half a second, then takes any live one.
         """
-        alive = {
-            process.name: process
-            for pool in pools
-            if pool.processes is not None
-            for process in pool.processes.processes
-            if process.is_alive()
-        }
+        alive = {process.name: process for process in _alive(pools)}
         if not alive:
             return None
         deadline = time.monotonic() + 0.5
@@ -308,6 +303,16 @@ class StressWorkload:
             partial.count(name, value)
         partial.count("kills_with_tasks_in_flight", len(recoveries))
         partial.count("failed_attempts", sum(r.total.failed for r in results))
+
+
+def _alive(pools: list[Workers]) -> list[SpawnProcess]:
+    return [
+        process
+        for pool in pools
+        if pool.processes is not None
+        for process in pool.processes.processes
+        if process.is_alive()
+    ]
 
 
 def _install_audit(path: Path) -> None:

@@ -27,6 +27,7 @@ from taskqueue import (
     WorkerProcesses,
 )
 
+from .errors import WorkloadError
 from .progress import Progress
 
 T = TypeVar("T")
@@ -127,6 +128,22 @@ class Workers:
         if self.processes is not None:
             self.processes.kill()
             await asyncio.to_thread(_reap, self.processes)
+
+    async def drained(self, poll_s: float = 0.005) -> None:
+        """Wait until the queue has no pending or running task.
+
+        Raises if every worker process has exited first (the join names why), instead of
+        waiting for ever on work nobody will do.
+        """
+        while not await self.queue.is_drained():
+            if self.processes is not None and not any(
+                p.is_alive() for p in self.processes.processes
+            ):
+                await self.stop()  # raises TaskQueueError with the workers' own errors
+                raise WorkloadError(
+                    f"every worker process exited with tasks left in {self.queue.path}"
+                )
+            await asyncio.sleep(poll_s)
 
     async def done(self) -> int:
         """Tasks finished so far (done or dead); costs a query in process mode."""
