@@ -78,6 +78,7 @@ class PyinstrumentProfiler(Profiler):
     name = "pyinstrument"
     description = "statistical CPU/wall profiler, async-aware, plus the aiosqlite threads"
     options_type = PyinstrumentOptions
+    queue_options = "capture_sql=true"  # SQL hotspots for the analysis; baseline gets it too
 
     def __init__(self, options: ProfilerOptions, run_dir: Path) -> None:
         super().__init__(options, run_dir)

@@ -72,6 +72,7 @@ class PySpyProfiler(Profiler):
     name = "py-spy"
     description = "sampling profiler from outside the process: all threads, workers, C frames"
     options_type = PySpyOptions
+    queue_options = "capture_sql=true"  # SQL hotspots for the analysis; baseline gets it too
     launcher = True
 
     def __init__(self, options: ProfilerOptions, run_dir: Path) -> None:

@@ -134,8 +134,7 @@ def render_artifacts(console: Console, run_dir: str, manifest: Manifest) -> None
     if profiler.get("name", "none") == "none" and not manifest.artifacts:
         return
     table = Table(
-        title=f"{escape(str(profiler.get('name')))} artifacts in {escape(run_dir)}/ "
-        "(run the commands there)",
+        title=f"artifacts in {escape(run_dir)}/ (run the commands there)",
         title_justify="left",
     )
     for header in ("file", "what", "open with"):

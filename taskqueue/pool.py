@@ -20,6 +20,7 @@ from multiprocessing.synchronize import Event as EventType
 from pathlib import Path
 from typing import Any
 
+from . import observe
 from .config import QueueConfig
 from .errors import InvalidArgumentError, TaskQueueError
 from .queue import TaskQueue
@@ -187,6 +188,8 @@ class WorkerProcesses:
                 engine, child_stats = payload
                 engines[engine.name] = engine
                 stats.merge(child_stats)
+                for observer in observe.active:  # the child's queue has closed
+                    observer.queue_closed(child_stats)
             else:
                 errors.append(payload)
         wall = time.perf_counter() - self._started_at

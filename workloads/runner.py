@@ -23,9 +23,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from taskqueue import InvalidArgumentError, QueueConfig
+from taskqueue import InvalidArgumentError, QueueConfig, observing
 
 from .base import Workload
+from .capture import RunCapture
 from .context import PartialResults, RunContext
 from .environment import capture_environment
 from .errors import ParameterError
@@ -199,6 +200,7 @@ def execute(plan: RunPlan, *, show_progress: bool = False) -> RunOutcome:
     partial = PartialResults(plan.workload.name, plan.size.value, plan.params.to_dict())
     partial.queue = plan.queue_config.to_dict()
     artifacts: Sequence[ArtifactRecord] = ()
+    capture = RunCapture()
     status = RunStatus.COMPLETE
     error: RunError | None = None
     result: WorkloadResult | None = None
@@ -211,7 +213,7 @@ def execute(plan: RunPlan, *, show_progress: bool = False) -> RunOutcome:
         try:
             with progress_cm as progress:
                 ctx = RunContext(Path(scratch), plan.queue_config, partial, progress)
-                result = asyncio.run(_inside_loop(plan, ctx))
+                result = asyncio.run(_inside_loop(plan, ctx, capture))
             if result is None:
                 status = RunStatus.INTERRUPTED
         except KeyboardInterrupt:  # Ctrl-C outside the loop's own handler (start-up, shutdown)
@@ -224,7 +226,10 @@ def execute(plan: RunPlan, *, show_progress: bool = False) -> RunOutcome:
                 "".join(traceback.format_exception(crash)),
             )
         try:
-            artifacts = plan.profiler.finish(interrupted=status is RunStatus.INTERRUPTED)
+            artifacts = [
+                *capture.write(plan.run_dir),
+                *plan.profiler.finish(interrupted=status is RunStatus.INTERRUPTED),
+            ]
         except Exception as crash:  # noqa: BLE001 - recorded in the run folder like any crash
             status = RunStatus.FAILED
             error = error or RunError(
@@ -244,7 +249,9 @@ def execute(plan: RunPlan, *, show_progress: bool = False) -> RunOutcome:
     return RunOutcome(plan.run_dir, status, result, error)
 
 
-async def _inside_loop(plan: RunPlan, ctx: RunContext) -> WorkloadResult | None:
+async def _inside_loop(
+    plan: RunPlan, ctx: RunContext, capture: RunCapture
+) -> WorkloadResult | None:
     """The run inside the event loop; None when SIGINT interrupted it."""
     loop = asyncio.get_running_loop()
     main = asyncio.current_task()
@@ -261,7 +268,7 @@ async def _inside_loop(plan: RunPlan, ctx: RunContext) -> WorkloadResult | None:
     if handle_sigint:
         loop.add_signal_handler(signal.SIGINT, on_sigint)
     try:
-        with plan.profiler.session():
+        with observing(capture), plan.profiler.session():
             return await plan.workload.run(plan.params, ctx)
     except asyncio.CancelledError:
         if not interrupted.is_set():

@@ -1,0 +1,101 @@
+"""What every queue of a run recorded, kept as artifacts for the analysis.
+
+Workloads summarise latencies into ``results.json``; the analysis also needs the raw
+samples (rank tests when comparing runs) and, when ``capture_sql`` is on, each SQL
+statement's timings (SQL hotspots). :class:`RunCapture` observes every queue that closes
+during the run (worker processes' queues arrive through the pool) and writes:
+
+- ``op-samples.npz``: per operation, every duration in nanoseconds (``op/<name>``), and per
+  distinct statement every duration (``sql/<index>``, index into the JSON below);
+- ``sql-statements.json``: per (operation, statement): count, total, percentiles, rows.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+
+from taskqueue import QueueObserver, QueueStats
+
+from .runfolder import Artifact, ArtifactKind, write_atomic
+
+OP_SAMPLES = "op-samples.npz"
+SQL_STATEMENTS = "sql-statements.json"
+CAPTURE_VERSION = 1
+
+
+class RunCapture(QueueObserver):
+    """Accumulates the stats of every queue closed during a run."""
+
+    def __init__(self) -> None:
+        self.timings: dict[str, list[np.ndarray[Any, Any]]] = defaultdict(list)
+        self.sql: dict[tuple[str, str], list[int]] = defaultdict(list)
+        self.sql_rows: dict[tuple[str, str], int] = defaultdict(int)
+        self.queues = 0
+
+    def queue_closed(self, stats: QueueStats) -> None:
+        self.queues += 1
+        for op, samples in stats.timings_ns.items():
+            self.timings[op].append(np.frombuffer(samples, dtype=np.int64).copy())
+        for sample in stats.sql:
+            key = (sample.op, sample.sql)
+            self.sql[key].append(sample.duration_ns)
+            self.sql_rows[key] += sample.rows
+
+    def write(self, run_dir: Path) -> list[Artifact]:
+        """Write what was captured; returns the artifacts (none if nothing was recorded)."""
+        if not self.timings and not self.sql:
+            return []
+        arrays = {f"op/{op}": np.concatenate(parts) for op, parts in sorted(self.timings.items())}
+        statements = []
+        for index, ((op, sql), durations) in enumerate(sorted(self.sql.items())):
+            values = np.asarray(durations, dtype=np.int64)
+            arrays[f"sql/{index}"] = values
+            p50, p95, p99 = np.percentile(values, (50, 95, 99))
+            statements.append(
+                {
+                    "index": index,
+                    "op": op,
+                    "sql": sql,
+                    "count": int(values.size),
+                    "total_ms": float(values.sum()) / 1e6,
+                    "p50_us": float(p50) / 1e3,
+                    "p95_us": float(p95) / 1e3,
+                    "p99_us": float(p99) / 1e3,
+                    "max_us": float(values.max()) / 1e3,
+                    "rows": self.sql_rows[(op, sql)],
+                }
+            )
+        temp = run_dir / f".{OP_SAMPLES}.tmp.npz"
+        np.savez_compressed(temp, **arrays)  # type: ignore[arg-type]
+        temp.replace(run_dir / OP_SAMPLES)
+        artifacts = [
+            Artifact(
+                ArtifactKind.SAMPLES,
+                OP_SAMPLES,
+                "npz",
+                "numpy.load(path): arrays op/<operation> and sql/<index>, nanoseconds",
+                f"every queue operation's duration ({sum(a.size for a in arrays.values()):,} "
+                f"samples from {self.queues} queue(s))",
+            )
+        ]
+        if statements:
+            document = {"schema_version": CAPTURE_VERSION, "statements": statements}
+            write_atomic(
+                run_dir / SQL_STATEMENTS,
+                orjson.dumps(document, option=orjson.OPT_INDENT_2),
+            )
+            artifacts.append(
+                Artifact(
+                    ArtifactKind.SQL,
+                    SQL_STATEMENTS,
+                    "json",
+                    "any JSON viewer; `queueprof analyze` ranks and explains them",
+                    f"{len(statements)} distinct SQL statements with their timings",
+                )
+            )
+        return artifacts
