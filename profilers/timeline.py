@@ -169,34 +169,39 @@ def sql_slices(
     name), which is added to the lane's name when known.
 
     Named ``"<op>: <statement kind>"`` (``claim: UPDATE tasks``) so the viewer can total them;
-    ``args`` carry the operation, the statement (first ``sql_chars`` characters, whitespace
-    collapsed; none when 0) and the rows it returned or changed.
+    ``args`` carry the operation, the statement's number (``statement``) and the rows it
+    returned or changed. The statement's text (first ``sql_chars`` characters, whitespace
+    collapsed; none when 0) rides only on its first slice on each lane: repeated on every
+    slice it was most of a 10,000-task trace's size.
     """
     by_thread: dict[str, list[SqlSample]] = defaultdict(list)
     for sample in samples:
         by_thread[sample.thread].append(sample)
-    texts: dict[str, tuple[str, str]] = {}
+    texts: dict[str, tuple[str, str, int]] = {}
     built = Built()
     for thread in sorted(by_thread, key=natural_key):
         label = f"sqlite thread {thread}"
         if connections and thread in connections:
             label += f", connection {connections[thread]}"
         packer = LanePacker()
+        shown: set[str] = set()
         for sample in sorted(by_thread[thread], key=lambda s: (s.start_ns, -s.duration_ns)):
             found = texts.get(sample.sql)
             if found is None:
                 found = texts[sample.sql] = (
                     statement_label(sample.sql),
                     _clip(sample.sql, sql_chars),
+                    len(texts),
                 )
-            kind, text = found
+            kind, text, number = found
             start = clock(sample.start_ns)
             end = clock(sample.start_ns + sample.duration_ns)
             sub_lane = packer.place(start, end)
             built.relaned += sub_lane > 0
             suffix = "" if sub_lane == 0 else f" (overlap {sub_lane + 1})"
-            args: dict[str, object] = {"op": sample.op, "rows": sample.rows}
-            if text:
+            args: dict[str, object] = {"op": sample.op, "rows": sample.rows, "statement": number}
+            if text and sample.sql not in shown:
+                shown.add(sample.sql)
                 args["sql"] = text
             built.events.append(
                 complete_event(
