@@ -23,8 +23,16 @@ from typing import Any
 
 from profilers import Profiler, ProfilerError, get_profiler
 from workloads.results import WorkloadResult
-from workloads.runfolder import MANIFEST, RESULTS, Manifest, RunStatus, write_atomic
-from workloads.runner import RunOutcome, execute, plan_run
+from workloads.runfolder import (
+    MANIFEST,
+    RESULTS,
+    Manifest,
+    RunStatus,
+    check_run_id,
+    new_run_id,
+    write_atomic,
+)
+from workloads.runner import BareRun, ProfilerFactory, RunOutcome, RunPlan, execute, plan_run
 
 BASELINE = "baseline"
 """Sub-folder of a profiled run holding the bare run measured for the overhead ratio."""
@@ -42,6 +50,26 @@ class RunRequest:
     out_dir: Path = Path("traces")
     run_id: str | None = None
     command: tuple[str, ...] = ()
+
+    def plan(
+        self,
+        *,
+        out_dir: Path | None = None,
+        run_id: str | None = None,
+        profiler: ProfilerFactory | None = None,
+    ) -> RunPlan:
+        """This request validated into a plan (nothing written); raises on bad input."""
+        return plan_run(
+            self.workload,
+            size=self.size,
+            params=self.params,
+            queue=self.queue,
+            targets_file=self.targets_file,
+            out_dir=self.out_dir if out_dir is None else out_dir,
+            run_id=self.run_id if run_id is None else run_id,
+            profiler=profiler or BareRun,
+            command=self.command,
+        )
 
     def child_argv(self, out_dir: Path, run_id: str) -> list[str]:
         """This request as a ``queueprof run`` command line (bare, quiet)."""
@@ -86,17 +114,7 @@ def profile(
         baseline = False
     if cls.launcher:
         return _launch(request, cls, profiler_options, baseline)
-    plan = plan_run(
-        request.workload,
-        size=request.size,
-        params=request.params,
-        queue=request.queue,
-        targets_file=request.targets_file,
-        out_dir=request.out_dir,
-        run_id=request.run_id,
-        profiler=functools.partial(cls, options),
-        command=request.command,
-    )
+    plan = request.plan(profiler=functools.partial(cls, options))
     bare = _bare_run(request, plan.run_id) if baseline else None
     outcome = execute(plan, show_progress=show_progress)
     if bare is not None:
@@ -107,16 +125,7 @@ def profile(
 def _bare_run(request: RunRequest, run_id: str) -> Path | None:
     """The same workload without a profiler, in a temporary folder; None if it failed."""
     scratch = Path(tempfile.mkdtemp(prefix="queueprof-baseline-"))
-    plan = plan_run(
-        request.workload,
-        size=request.size,
-        params=request.params,
-        queue=request.queue,
-        targets_file=request.targets_file,
-        out_dir=scratch,
-        run_id=f"{run_id}-{BASELINE}",
-        command=request.command,
-    )
+    plan = request.plan(out_dir=scratch, run_id=f"{run_id}-{BASELINE}")
     outcome = execute(plan)
     if outcome.status is not RunStatus.COMPLETE:
         return None
@@ -126,22 +135,12 @@ def _bare_run(request: RunRequest, run_id: str) -> Path | None:
 def _launch(
     request: RunRequest, cls: type[Profiler], raw_options: Sequence[str], baseline: bool
 ) -> RunOutcome:
-    from workloads.runfolder import check_run_id, new_run_id
-
     run_id = check_run_id(request.run_id or new_run_id(request.workload))
     run_dir = request.out_dir / run_id
     if run_dir.exists():
         raise ProfilerError(f"run folder {str(run_dir)!r} already exists; choose another --run-id")
     # Validate everything in this process first: a bad --param must not start a child.
-    plan_run(
-        request.workload,
-        size=request.size,
-        params=request.params,
-        queue=request.queue,
-        targets_file=request.targets_file,
-        out_dir=request.out_dir,
-        run_id=run_id,
-    )
+    request.plan(run_id=run_id)
     bare: Path | None = None
     if baseline:
         scratch = Path(tempfile.mkdtemp(prefix="queueprof-baseline-"))
