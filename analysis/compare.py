@@ -212,6 +212,8 @@ class Comparison:
     """What the candidate changed on purpose, usually: queue strategy, code revision."""
     only_in_baseline: tuple[str, ...] = ()
     only_in_candidate: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+    """How to read some rows given what changed (e.g. per-call latencies of batched calls)."""
 
     @property
     def regressions(self) -> tuple[MetricComparison, ...]:
@@ -269,6 +271,7 @@ def compare_runs(
         tests.append(test)
         rows.extend(latency_rows)
     sampled = {t.operation for t in tests}
+    rows.extend(_per_task_rows(baseline, candidate, sampled, options))
     rows.extend(_summary_rows(base.latencies, cand.latencies, sampled, options))
     headline = list(
         _scalar_rows(base.metrics, cand.metrics, Scope.METRIC, "", base.workload, options)
@@ -294,6 +297,7 @@ def compare_runs(
         changes=tuple(_changes(baseline, candidate)),
         only_in_baseline=tuple(sorted(base.metrics.keys() - cand.metrics.keys())),
         only_in_candidate=tuple(sorted(cand.metrics.keys() - base.metrics.keys())),
+        notes=tuple(_notes(baseline, candidate)),
     )
 
 
@@ -361,10 +365,6 @@ def _is_duration(name: str) -> bool:
     return metric_unit(name) in ("ms", "s")
 
 
-def _is_speed(name: str) -> bool:
-    return metric_unit(name) in ("ms", "s", "/s")
-
-
 def _verdict(improved: bool | None, speed: bool) -> Verdict:
     if improved is None:
         return Verdict.CHANGED
@@ -390,14 +390,19 @@ def band_comparison(
     candidate: float,
     direction: Direction,
     noise: float,
+    unit: str | None = None,
 ) -> MetricComparison:
-    """One scalar metric judged by the noise band (see the module docstring)."""
+    """One scalar metric judged by the noise band (see the module docstring).
+
+    ``unit`` defaults to what the name's suffix says (:func:`metric_unit`).
+    """
     ratio = _ratio(baseline, candidate)
-    unit = metric_unit(name)
+    unit = metric_unit(name) if unit is None else unit
+    speed = unit in ("ms", "s", "/s")
     if candidate == baseline:
         verdict, basis = Verdict.NO_CHANGE, Basis.NOISE_BAND
     elif baseline == 0:
-        verdict = _verdict(_improved(direction, candidate > 0), _is_speed(name))
+        verdict = _verdict(_improved(direction, candidate > 0), speed)
         basis = Basis.FROM_ZERO
     else:
         change = (candidate - baseline) / abs(baseline)
@@ -405,7 +410,7 @@ def band_comparison(
         verdict = (
             Verdict.NO_CHANGE
             if abs(change) <= noise
-            else _verdict(_improved(direction, candidate > baseline), _is_speed(name))
+            else _verdict(_improved(direction, candidate > baseline), speed)
         )
     return MetricComparison(
         name, scope, unit, baseline, candidate, ratio, direction, verdict, basis
@@ -475,6 +480,49 @@ def _summary_rows(
                 Direction.LOWER_IS_BETTER,
                 options.noise,
             )
+
+
+PER_TASK_COUNTER = "completed"
+_BATCH_SETTINGS = ("claim_batch", "ack_batch", "enqueue_batch")
+
+
+def _per_task_rows(
+    baseline: RunData, candidate: RunData, operations: set[str], options: ComparisonOptions
+) -> Iterator[MetricComparison]:
+    """Each sampled operation's total time per completed task (band-based).
+
+    A per-call latency hides batching: claiming 50 tasks in one call is slower per call and
+    far cheaper per task. Total time over tasks completed is comparable across batch sizes.
+    """
+    b_tasks = baseline.result.counters.get(PER_TASK_COUNTER, 0)
+    c_tasks = candidate.result.counters.get(PER_TASK_COUNTER, 0)
+    if b_tasks <= 0 or c_tasks <= 0:
+        return
+    for operation in sorted(operations):
+        yield band_comparison(
+            f"{operation} time per task",
+            Scope.LATENCY,
+            float(baseline.op_samples[operation].sum()) / b_tasks / 1e6,
+            float(candidate.op_samples[operation].sum()) / c_tasks / 1e6,
+            Direction.LOWER_IS_BETTER,
+            options.noise,
+            unit="ms",
+        )
+
+
+def _notes(baseline: RunData, candidate: RunData) -> Iterator[str]:
+    b_queue, c_queue = baseline.manifest.queue, candidate.manifest.queue
+    changed = [
+        f"{key} {b_queue.get(key)} -> {c_queue.get(key)}"
+        for key in _BATCH_SETTINGS
+        if b_queue.get(key) != c_queue.get(key)
+    ]
+    if changed:
+        yield (
+            f"batch sizes changed ({', '.join(changed)}): operation latencies are per call, and "
+            "a call now carries a different number of tasks; judge the 'time per task' rows "
+            "and the rates, not the per-call percentiles"
+        )
 
 
 # --- latency samples: rank test and bootstrap --------------------------------------------
