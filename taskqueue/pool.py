@@ -143,7 +143,8 @@ class WorkerProcesses:
         except threading.BrokenBarrierError as error:  # a child died before it was ready
             self.kill()
             raise TaskQueueError(
-                f"worker processes did not start within {self.start_timeout} s: "
+                f"worker processes did not start (killed, or not ready within "
+                f"{self.start_timeout} s): "
                 f"{self._child_errors() or error}"
             ) from None
         self._started_at = time.perf_counter()
@@ -153,7 +154,12 @@ class WorkerProcesses:
         self._stop.set()
 
     def kill(self) -> None:
-        """SIGKILL every worker still alive (leases then expire and are reclaimed)."""
+        """SIGKILL every worker still alive (leases then expire and are reclaimed).
+
+        A :meth:`start` still waiting for the workers to be ready fails at once instead of
+        waiting out ``start_timeout`` for processes that will never arrive.
+        """
+        self._ready.abort()
         for process in self.processes:
             if process.is_alive():
                 process.kill()
