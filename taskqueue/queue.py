@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import math
 import random
 import sqlite3
@@ -433,7 +434,17 @@ class TaskQueue:
 
     async def _call(self, key: str, op: str, fn: Callable[..., T], *args: Any) -> T:
         conn, _ = self._stores[key]
-        return await self._retry_busy(op, lambda: _bridge.run(conn, fn, *args))
+        if self.config.claim_style is not ClaimStyle.DEFERRED:
+            return await self._retry_busy(op, lambda: _bridge.run(conn, fn, *args))
+        # A deferred claim holds a transaction open across awaits: a statement sent meanwhile
+        # would join it, report success, and vanish if the claim rolls back. Wait for it.
+        lock = self._txn_locks.setdefault(key, asyncio.Lock())
+
+        async def outside_claims() -> T:
+            async with lock:
+                return await _bridge.run(conn, fn, *args)
+
+        return await self._retry_busy(op, outside_claims)
 
     async def _retry_busy(self, op: str, attempt: Callable[[], Awaitable[T]]) -> T:
         # SQLITE_BUSY is retried here, on the event loop, in short jittered steps: sleeping in
@@ -593,6 +604,9 @@ def _has_non_finite(value: Any) -> bool:
         return any(_has_non_finite(v) for v in value.values())
     if isinstance(value, list | tuple):
         return any(_has_non_finite(v) for v in value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        # orjson writes a dataclass's fields, so NaN there would be stored as null too.
+        return any(_has_non_finite(getattr(value, f.name)) for f in dataclasses.fields(value))
     return False
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable, Sequence
 from time import perf_counter_ns
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
@@ -20,6 +20,7 @@ from .models import ReclaimResult, Task, TaskState, TaskStatus
 from .stats import SqlSample, thread_label
 
 Params = Sequence[Any] | dict[str, Any]
+T = TypeVar("T")
 
 
 class Store:
@@ -59,15 +60,15 @@ class Store:
             SqlSample(op, statement, start, perf_counter_ns() - start, rows, thread_label())
         )
 
-    def _transaction(self, op: str, begin: str, body: Callable[[], list[Task]]) -> list[Task]:
+    def _transaction(self, op: str, begin: str, body: Callable[[], T]) -> T:
         self._change(op, begin)
         try:
-            claimed = body()
+            done = body()
             self._change(op, "COMMIT")
         except BaseException:
             self.rollback()
             raise
-        return claimed
+        return done
 
     # -- operations ------------------------------------------------------------------------
 
@@ -83,9 +84,13 @@ class Store:
     def insert_many(self, rows: list[list[Any]]) -> list[int]:
         """``rows`` are [type, payload, priority, delay, max_attempts]; ids come back in order."""
         now = self.clock()
-        for row in rows:
-            row[3] = now + row[3]
-        encoded = orjson.dumps(rows).decode()
+        # New rows, not row[3] += now: after SQLITE_BUSY the queue calls this again with the
+        # same rows, and each retry would push the tasks another `now` into the future.
+        due = [
+            [type_, payload, priority, now + delay, max_attempts]
+            for type_, payload, priority, delay, max_attempts in rows
+        ]
+        encoded = orjson.dumps(due).decode()
         ids = [r[0] for r in self._rows("enqueue", sql.INSERT_MANY, {"now": now, "rows": encoded})]
         # RETURNING order is unspecified; rowids of one INSERT are allocated in input order.
         ids.sort()
@@ -97,21 +102,23 @@ class Store:
         return _tasks(self._rows("claim", sql.CLAIM_RETURNING, params), worker, now + lease_s)
 
     def claim_immediate(self, worker: str, n: int, lease_s: float) -> list[Task]:
-        def body() -> list[Task]:
-            now = self.clock()
-            ids = [r[0] for r in self._rows("claim", sql.SELECT_READY, {"now": now, "n": n})]
-            if not ids:
-                return []
-            lease_until = now + lease_s
-            params = {
-                "worker": worker,
-                "lease_until": lease_until,
-                "now": now,
-                "ids": orjson.dumps(ids).decode(),
-            }
-            return _tasks(self._rows("claim", sql.CLAIM_IDS, params), worker, lease_until)
+        return self._transaction(
+            "claim", "BEGIN IMMEDIATE", lambda: self._select_and_claim(worker, n, lease_s)
+        )
 
-        return self._transaction("claim", "BEGIN IMMEDIATE", body)
+    def _select_and_claim(self, worker: str, n: int, lease_s: float) -> list[Task]:
+        now = self.clock()
+        ids = [r[0] for r in self._rows("claim", sql.SELECT_READY, {"now": now, "n": n})]
+        if not ids:
+            return []
+        lease_until = now + lease_s
+        params = {
+            "worker": worker,
+            "lease_until": lease_until,
+            "now": now,
+            "ids": orjson.dumps(ids).decode(),
+        }
+        return _tasks(self._rows("claim", sql.CLAIM_IDS, params), worker, lease_until)
 
     # The deferred claim is split into single statements the async side awaits one by one.
     def begin_deferred(self) -> None:
@@ -157,9 +164,14 @@ class Store:
         lease_s: float,
         immediate: bool,
     ) -> tuple[int, list[Task]]:
-        applied = self.complete_acks(acks)
-        claim = self.claim_immediate if immediate else self.claim_returning
-        return applied, claim(worker, n, lease_s)
+        # One transaction: SQLITE_BUSY anywhere in it rolls back the acks too, so the queue's
+        # busy retry never re-sends acks that already landed (and counts them as stale).
+        claim = self._select_and_claim if immediate else self.claim_returning
+        return self._transaction(
+            "claim",
+            "BEGIN IMMEDIATE",
+            lambda: (self.complete_acks(acks), claim(worker, n, lease_s)),
+        )
 
     def fail(
         self, task_id: int, attempts: int, error: str, retry: bool, backoff_s: float
