@@ -1,0 +1,1 @@
+"""The queueprof test suite (a package, so worker processes can import ``tests.helpers``)."""

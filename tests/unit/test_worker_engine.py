@@ -1,0 +1,244 @@
+"""WorkerEngine: graceful stop, concurrent handlers, wake-up by notification or polling."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from taskqueue import (
+    EngineStats,
+    InvalidArgumentError,
+    QueueConfig,
+    Task,
+    TaskQueue,
+    TaskState,
+    Wakeup,
+    WorkerEngine,
+)
+from tests.helpers.db import task_rows
+
+
+async def _until(condition: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.005)
+
+
+def test_stop_finishes_the_claimed_batch_and_flushes_its_acks(db_path: Path) -> None:
+    # Acks are buffered (ack_batch 100), so only the graceful stop can write them.
+    config = QueueConfig(claim_batch=5, ack_batch=100)
+    ran: list[int] = []
+
+    async def scenario() -> EngineStats:
+        stop = asyncio.Event()
+
+        def work(task: Task) -> int:
+            ran.append(task.id)
+            stop.set()  # asked to stop during the first task of the batch
+            return task.id
+
+        async with TaskQueue(db_path, config) as queue:
+            await queue.enqueue_many([("work", i) for i in range(20)])
+            return await WorkerEngine("w1", queue, {"work": work}).run(stop)
+
+    stats = asyncio.run(scenario())
+    rows = task_rows(db_path)
+    # THEN the five claimed tasks ran and are done; nothing else was claimed
+    assert ran == [1, 2, 3, 4, 5]
+    assert [r.state for r in rows] == ["done"] * 5 + ["pending"] * 15
+    assert [r.result for r in rows[:5]] == ["1", "2", "3", "4", "5"]
+    assert {r.attempts for r in rows[5:]} == {0}
+    assert (stats.claimed, stats.completed, stats.stale) == (5, 5, 0)
+
+
+def test_stop_waits_for_running_handlers(db_path: Path) -> None:
+    config = QueueConfig(ack_batch=100)
+    started: list[int] = []
+
+    async def scenario() -> EngineStats:
+        stop = asyncio.Event()
+        release = asyncio.Event()
+
+        async def work(task: Task) -> str:
+            started.append(task.id)
+            await release.wait()
+            return "finished"
+
+        async with TaskQueue(db_path, config) as queue:
+            await queue.enqueue_many([("work", i) for i in range(10)])
+            engine = WorkerEngine("w1", queue, {"work": work}, concurrency=3)
+            running = asyncio.ensure_future(engine.run(stop))
+            await _until(lambda: len(started) == 3, "three handlers to start")
+            # WHEN asked to stop while three handlers are mid-task
+            stop.set()
+            await asyncio.sleep(0.05)
+            assert not running.done()
+            release.set()
+            return await running
+
+    stats = asyncio.run(scenario())
+    rows = task_rows(db_path)
+    # THEN the three finished and were acked; the rest were never claimed
+    assert [r.state for r in rows] == ["done"] * 3 + ["pending"] * 7
+    assert stats.completed == 3
+    assert sorted(started) == [1, 2, 3]
+
+
+@pytest.mark.parametrize("concurrency", [1, 4])
+def test_concurrency_bounds_simultaneous_handlers(db_path: Path, concurrency: int) -> None:
+    active = 0
+    most = 0
+
+    async def work(task: Task) -> None:
+        nonlocal active, most
+        active += 1
+        most = max(most, active)
+        await asyncio.sleep(0.002)
+        active -= 1
+
+    async def scenario() -> EngineStats:
+        async with TaskQueue(db_path) as queue:
+            await queue.enqueue_many([("work", i) for i in range(40)])
+            engine = WorkerEngine("w1", queue, {"work": work}, concurrency=concurrency)
+            return await engine.run_until_empty()
+
+    stats = asyncio.run(scenario())
+    assert most == concurrency
+    assert stats.completed == 40
+    assert {r.state for r in task_rows(db_path)} == {"done"}
+
+
+def test_an_idle_engine_wakes_on_an_in_process_enqueue(db_path: Path) -> None:
+    # The fallback interval (100 s) is far longer than the test may take: only the
+    # notification from enqueue can wake the engine in time.
+    config = QueueConfig(wakeup=Wakeup("notify", 100_000.0))
+
+    async def scenario() -> EngineStats:
+        stop = asyncio.Event()
+        async with TaskQueue(db_path, config) as queue:
+            engine = WorkerEngine("w1", queue, reclaim_interval=1000.0)
+            running = asyncio.ensure_future(engine.run(stop))
+            await _until(lambda: engine.stats.empty_claims >= 1, "the engine to go idle")
+            await asyncio.sleep(0.2)  # it is now waiting for work
+            task_id = await queue.enqueue("noop")
+            found = await queue.poll(task_id, timeout=30.0)
+            assert found.state is TaskState.DONE
+            stop.set()
+            return await running
+
+    stats = asyncio.run(scenario())
+    # One empty claim before the enqueue, one after the task: no wake-up without work.
+    assert (stats.empty_claims, stats.completed) == (2, 1)
+
+
+def test_an_idle_engine_polls_for_work(db_path: Path) -> None:
+    config = QueueConfig(wakeup=Wakeup("poll", 5.0))
+
+    async def scenario() -> EngineStats:
+        stop = asyncio.Event()
+        async with TaskQueue(db_path, config) as queue:
+            engine = WorkerEngine("w1", queue)
+            running = asyncio.ensure_future(engine.run(stop))
+            await _until(lambda: engine.stats.empty_claims >= 3, "a few empty polls")
+            task_id = await queue.enqueue("noop")
+            assert (await queue.poll(task_id, timeout=30.0)).state is TaskState.DONE
+            stop.set()
+            return await running
+
+    stats = asyncio.run(scenario())
+    assert stats.completed == 1
+    assert stats.empty_claims >= 3
+
+
+def test_work_from_another_queue_instance_is_found_by_the_fallback_interval(
+    db_path: Path,
+) -> None:
+    # Another TaskQueue on the same file stands for another process: no notification.
+    config = QueueConfig(wakeup=Wakeup("notify", 10.0))
+
+    async def scenario() -> EngineStats:
+        stop = asyncio.Event()
+        async with TaskQueue(db_path, config) as queue, TaskQueue(db_path) as producer:
+            engine = WorkerEngine("w1", queue)
+            running = asyncio.ensure_future(engine.run(stop))
+            await _until(lambda: engine.stats.empty_claims >= 1, "the engine to go idle")
+            task_id = await producer.enqueue("noop")
+            assert (await producer.poll(task_id, timeout=30.0)).state is TaskState.DONE
+            stop.set()
+            return await running
+
+    assert asyncio.run(scenario()).completed == 1
+
+
+def test_ack_batching_writes_every_completion(db_path: Path) -> None:
+    config = QueueConfig(claim_batch=7, ack_batch=10)
+
+    async def scenario() -> EngineStats:
+        async with TaskQueue(db_path, config) as queue:
+            await queue.enqueue_many([("noop", i) for i in range(101)])
+            return await WorkerEngine("w1", queue).run_until_empty()
+
+    stats = asyncio.run(scenario())
+    assert (stats.claimed, stats.completed, stats.stale) == (101, 101, 0)
+    assert {(r.state, r.attempts) for r in task_rows(db_path)} == {("done", 1)}
+
+
+def test_run_until_empty_reclaims_a_lease_left_by_another_worker(db_path: Path) -> None:
+    config = QueueConfig(lease_s=0.2)
+
+    async def scenario() -> EngineStats:
+        async with TaskQueue(db_path, config) as queue:
+            task_id = await queue.enqueue("noop")
+            (abandoned,) = await queue.claim("gone")  # a worker that never comes back
+            stats = await WorkerEngine("w1", queue).run_until_empty()
+            assert await queue.complete(abandoned) is False
+            found = await queue.status(task_id)
+            assert found is not None
+            assert (found.state, found.attempts, found.worker) == (TaskState.DONE, 2, "w1")
+            return stats
+
+    stats = asyncio.run(scenario())
+    assert (stats.reclaimed, stats.completed) == (1, 1)
+
+
+def test_handlers_can_be_named_by_module(db_path: Path) -> None:
+    async def scenario() -> EngineStats:
+        async with TaskQueue(db_path) as queue:
+            await queue.enqueue_many([("record", {}), ("record", {})])
+            return await WorkerEngine(
+                "w1", queue, "tests.helpers.handlers:HANDLERS"
+            ).run_until_empty()
+
+    assert asyncio.run(scenario()).completed == 2
+
+
+@pytest.mark.parametrize(
+    ("handlers", "named"),
+    [
+        ("tests.helpers.no_such_module:HANDLERS", "cannot import"),
+        ("tests.helpers.handlers:NOTHING", "cannot import"),
+        ("tests.helpers.handlers", "expected 'builtin' or 'package.module:attribute'"),
+        ("tests.helpers.handlers:SPEC", "is not a mapping"),
+    ],
+)
+def test_unresolvable_handlers_are_refused(db_path: Path, handlers: str, named: str) -> None:
+    async def scenario() -> None:
+        async with TaskQueue(db_path) as queue:
+            with pytest.raises(InvalidArgumentError, match=named):
+                WorkerEngine("w1", queue, handlers)
+
+    asyncio.run(scenario())
+
+
+def test_concurrency_must_be_positive(db_path: Path) -> None:
+    async def scenario() -> None:
+        async with TaskQueue(db_path) as queue:
+            with pytest.raises(InvalidArgumentError, match="concurrency=0"):
+                WorkerEngine("w1", queue, concurrency=0)
+
+    asyncio.run(scenario())
