@@ -1,0 +1,116 @@
+"""A run folder (``traces/<run-id>/``): its manifest, its results and its artifacts."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from workloads.errors import ResultFormatError
+from workloads.results import WorkloadResult
+from workloads.runfolder import MANIFEST, RESULTS, Manifest
+
+from ..errors import ArtifactError, RunFolderError
+from .jsonfile import read_bytes
+
+RUN_FIX = "re-run the workload (`queueprof run WORKLOAD`)"
+
+
+@dataclass(frozen=True)
+class LoadedRun:
+    """A run folder's manifest and results, with the artifacts the manifest lists."""
+
+    folder: Path
+    manifest: Manifest
+    result: WorkloadResult
+
+    @property
+    def run_id(self) -> str:
+        return self.manifest.run_id
+
+    @property
+    def profiler(self) -> str:
+        """The profiler's name (``none`` for a bare run)."""
+        return str(self.manifest.profiler.get("name", "none"))
+
+    @property
+    def artifacts(self) -> Sequence[Mapping[str, str]]:
+        return self.manifest.artifacts
+
+    def artifact(self, *, fmt: str, path: str | None = None) -> Path | None:
+        """The listed artifact of format ``fmt`` (and name ``path``), or None if not listed.
+
+        A listed artifact that is not in the folder is an :class:`ArtifactError`.
+        """
+        for entry in self.manifest.artifacts:
+            if entry["format"] == fmt and (path is None or entry["path"] == path):
+                found = self.folder / entry["path"]
+                if not found.is_file():
+                    raise ArtifactError(
+                        found,
+                        f"the manifest lists this {entry['kind']} artifact but the file is missing",
+                        f"restore the file or re-run the workload ({RUN_FIX})",
+                    )
+                return found
+        return None
+
+
+def resolve_run(argument: str, traces: Path = Path("traces")) -> Path:
+    """The run folder ``argument`` names: a folder path, or a run id under ``traces``."""
+    candidates = [Path(argument)]
+    if "/" not in argument and argument not in (".", ".."):
+        candidates.append(traces / argument)
+    for candidate in candidates:
+        if (candidate / MANIFEST).is_file():
+            return candidate
+    tried = " or ".join(repr(str(c)) for c in candidates)
+    if any(c.is_dir() for c in candidates):
+        raise RunFolderError(
+            f"{tried}: no {MANIFEST} in the folder, so it is not a run folder; pass a folder "
+            "that `queueprof run` wrote (see `queueprof list`)"
+        )
+    raise RunFolderError(
+        f"run {argument!r} not found (looked for {tried}); pass a run folder or a run id "
+        f"from `queueprof list --out {traces}`"
+    )
+
+
+def load_run(folder: Path) -> LoadedRun:
+    """Read the manifest and results of the run folder ``folder``."""
+    manifest_path = folder / MANIFEST
+    try:
+        manifest = Manifest.from_json(
+            read_bytes(manifest_path, "the run manifest", RUN_FIX), source=str(manifest_path)
+        )
+    except ResultFormatError as error:
+        raise ArtifactError(manifest_path, str(error).split(": ", 1)[-1], RUN_FIX) from None
+    results_path = folder / (manifest.results or RESULTS)
+    try:
+        result = WorkloadResult.from_json(
+            read_bytes(results_path, "the run's results", RUN_FIX), source=str(results_path)
+        )
+    except ResultFormatError as error:
+        raise ArtifactError(results_path, str(error).split(": ", 1)[-1], RUN_FIX) from None
+    return LoadedRun(folder, manifest, result)
+
+
+def latest_runs(traces: Path, count: int) -> list[Path]:
+    """The ``count`` newest run folders in ``traces`` (newest first), by start time."""
+    if not traces.is_dir():
+        raise RunFolderError(f"--latest: {str(traces)!r} is not a folder; run a workload first")
+    runs = []
+    for folder in traces.iterdir():
+        manifest_path = folder / MANIFEST
+        if folder.is_dir() and manifest_path.is_file():
+            try:
+                started = Manifest.from_json(manifest_path.read_bytes()).started_at
+            except ResultFormatError:
+                started = ""
+            runs.append((started, folder.name, folder))
+    runs.sort(reverse=True)
+    if len(runs) < count:
+        raise RunFolderError(
+            f"--latest {count}: {str(traces)!r} holds {len(runs)} run folder(s); run more "
+            "workloads or ask for fewer"
+        )
+    return [folder for _, _, folder in runs[:count]]

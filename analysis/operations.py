@@ -1,0 +1,181 @@
+"""Which queue operation a stack frame works for: the map from the queue's code to operations.
+
+The queue's public methods (``TaskQueue``, on the event loop) and its per-operation functions
+(``Store``, on the aiosqlite connection thread) each belong to one operation. A stack belongs
+to the operation of its innermost such frame, so ``Store.complete_and_claim`` (a claim) that
+calls ``Store.complete_acks`` (a completion) is counted as a completion while it completes.
+A sample whose innermost frame is a known wait (``[await]``, the selector, the connection
+thread waiting for its next job) is wait time: inside an operation it is that operation's
+wait, outside every operation it is idle time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from enum import StrEnum
+
+from .profile import Frame, Stack
+
+
+class Category(StrEnum):
+    """Where time or memory goes, from the queue's point of view."""
+
+    ENQUEUE = "enqueue"
+    CLAIM = "claim"
+    COMPLETE = "complete"
+    STATUS = "status"
+    FAIL = "fail"
+    RECLAIM = "reclaim"
+    HANDLER = "handler"
+    IDLE = "idle/wait"
+    OTHER = "other"
+
+
+OPERATION_CATEGORIES = (
+    Category.ENQUEUE,
+    Category.CLAIM,
+    Category.COMPLETE,
+    Category.STATUS,
+    Category.FAIL,
+    Category.RECLAIM,
+    Category.HANDLER,
+)
+"""The categories that are the queue's own work (ranked when profilers are compared)."""
+
+OP_NAMES: Mapping[str, Category] = {
+    "enqueue": Category.ENQUEUE,
+    "claim": Category.CLAIM,
+    "complete": Category.COMPLETE,
+    "status": Category.STATUS,
+    "counts": Category.STATUS,
+    "fail": Category.FAIL,
+    "reclaim": Category.RECLAIM,
+    "handler": Category.HANDLER,
+}
+"""Operation names as the queue records them (op-samples, SQL capture, trace spans)."""
+
+# (file the function is defined in, bare function name) -> category.
+_BY_FUNCTION: Mapping[tuple[str, str], Category] = {
+    **{
+        ("taskqueue/queue.py", name): category
+        for names, category in (
+            (("enqueue", "enqueue_many"), Category.ENQUEUE),
+            (("claim", "complete_and_claim", "_claim_deferred", "_claim_args"), Category.CLAIM),
+            (("complete", "complete_many"), Category.COMPLETE),
+            (("fail",), Category.FAIL),
+            (("status", "poll", "counts", "is_drained"), Category.STATUS),
+            (("reclaim_expired",), Category.RECLAIM),
+            (("wait_for_work",), Category.IDLE),
+        )
+        for name in names
+    },
+    **{
+        ("taskqueue/store.py", name): category
+        for names, category in (
+            (("insert", "insert_many"), Category.ENQUEUE),
+            (
+                (
+                    "claim_returning",
+                    "claim_immediate",
+                    "begin_deferred",
+                    "select_ready",
+                    "claim_ids",
+                    "complete_and_claim",
+                    # Only the deferred claim commits or rolls back as a call of its own.
+                    "commit",
+                    "rollback",
+                ),
+                Category.CLAIM,
+            ),
+            (("complete_acks",), Category.COMPLETE),
+            (("fail",), Category.FAIL),
+            (("status", "counts", "is_drained"), Category.STATUS),
+            (("reclaim",), Category.RECLAIM),
+        )
+        for name in names
+    },
+    ("taskqueue/worker.py", "_execute"): Category.HANDLER,
+    ("taskqueue/worker.py", "_idle"): Category.IDLE,
+}
+
+_HANDLER_FILE = "taskqueue/handlers.py"
+
+WAIT_LEAVES = frozenset(
+    {
+        "[await]",
+        "epoll.poll",
+        "poll.poll",
+        "kqueue.control",
+        "select.select",
+        "EpollSelector.select",
+        "PollSelector.select",
+        "SelectSelector.select",
+        "KqueueSelector.select",
+        "DevpollSelector.select",
+        "SimpleQueue.get",
+        "Queue.get",
+        "lock.acquire",
+        "Condition.wait",
+        # py-spy shows no C frames by default: an aiosqlite thread blocked in
+        # SimpleQueue.get has its own loop function as the innermost frame.
+        "_connection_worker_thread",
+    }
+)
+"""Innermost frames that mean the thread is waiting, not computing."""
+
+
+def _normalised(file: str | None) -> str:
+    return (file or "").replace("\\", "/")
+
+
+def frame_category(frame: Frame) -> Category | None:
+    """The category ``frame`` marks (None for frames that belong to no operation)."""
+    file = _normalised(frame.file)
+    function = frame.function
+    if file.endswith(_HANDLER_FILE):
+        return Category.HANDLER
+    for (suffix, name), category in _BY_FUNCTION.items():
+        # A frame without a file (hand-written or stripped) matches by its name only when
+        # the name says the class: ``TaskQueue.claim``, ``Store.insert``.
+        if function == name and (
+            file.endswith(suffix) or (not file and frame.name.startswith(_OWNER[suffix]))
+        ):
+            return category
+    return None
+
+
+_OWNER = {
+    "taskqueue/queue.py": "TaskQueue.",
+    "taskqueue/store.py": "Store.",
+    "taskqueue/worker.py": "WorkerEngine.",
+}
+
+
+def is_wait(frame: Frame) -> bool:
+    """True when ``frame``, as the innermost frame of a sample, means waiting."""
+    return frame.name in WAIT_LEAVES
+
+
+class Classifier:
+    """Classifies stacks over one frame table, caching each frame's category."""
+
+    def __init__(self, frames: Sequence[Frame]) -> None:
+        self.frames = frames
+        self._categories: list[Category | None] = [frame_category(f) for f in frames]
+        self._waits: list[bool] = [is_wait(f) for f in frames]
+
+    def category(self, stack: Stack) -> tuple[Category, bool]:
+        """The stack's category and whether its innermost frame waits."""
+        waiting = bool(stack) and self._waits[stack[-1]]
+        for index in reversed(stack):
+            found = self._categories[index]
+            if found is not None:
+                return found, waiting
+        return (Category.IDLE if waiting else Category.OTHER), waiting
+
+    def op_frame_position(self, stack: Stack) -> int | None:
+        """Position in ``stack`` of its innermost operation frame (None if it has none)."""
+        for position in range(len(stack) - 1, -1, -1):
+            if self._categories[stack[position]] is not None:
+                return position
+        return None
