@@ -1,0 +1,215 @@
+"""From run folders to an :class:`~analysis.model.Analysis`: load each artifact, analyse it.
+
+The only module that knows which artifact feeds which analysis; every step it calls is a
+pure function of loaded data.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from itertools import combinations
+from pathlib import Path
+from typing import Any
+
+from workloads.capture import OP_SAMPLES, SQL_STATEMENTS
+
+from .attribution import Attribution, attribute, compare_attributions
+from .findings import OVERHEAD_GOALS, agreement_findings, run_findings
+from .hotspots import SqlHotspot, sql_hotspots
+from .latency import LatencyDistribution, from_microseconds, from_nanoseconds
+from .load.capture import load_op_samples, load_sql_statements
+from .load.collapsed import load_collapsed
+from .load.memray_stats import load_memray_stats
+from .load.pyinstrument_session import load_session
+from .load.runfolder import LoadedRun, load_run
+from .load.speedscope import load_speedscope
+from .load.trace import load_trace
+from .memory import AllocationAttribution, attribute_memory
+from .model import Analysis, Overhead, RoundTrips, RunAgreement, RunAnalysis, ranked
+from .operations import OP_NAMES
+from .profile import SampledProfile, ThreadRole
+from .trace_attribution import attribute_trace
+
+MEMRAY_STATS = "memray-stats.json"
+PYINSTRUMENT_SESSION = "pyinstrument.pyisession"
+PYINSTRUMENT_THREADS = "pyinstrument-sqlite-threads.pyisession"
+COMPARED_ROLES = (ThreadRole.EVENT_LOOP, ThreadRole.SQLITE_THREAD)
+
+
+def analyze(folders: Sequence[Path]) -> Analysis:
+    """Analyse every run folder, compare profilers across runs, rank every finding."""
+    runs = tuple(analyze_run(load_run(folder)) for folder in folders)
+    agreements = compare_runs(runs)
+    by_id = {run.run_id: run for run in runs}
+    findings = [f for run in runs for f in run.findings]
+    findings += agreement_findings(agreements, by_id)
+    return Analysis(runs=runs, agreements=agreements, findings=ranked(findings))
+
+
+def analyze_run(run: LoadedRun) -> RunAnalysis:
+    """Everything about one loaded run; its findings come last, from the rest."""
+    notes: list[str] = []
+    if run.manifest.status.value != "complete":
+        notes.append(
+            f"the run is {run.manifest.status.value}: results are partial"
+            + (
+                f" ({run.manifest.error.type}: {run.manifest.error.message})"
+                if run.manifest.error
+                else ""
+            )
+        )
+    notes += [f"{run.profiler}: {p}" for p in run.manifest.profiler.get("problems", ())]
+    notes += list(run.result.notes)
+
+    attributions: list[Attribution] = []
+    profile = _profile_attribution(run)
+    if profile is not None:
+        attributions.append(profile)
+    trace_latencies: tuple[LatencyDistribution, ...] = ()
+    trace_path = run.artifact(fmt="chrome-trace")
+    if trace_path is not None:
+        trace = load_trace(trace_path)
+        source = _relative(run, trace_path)
+        attributions.append(attribute_trace(trace, source))
+        trace_latencies = from_microseconds(trace.op_durations_us, source)
+        if trace.skipped:
+            notes.append(
+                f"{source}: {trace.skipped:,} malformed event(s) skipped, e.g. {trace.problems[0]}"
+            )
+        overflow = trace.metadata.get("viztracer_metadata", {})
+        if isinstance(overflow, dict) and overflow.get("overflow"):
+            notes.append(f"{source}: viztracer's buffer overflowed; the earliest calls are missing")
+
+    allocations: AllocationAttribution | None = None
+    stats_path = run.artifact(fmt="json", path=MEMRAY_STATS)
+    if stats_path is not None:
+        allocations = attribute_memory(load_memray_stats(stats_path), MEMRAY_STATS)
+
+    latencies: tuple[LatencyDistribution, ...] = ()
+    round_trips: RoundTrips | None = None
+    samples_path = run.artifact(fmt="npz", path=OP_SAMPLES)
+    if samples_path is not None:
+        samples = load_op_samples(samples_path)
+        latencies = from_nanoseconds(samples.ops, OP_SAMPLES)
+        completed = int(run.result.counters.get("completed", 0))
+        calls = {op: int(v.size) for op, v in samples.ops.items() if op != "handler" and v.size}
+        if completed and calls:
+            round_trips = RoundTrips(calls, completed)
+
+    sql_path = run.artifact(fmt="json", path=SQL_STATEMENTS)
+    hotspots: tuple[SqlHotspot, ...] = ()
+    if sql_path is not None:
+        hotspots = sql_hotspots(
+            load_sql_statements(sql_path),
+            {d.op: d.total_ms for d in latencies},
+            _thread_time_by_op(attributions),
+        )
+
+    analysis = RunAnalysis(
+        run_id=run.run_id,
+        folder=str(run.folder),
+        workload=run.manifest.workload,
+        size=run.manifest.size,
+        profiler=run.profiler,
+        profiler_options=dict(run.manifest.profiler.get("options", {})),
+        status=run.manifest.status.value,
+        started_at=run.manifest.started_at,
+        duration_s=run.result.duration_s,
+        params=dict(run.manifest.params),
+        queue=dict(run.manifest.queue),
+        metrics=dict(run.result.metrics),
+        counters=dict(run.result.counters),
+        steps=run.result.steps,
+        targets=run.result.verdicts,
+        attributions=tuple(attributions),
+        allocations=allocations,
+        latencies=latencies,
+        trace_latencies=trace_latencies,
+        sql=hotspots,
+        round_trips=round_trips,
+        overhead=_overhead(run),
+        notes=tuple(notes),
+    )
+    return dataclasses.replace(analysis, findings=run_findings(analysis))
+
+
+def _profile_attribution(run: LoadedRun) -> Attribution | None:
+    """The sampled profile's attribution: speedscope, else sessions, else collapsed stacks."""
+    profiles: list[SampledProfile] = []
+    whole_process = run.profiler == "py-spy"
+    speedscope = run.artifact(fmt="speedscope")
+    if speedscope is not None:
+        profiles = load_speedscope(speedscope, whole_process=whole_process)
+        source = speedscope
+    else:
+        main = run.artifact(fmt="pyinstrument-session", path=PYINSTRUMENT_SESSION)
+        collapsed = run.artifact(fmt="collapsed")
+        if main is not None:
+            profiles = [load_session(main, role=ThreadRole.EVENT_LOOP)]
+            threads = run.artifact(fmt="pyinstrument-session", path=PYINSTRUMENT_THREADS)
+            if threads is not None:
+                profiles.append(load_session(threads, role=ThreadRole.SQLITE_THREAD))
+            source = main
+        elif collapsed is not None:
+            profiles = load_collapsed(collapsed, whole_process=whole_process)
+            source = collapsed
+        else:
+            return None
+    return attribute(profiles, profiler=run.profiler, source=_relative(run, source))
+
+
+def _thread_time_by_op(attributions: Sequence[Attribution]) -> dict[str, float]:
+    """Each operation name's time on the connection threads, from the first profile with it."""
+    for attribution in attributions:
+        thread = attribution.role(ThreadRole.SQLITE_THREAD)
+        if thread is None or thread.unit != "seconds":
+            continue
+        by_category = {c.category: c.wall for c in thread.categories}
+        return {op: by_category[c] for op, c in OP_NAMES.items() if c in by_category}
+    return {}
+
+
+def _overhead(run: LoadedRun) -> Overhead | None:
+    entry: Mapping[str, Any] = run.manifest.profiler.get("overhead") or {}
+    ratio = entry.get("ratio")
+    if not isinstance(ratio, int | float):
+        return None
+    wall = entry.get("wall_ratio")
+    return Overhead(
+        profiler=run.profiler,
+        ratio=float(ratio),
+        wall_ratio=float(wall) if isinstance(wall, int | float) else None,
+        goal=OVERHEAD_GOALS.get(run.profiler),
+        baseline=str(entry["baseline"]) if entry.get("baseline") else None,
+    )
+
+
+def _relative(run: LoadedRun, path: Path) -> str:
+    try:
+        return str(path.relative_to(run.folder))
+    except ValueError:
+        return str(path)
+
+
+def compare_runs(runs: Sequence[RunAnalysis]) -> tuple[RunAgreement, ...]:
+    """Compare the attributions of every two runs of the same workload, size and parameters
+    under different profilers, on the event loop and on the connection threads."""
+    found = []
+    for a, b in combinations(runs, 2):
+        if (a.workload, a.size, _key(a.params)) != (b.workload, b.size, _key(b.params)):
+            continue
+        if a.profiler == b.profiler or not a.attributions or not b.attributions:
+            continue
+        for role in COMPARED_ROLES:
+            agreement = compare_attributions(a.attributions[0], b.attributions[0], role)
+            if agreement is not None:
+                found.append(RunAgreement(a.run_id, b.run_id, agreement))
+    return tuple(found)
+
+
+def _key(params: Mapping[str, Any]) -> str:
+    return repr(sorted((k, repr(v)) for k, v in params.items()))
+
+
+__all__ = ["analyze", "analyze_run", "compare_runs"]

@@ -1,0 +1,305 @@
+"""Time by queue operation, per thread role, from sampled profiles.
+
+:func:`attribute` turns :class:`~analysis.profile.SampledProfile` values (any profiler) into
+an :class:`Attribution`: for the event loop, the aiosqlite threads and any other thread, the
+wall time of each :class:`~analysis.operations.Category`, how much of it was waiting (when
+the profiler samples waits), and inside each category the top functions by self and total
+time. :func:`compare_attributions` says whether two attributions rank the operations alike.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from .operations import OPERATION_CATEGORIES, Category, Classifier
+from .profile import SampledProfile, ThreadRole, in_event_loop
+
+TOP_FUNCTIONS = 8
+
+
+@dataclass(frozen=True, slots=True)
+class FunctionTime:
+    """One function's time inside a category: as the innermost frame, and on the stack."""
+
+    function: str
+    file: str | None
+    self_time: float
+    total_time: float
+
+
+@dataclass(frozen=True, slots=True)
+class CategoryTime:
+    """One category's time on one thread role."""
+
+    category: Category
+    wall: float
+    wait: float | None
+    """Of ``wall``, samples whose innermost frame waits; None when the source cannot tell."""
+    share: float
+    """``wall`` over the role's total."""
+    samples: int
+    top_self: tuple[FunctionTime, ...] = ()
+    top_total: tuple[FunctionTime, ...] = ()
+
+    @property
+    def cpu(self) -> float:
+        """Wall time that was not waiting (all of it when waits are unknown)."""
+        return self.wall - (self.wait or 0.0)
+
+
+@dataclass(frozen=True, slots=True)
+class RoleAttribution:
+    """Every category's time on the threads of one role (summed over those threads)."""
+
+    role: ThreadRole
+    threads: int
+    unit: str
+    total: float
+    samples: int
+    categories: tuple[CategoryTime, ...]
+    excluded: float = 0.0
+    """Time sampled outside the workload run (py-spy: start-up, imports, writing results)."""
+
+    def get(self, category: Category) -> CategoryTime | None:
+        """The entry of ``category`` (None when nothing was sampled in it)."""
+        return next((c for c in self.categories if c.category is category), None)
+
+    def share(self, category: Category) -> float:
+        """``category``'s share of this role's wall time (0 when absent)."""
+        found = self.get(category)
+        return 0.0 if found is None else found.share
+
+    @property
+    def waits_known(self) -> bool:
+        """True when the source tells waiting apart from computing."""
+        return all(c.wait is not None for c in self.categories)
+
+    def cpu_shares(self) -> dict[Category, float]:
+        """Each operation category's share of the operations' non-waiting time."""
+        cpu = {c.category: c.cpu for c in self.categories if c.category in OPERATION_CATEGORIES}
+        total = sum(cpu.values())
+        return {k: (v / total if total > 0 else 0.0) for k, v in cpu.items()}
+
+
+@dataclass(frozen=True, slots=True)
+class Attribution:
+    """Where one profile artifact says the time went."""
+
+    profiler: str
+    source: str
+    """The artifact, relative to its run folder."""
+    roles: tuple[RoleAttribution, ...]
+    measure: str = "wall"
+    """``wall`` (samples include waits) or ``cpu`` (only code that ran was recorded)."""
+
+    def role(self, role: ThreadRole) -> RoleAttribution | None:
+        """The attribution of ``role`` (None if no thread of that role was sampled)."""
+        return next((r for r in self.roles if r.role is role), None)
+
+
+class _Accumulator:
+    """Sums one role's samples by category and function."""
+
+    def __init__(self) -> None:
+        self.wall: dict[Category, float] = defaultdict(float)
+        self.wait: dict[Category, float] = defaultdict(float)
+        self.samples: dict[Category, int] = defaultdict(int)
+        self.self_time: dict[Category, dict[tuple[str, str | None], float]] = defaultdict(
+            lambda: defaultdict(float)
+        )
+        self.total_time: dict[Category, dict[tuple[str, str | None], float]] = defaultdict(
+            lambda: defaultdict(float)
+        )
+        self.threads = 0
+        self.excluded = 0.0
+        self.units: set[str] = set()
+
+    def add(self, profile: SampledProfile, waits_known: bool) -> None:
+        self.threads += 1
+        self.units.add(profile.unit)
+        classify = Classifier(profile.frames)
+        keys = [(f.name, f.file) for f in profile.frames]
+        scoped = profile.whole_process and profile.role is ThreadRole.EVENT_LOOP
+        for stack, weight in zip(profile.stacks, profile.weights, strict=True):
+            if scoped and not in_event_loop(profile.frames, stack):
+                self.excluded += weight
+                continue
+            category, waiting = classify.category(stack)
+            self.wall[category] += weight
+            self.samples[category] += 1
+            if waiting and waits_known:
+                self.wait[category] += weight
+            if stack:
+                self.self_time[category][keys[stack[-1]]] += weight
+            for key in {keys[i] for i in stack}:
+                self.total_time[category][key] += weight
+
+    def result(self, role: ThreadRole, waits_known: bool) -> RoleAttribution:
+        total = sum(self.wall.values())
+        categories = tuple(
+            CategoryTime(
+                category=category,
+                wall=self.wall[category],
+                wait=self.wait[category] if waits_known else None,
+                share=self.wall[category] / total if total > 0 else 0.0,
+                samples=self.samples[category],
+                top_self=_top(self.self_time[category], self.total_time[category], by_self=True),
+                top_total=_top(self.self_time[category], self.total_time[category], by_self=False),
+            )
+            for category in Category
+            if self.samples[category]
+        )
+        return RoleAttribution(
+            role=role,
+            threads=self.threads,
+            unit="/".join(sorted(self.units)),
+            total=total,
+            samples=sum(self.samples.values()),
+            categories=categories,
+            excluded=self.excluded,
+        )
+
+
+def _top(
+    self_time: dict[tuple[str, str | None], float],
+    total_time: dict[tuple[str, str | None], float],
+    *,
+    by_self: bool,
+) -> tuple[FunctionTime, ...]:
+    ranking = self_time if by_self else total_time
+    best = sorted(ranking.items(), key=lambda item: (-item[1], item[0][0]))[:TOP_FUNCTIONS]
+    return tuple(
+        FunctionTime(name, file, self_time.get((name, file), 0.0), total_time[(name, file)])
+        for (name, file), value in best
+        if value > 0
+    )
+
+
+def attribute(
+    profiles: Iterable[SampledProfile],
+    *,
+    profiler: str,
+    source: str,
+    waits_known: bool = True,
+) -> Attribution:
+    """Attribute every sample of ``profiles`` to a category, per thread role.
+
+    ``waits_known`` is False for sources whose samples never include waiting (the role's
+    ``wait`` is then None and its wall time is time spent running).
+    """
+    by_role: dict[ThreadRole, _Accumulator] = {}
+    for profile in profiles:
+        by_role.setdefault(profile.role, _Accumulator()).add(profile, waits_known)
+    roles = tuple(by_role[role].result(role, waits_known) for role in ThreadRole if role in by_role)
+    return Attribution(profiler, source, roles, "wall" if waits_known else "cpu")
+
+
+# -- agreement between two attributions ---------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Disagreement:
+    """Two operations that two profilers rank in opposite orders beyond sampling noise."""
+
+    first: Category
+    second: Category
+    shares_a: tuple[float, float]
+    shares_b: tuple[float, float]
+
+
+@dataclass(frozen=True, slots=True)
+class Agreement:
+    """Whether two attributions rank the queue's operations alike on one thread role.
+
+    Compared on each operation's share of the operations' running (not waiting) time:
+    profilers see waits differently (pyinstrument's async mode charges an ``await`` to the
+    awaiting operation, py-spy sees the loop idle in its selector), but running time is what
+    both sample.
+    """
+
+    role: ThreadRole
+    source_a: str
+    source_b: str
+    ranking_a: tuple[Category, ...]
+    ranking_b: tuple[Category, ...]
+    shares_a: tuple[tuple[Category, float], ...]
+    shares_b: tuple[tuple[Category, float], ...]
+    tolerance: float
+    """Share differences below this are within sampling noise (two standard errors)."""
+    disagreements: tuple[Disagreement, ...]
+
+    @property
+    def agree(self) -> bool:
+        """True when no two operations are ranked in opposite orders beyond the noise."""
+        return not self.disagreements
+
+    @property
+    def comparable(self) -> bool:
+        """False when the noise is so large that any ranking would pass as agreeing."""
+        return self.tolerance < MAX_TOLERANCE
+
+
+MIN_TOLERANCE = 0.02
+MAX_TOLERANCE = 0.25
+
+
+def compare_attributions(
+    a: Attribution, b: Attribution, role: ThreadRole = ThreadRole.EVENT_LOOP
+) -> Agreement | None:
+    """How ``a`` and ``b`` rank the operations on ``role``; None if either lacks that role."""
+    role_a, role_b = a.role(role), b.role(role)
+    if role_a is None or role_b is None:
+        return None
+    shares_a, shares_b = role_a.cpu_shares(), role_b.cpu_shares()
+    ops = [op for op in OPERATION_CATEGORIES if shares_a.get(op, 0) > 0 or shares_b.get(op, 0) > 0]
+    tolerance = max(
+        MIN_TOLERANCE,
+        2
+        * (
+            _standard_error(shares_a, _op_samples(role_a))
+            + _standard_error(shares_b, _op_samples(role_b))
+        ),
+    )
+    disagreements = []
+    for i, first in enumerate(ops):
+        for second in ops[i + 1 :]:
+            diff_a = shares_a.get(first, 0.0) - shares_a.get(second, 0.0)
+            diff_b = shares_b.get(first, 0.0) - shares_b.get(second, 0.0)
+            if diff_a * diff_b < 0 and abs(diff_a) > tolerance and abs(diff_b) > tolerance:
+                disagreements.append(
+                    Disagreement(
+                        first,
+                        second,
+                        (shares_a.get(first, 0.0), shares_a.get(second, 0.0)),
+                        (shares_b.get(first, 0.0), shares_b.get(second, 0.0)),
+                    )
+                )
+    return Agreement(
+        role=role,
+        source_a=f"{a.profiler}: {a.source}",
+        source_b=f"{b.profiler}: {b.source}",
+        ranking_a=_ranking(shares_a, ops),
+        ranking_b=_ranking(shares_b, ops),
+        shares_a=tuple((op, shares_a.get(op, 0.0)) for op in ops),
+        shares_b=tuple((op, shares_b.get(op, 0.0)) for op in ops),
+        tolerance=tolerance,
+        disagreements=tuple(disagreements),
+    )
+
+
+def _ranking(shares: dict[Category, float], ops: Sequence[Category]) -> tuple[Category, ...]:
+    return tuple(sorted(ops, key=lambda op: (-shares.get(op, 0.0), ops.index(op))))
+
+
+def _op_samples(role: RoleAttribution) -> int:
+    return sum(c.samples for c in role.categories if c.category in OPERATION_CATEGORIES)
+
+
+def _standard_error(shares: dict[Category, float], samples: int) -> float:
+    """The largest standard error of a share estimated from ``samples`` samples."""
+    if samples <= 0 or not shares:
+        return 0.5
+    return max(math.sqrt(p * (1 - p) / samples) for p in shares.values())
