@@ -1,21 +1,30 @@
-"""Errors of the comparison, scaling, plotting and bundling modules of ``analysis``.
+"""Errors of the comparison, scaling, plotting, diff and bundle modules of ``analysis``.
 
-All are :class:`~queueprof.errors.QueueprofError` subclasses; those caused by the user's input
-are also :class:`~queueprof.errors.UsageError` (exit status 2). Each message names the input,
-what is wrong with it, and what to do instead.
+All derive from :class:`~analysis.errors.AnalysisError` (itself a
+:class:`~queueprof.errors.QueueprofError`); those caused by the user's input are also
+:class:`~queueprof.errors.UsageError` (exit status 2). Each message names the input, what is
+wrong with it, and what to do instead.
 """
 
 from __future__ import annotations
 
-from queueprof.errors import QueueprofError, UsageError
+from queueprof.errors import UsageError
+
+from .errors import AnalysisError, RunFolderError
+
+__all__ = [
+    "CompareError",
+    "CompareOptionError",
+    "NotComparableError",
+    "PlotInputError",
+    "ProfileDiffError",
+    "RunFolderError",
+    "ScalingError",
+]
 
 
-class CompareError(QueueprofError):
+class CompareError(AnalysisError):
     """Base of the errors raised by ``analysis.compare``, ``scaling``, ``plots``, ``diffgraph``."""
-
-
-class RunFolderError(CompareError, UsageError):
-    """A run folder is missing, unreadable, or lacks a file the analysis needs."""
 
 
 class NotComparableError(CompareError, UsageError):
@@ -27,7 +36,7 @@ class ScalingError(CompareError, UsageError):
 
 
 class ProfileDiffError(CompareError, UsageError):
-    """Two profiles cannot be diffed (not speedscope, different profilers or units...)."""
+    """Two profiles cannot be diffed (different profilers or units, none present...)."""
 
 
 class PlotInputError(CompareError, UsageError):
