@@ -1,4 +1,4 @@
-"""The ``queueprof`` command line: ``run``, ``list``, ``bench``.
+"""The ``queueprof`` command line: ``run``, ``list``, ``bench``, ``compare``, ``report``.
 
 One :func:`main` parses arguments, dispatches to one function per subcommand, and catches
 :class:`~queueprof.errors.QueueprofError` once: it prints the message and returns the error's
@@ -102,6 +102,28 @@ def build_parser() -> argparse.ArgumentParser:
         help="also write every result to FILE as one JSON (e.g. results/baseline_results.json)",
     )
     bench.set_defaults(command=bench_command)
+
+    compare = commands.add_parser("compare", help="compare two runs: baseline vs candidate")
+    compare.add_argument("baseline", type=Path, metavar="BASE", help="baseline run folder")
+    compare.add_argument("candidate", type=Path, metavar="CAND", help="candidate run folder")
+    compare.add_argument(
+        "--noise",
+        type=float,
+        default=0.10,
+        help="relative change treated as run-to-run noise (default: 0.10 = ±10%%)",
+    )
+    compare.add_argument(
+        "--out", type=Path, help="where the comparison files go (default: the candidate's folder)"
+    )
+    compare.set_defaults(command=compare_command)
+
+    report = commands.add_parser("report", help="bundle runs, plots and comparisons to share")
+    report.add_argument("runs", type=Path, nargs="+", metavar="RUN", help="run folders")
+    report.add_argument(
+        "--bundle", type=Path, required=True, metavar="DIR", help="new folder (DIR.zip too)"
+    )
+    report.add_argument("--noise", type=float, default=0.10, help="as for compare")
+    report.set_defaults(command=report_command)
     return parser
 
 
@@ -184,6 +206,55 @@ def list_command(args: argparse.Namespace, argv: Sequence[str]) -> int:
     render_workloads(console, [(w.name, w.description, w.params_type) for w in WORKLOADS.values()])
     console.print("profilers: " + ", ".join(profiler_names()))
     render_runs(console, list_runs(args.out))
+    return 0
+
+
+def compare_command(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    """``queueprof compare``: verdicts per metric, comparison files, differential flame graph."""
+    # analysis pulls in scipy and matplotlib: imported here so `queueprof run` starts fast.
+    from analysis._compare_bundle import write_comparison
+    from analysis._compare_io import load_run
+    from analysis._compare_render import comparison_table
+    from analysis.compare import ComparisonOptions, compare_runs
+
+    options = ComparisonOptions(noise=args.noise)
+    baseline, candidate = load_run(args.baseline), load_run(args.candidate)
+    comparison = compare_runs(baseline, candidate, options)
+    console = _console()
+    console.print(comparison_table(comparison))
+    for title, differences in (
+        ("candidate changed", comparison.changes),
+        ("[yellow]warning: the runs also differ in[/yellow]", comparison.warnings),
+    ):
+        if differences:
+            console.print(title + ":")
+            for d in differences:
+                console.print(f"  {escape(d.field)}: {escape(d.baseline)} -> {escape(d.candidate)}")
+    for note in comparison.notes:
+        console.print(f"[yellow]note:[/yellow] {escape(note)}", highlight=False)
+    console.print(
+        f"{len(comparison.regressions)} slower/worse, {len(comparison.improvements)} "
+        f"faster/better, {len(comparison.metrics)} metrics compared"
+    )
+    written = write_comparison(comparison, baseline, candidate, args.out or candidate.path)
+    for file in written.files:
+        console.print(f"wrote {escape(str(file.path))}: {file.description}", highlight=False)
+    for note in written.notes:
+        console.print(escape(note), highlight=False)
+    return 0
+
+
+def report_command(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    """``queueprof report``: one folder and zip with runs, plots and comparisons."""
+    from analysis._compare_bundle import write_bundle
+    from analysis.compare import ComparisonOptions
+
+    written = write_bundle(args.runs, args.bundle, ComparisonOptions(noise=args.noise))
+    console = _console()
+    console.print(f"bundle: {len(written.files)} files in {escape(str(args.bundle))}")
+    for note in written.notes:
+        console.print(f"left out: {escape(note)}", highlight=False)
+    console.print(f"index: {escape(str(args.bundle / 'index.md'))}", highlight=False)
     return 0
 
 

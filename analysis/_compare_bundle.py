@@ -1,0 +1,283 @@
+"""Writing comparison files and report bundles (the file side of ``compare`` and ``report``).
+
+:func:`write_comparison` puts ``comparison.md``, ``comparison.json`` and, when both runs
+have a speedscope profile from the same profiler, ``diff-flamegraph.html`` into a folder.
+:func:`write_bundle` assembles one folder (and a ``.zip`` of it) to attach to an optimisation
+proposal: per run its manifest, results, artifacts and plots, the comparisons, and an
+``index.md`` naming every file in one line.
+"""
+
+from __future__ import annotations
+
+import importlib
+import shutil
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from workloads.runfolder import MANIFEST, RESULTS
+
+from . import diffgraph, plots
+from ._compare_errors import NotComparableError, RunFolderError, ScalingError
+from ._compare_io import RunData, load_run
+from ._compare_render import comparison_markdown, scaling_markdown
+from .compare import Comparison, ComparisonOptions, compare_runs
+from .scaling import scaling_fits
+
+COMPARISON_MD = "comparison.md"
+COMPARISON_JSON = "comparison.json"
+DIFF_FLAMEGRAPH = "diff-flamegraph.html"
+INDEX = "index.md"
+CORE_REPORT_HOOK = ("analysis.report", "write_reports")
+"""Where the bundle looks for the analysis's own report writer: a function
+``write_reports(run_dir: Path, out_dir: Path)``. While it does not exist, bundles say so in
+their index and carry only the comparison, plots and copied artifacts."""
+
+
+@dataclass(frozen=True, slots=True)
+class WrittenFile:
+    """One file written, and one line saying what it is."""
+
+    path: Path
+    description: str
+
+
+@dataclass(frozen=True, slots=True)
+class Written:
+    """Files written, and notes about what was left out and why."""
+
+    files: tuple[WrittenFile, ...] = ()
+    notes: tuple[str, ...] = ()
+
+
+def write_comparison(
+    comparison: Comparison, baseline: RunData, candidate: RunData, out_dir: Path
+) -> Written:
+    """``comparison.md``, ``comparison.json`` and, when possible, ``diff-flamegraph.html``."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    files = [
+        _write(
+            out_dir / COMPARISON_MD, comparison_markdown(comparison), "the comparison, readable"
+        ),
+        _write(out_dir / COMPARISON_JSON, comparison.to_json(), "the comparison as data"),
+    ]
+    notes: list[str] = []
+    base_profile, cand_profile = baseline.speedscope_profile(), candidate.speedscope_profile()
+    if base_profile is None or cand_profile is None:
+        missing = [
+            run.run_id
+            for run, profile in ((baseline, base_profile), (candidate, cand_profile))
+            if profile is None
+        ]
+        notes.append(
+            f"no differential flame graph: no speedscope profile in {' and '.join(missing)} "
+            "(run both with `--profiler pyinstrument` or both with `--profiler py-spy`)"
+        )
+    elif baseline.profiler != candidate.profiler:
+        notes.append(
+            f"no differential flame graph: the profiles come from {baseline.profiler} and "
+            f"{candidate.profiler}; profile both runs with the same profiler"
+        )
+    else:
+        diff = diffgraph.diff_speedscope_files(
+            base_profile, cand_profile, labels=(baseline.run_id, candidate.run_id)
+        )
+        title = f"{candidate.run_id} vs {baseline.run_id} ({candidate.profiler})"
+        path = diffgraph.write_html(diff, out_dir / DIFF_FLAMEGRAPH, title)
+        files.append(
+            WrittenFile(path, "differential flame graph (red: more time in the candidate)")
+        )
+    return Written(tuple(files), tuple(notes))
+
+
+def write_bundle(runs: Sequence[Path], out_dir: Path, options: ComparisonOptions) -> Written:
+    """Assemble ``out_dir`` and ``out_dir.zip`` from ``runs`` (the first is the baseline)."""
+    if not runs:
+        raise RunFolderError("report: name at least one run folder (`queueprof list` shows them)")
+    if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
+        raise RunFolderError(
+            f"--bundle {out_dir}: exists and is not an empty folder; name a new folder "
+            "(the bundle never overwrites)"
+        )
+    loaded = [load_run(path) for path in runs]
+    ids = [run.run_id for run in loaded]
+    repeated = sorted({i for i in ids if ids.count(i) > 1})
+    if repeated:
+        raise RunFolderError(
+            f"report: run {', '.join(repeated)} is named more than once; name each run once"
+        )
+    out_dir.mkdir(parents=True, exist_ok=True)
+    files: list[WrittenFile] = []
+    notes: list[str] = []
+    for run in loaded:
+        written = _bundle_run(run, out_dir / run.run_id)
+        files += written.files
+        notes += [f"{run.run_id}: {note}" for note in written.notes]
+    baseline = loaded[0]
+    for candidate in loaded[1:]:
+        folder = out_dir / ("comparison" if len(loaded) == 2 else f"comparison-{candidate.run_id}")
+        try:
+            comparison = compare_runs(baseline, candidate, options)
+        except NotComparableError as error:
+            # A bundle may hold unrelated runs on purpose (a concurrency run beside a
+            # throughput run): it is still worth writing, and the index says why not compared.
+            notes.append(f"{candidate.run_id} not compared with {baseline.run_id}: {error}")
+            continue
+        written = write_comparison(comparison, baseline, candidate, folder)
+        files += written.files
+        files.append(_latency_overlay(baseline, candidate, folder))
+        notes += list(written.notes)
+    index = _write(out_dir / INDEX, _index(out_dir, loaded, files, notes), "this index")
+    archive = shutil.make_archive(
+        str(out_dir), "zip", root_dir=out_dir.parent, base_dir=out_dir.name
+    )
+    return Written(
+        (*files, index, WrittenFile(Path(archive), "the whole bundle as one zip")), tuple(notes)
+    )
+
+
+def _bundle_run(run: RunData, dest: Path) -> Written:
+    dest.mkdir(parents=True)
+    files = [
+        _copy(run.path / MANIFEST, dest, "manifest: what ran, where, with which settings"),
+        _copy(run.path / (run.manifest.results or RESULTS), dest, "results: every metric"),
+    ]
+    notes: list[str] = []
+    for artifact in run.manifest.artifacts:
+        source = run.path / artifact["path"]
+        if not source.is_file():
+            notes.append(f"artifact {artifact['path']} is listed in the manifest but missing")
+            continue
+        what = artifact.get("description") or artifact["kind"]
+        files.append(_copy(source, dest, f"{what} (open with: {artifact['viewer']})"))
+    plots_dir = dest / "plots"
+    plots_dir.mkdir()
+    if run.op_samples:
+        files.append(
+            _write(
+                plots_dir / "latency-cdf.svg",
+                plots.latency_cdf_svg(run.op_samples, f"{run.run_id}: latency per operation"),
+                "latency CDF per queue operation",
+            )
+        )
+    files += _timeline(run, plots_dir)
+    if run.manifest.workload == "concurrency":
+        try:
+            fits = scaling_fits(run.result)
+        except ScalingError as error:
+            notes.append(f"no scaling fit: {error}")
+        else:
+            ordered = [fits[mode] for mode in sorted(fits)]
+            files.append(
+                _write(
+                    plots_dir / "scaling.svg",
+                    plots.scaling_svg(ordered, f"{run.run_id}: throughput vs workers"),
+                    "throughput vs workers, measured and USL fit",
+                )
+            )
+            files.append(
+                _write(
+                    dest / "scaling.md",
+                    f"# Scaling of {run.run_id}\n\n{scaling_markdown(ordered)}\n",
+                    "USL fit: contention (sigma), coherency (kappa), peak worker count",
+                )
+            )
+    reporter = core_report_writer()
+    if reporter is None:
+        module, function = CORE_REPORT_HOOK
+        notes.append(f"no analysis report: {module}.{function} is not in this version")
+    else:
+        report_dir = dest / "analysis"
+        reporter(run.path, report_dir)
+        files += [
+            WrittenFile(path, "analysis report")
+            for path in sorted(report_dir.rglob("*"))
+            if path.is_file()
+        ]
+    return Written(tuple(files), tuple(notes))
+
+
+def core_report_writer() -> Callable[[Path, Path], Any] | None:
+    """The analysis's ``write_reports(run_dir, out_dir)``, or None while it does not exist."""
+    module_name, function_name = CORE_REPORT_HOOK
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as error:
+        if error.name != module_name:
+            raise  # the module exists but one of its own imports is missing: a real fault
+        return None
+    function = getattr(module, function_name, None)
+    return function if callable(function) else None
+
+
+def _timeline(run: RunData, plots_dir: Path) -> list[WrittenFile]:
+    """Throughput over time from any results series with ``elapsed_s`` and ``tasks_done``."""
+    files = []
+    for name, rows in run.result.series.items():
+        columns = run.result.series_columns.get(name, ())
+        if "elapsed_s" not in columns or "tasks_done" not in columns or len(rows) < 2:
+            continue
+        table = np.asarray(rows, dtype=np.float64)
+        elapsed = table[:, columns.index("elapsed_s")]
+        done = table[:, columns.index("tasks_done")]
+        span = np.diff(elapsed)
+        rate = np.divide(np.diff(done), span, out=np.zeros_like(span), where=span > 0)
+        files.append(
+            _write(
+                plots_dir / f"throughput-{name}.svg",
+                plots.timeline_svg(elapsed[1:], throughput=rate, title=f"{run.run_id}: {name}"),
+                f"throughput over time (series {name!r})",
+            )
+        )
+    return files
+
+
+def _latency_overlay(baseline: RunData, candidate: RunData, folder: Path) -> WrittenFile:
+    samples = {
+        f"{operation} ({side})": run.op_samples[operation]
+        for operation in sorted(baseline.op_samples.keys() & candidate.op_samples.keys())
+        for side, run in (("baseline", baseline), ("candidate", candidate))
+    }
+    title = f"latency: {candidate.run_id} vs {baseline.run_id}"
+    if not samples:
+        return _write(folder / "latency-cdf.md", "Neither run kept op samples.\n", title)
+    return _write(
+        folder / "latency-cdf.svg",
+        plots.latency_cdf_svg(samples, title),
+        "latency CDFs of both runs, per operation",
+    )
+
+
+def _index(
+    out_dir: Path, runs: Sequence[RunData], files: Sequence[WrittenFile], notes: Sequence[str]
+) -> str:
+    lines = [
+        f"# Bundle: {', '.join(run.run_id for run in runs)}",
+        "",
+        f"Baseline: `{runs[0].run_id}`." if len(runs) > 1 else "",
+        "",
+        "## Files",
+        "",
+    ]
+    lines += [f"- `{f.path.relative_to(out_dir)}`: {f.description}" for f in files]
+    lines.append(f"- `{INDEX}`: this index")
+    if notes:
+        lines += ["", "## Left out", "", *(f"- {note}" for note in notes)]
+    return "\n".join(lines) + "\n"
+
+
+def _copy(source: Path, dest_dir: Path, description: str) -> WrittenFile:
+    target = dest_dir / source.name
+    shutil.copy2(source, target)
+    return WrittenFile(target, description)
+
+
+def _write(path: Path, content: str | bytes, description: str) -> WrittenFile:
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(content, encoding="utf-8")
+    return WrittenFile(path, description)
