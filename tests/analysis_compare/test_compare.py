@@ -154,7 +154,7 @@ def test_different_params_and_machine_are_warned(throughput_run: Path, run_copy:
 
 
 def test_a_missing_folder_names_it(tmp_path: Path) -> None:
-    with pytest.raises(RunFolderError, match="no such run folder"):
+    with pytest.raises(RunFolderError, match="not found"):
         load_run(tmp_path / "nope")
     (tmp_path / "empty").mkdir()
     with pytest.raises(RunFolderError, match=r"manifest\.json"):
