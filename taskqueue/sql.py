@@ -115,7 +115,8 @@ STATUS = (
 
 COUNTS = "SELECT state, count(*) FROM tasks GROUP BY state"
 
-# Both halves are searches on the partial indexes.
+# The pending half is a search; the running half walks the partial index of tasks in
+# flight, which holds only claimed tasks, so it stays small however large the table is.
 IS_DRAINED = (
     "SELECT NOT EXISTS (SELECT 1 FROM tasks WHERE state = 'pending') "
     "AND NOT EXISTS (SELECT 1 FROM tasks WHERE state = 'running')"

@@ -87,8 +87,14 @@ def test_smoke_run_writes_a_valid_trace_with_every_part(run_under: RunUnder) -> 
         ("tasks", "in flight"),
         ("completions", "per second"),
     }
-    peak_depth = max(e["args"]["depth"] for e in events if e["name"] == "queue")
-    assert peak_depth == 601
+    depths = [
+        e["args"]["depth"] for e in sorted(events, key=lambda e: e["ts"]) if e["name"] == "queue"
+    ]
+    # The track keeps the last value per resolution window, so the instant of the 601st
+    # enqueue may share a window with the first completions: the peak is at most 601 and
+    # within one window's completions of it; the queue ends empty.
+    assert 550 <= max(depths) <= 601
+    assert depths[-1] == 0
     # AND the queue's Python functions on the event loop's lane, with portable file names
     python = [e for e in events if e["ph"] == "X" and e["tid"] < SYNTHETIC_TID_BASE]
     assert python
