@@ -1,4 +1,5 @@
-"""The ``queueprof`` command line: ``run``, ``list``, ``bench``, ``compare``, ``report``.
+"""The ``queueprof`` command line: ``run``, ``list``, ``bench``, ``compare``, ``report``,
+``analyze``.
 
 One :func:`main` parses arguments, dispatches to one function per subcommand, and catches
 :class:`~queueprof.errors.QueueprofError` once: it prints the message and returns the error's
@@ -124,6 +125,30 @@ def build_parser() -> argparse.ArgumentParser:
     )
     report.add_argument("--noise", type=float, default=0.10, help="as for compare")
     report.set_defaults(command=report_command)
+
+    analyze = commands.add_parser(
+        "analyze", help="findings, time by operation, SQL hotspots and targets of runs"
+    )
+    analyze.add_argument(
+        "runs", nargs="*", metavar="RUN", help="run folder, or run id under --traces"
+    )
+    analyze.add_argument(
+        "--latest", type=int, metavar="N", help="also analyse the N newest runs in --traces"
+    )
+    analyze.add_argument(
+        "--traces", type=Path, default=Path("traces"), help="where run ids are looked up"
+    )
+    analyze.add_argument(
+        "--format",
+        choices=["terminal", "md", "html", "json", "all"],
+        default="all",
+        help="what to produce (default all: print the summary, write report.md, report.html "
+        "and findings.json)",
+    )
+    analyze.add_argument(
+        "--out", type=Path, help="write the reports of all runs here (default: each run's folder)"
+    )
+    analyze.set_defaults(command=analyze_command)
     return parser
 
 
@@ -255,6 +280,32 @@ def report_command(args: argparse.Namespace, argv: Sequence[str]) -> int:
     for note in written.notes:
         console.print(f"left out: {escape(note)}", highlight=False)
     console.print(f"index: {escape(str(args.bundle / 'index.md'))}", highlight=False)
+    return 0
+
+
+def analyze_command(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    """``queueprof analyze``: analyse run folders, print the summary, write the reports."""
+    # Imported here: the analysis pulls in matplotlib, which `queueprof run` does not need.
+    from analysis.analyze import analyze
+    from analysis.load.runfolder import latest_runs, resolve_run
+    from analysis.output import FILE_FORMATS, write_reports
+    from analysis.render import Format
+    from analysis.render.terminal import print_summary
+
+    if args.latest is not None and args.latest < 1:
+        raise UsageError(f"--latest {args.latest}: give a number of runs, 1 or more")
+    folders = [resolve_run(run, args.traces) for run in args.runs]
+    if args.latest:
+        folders += [f for f in latest_runs(args.traces, args.latest) if f not in folders]
+    if not folders:
+        raise UsageError("analyze: name at least one RUN (a folder or a run id) or use --latest N")
+    result = analyze(folders)
+    console = _console()
+    if args.format in ("terminal", "all"):
+        print_summary(console, result)
+    formats = FILE_FORMATS if args.format == "all" else [Format(args.format)]
+    for path in write_reports(result, [f for f in formats if f is not Format.TERMINAL], args.out):
+        console.print(f"wrote {escape(str(path))}", highlight=False)
     return 0
 
 

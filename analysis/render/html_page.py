@@ -1,0 +1,305 @@
+"""``report.html``: one self-contained page (inline CSS and SVG, no script, font or link).
+
+Every name that comes from a run (functions, SQL, paths, notes) is escaped. Latency and
+memory plots come from :mod:`analysis.plots` (matplotlib drawn to inline SVG); the time
+shares are drawn by :mod:`analysis.render.svg`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from html import escape
+
+import numpy as np
+
+from ..attribution import Attribution
+from ..latency import LatencyDistribution
+from ..model import Analysis, Finding, RunAnalysis
+from ..plots import allocations_svg, latency_cdf_svg
+from .svg import share_bars
+from .text import amount, evidence, function, ms, pct
+
+CSS = """
+body{font-family:system-ui,sans-serif;margin:2em auto;max-width:72em;color:#222;line-height:1.4}
+h1,h2,h3{line-height:1.2}
+table{border-collapse:collapse;margin:.5em 0 1em;font-size:90%}
+th,td{border:1px solid #ccc;padding:.2em .5em;text-align:left;vertical-align:top}
+th{background:#f2f2f2}
+td.n{text-align:right;font-variant-numeric:tabular-nums}
+code,pre{font-family:ui-monospace,monospace;font-size:90%}
+pre{white-space:pre-wrap;background:#f7f7f7;padding:.5em}
+.finding{border-left:6px solid #999;padding:.3em .8em;margin:.8em 0;background:#fafafa}
+.high{border-color:#c62828}.medium{border-color:#ef8f00}.low{border-color:#1e88e5}
+.info{border-color:#9e9e9e}
+.sev{font-weight:bold;text-transform:uppercase;font-size:80%}
+.fail{color:#c62828;font-weight:bold}.pass{color:#2e7d32}
+.flag{color:#c62828;font-weight:bold}
+.plot svg{max-width:100%;height:auto}
+"""
+
+
+def render(analysis: Analysis) -> str:
+    """The whole page."""
+    body = ["<h1>queueprof analysis</h1>"]
+    body.append(
+        "<p>Runs: "
+        + ", ".join(
+            f"<code>{_e(r.run_id)}</code> ({_e(r.workload)}, {_e(r.profiler)})"
+            for r in analysis.runs
+        )
+        + "</p>"
+    )
+    body.append("<h2>Findings</h2>")
+    if not analysis.findings:
+        body.append("<p>No finding: the runs hold no evidence that a rule fires on.</p>")
+    body += [_finding(n, f) for n, f in enumerate(analysis.findings, start=1)]
+    if analysis.agreements:
+        body.append("<h2>Profiler agreement</h2>")
+        body.append(
+            _table(
+                ["runs", "thread role", "ranking (a)", "ranking (b)", "noise", "verdict"],
+                [
+                    [
+                        f"{_e(p.run_a)} / {_e(p.run_b)}",
+                        _e(p.agreement.role),
+                        _e(" > ".join(p.agreement.ranking_a)),
+                        _e(" > ".join(p.agreement.ranking_b)),
+                        pct(p.agreement.tolerance),
+                        "too few samples"
+                        if not p.agreement.comparable
+                        else "agree"
+                        if p.agreement.agree
+                        else '<span class="fail">disagree</span>',
+                    ]
+                    for p in analysis.agreements
+                ],
+            )
+        )
+    for run in analysis.runs:
+        body += _run(run)
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>queueprof analysis</title><style>{CSS}</style></head><body>\n"
+        + "\n".join(body)
+        + "\n</body></html>\n"
+    )
+
+
+def _e(value: object) -> str:
+    return escape(str(value), quote=True)
+
+
+def _finding(number: int, finding: Finding) -> str:
+    parts = [
+        f'<div class="finding {finding.severity.value}">',
+        f'<p><span class="sev">{_e(finding.severity)}</span> {number}. '
+        f"<strong>{_e(finding.title)}</strong>"
+        + (f" — run <code>{_e(finding.run_id)}</code>" if finding.run_id else "")
+        + "</p>",
+        f"<p>{'<br>'.join(_e(line) for line in finding.detail.splitlines())}</p>",
+    ]
+    if finding.recommendation:
+        parts.append(f"<p><strong>Recommendation:</strong> {_e(finding.recommendation)}</p>")
+    if finding.evidence:
+        parts.append(
+            "<details><summary>evidence</summary><ul>"
+            + "".join(f"<li>{_e(evidence(e))}</li>" for e in finding.evidence)
+            + "</ul></details>"
+        )
+    parts.append("</div>")
+    return "".join(parts)
+
+
+def _run(run: RunAnalysis) -> list[str]:
+    out = [f"<h2>Run <code>{_e(run.run_id)}</code></h2>"]
+    facts = [
+        f"workload <strong>{_e(run.workload)}</strong> ({_e(run.size)}), profiler "
+        f"<strong>{_e(run.profiler)}</strong>, status {_e(run.status)}, {run.duration_s:.2f} s",
+        f"folder <code>{_e(run.folder)}</code>",
+        "queue " + _e(", ".join(f"{k}={v}" for k, v in sorted(run.queue.items()))),
+    ]
+    if run.overhead is not None:
+        goal = f" (goal &le; {run.overhead.goal:g}x)" if run.overhead.goal else ""
+        facts.append(f"profiler overhead {run.overhead.ratio:.2f}x{goal}")
+    if run.round_trips is not None:
+        facts.append(f"round trips per completed task {run.round_trips.per_task:.2f}")
+    out.append("<ul>" + "".join(f"<li>{f}</li>" for f in facts) + "</ul>")
+    if run.targets:
+        out.append("<h3>Targets</h3>")
+        out.append(
+            _table(
+                ["metric", "measured", "target", "unit", "result"],
+                [
+                    [
+                        _e(v.metric),
+                        f"{v.measured:.4g}",
+                        _e(f"{v.comparator} {v.target:g}"),
+                        _e(v.unit),
+                        '<span class="pass">pass</span>'
+                        if v.passed
+                        else '<span class="fail">FAIL</span>',
+                    ]
+                    for v in run.targets
+                ],
+            )
+        )
+    for attribution in run.attributions:
+        out += _attribution(attribution)
+    for title, latencies in (
+        ("Operation latency (op-samples.npz, every call)", run.latencies),
+        ("Operation spans in the trace", run.trace_latencies),
+    ):
+        if latencies:
+            out.append(f"<h3>{_e(title)}</h3>")
+            out.append(_latency_table(latencies))
+            out.append(f'<div class="plot">{_cdf(latencies)}</div>')
+    if run.sql:
+        out += _sql(run)
+    if run.allocations is not None:
+        a = run.allocations
+        out.append(f"<h3>Memory by operation ({_e(a.source)})</h3>")
+        out.append(
+            f"<p>Peak {a.peak_memory_bytes / 2**20:.2f} MiB; the listed stacks cover "
+            f"{pct(a.peak.coverage)} of it.</p>"
+        )
+        out.append(
+            _table(
+                ["operation", "bytes at peak", "share", "allocations", "top allocation site"],
+                [
+                    [
+                        _e(c.category),
+                        f"{c.bytes:,}",
+                        pct(c.share),
+                        f"{c.allocations:,}",
+                        _e(f"{c.top_sites[0].function} ({c.top_sites[0].file})")
+                        if c.top_sites
+                        else "-",
+                    ]
+                    for c in a.peak.categories
+                ],
+            )
+        )
+        peak = {str(c.category): float(c.bytes) for c in a.peak.categories if c.bytes > 0}
+        if peak:
+            out.append(
+                f'<div class="plot">{allocations_svg(peak, title="Bytes at peak by operation")}'
+                "</div>"
+            )
+    if run.notes:
+        out.append("<h3>Notes</h3><ul>" + "".join(f"<li>{_e(n)}</li>" for n in run.notes) + "</ul>")
+    return out
+
+
+def _attribution(attribution: Attribution) -> list[str]:
+    out = [f"<h3>Where the time goes: {_e(attribution.profiler)} ({_e(attribution.source)})</h3>"]
+    if attribution.measure == "cpu":
+        out.append("<p>Traced running time only: this source does not record waits.</p>")
+    for role in attribution.roles:
+        rows = [
+            (str(c.category), c.share, (c.wait / c.wall) if c.wait is not None and c.wall else None)
+            for c in sorted(role.categories, key=lambda c: -c.wall)
+        ]
+        title = f"{role.role}: {amount(role.total, role.unit)} in {role.threads} thread(s)"
+        out.append(f'<div class="plot">{share_bars(rows, title)}</div>')
+        out.append(
+            _table(
+                [
+                    "category",
+                    "time",
+                    "share",
+                    "waiting",
+                    "top functions by self time",
+                    "top functions by total time",
+                ],
+                [
+                    [
+                        _e(c.category),
+                        amount(c.wall, role.unit),
+                        pct(c.share),
+                        amount(c.wait, role.unit) if c.wait is not None else "-",
+                        "<br>".join(
+                            _e(f"{function(f)} {pct(f.self_time / c.wall if c.wall else 0)}")
+                            for f in c.top_self[:5]
+                        ),
+                        "<br>".join(
+                            _e(f"{function(f)} {pct(f.total_time / c.wall if c.wall else 0)}")
+                            for f in c.top_total[:5]
+                        ),
+                    ]
+                    for c in sorted(role.categories, key=lambda c: -c.wall)
+                ],
+            )
+        )
+    return out
+
+
+def _latency_table(latencies: Sequence[LatencyDistribution]) -> str:
+    return _table(
+        ["operation", "calls", "p50", "p95", "p99", "p99.9", "max", "total"],
+        [
+            [
+                _e(d.op),
+                f"{d.count:,}",
+                ms(d.p50_ms),
+                ms(d.p95_ms),
+                ms(d.p99_ms),
+                ms(d.p999_ms),
+                ms(d.max_ms),
+                ms(d.total_ms),
+            ]
+            for d in latencies
+        ],
+    )
+
+
+def _cdf(latencies: Sequence[LatencyDistribution]) -> str:
+    # The distributions keep their quantiles, not every sample: drawn through those points,
+    # the CDF is the samples' own at every percent and in the far tail.
+    points = {d.op: np.asarray(d.cdf_ms, dtype=np.float64) * 1e6 for d in latencies if d.count}
+    return latency_cdf_svg(points) if points else ""
+
+
+def _sql(run: RunAnalysis) -> list[str]:
+    out = ["<h3>SQL hotspots (sql-statements.json; plans on taskqueue.sql.SCHEMA)</h3>"]
+    out.append(
+        _table(
+            [
+                "#",
+                "op",
+                "statement",
+                "calls",
+                "total",
+                "p50",
+                "p99",
+                "of op SQL",
+                "of op latency",
+                "query plan",
+            ],
+            [
+                [
+                    str(h.index),
+                    _e(h.op),
+                    f"<code>{_e(h.sql)}</code>",
+                    f"{h.count:,}",
+                    ms(h.total_ms),
+                    f"{h.p50_us:.3g} us",
+                    f"{h.p99_us:.3g} us",
+                    pct(h.share_of_op_sql),
+                    pct(h.share_of_op_latency),
+                    ('<span class="flag">flagged</span><br>' if h.plan.flagged else "")
+                    + "<br>".join(_e(line) for line in h.plan.lines)
+                    + (_e(f"not planned: {h.plan.error}") if h.plan.error else ""),
+                ]
+                for h in run.sql
+            ],
+        )
+    )
+    return out
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """A table; cells are HTML already escaped by the caller."""
+    head = "".join(f"<th>{_e(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{cell}</td>" for cell in row) + "</tr>" for row in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"

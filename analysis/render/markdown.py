@@ -1,0 +1,268 @@
+"""``report.md``: the analysis as Markdown, findings first, for an optimization proposal."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from ..attribution import Attribution, RoleAttribution
+from ..latency import LatencyDistribution
+from ..model import Analysis, Finding, RunAnalysis
+from .text import amount, evidence, function, ms, pct
+
+
+def render(analysis: Analysis) -> str:
+    """The report; every section is present only when its data is."""
+    out: list[str] = ["# queueprof analysis", ""]
+    if not analysis.runs:
+        return "\n".join([*out, "No runs were analysed.", ""])
+    out += [
+        "Runs: " + ", ".join(f"`{r.run_id}` ({r.workload}, {r.profiler})" for r in analysis.runs),
+        "",
+        "## Findings",
+        "",
+    ]
+    if not analysis.findings:
+        out += ["No finding: the runs hold no evidence that a rule fires on.", ""]
+    for number, finding in enumerate(analysis.findings, start=1):
+        out += _finding(number, finding)
+    if analysis.agreements:
+        out += [
+            "## Profiler agreement",
+            "",
+            *_table(
+                ["runs", "thread role", "ranking (a)", "ranking (b)", "noise", "verdict"],
+                [
+                    [
+                        f"`{p.run_a}` / `{p.run_b}`",
+                        str(p.agreement.role),
+                        " > ".join(p.agreement.ranking_a),
+                        " > ".join(p.agreement.ranking_b),
+                        pct(p.agreement.tolerance),
+                        "too few samples"
+                        if not p.agreement.comparable
+                        else "agree"
+                        if p.agreement.agree
+                        else "DISAGREE",
+                    ]
+                    for p in analysis.agreements
+                ],
+            ),
+            "",
+        ]
+    for run in analysis.runs:
+        out += _run(run)
+    return "\n".join(out).rstrip() + "\n"
+
+
+def _finding(number: int, finding: Finding) -> list[str]:
+    where = f" — run `{finding.run_id}`" if finding.run_id else ""
+    lines = [f"### {number}. [{finding.severity}] {_inline(finding.title)}{where}", ""]
+    lines += [_inline(line) for line in finding.detail.splitlines()]
+    lines.append("")
+    if finding.recommendation:
+        lines += [f"**Recommendation:** {_inline(finding.recommendation)}", ""]
+    if finding.evidence:
+        lines += ["Evidence:", *(f"- {_inline(evidence(e))}" for e in finding.evidence), ""]
+    return lines
+
+
+def _run(run: RunAnalysis) -> list[str]:
+    out = [f"## Run `{run.run_id}`", ""]
+    out += [
+        f"- workload **{run.workload}** ({run.size}), profiler **{run.profiler}**, status "
+        f"{run.status}, {run.duration_s:.2f} s",
+        f"- folder: `{run.folder}`",
+        "- queue: " + ", ".join(f"{k}={v}" for k, v in sorted(run.queue.items())),
+    ]
+    if run.overhead is not None:
+        goal = f" (goal <= {run.overhead.goal:g}x)" if run.overhead.goal else ""
+        out.append(f"- profiler overhead: {run.overhead.ratio:.2f}x{goal}")
+    if run.round_trips is not None:
+        out.append(
+            f"- round trips per completed task: {run.round_trips.per_task:.2f} "
+            f"({sum(run.round_trips.calls.values()):,} calls, {run.round_trips.tasks:,} tasks)"
+        )
+    out.append("")
+    if run.targets:
+        out += [
+            "### Targets",
+            "",
+            *_table(
+                ["metric", "measured", "target", "unit", "result"],
+                [
+                    [
+                        v.metric,
+                        f"{v.measured:.4g}",
+                        f"{v.comparator} {v.target:g}",
+                        v.unit,
+                        "pass" if v.passed else "**FAIL**",
+                    ]
+                    for v in run.targets
+                ],
+            ),
+            "",
+        ]
+    for attribution in run.attributions:
+        out += _attribution(attribution)
+    if run.latencies:
+        out += [
+            "### Operation latency (op-samples.npz, every call)",
+            "",
+            *_latencies(run.latencies),
+            "",
+        ]
+    if run.trace_latencies:
+        out += ["### Operation spans in the trace", "", *_latencies(run.trace_latencies), ""]
+    if run.sql:
+        out += _sql(run)
+    if run.allocations is not None:
+        a = run.allocations
+        out += [
+            f"### Memory by operation ({a.source})",
+            "",
+            f"Peak {a.peak_memory_bytes / 2**20:.2f} MiB; the listed stacks cover "
+            f"{pct(a.peak.coverage)} of it and {pct(a.leaked.coverage)} of the leaked bytes.",
+            "",
+            *_table(
+                ["operation", "bytes at peak", "share", "allocations", "top allocation site"],
+                [
+                    [
+                        str(c.category),
+                        f"{c.bytes:,}",
+                        pct(c.share),
+                        f"{c.allocations:,}",
+                        f"{c.top_sites[0].function} ({c.top_sites[0].file})"
+                        if c.top_sites
+                        else "-",
+                    ]
+                    for c in a.peak.categories
+                ],
+            ),
+            "",
+        ]
+    if run.notes:
+        out += ["### Notes", "", *(f"- {_inline(n)}" for n in run.notes), ""]
+    return out
+
+
+def _attribution(attribution: Attribution) -> list[str]:
+    out = [f"### Where the time goes: {attribution.profiler} ({attribution.source})", ""]
+    if attribution.measure == "cpu":
+        out += ["Traced running time only: waits are not recorded by this source.", ""]
+    for role in attribution.roles:
+        out += _role(role)
+    return out
+
+
+def _role(role: RoleAttribution) -> list[str]:
+    excluded = (
+        f"; {amount(role.excluded, role.unit)} sampled outside the workload run left out"
+        if role.excluded
+        else ""
+    )
+    out = [
+        f"**{role.role}** ({role.threads} thread(s), {amount(role.total, role.unit)}, "
+        f"{role.samples:,} samples{excluded})",
+        "",
+        *_table(
+            ["category", "time", "share", "waiting", "running", "top functions (self time)"],
+            [
+                [
+                    str(c.category),
+                    amount(c.wall, role.unit),
+                    pct(c.share),
+                    amount(c.wait, role.unit) if c.wait is not None else "-",
+                    amount(c.cpu, role.unit),
+                    "; ".join(
+                        f"{function(f)} {pct(f.self_time / c.wall if c.wall else 0)}"
+                        for f in c.top_self[:3]
+                    ),
+                ]
+                for c in sorted(role.categories, key=lambda c: -c.wall)
+            ],
+        ),
+        "",
+    ]
+    return out
+
+
+def _latencies(rows: Iterable[LatencyDistribution]) -> list[str]:
+    return _table(
+        ["operation", "calls", "p50", "p95", "p99", "p99.9", "max", "total"],
+        [
+            [
+                d.op,
+                f"{d.count:,}",
+                ms(d.p50_ms),
+                ms(d.p95_ms),
+                ms(d.p99_ms),
+                ms(d.p999_ms),
+                ms(d.max_ms),
+                ms(d.total_ms),
+            ]
+            for d in rows
+        ],
+    )
+
+
+def _sql(run: RunAnalysis) -> list[str]:
+    out = [
+        "### SQL hotspots (sql-statements.json; plans on taskqueue.sql.SCHEMA)",
+        "",
+        *_table(
+            [
+                "#",
+                "op",
+                "statement",
+                "calls",
+                "total",
+                "p50",
+                "p99",
+                "of op SQL",
+                "of op latency",
+                "plan",
+            ],
+            [
+                [
+                    str(h.index),
+                    h.op,
+                    h.label,
+                    f"{h.count:,}",
+                    ms(h.total_ms),
+                    f"{h.p50_us:.3g} us",
+                    f"{h.p99_us:.3g} us",
+                    pct(h.share_of_op_sql),
+                    pct(h.share_of_op_latency),
+                    "FLAGGED" if h.plan.flagged else (h.plan.error and "unplanned") or "ok",
+                ]
+                for h in run.sql
+            ],
+        ),
+        "",
+    ]
+    for h in run.sql:
+        out += [f"{h.index}. `{h.op}`: `{_code(h.sql)}`"]
+        if h.plan.lines:
+            out += [f"   plan: {' / '.join(h.plan.lines)}"]
+        if h.plan.error:
+            out += [f"   not planned: {_inline(h.plan.error)}"]
+    return [*out, ""]
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
+    return lines
+
+
+def _cell(text: str) -> str:
+    return _inline(text).replace("|", "\\|")
+
+
+def _inline(text: str) -> str:
+    """Text safe in a Markdown line: no raw HTML tags from function names or SQL."""
+    return text.replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _code(text: str) -> str:
+    return " ".join(text.split()).replace("`", "'")

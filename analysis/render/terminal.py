@@ -1,0 +1,116 @@
+"""The terminal summary: findings first, then each run's time by operation and SQL hotspots."""
+
+from __future__ import annotations
+
+import io
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from ..model import Analysis, RunAnalysis, Severity
+from .text import amount, evidence, function, ms, pct
+
+SHOWN_FINDINGS = 12
+SHOWN_STATEMENTS = 6
+STYLES = {
+    Severity.HIGH: "bold red",
+    Severity.MEDIUM: "yellow",
+    Severity.LOW: "cyan",
+    Severity.INFO: "dim",
+}
+
+
+def render(analysis: Analysis) -> str:
+    """The summary as plain text (120 columns), as :func:`print_summary` draws it."""
+    buffer = io.StringIO()
+    print_summary(Console(file=buffer, width=120, color_system=None, highlight=False), analysis)
+    return buffer.getvalue()
+
+
+def print_summary(console: Console, analysis: Analysis) -> None:
+    """Draw the summary on ``console`` (colours when it has them)."""
+    findings = analysis.findings
+    console.print(
+        f"[bold]queueprof analysis[/bold] of {len(analysis.runs)} run(s): "
+        f"{len(findings)} finding(s)",
+        highlight=False,
+    )
+    for number, finding in enumerate(findings[:SHOWN_FINDINGS], start=1):
+        style = STYLES[finding.severity]
+        where = f" [dim]({escape(finding.run_id)})[/dim]" if finding.run_id else ""
+        console.print(
+            f"{number:>2}. [{style}]{finding.severity.value:<6}[/{style}] "
+            f"{escape(finding.title)}{where}",
+            highlight=False,
+        )
+        if finding.recommendation and finding.severity is not Severity.INFO:
+            console.print(f"      -> {escape(finding.recommendation)}", highlight=False)
+        if finding.evidence and finding.severity in (Severity.HIGH, Severity.MEDIUM):
+            console.print(
+                f"      [dim]{escape(evidence(finding.evidence[0]))}[/dim]", highlight=False
+            )
+    if len(findings) > SHOWN_FINDINGS:
+        console.print(f"    ... and {len(findings) - SHOWN_FINDINGS} more in report.md")
+    for run in analysis.runs:
+        _run(console, run)
+
+
+def _run(console: Console, run: RunAnalysis) -> None:
+    console.print()
+    overhead = f", overhead {run.overhead.ratio:.2f}x" if run.overhead else ""
+    console.print(
+        f"[bold]{escape(run.run_id)}[/bold]: {escape(run.workload)} ({escape(run.size)}) under "
+        f"{escape(run.profiler)}, {escape(run.status)}{overhead}",
+        highlight=False,
+    )
+    for attribution in run.attributions:
+        table = Table(
+            title=f"time by operation: {escape(attribution.profiler)} "
+            f"({escape(attribution.source)})",
+            title_justify="left",
+        )
+        table.add_column("thread role")
+        table.add_column("category")
+        table.add_column("share", justify="right")
+        table.add_column("time", justify="right")
+        table.add_column("waiting", justify="right")
+        table.add_column("top self-time function")
+        for role in attribution.roles:
+            for entry in sorted(role.categories, key=lambda c: -c.wall):
+                if entry.share < 0.01:
+                    continue
+                top = entry.top_self[0] if entry.top_self else None
+                table.add_row(
+                    str(role.role),
+                    str(entry.category),
+                    pct(entry.share),
+                    amount(entry.wall, role.unit),
+                    pct(entry.wait / entry.wall) if entry.wait is not None and entry.wall else "-",
+                    escape(function(top)) if top else "",
+                )
+        console.print(table)
+    if run.sql:
+        table = Table(title="SQL hotspots", title_justify="left")
+        for column in ("op", "statement", "calls", "total", "p99", "of op SQL", "plan"):
+            table.add_column(
+                column, justify="right" if column in ("calls", "total", "p99") else "left"
+            )
+        for h in run.sql[:SHOWN_STATEMENTS]:
+            table.add_row(
+                escape(h.op),
+                escape(h.label),
+                f"{h.count:,}",
+                ms(h.total_ms),
+                f"{h.p99_us:.3g} us",
+                pct(h.share_of_op_sql),
+                "[red]SCAN/TEMP B-TREE[/red]" if h.plan.flagged else "ok",
+            )
+        console.print(table)
+    failed = [v for v in run.targets if not v.passed]
+    if run.targets:
+        console.print(
+            f"targets: {len(run.targets) - len(failed)}/{len(run.targets)} met"
+            + ("; missed: " + ", ".join(escape(v.metric) for v in failed) if failed else ""),
+            highlight=False,
+        )

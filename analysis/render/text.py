@@ -1,0 +1,44 @@
+"""Number formatting shared by the renderers (one way to write a share or a duration)."""
+
+from __future__ import annotations
+
+from ..attribution import FunctionTime
+from ..model import Evidence
+
+
+def pct(share: float | None) -> str:
+    """``0.123`` -> ``12.3%`` (``-`` for None)."""
+    return "-" if share is None else f"{100 * share:.1f}%"
+
+
+def amount(value: float | None, unit: str) -> str:
+    """A time in ``unit`` (seconds are shown in ms below 1 s); samples as counts."""
+    if value is None:
+        return "-"
+    if unit == "seconds":
+        return f"{value:.3f} s" if value >= 1 else f"{value * 1e3:.1f} ms"
+    return f"{value:,.0f} {unit}"
+
+
+def ms(value: float | None) -> str:
+    """Milliseconds with three significant digits."""
+    return "-" if value is None else f"{value:.3g} ms"
+
+
+def evidence(item: Evidence) -> str:
+    """``figure = value unit (artifact)``."""
+    if item.unit == "fraction":
+        value = pct(item.value)
+    elif item.unit == "bytes":
+        value = f"{item.value:,.0f} bytes"
+    else:
+        value = f"{item.value:,.4g} {item.unit}"
+    return f"{item.figure} = {value} ({item.artifact})"
+
+
+def function(item: FunctionTime) -> str:
+    """``name (file)``, the file shortened to its last two parts."""
+    if not item.file:
+        return item.function
+    parts = item.file.replace("\\", "/").split("/")
+    return f"{item.function} ({'/'.join(parts[-2:])})"
