@@ -87,9 +87,8 @@ def test_smoke_run_writes_a_valid_trace_with_every_part(run_under: RunUnder) -> 
         ("tasks", "in flight"),
         ("completions", "per second"),
     }
-    depths = [
-        e["args"]["depth"] for e in sorted(events, key=lambda e: e["ts"]) if e["name"] == "queue"
-    ]
+    depth_events = [e for e in events if e["ph"] == "C" and e["name"] == "queue"]
+    depths = [e["args"]["depth"] for e in sorted(depth_events, key=lambda e: e["ts"])]
     # The track keeps the last value per resolution window, so the instant of the 601st
     # enqueue may share a window with the first completions: the peak is at most 601 and
     # within one window's completions of it; the queue ends empty.
