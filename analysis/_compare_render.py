@@ -143,15 +143,16 @@ def scaling_markdown(fits: Sequence[UslFit]) -> str:
     """The USL fits as a Markdown section: parameters, peak, and the contention in words."""
     lines = [
         "| mode | lambda (1 worker) | sigma | kappa | R^2 | peak N* | peak tasks/s | "
-        "best measured |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "90 % of peak at | best measured |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for fit in fits:
         best = fit.best_measured
         lines.append(
             f"| {fit.mode or '-'} | {fit.lambda_:,.0f}/s | {fit.sigma:.3f} | {fit.kappa:.2g} | "
             f"{fit.r_squared:.3f} | {_workers(fit.peak_workers)} | "
-            f"{_rate(fit.peak_throughput)} | {best.throughput:,.0f}/s at {best.workers} |"
+            f"{_rate(fit.peak_throughput)} | {_workers(fit.workers_for_90pct)} | "
+            f"{best.throughput:,.0f}/s at {best.workers} |"
         )
     lines.append("")
     lines += [f"- **{fit.mode or 'workers'}**: {fit.contention}" for fit in fits]
@@ -199,7 +200,9 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|")
 
 
-def _workers(value: float) -> str:
+def _workers(value: float | None) -> str:
+    if value is None:
+        return "-"
     return "none (plateau)" if math.isinf(value) else f"{value:.1f}"
 
 

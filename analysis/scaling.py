@@ -34,6 +34,8 @@ MIN_POINTS = 3
 """Three parameters need at least three distinct worker counts."""
 KAPPA_NEGLIGIBLE = 1e-6
 """Below this the coherency term never bends the curve within any realistic worker count."""
+SIGMA_NEGLIGIBLE = 1e-6
+"""Below this (with no coherency cost) scaling is linear: no plateau within reach."""
 POOR_FIT = 0.8
 """R^2 below this: the description warns that the numbers are rough."""
 STEP_THROUGHPUT_METRICS = ("tasks_per_s", "process_tasks_per_s")
@@ -67,6 +69,9 @@ class UslFit:
     peak_throughput: float
     """``X(N*)``, or the asymptote ``lambda / sigma`` without a peak (``inf`` when sigma is 0
     too: linear scaling)."""
+    workers_for_90pct: float | None
+    """The fewest workers at which the fitted curve reaches 90 % of its peak (or plateau):
+    past this, more workers buy little. None when the curve has no finite limit."""
     contention: str
     """The numbers in words, for a person deciding what to change."""
 
@@ -119,6 +124,7 @@ def fit_usl(points: Sequence[ScalingPoint], mode: str = "") -> UslFit:
     predicted = usl(n, lambda_, sigma, kappa)
     r_squared = _r_squared(x, predicted)
     peak_workers, peak_throughput = _peak(lambda_, sigma, kappa)
+    near_peak = _workers_reaching(0.9 * peak_throughput, lambda_, sigma, kappa, peak_workers)
     return UslFit(
         mode=mode,
         points=ordered,
@@ -128,8 +134,9 @@ def fit_usl(points: Sequence[ScalingPoint], mode: str = "") -> UslFit:
         r_squared=r_squared,
         peak_workers=peak_workers,
         peak_throughput=peak_throughput,
+        workers_for_90pct=near_peak,
         contention=describe_contention(
-            sigma, kappa, peak_workers, max(p.workers for p in ordered), r_squared
+            sigma, kappa, peak_workers, max(p.workers for p in ordered), r_squared, near_peak
         ),
     )
 
@@ -163,6 +170,7 @@ def describe_contention(
     peak_workers: float,
     measured_max: int,
     r_squared: float = 1.0,
+    workers_for_90pct: float | None = None,
 ) -> str:
     """``sigma`` and ``kappa`` in words: what limits scaling, where the peak is, and how far
     to trust the fit (``r_squared`` below :data:`POOR_FIT` says the points are noisy)."""
@@ -197,6 +205,11 @@ def describe_contention(
             f"throughput peaks at N*={peak_workers:.1f} workers, {where}"
         )
     text = f"{serial}. {coherency}."
+    if workers_for_90pct is not None and peak_workers >= 1.5:
+        text += (
+            f" 90 % of that throughput is reached at {workers_for_90pct:.1f} workers; "
+            "more add little."
+        )
     if r_squared < POOR_FIT:
         text += (
             f" The fit is poor (R^2={r_squared:.2f}): the measured curve is noisy or not "
@@ -220,9 +233,31 @@ def _r_squared(measured: np.ndarray[Any, Any], predicted: np.ndarray[Any, Any]) 
     return 1.0 - residual / spread
 
 
+def _workers_reaching(
+    target: float, lambda_: float, sigma: float, kappa: float, peak_workers: float
+) -> float | None:
+    """The smallest worker count whose predicted throughput reaches ``target``.
+
+    ``X(N) >= t`` is the quadratic ``t*kappa*N^2 + (t*(sigma - kappa) - lambda)*N +
+    t*(1 - sigma) <= 0``; its smaller root is the answer (kappa is taken as 0 when it is
+    negligible, matching the plateau that :func:`_peak` reports).
+    """
+    if not math.isfinite(target):
+        return None
+    if kappa < KAPPA_NEGLIGIBLE:
+        slope = lambda_ - target * sigma
+        found = target * (1.0 - sigma) / slope if slope > 0 else math.inf
+    else:
+        a, b, c = target * kappa, target * (sigma - kappa) - lambda_, target * (1.0 - sigma)
+        found = (-b - math.sqrt(max(0.0, b * b - 4 * a * c))) / (2 * a)
+    if not math.isfinite(found):
+        return None
+    return max(1.0, min(found, peak_workers))
+
+
 def _peak(lambda_: float, sigma: float, kappa: float) -> tuple[float, float]:
     if kappa < KAPPA_NEGLIGIBLE:
-        return math.inf, (lambda_ / sigma if sigma > 0 else math.inf)
+        return math.inf, (lambda_ / sigma if sigma >= SIGMA_NEGLIGIBLE else math.inf)
     peak = max(1.0, math.sqrt(max(0.0, 1.0 - sigma) / kappa))
     return peak, float(usl(np.array([peak]), lambda_, sigma, kappa)[0])
 

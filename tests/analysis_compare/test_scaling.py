@@ -101,3 +101,15 @@ def test_a_real_concurrency_run_fits_per_mode(concurrency_run: Path) -> None:
     assert fit.kappa >= 0.0
     assert fit.lambda_ > 0
     assert fit.contention
+
+
+def test_the_worker_count_that_reaches_90_percent_of_the_peak() -> None:
+    fit = fit_usl(synthetic(1_000.0, 0.05, 0.002, noise=0.0))
+    assert fit.workers_for_90pct is not None
+    assert fit.workers_for_90pct < fit.peak_workers
+    reached = float(fit.predict(fit.workers_for_90pct))
+    assert reached >= 0.9 * fit.peak_throughput * (1 - 1e-6)
+    assert float(fit.predict(fit.workers_for_90pct - 0.1)) < 0.9 * fit.peak_throughput
+    assert fit_usl([ScalingPoint(n, 100.0 * n) for n in (1, 2, 4, 8)]).workers_for_90pct is None
+    flat = fit_usl([ScalingPoint(n, 5_000.0) for n in (1, 2, 5, 10, 20)])
+    assert flat.workers_for_90pct == pytest.approx(1.0)
