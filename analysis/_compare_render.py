@@ -22,6 +22,8 @@ def format_value(value: float, unit: str) -> str:
         return f"{value:,.0f}/s"
     if not unit and value.is_integer():
         return f"{value:,.0f}"
+    if unit == "ms" and 0 < abs(value) < 0.1:
+        return f"{value * 1e3:.3g} us"
     magnitude = abs(value)
     digits = 0 if magnitude >= 100 else 1 if magnitude >= 10 else 3 if magnitude >= 0.01 else 5
     text = f"{value:,.{digits}f}"
@@ -36,9 +38,7 @@ def format_ratio(row: MetricComparison) -> str:
 def format_evidence(row: MetricComparison, noise: float) -> str:
     """What the verdict rests on, e.g. ``p=3e-31`` or ``band ±10%``."""
     if row.basis is Basis.RANK_TEST and row.p_value is not None:
-        # Below ~1e-300 the p-value underflows to 0; "p=0" would claim certainty.
-        shown = f"={row.p_value:.2g}" if row.p_value > 0 else "<1e-300"
-        return f"Mann-Whitney p{shown}"
+        return f"Mann-Whitney p{format_p(row.p_value)}"
     if row.basis is Basis.BOOTSTRAP and row.ci is not None:
         low, high = row.ci
         return f"bootstrap CI {low:.2f}-{high:.2f}x"
@@ -47,6 +47,11 @@ def format_evidence(row: MetricComparison, noise: float) -> str:
     if row.baseline == row.candidate:
         return "equal"
     return f"band ±{noise:.0%}"
+
+
+def format_p(p_value: float) -> str:
+    """``=3.2e-05``, or ``<1e-300`` where the p-value underflowed to 0 (not certainty)."""
+    return f"={p_value:.2g}" if p_value > 0 else "<1e-300"
 
 
 def comparison_table(comparison: Comparison) -> Table:
@@ -83,15 +88,14 @@ def comparison_markdown(comparison: Comparison) -> str:
         f"- candidate: `{cand.run_id}` ({cand.workload}, size {cand.size}, profiler "
         f"{cand.profiler}, {cand.status}, {cand.started_at})",
         "",
-        "## Summary",
-        "",
     ]
+    if comparison.notes:
+        lines += ["## Reading this comparison", "", *(f"- {n}" for n in comparison.notes), ""]
+    lines += ["## Summary", ""]
     lines += _summary(comparison)
     if comparison.changes:
         lines += ["", "## What the candidate changed", ""]
         lines += [f"- `{d.field}`: {d.baseline} → {d.candidate}" for d in comparison.changes]
-    if comparison.notes:
-        lines += ["", "## Reading this comparison", "", *(f"- {n}" for n in comparison.notes)]
     if comparison.warnings:
         lines += [
             "",
@@ -127,7 +131,7 @@ def comparison_markdown(comparison: Comparison) -> str:
             lines.append(
                 f"| {test.operation} | {test.baseline_count:,} / {test.candidate_count:,} | "
                 f"{test.median_ratio:.2f}x | {low:.2f}-{high:.2f}x | {test.superiority:.2f} | "
-                f"{test.p_value:.2g} |"
+                f"p{format_p(test.p_value)} |"
             )
     for title, names in (
         ("Only in the baseline", comparison.only_in_baseline),
