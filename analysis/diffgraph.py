@@ -216,11 +216,11 @@ def colour(delta: float, largest: float, scale: float) -> str:
 
 def render_html(diff: ProfileDiff, title: str) -> str:
     """One self-contained HTML page: the chart, hover details, click to zoom, top changes."""
-    boxes = layout(diff)
-    depth = max(box.depth for box in boxes) + 1
+    boxes = [box for box in layout(diff) if box.width > 0]
+    depth = max((box.depth for box in boxes), default=0) + 1
     height = depth * _ROW + 2
     unit = diff.unit
-    rows = "\n".join(_svg_box(box, unit, diff) for box in boxes if box.width > 0)
+    rows = "\n".join(_svg_box(box, unit, diff) for box in boxes)
     changes = "\n".join(
         f"<tr><td>{_e(c.name)}</td><td>{_amount(c.baseline, unit)}</td>"
         f"<td>{_amount(c.candidate, unit)}</td><td class='{_sign(c.delta)}'>"
@@ -295,10 +295,10 @@ def _sign(value: float) -> str:
 
 
 def _amount(value: float, unit: str, *, signed: bool = False) -> str:
-    sign = "+" if signed and value > 0 else ""
-    if unit == "seconds":
-        return f"{sign}{value * 1e3:,.1f} ms"
-    return f"{sign}{value:,.0f} {unit}"
+    shown, suffix = (round(value * 1e3, 1), " ms") if unit == "seconds" else (value, f" {unit}")
+    shown = shown if shown != 0 else 0.0  # a sum of float weights may leave "-0.0"
+    sign = "+" if signed and shown > 0 else ""
+    return f"{sign}{shown:,.1f}{suffix}" if unit == "seconds" else f"{sign}{shown:,.0f}{suffix}"
 
 
 _SCRIPT = """
