@@ -3,18 +3,17 @@
 :func:`write_comparison` puts ``comparison.md``, ``comparison.json`` and, when both runs
 have a speedscope profile from the same profiler, ``diff-flamegraph.html`` into a folder.
 :func:`write_bundle` assembles one folder (and a ``.zip`` of it) to attach to an optimisation
-proposal: per run its manifest, results, artifacts and plots, the comparisons, and an
-``index.md`` naming every file in one line.
+proposal: per run its manifest, results, artifacts and plots; the analysis's own reports over
+all runs (:func:`analysis.output.write_reports`); the comparisons; and an ``index.md`` naming
+every file in one line.
 """
 
 from __future__ import annotations
 
-import importlib
 import shutil
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -24,17 +23,21 @@ from . import diffgraph, plots
 from ._compare_errors import NotComparableError, RunFolderError, ScalingError
 from ._compare_io import RunData, load_run
 from ._compare_render import comparison_markdown, scaling_markdown
+from .analyze import analyze
 from .compare import Comparison, ComparisonOptions, compare_runs
+from .output import FILE_FORMATS, write_reports
 from .scaling import scaling_fits
 
 COMPARISON_MD = "comparison.md"
 COMPARISON_JSON = "comparison.json"
 DIFF_FLAMEGRAPH = "diff-flamegraph.html"
 INDEX = "index.md"
-CORE_REPORT_HOOK = ("analysis.report", "write_reports")
-"""Where the bundle looks for the analysis's own report writer: a function
-``write_reports(run_dir: Path, out_dir: Path)``. While it does not exist, bundles say so in
-their index and carry only the comparison, plots and copied artifacts."""
+ANALYSIS_DIR = "analysis"
+_REPORTS = {
+    "report.md": "where the time, memory and SQL go per operation; ranked findings",
+    "report.html": "the same with plots, self-contained",
+    "findings.json": "the findings as data",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +119,12 @@ def write_bundle(runs: Sequence[Path], out_dir: Path, options: ComparisonOptions
         written = _bundle_run(run, out_dir / run.run_id)
         files += written.files
         notes += [f"{run.run_id}: {note}" for note in written.notes]
+    # One analysis report over every run: per-run findings plus what the runs say together.
+    report_dir = out_dir / ANALYSIS_DIR
+    files += [
+        WrittenFile(path, f"analysis report: {_REPORTS.get(path.name, path.name)}")
+        for path in write_reports(analyze([run.path for run in loaded]), FILE_FORMATS, report_dir)
+    ]
     baseline = loaded[0]
     for candidate in loaded[1:]:
         folder = out_dir / ("comparison" if len(loaded) == 2 else f"comparison-{candidate.run_id}")
@@ -185,32 +194,7 @@ def _bundle_run(run: RunData, dest: Path) -> Written:
                     "USL fit: contention (sigma), coherency (kappa), peak worker count",
                 )
             )
-    reporter = core_report_writer()
-    if reporter is None:
-        module, function = CORE_REPORT_HOOK
-        notes.append(f"no analysis report: {module}.{function} is not in this version")
-    else:
-        report_dir = dest / "analysis"
-        reporter(run.path, report_dir)
-        files += [
-            WrittenFile(path, "analysis report")
-            for path in sorted(report_dir.rglob("*"))
-            if path.is_file()
-        ]
     return Written(tuple(files), tuple(notes))
-
-
-def core_report_writer() -> Callable[[Path, Path], Any] | None:
-    """The analysis's ``write_reports(run_dir, out_dir)``, or None while it does not exist."""
-    module_name, function_name = CORE_REPORT_HOOK
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as error:
-        if error.name != module_name:
-            raise  # the module exists but one of its own imports is missing: a real fault
-        return None
-    function = getattr(module, function_name, None)
-    return function if callable(function) else None
 
 
 def _timeline(run: RunData, plots_dir: Path) -> list[WrittenFile]:

@@ -79,6 +79,8 @@ def test_report_bundles_runs_plots_and_the_comparison(
     assert "sigma=" in (bundle / "concurrency-async" / "scaling.md").read_text()
     assert (bundle / "comparison-throughput-slow" / "comparison.json").is_file()
     assert (bundle / "comparison-throughput-slow" / "latency-cdf.svg").is_file()
+    assert (bundle / "analysis" / "report.md").is_file()
+    assert (bundle / "analysis" / "report.html").is_file()
     index = (bundle / "index.md").read_text()
     listed = {line.split("`")[1] for line in index.splitlines() if line.startswith("- `")}
     on_disk = {str(p.relative_to(bundle)) for p in bundle.rglob("*") if p.is_file()}
