@@ -479,6 +479,7 @@ def _summary_rows(
                 float(c),
                 Direction.LOWER_IS_BETTER,
                 options.noise,
+                unit="ms",
             )
 
 

@@ -218,3 +218,12 @@ def test_bad_noise_is_a_usage_error(noise: float) -> None:
     with pytest.raises(CompareOptionError, match="noise band") as raised:
         ComparisonOptions(noise=noise)
     assert raised.value.exit_code == 2
+
+
+def test_latency_summaries_without_samples_are_compared_in_ms(latency_run: Path) -> None:
+    # The latency workload's end-to-end times are summaries only: no op samples behind them.
+    comparison = compare_folders(latency_run, latency_run)
+    e2e = [m for m in comparison.metrics if m.name.startswith("e2e ")]
+    assert e2e
+    assert {m.unit for m in e2e} == {"ms"}
+    assert {m.basis for m in e2e} == {Basis.NOISE_BAND}
