@@ -105,8 +105,12 @@ def build_parser() -> argparse.ArgumentParser:
     bench.set_defaults(command=bench_command)
 
     compare = commands.add_parser("compare", help="compare two runs: baseline vs candidate")
-    compare.add_argument("baseline", type=Path, metavar="BASE", help="baseline run folder")
-    compare.add_argument("candidate", type=Path, metavar="CAND", help="candidate run folder")
+    compare.add_argument(
+        "baseline", type=Path, metavar="BASE", help="baseline run folder (or run id in traces/)"
+    )
+    compare.add_argument(
+        "candidate", type=Path, metavar="CAND", help="candidate run folder (or run id)"
+    )
     compare.add_argument(
         "--noise",
         type=float,
@@ -119,7 +123,13 @@ def build_parser() -> argparse.ArgumentParser:
     compare.set_defaults(command=compare_command)
 
     report = commands.add_parser("report", help="bundle runs, plots and comparisons to share")
-    report.add_argument("runs", type=Path, nargs="+", metavar="RUN", help="run folders")
+    report.add_argument(
+        "runs",
+        type=Path,
+        nargs="+",
+        metavar="RUN",
+        help="run folders or run ids; the first is the baseline",
+    )
     report.add_argument(
         "--bundle", type=Path, required=True, metavar="DIR", help="new folder (DIR.zip too)"
     )
