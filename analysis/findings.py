@@ -541,12 +541,47 @@ def latency_tails(run: RunAnalysis) -> Iterable[Finding]:
 
 
 def where_time_goes(run: RunAnalysis) -> Iterable[Finding]:
-    """The event loop's largest operation, and whether the loop was mostly idle."""
+    """The event loop's largest operation, whether the loop was mostly idle, and the
+    operation that kept the connection threads busiest."""
     for attribution in run.attributions:
         loop = attribution.role(ThreadRole.EVENT_LOOP)
-        if loop is None or loop.total <= 0:
-            continue
-        yield from _largest(run, attribution, loop)
+        if loop is not None and loop.total > 0:
+            yield from _largest(run, attribution, loop)
+        thread = attribution.role(ThreadRole.SQLITE_THREAD)
+        if thread is not None:
+            yield from _busiest(attribution, thread)
+
+
+def _busiest(attribution: Attribution, thread: RoleAttribution) -> Iterable[Finding]:
+    idle = thread.get(Category.IDLE)
+    busy = thread.total - (idle.wall if idle is not None else 0.0)
+    ops = sorted(
+        (c for c in thread.categories if c.category in OPERATION_CATEGORIES),
+        key=lambda c: -c.wall,
+    )
+    if not ops or busy <= 0:
+        return
+    top = ops[0]
+    functions = ", ".join(f"{f.function} {_pct(f.self_time / top.wall)}" for f in top.top_self[:3])
+    yield Finding(
+        key=f"busiest-{attribution.profiler}",
+        severity=Severity.INFO,
+        title=f"{top.category} takes the most connection-thread time: {_pct(top.wall / busy)} "
+        f"of its busy time ({attribution.profiler})",
+        detail=f"{attribution.source}, aiosqlite threads, share of the time not spent waiting "
+        "for the next call: "
+        + ", ".join(f"{c.category} {_pct(c.wall / busy)}" for c in ops)
+        + f". Inside {top.category}, by self time: {functions}.",
+        evidence=(
+            Evidence(
+                f"{top.category} time on the connection threads",
+                top.wall,
+                thread.unit,
+                attribution.source,
+            ),
+        ),
+        impact=top.wall / busy,
+    )
 
 
 def _largest(

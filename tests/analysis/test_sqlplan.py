@@ -1,0 +1,46 @@
+"""EXPLAIN QUERY PLAN flags scans and temp B-trees, and passes the queue's own statements."""
+
+from __future__ import annotations
+
+import pytest
+
+from analysis.sqlplan import explain, parameter_names
+from taskqueue import sql
+
+
+@pytest.mark.parametrize("name", sorted(sql.PLANNED))
+def test_the_queues_planned_statements_pass(name: str) -> None:
+    plan = explain(sql.PLANNED[name])
+    assert plan.error is None
+    assert plan.lines
+    assert not plan.flagged, plan.lines
+
+
+@pytest.mark.parametrize("statement", [sql.INSERT, sql.INSERT_MANY, "BEGIN IMMEDIATE", "COMMIT"])
+def test_writes_and_transaction_control_are_not_flagged(statement: str) -> None:
+    assert not explain(statement).flagged
+
+
+def test_a_planted_bad_statement_is_flagged() -> None:
+    # GIVEN an ORDER BY on a column no index covers, with a named parameter
+    plan = explain("SELECT id FROM tasks WHERE payload = :payload ORDER BY created_at LIMIT :n")
+    # THEN both the full scan and the sort are flagged, with the plan lines
+    assert plan.full_scans == ("SCAN tasks",)
+    assert plan.temp_btrees == ("USE TEMP B-TREE FOR ORDER BY",)
+
+
+def test_an_alias_does_not_hide_a_scan() -> None:
+    assert explain("SELECT * FROM tasks AS t WHERE t.error = ?").full_scans == ("SCAN t",)
+
+
+def test_parameters_inside_literals_and_comments_are_not_bound() -> None:
+    names, positional = parameter_names("SELECT ':x', '?', \"@y\" -- :z\n, :a, ?2, @b")
+    assert names == ["a", "b"]
+    assert positional == 2
+
+
+def test_a_statement_that_cannot_be_planned_says_why() -> None:
+    plan = explain("SELECT * FROM no_such_table")
+    assert not plan.flagged
+    assert plan.error is not None
+    assert "no_such_table" in plan.error
