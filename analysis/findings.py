@@ -144,10 +144,11 @@ def batching(run: RunAnalysis) -> Iterable[Finding]:
             continue
         best_gain = max(best_gain, gain)
         settings = ", ".join(
-            f"{setting}={size}" for _, setting, _, _, _, _, c in levers if c < size
+            _lever(run, setting, size) for _, setting, _, _, _, _, c in levers if c < size
         )
         predictions.append(
-            f"{settings}: {predicted:.3g} ms per task instead of {now:.3g} ms ({_pct(gain)} less)"
+            f"{settings}: {predicted:.3g} ms of call latency per task instead of {now:.3g} ms "
+            f"({_pct(gain)} less)"
         )
         evidence.append(
             Evidence(f"predicted gain with batches of {size}", gain, "fraction", OP_SAMPLES)
@@ -176,6 +177,15 @@ def batching(run: RunAnalysis) -> Iterable[Finding]:
         recommendation=recommendation,
         impact=best_gain,
     )
+
+
+def _lever(run: RunAnalysis, setting: str, size: int) -> str:
+    """How a person sets the batch: a queue option, or the workload's enqueue batch."""
+    if setting != "enqueue_many":
+        return f"{setting}={size}"
+    if "enqueue_batch" in run.params:
+        return f"--param enqueue_batch={size}"
+    return f"enqueue_many with {size} tasks per call"
 
 
 def _current_batch(run: RunAnalysis, op: str, calls: int, tasks: int) -> float:
@@ -284,7 +294,7 @@ def handoff(run: RunAnalysis) -> Iterable[Finding]:
                 ),
             ),
             recommendation=(
-                "Batching divides this cost by the batch size (see the round-trip finding)."
+                "Batching (claim_batch, ack_batch) divides this cost by the batch size."
                 if any(run.queue.get(k) == 1 for k in ("claim_batch", "ack_batch"))
                 else None
             ),
