@@ -99,6 +99,10 @@ FAIL = (
     "WHERE id = :id AND state = 'running' AND attempts = :attempts RETURNING state"
 )
 
+# Read first: an UPDATE takes the write lock even when it matches nothing, so a sweep that
+# finds nothing (the usual case) must not write.
+EXPIRED_EXISTS = "SELECT 1 FROM tasks WHERE state = 'running' AND lease_until < :now LIMIT 1"
+
 RECLAIM = (
     "UPDATE tasks SET "
     "state = CASE WHEN attempts < max_attempts THEN 'pending' ELSE 'dead' END, "
@@ -130,6 +134,7 @@ PLANNED = {
     "complete": COMPLETE,
     "complete_many": COMPLETE_MANY,
     "fail": FAIL,
+    "expired_exists": EXPIRED_EXISTS,
     "reclaim": RECLAIM,
     "status": STATUS,
     "is_drained": IS_DRAINED,

@@ -230,7 +230,10 @@ class Store:
         return {state: found.get(state.value, 0) for state in TaskState}
 
     def reclaim(self) -> ReclaimResult:
-        states = [r[0] for r in self._rows("reclaim", sql.RECLAIM, {"now": self.clock()})]
+        now = self.clock()
+        if not self._rows("reclaim", sql.EXPIRED_EXISTS, {"now": now}):
+            return ReclaimResult(requeued=0, dead=0)
+        states = [r[0] for r in self._rows("reclaim", sql.RECLAIM, {"now": now})]
         dead = states.count(TaskState.DEAD.value)
         return ReclaimResult(requeued=len(states) - dead, dead=dead)
 

@@ -75,7 +75,7 @@ def test_sql_capture_names_the_operation_and_statement(db_path: Path, clock: Fak
         "fail": [sql.FAIL],
         "status": [sql.STATUS],
         "counts": [sql.COUNTS],
-        "reclaim": [sql.RECLAIM],
+        "reclaim": [sql.EXPIRED_EXISTS, sql.RECLAIM],
     }
     claim = next(s for s in stats.sql if s.op == "claim")
     assert claim.rows == 3
