@@ -54,7 +54,7 @@ class DbopsWorkload:
     queue_defaults = ""
     sizes: Mapping[Size, DbopsParams] = {
         Size.SMOKE: DbopsParams(tasks=300),
-        Size.DEFAULT: DbopsParams(tasks=3_000),
+        Size.DEFAULT: DbopsParams(tasks=2_000),
         Size.FULL: DbopsParams(tasks=30_000),
     }
 

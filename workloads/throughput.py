@@ -58,7 +58,7 @@ class ThroughputWorkload:
     queue_defaults = ""
     sizes: Mapping[Size, ThroughputParams] = {
         Size.SMOKE: ThroughputParams(tasks=300),
-        Size.DEFAULT: ThroughputParams(tasks=5_000),
+        Size.DEFAULT: ThroughputParams(tasks=3_000),
         Size.FULL: ThroughputParams(tasks=50_000),
     }
 
