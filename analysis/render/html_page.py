@@ -17,7 +17,7 @@ from ..latency import LatencyDistribution
 from ..model import Analysis, Finding, RunAnalysis
 from ..plots import allocations_svg, latency_cdf_svg
 from .svg import share_bars
-from .text import amount, evidence, function, ms, pct
+from .text import SQL_TIMING_HEADERS, amount, evidence, function, ms, pct, sql_timings
 
 CSS = """
 body{font-family:system-ui,sans-serif;margin:2em auto;max-width:72em;color:#222;line-height:1.4}
@@ -264,29 +264,13 @@ def _sql(run: RunAnalysis) -> list[str]:
     out = ["<h3>SQL hotspots (sql-statements.json; plans on taskqueue.sql.SCHEMA)</h3>"]
     out.append(
         _table(
-            [
-                "#",
-                "op",
-                "statement",
-                "calls",
-                "total",
-                "p50",
-                "p99",
-                "of op SQL",
-                "of op latency",
-                "query plan",
-            ],
+            ["#", "op", "statement", *SQL_TIMING_HEADERS, "query plan"],
             [
                 [
                     str(h.index),
                     _e(h.op),
                     f"<code>{_e(h.sql)}</code>",
-                    f"{h.count:,}",
-                    ms(h.total_ms),
-                    f"{h.p50_us:.3g} us",
-                    f"{h.p99_us:.3g} us",
-                    pct(h.share_of_op_sql),
-                    pct(h.share_of_op_latency),
+                    *sql_timings(h),
                     ('<span class="flag">flagged</span><br>' if h.plan.flagged else "")
                     + "<br>".join(_e(line) for line in h.plan.lines)
                     + (_e(f"not planned: {h.plan.error}") if h.plan.error else ""),

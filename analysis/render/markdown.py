@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from ..attribution import Attribution, RoleAttribution
 from ..latency import LatencyDistribution
 from ..model import Analysis, Finding, RunAnalysis
-from .text import amount, evidence, function, ms, pct
+from .text import SQL_TIMING_HEADERS, amount, evidence, function, ms, pct, sql_timings
 
 
 def render(analysis: Analysis) -> str:
@@ -210,29 +210,13 @@ def _sql(run: RunAnalysis) -> list[str]:
         "### SQL hotspots (sql-statements.json; plans on taskqueue.sql.SCHEMA)",
         "",
         *_table(
-            [
-                "#",
-                "op",
-                "statement",
-                "calls",
-                "total",
-                "p50",
-                "p99",
-                "of op SQL",
-                "of op latency",
-                "plan",
-            ],
+            ["#", "op", "statement", *SQL_TIMING_HEADERS, "plan"],
             [
                 [
                     str(h.index),
                     h.op,
                     h.label,
-                    f"{h.count:,}",
-                    ms(h.total_ms),
-                    f"{h.p50_us:.3g} us",
-                    f"{h.p99_us:.3g} us",
-                    pct(h.share_of_op_sql),
-                    pct(h.share_of_op_latency),
+                    *sql_timings(h),
                     "FLAGGED" if h.plan.flagged else (h.plan.error and "unplanned") or "ok",
                 ]
                 for h in run.sql

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..attribution import FunctionTime
+from ..hotspots import SqlHotspot
 from ..model import Evidence
 
 
@@ -42,3 +43,19 @@ def function(item: FunctionTime) -> str:
         return item.function
     parts = item.file.replace("\\", "/").split("/")
     return f"{item.function} ({'/'.join(parts[-2:])})"
+
+
+SQL_TIMING_HEADERS = ("calls", "total", "p50", "p99", "of op SQL", "of op latency")
+"""Columns every renderer shows for a SQL hotspot, in this order (see :func:`sql_timings`)."""
+
+
+def sql_timings(hotspot: SqlHotspot) -> list[str]:
+    """A hotspot's timing cells, formatted once for the Markdown and HTML tables."""
+    return [
+        f"{hotspot.count:,}",
+        ms(hotspot.total_ms),
+        f"{hotspot.p50_us:.3g} us",
+        f"{hotspot.p99_us:.3g} us",
+        pct(hotspot.share_of_op_sql),
+        pct(hotspot.share_of_op_latency),
+    ]
