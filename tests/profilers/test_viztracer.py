@@ -61,11 +61,12 @@ def test_smoke_run_writes_a_valid_trace_with_every_part(run_under: RunUnder) -> 
     lanes = lanes_by_name(events)
     slice_lanes = {e["tid"] for e in events if e["ph"] == "X"}
     assert slice_lanes <= set(lanes.values())
-    # AND each worker's lane has its claims and completions; producers have theirs
+    # AND each worker's lane has its claims (each engine's acks ride on its next claim, so
+    # completions show as "complete: UPDATE tasks" SQL slices, checked below); producers
+    # have their enqueues and status queries
     for worker in ("w0", "w1", "w2"):
         ops = Counter(e["name"] for e in slices_on(events, lanes[f"worker {worker} (queue ops)"]))
         assert ops["claim"] > 0, ops
-        assert ops["complete"] > 0, ops
     producer = Counter(e["name"] for e in slices_on(events, lanes["producer (queue ops)"]))
     assert producer["enqueue"] == 2
     assert producer["status"] == 19
