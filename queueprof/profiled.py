@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -20,6 +21,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import psutil
 
 from profilers import Profiler, ProfilerError, get_profiler
 from workloads.results import WorkloadResult
@@ -155,11 +158,17 @@ def _launch(
     profiler = cls(cls.options_type.parse(raw_options), run_dir)
     command = profiler.command(request.child_argv(request.out_dir, run_id))
     interrupted = False
-    with subprocess.Popen(command, stderr=subprocess.PIPE, text=True) as child:
+    # py-spy runs in a session of its own: on Ctrl-C it would stop at once and kill the run
+    # before the run had marked its folder interrupted. The SIGINT goes to the run alone,
+    # and py-spy writes its profile when the run exits.
+    with subprocess.Popen(
+        command, stderr=subprocess.PIPE, text=True, start_new_session=True
+    ) as child:
         try:
             _, stderr = child.communicate()
-        except KeyboardInterrupt:  # py-spy and the run both got the SIGINT: let them save
+        except KeyboardInterrupt:
             interrupted = True
+            _interrupt_workload(child.pid)
             _, stderr = child.communicate()
     if not (run_dir / MANIFEST).exists():
         raise ProfilerError(f"{cls.name} did not run the workload: {profiler.explain(stderr)}")
@@ -181,6 +190,17 @@ def _launch(
         _attach_baseline(run_dir, bare)
     result = WorkloadResult.from_json((run_dir / RESULTS).read_bytes(), source=str(run_dir))
     return RunOutcome(run_dir, manifest.status, result, manifest.error)
+
+
+def _interrupt_workload(launcher_pid: int) -> None:
+    """SIGINT to the launcher's children (the run); to the launcher if it has none yet."""
+    try:
+        launcher = psutil.Process(launcher_pid)
+        targets = launcher.children(recursive=False) or [launcher]
+        for target in targets:
+            target.send_signal(signal.SIGINT)
+    except psutil.NoSuchProcess:
+        pass  # already gone: nothing left to interrupt
 
 
 def _attach_baseline(run_dir: Path, bare: Path) -> None:
