@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from profilers.pyinstrument_wrapper import parse_identifier as pyinstrument_frame
+
 from ..errors import ArtifactError
 from ..profile import Frame, SampledProfile, Stack, ThreadRole, guess_role
 from .jsonfile import read_json_object
@@ -59,9 +61,4 @@ def load_session(path: Path, *, role: ThreadRole | None = None) -> SampledProfil
 
 def parse_identifier(identifier: str) -> Frame:
     """A :class:`Frame` from a pyinstrument frame identifier (``[await]`` stays as it is)."""
-    body, *attributes = identifier.split("\x01")
-    function, _, rest = body.partition("\x00")
-    file, _, line = rest.partition("\x00")
-    owner = next((a[1:] for a in attributes if a.startswith("c")), None)
-    name = f"{owner}.{function}" if owner and owner != "NoneType" else function
-    return Frame(name, file or None, int(line) if line.isdigit() else None)
+    return Frame(*pyinstrument_frame(identifier))
