@@ -125,14 +125,27 @@ def profile(
     return outcome
 
 
-def _bare_run(request: RunRequest, run_id: str) -> Path | None:
-    """The same workload without a profiler, in a temporary folder; None if it failed."""
+def _bare_run(request: RunRequest, run_id: str, *, in_child: bool = False) -> Path | None:
+    """The same workload without a profiler, in a temporary folder; None if it did not complete.
+
+    ``in_child`` runs it as a ``queueprof run`` process, as a launcher runs its profiled
+    side, so both sides pay the same start-up. A failed bare run leaves nothing behind.
+    """
     scratch = Path(tempfile.mkdtemp(prefix="queueprof-baseline-"))
-    plan = request.plan(out_dir=scratch, run_id=f"{run_id}-{BASELINE}")
-    outcome = execute(plan)
-    if outcome.status is not RunStatus.COMPLETE:
+    bare_id = f"{run_id}-{BASELINE}"
+    if in_child:
+        done = subprocess.run(
+            request.child_argv(scratch, bare_id), capture_output=True, text=True, check=False
+        )
+        complete = done.returncode == 0
+    else:
+        complete = execute(request.plan(out_dir=scratch, run_id=bare_id)).status is (
+            RunStatus.COMPLETE
+        )
+    if not complete:
+        shutil.rmtree(scratch, ignore_errors=True)
         return None
-    return outcome.run_dir
+    return scratch / bare_id
 
 
 def _launch(
@@ -144,16 +157,7 @@ def _launch(
         raise ProfilerError(f"run folder {str(run_dir)!r} already exists; choose another --run-id")
     # Validate everything in this process first: a bad --param must not start a child.
     request.plan(run_id=run_id)
-    bare: Path | None = None
-    if baseline:
-        scratch = Path(tempfile.mkdtemp(prefix="queueprof-baseline-"))
-        done = subprocess.run(
-            request.child_argv(scratch, f"{run_id}-{BASELINE}"),
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        bare = scratch / f"{run_id}-{BASELINE}" if done.returncode == 0 else None
+    bare = _bare_run(request, run_id, in_child=True) if baseline else None
     request.out_dir.mkdir(parents=True, exist_ok=True)
     profiler = cls(cls.options_type.parse(raw_options), run_dir)
     command = profiler.command(request.child_argv(request.out_dir, run_id))
