@@ -241,6 +241,13 @@ class Agreement:
         """False when the noise is so large that any ranking would pass as agreeing."""
         return self.tolerance < MAX_TOLERANCE
 
+    @property
+    def verdict(self) -> str:
+        """``too few samples``, ``agree`` or ``disagree``: what the renderers show."""
+        if not self.comparable:
+            return "too few samples"
+        return "agree" if self.agree else "disagree"
+
 
 MIN_TOLERANCE = 0.02
 MAX_TOLERANCE = 0.25

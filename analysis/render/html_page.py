@@ -65,11 +65,9 @@ def render(analysis: Analysis) -> str:
                         _e(" > ".join(p.agreement.ranking_a)),
                         _e(" > ".join(p.agreement.ranking_b)),
                         pct(p.agreement.tolerance),
-                        "too few samples"
-                        if not p.agreement.comparable
-                        else "agree"
-                        if p.agreement.agree
-                        else '<span class="fail">disagree</span>',
+                        '<span class="fail">disagree</span>'
+                        if p.agreement.verdict == "disagree"
+                        else p.agreement.verdict,
                     ]
                     for p in analysis.agreements
                 ],

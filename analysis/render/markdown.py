@@ -38,11 +38,9 @@ def render(analysis: Analysis) -> str:
                         " > ".join(p.agreement.ranking_a),
                         " > ".join(p.agreement.ranking_b),
                         pct(p.agreement.tolerance),
-                        "too few samples"
-                        if not p.agreement.comparable
-                        else "agree"
-                        if p.agreement.agree
-                        else "DISAGREE",
+                        p.agreement.verdict.upper()
+                        if p.agreement.verdict == "disagree"
+                        else p.agreement.verdict,
                     ]
                     for p in analysis.agreements
                 ],
