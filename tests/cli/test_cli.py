@@ -179,36 +179,8 @@ def test_bench_runs_the_seed_suite_and_saves_one_file(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_sigint_leaves_an_interrupted_folder_with_partial_results(tmp_path: Path) -> None:
     # GIVEN a latency run far longer than the test (200 s of offered load)
-    scratch = tmp_path / "scratch"
-    scratch.mkdir()
-    child = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "queueprof",
-            "run",
-            "latency",
-            "--param",
-            "tasks=100000",
-            "--run-id",
-            "cut",
-            "--quiet",
-        ],
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=_env(TMPDIR=str(scratch)),
-    )
-    try:
-        # WHEN it has completed some tasks (seen in its own database) and gets SIGINT
-        _wait_for_done_tasks(scratch, at_least=20, child=child)
-        child.send_signal(signal.SIGINT)
-        stdout, stderr = child.communicate(timeout=120)
-    finally:
-        if child.poll() is None:
-            child.kill()
-            child.wait()
+    # WHEN it has completed some tasks (seen in its own database) and gets SIGINT
+    child, stdout, stderr = interrupt_long_run(tmp_path)
     # THEN it exits 130 and the folder says interrupted, with the latencies measured so far
     assert child.returncode == 130, stderr
     assert "interrupted" in stdout
@@ -222,7 +194,46 @@ def test_sigint_leaves_an_interrupted_folder_with_partial_results(tmp_path: Path
     assert "e2e_p50_ms" in result.metrics
     assert any("SIGINT" in note for note in result.notes)
     # and the scratch databases are gone
-    assert not list(scratch.rglob("*.db"))
+    assert not list((tmp_path / "scratch").rglob("*.db"))
+
+
+def interrupt_long_run(tmp_path: Path, *extra: str) -> tuple[subprocess.Popen[str], str, str]:
+    """Start a latency run of 200 s (run id ``cut``), SIGINT it once it has finished 20 tasks.
+
+    Returns the process (ended) and its stdout and stderr; ``extra`` are more ``run`` args.
+    """
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    command = [
+        sys.executable,
+        "-m",
+        "queueprof",
+        "run",
+        "latency",
+        "--param",
+        "tasks=100000",
+        *extra,
+        "--run-id",
+        "cut",
+        "--quiet",
+    ]
+    child = subprocess.Popen(
+        command,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_env(TMPDIR=str(scratch)),
+    )
+    try:
+        _wait_for_done_tasks(scratch, at_least=20, child=child)
+        child.send_signal(signal.SIGINT)
+        stdout, stderr = child.communicate(timeout=120)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    return child, stdout, stderr
 
 
 def _wait_for_done_tasks(scratch: Path, *, at_least: int, child: subprocess.Popen[str]) -> None:

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import orjson
 import pytest
 
 from profilers.speedscope import validate
-from tests.cli.test_cli import _env, _wait_for_done_tasks
+from tests.cli.test_cli import interrupt_long_run
 from workloads.runfolder import Manifest, RunStatus
 
 SPEEDSCOPE = {"pyinstrument": "pyinstrument.speedscope.json", "py-spy": "py-spy.speedscope.json"}
@@ -23,39 +20,8 @@ def test_sigint_leaves_an_interrupted_run_with_readable_profiles(
     tmp_path: Path, profiler: str
 ) -> None:
     # GIVEN a profiled latency run far longer than the test
-    scratch = tmp_path / "scratch"
-    scratch.mkdir()
-    child = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "queueprof",
-            "run",
-            "latency",
-            "--param",
-            "tasks=100000",
-            "--profiler",
-            profiler,
-            "--no-baseline",
-            "--run-id",
-            "cut",
-            "--quiet",
-        ],
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=_env(TMPDIR=str(scratch)),
-    )
-    try:
-        # WHEN it has finished some tasks and only queueprof gets SIGINT
-        _wait_for_done_tasks(scratch, at_least=20, child=child)
-        child.send_signal(signal.SIGINT)
-        _, stderr = child.communicate(timeout=120)
-    finally:
-        if child.poll() is None:
-            child.kill()
-            child.wait()
+    # WHEN it has finished some tasks and only queueprof gets SIGINT
+    child, _, stderr = interrupt_long_run(tmp_path, "--profiler", profiler, "--no-baseline")
     # THEN the run is marked interrupted, every listed artifact exists, and the profile
     # loads in speedscope's format
     assert child.returncode == 130, stderr
