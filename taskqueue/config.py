@@ -84,10 +84,19 @@ class QueueConfig:
 
     connection: ConnectionMode = ConnectionMode.SHARED
     claim_style: ClaimStyle = ClaimStyle.RETURNING
-    claim_batch: int = 1
-    """Tasks a worker engine claims per call."""
-    ack_batch: int = 1
-    """Completions a worker engine buffers before writing them in one statement."""
+    claim_batch: int = 100
+    """The most tasks a worker engine claims per call (see ``claim_budget_ms``)."""
+    ack_batch: int = 100
+    """Completions a worker engine buffers before writing them in one statement; the acks
+    left when its claimed tasks run out ride on its next claim."""
+    claim_budget_ms: float = 10.0
+    """How much work, in milliseconds, an engine claims at once: each claim takes
+    ``budget / (time per task x engines on this queue)`` tasks, from 1 to ``claim_batch``,
+    with the time per task measured by the engine as it runs. Cheap tasks are claimed in
+    full batches (one round trip per batch); slow ones a few at a time, so a claim never
+    holds tasks other workers or processes could run, buffered tasks stay well inside their
+    lease, and engines sharing one event loop wait at most about this long for each other.
+    0 turns sizing off: every claim asks for ``claim_batch``."""
     wakeup: Wakeup = field(default_factory=Wakeup)
     lease_s: float = 30.0
     """How long a claim holds a task before another worker may reclaim it."""
@@ -122,6 +131,10 @@ class QueueConfig:
             if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 10_000:
                 raise InvalidArgumentError(f"{name}={value!r}: must be a whole number 1..10000")
         positive = ("lease_s", "busy_backoff_max_ms", "busy_deadline_s", "retry_backoff_max_s")
+        if not _number(self.claim_budget_ms) or self.claim_budget_ms < 0:
+            raise InvalidArgumentError(
+                f"claim_budget_ms={self.claim_budget_ms!r}: must be >= 0 (0: claim_batch always)"
+            )
         for name in positive:
             if not _number(getattr(self, name)) or not getattr(self, name) > 0:
                 raise InvalidArgumentError(f"{name}={getattr(self, name)!r}: must be > 0")

@@ -71,6 +71,13 @@ class TaskQueue:
         self._timed = self.config.record_timings
         self._affinity_slot = affinity_slot
         self._restore_affinity: set[int] | None = None
+        self.engines = 0
+        """Worker engines running on this queue object now (they share its event loop)."""
+
+    @property
+    def clock(self) -> Callable[[], float]:
+        """The wall clock (seconds) that stamps leases and due times."""
+        return self._clock
 
     @property
     def timed(self) -> bool:

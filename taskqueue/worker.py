@@ -38,6 +38,9 @@ class EngineStats:
     """Acks or failures that found the lease had expired and the task moved on."""
     reclaimed: int = 0
     """Expired leases (of any worker) this engine returned to the queue."""
+    expired: int = 0
+    """Claimed tasks not run because their lease ran out while they waited in the buffer;
+    the lease sweep returns them to the queue for another claim."""
     errors: list[str] = field(default_factory=list)
     """The first few failure messages, for reports."""
 
@@ -53,6 +56,7 @@ class EngineStats:
             "dead",
             "stale",
             "reclaimed",
+            "expired",
         ):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.errors.extend(other.errors[: max(0, _KEPT_ERRORS - len(self.errors))])
@@ -65,9 +69,14 @@ class WorkerEngine:
     """Runs tasks from ``queue`` under the worker name ``name``.
 
     ``concurrency`` handlers run at once (1 runs them inline, the fastest for short tasks);
-    ``claim_batch`` and ``ack_batch`` default to the queue's config. Completions are buffered
-    up to ``ack_batch`` and always written before the engine claims again or stops, so a
-    buffered ack never outlives the lease of a claim that follows it.
+    ``claim_batch``, ``ack_batch`` and ``claim_budget_ms`` default to the queue's config.
+    Each claim asks for about ``claim_budget_ms`` of work at the time per task this engine
+    has measured, shared among the engines on the queue (see
+    :attr:`~taskqueue.config.QueueConfig.claim_budget_ms`). Completions are buffered up to
+    ``ack_batch`` and always written before the engine claims again or stops, so a buffered
+    ack never outlives the lease of a claim that follows it; a buffered task whose lease has
+    run out is left for the lease sweep instead of being run by a worker that no longer
+    holds it.
     """
 
     def __init__(
@@ -79,6 +88,7 @@ class WorkerEngine:
         concurrency: int = 1,
         claim_batch: int | None = None,
         ack_batch: int | None = None,
+        claim_budget_ms: float | None = None,
         lease: float | None = None,
         reclaim_interval: float | None = None,
     ) -> None:
@@ -91,10 +101,16 @@ class WorkerEngine:
         self.concurrency = concurrency
         self.claim_batch = claim_batch or queue.config.claim_batch
         self.ack_batch = ack_batch or queue.config.ack_batch
+        budget_ms = queue.config.claim_budget_ms if claim_budget_ms is None else claim_budget_ms
+        if not isinstance(budget_ms, int | float) or isinstance(budget_ms, bool) or budget_ms < 0:
+            raise InvalidArgumentError(f"claim_budget_ms={budget_ms!r} must be a number >= 0")
+        self.claim_budget_s = budget_ms / 1000.0
         self.lease = lease or queue.config.lease_s
         self.reclaim_interval = reclaim_interval or max(self.lease / 4, 0.05)
         self.stats = EngineStats(name)
         self._acks: list[_Ack] = []
+        self._task_s: float | None = None
+        """Wall seconds per claimed task, as measured here (moving average); None until known."""
 
     async def run_until_empty(self) -> EngineStats:
         """Run until no task is pending or running anywhere in the queue.
@@ -113,17 +129,20 @@ class WorkerEngine:
         buffer: deque[Task] = deque()
         running: set[asyncio.Task[None]] = set()
         next_reclaim = time.monotonic() + self.reclaim_interval
+        # The span from one claim's return to the next claim measures the time per task.
+        span_start, span_tasks = 0.0, 0
+        queue.engines += 1
         try:
             while stop is None or not stop.is_set():
                 if time.monotonic() >= next_reclaim:
                     await self._reclaim()
                     next_reclaim = time.monotonic() + self.reclaim_interval
                 if not buffer:
-                    free = (
-                        self.claim_batch
-                        if self.concurrency == 1
-                        else max(self.claim_batch, self.concurrency - len(running))
-                    )
+                    if span_tasks:
+                        self._measured(time.perf_counter() - span_start, span_tasks)
+                    free = self._claim_size()
+                    if self.concurrency > 1:
+                        free = max(free, self.concurrency - len(running))
                     if self._acks:  # ack what is done and claim more in one round trip
                         acks, self._acks = self._acks, []
                         applied, tasks = await queue.complete_and_claim(
@@ -147,29 +166,53 @@ class WorkerEngine:
                         continue
                     stats.claimed += len(tasks)
                     buffer.extend(tasks)
+                    span_start, span_tasks = time.perf_counter(), len(tasks)
                 if self.concurrency == 1:
                     while buffer:
-                        await self._execute(buffer.popleft())
+                        await self._run_held(buffer.popleft())
                         # The acks left when the buffer runs out ride on the next claim
                         # (complete_and_claim): one round trip per task instead of two.
                         if buffer and len(self._acks) >= self.ack_batch:
                             await self._flush()
                 else:
                     while buffer and len(running) < self.concurrency:
-                        running.add(asyncio.create_task(self._execute(buffer.popleft())))
+                        running.add(asyncio.create_task(self._run_held(buffer.popleft())))
                     if len(running) >= self.concurrency:
                         await self._wait_one(running)
                     if len(self._acks) >= self.ack_batch:
                         await self._flush()
         finally:
+            queue.engines -= 1
             # Graceful stop: claimed tasks are ours until their lease ends, so run them.
             while buffer and not _cancelling():
-                await self._execute(buffer.popleft())
+                await self._run_held(buffer.popleft())
             if running:
                 await asyncio.gather(*running, return_exceptions=True)
             if self._acks and not _cancelling():
                 await self._flush()
         return stats
+
+    def _claim_size(self) -> int:
+        """Tasks to ask for: about ``claim_budget_s`` of work for this engine's share."""
+        if not self.claim_budget_s:
+            return self.claim_batch
+        if self._task_s is None:
+            return 1  # nothing measured yet: a slow task type must not fill a whole batch
+        share = self._task_s * max(1, self.queue.engines)
+        if share <= 0:
+            return self.claim_batch
+        return max(1, min(self.claim_batch, int(self.claim_budget_s / share)))
+
+    def _measured(self, seconds: float, tasks: int) -> None:
+        sample = seconds / tasks
+        self._task_s = sample if self._task_s is None else 0.5 * (self._task_s + sample)
+
+    async def _run_held(self, task: Task) -> None:
+        """Run ``task`` if this engine still holds its lease, else leave it to the sweep."""
+        if self.queue.clock() + (self._task_s or 0.0) >= task.lease_until:
+            self.stats.expired += 1
+            return
+        await self._execute(task)
 
     async def _execute(self, task: Task) -> None:
         handler = self.handlers.get(task.type)

@@ -9,6 +9,9 @@ from pathlib import Path
 
 import pytest
 
+ONE_AT_A_TIME = ("--queue", "claim_batch=1,ack_batch=1")
+"""The unbatched strategy: a sample per task and operation, enough for rank tests at smoke size."""
+
 
 def queueprof(*args: str | Path) -> subprocess.CompletedProcess[str]:
     """Run ``python -m queueprof ARGS`` and return its result (never raises on exit status)."""
@@ -36,8 +39,8 @@ def runs_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def throughput_run(runs_dir: Path) -> Path:
-    """A bare throughput smoke run (op samples, no profile)."""
-    return make_run(runs_dir, "throughput-bare", "throughput")
+    """A bare throughput smoke run (op samples, no profile), one task per claim and ack."""
+    return make_run(runs_dir, "throughput-bare", "throughput", *ONE_AT_A_TIME)
 
 
 @pytest.fixture(scope="session")
@@ -54,11 +57,17 @@ def concurrency_run(runs_dir: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def profiled_runs(runs_dir: Path) -> tuple[Path, Path]:
-    """Two pyinstrument throughput runs: the default strategy, and batched claims and acks."""
+    """Two pyinstrument throughput runs: one task per claim and ack, then batches of 10."""
     options = ("throughput", "--profiler", "pyinstrument", "--no-baseline")
     return (
-        make_run(runs_dir, "pyinstrument-default", *options),
-        make_run(runs_dir, "pyinstrument-batched", *options, "--queue", "claim_batch=10"),
+        make_run(runs_dir, "pyinstrument-default", *options, *ONE_AT_A_TIME),
+        make_run(
+            runs_dir,
+            "pyinstrument-batched",
+            *options,
+            "--queue",
+            "claim_batch=10,ack_batch=10,claim_budget_ms=0",
+        ),
     )
 
 

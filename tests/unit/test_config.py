@@ -13,7 +13,8 @@ def test_defaults_are_the_documented_ones() -> None:
     config = QueueConfig()
     assert config.connection is ConnectionMode.SHARED
     assert config.claim_style is ClaimStyle.RETURNING
-    assert (config.claim_batch, config.ack_batch, config.lease_s) == (1, 1, 30.0)
+    assert (config.claim_batch, config.ack_batch, config.lease_s) == (100, 100, 30.0)
+    assert config.claim_budget_ms == 10.0
     assert config.wakeup == Wakeup("notify", 50.0)
     assert (config.record_timings, config.capture_sql) == (False, False)
 

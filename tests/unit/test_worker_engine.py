@@ -19,6 +19,7 @@ from taskqueue import (
     Wakeup,
     WorkerEngine,
 )
+from tests.helpers.clock import FakeClock
 from tests.helpers.db import task_rows
 
 
@@ -30,8 +31,9 @@ async def _until(condition: Callable[[], bool], what: str, timeout: float = 30.0
 
 
 def test_stop_finishes_the_claimed_batch_and_flushes_its_acks(db_path: Path) -> None:
-    # Acks are buffered (ack_batch 100), so only the graceful stop can write them.
-    config = QueueConfig(claim_batch=5, ack_batch=100)
+    # Acks are buffered (ack_batch 100), so only the graceful stop can write them; a fixed
+    # claim size (no budget) makes the first claim take all five.
+    config = QueueConfig(claim_batch=5, ack_batch=100, claim_budget_ms=0)
     ran: list[int] = []
 
     async def scenario() -> EngineStats:
@@ -242,3 +244,77 @@ def test_concurrency_must_be_positive(db_path: Path) -> None:
                 WorkerEngine("w1", queue, concurrency=0)
 
     asyncio.run(scenario())
+
+
+def _drain(
+    db_path: Path, config: QueueConfig, handler: Callable[[Task], object], n: int
+) -> EngineStats:
+    async def scenario() -> EngineStats:
+        async with TaskQueue(db_path, config) as queue:
+            await queue.enqueue_many([("work", i) for i in range(n)])
+            return await WorkerEngine("w1", queue, {"work": handler}).run_until_empty()
+
+    return asyncio.run(scenario())
+
+
+def test_cheap_tasks_are_claimed_in_full_batches(db_path: Path) -> None:
+    # GIVEN 300 tasks that take microseconds and a 10 ms claim budget
+    config = QueueConfig(claim_batch=100, claim_budget_ms=10)
+    # WHEN one engine drains them
+    stats = _drain(db_path, config, lambda task: None, 300)
+    # THEN after the first, measuring claim of one task, claims take (nearly) whole batches
+    assert stats.completed == 300
+    assert stats.claims - stats.empty_claims <= 6, stats
+
+
+def test_slow_tasks_are_claimed_a_few_at_a_time(db_path: Path) -> None:
+    # GIVEN tasks that each take 20 ms, longer than the whole 10 ms claim budget
+    config = QueueConfig(claim_batch=100, claim_budget_ms=10)
+
+    async def slow(task: Task) -> None:
+        await asyncio.sleep(0.02)
+
+    # WHEN one engine drains eight of them
+    stats = _drain(db_path, config, slow, 8)
+    # THEN it claims one at a time: no claim holds work another worker could run now
+    assert stats.completed == 8
+    assert stats.claims - stats.empty_claims == 8, stats
+
+
+def test_no_budget_claims_the_whole_batch_every_time(db_path: Path) -> None:
+    config = QueueConfig(claim_batch=4, claim_budget_ms=0)
+
+    async def slow(task: Task) -> None:
+        await asyncio.sleep(0.02)
+
+    stats = _drain(db_path, config, slow, 8)
+    assert stats.completed == 8
+    assert stats.claims - stats.empty_claims == 2, stats
+
+
+def test_a_buffered_task_whose_lease_ran_out_is_left_to_the_sweep(db_path: Path) -> None:
+    # GIVEN three tasks claimed at once with a 1 s lease, and a first task that takes 2 s of
+    # the queue's clock (so the other two wait in the buffer past their lease)
+    clock = FakeClock()
+    config = QueueConfig(claim_batch=3, claim_budget_ms=0, lease_s=1.0)
+    runs: list[tuple[int, int]] = []
+
+    def work(task: Task) -> int:
+        runs.append((task.id, task.attempts))
+        if task.id == 1:
+            clock.advance(2.0)
+        return task.id
+
+    async def scenario() -> EngineStats:
+        async with TaskQueue(db_path, config, clock=clock) as queue:
+            await queue.enqueue_many([("work", i) for i in range(3)])
+            engine = WorkerEngine("w1", queue, {"work": work}, reclaim_interval=0.05)
+            return await engine.run_until_empty()
+
+    stats = asyncio.run(scenario())
+    # THEN the engine does not run the two it no longer holds; the sweep returns them and
+    # they run once each, on their second claim
+    assert stats.expired == 2
+    assert sorted(runs) == [(1, 1), (2, 2), (3, 2)]
+    assert [r.state for r in task_rows(db_path)] == ["done"] * 3
+    assert stats.completed == 3
