@@ -267,29 +267,28 @@ def test_cheap_tasks_are_claimed_in_full_batches(db_path: Path) -> None:
     assert stats.claims - stats.empty_claims <= 6, stats
 
 
-def test_slow_tasks_are_claimed_a_few_at_a_time(db_path: Path) -> None:
-    # GIVEN tasks that each take 20 ms, longer than the whole 10 ms claim budget
-    config = QueueConfig(claim_batch=100, claim_budget_ms=10)
+@pytest.mark.parametrize(
+    ("claim_batch", "budget_ms", "claims"),
+    [
+        pytest.param(100, 10, 8, id="budget: one at a time"),
+        pytest.param(4, 0, 2, id="no budget: whole batches"),
+    ],
+)
+def test_slow_tasks_are_claimed_by_the_budget(
+    db_path: Path, claim_batch: int, budget_ms: float, claims: int
+) -> None:
+    # GIVEN tasks that each take 20 ms, longer than a whole 10 ms claim budget
+    config = QueueConfig(claim_batch=claim_batch, claim_budget_ms=budget_ms)
 
     async def slow(task: Task) -> None:
         await asyncio.sleep(0.02)
 
     # WHEN one engine drains eight of them
     stats = _drain(db_path, config, slow, 8)
-    # THEN it claims one at a time: no claim holds work another worker could run now
+    # THEN with a budget it claims one at a time (no claim holds work another worker could
+    # run now); without one, it claims claim_batch each time
     assert stats.completed == 8
-    assert stats.claims - stats.empty_claims == 8, stats
-
-
-def test_no_budget_claims_the_whole_batch_every_time(db_path: Path) -> None:
-    config = QueueConfig(claim_batch=4, claim_budget_ms=0)
-
-    async def slow(task: Task) -> None:
-        await asyncio.sleep(0.02)
-
-    stats = _drain(db_path, config, slow, 8)
-    assert stats.completed == 8
-    assert stats.claims - stats.empty_claims == 2, stats
+    assert stats.claims - stats.empty_claims == claims, stats
 
 
 def test_a_buffered_task_whose_lease_ran_out_is_left_to_the_sweep(db_path: Path) -> None:
