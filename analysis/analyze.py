@@ -94,6 +94,10 @@ def analyze_run(run: LoadedRun) -> RunAnalysis:
         latencies = from_nanoseconds(samples.ops, OP_SAMPLES)
         completed = int(run.result.counters.get("completed", 0))
         calls = {op: int(v.size) for op, v in samples.ops.items() if op != "handler" and v.size}
+        # Claims of engines sharing a connection travel together: count trips, not calls.
+        claim_trips = int(run.result.counters.get("claim_trips", 0))
+        if claim_trips and "claim" in calls:
+            calls["claim"] = min(calls["claim"], claim_trips)
         if completed and calls:
             round_trips = RoundTrips(calls, completed)
 

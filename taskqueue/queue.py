@@ -6,6 +6,7 @@ import asyncio
 import collections
 import contextlib
 import dataclasses
+import functools
 import math
 import random
 import sqlite3
@@ -20,6 +21,7 @@ import aiosqlite
 import orjson
 
 from . import _bridge, affinity, observe, sql
+from .claimgroup import ClaimGroup
 from .config import ClaimStyle, ConnectionMode, QueueConfig
 from .errors import (
     InvalidArgumentError,
@@ -31,7 +33,7 @@ from .errors import (
 )
 from .models import NewTask, ReclaimResult, Task, TaskState, TaskStatus
 from .stats import QueueStats
-from .store import Store
+from .store import AckRow, Store
 
 T = TypeVar("T")
 type_of = type  # `type` is a parameter name of enqueue
@@ -71,6 +73,8 @@ class TaskQueue:
         self._timed = self.config.record_timings
         self._affinity_slot = affinity_slot
         self._restore_affinity: set[int] | None = None
+        # Claims waiting for a connection go to it together (see taskqueue.claimgroup).
+        self._claim_groups: dict[str, ClaimGroup] = {}
         self.engines = 0
         """Worker engines running on this queue object now (they share its event loop)."""
 
@@ -117,6 +121,7 @@ class TaskQueue:
         """Close every connection. Idempotent."""
         self._closed = True
         stores, self._stores = self._stores, {}
+        self._claim_groups = {}
         for observer in observe.active:
             observer.queue_closed(self.stats)
         for key, (conn, _) in stores.items():
@@ -202,11 +207,8 @@ class TaskQueue:
         lease_s = self._claim_args(worker, n, lease)
         key = self._key(worker)
         _, store = await self._store(key)
-        style = self.config.claim_style
-        if style is ClaimStyle.RETURNING:
-            tasks = await self._call(key, "claim", store.claim_returning, worker, n, lease_s)
-        elif style is ClaimStyle.IMMEDIATE:
-            tasks = await self._call(key, "claim", store.claim_immediate, worker, n, lease_s)
+        if self.config.claim_style is not ClaimStyle.DEFERRED:
+            _, tasks = await self._claim_group(key, store).claim([], worker, n, lease_s)
         else:
             tasks = await self._retry_busy(
                 "claim", lambda: self._claim_deferred(key, store, worker, n, lease_s)
@@ -287,9 +289,8 @@ class TaskQueue:
                 f"worker {worker!r}'s connection; use complete_many for them"
             )
         _, store = await self._store(key)
-        immediate = self.config.claim_style is ClaimStyle.IMMEDIATE
-        applied, tasks = await self._call(
-            key, "claim", store.complete_and_claim, _ack_rows(done), worker, n, lease_s, immediate
+        applied, tasks = await self._claim_group(key, store).claim(
+            _ack_rows(done), worker, n, lease_s
         )
         self.stats.stale_acks += len(done) - applied
         if start:
@@ -407,6 +408,16 @@ class TaskQueue:
             self.stats.record(op, end - start, items)
         for observer in observe.active:
             observer.operation(op, worker, start, end, items)
+
+    def _claim_group(self, key: str, store: Store) -> ClaimGroup:
+        group = self._claim_groups.get(key)
+        if group is None:
+            immediate = self.config.claim_style is ClaimStyle.IMMEDIATE
+            call = functools.partial(self._call, key)
+            group = self._claim_groups[key] = ClaimGroup(
+                call, store, self.stats, immediate=immediate
+            )
+        return group
 
     def _key(self, worker: str) -> str:
         return worker if self.config.connection is ConnectionMode.PER_WORKER else _MAIN
@@ -588,8 +599,8 @@ class JSONText(str):
     __slots__ = ()
 
 
-def _ack_rows(done: Sequence[tuple[Task, Any]]) -> list[tuple[int, int, str]]:
-    rows: list[tuple[int, int, str]] = []
+def _ack_rows(done: Sequence[tuple[Task, Any]]) -> list[AckRow]:
+    rows: list[AckRow] = []
     for task, result in done:
         encoded: str = (
             result

@@ -45,6 +45,10 @@ class QueueStats:
     """Tasks a two-step claim selected but another connection took first."""
     stale_acks: int = 0
     """Completions or failures ignored because the claim's lease had expired and moved on."""
+    claim_trips: int = 0
+    """Trips to a connection thread that carried claims (one or several: see ClaimGroup)."""
+    grouped_claims: int = 0
+    """Claims that shared their trip with other engines' claims."""
     sql: list[SqlSample] = field(default_factory=list)
 
     def record(self, op: str, duration_ns: int, items: int = 1) -> None:
@@ -62,6 +66,8 @@ class QueueStats:
         self.busy_retries.clear()
         self.claim_conflicts = 0
         self.stale_acks = 0
+        self.claim_trips = 0
+        self.grouped_claims = 0
         self.sql.clear()
 
     def merge(self, other: QueueStats) -> None:
@@ -72,6 +78,8 @@ class QueueStats:
         self.busy_retries.update(other.busy_retries)
         self.claim_conflicts += other.claim_conflicts
         self.stale_acks += other.stale_acks
+        self.claim_trips += other.claim_trips
+        self.grouped_claims += other.grouped_claims
         self.sql.extend(other.sql)
 
 

@@ -21,6 +21,10 @@ from .stats import SqlSample, thread_label
 
 Params = Sequence[Any] | dict[str, Any]
 T = TypeVar("T")
+AckRow = tuple[int, int, str]
+"""One completion: (task id, attempts of the claim, result as JSON text)."""
+ClaimRequest = tuple[list[AckRow], str, int, float]
+"""One engine's claim: (acks to write first, worker name, most tasks, lease seconds)."""
 
 
 class Store:
@@ -145,7 +149,7 @@ class Store:
         if self.db.in_transaction:
             self.db.rollback()
 
-    def complete_acks(self, acks: list[tuple[int, int, str]]) -> int:
+    def complete_acks(self, acks: list[AckRow]) -> int:
         """Complete (id, attempts, result JSON) claims; returns how many were still ours."""
         if len(acks) == 1:
             task_id, attempts, result = acks[0]
@@ -158,7 +162,7 @@ class Store:
 
     def complete_and_claim(
         self,
-        acks: list[tuple[int, int, str]],
+        acks: list[AckRow],
         worker: str,
         n: int,
         lease_s: float,
@@ -172,6 +176,20 @@ class Store:
             "BEGIN IMMEDIATE",
             lambda: (self.complete_acks(acks), claim(worker, n, lease_s)),
         )
+
+    def claim_group(
+        self, requests: list[ClaimRequest], immediate: bool
+    ) -> list[tuple[int, list[Task]]]:
+        """Several engines' acks and claims, in order, in one transaction (see ClaimGroup)."""
+        claim = self._select_and_claim if immediate else self.claim_returning
+
+        def body() -> list[tuple[int, list[Task]]]:
+            return [
+                (self.complete_acks(acks) if acks else 0, claim(worker, n, lease_s))
+                for acks, worker, n, lease_s in requests
+            ]
+
+        return self._transaction("claim", "BEGIN IMMEDIATE", body)
 
     def fail(
         self, task_id: int, attempts: int, error: str, retry: bool, backoff_s: float

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from time import perf_counter_ns
 from typing import Any
 
+from .config import ConnectionMode
 from .errors import InvalidArgumentError, InvalidPayloadError
 from .handlers import Handler, resolve
 from .models import Task, TaskState
@@ -104,13 +105,12 @@ class WorkerEngine:
         budget_ms = queue.config.claim_budget_ms if claim_budget_ms is None else claim_budget_ms
         if not isinstance(budget_ms, int | float) or isinstance(budget_ms, bool) or budget_ms < 0:
             raise InvalidArgumentError(f"claim_budget_ms={budget_ms!r} must be a number >= 0")
-        self.claim_budget_s = budget_ms / 1000.0
         self.lease = lease or queue.config.lease_s
         self.reclaim_interval = reclaim_interval or max(self.lease / 4, 0.05)
         self.stats = EngineStats(name)
         self._acks: list[_Ack] = []
-        self._task_s: float | None = None
-        """Wall seconds per claimed task, as measured here (moving average); None until known."""
+        self._sizer = _ClaimSizer(budget_ms / 1000.0, self.claim_batch)
+        self._shares_connection = queue.config.connection is ConnectionMode.SHARED
 
     async def run_until_empty(self) -> EngineStats:
         """Run until no task is pending or running anywhere in the queue.
@@ -129,8 +129,7 @@ class WorkerEngine:
         buffer: deque[Task] = deque()
         running: set[asyncio.Task[None]] = set()
         next_reclaim = time.monotonic() + self.reclaim_interval
-        # The span from one claim's return to the next claim measures the time per task.
-        span_start, span_tasks = 0.0, 0
+        sizer = self._sizer
         queue.engines += 1
         try:
             while stop is None or not stop.is_set():
@@ -138,9 +137,8 @@ class WorkerEngine:
                     await self._reclaim()
                     next_reclaim = time.monotonic() + self.reclaim_interval
                 if not buffer:
-                    if span_tasks:
-                        self._measured(time.perf_counter() - span_start, span_tasks)
-                    free = self._claim_size()
+                    sizer.ran_out(time.perf_counter())
+                    free = sizer.size(queue.engines, self._shares_connection)
                     if self.concurrency > 1:
                         free = max(free, self.concurrency - len(running))
                     if self._acks:  # ack what is done and claim more in one round trip
@@ -152,6 +150,7 @@ class WorkerEngine:
                     else:
                         tasks = await queue.claim(self.name, free, self.lease)
                     stats.claims += 1
+                    sizer.claimed(time.perf_counter(), len(tasks))
                     if not tasks:
                         stats.empty_claims += 1
                         if running:
@@ -166,7 +165,6 @@ class WorkerEngine:
                         continue
                     stats.claimed += len(tasks)
                     buffer.extend(tasks)
-                    span_start, span_tasks = time.perf_counter(), len(tasks)
                 if self.concurrency == 1:
                     while buffer:
                         await self._run_held(buffer.popleft())
@@ -192,24 +190,9 @@ class WorkerEngine:
                 await self._flush()
         return stats
 
-    def _claim_size(self) -> int:
-        """Tasks to ask for: about ``claim_budget_s`` of work for this engine's share."""
-        if not self.claim_budget_s:
-            return self.claim_batch
-        if self._task_s is None:
-            return 1  # nothing measured yet: a slow task type must not fill a whole batch
-        share = self._task_s * max(1, self.queue.engines)
-        if share <= 0:
-            return self.claim_batch
-        return max(1, min(self.claim_batch, int(self.claim_budget_s / share)))
-
-    def _measured(self, seconds: float, tasks: int) -> None:
-        sample = seconds / tasks
-        self._task_s = sample if self._task_s is None else 0.5 * (self._task_s + sample)
-
     async def _run_held(self, task: Task) -> None:
         """Run ``task`` if this engine still holds its lease, else leave it to the sweep."""
-        if self.queue.clock() + (self._task_s or 0.0) >= task.lease_until:
+        if self.queue.clock() + self._sizer.own_s >= task.lease_until:
             self.stats.expired += 1
             return
         await self._execute(task)
@@ -283,6 +266,59 @@ class WorkerEngine:
         running.difference_update(done)
         for finished in done:
             finished.result()  # surface an engine bug instead of losing it
+
+
+class _ClaimSizer:
+    """Sizes one engine's claims to about ``budget_s`` of work (``QueueConfig.claim_budget_ms``).
+
+    Two measurements, each a moving average per claimed task: ``own_s``, the engine's own
+    time from a claim's return until its tasks ran out (handlers, acks, its share of the
+    loop while handlers await); ``cycle_s``, from one claim's return to the next, which on a
+    shared connection also holds the wait behind the other engines' work on the event loop
+    and on the connection thread. Engines sharing a connection size by the cycle, so the
+    time each waits for the others stays near the budget however many there are; otherwise
+    by their own time, split among the engines on the loop. The cycle is not used with
+    separate writers: there it includes lock waits, and shrinking the batch because of them
+    would add the statements that cause them.
+    """
+
+    def __init__(self, budget_s: float, most: int) -> None:
+        self.budget_s = budget_s
+        self.most = most
+        self.own_s = 0.0
+        self._cycle_s = 0.0
+        self._measured = False
+        self._claimed_at = 0.0
+        self._claimed_n = 0
+
+    def size(self, engines: int, shared: bool) -> int:
+        """Tasks the next claim should ask for, 1..most."""
+        if not self.budget_s:
+            return self.most
+        if not self._measured:
+            return 1  # nothing measured yet: a slow task type must not fill a whole batch
+        share = self.own_s * max(1, engines)
+        if shared and engines > 1 and self._cycle_s:
+            share = self._cycle_s
+        if share <= 0:
+            return self.most
+        return max(1, min(self.most, int(self.budget_s / share)))
+
+    def ran_out(self, now: float) -> None:
+        """The claimed tasks have all been started: the engine is about to claim again."""
+        if self._claimed_n:
+            self.own_s = _average(self.own_s, (now - self._claimed_at) / self._claimed_n)
+            self._measured = True
+
+    def claimed(self, now: float, tasks: int) -> None:
+        """A claim returned ``tasks`` tasks (0: the engine idles, which is no cycle)."""
+        if self._claimed_n and tasks:
+            self._cycle_s = _average(self._cycle_s, (now - self._claimed_at) / self._claimed_n)
+        self._claimed_at, self._claimed_n = now, tasks
+
+
+def _average(current: float, sample: float) -> float:
+    return sample if current == 0.0 else 0.5 * (current + sample)
 
 
 def _cancelling() -> bool:

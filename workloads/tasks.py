@@ -50,11 +50,17 @@ def op_latencies(stats: QueueStats) -> dict[str, LatencySummary]:
 
 
 def error_counters(stats: QueueStats) -> dict[str, int]:
-    """SQLITE_BUSY retries, claim conflicts and stale acks from a queue's stats."""
+    """SQLITE_BUSY retries, claim conflicts, stale acks and claim trips from a queue's stats.
+
+    ``claim_trips`` counts trips to a connection thread that carried claims; engines sharing
+    a connection send claims that wait for one another together (``grouped_claims``).
+    """
     return {
         "sqlite_busy_retries": sum(stats.busy_retries.values()),
         "claim_conflicts": stats.claim_conflicts,
         "stale_acks": stats.stale_acks,
+        "claim_trips": stats.claim_trips,
+        "grouped_claims": stats.grouped_claims,
     }
 
 
