@@ -69,6 +69,8 @@ class TaskQueue:
         self._txn_locks: dict[str, asyncio.Lock] = {}
         # Idle engines waiting for work, oldest first: an enqueue of k tasks wakes at most k.
         self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
+        # Polls waiting for a task to finish, by task id: a completion here wakes them.
+        self._poll_waiters: dict[int, list[asyncio.Future[None]]] = {}
         self._closed = False
         self._timed = self.config.record_timings
         self._affinity_slot = affinity_slot
@@ -263,6 +265,7 @@ class TaskQueue:
         _, store = await self._store(key)
         applied = await self._call(key, "complete", store.complete_acks, acks)
         self.stats.stale_acks += len(done) - applied
+        self._finished(done)
         if start:
             self._finish("complete", start, len(done), done[0][0].worker)
         return applied
@@ -293,6 +296,7 @@ class TaskQueue:
             _ack_rows(done), worker, n, lease_s
         )
         self.stats.stale_acks += len(done) - applied
+        self._finished(done)
         if start:
             self.stats.items["complete"] += len(done)
             self._finish("claim", start, len(tasks), worker)
@@ -316,6 +320,8 @@ class TaskQueue:
         )
         if state is None:
             self.stats.stale_acks += 1
+        elif state is TaskState.DEAD:
+            self._finished(((task, None),))
         if start:
             self._finish("fail", start, 1, task.worker)
         return state
@@ -365,8 +371,10 @@ class TaskQueue:
     ) -> TaskStatus:
         """Wait until the task is ``done`` or ``dead`` and return its status.
 
-        Raises :class:`InvalidArgumentError` for an unknown id and ``TimeoutError`` after
-        ``timeout`` seconds.
+        Between reads it waits ``interval`` seconds, or less: an engine of this queue object
+        that completes or dead-letters the task wakes the poll at once (work done in other
+        processes is seen at the next read). Raises :class:`InvalidArgumentError` for an
+        unknown id and ``TimeoutError`` after ``timeout`` seconds.
         """
         _check_positive("poll interval", interval)
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -376,12 +384,16 @@ class TaskQueue:
                 raise InvalidArgumentError(f"poll task {task_id}: no such task in {self.path}")
             if found.finished:
                 return found
-            if deadline is not None and time.monotonic() >= deadline:
-                raise TimeoutError(
-                    f"task {task_id} still {found.state} after {timeout} s (attempt "
-                    f"{found.attempts}/{found.max_attempts})"
-                )
-            await asyncio.sleep(interval)
+            wait = interval
+            if deadline is not None:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError(
+                        f"task {task_id} still {found.state} after {timeout} s (attempt "
+                        f"{found.attempts}/{found.max_attempts})"
+                    )
+                wait = min(wait, left)
+            await self._wait_finished(task_id, wait)
 
     async def counts(self) -> dict[TaskState, int]:
         """How many tasks are in each state (every state present, zero included)."""
@@ -418,6 +430,30 @@ class TaskQueue:
                 call, store, self.stats, immediate=immediate
             )
         return group
+
+    async def _wait_finished(self, task_id: int, seconds: float) -> None:
+        waiter = asyncio.get_running_loop().create_future()
+        self._poll_waiters.setdefault(task_id, []).append(waiter)
+        try:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(waiter, seconds)
+        finally:
+            waiting = self._poll_waiters.get(task_id)
+            if waiting is not None:
+                with contextlib.suppress(ValueError):
+                    waiting.remove(waiter)
+                if not waiting:
+                    del self._poll_waiters[task_id]
+
+    def _finished(self, done: Iterable[tuple[Task, Any]]) -> None:
+        # Wake polls of tasks this queue object just completed or dead-lettered; the poll
+        # reads the status again, so a stale ack that woke it costs one read, not a wrong answer.
+        if not self._poll_waiters:
+            return
+        for task, _ in done:
+            for waiter in self._poll_waiters.get(task.id, ()):
+                if not waiter.done():
+                    waiter.set_result(None)
 
     def _key(self, worker: str) -> str:
         return worker if self.config.connection is ConnectionMode.PER_WORKER else _MAIN

@@ -362,6 +362,35 @@ def test_poll_waits_until_the_task_is_finished(
     asyncio.run(scenario())
 
 
+@pytest.mark.parametrize("ending", ["complete", "dead-letter"])
+def test_poll_wakes_when_this_queue_finishes_the_task(
+    config: QueueConfig, db_path: Path, clock: FakeClock, ending: str
+) -> None:
+    # GIVEN a poll that reads the status only every 60 s
+    async def scenario() -> TaskState:
+        async with TaskQueue(db_path, config, clock=clock) as queue:
+            task_id = await queue.enqueue("noop")
+
+            async def finish_soon() -> None:
+                await asyncio.sleep(0.02)
+                (task,) = await queue.claim("w1", config.claim_batch)
+                if ending == "complete":
+                    await queue.complete(task, "finished")
+                else:
+                    await queue.fail(task, "boom", retry=False)
+
+            finisher = asyncio.create_task(finish_soon())
+            # WHEN the same queue object finishes the task, THEN the poll returns long
+            # before its interval or its 10 s timeout
+            found = await queue.poll(task_id, interval=60.0, timeout=10.0)
+            await finisher
+            assert not queue._poll_waiters  # nothing left waiting
+            return found.state
+
+    state = asyncio.run(scenario())
+    assert state is (TaskState.DONE if ending == "complete" else TaskState.DEAD)
+
+
 def test_expired_leases_are_reclaimed(config: QueueConfig, db_path: Path, clock: FakeClock) -> None:
     async def scenario() -> None:
         async with TaskQueue(db_path, config, clock=clock) as queue:
