@@ -43,6 +43,7 @@ class ClaimGroup:
         self._immediate = immediate
         self._waiting: list[_Waiting] = []
         self._in_flight = False
+        self._flusher: asyncio.Task[None] | None = None
 
     async def claim(self, acks: list[AckRow], worker: str, n: int, lease_s: float) -> Outcome:
         """Write ``acks``, then claim up to ``n`` tasks for ``worker``, as one transaction."""
@@ -56,7 +57,8 @@ class ClaimGroup:
             return await self._send_one(request)
         finally:
             if self._waiting:  # stay in flight: the flush task takes over
-                asyncio.get_running_loop().create_task(self._flush())
+                # Keep a reference: the loop holds tasks weakly.
+                self._flusher = asyncio.get_running_loop().create_task(self._flush())
             else:
                 self._in_flight = False
 
