@@ -181,6 +181,28 @@ def _role(role: RoleAttribution) -> list[str]:
         ),
         "",
     ]
+    if role.queues:
+        out += [
+            f"By queue ({role.role}): each queue's time by operation.",
+            "",
+            *_table(
+                ["queue", "category", "time", "of queue", "top functions (self time)"],
+                [
+                    [
+                        q.queue,
+                        str(q.category),
+                        amount(q.wall, role.unit),
+                        pct(q.share),
+                        "; ".join(
+                            f"{function(f)} {pct(f.self_time / q.wall if q.wall else 0)}"
+                            for f in q.top_self
+                        ),
+                    ]
+                    for q in role.queues
+                ],
+            ),
+            "",
+        ]
     return out
 
 
