@@ -7,7 +7,17 @@ from collections.abc import Iterable, Sequence
 from ..attribution import Attribution, RoleAttribution
 from ..latency import LatencyDistribution
 from ..model import Analysis, Finding, RunAnalysis
-from .text import SQL_TIMING_HEADERS, amount, evidence, function, ms, pct, sql_timings
+from .text import (
+    QUEUE_HEADER,
+    SQL_TIMING_HEADERS,
+    amount,
+    evidence,
+    function,
+    ms,
+    pct,
+    queue_rows,
+    sql_timings,
+)
 
 
 def render(analysis: Analysis) -> str:
@@ -185,22 +195,7 @@ def _role(role: RoleAttribution) -> list[str]:
         out += [
             f"By queue ({role.role}): each queue's time by operation.",
             "",
-            *_table(
-                ["queue", "category", "time", "of queue", "top functions (self time)"],
-                [
-                    [
-                        q.queue,
-                        str(q.category),
-                        amount(q.wall, role.unit),
-                        pct(q.share),
-                        "; ".join(
-                            f"{function(f)} {pct(f.self_time / q.wall if q.wall else 0)}"
-                            for f in q.top_self
-                        ),
-                    ]
-                    for q in role.queues
-                ],
-            ),
+            *_table(QUEUE_HEADER, queue_rows(role)),
             "",
         ]
     return out

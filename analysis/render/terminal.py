@@ -10,7 +10,7 @@ from rich.table import Table
 
 from ..attribution import Attribution
 from ..model import Analysis, RunAnalysis, Severity
-from .text import amount, evidence, function, ms, pct
+from .text import QUEUE_HEADER, amount, evidence, function, ms, pct, queue_rows
 
 SHOWN_FINDINGS = 12
 SHOWN_STATEMENTS = 6
@@ -65,18 +65,10 @@ def _queues(console: Console, attribution: Attribution) -> None:
         table = Table(
             title=f"time by queue and operation: {escape(str(role.role))}", title_justify="left"
         )
-        for column in ("queue", "category", "of queue", "time", "top self-time functions"):
-            table.add_column(column, justify="right" if column in ("of queue", "time") else "left")
-        for entry in role.queues:
-            if entry.share < 0.01:
-                continue
-            table.add_row(
-                escape(entry.queue),
-                str(entry.category),
-                pct(entry.share),
-                amount(entry.wall, role.unit),
-                escape(", ".join(function(f) for f in entry.top_self)),
-            )
+        for column in QUEUE_HEADER:
+            table.add_column(column, justify="right" if column in ("time", "of queue") else "left")
+        for row in queue_rows(role, min_share=0.01):
+            table.add_row(*(escape(cell) for cell in row))
         console.print(table)
 
 

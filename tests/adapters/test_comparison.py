@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import orjson
 import pytest
 
 from analysis.analyze import analyze
@@ -116,3 +117,31 @@ def test_a_run_of_one_queue_has_no_queue_split() -> None:
     )
     (role,) = attribute([profile], profiler="pyinstrument", source="p").roles
     assert role.queues == ()
+
+
+@pytest.mark.slow
+def test_analyze_splits_a_profiled_comparison_by_queue_and_operation(tmp_path: Path) -> None:
+    # GIVEN a comparison of our queue and huey, run under pyinstrument
+    ran = queueprof(
+        "run", "comparison", "--size", "smoke", "--profiler", "pyinstrument", "--run-id", "pyi",
+        "--param", "tasks=150", "--param", "contenders=taskqueue,huey",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert ran.returncode == 0, ran.stderr
+    # WHEN the real analyze command reads it
+    done = queueprof("analyze", "traces/pyi", "--format", "all", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    # THEN time inside huey's code is huey's enqueue, claim and complete, apart from ours
+    document = orjson.loads((tmp_path / "traces" / "pyi" / "findings.json").read_bytes())
+    (loop,) = [
+        r for r in document["runs"][0]["attributions"][0]["roles"] if r["role"] == "event loop"
+    ]
+    found = {(q["queue"], q["category"]) for q in loop["queues"]}
+    assert {("huey", "enqueue"), ("huey", "claim"), ("huey", "complete")} <= found
+    assert ("taskqueue", "claim") in found
+    huey_claim = next(q for q in loop["queues"] if (q["queue"], q["category"]) == ("huey", "claim"))
+    assert huey_claim["wall"] > 0
+    report = (tmp_path / "traces" / "pyi" / "report.md").read_text()
+    assert "By queue (event loop)" in report
+    assert "| huey | claim |" in report
+    assert "time by queue and operation" in done.stdout
