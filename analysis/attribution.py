@@ -18,6 +18,7 @@ from .operations import OPERATION_CATEGORIES, Category, Classifier
 from .profile import SampledProfile, ThreadRole, in_event_loop
 
 TOP_FUNCTIONS = 8
+QUEUE_TOP_FUNCTIONS = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +52,19 @@ class CategoryTime:
 
 
 @dataclass(frozen=True, slots=True)
+class QueueCategoryTime:
+    """One queue's time in one category on one thread role (runs that drive several queues)."""
+
+    queue: str
+    category: Category
+    wall: float
+    share: float
+    """``wall`` over everything sampled in this queue's code on the role."""
+    samples: int
+    top_self: tuple[FunctionTime, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class RoleAttribution:
     """Every category's time on the threads of one role (summed over those threads)."""
 
@@ -62,6 +76,9 @@ class RoleAttribution:
     categories: tuple[CategoryTime, ...]
     excluded: float = 0.0
     """Time sampled outside the workload run (py-spy: start-up, imports, writing results)."""
+    queues: tuple[QueueCategoryTime, ...] = ()
+    """Time by queue, then category, when samples fell in more than one queue's code
+    (the comparison workload); empty otherwise."""
 
     def get(self, category: Category) -> CategoryTime | None:
         """The entry of ``category`` (None when nothing was sampled in it)."""
@@ -116,6 +133,14 @@ class _Accumulator:
         self.threads = 0
         self.excluded = 0.0
         self.units: set[str] = set()
+        self.by_queue: dict[tuple[str, Category], float] = defaultdict(float)
+        self.queue_samples: dict[tuple[str, Category], int] = defaultdict(int)
+        self.queue_self: dict[tuple[str, Category], dict[tuple[str, str | None], float]] = (
+            defaultdict(lambda: defaultdict(float))
+        )
+        self.queue_total: dict[tuple[str, Category], dict[tuple[str, str | None], float]] = (
+            defaultdict(lambda: defaultdict(float))
+        )
 
     def add(self, profile: SampledProfile, waits_known: bool) -> None:
         self.threads += 1
@@ -136,6 +161,14 @@ class _Accumulator:
                 self.self_time[category][keys[stack[-1]]] += weight
             for key in {keys[i] for i in stack}:
                 self.total_time[category][key] += weight
+            queue = classify.queue(stack)
+            if queue is not None:
+                self.by_queue[(queue, category)] += weight
+                self.queue_samples[(queue, category)] += 1
+                if stack:
+                    self.queue_self[(queue, category)][keys[stack[-1]]] += weight
+                for key in {keys[i] for i in stack}:
+                    self.queue_total[(queue, category)][key] += weight
 
     def result(self, role: ThreadRole, waits_known: bool) -> RoleAttribution:
         total = sum(self.wall.values())
@@ -160,6 +193,31 @@ class _Accumulator:
             samples=sum(self.samples.values()),
             categories=categories,
             excluded=self.excluded,
+            queues=self._queues(),
+        )
+
+    def _queues(self) -> tuple[QueueCategoryTime, ...]:
+        totals: dict[str, float] = defaultdict(float)
+        for (queue, _), wall in self.by_queue.items():
+            totals[queue] += wall
+        if len(totals) < 2:  # one queue: the categories above say it all
+            return ()
+        return tuple(
+            QueueCategoryTime(
+                queue=queue,
+                category=category,
+                wall=wall,
+                share=wall / totals[queue] if totals[queue] > 0 else 0.0,
+                samples=self.queue_samples[(queue, category)],
+                top_self=_top(
+                    self.queue_self[(queue, category)],
+                    self.queue_total[(queue, category)],
+                    by_self=True,
+                )[:QUEUE_TOP_FUNCTIONS],
+            )
+            for (queue, category), wall in sorted(
+                self.by_queue.items(), key=lambda item: (item[0][0], -item[1])
+            )
         )
 
 

@@ -14,6 +14,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from enum import StrEnum
 
+from workloads.adapters.specs import SPECS
+
 from .profile import Frame, Stack
 
 
@@ -53,6 +55,13 @@ OP_NAMES: Mapping[str, Category] = {
     "handler": Category.HANDLER,
 }
 """Operation names as the queue records them (op-samples, SQL capture, trace spans)."""
+
+
+def op_category(op: str) -> Category:
+    """The category of a recorded operation name, bare (``claim``) or qualified by the queue
+    the comparison workload ran it on (``huey.claim``); OTHER for names of no operation."""
+    return OP_NAMES.get(op.rpartition(".")[2], Category.OTHER)
+
 
 # (file the function is defined in, bare function name) -> category.
 _BY_FUNCTION: Mapping[tuple[str, str], Category] = {
@@ -96,9 +105,39 @@ _BY_FUNCTION: Mapping[tuple[str, str], Category] = {
     },
     ("taskqueue/worker.py", "_execute"): Category.HANDLER,
     ("taskqueue/worker.py", "_idle"): Category.IDLE,
+    # Other people's queues (and our adapters' own methods), from the adapters' declarations:
+    # one source for what the comparison workload runs and how its samples are attributed.
+    **{
+        (path.file, name): Category(path.op)
+        for spec in SPECS
+        for path in spec.code_paths
+        for name in path.functions
+    },
 }
 
 _HANDLER_FILE = "taskqueue/handlers.py"
+
+_QUEUE_FILES: tuple[tuple[str, str], ...] = (
+    *sorted({(path.file, spec.name) for spec in SPECS for path in spec.code_paths}),
+    ("taskqueue/", "taskqueue"),
+)
+"""(file suffix or folder, queue name): which queue's code a frame is in."""
+
+
+def frame_queue(frame: Frame) -> str | None:
+    """The queue whose code ``frame`` runs (``huey``, ``taskqueue``...), None for other code.
+
+    From the same adapter declarations as the operation map: a comparison run's samples are
+    split by queue first, then by operation.
+    """
+    file = _normalised(frame.file)
+    if not file:
+        return None
+    for suffix, queue in _QUEUE_FILES:
+        if file.endswith(suffix) or (suffix.endswith("/") and f"/{suffix}" in file):
+            return queue
+    return None
+
 
 WAIT_LEAVES = frozenset(
     {
@@ -138,7 +177,8 @@ def frame_category(frame: Frame) -> Category | None:
         # A frame without a file (hand-written or stripped) matches by its name only when
         # the name says the class: ``TaskQueue.claim``, ``Store.insert``.
         if function == name and (
-            file.endswith(suffix) or (not file and frame.name.startswith(_OWNER[suffix]))
+            file.endswith(suffix)
+            or (not file and suffix in _OWNER and frame.name.startswith(_OWNER[suffix]))
         ):
             return category
     return None
@@ -163,6 +203,15 @@ class Classifier:
         self.frames = frames
         self._categories: list[Category | None] = [frame_category(f) for f in frames]
         self._waits: list[bool] = [is_wait(f) for f in frames]
+        self._queues: list[str | None] = [frame_queue(f) for f in frames]
+
+    def queue(self, stack: Stack) -> str | None:
+        """The queue of the stack's innermost frame in some queue's code (None if none)."""
+        for index in reversed(stack):
+            found = self._queues[index]
+            if found is not None:
+                return found
+        return None
 
     def category(self, stack: Stack) -> tuple[Category, bool]:
         """The stack's category and whether its innermost frame waits."""

@@ -18,7 +18,7 @@ import numpy as np
 from .attribution import TOP_FUNCTIONS, Attribution, CategoryTime, FunctionTime, RoleAttribution
 from .load.collapsed import parse_label
 from .load.trace import CallSlices, TraceData
-from .operations import OP_NAMES, Category, frame_category
+from .operations import Category, frame_category, op_category
 from .profile import Frame, ThreadRole, guess_role
 
 US = 1e-6
@@ -132,7 +132,7 @@ def _sql_role(trace: TraceData) -> RoleAttribution | None:
     wall: dict[Category, float] = defaultdict(float)
     count: dict[Category, int] = defaultdict(int)
     for op, totals in trace.sql_by_op.items():
-        category = OP_NAMES.get(op, Category.OTHER)
+        category = op_category(op)
         wall[category] += totals.total_us * US
         count[category] += totals.count
     total = sum(wall.values())

@@ -23,3 +23,7 @@ class ResultFormatError(WorkloadError):
 
 class RunFailedError(WorkloadError):
     """A run crashed; its folder is marked ``failed`` and holds the error and traceback."""
+
+
+class AdapterUnavailableError(WorkloadError, UsageError):
+    """A queue adapter's library is not installed; the message names the pip package and extra."""

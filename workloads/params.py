@@ -89,6 +89,14 @@ class WorkloadParams:
         for f in dataclasses.fields(self):
             _check(f.name, hints[f.name], _spec(f), getattr(self, f.name))
 
+    def check_ready(self) -> None:
+        """Checks that need the environment (e.g. an optional package is installed).
+
+        Run when a run is planned, before anything is written, not when params are built
+        (size presets are built at import). Raise a :class:`~workloads.errors.UsageError`
+        subclass naming the fix. The default checks nothing.
+        """
+
     @classmethod
     def specs(cls) -> list[tuple[str, str, ParamSpec, Any]]:
         """(name, type name, spec, default) of every parameter, in declaration order."""

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .base import Workload
+from .comparison import ComparisonWorkload
 from .concurrency import ConcurrencyWorkload
 from .dbops import DbopsWorkload
 from .errors import ParameterError
@@ -23,6 +24,7 @@ WORKLOADS: Mapping[str, Workload[Any]] = {
         ConcurrencyWorkload(),
         StressWorkload(),
         MemoryWorkload(),
+        ComparisonWorkload(),
     )
 }
 

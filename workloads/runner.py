@@ -149,6 +149,7 @@ def plan_run(
             f"unknown size {size!r}; valid: {', '.join(s.value for s in Size)}"
         ) from None
     chosen = workload.sizes[size_value].with_overrides(params)
+    chosen.check_ready()
     queue_config = parse_queue(queue, workload.queue_defaults)
     targets = load_targets(targets_file)
     run_dir = out_dir / check_run_id(run_id or new_run_id(workload.name))

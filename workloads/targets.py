@@ -63,6 +63,11 @@ TARGET_SPECS: Mapping[str, Mapping[str, TargetSpec]] = {
         "lost_tasks": TargetSpec("<=", "tasks", "tasks never completed"),
         "duplicated_tasks": TargetSpec("<=", "tasks", "tasks completed twice"),
     },
+    "comparison": {
+        "drain_x_best_peer": TargetSpec(
+            ">=", "x", "our strategy's drain rate over the best peer's, same run"
+        ),
+    },
     "memory": {
         "heap_growth_kib_per_1k_tasks": TargetSpec("<", "KiB/1k tasks", "leak verdict"),
     },

@@ -17,7 +17,17 @@ from ..latency import LatencyDistribution
 from ..model import Analysis, Finding, RunAnalysis
 from ..plots import allocations_svg, latency_cdf_svg
 from .svg import share_bars
-from .text import SQL_TIMING_HEADERS, amount, evidence, function, ms, pct, sql_timings
+from .text import (
+    QUEUE_HEADER,
+    SQL_TIMING_HEADERS,
+    amount,
+    evidence,
+    function,
+    ms,
+    pct,
+    queue_rows,
+    sql_timings,
+)
 
 CSS = """
 body{font-family:system-ui,sans-serif;margin:2em auto;max-width:72em;color:#222;line-height:1.4}
@@ -229,6 +239,11 @@ def _attribution(attribution: Attribution) -> list[str]:
                 ],
             )
         )
+        if role.queues:
+            out.append(f"<p>By queue ({_e(role.role)}): each queue's time by operation.</p>")
+            out.append(
+                _table(QUEUE_HEADER, [[_e(cell) for cell in row] for row in queue_rows(role)])
+            )
     return out
 
 

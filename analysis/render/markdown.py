@@ -7,7 +7,17 @@ from collections.abc import Iterable, Sequence
 from ..attribution import Attribution, RoleAttribution
 from ..latency import LatencyDistribution
 from ..model import Analysis, Finding, RunAnalysis
-from .text import SQL_TIMING_HEADERS, amount, evidence, function, ms, pct, sql_timings
+from .text import (
+    QUEUE_HEADER,
+    SQL_TIMING_HEADERS,
+    amount,
+    evidence,
+    function,
+    ms,
+    pct,
+    queue_rows,
+    sql_timings,
+)
 
 
 def render(analysis: Analysis) -> str:
@@ -181,6 +191,13 @@ def _role(role: RoleAttribution) -> list[str]:
         ),
         "",
     ]
+    if role.queues:
+        out += [
+            f"By queue ({role.role}): each queue's time by operation.",
+            "",
+            *_table(QUEUE_HEADER, queue_rows(role)),
+            "",
+        ]
     return out
 
 

@@ -8,8 +8,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from ..attribution import Attribution
 from ..model import Analysis, RunAnalysis, Severity
-from .text import amount, evidence, function, ms, pct
+from .text import QUEUE_HEADER, amount, evidence, function, ms, pct, queue_rows
 
 SHOWN_FINDINGS = 12
 SHOWN_STATEMENTS = 6
@@ -56,6 +57,21 @@ def print_summary(console: Console, analysis: Analysis) -> None:
         _run(console, run)
 
 
+def _queues(console: Console, attribution: Attribution) -> None:
+    """Time by queue, then operation, for runs that drove several queues (comparison)."""
+    for role in attribution.roles:
+        if not role.queues:
+            continue
+        table = Table(
+            title=f"time by queue and operation: {escape(str(role.role))}", title_justify="left"
+        )
+        for column in QUEUE_HEADER:
+            table.add_column(column, justify="right" if column in ("time", "of queue") else "left")
+        for row in queue_rows(role, min_share=0.01):
+            table.add_row(*(escape(cell) for cell in row))
+        console.print(table)
+
+
 def _run(console: Console, run: RunAnalysis) -> None:
     console.print()
     overhead = f", overhead {run.overhead.ratio:.2f}x" if run.overhead else ""
@@ -90,6 +106,7 @@ def _run(console: Console, run: RunAnalysis) -> None:
                     escape(function(top)) if top else "",
                 )
         console.print(table)
+        _queues(console, attribution)
     if run.sql:
         table = Table(title="SQL hotspots", title_justify="left")
         for column in ("op", "statement", "calls", "total", "p99", "of op SQL", "plan"):

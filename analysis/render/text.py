@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..attribution import FunctionTime
+from ..attribution import FunctionTime, RoleAttribution
 from ..hotspots import SqlHotspot
 from ..model import Evidence
 
@@ -58,4 +58,25 @@ def sql_timings(hotspot: SqlHotspot) -> list[str]:
         f"{hotspot.p99_us:.3g} us",
         pct(hotspot.share_of_op_sql),
         pct(hotspot.share_of_op_latency),
+    ]
+
+
+QUEUE_HEADER = ("queue", "category", "time", "of queue", "top functions (self time)")
+"""Columns of the time-by-queue table (runs that drove several queues)."""
+
+
+def queue_rows(role: RoleAttribution, *, min_share: float = 0.0) -> list[list[str]]:
+    """The time-by-queue table of ``role`` as plain text cells (renderers escape them)."""
+    return [
+        [
+            q.queue,
+            str(q.category),
+            amount(q.wall, role.unit),
+            pct(q.share),
+            "; ".join(
+                f"{function(f)} {pct(f.self_time / q.wall if q.wall else 0)}" for f in q.top_self
+            ),
+        ]
+        for q in role.queues
+        if q.share >= min_share
     ]

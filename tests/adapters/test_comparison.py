@@ -1,0 +1,147 @@
+"""The comparison workload at smoke size, through the real CLI: its table, samples and analysis."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import orjson
+import pytest
+
+from analysis.analyze import analyze
+from analysis.attribution import attribute
+from analysis.operations import Category
+from analysis.profile import Frame, SampledProfile, ThreadRole
+from tests.cli.test_cli import queueprof
+from workloads.adapters.catalog import CONTENDER_NAMES, REFERENCE
+from workloads.results import WorkloadResult
+
+
+@pytest.mark.slow
+def test_a_smoke_comparison_prints_the_side_by_side_table_and_the_verdict(
+    tmp_path: Path,
+) -> None:
+    # GIVEN the comparison at smoke size, small enough for a test
+    done = queueprof(
+        "run",
+        "comparison",
+        "--size",
+        "smoke",
+        "--param",
+        "tasks=60",
+        "--run-id",
+        "cmp",
+        cwd=tmp_path,
+    )
+    # WHEN it has run (a missed goal is exit 0 too: targets are verdicts, not failures)
+    assert done.returncode == 0, done.stderr
+    run_dir = tmp_path / "traces" / "cmp"
+    result = WorkloadResult.from_json((run_dir / "results.json").read_bytes())
+    # THEN every contender is a row with its rates, its ratio to sqlite3 and its guarantee
+    rows = {s.settings["contender"]: s for s in result.steps}
+    assert list(rows) == [REFERENCE, *CONTENDER_NAMES]
+    for name, step in rows.items():
+        assert step.metrics["drain_tasks_per_s"] > 0
+        assert step.metrics["cycle_x_sqlite3"] > 0
+        assert step.counters["completed"] == 120  # 60 drained + 60 cycled, none lost
+        assert step.counters["lost"] == 0
+        assert {"enqueue", "claim", "complete"} <= set(step.latencies)
+        assert step.label.startswith(name + " [")
+    assert rows[REFERENCE].metrics["drain_x_sqlite3"] == pytest.approx(1.0)
+    assert "status" not in rows["persist-queue"].latencies  # it has no status query
+    assert rows["huey"].label == "huey [at-most-once]"
+    assert rows["huey"].settings["exactly_once"] is False
+    assert rows["taskqueue"].settings["exactly_once"] is True
+    # ... the goal is a verdict, taken against the best peer
+    (verdict,) = [v for v in result.verdicts if v.metric == "drain_x_best_peer"]
+    best_peer = max(
+        rows[n].metrics["drain_tasks_per_s"] for n in ("huey", "huey-fsync-off", "persist-queue")
+    )
+    assert verdict.measured == pytest.approx(
+        rows["taskqueue"].metrics["drain_tasks_per_s"] / best_peer
+    )
+    batched = rows["taskqueue-batched"].metrics["drain_tasks_per_s"] / best_peer
+    assert result.metrics["drain_x_best_peer_taskqueue_batched"] == pytest.approx(batched)
+    assert "huey [at-most-once]" in done.stdout
+    assert "drain_x_best_peer" in done.stdout
+    # ... and each queue's operations are samples of their own in op-samples.npz
+    with np.load(run_dir / "op-samples.npz") as samples:
+        keys = set(samples.files)
+        assert samples["op/huey.claim"].size == 61 + 60  # a final empty claim ends the drain
+    assert {"op/persist-queue.complete", "op/sqlite3.status", "op/taskqueue.enqueue"} <= keys
+    # ... which the analysis reads like any run's
+    analysis = analyze([run_dir])
+    ops = {d.op for d in analysis.runs[0].latencies}
+    assert {"huey.enqueue", "taskqueue-batched.claim", "persist-queue.claim"} <= ops
+
+
+def test_time_is_split_by_queue_then_operation_when_several_queues_ran() -> None:
+    # GIVEN event-loop samples inside huey's dequeue and our queue's claim, and one elsewhere
+    frames = [
+        Frame("run_drain", "/src/workloads/comparison.py"),
+        Frame("HueyAdapter.claim", "/src/workloads/adapters/huey_adapter.py"),
+        Frame("SqliteStorage.dequeue", "/venv/site-packages/huey/storage.py"),
+        Frame("Connection.commit", "<built-in>"),
+        Frame("TaskQueueAdapter.claim", "/src/workloads/adapters/taskqueue_adapter.py"),
+        Frame("TaskQueue.claim", "/src/taskqueue/queue.py"),
+        Frame("[await]"),
+    ]
+    profile = SampledProfile(
+        name="loop",
+        role=ThreadRole.EVENT_LOOP,
+        unit="seconds",
+        frames=tuple(frames),
+        stacks=((0, 1, 2, 3), (0, 4, 5, 6), (0,)),
+        weights=(3.0, 1.0, 0.5),
+    )
+    # WHEN attributed
+    (role,) = attribute([profile], profiler="pyinstrument", source="p").roles
+    by_queue = {(q.queue, q.category): q for q in role.queues}
+    # THEN each queue's claim time is its own, with its own top function
+    assert by_queue[("huey", Category.CLAIM)].wall == 3.0
+    assert by_queue[("huey", Category.CLAIM)].top_self[0].function == "Connection.commit"
+    assert by_queue[("taskqueue", Category.CLAIM)].wall == 1.0
+    assert set(by_queue) == {("huey", Category.CLAIM), ("taskqueue", Category.CLAIM)}
+
+
+def test_a_run_of_one_queue_has_no_queue_split() -> None:
+    # GIVEN samples in our queue only WHEN attributed THEN there is nothing to split by queue
+    frames = (Frame("TaskQueue.claim", "/src/taskqueue/queue.py"), Frame("[await]"))
+    profile = SampledProfile(
+        name="loop",
+        role=ThreadRole.EVENT_LOOP,
+        unit="seconds",
+        frames=frames,
+        stacks=((0, 1),),
+        weights=(1.0,),
+    )
+    (role,) = attribute([profile], profiler="pyinstrument", source="p").roles
+    assert role.queues == ()
+
+
+@pytest.mark.slow
+def test_analyze_splits_a_profiled_comparison_by_queue_and_operation(tmp_path: Path) -> None:
+    # GIVEN a comparison of our queue and huey, run under pyinstrument
+    ran = queueprof(
+        "run", "comparison", "--size", "smoke", "--profiler", "pyinstrument", "--run-id", "pyi",
+        "--param", "tasks=150", "--param", "contenders=taskqueue,huey",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert ran.returncode == 0, ran.stderr
+    # WHEN the real analyze command reads it
+    done = queueprof("analyze", "traces/pyi", "--format", "all", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    # THEN time inside huey's code is huey's enqueue, claim and complete, apart from ours
+    document = orjson.loads((tmp_path / "traces" / "pyi" / "findings.json").read_bytes())
+    (loop,) = [
+        r for r in document["runs"][0]["attributions"][0]["roles"] if r["role"] == "event loop"
+    ]
+    found = {(q["queue"], q["category"]) for q in loop["queues"]}
+    assert {("huey", "enqueue"), ("huey", "claim"), ("huey", "complete")} <= found
+    assert ("taskqueue", "claim") in found
+    huey_claim = next(q for q in loop["queues"] if (q["queue"], q["category"]) == ("huey", "claim"))
+    assert huey_claim["wall"] > 0
+    report = (tmp_path / "traces" / "pyi" / "report.md").read_text()
+    assert "By queue (event loop)" in report
+    assert "| huey | claim |" in report
+    assert "time by queue and operation" in done.stdout

@@ -1,0 +1,170 @@
+"""Samples inside huey and persist-queue are attributed to enqueue, claim, complete, status.
+
+Hand-built stacks as the profilers record them (site-packages paths, class-qualified names);
+the map comes from the adapters' declarations, so these also check that the declarations
+reach the analysis.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from analysis.operations import Category, Classifier, op_category
+from analysis.profile import Frame
+
+SITE = "/venv/lib/python3.11/site-packages"
+LOOP = [Frame("Runner.run", "/usr/lib/python3.11/asyncio/runners.py")]
+DRIVER = Frame("run_drain", "/src/workloads/comparison.py")
+TIMED = Frame("Recorder.timed", "/src/workloads/comparison.py")
+
+
+def adapter(cls: str, method: str, module: str) -> Frame:
+    return Frame(f"{cls}.{method}", f"/src/workloads/adapters/{module}.py")
+
+
+def lib(name: str, path: str) -> Frame:
+    return Frame(name, f"{SITE}/{path}")
+
+
+SQL_HELPER = lib("BaseSqlStorage.sql", "huey/storage.py")
+EXECUTE = lib("Connection.execute", "<built-in>")
+
+CASES = [
+    (
+        "huey enqueue down to SQLite",
+        [
+            adapter("HueyAdapter", "enqueue", "huey_adapter"),
+            lib("TaskWrapper.__call__", "huey/api.py"),
+            lib("Huey.enqueue", "huey/api.py"),
+            lib("SqliteStorage.enqueue", "huey/storage.py"),
+            SQL_HELPER,
+            EXECUTE,
+        ],
+        Category.ENQUEUE,
+    ),
+    (
+        "huey dequeue's delete",
+        [
+            adapter("HueyAdapter", "claim", "huey_adapter"),
+            lib("Huey.dequeue", "huey/api.py"),
+            lib("SqliteStorage.dequeue", "huey/storage.py"),
+            EXECUTE,
+        ],
+        Category.CLAIM,
+    ),
+    (
+        "huey execute storing the result",
+        [
+            adapter("HueyAdapter", "complete", "huey_adapter"),
+            lib("Huey.execute", "huey/api.py"),
+            lib("Huey._execute", "huey/api.py"),
+            lib("Huey.put_result", "huey/api.py"),
+            lib("SqliteStorage.put_data", "huey/storage.py"),
+            SQL_HELPER,
+        ],
+        Category.COMPLETE,
+    ),
+    (
+        "huey's revoke check inside execute is the completion's, not a status",
+        [
+            adapter("HueyAdapter", "complete", "huey_adapter"),
+            lib("Huey.execute", "huey/api.py"),
+            lib("Huey.is_revoked", "huey/api.py"),
+            lib("SqliteStorage.peek_many", "huey/storage.py"),
+        ],
+        Category.COMPLETE,
+    ),
+    (
+        "the task huey runs is the handler",
+        [
+            adapter("HueyAdapter", "complete", "huey_adapter"),
+            lib("Huey.execute", "huey/api.py"),
+            lib("Huey._execute", "huey/api.py"),
+            lib("Task.execute", "huey/api.py"),
+            Frame("huey_noop", "/src/workloads/adapters/huey_adapter.py"),
+        ],
+        Category.HANDLER,
+    ),
+    (
+        "huey result lookup",
+        [
+            adapter("HueyAdapter", "status", "huey_adapter"),
+            lib("Huey.result", "huey/api.py"),
+            lib("Result.get", "huey/api.py"),
+            lib("Result.get_raw_result", "huey/api.py"),
+            lib("Result._get", "huey/api.py"),
+            lib("SqliteStorage.peek_data", "huey/storage.py"),
+        ],
+        Category.STATUS,
+    ),
+    (
+        "persist-queue put",
+        [
+            adapter("PersistQueueAdapter", "enqueue", "persistqueue_adapter"),
+            lib("SQLiteAckQueue.put", "persistqueue/sqlackqueue.py"),
+            lib("_execute", "persistqueue/sqlbase.py"),
+            lib("SQLiteBase._insert_into", "persistqueue/sqlbase.py"),
+        ],
+        Category.ENQUEUE,
+    ),
+    (
+        "persist-queue get marks the row unacked",
+        [
+            adapter("PersistQueueAdapter", "claim", "persistqueue_adapter"),
+            lib("SQLiteAckQueue.get", "persistqueue/sqlackqueue.py"),
+            lib("SQLiteAckQueue._pop", "persistqueue/sqlackqueue.py"),
+            lib("_execute", "persistqueue/sqlbase.py"),
+            lib("SQLiteAckQueue._mark_ack_status", "persistqueue/sqlackqueue.py"),
+        ],
+        Category.CLAIM,
+    ),
+    (
+        "persist-queue ack",
+        [
+            adapter("PersistQueueAdapter", "complete", "persistqueue_adapter"),
+            lib("SQLiteAckQueue.ack", "persistqueue/sqlackqueue.py"),
+            lib("_execute", "persistqueue/sqlbase.py"),
+            lib("SQLiteAckQueue._mark_ack_status", "persistqueue/sqlackqueue.py"),
+            lib("Connection.commit", "<built-in>"),
+        ],
+        Category.COMPLETE,
+    ),
+    (
+        "the sqlite3 reference's status",
+        [adapter("Sqlite3Reference", "status", "sqlite3_reference"), EXECUTE],
+        Category.STATUS,
+    ),
+    (
+        "the driver outside any operation",
+        [DRIVER, lib("Huey.__init__", "huey/api.py")],
+        Category.OTHER,
+    ),
+]
+
+
+@pytest.mark.parametrize(("stack", "category"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_a_sample_in_a_foreign_queue_goes_to_its_operation(
+    stack: list[Frame], category: Category
+) -> None:
+    # GIVEN a sample's stack from the event loop down into a peer library
+    frames = [*LOOP, DRIVER, TIMED, *stack]
+    # WHEN it is classified THEN its innermost mapped frame decides the operation
+    found, _ = Classifier(frames).category(list(range(len(frames))))
+    assert found is category
+
+
+@pytest.mark.parametrize(
+    ("op", "category"),
+    [
+        ("huey.claim", Category.CLAIM),
+        ("persist-queue.complete", Category.COMPLETE),
+        ("taskqueue-batched.status", Category.STATUS),
+        ("claim", Category.CLAIM),
+        ("huey.vacuum", Category.OTHER),
+    ],
+)
+def test_recorded_operation_names_qualified_by_queue_keep_their_category(
+    op: str, category: Category
+) -> None:
+    # GIVEN an op-samples / trace-span name WHEN categorised THEN the queue prefix is ignored
+    assert op_category(op) is category

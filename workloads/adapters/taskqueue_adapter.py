@@ -1,0 +1,72 @@
+"""Our queue behind the adapter protocol, so it runs the very scenarios the peers run."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from taskqueue import QueueConfig, Task, TaskQueue
+
+from .base import AdapterSpec, Opener, QueueAdapter
+from .specs import TASKQUEUE
+
+WORKER = "w0"
+
+
+class TaskQueueAdapter:
+    """:class:`~taskqueue.TaskQueue` through its public API (one worker name, ``w0``).
+
+    Async already: every call is one await on the queue's aiosqlite thread, as a user pays it.
+    """
+
+    def __init__(self, queue: TaskQueue) -> None:
+        self._queue = queue
+
+    @property
+    def spec(self) -> AdapterSpec:
+        """:data:`~workloads.adapters.specs.TASKQUEUE`."""
+        return TASKQUEUE
+
+    async def enqueue(self, payload: Mapping[str, Any]) -> object:
+        """``TaskQueue.enqueue('noop', payload)``; the task id is the reference."""
+        return await self._queue.enqueue("noop", dict(payload))
+
+    async def claim(self, n: int) -> Sequence[object]:
+        """``TaskQueue.claim('w0', n)``."""
+        return await self._queue.claim(WORKER, n)
+
+    async def complete(self, claimed: Sequence[object]) -> None:
+        """``TaskQueue.complete_many`` with each task's ``seq`` as its result (one statement)."""
+        done: list[tuple[Task, Any]] = []
+        for task in claimed:
+            assert isinstance(task, Task)
+            done.append((task, task.payload.get("seq")))
+        await self._queue.complete_many(done)
+
+    async def status(self, ref: object) -> str | None:
+        """``TaskQueue.status(id).state``."""
+        assert isinstance(ref, int)
+        found = await self._queue.status(ref)
+        return None if found is None else found.state.value
+
+    async def close(self) -> None:
+        """Close the queue."""
+        await self._queue.close()
+
+
+def taskqueue_opener(config: QueueConfig) -> Opener:
+    """Opens :class:`TaskQueueAdapter` with ``config``.
+
+    The queue's own per-operation timings are turned off: the comparison times every
+    contender's calls the same way, around the adapter, and records those.
+    """
+    quiet = dataclasses.replace(config, record_timings=False)
+
+    async def open_queue(folder: Path) -> QueueAdapter:
+        queue = TaskQueue(folder / "taskqueue.db", quiet)
+        await queue.open()
+        return TaskQueueAdapter(queue)
+
+    return open_queue
