@@ -60,8 +60,8 @@ def test_a_smoke_comparison_prints_the_side_by_side_table_and_the_verdict(
     assert verdict.measured == pytest.approx(
         rows["taskqueue"].metrics["drain_tasks_per_s"] / best_peer
     )
-    batched = rows["taskqueue-batched"].metrics["drain_tasks_per_s"] / best_peer
-    assert result.metrics["drain_x_best_peer_taskqueue_batched"] == pytest.approx(batched)
+    batched = rows["taskqueue-1x1"].metrics["drain_tasks_per_s"] / best_peer
+    assert result.metrics["drain_x_best_peer_taskqueue_1x1"] == pytest.approx(batched)
     assert "huey [at-most-once]" in done.stdout
     assert "drain_x_best_peer" in done.stdout
     # ... and each queue's operations are samples of their own in op-samples.npz
@@ -72,7 +72,7 @@ def test_a_smoke_comparison_prints_the_side_by_side_table_and_the_verdict(
     # ... which the analysis reads like any run's
     analysis = analyze([run_dir])
     ops = {d.op for d in analysis.runs[0].latencies}
-    assert {"huey.enqueue", "taskqueue-batched.claim", "persist-queue.claim"} <= ops
+    assert {"huey.enqueue", "taskqueue-1x1.claim", "persist-queue.claim"} <= ops
 
 
 def test_time_is_split_by_queue_then_operation_when_several_queues_ran() -> None:

@@ -158,7 +158,7 @@ def test_a_sample_in_a_foreign_queue_goes_to_its_operation(
     [
         ("huey.claim", Category.CLAIM),
         ("persist-queue.complete", Category.COMPLETE),
-        ("taskqueue-batched.status", Category.STATUS),
+        ("taskqueue-1x1.status", Category.STATUS),
         ("claim", Category.CLAIM),
         ("huey.vacuum", Category.OTHER),
     ],

@@ -29,7 +29,7 @@ EXPECTED_METRICS = {
     "concurrency": {"max_workers", "claim_conflict_pct", "sqlite_busy_retries_below_10_workers"},
     "stress": {"lost_tasks", "duplicated_tasks"},
     "memory": {"heap_growth_kib_per_1k_tasks", "rss_growth_kib_per_1k_tasks", "peak_rss_mib"},
-    "comparison": {"drain_x_best_peer", "drain_x_best_peer_taskqueue_batched"},
+    "comparison": {"drain_x_best_peer", "drain_x_best_peer_taskqueue_1x1"},
 }
 
 

@@ -17,16 +17,18 @@ from .taskqueue_adapter import taskqueue_opener
 REFERENCE = "sqlite3"
 """The contender every ratio is taken against; always run."""
 
-BATCHED = 100
-"""Claim and ack batch of the named batched strategy row."""
+ONE_AT_A_TIME = 1
+"""Claim and ack batch of the named unbatched strategy row (one task per call, like the peers)."""
 
-CONTENDER_NAMES = ("taskqueue", "taskqueue-batched", "huey", "huey-fsync-off", "persist-queue")
+CONTENDER_NAMES = ("taskqueue", "taskqueue-1x1", "huey", "huey-fsync-off", "persist-queue")
 """What ``--param contenders=`` accepts (the sqlite3 reference always runs)."""
 
 
 def contenders(config: QueueConfig) -> Mapping[str, Contender]:
     """Every contender, ours with ``config`` (the run's ``--queue`` over ``QueueConfig()``)."""
-    batched = dataclasses.replace(config, claim_batch=BATCHED, ack_batch=BATCHED)
+    single = dataclasses.replace(
+        config, claim_batch=ONE_AT_A_TIME, ack_batch=ONE_AT_A_TIME, claim_budget_ms=0
+    )
     return {
         REFERENCE: Contender(
             name=REFERENCE,
@@ -42,13 +44,13 @@ def contenders(config: QueueConfig) -> Mapping[str, Contender]:
             claim_batch=config.claim_batch,
             strategy=config.to_dict(),
         ),
-        "taskqueue-batched": Contender(
-            name="taskqueue-batched",
+        "taskqueue-1x1": Contender(
+            name="taskqueue-1x1",
             spec=TASKQUEUE,
-            settings=f"claims and acks of {BATCHED} (synchronous=NORMAL)",
-            open=taskqueue_opener(batched),
-            claim_batch=BATCHED,
-            strategy=batched.to_dict(),
+            settings="one task per claim and ack, like the peers' APIs (synchronous=NORMAL)",
+            open=taskqueue_opener(single),
+            claim_batch=ONE_AT_A_TIME,
+            strategy=single.to_dict(),
         ),
         "huey": Contender(
             name="huey",
