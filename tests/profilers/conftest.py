@@ -14,15 +14,18 @@ from taskqueue import QueueConfig, TaskQueue, run_async_workers
 RunUnder = Callable[[str, list[str]], Profiler]
 
 
-async def small_workload(db: Path, tasks: int = 600, workers: int = 3) -> int:
-    """Enqueue ``tasks`` noop tasks and drain them with ``workers`` engines."""
-    config = QueueConfig(capture_sql=True, record_timings=True)
-    async with TaskQueue(db, config) as queue:
-        await queue.enqueue_many([("noop", {"n": i}) for i in range(tasks)])
-        await queue.enqueue("cpu", {"iterations": 20_000})
-        result = await run_async_workers(queue, workers)
+async def small_workload(db: Path, tasks: int = 600, workers: int = 3, queue: str = "") -> int:
+    """Enqueue ``tasks`` noop tasks and drain them with ``workers`` engines.
+
+    ``queue`` is a strategy in the CLI form (``claim_batch=1,ack_batch=1``).
+    """
+    config = QueueConfig.parse(queue, QueueConfig(capture_sql=True, record_timings=True))
+    async with TaskQueue(db, config) as opened:
+        await opened.enqueue_many([("noop", {"n": i}) for i in range(tasks)])
+        await opened.enqueue("cpu", {"iterations": 20_000})
+        result = await run_async_workers(opened, workers)
         for task_id in range(1, 20):
-            await queue.status(task_id)
+            await opened.status(task_id)
     return result.total.completed
 
 
