@@ -12,7 +12,8 @@ The table prints each row's goal, the measured figures, PASS or FAIL, and the co
 re-measures that row alone. ``--save`` writes every figure, every check and the environment
 as schema-versioned JSON. This is a report: the exit status is 0 when every row was measured
 (whatever the verdicts), 1 when a row could not be measured or, with ``--strict``, when a
-goal failed, and 2 for bad arguments.
+goal failed, 2 for bad arguments, and 130 on Ctrl-C (after printing and saving the rows
+measured so far).
 
 ``--quick`` runs every row at small sizes (a few minutes in all): its figures show the rows
 work, not what the goals are about (e.g. the Perfetto row traces fewer than 10,000 tasks).
@@ -48,7 +49,7 @@ from benchmarks.queue_vs_sqlite import raw_batched, raw_cycle
 from profilers import get_profiler
 from queueprof.errors import QueueprofError
 from queueprof.render import number
-from taskqueue import QueueConfig, TaskQueue, WorkerEngine, run_async_workers
+from taskqueue import QueueConfig, TaskQueue, TaskQueueError, WorkerEngine, run_async_workers
 from workloads.environment import capture_environment
 from workloads.results import WorkloadResult
 from workloads.runfolder import MANIFEST, Manifest, RunStatus, now_iso, write_atomic
@@ -366,6 +367,9 @@ def _workload(
     say(shown)
     plan = plan_run(name, params=params, queue=queue, out_dir=scratch, command=command)
     outcome: RunOutcome = execute(plan)
+    if outcome.status is RunStatus.INTERRUPTED:
+        # The runner turns Ctrl-C into an interrupted run; stop the whole table, as Ctrl-C means.
+        raise KeyboardInterrupt
     if outcome.status is not RunStatus.COMPLETE:
         reason = f": {outcome.error.type}: {outcome.error.message}" if outcome.error else ""
         raise GoalsError(f"`{shown}` ended {outcome.status.value}{reason}")
@@ -869,7 +873,7 @@ def run_row(row: Row, sizes: Sizes, quick: bool, say: Say) -> RowResult:
         try:
             measured = row.measure(sizes, Path(scratch), say)
             checks = row.judge(measured.figures)
-        except (QueueprofError, OSError, subprocess.SubprocessError) as crash:
+        except (QueueprofError, TaskQueueError, OSError, subprocess.SubprocessError) as crash:
             error = f"{type(crash).__name__}: {crash}"
         except SystemExit as crash:  # profiler_overhead's child helper exits on a failed child
             error = f"SystemExit: {crash}"
@@ -960,10 +964,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     load_before = os.getloadavg()
     started = time.perf_counter()
     results: list[RowResult] = []
+    interrupted = False
     for index, key in enumerate(keys, 1):
         row = ROWS[key]
         err.print(f"[bold]{index}/{len(keys)} {key}[/bold]: {escape(row.metric)}")
-        result = run_row(row, sizes, args.quick, lambda line: err.print("  " + escape(line)))
+        try:
+            result = run_row(row, sizes, args.quick, lambda line: err.print("  " + escape(line)))
+        except KeyboardInterrupt:
+            # Ctrl-C: the rows measured so far are still worth their table and file.
+            err.print(f"  interrupted; {len(results)} of {len(keys)} rows measured")
+            interrupted = True
+            break
         err.print(f"  {result.verdict} in {result.seconds:.0f} s")
         results.append(result)
     load = {
@@ -971,6 +982,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "loadavg_1m_after": os.getloadavg()[0],
         "cpus": os.cpu_count(),
         "wall_s": time.perf_counter() - started,
+        "interrupted": interrupted,
     }
     title = (
         f"queueprof goals{' (--quick: small sizes, not the goals figures)' if args.quick else ''}"
@@ -990,6 +1002,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         console.print(f"saved {args.save}")
     counts = {v: sum(r.verdict == v for r in results) for v in (PASS, FAIL, ERROR)}
     console.print(", ".join(f"{n} {v}" for v, n in counts.items()))
+    if interrupted:
+        return 130
     if counts[ERROR]:
         return 1
     return 1 if args.strict and counts[FAIL] else 0

@@ -144,10 +144,10 @@ def test_a_missing_figure_is_named_with_the_figures_there_are() -> None:
 # --- rows run through the table, with hand-made measurements --------------------------------
 
 
-def _row(key: str, figures: dict[str, float] | Exception) -> Row:
+def _row(key: str, figures: dict[str, float] | BaseException) -> Row:
     def measure(sizes: goals.Sizes, scratch: Path, say: goals.Say) -> Measured:
         assert scratch.is_dir()  # each row gets a scratch folder of its own
-        if isinstance(figures, Exception):
+        if isinstance(figures, BaseException):
             raise figures
         return Measured(dict(figures), notes=["hand-made"])
 
@@ -295,3 +295,19 @@ def test_a_quick_run_of_two_rows_writes_a_well_formed_json(tmp_path: Path) -> No
         assert document["verdicts"][row["key"]] == row["verdict"]
         assert row["command"] == f"python -m benchmarks.goals --quick --only {row['key']}"
         assert row["sources"] or row["key"] == "cycle_1_worker"
+
+
+def test_ctrl_c_keeps_the_rows_measured_so_far(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # GIVEN two rows, the second interrupted by Ctrl-C
+    monkeypatch.setitem(ROWS, "first", _row("first", {"ratio": 0.6}))
+    monkeypatch.setitem(ROWS, "second", _row("second", KeyboardInterrupt()))
+    saved = tmp_path / "goals.json"
+    # WHEN the command runs them
+    code = main(["--only", "first,second", "--save", str(saved)])
+    # THEN it exits 130 and the file holds the first row, marked as an interrupted run
+    assert code == 130
+    document = orjson.loads(saved.read_bytes())
+    assert [r["key"] for r in document["rows"]] == ["first"]
+    assert document["machine_load"]["interrupted"] is True
