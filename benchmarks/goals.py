@@ -164,43 +164,31 @@ class Check:
 
 @dataclass(frozen=True)
 class Sizes:
-    """How much each row measures. ``FULL`` gives the figures; ``QUICK`` shows the rows work."""
+    """How much each row measures. The defaults (``FULL``) give the figures the goals are
+    about, in about ten minutes on the 2-core reference machine; ``QUICK`` shows the rows work."""
 
-    rounds: int
+    rounds: int = 5
     """Interleaved rounds of the ratio rows (their medians are judged)."""
-    cycle_tasks: int
-    batched_tasks: int
-    concurrency_tasks: int
-    concurrency_rounds: int
-    process_tasks: int
-    stress_duration_s: float
-    dbops_tasks: int
-    latency_tasks: int
-    overhead_tasks: int
-    overhead_rounds: int
-    trace_tasks: int | None
-    """Tasks of the Perfetto row; None runs ``tox -e profile-trace``'s own count."""
-    load_mb: float
-    profile_cpu_args: tuple[str, ...]
+    cycle_tasks: int = 3_000
+    batched_tasks: int = 20_000
+    concurrency_tasks: int = 3_000
+    concurrency_rounds: int = 3
+    """Sweeps over 1..20 workers; each worker count's rate is the median over them."""
+    process_tasks: int = 30_000
+    stress_duration_s: float = 5.0
+    dbops_tasks: int = 2_000
+    latency_tasks: int = 5_000
+    overhead_tasks: int = 10_000
+    overhead_rounds: int = 5
+    """Profiled/bare pairs per profiler; py-spy and memray pairs swing most on a loaded machine."""
+    trace_tasks: int | None = None
+    """Tasks of the Perfetto row; None keeps ``tox -e profile-trace``'s own count."""
+    load_mb: float = 150.0
+    profile_cpu_args: tuple[str, ...] = ()
     """Put where ``{posargs}`` is in ``tox -e profile-cpu``'s commands."""
 
 
-FULL = Sizes(
-    rounds=5,
-    cycle_tasks=3_000,
-    batched_tasks=20_000,
-    concurrency_tasks=3_000,
-    concurrency_rounds=3,
-    process_tasks=30_000,
-    stress_duration_s=5.0,
-    dbops_tasks=2_000,
-    latency_tasks=5_000,
-    overhead_tasks=10_000,
-    overhead_rounds=3,
-    trace_tasks=None,
-    load_mb=150.0,
-    profile_cpu_args=(),
-)
+FULL = Sizes()
 QUICK = Sizes(
     rounds=2,
     cycle_tasks=500,
