@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import configparser
+import math
 import os
 import shlex
 import statistics
@@ -389,6 +390,8 @@ def measure_workers_20(sizes: Sizes, scratch: Path, say: Say) -> Measured:
         result, shown = _workload("concurrency", params, scratch, say)
         for step in result.steps:
             workers = int(step.settings["workers"])
+            if "tasks_per_s" not in step.metrics:
+                raise GoalsError(f"concurrency step {step.label!r} reported no tasks_per_s")
             rates[workers].append(float(step.metrics["tasks_per_s"]))
             lost += int(step.counters.get("lost", 0))
             if workers == 20:
@@ -658,11 +661,17 @@ def measure_analysis_load(sizes: Sizes, scratch: Path, say: Say) -> Measured:
     path.unlink()
     if done.returncode != 0:
         raise GoalsError(f"loading the synthetic trace failed: {done.stderr.strip()[-800:]}")
-    child = orjson.loads(done.stdout.strip().splitlines()[-1])
-    peak = float(child["peak_kib"]) * 1024
+    try:
+        child = orjson.loads(done.stdout.strip().splitlines()[-1])
+        seconds, peak = float(child["seconds"]), float(child["peak_kib"]) * 1024
+    except (IndexError, KeyError, TypeError, ValueError) as error:  # JSONDecodeError too
+        raise GoalsError(
+            "benchmarks.analysis_load's child printed no seconds/peak_kib figures "
+            f"({type(error).__name__}: {error}); it printed: {done.stdout.strip()[-400:]!r}"
+        ) from None
     return Measured(
         {
-            "load_s": float(child["seconds"]),
+            "load_s": seconds,
             "rss_ratio": peak / size,
             "peak_rss_mb": peak / 1e6,
             "file_mb": size / 1e6,
@@ -822,6 +831,10 @@ class RowResult:
     checks: tuple[Check, ...]
     seconds: float
     error: str | None = None
+    loadavg: tuple[float, float] = (math.nan, math.nan)
+    """The machine's 1-minute load average before and after the row: on a shared machine,
+    above the CPU count, a single-threaded side (plain sqlite3) gets a smaller share of the
+    CPUs than the queue's two threads (event loop, SQLite thread), which flatters ratios."""
 
     @property
     def verdict(self) -> str:
@@ -843,6 +856,7 @@ class RowResult:
             "notes": self.measured.notes,
             "error": self.error,
             "seconds": self.seconds,
+            "loadavg_1m": {"before": self.loadavg[0], "after": self.loadavg[1]},
         }
 
 
@@ -854,6 +868,7 @@ def row_command(key: str, quick: bool) -> str:
 def run_row(row: Row, sizes: Sizes, quick: bool, say: Say) -> RowResult:
     """Measure and judge one row; a failure to measure becomes the row's ``error``."""
     started = time.perf_counter()
+    load_before = os.getloadavg()[0]
     measured = Measured()
     checks: tuple[Check, ...] = ()
     error = None
@@ -866,7 +881,13 @@ def run_row(row: Row, sizes: Sizes, quick: bool, say: Say) -> RowResult:
         except SystemExit as crash:  # profiler_overhead's child helper exits on a failed child
             error = f"SystemExit: {crash}"
     return RowResult(
-        row, row_command(row.key, quick), measured, checks, time.perf_counter() - started, error
+        row,
+        row_command(row.key, quick),
+        measured,
+        checks,
+        time.perf_counter() - started,
+        error,
+        (load_before, os.getloadavg()[0]),
     )
 
 
@@ -963,7 +984,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             err.print(f"  interrupted; {len(results)} of {len(keys)} rows measured")
             interrupted = True
             break
-        err.print(f"  {result.verdict} in {result.seconds:.0f} s")
+        before, after = result.loadavg
+        err.print(
+            f"  {result.verdict} in {result.seconds:.0f} s (load {before:.1f} -> {after:.1f})"
+        )
         results.append(result)
     load = {
         "loadavg_1m_before": load_before[0],

@@ -290,6 +290,7 @@ def test_a_quick_run_of_two_rows_writes_a_well_formed_json(tmp_path: Path) -> No
     # ... and each verdict agrees with its checks
     for row in document["rows"]:
         assert row["error"] is None
+        assert row["loadavg_1m"]["before"] >= 0  # the machine's load is part of the figures
         passed = all(c["passed"] for c in row["checks"])
         assert row["verdict"] == (PASS if passed else FAIL)
         assert document["verdicts"][row["key"]] == row["verdict"]
@@ -311,3 +312,15 @@ def test_ctrl_c_keeps_the_rows_measured_so_far(
     document = orjson.loads(saved.read_bytes())
     assert [r["key"] for r in document["rows"]] == ["first"]
     assert document["machine_load"]["interrupted"] is True
+
+
+def test_a_load_child_without_figures_is_named_not_misread(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # GIVEN an analysis-load child that prints something other than its figures
+    monkeypatch.setattr(goals, "LOAD_CHILD", "print('loaded, somehow')")
+    # WHEN the row measures a small trace with it
+    # THEN it fails with what the child printed, and the trace file is gone
+    with pytest.raises(GoalsError, match=r"printed no seconds/peak_kib.*loaded, somehow"):
+        goals.measure_analysis_load(goals.Sizes(load_mb=0.05), tmp_path, lambda line: None)
+    assert list(tmp_path.iterdir()) == []
