@@ -15,7 +15,7 @@ as schema-versioned JSON. This is a report: the exit status is 0 when every row 
 goal failed, 2 for bad arguments, and 130 on Ctrl-C (after printing and saving the rows
 measured so far).
 
-``--quick`` runs every row at small sizes (a few minutes in all): its figures show the rows
+``--quick`` runs every row at small sizes (about a minute in all): its figures show the rows
 work, not what the goals are about (e.g. the Perfetto row traces fewer than 10,000 tasks).
 """
 
@@ -166,7 +166,7 @@ class Check:
 @dataclass(frozen=True)
 class Sizes:
     """How much each row measures. The defaults (``FULL``) give the figures the goals are
-    about, in about ten minutes on the 2-core reference machine; ``QUICK`` shows the rows work."""
+    about, in 5-6 minutes on the 2-core reference machine; ``QUICK`` shows the rows work."""
 
     rounds: int = 5
     """Interleaved rounds of the ratio rows (their medians are judged)."""
@@ -954,7 +954,7 @@ def parse_only(text: str | None) -> list[str]:
 def main(argv: Sequence[str] | None = None) -> int:
     """Measure the rows, print the table, optionally save the JSON; returns the exit status."""
     parser = argparse.ArgumentParser(prog=PROG, description=(__doc__ or "").split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="small sizes: a few minutes in all")
+    parser.add_argument("--quick", action="store_true", help="small sizes: about a minute in all")
     parser.add_argument(
         "--only", metavar="ROW,...", help=f"measure only these rows: {', '.join(ROWS)}"
     )
