@@ -64,6 +64,8 @@ class EngineStats:
 
 
 _KEPT_ERRORS = 20
+_FIRST_DRAIN_CHECK_S = 0.001
+"""run_until_empty: first wait before looking again for tasks other engines still hold."""
 
 
 class WorkerEngine:
@@ -130,6 +132,7 @@ class WorkerEngine:
         running: set[asyncio.Task[None]] = set()
         next_reclaim = time.monotonic() + self.reclaim_interval
         sizer = self._sizer
+        drain_check_s = _FIRST_DRAIN_CHECK_S
         queue.engines += 1
         try:
             while stop is None or not stop.is_set():
@@ -156,13 +159,21 @@ class WorkerEngine:
                         if running:
                             await self._wait_one(running)
                             continue
-                        if stop is None and await queue.is_drained():
-                            break
+                        if stop is None:
+                            if await queue.is_drained():
+                                break
+                            # Other engines still hold tasks: their acks arrive with no
+                            # enqueue to wake us, so look again soon, then less often (a
+                            # whole wake-up interval was most of a short drain's wall time).
+                            await queue.wait_for_work(timeout=drain_check_s)
+                            drain_check_s = min(drain_check_s * 2, 1.0)
+                            continue
                         # No sweep of expired leases here: every idle engine would run one
                         # per wake-up (the analysis of a dbops run found 2 sweeps per task).
                         # The sweep at the top of the loop runs every reclaim_interval.
                         await self._idle(stop)
                         continue
+                    drain_check_s = _FIRST_DRAIN_CHECK_S
                     stats.claimed += len(tasks)
                     buffer.extend(tasks)
                 if self.concurrency == 1:
