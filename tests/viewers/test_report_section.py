@@ -1,0 +1,87 @@
+"""The screenshots in ``report.html``: listed in the manifest, embedded by ``analyze``."""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import shutil
+from pathlib import Path
+
+import pytest
+
+from workloads.runfolder import MANIFEST, Artifact, ArtifactKind, Manifest
+
+from .conftest import queueprof, smoke_run
+
+# A 1x1 PNG: the section embeds whatever image view-check wrote.
+PIXEL = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
+)
+
+
+@pytest.fixture(scope="module")
+def bare_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("report-section")
+    return smoke_run(out, "bare", "throughput", "--param", "worker_counts=1")
+
+
+def _with_screenshot(run: Path, data: bytes, description: str) -> None:
+    (run / "screenshots").mkdir()
+    (run / "screenshots" / "trace.png").write_bytes(data)
+    manifest = Manifest.from_json((run / MANIFEST).read_bytes())
+    shot = Artifact(ArtifactKind.SCREENSHOT, "screenshots/trace.png", "png", "image", description)
+    manifest = dataclasses.replace(manifest, artifacts=(*manifest.artifacts, shot.to_dict()))
+    (run / MANIFEST).write_bytes(manifest.to_json())
+
+
+@pytest.mark.slow
+def test_report_embeds_each_listed_screenshot_with_its_verdict(
+    bare_run: Path, tmp_path: Path
+) -> None:
+    # GIVEN a run whose manifest lists a screenshot that view-check wrote
+    run = tmp_path / "run"
+    shutil.copytree(bare_run, run)
+    _with_screenshot(run, PIXEL, "viztracer.trace.json in the Perfetto UI: <rendered>")
+    # WHEN the run is analysed to HTML
+    done = queueprof("analyze", str(run), "--format", "html", cwd=tmp_path)
+    # THEN report.html embeds the image itself (it stays one file) with its caption, escaped
+    assert done.returncode == 0, done.stderr
+    page = (run / "report.html").read_text()
+    assert "In the viewers (queueprof view-check" in page
+    assert f'src="data:image/png;base64,{base64.b64encode(PIXEL).decode()}"' in page
+    assert "Perfetto UI: &lt;rendered&gt;" in page
+
+
+@pytest.mark.slow
+def test_report_without_screenshots_has_no_viewer_section(bare_run: Path, tmp_path: Path) -> None:
+    # GIVEN a run never checked in the viewers WHEN analysed THEN no empty section appears
+    run = tmp_path / "run"
+    shutil.copytree(bare_run, run)
+    done = queueprof("analyze", str(run), "--format", "html", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "In the viewers" not in (run / "report.html").read_text()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("data", "problem"),
+    [
+        (PIXEL[:5], "is not a PNG image"),
+        (None, "the manifest lists this screenshot but it is missing"),
+    ],
+    ids=["truncated", "missing"],
+)
+def test_a_broken_screenshot_is_named_with_the_fix(
+    bare_run: Path, tmp_path: Path, data: bytes | None, problem: str
+) -> None:
+    # GIVEN a listed screenshot that is cut short, or gone
+    run = tmp_path / "run"
+    shutil.copytree(bare_run, run)
+    _with_screenshot(run, data or PIXEL, "trace")
+    if data is None:
+        (run / "screenshots" / "trace.png").unlink()
+    # WHEN the run is analysed THEN exit 2 names the file, the problem and view-check
+    done = queueprof("analyze", str(run), "--format", "html", cwd=tmp_path)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert f"{run / 'screenshots' / 'trace.png'}: {problem}" in done.stderr
+    assert "queueprof view-check" in done.stderr
