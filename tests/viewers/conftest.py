@@ -78,6 +78,19 @@ def smoke_run(out: Path, run_id: str, *args: str) -> Path:
 
 
 @pytest.fixture(scope="session")
+def bare_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real bare run: no profile, trace or report to open. Tests copy it to change it."""
+    out = tmp_path_factory.mktemp("bare")
+    return smoke_run(out, "bare", "throughput", "--param", "worker_counts=1")
+
+
+@pytest.fixture
+def bare_copy(bare_run: Path, tmp_path: Path) -> Path:
+    """A fresh copy of :func:`bare_run` for one test to change."""
+    return Path(shutil.copytree(bare_run, tmp_path / "run"))
+
+
+@pytest.fixture(scope="session")
 def pristine_runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One pyinstrument and one viztracer run, made once; tests work on copies."""
     out = tmp_path_factory.mktemp("viewer-runs")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import orjson
@@ -14,7 +13,7 @@ from queueprof.viewers.errors import ViewerSetupError
 from queueprof.viewers.runs import find_apps
 from queueprof.viewers.server import Routes
 
-from .conftest import queueprof, smoke_run
+from .conftest import queueprof
 
 
 def test_routes_serve_files_and_app_folders_but_never_climb_out(tmp_path: Path) -> None:
@@ -121,20 +120,12 @@ def test_browser_options_refuse_sizes_and_timeouts_out_of_range(
         BrowserOptions(width=width, height=height, timeout_s=timeout)
 
 
-@pytest.fixture(scope="module")
-def bare_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A real bare run: no profile, trace or report to open."""
-    out = tmp_path_factory.mktemp("bare")
-    return smoke_run(out, "bare", "throughput", "--param", "worker_counts=1")
-
-
 @pytest.mark.slow
 def test_view_check_without_a_browser_says_how_to_install_it(
-    bare_run: Path, tmp_path: Path
+    bare_copy: Path, tmp_path: Path
 ) -> None:
     # GIVEN a run with an HTML report and a chromium path where there is none
-    run = tmp_path / "run"
-    shutil.copytree(bare_run, run)
+    run = bare_copy
     (run / "report.html").write_text("<html><body><h2>a</h2><h2>b</h2></body></html>")
     # WHEN view-check is run THEN it exits 2 naming the missing browser and the fix
     done = queueprof(
@@ -147,11 +138,11 @@ def test_view_check_without_a_browser_says_how_to_install_it(
 
 @pytest.mark.slow
 def test_view_check_of_a_run_with_nothing_to_open_says_what_to_run(
-    bare_run: Path, tmp_path: Path
+    bare_copy: Path, tmp_path: Path
 ) -> None:
     # GIVEN a bare run (no profiler) that was never analysed
     # WHEN view-check is run on it THEN it exits 2 and says how to get something to open
-    done = queueprof("view-check", str(bare_run), cwd=tmp_path)
+    done = queueprof("view-check", str(bare_copy), cwd=tmp_path)
     assert done.returncode == 2, done.stdout + done.stderr
     assert "holds no profile, trace or HTML report" in done.stderr
     assert "--profiler" in done.stderr

@@ -4,25 +4,18 @@ from __future__ import annotations
 
 import base64
 import dataclasses
-import shutil
 from pathlib import Path
 
 import pytest
 
 from workloads.runfolder import MANIFEST, Artifact, ArtifactKind, Manifest
 
-from .conftest import queueprof, smoke_run
+from .conftest import queueprof
 
 # A 1x1 PNG: the section embeds whatever image view-check wrote.
 PIXEL = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
 )
-
-
-@pytest.fixture(scope="module")
-def bare_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("report-section")
-    return smoke_run(out, "bare", "throughput", "--param", "worker_counts=1")
 
 
 def _with_screenshot(run: Path, data: bytes, description: str) -> None:
@@ -36,11 +29,10 @@ def _with_screenshot(run: Path, data: bytes, description: str) -> None:
 
 @pytest.mark.slow
 def test_report_embeds_each_listed_screenshot_with_its_verdict(
-    bare_run: Path, tmp_path: Path
+    bare_copy: Path, tmp_path: Path
 ) -> None:
     # GIVEN a run whose manifest lists a screenshot that view-check wrote
-    run = tmp_path / "run"
-    shutil.copytree(bare_run, run)
+    run = bare_copy
     _with_screenshot(run, PIXEL, "viztracer.trace.json in the Perfetto UI: <rendered>")
     # WHEN the run is analysed to HTML
     done = queueprof("analyze", str(run), "--format", "html", cwd=tmp_path)
@@ -53,10 +45,9 @@ def test_report_embeds_each_listed_screenshot_with_its_verdict(
 
 
 @pytest.mark.slow
-def test_report_without_screenshots_has_no_viewer_section(bare_run: Path, tmp_path: Path) -> None:
+def test_report_without_screenshots_has_no_viewer_section(bare_copy: Path, tmp_path: Path) -> None:
     # GIVEN a run never checked in the viewers WHEN analysed THEN no empty section appears
-    run = tmp_path / "run"
-    shutil.copytree(bare_run, run)
+    run = bare_copy
     done = queueprof("analyze", str(run), "--format", "html", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert "In the viewers" not in (run / "report.html").read_text()
@@ -72,11 +63,10 @@ def test_report_without_screenshots_has_no_viewer_section(bare_run: Path, tmp_pa
     ids=["truncated", "missing"],
 )
 def test_a_broken_screenshot_is_named_with_the_fix(
-    bare_run: Path, tmp_path: Path, data: bytes | None, problem: str
+    bare_copy: Path, tmp_path: Path, data: bytes | None, problem: str
 ) -> None:
     # GIVEN a listed screenshot that is cut short, or gone
-    run = tmp_path / "run"
-    shutil.copytree(bare_run, run)
+    run = bare_copy
     _with_screenshot(run, data or PIXEL, "trace")
     if data is None:
         (run / "screenshots" / "trace.png").unlink()
