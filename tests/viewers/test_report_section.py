@@ -75,3 +75,19 @@ def test_a_broken_screenshot_is_named_with_the_fix(
     assert done.returncode == 2, done.stdout + done.stderr
     assert f"{run / 'screenshots' / 'trace.png'}: {problem}" in done.stderr
     assert "queueprof view-check" in done.stderr
+
+
+@pytest.mark.slow
+def test_a_bundle_keeps_the_screenshots_where_its_manifest_says(
+    bare_copy: Path, tmp_path: Path
+) -> None:
+    # GIVEN a run with a screenshot in its screenshots/ folder
+    _with_screenshot(bare_copy, PIXEL, "trace in Perfetto: rendered")
+    # WHEN it is bundled to share
+    done = queueprof("report", str(bare_copy), "--bundle", str(tmp_path / "proposal"), cwd=tmp_path)
+    # THEN the bundled run holds the screenshot at the path its bundled manifest lists
+    assert done.returncode == 0, done.stdout + done.stderr
+    bundled = tmp_path / "proposal" / Manifest.from_json((bare_copy / MANIFEST).read_bytes()).run_id
+    listed = Manifest.from_json((bundled / MANIFEST).read_bytes()).artifacts
+    assert "screenshots/trace.png" in [a["path"] for a in listed]
+    assert (bundled / "screenshots" / "trace.png").read_bytes() == PIXEL
