@@ -42,6 +42,12 @@ def test_report_embeds_each_listed_screenshot_with_its_verdict(
     assert "In the viewers (queueprof view-check" in page
     assert f'src="data:image/png;base64,{base64.b64encode(PIXEL).decode()}"' in page
     assert "Perfetto UI: &lt;rendered&gt;" in page
+    # AND report.md lists it by path
+    done = queueprof("analyze", str(bare_copy), "--format", "md", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "- `screenshots/trace.png`: viztracer.trace.json in the Perfetto UI" in (
+        (bare_copy / "report.md").read_text()
+    )
 
 
 @pytest.mark.slow
