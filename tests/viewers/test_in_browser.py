@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import orjson
 import pytest
 
 from workloads.runfolder import Manifest
@@ -129,3 +130,23 @@ def test_a_page_that_opens_an_alert_or_fetches_from_outside_fails(
     assert "requested https://cdn.example.org/d3.js (off this machine)" in failure
     # AND the speedscope profile of the same run still passed
     assert "1 of 2 artifacts did not render" in done.stderr
+
+
+@pytest.mark.slow
+def test_a_profile_file_with_one_profile_renders_by_its_name(
+    viewers: ViewerSetup, runs: Path
+) -> None:
+    # GIVEN a speedscope file that holds only the event loop's profile (speedscope then
+    # titles it by its name alone, without "(1/N)")
+    profile = runs / "cpu" / "pyinstrument.speedscope.json"
+    document = orjson.loads(profile.read_bytes())
+    document["profiles"] = document["profiles"][:1]
+    profile.write_bytes(orjson.dumps(document))
+    # WHEN view-check opens it
+    done = queueprof(
+        "view-check", "cpu", "--traces", str(runs),
+        "--speedscope-app", str(viewers.speedscope_app), cwd=runs,
+    )  # fmt: skip
+    # THEN it rendered, showing that one profile
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "shows 1: event loop (async-aware wall time)" in done.stdout
