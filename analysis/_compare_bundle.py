@@ -161,7 +161,10 @@ def _bundle_run(run: RunData, dest: Path) -> Written:
             notes.append(f"artifact {artifact['path']} is listed in the manifest but missing")
             continue
         what = artifact.get("description") or artifact["kind"]
-        files.append(_copy(source, dest, f"{what} (open with: {artifact['viewer']})"))
+        # Kept at its path in the run folder (screenshots/...): the copied manifest names it so.
+        files.append(
+            _copy(source, dest, f"{what} (open with: {artifact['viewer']})", artifact["path"])
+        )
     plots_dir = dest / "plots"
     plots_dir.mkdir()
     if run.op_samples:
@@ -253,8 +256,11 @@ def _index(
     return "\n".join(lines) + "\n"
 
 
-def _copy(source: Path, dest_dir: Path, description: str) -> WrittenFile:
-    target = dest_dir / source.name
+def _copy(
+    source: Path, dest_dir: Path, description: str, relative: str | None = None
+) -> WrittenFile:
+    target = dest_dir / (relative or source.name)
+    target.parent.mkdir(parents=True, exist_ok=True)
     shutil.copy2(source, target)
     return WrittenFile(target, description)
 

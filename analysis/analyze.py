@@ -23,6 +23,7 @@ from .load.collapsed import load_collapsed
 from .load.memray_stats import load_memray_stats
 from .load.pyinstrument_session import load_session
 from .load.runfolder import LoadedRun, load_run
+from .load.screenshots import load_screenshots
 from .load.speedscope import load_speedscope
 from .load.trace import load_trace
 from .memory import AllocationAttribution, attribute_memory
@@ -133,6 +134,7 @@ def analyze_run(run: LoadedRun) -> RunAnalysis:
         sql=hotspots,
         round_trips=round_trips,
         overhead=_overhead(run),
+        screenshots=load_screenshots(run),
         notes=tuple(notes),
     )
     return dataclasses.replace(analysis, findings=run_findings(analysis))

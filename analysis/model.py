@@ -19,8 +19,10 @@ from .hotspots import SqlHotspot
 from .latency import LatencyDistribution
 from .memory import AllocationAttribution
 
-SCHEMA_VERSION = 1
-"""Version of ``findings.json``. Bump on any change to these classes."""
+SCHEMA_VERSION = 2
+"""Version of ``findings.json``. Bump on any change to these classes.
+
+2: :attr:`RunAnalysis.screenshots`."""
 
 
 class Severity(StrEnum):
@@ -84,6 +86,18 @@ class RoundTrips:
         return sum(self.calls.values()) / self.tasks if self.tasks else 0.0
 
 
+@dataclass(frozen=True, slots=True)
+class Screenshot:
+    """An artifact as its viewer showed it (``queueprof view-check``), as PNG."""
+
+    path: str
+    """Relative to the run folder."""
+    description: str
+    """Which artifact, in which viewer, and whether it rendered."""
+    png_base64: str
+    """The image, so the HTML report can embed it and stay one self-contained file."""
+
+
 @dataclass(frozen=True)
 class RunAnalysis:
     """Everything the analysis computed for one run folder."""
@@ -113,6 +127,7 @@ class RunAnalysis:
     round_trips: RoundTrips | None = None
     overhead: Overhead | None = None
     findings: tuple[Finding, ...] = ()
+    screenshots: tuple[Screenshot, ...] = ()
     notes: tuple[str, ...] = ()
     """Caveats about the inputs (partial run, profiler problems, skipped events...)."""
 

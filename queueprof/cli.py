@@ -1,5 +1,5 @@
 """The ``queueprof`` command line: ``run``, ``list``, ``bench``, ``compare``, ``report``,
-``analyze``.
+``analyze``, ``view-check``.
 
 One :func:`main` parses arguments, dispatches to one function per subcommand, and catches
 :class:`~queueprof.errors.QueueprofError` once: it prints the message and returns the error's
@@ -9,6 +9,7 @@ exit code (2 for bad input). Exit codes: 0 complete, 1 failed, 2 bad input, 130 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -27,6 +28,8 @@ from .bench import bench_document, plan_bench, save_bench
 from .errors import QueueprofError, UsageError
 from .profiled import RunRequest, profile
 from .render import render_artifacts, render_result, render_runs, render_workloads
+from .viewers.browser import BrowserOptions
+from .viewers.runs import check_runs
 
 Command = Callable[[argparse.Namespace, Sequence[str]], int]
 
@@ -139,15 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
     analyze = commands.add_parser(
         "analyze", help="findings, time by operation, SQL hotspots and targets of runs"
     )
-    analyze.add_argument(
-        "runs", nargs="*", metavar="RUN", help="run folder, or run id under --traces"
-    )
-    analyze.add_argument(
-        "--latest", type=int, metavar="N", help="also analyse the N newest runs in --traces"
-    )
-    analyze.add_argument(
-        "--traces", type=Path, default=Path("traces"), help="where run ids are looked up"
-    )
+    _run_selection(analyze)
     analyze.add_argument(
         "--format",
         choices=["terminal", "md", "html", "json", "all"],
@@ -159,7 +154,61 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", type=Path, help="write the reports of all runs here (default: each run's folder)"
     )
     analyze.set_defaults(command=analyze_command)
+
+    view = commands.add_parser(
+        "view-check",
+        help="open every profile, trace and HTML report of runs in its real viewer "
+        "(headless Chromium, offline) and screenshot it",
+    )
+    _run_selection(view)
+    view.add_argument(
+        "--speedscope-app",
+        type=Path,
+        default=os.environ.get("QUEUEPROF_SPEEDSCOPE_APP"),
+        metavar="DIR",
+        help="npm speedscope's release folder (node_modules/speedscope/dist/release; "
+        "default: $QUEUEPROF_SPEEDSCOPE_APP)",
+    )
+    defaults = BrowserOptions()
+    view.add_argument("--chromium", type=Path, default=defaults.chromium, help="the browser binary")
+    view.add_argument("--chromedriver", type=Path, default=defaults.chromedriver, help="its driver")
+    view.add_argument(
+        "--timeout",
+        type=float,
+        default=defaults.timeout_s,
+        metavar="S",
+        help=f"longest wait for one viewer to render (default {defaults.timeout_s:g} s)",
+    )
+    view.set_defaults(command=view_check_command)
     return parser
+
+
+def _run_selection(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "runs", nargs="*", metavar="RUN", help="run folder, or run id under --traces"
+    )
+    parser.add_argument(
+        "--latest", type=int, metavar="N", help="also take the N newest runs in --traces"
+    )
+    parser.add_argument(
+        "--traces", type=Path, default=Path("traces"), help="where run ids are looked up"
+    )
+
+
+def _selected_runs(args: argparse.Namespace, command: str) -> list[Path]:
+    """The run folders named by RUN arguments and ``--latest``, each once."""
+    from analysis.load.runfolder import latest_runs, resolve_run
+
+    if args.latest is not None and args.latest < 1:
+        raise UsageError(f"--latest {args.latest}: give a number of runs, 1 or more")
+    folders = [resolve_run(run, args.traces) for run in args.runs]
+    if args.latest:
+        folders += [f for f in latest_runs(args.traces, args.latest) if f not in folders]
+    if not folders:
+        raise UsageError(
+            f"{command}: name at least one RUN (a folder or a run id) or use --latest N"
+        )
+    return folders
 
 
 def _size_option(parser: argparse.ArgumentParser) -> None:
@@ -297,25 +346,39 @@ def analyze_command(args: argparse.Namespace, argv: Sequence[str]) -> int:
     """``queueprof analyze``: analyse run folders, print the summary, write the reports."""
     # Imported here: the analysis pulls in matplotlib, which `queueprof run` does not need.
     from analysis.analyze import analyze
-    from analysis.load.runfolder import latest_runs, resolve_run
     from analysis.output import FILE_FORMATS, write_reports
     from analysis.render import Format
     from analysis.render.terminal import print_summary
 
-    if args.latest is not None and args.latest < 1:
-        raise UsageError(f"--latest {args.latest}: give a number of runs, 1 or more")
-    folders = [resolve_run(run, args.traces) for run in args.runs]
-    if args.latest:
-        folders += [f for f in latest_runs(args.traces, args.latest) if f not in folders]
-    if not folders:
-        raise UsageError("analyze: name at least one RUN (a folder or a run id) or use --latest N")
-    result = analyze(folders)
+    result = analyze(_selected_runs(args, "analyze"))
     console = _console()
     if args.format in ("terminal", "all"):
         print_summary(console, result)
     formats = FILE_FORMATS if args.format == "all" else [Format(args.format)]
     for path in write_reports(result, [f for f in formats if f is not Format.TERMINAL], args.out):
         console.print(f"wrote {escape(str(path))}", highlight=False)
+    return 0
+
+
+def view_check_command(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    """``queueprof view-check``: every viewable artifact of runs, rendered in its viewer."""
+    from .viewers.report import print_view, view_failure
+
+    folders = _selected_runs(args, "view-check")
+    options = BrowserOptions(args.chromium, args.chromedriver, timeout_s=args.timeout)
+    console = _console()
+    views = check_runs(folders, options, args.speedscope_app, lambda r: print_view(console, r))
+    for view in views:
+        for shot in view.screenshots:
+            console.print(f"wrote {escape(str(shot))}", highlight=False)
+    checked = sum(len(v.results) for v in views)
+    failed = [r for v in views for r in v.failed]
+    if failed:
+        raise view_failure(failed, checked)
+    console.print(
+        f"view-check: all {checked} artifacts of {len(views)} run(s) rendered in their viewers; "
+        "`queueprof analyze` shows the screenshots in report.html"
+    )
     return 0
 
 

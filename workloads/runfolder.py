@@ -51,6 +51,8 @@ class ArtifactKind(StrEnum):
     SAMPLES = "samples"
     SQL = "sql"
     REPORT = "report"
+    SCREENSHOT = "screenshot"
+    """A PNG of another artifact as its viewer showed it (``queueprof view-check``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +64,7 @@ class Artifact:
     """Relative to the run folder."""
     format: str
     """``speedscope``, ``pyinstrument-session``, ``html``, ``chrome-trace``,
-    ``memray-capture``, ``collapsed``, ``json``, ``npz``."""
+    ``memray-capture``, ``collapsed``, ``json``, ``npz``, ``png``."""
     viewer: str
     """How a person opens it, as a command or instruction."""
     description: str = ""

@@ -45,6 +45,8 @@ pre{white-space:pre-wrap;background:#f7f7f7;padding:.5em}
 .fail{color:#c62828;font-weight:bold}.pass{color:#2e7d32}
 .flag{color:#c62828;font-weight:bold}
 .plot svg{max-width:100%;height:auto}
+figure{margin:1em 0}figure img{max-width:100%;height:auto;border:1px solid #ccc}
+figcaption{font-size:90%;color:#555}
 """
 
 
@@ -194,8 +196,21 @@ def _run(run: RunAnalysis) -> list[str]:
                 f'<div class="plot">{allocations_svg(peak, title="Bytes at peak by operation")}'
                 "</div>"
             )
+    if run.screenshots:
+        out += _screenshots(run)
     if run.notes:
         out.append("<h3>Notes</h3><ul>" + "".join(f"<li>{_e(n)}</li>" for n in run.notes) + "</ul>")
+    return out
+
+
+def _screenshots(run: RunAnalysis) -> list[str]:
+    out = ["<h3>In the viewers (queueprof view-check, headless Chromium)</h3>"]
+    for shot in run.screenshots:
+        out.append(
+            f'<figure><img alt="{_e(shot.path)}" src="data:image/png;base64,{shot.png_base64}">'
+            f"<figcaption><code>{_e(shot.path)}</code>: {_e(shot.description)}</figcaption>"
+            "</figure>"
+        )
     return out
 
 

@@ -148,6 +148,14 @@ def _run(run: RunAnalysis) -> list[str]:
             ),
             "",
         ]
+    if run.screenshots:
+        # Listed, not embedded: report.html carries the images themselves.
+        out += [
+            "### In the viewers (queueprof view-check)",
+            "",
+            *(f"- `{_inline(s.path)}`: {_inline(s.description)}" for s in run.screenshots),
+            "",
+        ]
     if run.notes:
         out += ["### Notes", "", *(f"- {_inline(n)}" for n in run.notes), ""]
     return out

@@ -21,7 +21,7 @@ import pytest
 
 import taskqueue.store
 from analysis.analyze import analyze
-from analysis.model import Analysis
+from analysis.model import SCHEMA_VERSION, Analysis
 from analysis.operations import OPERATION_CATEGORIES, Category
 from analysis.profile import ThreadRole
 from queueprof.cli import main
@@ -125,7 +125,7 @@ def test_cli_analyze_writes_the_reports(real_run: Path) -> None:
     for name in ("report.md", "report.html", "findings.json"):
         assert (real_run / name).is_file()
     document = orjson.loads((real_run / "findings.json").read_bytes())
-    assert document["schema_version"] == 1
+    assert document["schema_version"] == SCHEMA_VERSION
     assert document["runs"][0]["sql"], "the SQL capture is analysed"
     # AND a run id resolves under --traces, --latest finds it, --out collects the reports
     out = real_run.parent.parent / "reports"

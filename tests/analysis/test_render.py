@@ -13,7 +13,7 @@ from analysis.findings import run_findings
 from analysis.hotspots import sql_hotspots
 from analysis.load.capture import SqlStatement
 from analysis.load.speedscope import load_speedscope
-from analysis.model import Analysis, RunAnalysis
+from analysis.model import SCHEMA_VERSION, Analysis, RunAnalysis
 from analysis.render import RENDERERS, Format
 from workloads.results import Verdict
 
@@ -73,7 +73,7 @@ def test_every_renderer_formats_every_case(tmp_path: Path, fmt: Format, case: st
     assert text.strip()
     if fmt is Format.JSON:
         document = orjson.loads(text)
-        assert document["schema_version"] == 1
+        assert document["schema_version"] == SCHEMA_VERSION
         assert len(document["runs"]) == len(analysis.runs)
 
 
