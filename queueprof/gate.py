@@ -249,7 +249,7 @@ class GateMeasurement:
     """The runs (workload and resolved parameters) and the calibration settings: two
     measurements are comparable only when this is equal."""
     queue: Mapping[str, Any]
-    """The queue strategy every run used (``QueueConfig.to_dict``)."""
+    """The queue strategy of each workload's runs (``QueueConfig.to_dict``), by workload."""
     calibrations: tuple[Calibration, ...]
     """The calibration before each workload run, in order."""
     metrics: Mapping[str, MetricRounds]
@@ -313,8 +313,8 @@ class GatePlan:
 
     @property
     def queue(self) -> dict[str, Any]:
-        """The queue strategy the runs will use."""
-        return self.rounds[0][0].queue_config.to_dict()
+        """The queue strategy each workload's runs will use, by workload."""
+        return {plan.workload.name: plan.queue_config.to_dict() for plan in self.rounds[0]}
 
     @property
     def description(self) -> dict[str, Any]:
@@ -360,9 +360,9 @@ def measure_gate(plan: GatePlan, say: Callable[[str], None] = lambda _: None) ->
 
     Raises :class:`RunFailedError` naming the run folder if a gated run does not complete.
     """
-    claims_in_batches = plan.rounds[0][0].queue_config.claim_batch > 1
     calibrations: list[Calibration] = []
     measured: dict[str, list[float]] = {}
+    divisors: dict[str, str] = {}
     folders: list[str] = []
     for index, runs in enumerate(plan.rounds):
         for run in runs:
@@ -391,6 +391,7 @@ def measure_gate(plan: GatePlan, say: Callable[[str], None] = lambda _: None) ->
                         "needs a positive figure (did the run process any task?)"
                     )
                 measured.setdefault(metric.name, []).append(value)
+                divisors[metric.name] = calibration_name(metric, run.queue_config.claim_batch > 1)
             say(
                 f"round {index + 1}/{len(plan.rounds)} {run.workload.name}: sqlite3 "
                 f"{calibration.cycle_per_s:,.0f} cycles/s, {calibration.batched_per_s:,.0f} "
@@ -406,7 +407,7 @@ def measure_gate(plan: GatePlan, say: Callable[[str], None] = lambda _: None) ->
             metric.name: MetricRounds(
                 metric.name,
                 metric.kind,
-                calibration_name(metric, claims_in_batches),
+                divisors[metric.name],
                 tuple(measured[metric.name]),
             )
             for metric in GATED_METRICS

@@ -179,7 +179,7 @@ def test_bench_runs_the_seed_suite_and_saves_one_file(tmp_path: Path) -> None:
     assert len(gate["calibrations"]) == 2 * gate["rounds"]
     assert all(c["cycle_per_s"] > 0 for c in gate["calibrations"])
     assert all(c["batched_per_s"] > 0 for c in gate["calibrations"])
-    assert gate["queue"]["claim_batch"] >= 1
+    assert gate["queue"]["throughput"]["claim_batch"] >= 1
     claim = gate["metrics"]["claim_p50_ms_1_worker"]
     assert len(claim["measured"]) == gate["rounds"]
     assert claim["cost"] > 0
