@@ -32,6 +32,8 @@ from workloads.params import Size
 from workloads.runfolder import RunStatus
 from workloads.runner import RunPlan, execute, plan_run
 
+from .errors import QueueprofError
+
 REGRESS_REPORT = "regress.json"
 """The gate's verdict, written into its folder by ``queueprof regress``."""
 
@@ -355,10 +357,17 @@ def plan_gate(
     return GatePlan(suite, out_dir, rounds)
 
 
+class GateInterrupted(QueueprofError):
+    """Ctrl-C during a gate measurement: no verdict (exit status 130, as for a run)."""
+
+    exit_code = 130
+
+
 def measure_gate(plan: GatePlan, say: Callable[[str], None] = lambda _: None) -> GateMeasurement:
     """Run every round (calibration, then the run, for each run); the metrics per round.
 
-    Raises :class:`RunFailedError` naming the run folder if a gated run does not complete.
+    Raises :class:`RunFailedError` naming the run folder if a gated run fails, and
+    :class:`GateInterrupted` on Ctrl-C.
     """
     calibrations: list[Calibration] = []
     measured: dict[str, list[float]] = {}
@@ -366,10 +375,19 @@ def measure_gate(plan: GatePlan, say: Callable[[str], None] = lambda _: None) ->
     folders: list[str] = []
     for index, runs in enumerate(plan.rounds):
         for run in runs:
-            calibration = calibrate(plan.suite.calibration)
+            try:
+                calibration = calibrate(plan.suite.calibration)
+            except KeyboardInterrupt:
+                raise GateInterrupted(
+                    f"interrupted while calibrating before {run.run_dir}; no verdict"
+                ) from None
             calibrations.append(calibration)
             outcome = execute(run)
             folders.append(str(outcome.run_dir))
+            if outcome.status is RunStatus.INTERRUPTED:
+                raise GateInterrupted(
+                    f"interrupted during {outcome.run_dir} (marked interrupted); no verdict"
+                )
             if outcome.status is not RunStatus.COMPLETE:
                 detail = f": {outcome.error.message}" if outcome.error else ""
                 raise RunFailedError(

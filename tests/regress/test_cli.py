@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
+import sys
+import time
 from pathlib import Path
 
 import orjson
@@ -10,7 +14,7 @@ import pytest
 
 from queueprof.gate import REGRESS_REPORT
 
-from .conftest import queueprof
+from .conftest import PROJECT_ROOT, queueprof
 
 # Loaded by the gate's own interpreter (sitecustomize on PYTHONPATH): every claim statement
 # sleeps 2 ms first, on the SQLite thread, as a slow claim query would. Nothing ships it.
@@ -129,3 +133,36 @@ def test_a_baseline_of_another_suite_is_refused(smoke_baseline: Path) -> None:
     done = gate(smoke_baseline)
     assert done.returncode == 2
     assert "another gate suite: runs.throughput.tasks 999 -> 1500" in done.stderr
+
+
+@pytest.mark.slow
+def test_ctrl_c_during_the_gate_exits_130_and_writes_no_baseline(tmp_path: Path) -> None:
+    # GIVEN a gate slowed by the planted claim delay, so its first run lasts seconds
+    plant = tmp_path / "plant"
+    plant.mkdir()
+    (plant / "sitecustomize.py").write_text(PLANTED_CLAIM_SLOWDOWN)
+    parts = [str(plant), str(PROJECT_ROOT), os.environ.get("PYTHONPATH", "")]
+    child = subprocess.Popen(
+        [sys.executable, "-m", "queueprof", "regress", "--size", "smoke", "--update-baseline",
+         "--baseline", "b.json", "--quiet"],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, parts))},
+    )  # fmt: skip
+    try:
+        # WHEN it gets SIGINT once its first gated run has started
+        deadline = time.monotonic() + 120
+        while not list(tmp_path.glob("traces/*-gate-*/r1-throughput/manifest.json")):
+            assert child.poll() is None, child.communicate()
+            assert time.monotonic() < deadline, "the gated run never started"
+            time.sleep(0.05)
+        time.sleep(0.5)
+        child.send_signal(signal.SIGINT)
+        stdout, stderr = child.communicate(timeout=120)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    # THEN it exits 130, says there is no verdict, and writes no baseline
+    assert child.returncode == 130, stdout + stderr
+    assert "no verdict" in stderr
+    assert not (tmp_path / "b.json").exists()
