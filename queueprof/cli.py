@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from profilers import REGISTRY as PROFILERS
+from workloads.environment import capture_environment
 from workloads.errors import RunFailedError
 from workloads.params import Size
 from workloads.registry import WORKLOADS
@@ -283,9 +284,7 @@ def bench_command(args: argparse.Namespace, argv: Sequence[str]) -> int:
 def regress_command(args: argparse.Namespace, argv: Sequence[str]) -> int:
     """``queueprof regress``: measure the gate, judge it against the baseline; 1 if it fails."""
     # The verdict uses analysis.compare (scipy): imported here so `queueprof run` starts fast.
-    from workloads.environment import capture_environment
-
-    from .regress import DEFAULT_BASELINES, check_comparable, judge, load_baseline
+    from .regress import DEFAULT_BASELINES, check_band, check_comparable, judge, load_baseline
     from .render_gate import render_gate
 
     suite = gate_suite(args.size, args.rounds)
@@ -302,8 +301,7 @@ def regress_command(args: argparse.Namespace, argv: Sequence[str]) -> int:
     else:
         baseline = load_baseline(baseline_path, suite.size.value)
         check_comparable(baseline, plan)
-        if args.noise is not None:
-            judge(baseline, baseline.gate, band=args.noise)  # checks --noise before measuring
+        check_band(args.noise)
     console = _console()
     console.print(f"regression gate ({suite.size.value}, {suite.rounds} rounds) into {plan.folder}")
     say = (lambda _: None) if args.quiet else (lambda line: console.print(escape(line)))

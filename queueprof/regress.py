@@ -240,6 +240,15 @@ class GateReport:
         return orjson.dumps(self.to_dict(), option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
 
 
+def check_band(band: float | None) -> None:
+    """Raise :class:`UsageError` unless ``band`` (``--noise``) is None or in (0, 10]."""
+    if band is not None and not (math.isfinite(band) and 0 < band <= 10):
+        raise UsageError(
+            f"--noise {band!r}: give the relative cost increase to allow, in (0, 10], "
+            "e.g. --noise 1.0 to fail a metric that costs more than twice the baseline's"
+        )
+
+
 def judge(
     baseline: Baseline,
     candidate: GateMeasurement,
@@ -248,11 +257,7 @@ def judge(
     environment: Mapping[str, Any] | None = None,
 ) -> GateReport:
     """Every metric of ``candidate`` against ``baseline``; ``band`` overrides every gated band."""
-    if band is not None and not (math.isfinite(band) and 0 < band <= 10):
-        raise UsageError(
-            f"--noise {band!r}: give the relative cost increase to allow, in (0, 10], "
-            "e.g. --noise 1.0 to fail a metric that costs more than twice the baseline's"
-        )
+    check_band(band)
     base_calibration = baseline.gate.calibration
     cand_calibration = candidate.calibration
     rows = []

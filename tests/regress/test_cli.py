@@ -121,6 +121,10 @@ def test_a_baseline_of_another_size_or_strategy_is_refused(smoke_baseline: Path)
     assert "another queue strategy" in done.stderr
     assert "claim_batch 1 -> 100" in done.stderr
     assert "queueprof bench --size smoke --save" in done.stderr
+    # WHEN the noise band is out of range
+    done = gate(smoke_baseline, "--noise", "0")
+    assert done.returncode == 2
+    assert "--noise 0.0" in done.stderr
     assert not (smoke_baseline.parent / "traces").exists()
 
 
