@@ -88,7 +88,9 @@ class GateSuite:
 
 
 GATED_METRICS: tuple[GatedMetric, ...] = (
-    GatedMetric("dbops", "claim_p50_ms_1_worker", MetricKind.LATENCY, band=1.25),
+    # A whole invocation can run with the event loop and the SQLite thread on different
+    # cores: claim p50 0.18-0.22 ms in every round against 0.083 usually, unchanged tree.
+    GatedMetric("dbops", "claim_p50_ms_1_worker", MetricKind.LATENCY, band=2.0),
     GatedMetric("throughput", "process_tasks_per_s_1_worker", MetricKind.RATE, True, band=1.25),
     # Five engines share the event loop with the SQLite thread: a busy machine moves it more.
     GatedMetric("throughput", "process_tasks_per_s_5_workers", MetricKind.RATE, True, band=2.5),
