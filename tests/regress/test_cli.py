@@ -146,26 +146,25 @@ def test_ctrl_c_during_the_gate_exits_130_and_writes_no_baseline(tmp_path: Path)
     plant.mkdir()
     (plant / "sitecustomize.py").write_text(PLANTED_CLAIM_SLOWDOWN)
     parts = [str(plant), str(PROJECT_ROOT), os.environ.get("PYTHONPATH", "")]
-    child = subprocess.Popen(
+    with subprocess.Popen(
         [sys.executable, "-m", "queueprof", "regress", "--size", "smoke", "--update-baseline",
          "--baseline", "b.json", "--quiet"],
         cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, parts))},
-    )  # fmt: skip
-    try:
-        # WHEN it gets SIGINT once its first gated run has started
-        deadline = time.monotonic() + 120
-        while not list(tmp_path.glob("traces/*-gate-*/r1-throughput/manifest.json")):
-            assert child.poll() is None, child.communicate()
-            assert time.monotonic() < deadline, "the gated run never started"
-            time.sleep(0.05)
-        time.sleep(0.5)
-        child.send_signal(signal.SIGINT)
-        stdout, stderr = child.communicate(timeout=120)
-    finally:
-        if child.poll() is None:
-            child.kill()
-            child.wait()
+    ) as child:  # fmt: skip
+        try:
+            # WHEN it gets SIGINT once its first gated run has started
+            deadline = time.monotonic() + 120
+            while not list(tmp_path.glob("traces/*-gate-*/r1-throughput/manifest.json")):
+                assert child.poll() is None, child.communicate()
+                assert time.monotonic() < deadline, "the gated run never started"
+                time.sleep(0.05)
+            time.sleep(0.5)
+            child.send_signal(signal.SIGINT)
+            stdout, stderr = child.communicate(timeout=120)
+        except BaseException:
+            child.kill()  # a failed test must not leave the gate running
+            raise
     # THEN it exits 130, says there is no verdict, and writes no baseline
     assert child.returncode == 130, stdout + stderr
     assert "no verdict" in stderr
