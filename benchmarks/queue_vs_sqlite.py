@@ -29,9 +29,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
-import orjson
 
-from taskqueue import QueueConfig, Task, TaskQueue, sql
+from taskqueue import QueueConfig, Task, TaskQueue
+from workloads.calibration import raw_batched, raw_cycle
+from workloads.calibration import raw_connection as _raw_connection
+
+__all__ = ["_raw_connection", "measure", "raw_batched", "raw_cycle", "render"]
 
 # Bars from the issue that this benchmark checks.
 UNBATCHED_RATIO_BAR = 0.30
@@ -62,48 +65,6 @@ class Figures:
     raw_cycle_per_s: float
     raw_batched_per_s: float
     strategies: dict[str, StrategyFigures]
-
-
-def _raw_connection(path: Path) -> sqlite3.Connection:
-    db = sqlite3.connect(path, isolation_level=None)
-    for pragma in sql.PRAGMAS:
-        db.execute(pragma)
-    db.executescript(sql.SCHEMA)
-    return db
-
-
-def raw_cycle(path: Path, tasks: int) -> float:
-    """Tasks/s for INSERT, CLAIM_RETURNING (n=1), COMPLETE on one sqlite3 connection."""
-    db = _raw_connection(path)
-    payload = orjson.dumps({"n": 0}).decode()
-    start = time.perf_counter()
-    for _ in range(tasks):
-        now = time.time()
-        db.execute(sql.INSERT, ("noop", payload, 0, now, 3, now))
-        claim = {"worker": "w0", "lease_until": now + 30, "now": now, "n": 1}
-        task_id, _, _, _, attempts, _ = db.execute(sql.CLAIM_RETURNING, claim).fetchone()
-        done = {"id": task_id, "attempts": attempts, "result": "null", "now": now}
-        db.execute(sql.COMPLETE, done)
-    elapsed = time.perf_counter() - start
-    db.close()
-    return tasks / elapsed
-
-
-def raw_batched(path: Path, tasks: int, batch: int) -> float:
-    """Tasks/s for INSERT_MANY, CLAIM_RETURNING (n=batch), COMPLETE_MANY, ``batch`` at a time."""
-    db = _raw_connection(path)
-    start = time.perf_counter()
-    for _ in range(tasks // batch):
-        now = time.time()
-        rows = orjson.dumps([["noop", {"n": 0}, 0, now, 3] for _ in range(batch)]).decode()
-        db.execute(sql.INSERT_MANY, {"now": now, "rows": rows}).fetchall()
-        claim = {"worker": "w0", "lease_until": now + 30, "now": now, "n": batch}
-        claimed = db.execute(sql.CLAIM_RETURNING, claim).fetchall()
-        acks = orjson.dumps([[row[0], row[4], None] for row in claimed]).decode()
-        db.execute(sql.COMPLETE_MANY, {"acks": acks, "now": now})
-    elapsed = time.perf_counter() - start
-    db.close()
-    return (tasks // batch) * batch / elapsed
 
 
 async def queue_cycle(

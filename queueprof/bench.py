@@ -1,4 +1,10 @@
-"""The seed suite, run without a profiler: one run folder per workload, one combined file."""
+"""The seed suite, run without a profiler: one run folder per workload, one combined file.
+
+With ``--save`` the bench also measures the regression gate (:mod:`queueprof.gate`) in the
+same invocation, so the saved file is a baseline ``queueprof regress`` can judge against:
+the seed suite's results, the environment, and the gate's calibrated figures with the queue
+strategy they ran with.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +19,8 @@ from workloads.environment import capture_environment
 from workloads.results import SCHEMA_VERSION
 from workloads.runfolder import now_iso, write_atomic
 from workloads.runner import RunOutcome, RunPlan, plan_run
+
+from .gate import GateMeasurement, GatePlan, gate_suite, plan_gate
 
 SEED_SUITE: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("throughput", ("worker_counts=1,5,10",)),
@@ -29,6 +37,8 @@ class BenchPlan:
 
     size: str
     runs: tuple[RunPlan, ...]
+    gate: GatePlan | None = None
+    """The regression gate's runs, when the file is saved (a baseline)."""
 
 
 def plan_bench(
@@ -38,8 +48,12 @@ def plan_bench(
     targets_file: Path | None,
     out_dir: Path,
     command: Sequence[str],
+    gate_dir: Path | None = None,
 ) -> BenchPlan:
-    """Validate the whole suite; raises ``ParameterError``/``TargetsError`` before any run."""
+    """Validate the whole suite; raises ``ParameterError``/``TargetsError`` before any run.
+
+    With ``gate_dir`` the regression gate of the same size is planned too, into that folder.
+    """
     runs = tuple(
         plan_run(
             name,
@@ -52,12 +66,18 @@ def plan_bench(
         )
         for name, overrides in SEED_SUITE
     )
-    return BenchPlan(size, runs)
+    gate = None
+    if gate_dir is not None:
+        gate = plan_gate(gate_suite(size), queue=queue, out_dir=gate_dir, command=command)
+    return BenchPlan(size, runs, gate)
 
 
-def bench_document(size: str, outcomes: Sequence[RunOutcome]) -> dict[str, Any]:
-    """The combined, schema-versioned bench file: environment once, then every result."""
-    return {
+def bench_document(
+    size: str, outcomes: Sequence[RunOutcome], gate: GateMeasurement | None = None
+) -> dict[str, Any]:
+    """The combined, schema-versioned bench file: environment once, then every result, and
+    the gate's measurement (with its own ``schema_version``) when there is one."""
+    document: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "kind": "bench",
         "size": size,
@@ -74,6 +94,9 @@ def bench_document(size: str, outcomes: Sequence[RunOutcome]) -> dict[str, Any]:
             for outcome in outcomes
         ],
     }
+    if gate is not None:
+        document["gate"] = gate.to_dict()
+    return document
 
 
 def save_bench(path: Path, document: dict[str, Any]) -> None:

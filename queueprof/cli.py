@@ -1,5 +1,5 @@
-"""The ``queueprof`` command line: ``run``, ``list``, ``bench``, ``compare``, ``report``,
-``analyze``, ``view-check``.
+"""The ``queueprof`` command line: ``run``, ``list``, ``bench``, ``regress``, ``compare``,
+``report``, ``analyze``, ``view-check``.
 
 One :func:`main` parses arguments, dispatches to one function per subcommand, and catches
 :class:`~queueprof.errors.QueueprofError` once: it prints the message and returns the error's
@@ -18,14 +18,16 @@ from rich.console import Console
 from rich.markup import escape
 
 from profilers import REGISTRY as PROFILERS
+from workloads.environment import capture_environment
 from workloads.errors import RunFailedError
 from workloads.params import Size
 from workloads.registry import WORKLOADS
-from workloads.runfolder import MANIFEST, Manifest, RunStatus, list_runs
+from workloads.runfolder import MANIFEST, Manifest, RunStatus, list_runs, new_run_id, write_atomic
 from workloads.runner import RunOutcome, execute
 
 from .bench import bench_document, plan_bench, save_bench
 from .errors import QueueprofError, UsageError
+from .gate import REGRESS_REPORT, gate_suite, measure_gate, plan_gate
 from .profiled import RunRequest, profile
 from .render import render_artifacts, render_result, render_runs, render_workloads
 from .viewers.browser import BrowserOptions
@@ -103,9 +105,49 @@ def build_parser() -> argparse.ArgumentParser:
         "--save",
         type=Path,
         metavar="FILE",
-        help="also write every result to FILE as one JSON (e.g. results/baseline_results.json)",
+        help="also measure the regression gate and write every result to FILE as one JSON: "
+        "a baseline for `queueprof regress` (e.g. results/baseline_results.json)",
     )
     bench.set_defaults(command=bench_command)
+
+    regress = commands.add_parser(
+        "regress", help="the regression gate: gated workloads against the committed baseline"
+    )
+    _size_option(regress)
+    regress.add_argument(
+        "--baseline",
+        type=Path,
+        metavar="FILE",
+        help="bench file to judge against (default: results/baseline_results.json, "
+        "results/baseline_smoke.json for --size smoke)",
+    )
+    regress.add_argument(
+        "--rounds", type=int, metavar="N", help="rounds of every gated run (default: the size's)"
+    )
+    regress.add_argument(
+        "--noise",
+        type=float,
+        metavar="BAND",
+        help="relative cost increase allowed for every gated metric, e.g. 1.0 = fail above "
+        "twice the baseline's cost (default: each metric's own band)",
+    )
+    regress.add_argument(
+        "--queue",
+        default="",
+        metavar="KEY=VALUE,...",
+        help="queue strategy (must be the baseline's)",
+    )
+    regress.add_argument(
+        "--out", type=Path, default=Path("traces"), help="where the gate's folder goes"
+    )
+    regress.add_argument(
+        "--update-baseline",
+        action="store_true",
+        help="measure the gate and write it as the baseline (--baseline FILE) instead of "
+        "judging; `queueprof bench --save FILE` also writes the seed suite's results",
+    )
+    regress.add_argument("--quiet", action="store_true", help="only the gate table")
+    regress.set_defaults(command=regress_command)
 
     compare = commands.add_parser("compare", help="compare two runs: baseline vs candidate")
     compare.add_argument(
@@ -256,15 +298,16 @@ def run_command(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
 def bench_command(args: argparse.Namespace, argv: Sequence[str]) -> int:
     """``queueprof bench``: the seed suite, each run in its folder, optionally one file."""
+    if args.save is not None and args.save.is_dir():
+        raise UsageError(f"--save {str(args.save)!r} is a folder; name a JSON file")
     plan = plan_bench(
         size=args.size,
         queue=args.queue,
         targets_file=args.targets,
         out_dir=args.out,
         command=["queueprof", *argv],
+        gate_dir=None if args.save is None else args.out / new_run_id("gate"),
     )
-    if args.save is not None and args.save.is_dir():
-        raise UsageError(f"--save {str(args.save)!r} is a folder; name a JSON file")
     outcomes: list[RunOutcome] = []
     for run in plan.runs:
         outcome = execute(run, show_progress=_show_progress(args))
@@ -275,13 +318,52 @@ def bench_command(args: argparse.Namespace, argv: Sequence[str]) -> int:
     failed = [v.metric for o in outcomes for v in o.result.verdicts if not v.passed]
     console = _console()
     if args.save is not None:
-        save_bench(args.save, bench_document(plan.size, outcomes))
-        console.print(f"saved {len(outcomes)} results to {args.save}")
+        assert plan.gate is not None
+        console.print(f"regression gate: {plan.gate.suite.rounds} rounds into {plan.gate.folder}")
+        gate = measure_gate(plan.gate, lambda line: console.print(escape(line), highlight=False))
+        save_bench(args.save, bench_document(plan.size, outcomes, gate))
+        console.print(f"saved {len(outcomes)} results and the gate's figures to {args.save}")
     console.print(
         f"bench: {len(outcomes)} runs complete; "
         + (f"[red]targets failed: {', '.join(failed)}[/red]" if failed else "every target met")
     )
     return 0
+
+
+def regress_command(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    """``queueprof regress``: measure the gate, judge it against the baseline; 1 if it fails."""
+    # The verdict uses analysis.compare (scipy): imported here so `queueprof run` starts fast.
+    from .regress import DEFAULT_BASELINES, check_band, check_comparable, judge, load_baseline
+    from .render_gate import render_gate
+
+    suite = gate_suite(args.size, args.rounds)
+    plan = plan_gate(
+        suite,
+        queue=args.queue,
+        out_dir=args.out / new_run_id("gate"),
+        command=["queueprof", *argv],
+    )
+    baseline_path = args.baseline or DEFAULT_BASELINES[suite.size.value]
+    if args.update_baseline:
+        if baseline_path.is_dir():
+            raise UsageError(f"--baseline {str(baseline_path)!r} is a folder; name a JSON file")
+    else:
+        baseline = load_baseline(baseline_path, suite.size.value)
+        check_comparable(baseline, plan)
+        check_band(args.noise)
+    console = _console()
+    console.print(f"regression gate ({suite.size.value}, {suite.rounds} rounds) into {plan.folder}")
+    say = (lambda _: None) if args.quiet else (lambda line: console.print(escape(line)))
+    measurement = measure_gate(plan, say)
+    if args.update_baseline:
+        save_bench(baseline_path, bench_document(suite.size.value, [], measurement))
+        console.print(f"saved the gate's figures to {escape(str(baseline_path))}")
+        return 0
+    report = judge(baseline, measurement, band=args.noise, environment=capture_environment())
+    write_atomic(plan.folder / REGRESS_REPORT, report.to_json())
+    render_gate(console, report)
+    console.print(f"wrote {escape(str(plan.folder / REGRESS_REPORT))}", highlight=False)
+    return 0 if report.passed else 1
 
 
 def list_command(args: argparse.Namespace, argv: Sequence[str]) -> int:

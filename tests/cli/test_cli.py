@@ -173,7 +173,26 @@ def test_bench_runs_the_seed_suite_and_saves_one_file(tmp_path: Path) -> None:
         "process_tasks_per_s_5_workers",
         "process_tasks_per_s_10_workers",
     }
-    assert len(list((tmp_path / "traces").iterdir())) == 4
+    # and, being a baseline, the regression gate measured in the same invocation: a
+    # calibration before every gated run, the strategy, each gated metric's rounds and cost
+    gate = saved["gate"]
+    assert len(gate["calibrations"]) == 2 * gate["rounds"]
+    assert all(c["cycle_per_s"] > 0 for c in gate["calibrations"])
+    assert all(c["batched_per_s"] > 0 for c in gate["calibrations"])
+    assert gate["queue"]["throughput"]["claim_batch"] >= 1
+    claim = gate["metrics"]["claim_p50_ms_1_worker"]
+    assert len(claim["measured"]) == gate["rounds"]
+    assert claim["cost"] > 0
+    traces = sorted(p.name for p in (tmp_path / "traces").iterdir())
+    assert len(traces) == 5
+    assert sum("-gate-" in name for name in traces) == 1
+    # and `queueprof regress` takes it as a smoke baseline
+    again = queueprof(
+        "regress", "--size", "smoke", "--rounds", "1", "--baseline",
+        "results/baseline_results.json", "--noise", "9", "--quiet", cwd=tmp_path,
+    )  # fmt: skip
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "gate passed" in again.stdout
 
 
 @pytest.mark.slow
