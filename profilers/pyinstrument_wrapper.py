@@ -46,8 +46,10 @@ class PyinstrumentOptions(ProfilerOptions):
     """Seconds between samples (event loop and connection threads alike)."""
     threads: bool = True
     """Also sample each aiosqlite connection thread."""
-    timing_thread: bool = False
-    """Event loop: read time from a timer thread instead of the clock on every call event."""
+    timing_thread: bool = True
+    """Event loop: read the time a timer thread keeps instead of the clock on each of the
+    ~200 call events per task; measured in a 5,000-task drain, the event loop's CPU time
+    under pyinstrument went from 2.57x to 2.38x bare (median of 8 interleaved rounds)."""
 
     def __post_init__(self) -> None:
         if not 0.00001 <= self.interval <= 1:
