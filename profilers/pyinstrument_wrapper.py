@@ -70,6 +70,9 @@ class _SampledThread:
     last_sample: float
     records: list[tuple[list[str], float]] = field(default_factory=list)
     samples: int = 0
+    last_frame: tuple[FrameType, int] | None = None
+    """The innermost frame of the previous sample and its instruction: while both are
+    unchanged the thread is still in that call (waiting, mostly), so the stack is too."""
 
 
 class _ThreadSampler(QueueObserver):
@@ -85,12 +88,12 @@ class _ThreadSampler(QueueObserver):
         self.sessions: list[tuple[str, Any]] = []
         self._open: dict[int, _SampledThread] = {}
         self._lock = threading.Lock()
-        self._stop = threading.Event()
+        self._running = False
         self._sampler: threading.Thread | None = None
 
     def start(self) -> None:
         """Start the sampler thread (it samples whatever connections are open)."""
-        self._stop.clear()
+        self._running = True
         self._sampler = threading.Thread(
             target=self._run, name="queueprof-sqlite-thread-sampler", daemon=True
         )
@@ -98,7 +101,7 @@ class _ThreadSampler(QueueObserver):
 
     def stop(self) -> None:
         """Stop the sampler thread and wait for it."""
-        self._stop.set()
+        self._running = False
         if self._sampler is not None:
             self._sampler.join()
             self._sampler = None
@@ -121,6 +124,7 @@ class _ThreadSampler(QueueObserver):
         with self._lock:
             entry = self._open.pop(threading.get_ident(), None)
         if entry is not None:
+            entry.last_frame = None  # keeps no frame (and its locals) alive past the thread
             self.sessions.append((entry.key, self._session(entry, cpu - entry.cpu_started)))
 
     @property
@@ -136,7 +140,10 @@ class _ThreadSampler(QueueObserver):
     def _run(self) -> None:
         from pyinstrument.low_level.stat_profile import get_frame_info
 
-        while not self._stop.wait(self.interval):
+        # time.sleep, not Event.wait: one C call per interval instead of a Condition's
+        # Python-level wait; stop() waits at most one interval for the flag to be seen.
+        while self._running:
+            time.sleep(self.interval)
             with self._lock:
                 if not self._open:
                     continue
@@ -145,13 +152,19 @@ class _ThreadSampler(QueueObserver):
                 for ident, entry in self._open.items():
                     frame = frames.get(ident)
                     if frame is not None:
-                        self._record(entry, _stack(frame, entry.root, get_frame_info), now)
+                        self._record(entry, frame, now, get_frame_info)
 
     @staticmethod
-    def _record(entry: _SampledThread, stack: list[str], now: float) -> None:
+    def _record(entry: _SampledThread, frame: FrameType, now: float, frame_info: Any) -> None:
         weight = now - entry.last_sample
         entry.last_sample = now
         entry.samples += 1
+        where = (frame, frame.f_lasti)
+        if entry.records and entry.last_frame == where:
+            entry.records[-1] = (entry.records[-1][0], entry.records[-1][1] + weight)
+            return
+        entry.last_frame = where
+        stack = _stack(frame, entry.root, frame_info)
         if entry.records and entry.records[-1][0] == stack:
             entry.records[-1] = (stack, entry.records[-1][1] + weight)
         else:
