@@ -405,9 +405,11 @@ def sql_plans(run: RunAnalysis) -> Iterable[Finding]:
 
 
 _LEVERS: Mapping[str, Callable[[Mapping[str, Any]], str | None]] = {
-    # pyinstrument has no lever here: its cost is the profile hook on every Python call,
-    # not the sampling (benchmarks/profiler_overhead.py: interval 1 -> 10 ms trimmed about a
-    # fifth of it on a hop-bound queue run), so the honest advice is a cross-check.
+    # pyinstrument has no option lever: its cost is the profile hook on the event loop (on
+    # Python 3.11 a hook deoptimises every bytecode of its thread, and pyinstrument's callback
+    # runs on each of ~200 call events per task at claim_batch=1), not the sampling; the
+    # SQLite threads are sampled from outside (benchmarks/profiler_overhead.py). Interval and
+    # timing thread trim a few percent, so the honest advice is a cross-check.
     "viztracer": lambda o: (
         "--profiler-option min_duration_us=50 (records fewer short calls)"
         if float(o.get("min_duration_us", 100)) < 50

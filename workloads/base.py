@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from .context import RunContext
 from .params import Size, WorkloadParams
@@ -48,3 +48,20 @@ class Workload(Protocol[P]):
     async def run(self, params: P, ctx: RunContext) -> WorkloadResult:
         """Drive the queue and return what was measured."""
         ...
+
+    def finalize(self, params: P, result: WorkloadResult) -> WorkloadResult:
+        """``result`` with what is computed from the measurements (fits, summaries) added.
+
+        The runner calls it after the profiler's session has closed and the event loop has
+        ended, so the computing is neither profiled nor counted in the workload's time; also
+        for interrupted and failed runs, whose ``result`` is partial (it may lack anything).
+        """
+        ...
+
+
+class DerivesNothingAfterRun:
+    """For workloads that have every figure when :meth:`Workload.run` returns."""
+
+    def finalize(self, params: Any, result: WorkloadResult) -> WorkloadResult:
+        """``result`` as it is."""
+        return result

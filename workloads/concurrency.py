@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from taskqueue import TaskQueue
 
+from .base import DerivesNothingAfterRun
 from .context import RunContext
 from .params import (
     WORKER_MODES,
@@ -47,7 +48,7 @@ class ConcurrencyParams(WorkloadParams):
     payload_bytes: int = payload_bytes_param()
 
 
-class ConcurrencyWorkload:
+class ConcurrencyWorkload(DerivesNothingAfterRun):
     """Scale the worker count and watch throughput, contention and claim latency."""
 
     name = "concurrency"

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from taskqueue import QueueStats, TaskQueue
 
+from .base import DerivesNothingAfterRun
 from .context import RunContext
 from .params import (
     Size,
@@ -45,7 +46,7 @@ class DbopsParams(WorkloadParams):
     seed: int = param(1, "random seed for the status queries' task ids", minimum=0, maximum=2**31)
 
 
-class DbopsWorkload:
+class DbopsWorkload(DerivesNothingAfterRun):
     """Per-operation latency with one worker, then under N concurrent workers."""
 
     name = "dbops"

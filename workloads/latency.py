@@ -16,6 +16,7 @@ from pathlib import Path
 
 from taskqueue import QueueConfig, TaskQueue
 
+from .base import DerivesNothingAfterRun
 from .context import RunContext
 from .params import (
     Size,
@@ -52,7 +53,7 @@ class LatencyParams(WorkloadParams):
     )
 
 
-class LatencyWorkload:
+class LatencyWorkload(DerivesNothingAfterRun):
     """Offer tasks at a fixed rate and measure each one's enqueue-to-completion latency."""
 
     name = "latency"

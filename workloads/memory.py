@@ -4,12 +4,15 @@ After each chunk is drained the workload collects garbage and records RSS (this 
 its worker processes) and the Python heap (tracemalloc, this process). Growth per 1,000 tasks
 is the slope of a least-squares line through the chunks after the warm-up; the leak verdict
 is that slope against the ``[memory]`` target. A sampler thread records CPU and RSS over time.
+The fit runs in :meth:`MemoryWorkload.finalize`, after the profiler's session: computed inside
+it, numpy's fit was the peak a memray run reported, not the queue.
 ``leak_bytes_per_task`` plants a leak (the ``alloc`` handler keeping its block) to check that
 the verdict catches one.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import time
 import tracemalloc
@@ -101,8 +104,34 @@ class MemoryWorkload:
                 tracemalloc.stop()
             for row in sampler.samples:
                 partial.sample("resources", row)
-            self._summarise(params, ctx, sampler.peak_rss, peak_heap)
+            if sampler.peak_rss:
+                partial.metric("peak_rss_mib", sampler.peak_rss / 2**20)
+            if peak_heap:
+                partial.metric("peak_heap_mib", peak_heap / 2**20)
         return partial.result(complete=True)
+
+    def finalize(self, params: MemoryParams, result: WorkloadResult) -> WorkloadResult:
+        """Growth per 1,000 tasks: least-squares slopes through the chunks after the warm-up."""
+        rows = result.series.get("chunks", ())[params.warmup_chunks :]
+        if len(rows) < 2:
+            return result
+        data = np.asarray(rows, dtype=np.float64)
+        per_1k = data[:, 0] / 1_000.0
+        metrics = dict(result.metrics)
+        metrics["rss_growth_kib_per_1k_tasks"] = float(np.polyfit(per_1k, data[:, 1], 1)[0]) / 1024
+        if data[:, 2].any():
+            heap_slope = float(np.polyfit(per_1k, data[:, 2], 1)[0])
+            metrics["heap_growth_kib_per_1k_tasks"] = heap_slope / 1024
+        notes = [
+            "record_timings keeps every operation's duration (8 bytes per sample, about 2-3 "
+            "samples per task): part of the heap growth is that instrumentation"
+        ]
+        if params.mode == "process":
+            notes.append(
+                "process mode: the heap is this process's only (the producer); worker "
+                "processes show in RSS"
+            )
+        return dataclasses.replace(result, metrics=metrics, notes=(*result.notes, *notes))
 
     async def _chunks(self, params: MemoryParams, ctx: RunContext, started: float) -> None:
         total = params.chunks * params.chunk_tasks
@@ -140,29 +169,3 @@ class MemoryWorkload:
             payload["bytes"] = params.leak_bytes_per_task
             payload["keep"] = True
         return list(tasks)
-
-    @staticmethod
-    def _summarise(params: MemoryParams, ctx: RunContext, peak_rss: int, peak_heap: int) -> None:
-        rows = ctx.partial.series["chunks"][params.warmup_chunks :]
-        if peak_rss:
-            ctx.partial.metric("peak_rss_mib", peak_rss / 2**20)
-        if peak_heap:
-            ctx.partial.metric("peak_heap_mib", peak_heap / 2**20)
-        if len(rows) < 2:
-            return
-        data = np.asarray(rows, dtype=np.float64)
-        per_1k = data[:, 0] / 1_000.0
-        rss_slope = float(np.polyfit(per_1k, data[:, 1], 1)[0])
-        ctx.partial.metric("rss_growth_kib_per_1k_tasks", rss_slope / 1024)
-        if data[:, 2].any():
-            heap_slope = float(np.polyfit(per_1k, data[:, 2], 1)[0])
-            ctx.partial.metric("heap_growth_kib_per_1k_tasks", heap_slope / 1024)
-        ctx.partial.note(
-            "record_timings keeps every operation's duration (8 bytes per sample, about 2-3 "
-            "samples per task): part of the heap growth is that instrumentation"
-        )
-        if params.mode == "process":
-            ctx.partial.note(
-                "process mode: the heap is this process's only (the producer); worker "
-                "processes show in RSS"
-            )

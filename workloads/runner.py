@@ -3,9 +3,10 @@
 :func:`plan_run` validates every input and writes nothing; :func:`execute` then creates
 ``<out>/<run-id>/`` with ``manifest.json`` (status ``running``), runs the workload in ONE
 ``asyncio.run`` with the profiler's session entered inside the running loop, lets the profiler
-finish (write its artifacts) after the loop, and ends with ``results.json`` and the final
-manifest (``complete``, ``interrupted`` on SIGINT with the partial results, or ``failed`` with
-the error and traceback).
+finish (write its artifacts) after the loop, lets the workload derive its fits from the
+results (:meth:`~workloads.base.Workload.finalize`, unprofiled), and ends with
+``results.json`` and the final manifest (``complete``, ``interrupted`` on SIGINT with the
+partial results, or ``failed`` with the error and traceback).
 """
 
 from __future__ import annotations
@@ -238,6 +239,14 @@ def execute(plan: RunPlan, *, show_progress: bool = False) -> RunOutcome:
             )
     if status is not RunStatus.COMPLETE or result is None:
         result = partial.result(complete=False)
+    try:
+        # Outside the profiler's session and the loop: fits are not the workload's cost.
+        result = plan.workload.finalize(plan.params, result)
+    except Exception as crash:  # noqa: BLE001 - recorded in the run folder like any crash
+        status = RunStatus.FAILED
+        error = error or RunError(
+            type(crash).__name__, str(crash), "".join(traceback.format_exception(crash))
+        )
     result = result.with_verdicts(plan.targets.evaluate(plan.workload.name, result.metrics))
     write_atomic(plan.run_dir / RESULTS, result.to_json())
     write_atomic(

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from taskqueue import EngineOptions, PoolResult, QueueStats, TaskQueue
 
+from .base import DerivesNothingAfterRun
 from .context import RunContext
 from .errors import WorkloadError
 from .params import (
@@ -76,7 +77,7 @@ class StressParams(WorkloadParams):
     seed: int = param(1, "random seed (status ids, which worker to kill)", minimum=0)
 
 
-class StressWorkload:
+class StressWorkload(DerivesNothingAfterRun):
     """Sustained load with bursts and killed workers; audits lost and duplicated tasks."""
 
     name = "stress"

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from taskqueue import TaskQueue
 
+from .base import DerivesNothingAfterRun
 from .context import RunContext
 from .params import (
     Size,
@@ -49,7 +50,7 @@ def rate_metric(kind: str, workers: int) -> str:
     return f"{kind}_tasks_per_s_{workers}_worker" + ("" if workers == 1 else "s")
 
 
-class ThroughputWorkload:
+class ThroughputWorkload(DerivesNothingAfterRun):
     """Enqueue, then process until empty, once per worker count (a fresh database each)."""
 
     name = "throughput"

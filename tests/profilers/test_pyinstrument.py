@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import orjson
 import pytest
 
@@ -76,3 +78,52 @@ def test_missing_pyinstrument_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setattr(builtins, "__import__", no_pyinstrument)
     with pytest.raises(ProfilerUnavailable, match="pip install pyinstrument"):
         PyinstrumentProfiler.check_available()
+
+
+def _wait_in_a_known_function(done: threading.Event) -> None:
+    done.wait(5)
+
+
+def test_thread_sampler_records_a_registered_thread_from_outside() -> None:
+    from pyinstrument.session import Session
+
+    from profilers.pyinstrument_wrapper import _ThreadSampler
+
+    # GIVEN the sampler running and a thread that registers as a connection, waits in a
+    # known function for ~0.2 s, then closes
+    sampler = _ThreadSampler(interval=0.002)
+    sampler.start()
+    done = threading.Event()
+
+    def connection() -> None:
+        sampler.connection_opened("w0")
+        timer = threading.Timer(0.2, done.set)
+        timer.start()
+        _wait_in_a_known_function(done)
+        sampler.connection_closing("w0")
+
+    worker = threading.Thread(target=connection)
+    worker.start()
+    worker.join()
+    sampler.stop()
+    # THEN its session holds many samples whose stacks run through that function, folded
+    # into few records (the stack does not change while it waits), weighing about 0.2 s
+    [(key, session)] = sampler.sessions
+    assert key == "w0"
+    assert isinstance(session, Session)
+    assert session.sample_count >= 20
+    assert len(session.frame_records) < session.sample_count
+    stacks = [stack for stack, _ in session.frame_records]
+    assert all(stack[0].split("\x00")[1] == "<thread>" for stack in stacks)
+    assert any("_wait_in_a_known_function" in frame for stack in stacks for frame in stack)
+    assert 0.1 < sum(weight for _, weight in session.frame_records) < 1.0
+    assert sampler.unfinished == 0
+
+
+def test_thread_sampler_reports_connections_left_open() -> None:
+    from profilers.pyinstrument_wrapper import _ThreadSampler
+
+    sampler = _ThreadSampler(interval=0.01)
+    sampler.connection_opened("w1")  # this thread plays a connection that never closes
+    assert sampler.unfinished == 1
+    assert sampler.sessions == []

@@ -43,6 +43,9 @@ class CrashingWorkload:
             ctx.partial.metric("process_tasks_per_s_1_worker", 75.0)
         raise RuntimeError("the disk caught fire")
 
+    def finalize(self, params: CrashParams, result: WorkloadResult) -> WorkloadResult:
+        return result
+
 
 class LoopCheckingWorkload(CrashingWorkload):
     """Completes, noting whether the profiler session was open inside the running loop."""
