@@ -37,6 +37,7 @@ from taskqueue import QueueConfig, QueueStats, observe
 from .adapters.base import Contender, QueueAdapter
 from .adapters.catalog import CONTENDER_NAMES, REFERENCE, contenders
 from .adapters.specs import TASKQUEUE
+from .base import DerivesNothingAfterRun
 from .context import RunContext
 from .errors import ParameterError
 from .params import Size, WorkloadParams, param, payload_bytes_param, tasks_param
@@ -188,7 +189,7 @@ def ratio(value: float | None, reference: float | None) -> float | None:
     return value / reference
 
 
-class ComparisonWorkload:
+class ComparisonWorkload(DerivesNothingAfterRun):
     """Drain and full-cycle scenarios over our queue, its peers and plain sqlite3."""
 
     name = "comparison"
