@@ -13,11 +13,14 @@ import orjson
 import pytest
 
 from queueprof.gate import REGRESS_REPORT
+from taskqueue import QueueConfig
 
 from .conftest import PROJECT_ROOT, queueprof
 
 # Loaded by the gate's own interpreter (sitecustomize on PYTHONPATH): every claim statement
-# sleeps 2 ms first, on the SQLite thread, as a slow claim query would. Nothing ships it.
+# takes 2 ms more, plus 0.1 ms per task it claims, on the SQLite thread, as a claim query that
+# lost its index would (so claims of one task and batched claims both slow down). Nothing
+# ships it.
 PLANTED_CLAIM_SLOWDOWN = """
 import time
 
@@ -27,8 +30,9 @@ _claim_returning = Store.claim_returning
 
 
 def _slow_claim(self, *args, **kwargs):
-    time.sleep(0.002)
-    return _claim_returning(self, *args, **kwargs)
+    claimed = _claim_returning(self, *args, **kwargs)
+    time.sleep(0.002 + 0.0001 * len(claimed))
+    return claimed
 
 
 Store.claim_returning = _slow_claim
@@ -49,7 +53,7 @@ def gate(
 def test_a_slowdown_planted_in_the_claim_path_fails_the_gate(
     smoke_baseline: Path, tmp_path: Path
 ) -> None:
-    # GIVEN a baseline of the unchanged tree, and a claim that now sleeps 2 ms per statement
+    # GIVEN a baseline of the unchanged tree, and a claim statement 2 ms + 0.1 ms per task slower
     plant = tmp_path / "plant"
     plant.mkdir()
     (plant / "sitecustomize.py").write_text(PLANTED_CLAIM_SLOWDOWN)
@@ -116,10 +120,10 @@ def test_a_baseline_of_another_size_or_strategy_is_refused(smoke_baseline: Path)
     assert done.returncode == 2
     assert "measured at size 'smoke'" in done.stderr
     # WHEN it is used with another queue strategy
-    done = gate(smoke_baseline, "--queue", "claim_batch=100,ack_batch=100")
+    done = gate(smoke_baseline, "--queue", "claim_batch=1,ack_batch=1")
     assert done.returncode == 2
     assert "another queue strategy" in done.stderr
-    assert "claim_batch 1 -> 100" in done.stderr
+    assert f"claim_batch {QueueConfig().claim_batch} -> 1" in done.stderr
     assert "queueprof bench --size smoke --save" in done.stderr
     # WHEN the noise band is out of range
     done = gate(smoke_baseline, "--noise", "0")

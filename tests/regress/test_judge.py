@@ -17,6 +17,7 @@ from queueprof.regress import (
     judge,
     load_baseline,
 )
+from taskqueue import QueueConfig
 from workloads.calibration import Calibration
 
 from .conftest import measurement, smoke_plan
@@ -193,11 +194,12 @@ def test_a_missing_baseline_names_the_file_and_how_to_make_it(tmp_path: Path) ->
 
 
 def test_a_baseline_of_another_strategy_is_refused(tmp_path: Path) -> None:
-    # GIVEN a baseline measured with claim batches of 1, and a gate planned with 50
+    # GIVEN a baseline measured with the default claim batches, and a gate planned with 50
     base = baseline_of(measurement(smoke_plan(tmp_path), {}))
     plan = smoke_plan(tmp_path, queue="claim_batch=50")
     # THEN the gate refuses, naming the setting and the command that regenerates it
-    with pytest.raises(BaselineError, match="claim_batch 1 -> 50") as error:
+    default = QueueConfig().claim_batch
+    with pytest.raises(BaselineError, match=f"claim_batch {default} -> 50") as error:
         check_comparable(base, plan)
     assert "queueprof bench --size smoke --save" in str(error.value)
 
