@@ -290,7 +290,8 @@ class _ClaimSizer:
     time each waits for the others stays near the budget however many there are; otherwise
     by their own time, split among the engines on the loop. The cycle is not used with
     separate writers: there it includes lock waits, and shrinking the batch because of them
-    would add the statements that cause them.
+    would add the statements that cause them. Nor may it shrink a claim more than a few
+    times below what the own time gives: the cycle holds each statement's fixed cost too.
     """
 
     def __init__(self, budget_s: float, most: int) -> None:
@@ -309,11 +310,16 @@ class _ClaimSizer:
         if not self._measured:
             return 1  # nothing measured yet: a slow task type must not fill a whole batch
         share = self.own_s * max(1, engines)
-        if shared and engines > 1 and self._cycle_s:
-            share = self._cycle_s
         if share <= 0:
             return self.most
-        return max(1, min(self.most, int(self.budget_s / share)))
+        tasks = self.budget_s / share
+        if shared and engines > 1 and self._cycle_s:
+            # The cycle also counts each statement's fixed cost as if it grew with the batch:
+            # when statements are slow, sizing by it alone would shrink claims into more
+            # statements. So it shrinks them at most _CYCLE_SHRINK_MOST times below the size
+            # the engines' own time gives.
+            tasks = max(self.budget_s / self._cycle_s, tasks / _CYCLE_SHRINK_MOST)
+        return max(1, min(self.most, int(tasks)))
 
     def ran_out(self, now: float) -> None:
         """The claimed tasks have all been started: the engine is about to claim again."""
@@ -326,6 +332,9 @@ class _ClaimSizer:
         if self._claimed_n and tasks:
             self._cycle_s = _average(self._cycle_s, (now - self._claimed_at) / self._claimed_n)
         self._claimed_at, self._claimed_n = now, tasks
+
+
+_CYCLE_SHRINK_MOST = 4
 
 
 def _average(current: float, sample: float) -> float:

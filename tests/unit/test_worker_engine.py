@@ -317,3 +317,23 @@ def test_a_buffered_task_whose_lease_ran_out_is_left_to_the_sweep(db_path: Path)
     assert sorted(runs) == [(1, 1), (2, 2), (3, 2)]
     assert [r.state for r in task_rows(db_path)] == ["done"] * 3
     assert stats.completed == 3
+
+
+def test_claim_sizes_follow_the_budget_and_never_collapse_on_slow_statements() -> None:
+    from taskqueue.worker import _ClaimSizer
+
+    # GIVEN a 10 ms budget, batches of at most 100, and an engine whose tasks take 20 us
+    sizer = _ClaimSizer(0.010, 100)
+    assert sizer.size(engines=1, shared=True) == 1  # nothing measured yet
+    sizer.claimed(0.0, 10)
+    sizer.ran_out(0.0002)  # 10 tasks in 0.2 ms of its own time
+    # THEN alone it claims whole batches; with 20 engines on the loop, its share of 10 ms
+    assert sizer.size(engines=1, shared=True) == 100
+    assert sizer.size(engines=20, shared=False) == 25
+    # WHEN a shared connection's cycle (claim to claim) is 1 ms per task: SQL dominates
+    sizer.claimed(0.010, 10)
+    assert sizer.size(engines=20, shared=True) == 10
+    # WHEN statements are so slow the cycle is 100 ms per task, claims shrink at most 4x
+    sizer.claimed(2.0, 10)
+    sizer.claimed(4.0, 10)
+    assert sizer.size(engines=20, shared=True) == 25 // 4
