@@ -24,9 +24,9 @@ from typing import Any
 
 import orjson
 
+from analysis._compare_render import comparison_markdown
 from analysis.compare import Comparison, ComparisonOptions, compare_folders
 from analysis.errors import AnalysisError
-from analysis._compare_render import comparison_markdown
 from workloads.environment import capture_environment
 from workloads.runfolder import now_iso, write_atomic
 
