@@ -90,6 +90,7 @@ _BY_FUNCTION: Mapping[tuple[str, str], Category] = {
                     "select_ready",
                     "claim_ids",
                     "complete_and_claim",
+                    "claim_group",
                     # Only the deferred claim commits or rolls back as a call of its own.
                     "commit",
                     "rollback",

@@ -168,19 +168,15 @@ class Store:
         lease_s: float,
         immediate: bool,
     ) -> tuple[int, list[Task]]:
-        # One transaction: SQLITE_BUSY anywhere in it rolls back the acks too, so the queue's
-        # busy retry never re-sends acks that already landed (and counts them as stale).
-        claim = self._select_and_claim if immediate else self.claim_returning
-        return self._transaction(
-            "claim",
-            "BEGIN IMMEDIATE",
-            lambda: (self.complete_acks(acks), claim(worker, n, lease_s)),
-        )
+        """One engine's acks, then its claim, in one transaction."""
+        return self.claim_group([(acks, worker, n, lease_s)], immediate)[0]
 
     def claim_group(
         self, requests: list[ClaimRequest], immediate: bool
     ) -> list[tuple[int, list[Task]]]:
         """Several engines' acks and claims, in order, in one transaction (see ClaimGroup)."""
+        # One transaction: SQLITE_BUSY anywhere in it rolls back the acks too, so the queue's
+        # busy retry never re-sends acks that already landed (and counts them as stale).
         claim = self._select_and_claim if immediate else self.claim_returning
 
         def body() -> list[tuple[int, list[Task]]]:

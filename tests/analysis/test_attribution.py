@@ -158,3 +158,17 @@ def test_speedscope_written_by_pyinstrument_wrapper_loads(tmp_path: Path) -> Non
     assert loop is not None
     assert loop.share(Category.STATUS) == 1.0
     assert orjson.loads((tmp_path / "b.json").read_bytes())["profiles"][0]["weights"] == [0.5]
+
+
+def test_every_store_operation_is_attributed_to_an_operation() -> None:
+    # GIVEN every public method of the connection-thread Store, each one queue operation
+    from analysis.operations import frame_category
+    from analysis.profile import Frame
+    from taskqueue.store import Store
+
+    names = [n for n in vars(Store) if not n.startswith("_") and callable(getattr(Store, n))]
+    # THEN a profiler sample inside any of them counts for an operation, not for "other"
+    unmapped = [
+        n for n in names if frame_category(Frame(f"Store.{n}", "taskqueue/store.py")) is None
+    ]
+    assert unmapped == []
