@@ -4,7 +4,7 @@ Every comparison figure is also given as a ratio to this row, measured in the sa
 runs :mod:`taskqueue.sql`'s strings (INSERT, CLAIM_RETURNING, COMPLETE / COMPLETE_MANY,
 STATUS) on one ``sqlite3`` connection with the queue's pragmas, directly on the calling
 thread, so what it costs is SQLite's work and the sqlite3 module's, and nothing else. The
-same bodies as ``benchmarks.queue_vs_sqlite.raw_cycle``, driven one primitive at a time.
+same bodies as ``workloads.calibration``'s one-at-a-time cycle, driven one primitive at a time.
 """
 
 from __future__ import annotations
@@ -19,20 +19,12 @@ import orjson
 
 from taskqueue import sql
 
+from ..calibration import raw_connection
 from .base import AdapterSpec
 from .specs import SQLITE3
 
 LEASE_S = 30.0
 MAX_ATTEMPTS = 3
-
-
-def open_reference_connection(path: Path) -> sqlite3.Connection:
-    """An autocommit ``sqlite3`` connection with the queue's pragmas and schema."""
-    db = sqlite3.connect(path, isolation_level=None)
-    for pragma in sql.PRAGMAS:
-        db.execute(pragma)
-    db.executescript(sql.SCHEMA)
-    return db
 
 
 class Sqlite3Reference:
@@ -84,4 +76,4 @@ class Sqlite3Reference:
 
 async def open_sqlite3_reference(folder: Path) -> Sqlite3Reference:
     """The reference on ``folder/reference.db``."""
-    return Sqlite3Reference(open_reference_connection(folder / "reference.db"))
+    return Sqlite3Reference(raw_connection(folder / "reference.db"))
