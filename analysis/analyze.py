@@ -100,7 +100,8 @@ def analyze_run(run: LoadedRun) -> RunAnalysis:
         if claim_trips and "claim" in calls:
             calls["claim"] = min(calls["claim"], claim_trips)
         if completed and calls:
-            round_trips = RoundTrips(calls, completed)
+            inline = int(run.result.counters.get("inline_calls", 0))
+            round_trips = RoundTrips(calls, completed, inline)
 
     sql_path = run.artifact(fmt="json", path=SQL_STATEMENTS)
     hotspots: tuple[SqlHotspot, ...] = ()
@@ -108,7 +109,7 @@ def analyze_run(run: LoadedRun) -> RunAnalysis:
         hotspots = sql_hotspots(
             load_sql_statements(sql_path),
             {d.op: d.total_ms for d in latencies},
-            _thread_time_by_op(attributions),
+            _store_time_by_op(attributions),
         )
 
     analysis = RunAnalysis(
@@ -165,14 +166,15 @@ def _profile_attribution(run: LoadedRun) -> Attribution | None:
     return attribute(profiles, profiler=run.profiler, source=_relative(run, source))
 
 
-def _thread_time_by_op(attributions: Sequence[Attribution]) -> dict[str, float]:
-    """Each operation name's time on the connection threads, from the first profile with it."""
+def _store_time_by_op(attributions: Sequence[Attribution]) -> dict[str, float]:
+    """Each operation name's time in the store's SQL code (on the connection threads, and on
+    the event loop when it ran inline), from the first profile in seconds with any."""
     for attribution in attributions:
-        thread = attribution.role(ThreadRole.SQLITE_THREAD)
-        if thread is None or thread.unit != "seconds":
+        if any(role.unit != "seconds" for role in attribution.roles):
             continue
-        by_category = {c.category: c.wall for c in thread.categories}
-        return {op: by_category[c] for op, c in OP_NAMES.items() if c in by_category}
+        by_category = {c: sum(roles.values()) for c, roles in attribution.store_time().items()}
+        if by_category:
+            return {op: by_category[c] for op, c in OP_NAMES.items() if c in by_category}
     return {}
 
 

@@ -14,7 +14,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from .operations import OPERATION_CATEGORIES, Category, Classifier
+from .operations import OPERATION_CATEGORIES, Category, Classifier, is_store_frame
 from .profile import SampledProfile, ThreadRole, in_event_loop
 
 TOP_FUNCTIONS = 8
@@ -44,6 +44,10 @@ class CategoryTime:
     samples: int
     top_self: tuple[FunctionTime, ...] = ()
     top_total: tuple[FunctionTime, ...] = ()
+    store: float = 0.0
+    """Of ``wall``, samples inside the store's SQL code (``taskqueue/store.py``): on a
+    connection thread nearly all of an operation's time, on the event loop the operations
+    that ran there inline (``dispatch``)."""
 
     @property
     def cpu(self) -> float:
@@ -116,6 +120,15 @@ class Attribution:
         """The attribution of ``role`` (None if no thread of that role was sampled)."""
         return next((r for r in self.roles if r.role is role), None)
 
+    def store_time(self) -> dict[Category, dict[ThreadRole, float]]:
+        """Each operation's time in the store's SQL code, by the thread role it ran on."""
+        found: dict[Category, dict[ThreadRole, float]] = defaultdict(dict)
+        for role in self.roles:
+            for entry in role.categories:
+                if entry.store > 0 and entry.category in OPERATION_CATEGORIES:
+                    found[entry.category][role.role] = entry.store
+        return dict(found)
+
 
 class _Accumulator:
     """Sums one role's samples by category and function."""
@@ -124,6 +137,7 @@ class _Accumulator:
         self.wall: dict[Category, float] = defaultdict(float)
         self.wait: dict[Category, float] = defaultdict(float)
         self.samples: dict[Category, int] = defaultdict(int)
+        self.store: dict[Category, float] = defaultdict(float)
         self.self_time: dict[Category, dict[tuple[str, str | None], float]] = defaultdict(
             lambda: defaultdict(float)
         )
@@ -147,6 +161,7 @@ class _Accumulator:
         self.units.add(profile.unit)
         classify = Classifier(profile.frames)
         keys = [(f.name, f.file) for f in profile.frames]
+        store = frozenset(i for i, f in enumerate(profile.frames) if is_store_frame(f))
         scoped = profile.whole_process and profile.role is ThreadRole.EVENT_LOOP
         for stack, weight in zip(profile.stacks, profile.weights, strict=True):
             if scoped and not in_event_loop(profile.frames, stack):
@@ -157,6 +172,8 @@ class _Accumulator:
             self.samples[category] += 1
             if waiting and waits_known:
                 self.wait[category] += weight
+            if store and not store.isdisjoint(stack):
+                self.store[category] += weight
             if stack:
                 self.self_time[category][keys[stack[-1]]] += weight
             for key in {keys[i] for i in stack}:
@@ -181,6 +198,7 @@ class _Accumulator:
                 samples=self.samples[category],
                 top_self=_top(self.self_time[category], self.total_time[category], by_self=True),
                 top_total=_top(self.self_time[category], self.total_time[category], by_self=False),
+                store=self.store[category],
             )
             for category in Category
             if self.samples[category]

@@ -15,10 +15,10 @@ from typing import Any
 from workloads.capture import OP_SAMPLES, SQL_STATEMENTS
 from workloads.runfolder import MANIFEST, RESULTS
 
-from .attribution import Attribution, RoleAttribution
+from .attribution import Attribution, FunctionTime, RoleAttribution
 from .model import Evidence, Finding, RunAgreement, RunAnalysis, Severity
-from .operations import OPERATION_CATEGORIES, Category
-from .profile import ThreadRole
+from .operations import OPERATION_CATEGORIES, Category, is_store_frame
+from .profile import Frame, ThreadRole
 
 OVERHEAD_GOALS: Mapping[str, float] = {
     "pyinstrument": 1.3,
@@ -91,12 +91,18 @@ def batching(run: RunAnalysis) -> Iterable[Finding]:
         f"{op} {n:,}" for op, n in sorted(trips.calls.items(), key=lambda i: -i[1])
     )
     evidence = [
-        Evidence("round trips per completed task", trips.per_task, "calls/task", OP_SAMPLES),
+        Evidence("operation calls per completed task", trips.per_task, "calls/task", OP_SAMPLES),
         Evidence("completed tasks", trips.tasks, "tasks", RESULTS),
     ]
     detail = (
-        f"Each completed task cost {trips.per_task:.2f} operation calls, each one trip to the "
-        f"aiosqlite connection thread ({calls_text} calls for {trips.tasks:,} tasks)."
+        f"Each completed task cost {trips.per_task:.2f} operation calls ({calls_text} calls "
+        f"for {trips.tasks:,} tasks), "
+        + (
+            f"{_pct(trips.inline_share)} of them run inline on the event loop (dispatch), "
+            "the rest one trip each to the aiosqlite connection thread."
+            if trips.inline
+            else "each one trip to the aiosqlite connection thread."
+        )
     )
     levers = []
     for op, setting in BATCH_LEVERS.items():
@@ -118,7 +124,7 @@ def batching(run: RunAnalysis) -> Iterable[Finding]:
         yield Finding(
             key="round-trips",
             severity=Severity.INFO,
-            title=f"{trips.per_task:.2f} round trips to the connection thread per task",
+            title=f"{trips.per_task:.2f} operation calls per task",
             detail=detail
             + " Without a SQL capture (capture_sql) the per-call overhead cannot be told "
             "apart from SQL time, so no batching gain is predicted.",
@@ -166,13 +172,12 @@ def batching(run: RunAnalysis) -> Iterable[Finding]:
     yield Finding(
         key="batching",
         severity=severity if predictions else Severity.INFO,
-        title=f"{trips.per_task:.2f} round trips per task; per-call overhead dominates "
+        title=f"{trips.per_task:.2f} operation calls per task; per-call overhead dominates "
         + ", ".join(op for op, *_ in levers),
         detail=detail
-        + " Per-call overhead = mean call latency - SQL time per call: the hand-off to the "
-        "connection thread and back, plus any queueing behind other workers' calls. "
-        + "; ".join(parts)
-        + ".",
+        + " Per-call overhead = mean call latency - SQL time per call: the queue's own Python, "
+        "the hand-off to the connection thread and back for calls that make the trip, and "
+        "any queueing behind other workers' calls. " + "; ".join(parts) + ".",
         evidence=tuple(evidence),
         recommendation=recommendation,
         impact=best_gain,
@@ -555,46 +560,75 @@ def latency_tails(run: RunAnalysis) -> Iterable[Finding]:
 
 def where_time_goes(run: RunAnalysis) -> Iterable[Finding]:
     """The event loop's largest operation, whether the loop was mostly idle, and the
-    operation that kept the connection threads busiest."""
+    operation whose SQL code (the store's) took the most time, wherever it ran."""
     for attribution in run.attributions:
         loop = attribution.role(ThreadRole.EVENT_LOOP)
         if loop is not None and loop.total > 0:
             yield from _largest(run, attribution, loop)
-        thread = attribution.role(ThreadRole.SQLITE_THREAD)
-        if thread is not None:
-            yield from _busiest(attribution, thread)
+        yield from _busiest(attribution)
 
 
-def _busiest(attribution: Attribution, thread: RoleAttribution) -> Iterable[Finding]:
-    idle = thread.get(Category.IDLE)
-    busy = thread.total - (idle.wall if idle is not None else 0.0)
-    ops = sorted(
-        (c for c in thread.categories if c.category in OPERATION_CATEGORIES),
-        key=lambda c: -c.wall,
-    )
-    if not ops or busy <= 0:
+_ROLE_PLACES = {
+    ThreadRole.SQLITE_THREAD: "on the connection threads",
+    ThreadRole.EVENT_LOOP: "inline on the event loop",
+    ThreadRole.OTHER_THREAD: "on other threads",
+}
+
+
+def _busiest(attribution: Attribution) -> Iterable[Finding]:
+    store = attribution.store_time()
+    totals = {category: sum(roles.values()) for category, roles in store.items()}
+    busy = sum(totals.values())
+    if busy <= 0:
         return
-    top = ops[0]
-    functions = ", ".join(f"{f.function} {_pct(f.self_time / top.wall)}" for f in top.top_self[:3])
+    ranked_ops = sorted(totals, key=lambda c: -totals[c])
+    top = ranked_ops[0]
+    where = ", ".join(
+        f"{_s(seconds)} {_ROLE_PLACES[role]}"
+        for role, seconds in sorted(store[top].items(), key=lambda item: -item[1])
+    )
+    functions = ", ".join(
+        f"{f.function} {_pct(f.self_time / totals[top])}"
+        for f in _store_functions(attribution, top)[:3]
+    )
+    unit = next((r.unit for r in attribution.roles if r.role in store[top]), "seconds")
     yield Finding(
         key=f"busiest-{attribution.profiler}",
         severity=Severity.INFO,
-        title=f"{top.category} takes the most connection-thread time: {_pct(top.wall / busy)} "
-        f"of its busy time ({attribution.profiler})",
-        detail=f"{attribution.source}, aiosqlite threads, share of the time not spent waiting "
-        "for the next call: "
-        + ", ".join(f"{c.category} {_pct(c.wall / busy)}" for c in ops)
-        + f". Inside {top.category}, by self time: {functions}.",
-        evidence=(
-            Evidence(
-                f"{top.category} time on the connection threads",
-                top.wall,
-                thread.unit,
-                attribution.source,
-            ),
+        title=f"{top} takes the most of the store's SQL time: {_pct(totals[top] / busy)} "
+        f"({attribution.profiler})",
+        detail=f"{attribution.source}, time in the store's code (taskqueue/store.py, where "
+        "every statement runs) by operation: "
+        + ", ".join(f"{c} {_pct(totals[c] / busy)}" for c in ranked_ops)
+        + f". {top} ran {where}"
+        + (f"; inside it, by self time: {functions}." if functions else "."),
+        evidence=tuple(
+            Evidence(f"{top} store time {_ROLE_PLACES[role]}", seconds, unit, attribution.source)
+            for role, seconds in store[top].items()
         ),
-        impact=top.wall / busy,
+        impact=totals[top] / busy,
     )
+
+
+def _store_functions(attribution: Attribution, category: Category) -> list[FunctionTime]:
+    """The functions with the most self time inside ``category``'s store code: every one of
+    the connection threads' (they run nothing else for it), the store's own elsewhere."""
+    merged: dict[tuple[str, str | None], FunctionTime] = {}
+    for role in attribution.roles:
+        entry = role.get(category)
+        if entry is None or entry.store <= 0:
+            continue
+        for f in entry.top_self:
+            if role.role is not ThreadRole.SQLITE_THREAD and not is_store_frame(
+                Frame(f.function, f.file)
+            ):
+                continue
+            key = (f.function, f.file)
+            seen = merged.get(key)
+            self_time = f.self_time + (seen.self_time if seen else 0.0)
+            total = f.total_time + (seen.total_time if seen else 0.0)
+            merged[key] = FunctionTime(f.function, f.file, self_time, total)
+    return sorted(merged.values(), key=lambda f: -f.self_time)
 
 
 def _largest(

@@ -34,7 +34,8 @@ class SqlHotspot:
     share_of_op_latency: float | None
     """Of the operation's total latency as callers saw it (op-samples.npz)."""
     share_of_op_thread: float | None
-    """Of the connection threads' profiled time on behalf of the operation."""
+    """Of the profiled time in the store's code on behalf of the operation (on the connection
+    threads, and on the event loop for calls that ran inline)."""
     plan: QueryPlan
 
 
@@ -46,7 +47,7 @@ def sql_hotspots(
     """Every statement, the most total time first.
 
     ``op_latency_ms`` is each operation's summed call latency; ``op_thread_s`` each
-    operation's time on the connection threads from a profile (either may lack an op).
+    operation's time in the store's code from a profile (either may lack an op).
     """
     sql_by_op: dict[str, float] = defaultdict(float)
     for statement in statements:

@@ -76,14 +76,23 @@ class Overhead:
 
 @dataclass(frozen=True, slots=True)
 class RoundTrips:
-    """Operation calls (each one trip to the connection thread) per completed task."""
+    """Operation calls per completed task: each one trip to the connection thread, except
+    those that ran inline on the event loop (``dispatch``)."""
 
     calls: Mapping[str, int]
     tasks: int
+    inline: int = 0
+    """Of the calls, how many ran on the event loop with no trip (the queue's count)."""
 
     @property
     def per_task(self) -> float:
         return sum(self.calls.values()) / self.tasks if self.tasks else 0.0
+
+    @property
+    def inline_share(self) -> float:
+        """The share of the calls that ran inline, with no trip."""
+        total = sum(self.calls.values())
+        return min(self.inline / total, 1.0) if total else 0.0
 
 
 @dataclass(frozen=True, slots=True)

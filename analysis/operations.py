@@ -168,6 +168,16 @@ def _normalised(file: str | None) -> str:
     return (file or "").replace("\\", "/")
 
 
+STORE_FILE = "taskqueue/store.py"
+"""The queue's SQL side: every statement runs in a function of this file, on a connection
+thread or, for operations dispatched inline, on the event loop."""
+
+
+def is_store_frame(frame: Frame) -> bool:
+    """True when ``frame`` is one of the store's functions (the queue's SQL code)."""
+    return _normalised(frame.file).endswith(STORE_FILE)
+
+
 def frame_category(frame: Frame) -> Category | None:
     """The category ``frame`` marks (None for frames that belong to no operation)."""
     file = _normalised(frame.file)

@@ -4,7 +4,7 @@ Atomic claims, leases, retries with backoff, dead-lettering, and selectable stra
 (connection sharing, claim style, batch sizes, wake-up mode) so workloads can compare them.
 """
 
-from .config import ClaimStyle, ConnectionMode, QueueConfig, Wakeup
+from .config import ClaimStyle, ConnectionMode, Dispatch, QueueConfig, Wakeup
 from .errors import (
     InvalidArgumentError,
     InvalidPayloadError,
@@ -32,6 +32,7 @@ __all__ = [
     "OPERATIONS",
     "ClaimStyle",
     "ConnectionMode",
+    "Dispatch",
     "EngineOptions",
     "EngineStats",
     "InvalidArgumentError",

@@ -85,7 +85,11 @@ class ClaimGroup:
                 self._stats.grouped_claims += len(batch)
                 requests = [w.request for w in batch]
                 outcomes = await self._call(
-                    "claim", self._store.claim_group, requests, self._immediate
+                    "claim",
+                    self._store.claim_group,
+                    requests,
+                    self._immediate,
+                    rows=sum(len(acks) + n for acks, _, n, _ in requests),
                 )
         except Exception as error:  # noqa: BLE001 - handed to every claim of the trip, which shared its transaction
             for waiting in batch:
@@ -106,9 +110,16 @@ class ClaimGroup:
         store = self._store
         if acks:
             result: Outcome = await self._call(
-                "claim", store.complete_and_claim, acks, worker, n, lease_s, self._immediate
+                "claim",
+                store.complete_and_claim,
+                acks,
+                worker,
+                n,
+                lease_s,
+                self._immediate,
+                rows=len(acks) + n,
             )
             return result
         claim = store.claim_immediate if self._immediate else store.claim_returning
-        tasks: list[Task] = await self._call("claim", claim, worker, n, lease_s)
+        tasks: list[Task] = await self._call("claim", claim, worker, n, lease_s, rows=n)
         return 0, tasks

@@ -26,6 +26,26 @@ class ConnectionMode(StrEnum):
     """One connection per worker name; writers contend on SQLite's lock."""
 
 
+class Dispatch(StrEnum):
+    """Which thread runs a queue operation's statements."""
+
+    THREAD = "thread"
+    """Always the connection's aiosqlite thread: one round trip, a thread wake-up each way,
+    per operation; SQL may overlap Python running on the event loop."""
+    INLINE = "inline"
+    """Every operation on the event loop's own thread while the connection thread has
+    nothing in flight; the loop is blocked while the statements run, however many rows."""
+    AUTO = "auto"
+    """Inline for operations of at most ``INLINE_ROWS_MOST`` rows (a status read, an enqueue,
+    a claim with its acks), the connection thread for bigger ones and for counts and lease
+    sweeps, whose size is unbounded.
+
+    Inline dispatch needs ``busy_timeout_ms=0`` (the default): a locked database then fails
+    at once into the queue's retry loop, which waits on the event loop, instead of blocking
+    it inside SQLite. With a busy timeout set, or ``claim_style=deferred``, every operation
+    goes to the thread."""
+
+
 class ClaimStyle(StrEnum):
     """How a claim picks and takes tasks."""
 
@@ -83,6 +103,10 @@ class QueueConfig:
     """Every strategy knob of the queue. Defaults are the fastest safe strategy."""
 
     connection: ConnectionMode = ConnectionMode.SHARED
+    dispatch: Dispatch = Dispatch.AUTO
+    """Which thread runs an operation's SQL: ``auto`` runs short ones on the event loop while
+    the connection thread is idle, saving the two thread wake-ups of a round trip (see
+    :class:`Dispatch`)."""
     claim_style: ClaimStyle = ClaimStyle.RETURNING
     claim_batch: int = 100
     """The most tasks a worker engine claims per call (see ``claim_budget_ms``)."""
@@ -124,6 +148,7 @@ class QueueConfig:
         # and dicts loaded from JSON work; reject anything else with the valid choices.
         object.__setattr__(self, "connection", _enum(ConnectionMode, "connection", self.connection))
         object.__setattr__(self, "claim_style", _enum(ClaimStyle, "claim_style", self.claim_style))
+        object.__setattr__(self, "dispatch", _enum(Dispatch, "dispatch", self.dispatch))
         if isinstance(self.wakeup, str):
             object.__setattr__(self, "wakeup", Wakeup.parse(self.wakeup))
         for name in ("claim_batch", "ack_batch"):

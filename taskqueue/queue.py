@@ -22,7 +22,7 @@ import orjson
 
 from . import _bridge, affinity, observe, sql
 from .claimgroup import ClaimGroup
-from .config import ClaimStyle, ConnectionMode, QueueConfig
+from .config import ClaimStyle, ConnectionMode, Dispatch, QueueConfig
 from .errors import (
     InvalidArgumentError,
     InvalidPayloadError,
@@ -39,6 +39,9 @@ T = TypeVar("T")
 type_of = type  # `type` is a parameter name of enqueue
 
 _MAIN = "__main__"  # connection key of producers and readers
+INLINE_ROWS_MOST = 1000
+"""With ``dispatch=auto``, the most rows a call may touch and still run on the event loop:
+about 5 ms of SQL on the reference machine, the longest the loop is held."""
 
 
 class TaskQueue:
@@ -77,6 +80,15 @@ class TaskQueue:
         self._restore_affinity: set[int] | None = None
         # Claims waiting for a connection go to it together (see taskqueue.claimgroup).
         self._claim_groups: dict[str, ClaimGroup] = {}
+        # Calls on each connection's thread now: 0 means the thread is idle and a call may
+        # run on the event loop's thread instead (config.dispatch).
+        self._in_thread: collections.Counter[str] = collections.Counter()
+        self._inline = (
+            self.config.dispatch is not Dispatch.THREAD
+            and self.config.claim_style is not ClaimStyle.DEFERRED
+            and self.config.busy_timeout_ms == 0
+        )
+        self._inline_all = self.config.dispatch is Dispatch.INLINE
         self.engines = 0
         """Worker engines running on this queue object now (they share its event loop)."""
 
@@ -195,7 +207,7 @@ class TaskQueue:
         if not rows:
             return []
         _, store = await self._store(_MAIN)
-        ids = await self._call(_MAIN, "enqueue", store.insert_many, rows)
+        ids = await self._call(_MAIN, "enqueue", store.insert_many, rows, rows=len(rows))
         self._notify(len(ids))
         if start:
             self._finish("enqueue", start, len(ids))
@@ -263,7 +275,7 @@ class TaskQueue:
         acks = _ack_rows(done)
         key = self._key(done[0][0].worker)
         _, store = await self._store(key)
-        applied = await self._call(key, "complete", store.complete_acks, acks)
+        applied = await self._call(key, "complete", store.complete_acks, acks, rows=len(acks))
         self.stats.stale_acks += len(done) - applied
         self._finished(done)
         if start:
@@ -330,7 +342,7 @@ class TaskQueue:
         """Return tasks whose lease expired to ``pending`` (or ``dead`` if out of attempts)."""
         start = self._clock_start()
         _, store = await self._store(_MAIN)
-        result = await self._call(_MAIN, "reclaim", store.reclaim)
+        result = await self._call(_MAIN, "reclaim", store.reclaim, rows=None)
         if result.requeued:
             self._notify(result.requeued)
         if start:
@@ -399,7 +411,7 @@ class TaskQueue:
         """How many tasks are in each state (every state present, zero included)."""
         start = self._clock_start()
         _, store = await self._store(_MAIN)
-        found = await self._call(_MAIN, "counts", store.counts)
+        found = await self._call(_MAIN, "counts", store.counts, rows=None)
         if start:
             self._finish("counts", start, 1)
         return found
@@ -482,7 +494,9 @@ class TaskQueue:
 
     async def _connect(self, key: str) -> tuple[aiosqlite.Connection, Store]:
         try:
-            conn = await aiosqlite.connect(self.path, isolation_level=None)
+            # The statements of an inline call run on the event loop's thread (when this
+            # connection's thread is idle, never at the same time): see config.Dispatch.
+            conn = await aiosqlite.connect(self.path, isolation_level=None, check_same_thread=False)
         except sqlite3.Error as error:
             raise QueueOpenError(
                 f"database {str(self.path)!r} cannot be opened ({error}); check the path and "
@@ -499,8 +513,21 @@ class TaskQueue:
             await _bridge.run(conn, observer.connection_opened, key)
         return conn, store
 
-    async def _call(self, key: str, op: str, fn: Callable[..., T], *args: Any) -> T:
-        conn, _ = self._stores[key]
+    async def _call(
+        self, key: str, op: str, fn: Callable[..., T], *args: Any, rows: int | None = 1
+    ) -> T:
+        """``fn(*args)`` on ``key``'s connection, SQLITE_BUSY retried.
+
+        ``rows`` is about how many rows the call reads or writes, None for "unbounded": with
+        ``dispatch=auto`` only calls of at most ``INLINE_ROWS_MOST`` rows run inline.
+        """
+        found = self._stores.get(key)
+        if found is None:
+            raise QueueClosedError(f"{op} on {self.path}: the queue is closed")
+        conn = found[0]
+        if self._inline:
+            inline = self._inline_all or (rows is not None and rows <= INLINE_ROWS_MOST)
+            return await self._retry_busy(op, lambda: self._dispatch(key, conn, fn, args, inline))
         if self.config.claim_style is not ClaimStyle.DEFERRED:
             return await self._retry_busy(op, lambda: _bridge.run(conn, fn, *args))
         # A deferred claim holds a transaction open across awaits: a statement sent meanwhile
@@ -512,6 +539,23 @@ class TaskQueue:
                 return await _bridge.run(conn, fn, *args)
 
         return await self._retry_busy(op, outside_claims)
+
+    async def _dispatch(
+        self,
+        key: str,
+        conn: aiosqlite.Connection,
+        fn: Callable[..., T],
+        args: tuple[Any, ...],
+        inline: bool,
+    ) -> T:
+        if inline and not self._in_thread[key]:
+            self.stats.inline_calls += 1
+            return fn(*args)
+        self._in_thread[key] += 1
+        try:
+            return await _bridge.run(conn, fn, *args)
+        finally:
+            self._in_thread[key] -= 1
 
     async def _retry_busy(self, op: str, attempt: Callable[[], Awaitable[T]]) -> T:
         # SQLITE_BUSY is retried here, on the event loop, in short jittered steps: sleeping in

@@ -49,6 +49,8 @@ class QueueStats:
     """Trips to a connection thread that carried claims (one or several: see ClaimGroup)."""
     grouped_claims: int = 0
     """Claims that shared their trip with other engines' claims."""
+    inline_calls: int = 0
+    """Operations run on the event loop's thread, with no trip (``dispatch``)."""
     sql: list[SqlSample] = field(default_factory=list)
 
     def record(self, op: str, duration_ns: int, items: int = 1) -> None:
@@ -68,6 +70,7 @@ class QueueStats:
         self.stale_acks = 0
         self.claim_trips = 0
         self.grouped_claims = 0
+        self.inline_calls = 0
         self.sql.clear()
 
     def merge(self, other: QueueStats) -> None:
@@ -80,6 +83,7 @@ class QueueStats:
         self.stale_acks += other.stale_acks
         self.claim_trips += other.claim_trips
         self.grouped_claims += other.grouped_claims
+        self.inline_calls += other.inline_calls
         self.sql.extend(other.sql)
 
 

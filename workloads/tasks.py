@@ -52,7 +52,8 @@ def op_latencies(stats: QueueStats) -> dict[str, LatencySummary]:
 def error_counters(stats: QueueStats) -> dict[str, int]:
     """SQLITE_BUSY retries, claim conflicts, stale acks and claim trips from a queue's stats.
 
-    ``claim_trips`` counts trips to a connection thread that carried claims; engines sharing
+    ``claim_trips`` counts calls that carried claims, each a trip to a connection thread
+    unless it ran inline (``inline_calls`` counts every operation that did); engines sharing
     a connection send claims that wait for one another together (``grouped_claims``).
     """
     return {
@@ -61,6 +62,7 @@ def error_counters(stats: QueueStats) -> dict[str, int]:
         "stale_acks": stats.stale_acks,
         "claim_trips": stats.claim_trips,
         "grouped_claims": stats.grouped_claims,
+        "inline_calls": stats.inline_calls,
     }
 
 

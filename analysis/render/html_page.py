@@ -133,7 +133,10 @@ def _run(run: RunAnalysis) -> list[str]:
         goal = f" (goal &le; {run.overhead.goal:g}x)" if run.overhead.goal else ""
         facts.append(f"profiler overhead {run.overhead.ratio:.2f}x{goal}")
     if run.round_trips is not None:
-        facts.append(f"round trips per completed task {run.round_trips.per_task:.2f}")
+        facts.append(
+            f"operation calls per completed task {run.round_trips.per_task:.2f} "
+            f"({run.round_trips.inline_share:.0%} inline)"
+        )
     out.append("<ul>" + "".join(f"<li>{f}</li>" for f in facts) + "</ul>")
     if run.targets:
         out.append("<h3>Targets</h3>")

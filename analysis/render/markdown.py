@@ -87,8 +87,9 @@ def _run(run: RunAnalysis) -> list[str]:
         out.append(f"- profiler overhead: {run.overhead.ratio:.2f}x{goal}")
     if run.round_trips is not None:
         out.append(
-            f"- round trips per completed task: {run.round_trips.per_task:.2f} "
-            f"({sum(run.round_trips.calls.values()):,} calls, {run.round_trips.tasks:,} tasks)"
+            f"- operation calls per completed task: {run.round_trips.per_task:.2f} "
+            f"({sum(run.round_trips.calls.values()):,} calls, {run.round_trips.tasks:,} tasks, "
+            f"{run.round_trips.inline_share:.0%} inline)"
         )
     out.append("")
     if run.targets:

@@ -11,7 +11,8 @@ import pytest
 from profilers import Profiler, get_profiler
 from taskqueue import QueueConfig, TaskQueue, run_async_workers
 
-RunUnder = Callable[[str, list[str]], Profiler]
+RunUnder = Callable[..., Profiler]
+"""``run_under(name, options, queue="")``: the small workload under profiler ``name``."""
 
 
 async def small_workload(db: Path, tasks: int = 600, workers: int = 3, queue: str = "") -> int:
@@ -33,7 +34,7 @@ async def small_workload(db: Path, tasks: int = 600, workers: int = 3, queue: st
 def run_under(tmp_path: Path) -> RunUnder:
     """Run the small workload inside ``name``'s session, as the runner does; returns it."""
 
-    def run(name: str, options: list[str]) -> Profiler:
+    def run(name: str, options: list[str], queue: str = "") -> Profiler:
         cls = get_profiler(name)
         run_dir = tmp_path / "run"
         run_dir.mkdir(exist_ok=True)
@@ -41,7 +42,7 @@ def run_under(tmp_path: Path) -> RunUnder:
 
         async def inside_loop() -> int:
             with profiler.session():
-                return await small_workload(tmp_path / f"{name}.db")
+                return await small_workload(tmp_path / f"{name}.db", queue=queue)
 
         assert asyncio.run(inside_loop()) == 601
         return profiler

@@ -15,8 +15,9 @@ from .conftest import RunUnder
 
 
 def test_writes_session_speedscope_and_html_with_the_sqlite_threads(run_under: RunUnder) -> None:
-    # GIVEN a small workload WHEN run under pyinstrument
-    profiler = run_under("pyinstrument", ["interval=0.0005"])
+    # GIVEN a small workload with every operation on the connection thread (dispatch=thread)
+    # WHEN run under pyinstrument
+    profiler = run_under("pyinstrument", ["interval=0.0005"], "dispatch=thread")
     artifacts = profiler.finish()
     # THEN every artifact exists, and the speedscope file is valid and has a profile for the
     # event loop and one for the aiosqlite thread, whose stacks reach the queue's store
@@ -38,6 +39,21 @@ def test_writes_session_speedscope_and_html_with_the_sqlite_threads(run_under: R
     thread_profile = document["profiles"][1]
     thread_frames = {frames[i] for stack in thread_profile["samples"] for i in stack}
     assert any(name.startswith("Store.") for name in thread_frames), thread_frames
+
+
+def test_operations_run_inline_show_their_store_code_on_the_event_loop(
+    run_under: RunUnder,
+) -> None:
+    # GIVEN the default dispatch, which runs short operations on the event loop's thread
+    # WHEN the small workload runs under pyinstrument
+    profiler = run_under("pyinstrument", ["interval=0.0005"])
+    profiler.finish()
+    # THEN the event loop's own profile holds the store's functions, where the SQL ran
+    document = orjson.loads((profiler.run_dir / "pyinstrument.speedscope.json").read_bytes())
+    frames = [f["name"] for f in document["shared"]["frames"]]
+    loop = document["profiles"][0]
+    loop_frames = {frames[i] for stack in loop["samples"] for i in stack}
+    assert any(name.startswith("Store.") for name in loop_frames), loop_frames
 
 
 def test_session_files_load_back_with_pyinstrument(run_under: RunUnder) -> None:

@@ -206,7 +206,9 @@ def test_profile_hooks_are_neither_left_behind_nor_clobbered(run_under: RunUnder
 def test_trace_threads_records_queue_functions_on_connection_threads(
     run_under: RunUnder,
 ) -> None:
-    profiler = run_under("viztracer", ["trace_threads=true", "min_duration_us=0"])
+    profiler = run_under(
+        "viztracer", ["trace_threads=true", "min_duration_us=0"], "dispatch=thread"
+    )
     profiler.finish()
     document = read_trace(profiler.run_dir / TRACE)
     assert check_trace(document) == []

@@ -1,4 +1,8 @@
-"""ClaimGroup: claims that wait for a shared connection go to it together, each its own."""
+"""ClaimGroup: claims that wait for a shared connection go to it together, each its own.
+
+Claims wait for the connection only when they make the trip to its thread, so every queue
+here runs with ``dispatch=thread`` (the default runs a claim that fits inline on the event
+loop, where it never waits for another)."""
 
 from __future__ import annotations
 
@@ -8,9 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from taskqueue import ClaimStyle, QueueConfig, QueueDatabaseError, TaskQueue
+from taskqueue import ClaimStyle, Dispatch, QueueConfig, QueueDatabaseError, TaskQueue
 from taskqueue.store import Store
 from tests.helpers.db import task_rows
+
+THREAD = Dispatch.THREAD
 
 
 @pytest.mark.parametrize("style", [ClaimStyle.RETURNING, ClaimStyle.IMMEDIATE])
@@ -19,7 +25,7 @@ def test_concurrent_claims_share_trips_and_keep_their_own_worker(
 ) -> None:
     # GIVEN 100 tasks and ten callers claiming five each at the same moment
     async def scenario() -> tuple[dict[str, list[int]], int, int]:
-        async with TaskQueue(db_path, QueueConfig(claim_style=style)) as queue:
+        async with TaskQueue(db_path, QueueConfig(claim_style=style, dispatch=THREAD)) as queue:
             await queue.enqueue_many([("noop", i) for i in range(100)])
             names = [f"w{i}" for i in range(10)]
             claimed = await asyncio.gather(*(queue.claim(name, 5) for name in names))
@@ -45,7 +51,7 @@ def test_concurrent_claims_share_trips_and_keep_their_own_worker(
 def test_acks_riding_on_grouped_claims_are_applied_per_caller(db_path: Path) -> None:
     # GIVEN three workers that each hold two tasks, and acks for them
     async def scenario() -> list[tuple[int, int]]:
-        async with TaskQueue(db_path) as queue:
+        async with TaskQueue(db_path, QueueConfig(dispatch=THREAD)) as queue:
             await queue.enqueue_many([("noop", i) for i in range(20)])
             held = [await queue.claim(f"w{i}", 2) for i in range(3)]
             outcomes = await asyncio.gather(
@@ -82,7 +88,7 @@ def test_a_failed_group_raises_to_every_caller_and_the_queue_goes_on(
     monkeypatch.setattr(Store, "claim_group", failing_once)
 
     async def scenario() -> tuple[list[object], int]:
-        async with TaskQueue(db_path) as queue:
+        async with TaskQueue(db_path, QueueConfig(dispatch=THREAD)) as queue:
             await queue.enqueue_many([("noop", i) for i in range(10)])
             results = await asyncio.gather(
                 *(queue.claim(f"w{i}", 1) for i in range(4)), return_exceptions=True

@@ -58,7 +58,7 @@ def test_to_dict_round_trips_through_from_dict() -> None:
         pytest.param("wakeup=sometimes", "'notify', 'notify:<ms>' or 'poll:<ms>'", id="wakeup"),
         pytest.param("wakeup=poll", "'poll:10'", id="poll-without-interval"),
         pytest.param("wakeup=poll:-5", "must be > 0", id="poll-negative"),
-        pytest.param("colour=red", "valid: connection, claim_style, claim_batch", id="unknown-key"),
+        pytest.param("colour=red", "valid: connection, dispatch, claim_style", id="unknown-key"),
         pytest.param("claim-batch", "expected key=value", id="no-value"),
         pytest.param("claim_batch=0", "1..10000", id="batch-zero"),
         pytest.param("ack_batch=many", "expected a whole number", id="batch-text"),

@@ -6,7 +6,18 @@ import asyncio
 import threading
 from pathlib import Path
 
-from taskqueue import OPERATIONS, ClaimStyle, QueueConfig, QueueStats, TaskQueue, WorkerEngine, sql
+import pytest
+
+from taskqueue import (
+    OPERATIONS,
+    ClaimStyle,
+    Dispatch,
+    QueueConfig,
+    QueueStats,
+    TaskQueue,
+    WorkerEngine,
+    sql,
+)
 from tests.helpers.clock import FakeClock
 
 
@@ -55,19 +66,32 @@ def test_engines_time_their_handlers(db_path: Path) -> None:
     assert stats.items["claim"] == 5
 
 
-def test_sql_capture_names_the_operation_and_statement(db_path: Path, clock: FakeClock) -> None:
+@pytest.mark.parametrize("dispatch", list(Dispatch))
+def test_sql_capture_names_the_operation_and_statement(
+    db_path: Path, clock: FakeClock, dispatch: Dispatch
+) -> None:
+    config = QueueConfig(capture_sql=True, dispatch=dispatch)
+
     async def scenario() -> QueueStats:
-        async with TaskQueue(db_path, QueueConfig(capture_sql=True), clock=clock) as queue:
+        async with TaskQueue(db_path, config, clock=clock) as queue:
             await _one_of_each(queue, clock)
             return queue.stats
 
     stats = asyncio.run(scenario())
     by_op: dict[str, list[str]] = {}
+    # Each statement ran where the dispatch sent its operation: inline on the event loop's
+    # thread, or on the connection thread (auto: counts and the lease sweep, unbounded in size)
+    on_thread = {
+        Dispatch.THREAD: set(OPERATIONS),
+        Dispatch.AUTO: {"counts", "reclaim"},
+        Dispatch.INLINE: set(),
+    }[dispatch]
     for sample in stats.sql:
         by_op.setdefault(sample.op, []).append(sample.sql)
         assert sample.duration_ns >= 0
         assert sample.start_ns > 0
-        assert sample.thread != threading.main_thread().name
+        inline = sample.thread == threading.main_thread().name
+        assert inline is (sample.op not in on_thread), sample
     assert by_op == {
         "enqueue": [sql.INSERT, sql.INSERT_MANY],
         "claim": [sql.CLAIM_RETURNING],
