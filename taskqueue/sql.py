@@ -49,11 +49,12 @@ INSERT = (
 )
 
 # One statement for a whole batch: rows come as one JSON array of
-# [type, payload, priority, run_at, max_attempts], so a batch is one trip to the thread.
+# [type, payload, priority, delay, max_attempts], so a batch is one trip to the thread (and
+# due times are added here, not built row by row in Python).
 INSERT_MANY = (
     "INSERT INTO tasks (type, payload, priority, state, run_at, max_attempts, created_at) "
-    "SELECT j.value ->> 0, j.value -> '$[1]', j.value ->> 2, 'pending', j.value ->> 3, "
-    "j.value ->> 4, :now FROM json_each(:rows) AS j RETURNING id"
+    "SELECT j.value ->> 0, j.value -> '$[1]', j.value ->> 2, 'pending', "
+    ":now + (j.value ->> 3), j.value ->> 4, :now FROM json_each(:rows) AS j RETURNING id"
 )
 
 _CLAIMED_COLUMNS = "id, type, payload, priority, attempts, max_attempts"

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Sequence
+from operator import itemgetter
 from time import perf_counter_ns
 from typing import Any, TypeVar
 
 import orjson
 
 from . import sql
-from .models import ReclaimResult, Task, TaskState, TaskStatus
+from .models import ReclaimResult, Task, TaskState, TaskStatus, claimed_task
 from .stats import SqlSample, thread_label
 
 Params = Sequence[Any] | dict[str, Any]
@@ -87,15 +88,11 @@ class Store:
 
     def insert_many(self, rows: list[list[Any]]) -> list[int]:
         """``rows`` are [type, payload, priority, delay, max_attempts]; ids come back in order."""
-        now = self.clock()
-        # New rows, not row[3] += now: after SQLITE_BUSY the queue calls this again with the
-        # same rows, and each retry would push the tasks another `now` into the future.
-        due = [
-            [type_, payload, priority, now + delay, max_attempts]
-            for type_, payload, priority, delay, max_attempts in rows
-        ]
-        encoded = orjson.dumps(due).decode()
-        ids = [r[0] for r in self._rows("enqueue", sql.INSERT_MANY, {"now": now, "rows": encoded})]
+        # The statement adds `now` to each delay; `rows` stay as given, so the queue's busy
+        # retry sends the same rows again.
+        encoded = orjson.dumps(rows).decode()
+        params = {"now": self.clock(), "rows": encoded}
+        ids = [r[0] for r in self._rows("enqueue", sql.INSERT_MANY, params)]
         # RETURNING order is unspecified; rowids of one INSERT are allocated in input order.
         ids.sort()
         return ids
@@ -256,12 +253,20 @@ class Store:
 
 
 def _tasks(rows: list[Any], worker: str, lease_until: float) -> list[Task]:
-    tasks = [
-        Task(
-            id_, type_, orjson.loads(payload), priority, attempts, max_attempts, worker, lease_until
+    """Tasks from claimed rows, highest priority first, then oldest (RETURNING's order is
+    unspecified). Two sorts with C-level keys instead of one with a Python key per task: the
+    second is stable, also with ``reverse``, so equal priorities stay in id order."""
+    if len(rows) > 1:
+        rows.sort(key=_ID)
+        rows.sort(key=_PRIORITY, reverse=True)
+    loads = orjson.loads
+    return [
+        claimed_task(
+            id_, type_, loads(payload), priority, attempts, max_attempts, worker, lease_until
         )
         for id_, type_, payload, priority, attempts, max_attempts in rows
     ]
-    if len(tasks) > 1:
-        tasks.sort(key=lambda t: (-t.priority, t.id))
-    return tasks
+
+
+_ID = itemgetter(0)
+_PRIORITY = itemgetter(3)

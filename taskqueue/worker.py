@@ -18,6 +18,19 @@ from .models import Task, TaskState
 from .queue import JSONText, TaskQueue, encode_json
 
 _Ack = tuple[Task, Any]
+_NULL = JSONText("null")
+"""The encoded result of a handler that returned None."""
+_PLAIN_RESULTS = frozenset({dict, list, str, int, float, bool})
+"""Result types :meth:`WorkerEngine._run_plain` encodes itself (none of them awaitable)."""
+
+
+class _Raised:
+    """A handler's exception, carried from where it ran to where the failure is recorded."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
 
 
 @dataclass
@@ -111,6 +124,8 @@ class WorkerEngine:
         self.reclaim_interval = reclaim_interval or max(self.lease / 4, 0.05)
         self.stats = EngineStats(name)
         self._acks: list[_Ack] = []
+        self._pending: tuple[Task, Any] | None = None
+        """The task :meth:`_run_plain` ran and its outcome, for the coroutine path."""
         self._sizer = _ClaimSizer(budget_ms / 1000.0, self.claim_batch)
         self._shares_connection = queue.config.connection is ConnectionMode.SHARED
 
@@ -178,7 +193,11 @@ class WorkerEngine:
                     buffer.extend(tasks)
                 if self.concurrency == 1:
                     while buffer:
-                        await self._run_held(buffer.popleft())
+                        # Plain functions' tasks run right here, with no coroutine each:
+                        # per task that was most of an engine's own Python.
+                        task = self._run_plain(buffer)
+                        if task is not None:
+                            await self._run_held(task)
                         # The acks left when the buffer runs out ride on the next claim
                         # (complete_and_claim): one round trip per task instead of two.
                         if buffer and len(self._acks) >= self.ack_batch:
@@ -201,8 +220,50 @@ class WorkerEngine:
                 await self._flush()
         return stats
 
+    def _run_plain(self, buffer: deque[Task]) -> Task | None:
+        """Run buffered tasks whose handler is a plain function that returns JSON, in order.
+
+        Stops at a full ack buffer (None), or at a task that needs the coroutine path
+        (:meth:`_run_held`), which it returns: a coroutine handler, no handler, timed
+        handlers, a lease that ran out; or, with the handler run and its outcome in
+        ``_pending``, a result to await, a result that is not JSON, or an exception.
+        """
+        handlers, is_async, acks = self.handlers, self._is_async, self._acks
+        clock, margin, most = self.queue.clock, self._sizer.own_s, self.ack_batch
+        if self.queue.timed:
+            return buffer.popleft()
+        while buffer:
+            task = buffer.popleft()
+            handler = handlers.get(task.type)
+            if handler is None or is_async[task.type] or clock() + margin >= task.lease_until:
+                return task
+            try:
+                result = handler(task)
+            except Exception as error:  # noqa: BLE001 - recorded by the coroutine path
+                self._pending = (task, _Raised(error))
+                return task
+            if result is None:
+                acks.append((task, _NULL))
+            elif type(result) in _PLAIN_RESULTS:  # never awaitable: encode it here
+                try:
+                    encoded = encode_json(result, f"result of {task.type} task {task.id}")
+                except InvalidPayloadError:  # the coroutine path records it, with this message
+                    self._pending = (task, result)
+                    return task
+                acks.append((task, JSONText(encoded)))
+            else:
+                self._pending = (task, result)
+                return task
+            if len(acks) >= most and buffer:
+                return None
+        return None
+
     async def _run_held(self, task: Task) -> None:
         """Run ``task`` if this engine still holds its lease, else leave it to the sweep."""
+        pending, self._pending = self._pending, None
+        if pending is not None:  # _run_plain ran the handler: finish with its outcome
+            await self._outcome(task, pending[1])
+            return
         if self.queue.clock() + self._sizer.own_s >= task.lease_until:
             self.stats.expired += 1
             return
@@ -221,11 +282,18 @@ class WorkerEngine:
         try:
             result = await handler(task) if self._is_async[task.type] else handler(task)
         except Exception as error:  # noqa: BLE001 - a handler's failure is data: record it, go on
-            await self._fail(task, f"{type(error).__name__}: {error}", retry=True)
-            return
+            result = _Raised(error)
         finally:
             if timed:
                 self.queue.stats.record("handler", perf_counter_ns() - start)
+        await self._outcome(task, result)
+
+    async def _outcome(self, task: Task, result: Any) -> None:
+        """Buffer the ack of ``task`` with ``result``, or record its failure."""
+        if type(result) is _Raised:
+            error = result.error
+            await self._fail(task, f"{type(error).__name__}: {error}", retry=True)
+            return
         if inspect.isawaitable(result):
             result = await result
         try:

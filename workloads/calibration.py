@@ -26,7 +26,7 @@ import orjson
 
 from taskqueue import sql
 
-from .errors import ParameterError
+from .errors import ParameterError, WorkloadError
 
 
 def raw_connection(path: Path) -> sqlite3.Connection:
@@ -74,10 +74,15 @@ def raw_batched_ns(path: Path, tasks: int, batch: int) -> list[int]:
     for _ in range(tasks // batch):
         start = time.perf_counter_ns()
         now = time.time()
-        rows = orjson.dumps([["noop", {"n": 0}, 0, now, 3] for _ in range(batch)]).decode()
+        rows = orjson.dumps([["noop", {"n": 0}, 0, 0.0, 3] for _ in range(batch)]).decode()
         db.execute(sql.INSERT_MANY, {"now": now, "rows": rows}).fetchall()
         claim = {"worker": "w0", "lease_until": now + 30, "now": now, "n": batch}
         claimed = db.execute(sql.CLAIM_RETURNING, claim).fetchall()
+        if len(claimed) != batch:  # a reference that skipped work would flatter every ratio
+            raise WorkloadError(
+                f"calibration claimed {len(claimed)} of the {batch} tasks it had just inserted "
+                f"into {path}; the statements in taskqueue/sql.py and this loop disagree"
+            )
         acks = orjson.dumps([[row[0], row[4], None] for row in claimed]).decode()
         db.execute(sql.COMPLETE_MANY, {"acks": acks, "now": now})
         durations.append(time.perf_counter_ns() - start)

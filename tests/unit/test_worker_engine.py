@@ -337,3 +337,66 @@ def test_claim_sizes_follow_the_budget_and_never_collapse_on_slow_statements() -
     sizer.claimed(2.0, 10)
     sizer.claimed(4.0, 10)
     assert sizer.size(engines=20, shared=True) == 25 // 4
+
+
+def test_every_kind_of_handler_in_one_batch_runs_in_order_with_its_own_outcome(
+    db_path: Path,
+) -> None:
+    # GIVEN one claim's worth of tasks whose handlers return None, JSON, an awaitable from a
+    # plain function, a coroutine's result, raise, or return something that is not JSON
+    ran: list[str] = []
+
+    async def later(value: int) -> int:
+        await asyncio.sleep(0)
+        return value
+
+    def record(kind: str, outcome: Callable[[Task], object]) -> Callable[[Task], object]:
+        def handler(task: Task) -> object:
+            ran.append(kind)
+            return outcome(task)
+
+        return handler
+
+    def boom(task: Task) -> None:
+        raise RuntimeError(f"boom {task.id}")
+
+    async def coroutine(task: Task) -> dict[str, int]:
+        ran.append("coroutine")
+        return {"async": task.id}
+
+    handlers = {
+        "none": record("none", lambda task: None),
+        "json": record("json", lambda task: {"id": task.id}),
+        "awaitable": record("awaitable", lambda task: later(task.id * 10)),
+        "coroutine": coroutine,
+        "raises": record("raises", boom),
+        "odd": record("odd", lambda task: {1, 2}),
+    }
+    kinds = ["none", "json", "awaitable", "coroutine", "raises", "odd", "json", "none"]
+
+    async def scenario() -> EngineStats:
+        async with TaskQueue(db_path) as queue:
+            for kind in kinds:
+                await queue.enqueue(kind, max_attempts=1)
+            # WHEN one engine claims them all at once and runs them
+            engine = WorkerEngine("w1", queue, handlers, claim_batch=100, claim_budget_ms=0)
+            return await engine.run_until_empty()
+
+    stats = asyncio.run(scenario())
+    # THEN they ran in claim order, and each got the outcome its handler gave
+    assert ran == kinds
+    rows = task_rows(db_path)
+    assert [(r.state, r.result) for r in rows] == [
+        ("done", "null"),
+        ("done", '{"id":2}'),
+        ("done", "30"),
+        ("done", '{"async":4}'),
+        ("dead", None),
+        ("dead", None),
+        ("done", '{"id":7}'),
+        ("done", "null"),
+    ]
+    assert rows[4].error == "RuntimeError: boom 5"
+    assert rows[5].error is not None
+    assert "result of odd task 6" in rows[5].error
+    assert (stats.claims, stats.completed, stats.failed, stats.dead) == (2, 6, 2, 2)
