@@ -187,27 +187,14 @@ class TaskQueue:
         item is invalid.
         """
         start = self._clock_start()
-        rows: list[list[Any]] = []
-        for index, item in enumerate(tasks):
-            try:
-                if type(item) is tuple and len(item) == 2:
-                    row = _validated_row(item[0], item[1], 0, 0.0, 3)
-                elif isinstance(item, NewTask):
-                    row = _validated_row(
-                        item.type, item.payload, item.priority, item.delay, item.max_attempts
-                    )
-                else:
-                    raise InvalidArgumentError(
-                        f"{item!r} is neither a NewTask nor a (type, payload) pair"
-                    )
-            except InvalidArgumentError as error:
-                raise type_of(error)(f"enqueue_many item {index}: {error}") from None
-            row[1] = orjson.Fragment(row[1])  # embedded as is in the batch's JSON document
-            rows.append(row)
-        if not rows:
+        items = tasks if isinstance(tasks, list | tuple) else list(tasks)
+        if not items:
             return []
+        document = _batch_document(items)
+        if document is None:  # something unusual: check item by item, naming the bad one
+            document = _checked_batch_document(items)
         _, store = await self._store(_MAIN)
-        ids = await self._call(_MAIN, "enqueue", store.insert_many, rows, rows=len(rows))
+        ids = await self._call(_MAIN, "enqueue", store.insert_many, document, rows=len(items))
         self._notify(len(ids))
         if start:
             self._finish("enqueue", start, len(ids))
@@ -271,15 +258,21 @@ class TaskQueue:
         """
         if not done:
             return 0
+        return await self.complete_acks(_ack_rows(done), done[0][0].worker)
+
+    async def complete_acks(self, acks: list[AckRow], worker: str) -> int:
+        """:meth:`complete_many` for acks already encoded: ``(task id, attempts, result JSON)``
+        rows of tasks ``worker`` claimed (the worker engine's path)."""
+        if not acks:
+            return 0
         start = self._clock_start()
-        acks = _ack_rows(done)
-        key = self._key(done[0][0].worker)
+        key = self._key(worker)
         _, store = await self._store(key)
         applied = await self._call(key, "complete", store.complete_acks, acks, rows=len(acks))
-        self.stats.stale_acks += len(done) - applied
-        self._finished(done)
+        self.stats.stale_acks += len(acks) - applied
+        self._finished(acks)
         if start:
-            self._finish("complete", start, len(done), done[0][0].worker)
+            self._finish("complete", start, len(acks), worker)
         return applied
 
     async def complete_and_claim(
@@ -292,25 +285,30 @@ class TaskQueue:
         claimed). With ``claim_style=deferred`` the two run as separate calls. Timed as one
         ``claim`` call; the SQL capture still labels each statement with its own operation.
         """
-        if not done or self.config.claim_style is ClaimStyle.DEFERRED:
-            applied = await self.complete_many(done)
-            return applied, await self.claim(worker, n, lease)
-        start = self._clock_start()
-        lease_s = self._claim_args(worker, n, lease)
-        key = self._key(worker)
-        if self._key(done[0][0].worker) != key:
+        if done and self._key(done[0][0].worker) != self._key(worker):
             raise InvalidArgumentError(
                 f"complete_and_claim: tasks of worker {done[0][0].worker!r} cannot be acked on "
                 f"worker {worker!r}'s connection; use complete_many for them"
             )
+        return await self.complete_acks_and_claim(_ack_rows(done), worker, n, lease)
+
+    async def complete_acks_and_claim(
+        self, acks: list[AckRow], worker: str, n: int = 1, lease: float | None = None
+    ) -> tuple[int, list[Task]]:
+        """:meth:`complete_and_claim` for acks already encoded (see :meth:`complete_acks`) of
+        tasks claimed on ``worker``'s connection."""
+        if not acks or self.config.claim_style is ClaimStyle.DEFERRED:
+            applied = await self.complete_acks(acks, worker)
+            return applied, await self.claim(worker, n, lease)
+        start = self._clock_start()
+        lease_s = self._claim_args(worker, n, lease)
+        key = self._key(worker)
         _, store = await self._store(key)
-        applied, tasks = await self._claim_group(key, store).claim(
-            _ack_rows(done), worker, n, lease_s
-        )
-        self.stats.stale_acks += len(done) - applied
-        self._finished(done)
+        applied, tasks = await self._claim_group(key, store).claim(acks, worker, n, lease_s)
+        self.stats.stale_acks += len(acks) - applied
+        self._finished(acks)
         if start:
-            self.stats.items["complete"] += len(done)
+            self.stats.items["complete"] += len(acks)
             self._finish("claim", start, len(tasks), worker)
         return applied, tasks
 
@@ -333,7 +331,7 @@ class TaskQueue:
         if state is None:
             self.stats.stale_acks += 1
         elif state is TaskState.DEAD:
-            self._finished(((task, None),))
+            self._finished(((task.id, task.attempts, ""),))
         if start:
             self._finish("fail", start, 1, task.worker)
         return state
@@ -457,13 +455,13 @@ class TaskQueue:
                 if not waiting:
                     del self._poll_waiters[task_id]
 
-    def _finished(self, done: Iterable[tuple[Task, Any]]) -> None:
+    def _finished(self, acks: Iterable[AckRow]) -> None:
         # Wake polls of tasks this queue object just completed or dead-lettered; the poll
         # reads the status again, so a stale ack that woke it costs one read, not a wrong answer.
         if not self._poll_waiters:
             return
-        for task, _ in done:
-            for waiter in self._poll_waiters.get(task.id, ()):
+        for task_id, _, _ in acks:
+            for waiter in self._poll_waiters.get(task_id, ()):
                 if not waiter.done():
                     waiter.set_result(None)
 
@@ -671,6 +669,79 @@ def _validated_row(
     if not (type(max_attempts) is int and max_attempts >= 1):
         _check_count("max_attempts", max_attempts)
     return [type_, encode_json(payload, "payload"), priority, delay, max_attempts]
+
+
+def _batch_document(items: Sequence[NewTask | tuple[str, Any]]) -> str | None:
+    """The rows of ``items`` as one JSON document for ``Store.insert_many``, or None when an
+    item needs :func:`_checked_batch_document`'s checks (which name the bad item).
+
+    The common shapes pass with no call per item (``__class__`` tests, not ``type()`` or
+    ``isinstance``): in a batch of thousands every call was time, and one more event per
+    task for every profiler's hook. Payloads are encoded by one ``orjson.dumps`` of the
+    whole batch.
+    """
+    rows: list[list[Any]] = []
+    payloads: list[Any] = []
+    add, keep = rows.append, payloads.append
+    for item in items:
+        cls = item.__class__
+        if cls is tuple:
+            try:
+                type_, payload = item  # type: ignore[misc]
+            except ValueError:
+                return None
+            priority, delay, attempts = 0, 0.0, 3
+        elif cls is NewTask:
+            type_, payload = item.type, item.payload  # type: ignore[union-attr]
+            priority, delay = item.priority, item.delay  # type: ignore[union-attr]
+            attempts = item.max_attempts  # type: ignore[union-attr]
+            delay_cls = delay.__class__
+            if (
+                priority.__class__ is not int
+                or priority < 0
+                or not (delay_cls is float or delay_cls is int)
+                or not 0 <= delay < math.inf
+                or attempts.__class__ is not int
+                or attempts < 1
+            ):
+                return None
+        else:
+            return None
+        if type_.__class__ is not str or not type_:
+            return None
+        if payload is not None:
+            keep(payload)
+        add([type_, payload, priority, delay, attempts])
+    try:
+        document = orjson.dumps(rows)
+    except TypeError:
+        return None
+    if b"null" in document and any(_has_non_finite(p) for p in payloads):
+        return None  # orjson wrote NaN or Infinity as null
+    return document.decode()
+
+
+def _checked_batch_document(items: Sequence[NewTask | tuple[str, Any]]) -> str:
+    """:func:`_batch_document` for any batch, each item checked on its own: raises the error
+    of the first bad item, with its index."""
+    rows: list[list[Any]] = []
+    for index, item in enumerate(items):
+        try:
+            if type(item) is tuple and len(item) == 2:
+                row = _validated_row(item[0], item[1], 0, 0.0, 3)
+            elif isinstance(item, NewTask):
+                row = _validated_row(
+                    item.type, item.payload, item.priority, item.delay, item.max_attempts
+                )
+            else:
+                raise InvalidArgumentError(
+                    f"{item!r} is neither a NewTask nor a (type, payload) pair"
+                )
+        except InvalidArgumentError as error:
+            raise type_of(error)(f"enqueue_many item {index}: {error}") from None
+        row[1] = orjson.Fragment(row[1])  # embedded as is in the batch's JSON document
+        rows.append(row)
+    return orjson.dumps(rows).decode()
 
 
 class JSONText(str):

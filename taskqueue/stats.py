@@ -55,11 +55,15 @@ class QueueStats:
 
     def record(self, op: str, duration_ns: int, items: int = 1) -> None:
         """Add one timed call of ``op``."""
+        self.samples(op).append(duration_ns)
+        self.items[op] += items
+
+    def samples(self, op: str) -> array[int]:
+        """``op``'s durations, to append to directly (add its items to :attr:`items` too)."""
         samples = self.timings_ns.get(op)
         if samples is None:
             samples = self.timings_ns[op] = array("q")
-        samples.append(duration_ns)
-        self.items[op] += items
+        return samples
 
     def reset(self) -> None:
         """Forget everything recorded so far (e.g. after a warm-up)."""

@@ -15,10 +15,10 @@ from .config import ConnectionMode
 from .errors import InvalidArgumentError, InvalidPayloadError
 from .handlers import Handler, resolve
 from .models import Task, TaskState
-from .queue import JSONText, TaskQueue, encode_json
+from .queue import TaskQueue, encode_json
+from .store import AckRow
 
-_Ack = tuple[Task, Any]
-_NULL = JSONText("null")
+_NULL = "null"
 """The encoded result of a handler that returned None."""
 _PLAIN_RESULTS = frozenset({dict, list, str, int, float, bool})
 """Result types :meth:`WorkerEngine._run_plain` encodes itself (none of them awaitable)."""
@@ -123,7 +123,7 @@ class WorkerEngine:
         self.lease = lease or queue.config.lease_s
         self.reclaim_interval = reclaim_interval or max(self.lease / 4, 0.05)
         self.stats = EngineStats(name)
-        self._acks: list[_Ack] = []
+        self._acks: list[AckRow] = []
         self._pending: tuple[Task, Any] | None = None
         """The task :meth:`_run_plain` ran and its outcome, for the coroutine path."""
         self._sizer = _ClaimSizer(budget_ms / 1000.0, self.claim_batch)
@@ -161,7 +161,7 @@ class WorkerEngine:
                         free = max(free, self.concurrency - len(running))
                     if self._acks:  # ack what is done and claim more in one round trip
                         acks, self._acks = self._acks, []
-                        applied, tasks = await queue.complete_and_claim(
+                        applied, tasks = await queue.complete_acks_and_claim(
                             acks, self.name, free, self.lease
                         )
                         self._count_acks(len(acks), applied)
@@ -224,39 +224,57 @@ class WorkerEngine:
         """Run buffered tasks whose handler is a plain function that returns JSON, in order.
 
         Stops at a full ack buffer (None), or at a task that needs the coroutine path
-        (:meth:`_run_held`), which it returns: a coroutine handler, no handler, timed
-        handlers, a lease that ran out; or, with the handler run and its outcome in
-        ``_pending``, a result to await, a result that is not JSON, or an exception.
+        (:meth:`_run_held`), which it returns: a coroutine handler, no handler, a lease that
+        ran out; or, with the handler run and its outcome in ``_pending``, a result to await,
+        a result that is not JSON, or an exception. With ``record_timings`` each handler call
+        is timed, as :meth:`_execute` times it.
         """
         handlers, is_async, acks = self.handlers, self._is_async, self._acks
         clock, margin, most = self.queue.clock, self._sizer.own_s, self.ack_batch
-        if self.queue.timed:
-            return buffer.popleft()
-        while buffer:
-            task = buffer.popleft()
-            handler = handlers.get(task.type)
-            if handler is None or is_async[task.type] or clock() + margin >= task.lease_until:
-                return task
-            try:
-                result = handler(task)
-            except Exception as error:  # noqa: BLE001 - recorded by the coroutine path
-                self._pending = (task, _Raised(error))
-                return task
-            if result is None:
-                acks.append((task, _NULL))
-            elif type(result) in _PLAIN_RESULTS:  # never awaitable: encode it here
+        stats = self.queue.stats
+        timings = stats.samples("handler") if self.queue.timed else None
+        ran, buffered = 0, len(acks)
+        # A claim's tasks are mostly of one type: look its handler up once per run of them
+        # (every call here is one more event for a profiler's hook, per task).
+        kind, handler, plain = None, None, False
+        try:
+            while buffer:
+                task = buffer.popleft()
+                if task.type != kind:
+                    kind, handler = task.type, handlers.get(task.type)
+                    plain = handler is not None and not is_async[task.type]
+                if not plain or clock() + margin >= task.lease_until:
+                    return task
+                assert handler is not None
+                ran += 1
+                start = perf_counter_ns() if timings is not None else 0
                 try:
-                    encoded = encode_json(result, f"result of {task.type} task {task.id}")
-                except InvalidPayloadError:  # the coroutine path records it, with this message
+                    result = handler(task)
+                except Exception as error:  # noqa: BLE001 - recorded by the coroutine path
+                    self._pending = (task, _Raised(error))
+                    return task
+                finally:
+                    if timings is not None:
+                        timings.append(perf_counter_ns() - start)
+                if result is None:
+                    acks.append((task.id, task.attempts, _NULL))
+                elif type(result) in _PLAIN_RESULTS:  # never awaitable: encode it here
+                    try:
+                        encoded = encode_json(result, f"result of {task.type} task {task.id}")
+                    except InvalidPayloadError:  # the coroutine path records it, with this text
+                        self._pending = (task, result)
+                        return task
+                    acks.append((task.id, task.attempts, encoded))
+                else:
                     self._pending = (task, result)
                     return task
-                acks.append((task, JSONText(encoded)))
-            else:
-                self._pending = (task, result)
-                return task
-            if len(acks) >= most and buffer:
-                return None
-        return None
+                buffered += 1
+                if buffered >= most and buffer:
+                    return None
+            return None
+        finally:
+            if timings is not None:
+                stats.items["handler"] += ran
 
     async def _run_held(self, task: Task) -> None:
         """Run ``task`` if this engine still holds its lease, else leave it to the sweep."""
@@ -297,15 +315,15 @@ class WorkerEngine:
         if inspect.isawaitable(result):
             result = await result
         try:
-            encoded = JSONText(encode_json(result, f"result of {task.type} task {task.id}"))
+            encoded = encode_json(result, f"result of {task.type} task {task.id}")
         except InvalidPayloadError as error:
             await self._fail(task, str(error), retry=False)
             return
-        self._acks.append((task, encoded))
+        self._acks.append((task.id, task.attempts, encoded))
 
     async def _flush(self) -> None:
         acks, self._acks = self._acks, []
-        applied = await self.queue.complete_many(acks)
+        applied = await self.queue.complete_acks(acks, self.name)
         self._count_acks(len(acks), applied)
 
     def _count_acks(self, sent: int, applied: int) -> None:

@@ -66,6 +66,20 @@ def test_a_payload_that_is_not_json_is_refused(db_path: Path, payload: object, n
     assert row_count(db_path) == 1
 
 
+def test_a_nan_beside_nulls_in_a_batch_is_refused_naming_its_item(db_path: Path) -> None:
+    # GIVEN a batch whose JSON holds nulls anyway (None payloads, a None value) and a NaN
+    batch = [("noop", None), ("noop", {"x": None, "y": math.nan}), ("noop", None)]
+
+    async def scenario() -> None:
+        async with TaskQueue(db_path) as queue:
+            # WHEN it is enqueued THEN the NaN's item is named and nothing is written
+            with pytest.raises(InvalidPayloadError, match="item 1: payload: contains NaN"):
+                await queue.enqueue_many(batch)
+
+    asyncio.run(scenario())
+    assert row_count(db_path) == 0
+
+
 def test_types_orjson_writes_natively_are_stored_with_or_without_nulls(db_path: Path) -> None:
     """Whether a payload is accepted must not depend on whether its JSON holds a null."""
 
@@ -118,6 +132,33 @@ BAD_ARGUMENTS: list[Any] = [
         lambda q: q.enqueue_many([("noop", 1), "noop"]),
         "item 1: 'noop' is neither a NewTask nor a (type, payload) pair",
         id="many-not-a-pair",
+    ),
+    # Batches take a fast path with no call per item; each of these must leave it for the
+    # checks that name the item.
+    pytest.param(
+        lambda q: q.enqueue_many([("noop", None), ("noop", None, 1)]),
+        "item 1: ('noop', None, 1) is neither a NewTask nor a (type, payload) pair",
+        id="many-triple",
+    ),
+    pytest.param(
+        lambda q: q.enqueue_many([NewTask("noop"), NewTask("noop", priority=True)]),
+        "item 1: priority=True",
+        id="many-bool-priority",
+    ),
+    pytest.param(
+        lambda q: q.enqueue_many([NewTask("noop"), NewTask("noop", max_attempts=0)]),
+        "item 1: max_attempts=0",
+        id="many-no-attempts",
+    ),
+    pytest.param(
+        lambda q: q.enqueue_many([("noop", None), ("", None)]),
+        "item 1: task type ''",
+        id="many-empty-type",
+    ),
+    pytest.param(
+        lambda q: q.enqueue_many(iter([("noop", None), ("noop", None), (7, None)])),
+        "item 2: task type 7",
+        id="many-from-an-iterator",
     ),
     pytest.param(lambda q: q.claim("w", 1, lease=-1.0), "lease=-1.0", id="negative-lease"),
     pytest.param(lambda q: q.claim("w", 1, lease=0), "lease=0", id="zero-lease"),

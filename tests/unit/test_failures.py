@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -137,3 +138,38 @@ def test_a_result_that_is_not_json_fails_the_task(
     assert odd.result is None
     assert fine.state == "done"
     assert (stats.dead, stats.completed) == (1, 1)
+
+
+@pytest.mark.parametrize(
+    "stored",
+    [
+        pytest.param("{not json", id="garbage"),
+        pytest.param("1,2", id="two-values"),
+        pytest.param(b"\xff\xfe", id="blob"),
+    ],
+)
+def test_a_payload_changed_outside_the_queue_dead_letters_only_its_task(
+    db_path: Path, stored: str | bytes
+) -> None:
+    # GIVEN three tasks, the middle one's payload overwritten in the file by something else
+    async def fill() -> None:
+        async with TaskQueue(db_path) as queue:
+            await queue.enqueue_many([("noop", {"n": i}) for i in range(3)])
+
+    asyncio.run(fill())
+    with sqlite3.connect(db_path) as db:
+        db.execute("UPDATE tasks SET payload = ? WHERE id = 2", (stored,))
+
+    # WHEN an engine drains the queue
+    async def drain() -> EngineStats:
+        async with TaskQueue(db_path) as queue:
+            return await WorkerEngine("w1", queue).run_until_empty()
+
+    stats = asyncio.run(drain())
+    # THEN that task is dead with the reason, and the others ran
+    first, bad, last = task_rows(db_path)
+    assert (first.state, last.state) == ("done", "done")
+    assert (bad.state, bad.attempts) == ("dead", 1)
+    assert bad.error is not None
+    assert "stored payload is not JSON" in bad.error
+    assert stats.completed == 2
