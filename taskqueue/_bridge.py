@@ -18,12 +18,26 @@ from typing import Any, TypeVar, cast
 
 import aiosqlite
 
+from . import observe
+
 T = TypeVar("T")
 
 
 async def run(conn: aiosqlite.Connection, fn: Callable[..., T], *args: Any) -> T:
-    """Run ``fn(*args)`` on ``conn``'s thread and return its result (or raise its error)."""
-    return cast(T, await conn._execute(fn, *args))  # type: ignore[no-untyped-call]
+    """Run ``fn(*args)`` on ``conn``'s thread and return its result (or raise its error).
+
+    Observers (:mod:`taskqueue.observe`) hear of each call as it goes and comes back.
+    """
+    observers = observe.active
+    if not observers:
+        return cast(T, await conn._execute(fn, *args))  # type: ignore[no-untyped-call]
+    for observer in observers:
+        observer.thread_call(True)
+    try:
+        return cast(T, await conn._execute(fn, *args))  # type: ignore[no-untyped-call]
+    finally:
+        for observer in observers:
+            observer.thread_call(False)
 
 
 def raw_connection(conn: aiosqlite.Connection) -> sqlite3.Connection:

@@ -29,6 +29,11 @@ class QueueObserver:
     ) -> None:
         """Called on the event loop after each queue operation (``perf_counter_ns`` times)."""
 
+    def thread_call(self, started: bool) -> None:
+        """Called on the event loop as a call is sent to a connection thread (``started``)
+        and as its result is back: no call outstanding means every connection thread is
+        waiting for its next job."""
+
     def queue_closed(self, stats: QueueStats) -> None:
         """Called when a queue closes, with everything its instrumentation recorded."""
 

@@ -680,45 +680,67 @@ def _batch_document(items: Sequence[NewTask | tuple[str, Any]]) -> str | None:
     task for every profiler's hook. Payloads are encoded by one ``orjson.dumps`` of the
     whole batch.
     """
-    rows: list[list[Any]] = []
-    payloads: list[Any] = []
-    add, keep = rows.append, payloads.append
+    # Loops, not all() over a generator: each step of a generator is a call to a hook too.
     for item in items:
-        cls = item.__class__
-        if cls is tuple:
-            try:
-                type_, payload = item  # type: ignore[misc]
-            except ValueError:
-                return None
-            priority, delay, attempts = 0, 0.0, 3
-        elif cls is NewTask:
-            type_, payload = item.type, item.payload  # type: ignore[union-attr]
-            priority, delay = item.priority, item.delay  # type: ignore[union-attr]
-            attempts = item.max_attempts  # type: ignore[union-attr]
-            delay_cls = delay.__class__
-            if (
-                priority.__class__ is not int
-                or priority < 0
-                or not (delay_cls is float or delay_cls is int)
-                or not 0 <= delay < math.inf
-                or attempts.__class__ is not int
-                or attempts < 1
-            ):
-                return None
-        else:
+        if item.__class__ is not tuple:
+            break
+    else:  # all (type, payload) pairs, the common case: rows with no call per item
+        try:
+            pairs = [[type_, payload, 0, 0.0, 3] for type_, payload in items]  # type: ignore[misc]
+        except ValueError:  # a tuple of another length
             return None
-        if type_.__class__ is not str or not type_:
+        for pair in pairs:
+            if pair[0].__class__ is not str or not pair[0]:
+                return None
+        return _encoded(pairs)
+    rows = []
+    for item in items:
+        row = _fast_row(item)
+        if row is None:
             return None
-        if payload is not None:
-            keep(payload)
-        add([type_, payload, priority, delay, attempts])
+        rows.append(row)
+    return _encoded(rows)
+
+
+def _encoded(rows: list[list[Any]]) -> str | None:
+    """``rows`` as JSON text, or None when a payload is not JSON (the checks name it)."""
     try:
         document = orjson.dumps(rows)
     except TypeError:
         return None
-    if b"null" in document and any(_has_non_finite(p) for p in payloads):
+    if b"null" in document and any(_has_non_finite(row[1]) for row in rows):
         return None  # orjson wrote NaN or Infinity as null
     return document.decode()
+
+
+def _fast_row(item: NewTask | tuple[str, Any]) -> list[Any] | None:
+    """One item's row for :func:`_batch_document`, or None when it needs the full checks."""
+    cls = item.__class__
+    if cls is tuple:
+        try:
+            type_, payload = item  # type: ignore[misc]
+        except ValueError:
+            return None
+        priority, delay, attempts = 0, 0.0, 3
+    elif cls is NewTask:
+        type_, payload = item.type, item.payload  # type: ignore[union-attr]
+        priority, delay = item.priority, item.delay  # type: ignore[union-attr]
+        attempts = item.max_attempts  # type: ignore[union-attr]
+        delay_cls = delay.__class__
+        if (
+            priority.__class__ is not int
+            or priority < 0
+            or not (delay_cls is float or delay_cls is int)
+            or not 0 <= delay < math.inf
+            or attempts.__class__ is not int
+            or attempts < 1
+        ):
+            return None
+    else:
+        return None
+    if type_.__class__ is not str or not type_:
+        return None
+    return [type_, payload, priority, delay, attempts]
 
 
 def _checked_batch_document(items: Sequence[NewTask | tuple[str, Any]]) -> str:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import queue
 import threading
+import time
 
 import orjson
 import pytest
@@ -105,10 +107,11 @@ def test_thread_sampler_records_a_registered_thread_from_outside() -> None:
 
     from profilers.pyinstrument_wrapper import _ThreadSampler
 
-    # GIVEN the sampler running and a thread that registers as a connection, waits in a
-    # known function for ~0.2 s, then closes
+    # GIVEN the sampler running and a thread that registers as a connection, then, during a
+    # call the queue has sent it, waits in a known function for ~0.2 s, then closes
     sampler = _ThreadSampler(interval=0.002)
     sampler.start()
+    sampler.thread_call(True)
     done = threading.Event()
 
     def connection() -> None:
@@ -121,6 +124,7 @@ def test_thread_sampler_records_a_registered_thread_from_outside() -> None:
     worker = threading.Thread(target=connection)
     worker.start()
     worker.join()
+    sampler.thread_call(False)
     sampler.stop()
     # THEN its session holds many samples whose stacks run through that function, folded
     # into few records (the stack does not change while it waits), weighing about 0.2 s
@@ -134,6 +138,44 @@ def test_thread_sampler_records_a_registered_thread_from_outside() -> None:
     assert any("_wait_in_a_known_function" in frame for stack in stacks for frame in stack)
     assert 0.1 < sum(weight for _, weight in session.frame_records) < 1.0
     assert sampler.unfinished == 0
+
+
+def test_thread_sampler_sleeps_while_no_call_is_on_a_connection_thread() -> None:
+    from profilers.pyinstrument_wrapper import IDLE_WAIT_MOST, _ThreadSampler
+
+    # GIVEN the sampler and a registered thread that waits ~0.3 s with no call sent to it,
+    # then runs a call for ~0.1 s
+    sampler = _ThreadSampler(interval=0.002)
+    sampler.start()
+    jobs: queue.SimpleQueue[None] = queue.SimpleQueue()
+
+    def connection() -> None:
+        sampler.connection_opened("w0")
+        jobs.get()
+        _busy_for(0.1)
+        sampler.connection_closing("w0")
+
+    worker = threading.Thread(target=connection)
+    worker.start()
+    time.sleep(0.3)
+    sampler.thread_call(True)  # as the queue does when it sends a call
+    jobs.put(None)
+    worker.join()
+    sampler.thread_call(False)
+    sampler.stop()
+    # THEN the idle wait took a few samples, the call many (every interval), and the
+    # samples weigh the whole time, most of the call's time in the function it ran
+    [(_, session)] = sampler.sessions
+    assert session.sample_count < 0.3 / IDLE_WAIT_MOST + 0.1 / 0.002
+    assert 0.3 < sum(weight for _, weight in session.frame_records) < 1.5
+    busy = sum(w for stack, w in session.frame_records if any("_busy_for" in f for f in stack))
+    assert 0.05 < busy < 0.2
+
+
+def _busy_for(seconds: float) -> None:
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        sum(range(50))
 
 
 def test_thread_sampler_reports_connections_left_open() -> None:
