@@ -180,8 +180,9 @@ class Sizes:
     dbops_tasks: int = 2_000
     latency_tasks: int = 5_000
     overhead_tasks: int = 10_000
-    overhead_rounds: int = 5
-    """Profiled/bare pairs per profiler; py-spy and memray pairs swing most on a loaded machine."""
+    overhead_rounds: int = 9
+    """Profiled/bare pairs per profiler. A pair is two drains of about 0.2 s each, whose
+    ratio swings 1.1-1.7x from round to round on the shared VM: the median needs many."""
     trace_tasks: int | None = None
     """Tasks of the Perfetto row; None keeps ``tox -e profile-trace``'s own count."""
     load_mb: float = 150.0

@@ -1,9 +1,10 @@
 """The queue's operations as plain functions of one ``sqlite3.Connection``.
 
-Everything here runs on a connection's own thread (aiosqlite's), one call per queue
-operation, so an operation costs one trip between the event loop and that thread however many
-statements it runs. Profilers that sample the connection thread see these function names,
-which is how the analysis attributes SQL time to enqueue, claim and status.
+One call per queue operation, however many statements it runs: on the connection's own
+thread (aiosqlite's), one trip from the event loop and back, or, for short operations while
+that thread is idle, on the event loop's thread itself (``QueueConfig.dispatch``), never on
+both at once. Profilers see these function names wherever they run, which is how the
+analysis attributes SQL time to enqueue, claim and status.
 """
 
 from __future__ import annotations
@@ -29,7 +30,9 @@ ClaimRequest = tuple[list[AckRow], str, int, float]
 
 
 class Store:
-    """One connection's operations. Not thread-safe: use it from its connection's thread only."""
+    """One connection's operations. Not thread-safe: one call at a time (the connection's
+    thread runs its calls one after another, and the queue runs a call inline only when none
+    is in flight there)."""
 
     def __init__(
         self,
