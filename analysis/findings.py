@@ -98,10 +98,13 @@ def batching(run: RunAnalysis) -> Iterable[Finding]:
         f"Each completed task cost {trips.per_task:.2f} operation calls ({calls_text} calls "
         f"for {trips.tasks:,} tasks), "
         + (
-            f"{_pct(trips.inline_share)} of them run inline on the event loop (dispatch), "
+            "each one trip to the aiosqlite connection thread."
+            if not trips.inline
+            else "all of them run inline on the event loop (dispatch), with no trip to the "
+            "aiosqlite connection thread."
+            if trips.inline_share >= 0.995
+            else f"{_pct(trips.inline_share)} of them run inline on the event loop (dispatch), "
             "the rest one trip each to the aiosqlite connection thread."
-            if trips.inline
-            else "each one trip to the aiosqlite connection thread."
         )
     )
     levers = []
