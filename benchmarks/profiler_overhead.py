@@ -10,7 +10,8 @@ so drift on a shared machine spreads over both sides. The work: open a queue
 strategy keys from ``--queue``), enqueue ``--tasks`` noop tasks in one batch, drain them
 with ``--workers`` async engines. In-process profilers wrap it in their session inside the
 event loop, as ``queueprof run`` does; py-spy runs it in a child process, compared with the
-same child run bare, so both sides pay the same start-up. Writing reports (``finish``) is
+same child run bare, so both sides pay the same start-up (and both wait ``SETTLE_S`` before the
+timed drain, so py-spy's attach is not inside it). Writing reports (``finish``) is
 timed apart. The overhead is the median of per-round wall-time ratios (each ratio's two runs
 are back to back).
 
@@ -48,8 +49,14 @@ import asyncio, sys, time
 from pathlib import Path
 sys.path.insert(0, {root!r})
 from benchmarks.profiler_overhead import timed_drain
+time.sleep({settle!r})
 print("drain-seconds", *asyncio.run(timed_drain(Path({folder!r}), {tasks}, {workers}, {queue!r})))
 """
+SETTLE_S = 0.5
+"""The child waits this long before its timed drain, bare or profiled: py-spy reads the
+interpreter's symbols as it attaches, and on 2 cores that start-up, taking turns with a
+0.2 s drain, was most of py-spy's measured cost. In-process profilers start before the
+timed part too (``_in_session``); what is compared is the cost while the work runs."""
 
 
 def queue_config(options: str = "") -> QueueConfig:
@@ -89,7 +96,12 @@ def _child(
     """(wall s, CPU s) of the drain in a child process, run bare or under ``profiler``."""
     root = str(Path(__file__).resolve().parents[1])
     script = CHILD.format(
-        root=root, folder=str(folder), tasks=tasks, workers=workers, queue=queue_options
+        root=root,
+        folder=str(folder),
+        tasks=tasks,
+        workers=workers,
+        queue=queue_options,
+        settle=SETTLE_S,
     )
     child = [sys.executable, "-c", script]
     done = subprocess.run(

@@ -671,9 +671,9 @@ def _validated_row(
     return [type_, encode_json(payload, "payload"), priority, delay, max_attempts]
 
 
-def _batch_document(items: Sequence[NewTask | tuple[str, Any]]) -> str | None:
-    """The rows of ``items`` as one JSON document for ``Store.insert_many``, or None when an
-    item needs :func:`_checked_batch_document`'s checks (which name the bad item).
+def _batch_document(items: Sequence[NewTask | tuple[str, Any]]) -> list[str] | None:
+    """The JSON documents of ``items``' rows for ``Store.insert_many``, or None when an item
+    needs :func:`_checked_batch_document`'s checks (which name the bad item).
 
     The common shapes pass with no call per item (``__class__`` tests, not ``type()`` or
     ``isinstance``): in a batch of thousands every call was time, and one more event per
@@ -702,15 +702,18 @@ def _batch_document(items: Sequence[NewTask | tuple[str, Any]]) -> str | None:
     return _encoded(rows)
 
 
-def _encoded(rows: list[list[Any]]) -> str | None:
-    """``rows`` as JSON text, or None when a payload is not JSON (the checks name it)."""
+def _encoded(rows: list[list[Any]]) -> list[str] | None:
+    """``rows`` as INSERT_MANY's documents (:func:`sql.insert_documents`), or None when a
+    payload is not JSON (the checks name it)."""
     try:
-        document = orjson.dumps(rows)
+        documents = sql.insert_documents(rows)
     except TypeError:
         return None
-    if b"null" in document and any(_has_non_finite(row[1]) for row in rows):
-        return None  # orjson wrote NaN or Infinity as null
-    return document.decode()
+    if any("null" in document for document in documents):
+        for row in rows:  # a loop, not any() over a generator: no call per None payload
+            if row[1] is not None and _has_non_finite(row[1]):
+                return None  # orjson wrote NaN or Infinity as null
+    return documents
 
 
 def _fast_row(item: NewTask | tuple[str, Any]) -> list[Any] | None:
@@ -743,7 +746,7 @@ def _fast_row(item: NewTask | tuple[str, Any]) -> list[Any] | None:
     return [type_, payload, priority, delay, attempts]
 
 
-def _checked_batch_document(items: Sequence[NewTask | tuple[str, Any]]) -> str:
+def _checked_batch_document(items: Sequence[NewTask | tuple[str, Any]]) -> list[str]:
     """:func:`_batch_document` for any batch, each item checked on its own: raises the error
     of the first bad item, with its index."""
     rows: list[list[Any]] = []
@@ -763,7 +766,7 @@ def _checked_batch_document(items: Sequence[NewTask | tuple[str, Any]]) -> str:
             raise type_of(error)(f"enqueue_many item {index}: {error}") from None
         row[1] = orjson.Fragment(row[1])  # embedded as is in the batch's JSON document
         rows.append(row)
-    return orjson.dumps(rows).decode()
+    return sql.insert_documents(rows)
 
 
 class JSONText(str):

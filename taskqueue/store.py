@@ -89,12 +89,20 @@ class Store:
         assert rowid is not None
         return rowid
 
-    def insert_many(self, rows: str) -> list[int]:
-        """``rows``: a JSON array of [type, payload, priority, delay, max_attempts]; the ids
-        come back in order. The statement adds ``now`` to each delay, so the queue's busy
-        retry sends the same document again."""
-        params = {"now": self.clock(), "rows": rows}
-        ids = [r[0] for r in self._rows("enqueue", sql.INSERT_MANY, params)]
+    def insert_many(self, documents: list[str]) -> list[int]:
+        """INSERT_MANY for each of ``documents`` (:func:`sql.insert_documents`), in one
+        transaction when there are several; the ids come back in order. The statement adds
+        ``now`` to each delay, so the queue's busy retry sends the same documents again."""
+        now = self.clock()
+
+        def insert() -> list[int]:
+            return [
+                r[0]
+                for rows in documents
+                for r in self._rows("enqueue", sql.INSERT_MANY, {"now": now, "rows": rows})
+            ]
+
+        ids = insert() if len(documents) == 1 else self._transaction("enqueue", _BEGIN, insert)
         # RETURNING order is unspecified; rowids of one INSERT are allocated in input order.
         ids.sort()
         return ids
@@ -154,10 +162,19 @@ class Store:
             task_id, attempts, result = acks[0]
             params = {"id": task_id, "attempts": attempts, "result": result, "now": self.clock()}
             return self._change("complete", sql.COMPLETE, params).rowcount
-        # Results are JSON text already: splice them in rather than decode and re-encode.
-        document = "[" + ",".join([f"[{i},{a},{r}]" for i, a, r in acks]) + "]"
-        params = {"acks": document, "now": self.clock()}
-        return self._change("complete", sql.COMPLETE_MANY, params).rowcount
+        # Results are JSON text already: spliced in rather than decoded and re-encoded.
+        documents = sql.ack_documents(acks)
+        now = self.clock()
+
+        def complete() -> int:
+            return sum(
+                self._change("complete", sql.COMPLETE_MANY, {"acks": d, "now": now}).rowcount
+                for d in documents
+            )
+
+        if len(documents) == 1 or self.db.in_transaction:
+            return complete()
+        return self._transaction("complete", _BEGIN, complete)
 
     def complete_and_claim(
         self,
@@ -300,5 +317,6 @@ class Store:
         return bool(self._rows("status", sql.IS_DRAINED)[0][0])
 
 
+_BEGIN = "BEGIN IMMEDIATE"
 _ID = itemgetter(0)
 _PRIORITY = itemgetter(3)

@@ -106,6 +106,12 @@ def test_the_claim_is_an_ordered_search_of_the_ready_index(populated: Path, anal
 
 def test_planned_covers_the_claim_and_every_hot_statement() -> None:
     assert sql.PLANNED["claim"] == sql.CLAIM_RETURNING
-    hot = {sql.SELECT_READY, sql.CLAIM_IDS, sql.COMPLETE, sql.COMPLETE_MANY, sql.FAIL}
+    hot = {
+        sql.SELECT_READY,
+        sql.CLAIM_IDS,
+        sql.COMPLETE,
+        sql.COMPLETE_MANY,
+        sql.FAIL,
+    }
     hot |= {sql.RECLAIM, sql.STATUS, sql.IS_DRAINED}
     assert hot <= set(sql.PLANNED.values())

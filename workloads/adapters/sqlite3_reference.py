@@ -61,8 +61,8 @@ class Sqlite3Reference:
             done = {"id": task_id, "attempts": attempts, "result": "null", "now": now}
             self._db.execute(sql.COMPLETE, done)
         elif rows:
-            acks = orjson.dumps([[row[0], row[4], None] for row in rows]).decode()
-            self._db.execute(sql.COMPLETE_MANY, {"acks": acks, "now": now})
+            for acks in sql.ack_documents([(row[0], row[4], "null") for row in rows]):
+                self._db.execute(sql.COMPLETE_MANY, {"acks": acks, "now": now})
 
     async def status(self, ref: object) -> str | None:
         """The row's state column."""
