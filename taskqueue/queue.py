@@ -39,6 +39,9 @@ T = TypeVar("T")
 type_of = type  # `type` is a parameter name of enqueue
 
 _MAIN = "__main__"  # connection key of producers and readers
+CHECKPOINT_EVERY_S = 0.1
+"""How often the checkpoint connection copies the WAL into the database (when anything was
+written): about 3 MB of WAL at 80,000 tasks/s."""
 INLINE_ROWS_MOST = 1000
 """With ``dispatch=auto``, the most rows a call may touch and still run on the event loop:
 about 5 ms of SQL on the reference machine, the longest the loop is held."""
@@ -91,6 +94,10 @@ class TaskQueue:
         self._inline_all = self.config.dispatch is Dispatch.INLINE
         self.engines = 0
         """Worker engines running on this queue object now (they share its event loop)."""
+        self._checkpointer: aiosqlite.Connection | None = None
+        self._checkpoints: asyncio.Task[None] | None = None
+        self._calls = 0
+        """Operation calls so far: the checkpoint task skips a round when none was made."""
 
     @property
     def clock(self) -> Callable[[], float]:
@@ -126,14 +133,56 @@ class TaskQueue:
         )
         try:
             await self._store(_MAIN)
+            await self._start_checkpoints()
         except BaseException:
-            affinity.restore(self._restore_affinity)
+            await self.close()  # whatever opened; restores the affinity too
             raise
         return self
+
+    async def _start_checkpoints(self) -> None:
+        """Open the connection that checkpoints the WAL, and the task that runs it.
+
+        The queue's own connections never checkpoint (``wal_autocheckpoint=0``): SQLite runs
+        an automatic checkpoint inside the commit that crosses the threshold, which, for a
+        call run inline, held the event loop 10-70 ms (claim max 13-72 ms at 20 engines
+        against 2-11 ms without). A PASSIVE checkpoint from a connection of its own runs on
+        that connection's thread beside the queue's reads and writes, waiting for none.
+        """
+        try:
+            self._checkpointer = await aiosqlite.connect(self.path, isolation_level=None)
+        except sqlite3.Error as error:
+            raise QueueOpenError(
+                f"database {str(self.path)!r} cannot be opened ({error}); check the path and "
+                "its permissions"
+            ) from None
+        self._checkpoints = asyncio.get_running_loop().create_task(self._checkpoint_loop())
+
+    async def _checkpoint_loop(self) -> None:
+        assert self._checkpointer is not None
+        seen = -1
+        while True:
+            await asyncio.sleep(CHECKPOINT_EVERY_S)
+            if self._calls == seen:
+                continue  # nothing written since the last one
+            seen = self._calls
+            try:
+                await self._checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            except sqlite3.Error:
+                self.stats.checkpoint_errors += 1  # the next one tries again
+            else:
+                self.stats.checkpoints += 1
 
     async def close(self) -> None:
         """Close every connection. Idempotent."""
         self._closed = True
+        checkpoints, self._checkpoints = self._checkpoints, None
+        if checkpoints is not None:
+            checkpoints.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await checkpoints
+        checkpointer, self._checkpointer = self._checkpointer, None
+        if checkpointer is not None:
+            await checkpointer.close()
         stores, self._stores = self._stores, {}
         self._claim_groups = {}
         for observer in observe.active:
@@ -523,6 +572,7 @@ class TaskQueue:
         if found is None:
             raise QueueClosedError(f"{op} on {self.path}: the queue is closed")
         conn = found[0]
+        self._calls += 1
         if self._inline:
             inline = self._inline_all or (rows is not None and rows <= INLINE_ROWS_MOST)
             return await self._retry_busy(op, lambda: self._dispatch(key, conn, fn, args, inline))
@@ -637,6 +687,7 @@ def _prepare(db: sqlite3.Connection, path: Path, config: QueueConfig) -> None:
             db.rollback()
         raise QueueOpenError(f"{str(path)!r}: cannot set up the queue ({error})") from None
     db.execute(f"PRAGMA busy_timeout = {int(config.busy_timeout_ms)}")
+    db.execute("PRAGMA wal_autocheckpoint = 0")  # the queue's checkpoint connection does it
 
 
 def _is_busy(error: sqlite3.OperationalError) -> bool:

@@ -51,6 +51,10 @@ class QueueStats:
     """Claims that shared their trip with other engines' claims."""
     inline_calls: int = 0
     """Operations run on the event loop's thread, with no trip (``dispatch``)."""
+    checkpoints: int = 0
+    """WAL checkpoints run by the queue's checkpoint connection."""
+    checkpoint_errors: int = 0
+    """Checkpoints that failed (retried at the next interval)."""
     sql: list[SqlSample] = field(default_factory=list)
 
     def record(self, op: str, duration_ns: int, items: int = 1) -> None:
@@ -75,6 +79,8 @@ class QueueStats:
         self.claim_trips = 0
         self.grouped_claims = 0
         self.inline_calls = 0
+        self.checkpoints = 0
+        self.checkpoint_errors = 0
         self.sql.clear()
 
     def merge(self, other: QueueStats) -> None:
@@ -88,6 +94,8 @@ class QueueStats:
         self.claim_trips += other.claim_trips
         self.grouped_claims += other.grouped_claims
         self.inline_calls += other.inline_calls
+        self.checkpoints += other.checkpoints
+        self.checkpoint_errors += other.checkpoint_errors
         self.sql.extend(other.sql)
 
 

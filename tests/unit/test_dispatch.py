@@ -120,3 +120,28 @@ def test_an_inline_write_on_a_locked_database_retries_without_blocking_the_loop(
     assert task_id == 1
     assert retries > 0
     assert ticks >= 5
+
+
+def test_the_wal_is_checkpointed_off_the_queue_s_own_connections(db_path: Path) -> None:
+    # GIVEN a queue that writes steadily for a while
+    async def scenario() -> tuple[int, int, int]:
+        async with TaskQueue(db_path) as queue:
+            for _ in range(30):
+                await queue.enqueue_many([("noop", {"n": i}) for i in range(200)])
+                await asyncio.sleep(0.02)
+            await WorkerEngine("w0", queue).run_until_empty()
+            await asyncio.sleep(0.25)
+            conn, _ = queue._stores["__main__"]
+            (auto,) = await (await conn.execute("PRAGMA wal_autocheckpoint")).fetchone()
+            return auto, queue.stats.checkpoints, queue.stats.checkpoint_errors
+
+    auto, checkpoints, errors = asyncio.run(scenario())
+    # THEN its own connections never checkpoint inside a commit (which could hold the event
+    # loop), and the checkpoint connection did, with no error
+    assert auto == 0
+    assert checkpoints >= 3
+    assert errors == 0
+    # AND after close the file holds every task, with no WAL left to replay
+    assert not db_path.with_name(db_path.name + "-wal").exists()
+    with sqlite3.connect(db_path) as db:
+        assert db.execute("SELECT count(*) FROM tasks WHERE state = 'done'").fetchone() == (6000,)
