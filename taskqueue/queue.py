@@ -687,7 +687,6 @@ def _prepare(db: sqlite3.Connection, path: Path, config: QueueConfig) -> None:
             db.rollback()
         raise QueueOpenError(f"{str(path)!r}: cannot set up the queue ({error})") from None
     db.execute(f"PRAGMA busy_timeout = {int(config.busy_timeout_ms)}")
-    db.execute("PRAGMA wal_autocheckpoint = 0")  # the queue's checkpoint connection does it
 
 
 def _is_busy(error: sqlite3.OperationalError) -> bool:
