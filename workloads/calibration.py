@@ -76,7 +76,7 @@ def raw_batched_ns(path: Path, tasks: int, batch: int) -> list[int]:
         start = time.perf_counter_ns()
         now = time.time()
         rows = sql.insert_documents([["noop", {"n": 0}, 0, 0.0, 3]] * batch)
-        _batch_statements(db, sql.INSERT_MANY, "rows", rows, now)
+        batch_statements(db, sql.INSERT_MANY, "rows", rows, now)
         claim = {"worker": "w0", "lease_until": now + 30, "now": now, "n": batch}
         claimed = db.execute(sql.CLAIM_RETURNING, claim).fetchall()
         if len(claimed) != batch:  # a reference that skipped work would flatter every ratio
@@ -85,17 +85,18 @@ def raw_batched_ns(path: Path, tasks: int, batch: int) -> list[int]:
                 f"into {path}; the statements in taskqueue/sql.py and this loop disagree"
             )
         acks = sql.ack_documents([(row[0], row[4], "null") for row in claimed])
-        _batch_statements(db, sql.COMPLETE_MANY, "acks", acks, now)
+        batch_statements(db, sql.COMPLETE_MANY, "acks", acks, now)
         durations.append(time.perf_counter_ns() - start)
     db.close()
     return durations
 
 
-def _batch_statements(
+def batch_statements(
     db: sqlite3.Connection, statement: str, name: str, documents: list[str], now: float
 ) -> None:
     """``statement`` once per document, in one transaction when there are several, as the
-    queue's store runs a batch bigger than ``sql.FLAT_ROWS_MOST``."""
+    queue's store runs a batch bigger than ``sql.FLAT_ROWS_MOST`` (the calibration and the
+    sqlite3 reference adapter both send their batches through here)."""
     several = len(documents) > 1
     if several:
         db.execute("BEGIN IMMEDIATE")

@@ -19,7 +19,7 @@ import orjson
 
 from taskqueue import sql
 
-from ..calibration import raw_connection
+from ..calibration import batch_statements, raw_connection
 from .base import AdapterSpec
 from .specs import SQLITE3
 
@@ -61,8 +61,8 @@ class Sqlite3Reference:
             done = {"id": task_id, "attempts": attempts, "result": "null", "now": now}
             self._db.execute(sql.COMPLETE, done)
         elif rows:
-            for acks in sql.ack_documents([(row[0], row[4], "null") for row in rows]):
-                self._db.execute(sql.COMPLETE_MANY, {"acks": acks, "now": now})
+            acks = sql.ack_documents([(row[0], row[4], "null") for row in rows])
+            batch_statements(self._db, sql.COMPLETE_MANY, "acks", acks, now)
 
     async def status(self, ref: object) -> str | None:
         """The row's state column."""
