@@ -8,6 +8,7 @@ from typing import Any
 
 import orjson
 
+from analysis.model import RunAnalysis
 from profilers.speedscope import SCHEMA_URL
 
 LOOP = ("Runner.run", "asyncio/runners.py")
@@ -131,3 +132,26 @@ def session(samples: list[tuple[list[Frame], float]]) -> dict[str, Any]:
         "sys_path": [],
         "sys_prefixes": [],
     }
+
+
+def run_analysis(**changes: Any) -> RunAnalysis:
+    """A complete smoke throughput run under pyinstrument with nothing measured, with
+    ``changes`` (any ``RunAnalysis`` field) on top."""
+    fields: dict[str, Any] = {
+        "run_id": "r1",
+        "folder": "r1",
+        "workload": "throughput",
+        "size": "smoke",
+        "profiler": "pyinstrument",
+        "profiler_options": {},
+        "status": "complete",
+        "started_at": "",
+        "duration_s": 1.0,
+        "params": {},
+        "queue": {},
+        "metrics": {},
+        "counters": {},
+        "steps": (),
+        "targets": (),
+    }
+    return RunAnalysis(**{**fields, **changes})

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import orjson
@@ -11,7 +10,7 @@ import pytest
 from analysis.attribution import Attribution, attribute
 from analysis.findings import batching, where_time_goes
 from analysis.load.speedscope import load_speedscope
-from analysis.model import RoundTrips, RunAnalysis
+from analysis.model import RoundTrips
 from analysis.operations import Category
 from analysis.profile import ThreadRole
 
@@ -75,7 +74,7 @@ def test_store_time_counts_sql_wherever_it_ran(tmp_path: Path) -> None:
 
 def test_the_busiest_finding_ranks_by_store_time_on_every_thread(tmp_path: Path) -> None:
     # GIVEN enqueue's 4 s of store time (3 inline, 1 on the thread) against claim's 3 s
-    run = _run(attributions=(_attribution(tmp_path),))
+    run = builders.run_analysis(queue={"dispatch": "auto"}, attributions=(_attribution(tmp_path),))
     # WHEN the findings are made
     (busiest,) = [f for f in where_time_goes(run) if f.key.startswith("busiest")]
     # THEN enqueue leads, with its share of all store time and where it ran
@@ -95,30 +94,12 @@ def test_the_busiest_finding_ranks_by_store_time_on_every_thread(tmp_path: Path)
 )
 def test_the_calls_finding_says_how_many_made_the_trip(inline: int, says: str) -> None:
     # GIVEN 300 operation calls for 100 tasks, some of them run inline
-    run = _run(round_trips=RoundTrips({"enqueue": 100, "claim": 100, "complete": 100}, 100, inline))
+    run = builders.run_analysis(
+        queue={"dispatch": "auto"},
+        round_trips=RoundTrips({"enqueue": 100, "claim": 100, "complete": 100}, 100, inline),
+    )
     # WHEN the calls finding is made (no SQL capture: no batching prediction)
     (finding,) = batching(run)
     # THEN it counts the calls and says where they ran
     assert finding.title == "3.00 operation calls per task"
     assert says in finding.detail
-
-
-def _run(**changes: object) -> RunAnalysis:
-    base = RunAnalysis(
-        run_id="r1",
-        folder="r1",
-        workload="throughput",
-        size="smoke",
-        profiler="pyinstrument",
-        profiler_options={},
-        status="complete",
-        started_at="2026-12-01T00:00:00Z",
-        duration_s=1.0,
-        params={},
-        queue={"dispatch": "auto"},
-        metrics={},
-        counters={},
-        steps=(),
-        targets=(),
-    )
-    return dataclasses.replace(base, **changes)  # type: ignore[arg-type]

@@ -41,21 +41,10 @@ def evil_analysis(tmp_path: Path) -> Analysis:
     statement = SqlStatement(
         0, "claim", f"SELECT '{EVIL}' FROM tasks ORDER BY created_at", 10, 5.0, 1, 2, 3, 4, 10
     )
-    run = RunAnalysis(
+    run = builders.run_analysis(
         run_id="run<1>",
         folder=str(tmp_path),
-        workload="throughput",
-        size="smoke",
-        profiler="pyinstrument",
-        profiler_options={},
-        status="complete",
-        started_at="",
-        duration_s=1.0,
-        params={},
         queue={"connection": "shared"},
-        metrics={},
-        counters={},
-        steps=(),
         targets=(Verdict("m<b>", 2.0, 1.0, "<", "ms", False),),
         attributions=(attribution,),
         sql=sql_hotspots([statement], {}, {}),
