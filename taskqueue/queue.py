@@ -148,13 +148,7 @@ class TaskQueue:
         against 2-11 ms without). A PASSIVE checkpoint from a connection of its own runs on
         that connection's thread beside the queue's reads and writes, waiting for none.
         """
-        try:
-            self._checkpointer = await aiosqlite.connect(self.path, isolation_level=None)
-        except sqlite3.Error as error:
-            raise QueueOpenError(
-                f"database {str(self.path)!r} cannot be opened ({error}); check the path and "
-                "its permissions"
-            ) from None
+        self._checkpointer = await self._open_connection()
         self._checkpoints = asyncio.get_running_loop().create_task(self._checkpoint_loop())
 
     async def _checkpoint_loop(self) -> None:
@@ -539,16 +533,23 @@ class TaskQueue:
                 found = self._stores[key] = await self._connect(key)
         return found
 
-    async def _connect(self, key: str) -> tuple[aiosqlite.Connection, Store]:
+    async def _open_connection(self) -> aiosqlite.Connection:
+        """An aiosqlite connection to the file; :class:`QueueOpenError` when it cannot open.
+
+        ``check_same_thread=False``: the statements of an inline call run on the event loop's
+        thread (when the connection's own thread is idle, never at the same time): see
+        config.Dispatch.
+        """
         try:
-            # The statements of an inline call run on the event loop's thread (when this
-            # connection's thread is idle, never at the same time): see config.Dispatch.
-            conn = await aiosqlite.connect(self.path, isolation_level=None, check_same_thread=False)
+            return await aiosqlite.connect(self.path, isolation_level=None, check_same_thread=False)
         except sqlite3.Error as error:
             raise QueueOpenError(
                 f"database {str(self.path)!r} cannot be opened ({error}); check the path and "
                 "its permissions"
             ) from None
+
+    async def _connect(self, key: str) -> tuple[aiosqlite.Connection, Store]:
+        conn = await self._open_connection()
         capture = self.stats.sql if self.config.capture_sql else None
         store = Store(_bridge.raw_connection(conn), self._clock, capture)
         try:
