@@ -171,16 +171,17 @@ class _ThreadSampler(QueueObserver):
         # Each sample takes the GIL from the event loop. While no call is on a connection
         # thread (most of the time when the queue runs short calls inline) every thread waits
         # for its next job and its stack is known: one sample marks the start of the wait,
-        # then the sampler sleeps until a call is sent (or IDLE_WAIT_MOST passes).
+        # then the sampler sleeps until a call is sent (or IDLE_WAIT_MOST passes), and takes
+        # the next sample one interval later: a sample at the wake-up itself would find the
+        # thread still waiting, the call not yet picked up.
         # time.sleep while busy, not Event.wait: one C call per interval instead of a
         # Condition's Python-level wait.
         while self._running:
-            if self._calls > 0:
-                time.sleep(self.interval)
-            else:
+            if self._calls == 0:
                 self._sample(get_frame_info)
                 self._work.wait(IDLE_WAIT_MOST)
                 self._work.clear()
+            time.sleep(self.interval)
             self._sample(get_frame_info)
 
     def _sample(self, frame_info: Any) -> None:
