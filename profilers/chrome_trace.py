@@ -16,7 +16,7 @@ import gzip
 import math
 import os
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -226,6 +226,15 @@ def check_trace(document: Mapping[str, Any]) -> list[TraceProblem]:
         problems.append(TraceProblem(f"process {pid} has events but no process_name metadata"))
     problems.extend(check_nesting(well_formed))
     return problems
+
+
+def shape_problems(events: Sequence[Any]) -> Iterator[tuple[int, str]]:
+    """(index, problem) of each event of ``events`` that is malformed on its own (the
+    per-event part of :func:`check_trace`: no lane names, no nesting)."""
+    for index, event in enumerate(events):
+        problem = _shape_problem(event)
+        if problem is not None:
+            yield index, problem
 
 
 def _shape_problem(event: Any) -> str | None:

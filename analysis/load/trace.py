@@ -10,9 +10,9 @@ The trace can be far larger than what the analysis needs, so events are read in 
   typed arrays per lane (about 20 bytes per slice), for self-time attribution;
 - thread names (``M`` events), counter events counted, malformed events reported.
 
-The first batch is checked with :func:`profilers.chrome_trace.check_trace`, the same checker
-the writer uses (per-event shape problems only: lane names and nesting span the whole trace),
-so a file from another tool is flagged early. Checking every batch would more than double the
+The first batch is checked with :func:`profilers.chrome_trace.shape_problems`, the per-event
+half of the checker the writer uses (lane names and nesting span the whole trace), so a file
+from another tool is flagged early. Checking every batch would more than double the
 load time of a large trace; later events are only guarded as they are read: one that lacks
 what the analysis reads is skipped and reported.
 """
@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from profilers.chrome_trace import check_trace
+from profilers.chrome_trace import shape_problems
 from profilers.timeline import SYNTHETIC_TID_BASE
 
 from ..errors import ArtifactError
@@ -94,10 +94,9 @@ class _Builder:
         self.skipped = 0
 
     def check_shape(self, batch: list[dict[str, Any]], first_index: int) -> None:
-        """Check ``batch`` with the writer's checker (shape problems only; see module doc)."""
-        for problem in check_trace({"traceEvents": batch}):
-            if problem.index is not None and problem.lane is None:
-                self._problem(first_index + problem.index, str(problem))
+        """Check each event of ``batch`` on its own with the writer's checker."""
+        for index, problem in shape_problems(batch):
+            self._problem(first_index + index, problem)
 
     def add_batch(self, batch: list[dict[str, Any]], first_index: int) -> None:
         # The hot loop of the load: one pass, locals only, no per-event method call for

@@ -124,3 +124,21 @@ def test_trace_keeps_op_spans_sql_and_function_slices(tmp_path: Path) -> None:
     assert trace.counters == 1
     assert trace.skipped == 1
     assert "event #5" in trace.problems[-1]
+
+
+def test_the_first_events_are_checked_with_the_writers_shape_checker(tmp_path: Path) -> None:
+    # GIVEN a trace from another tool: an unknown phase and a slice with a negative duration
+    events = [
+        {"ph": "Q", "name": "odd", "pid": 1, "tid": 1, "ts": 0},
+        {"ph": "X", "name": "f", "pid": 1, "tid": 1, "ts": 0, "dur": -1},
+        {"ph": "X", "name": "g", "pid": 1, "tid": 1, "ts": 0, "dur": 2},
+    ]
+    path = tmp_path / "other.json"
+    path.write_bytes(orjson.dumps({"traceEvents": events}))
+    # WHEN it is loaded
+    trace = load_trace(path)
+    # THEN each malformed event is reported once, by index, in the checker's words
+    assert trace.problems[:2] == (
+        "event #0: unknown phase 'Q'",
+        "event #1: X event 'f' without a 'dur' >= 0",
+    )
