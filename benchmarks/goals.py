@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import configparser
+import contextlib
 import math
 import os
 import shlex
@@ -45,7 +46,7 @@ from rich.table import Table
 from benchmarks.analysis_load import CHILD as LOAD_CHILD
 from benchmarks.analysis_load import write_trace
 from benchmarks.profiler_overhead import GOALS as OVERHEAD_GOALS
-from benchmarks.profiler_overhead import VIZTRACER_SIZE_GOAL_MB, one_round
+from benchmarks.profiler_overhead import VIZTRACER_SIZE_GOAL_MB, Overhead, PairRunner, Round
 from benchmarks.queue_vs_sqlite import raw_batched, raw_cycle
 from profilers import get_profiler
 from queueprof.errors import QueueprofError
@@ -182,9 +183,10 @@ class Sizes:
     dbops_tasks: int = 2_000
     latency_tasks: int = 5_000
     overhead_tasks: int = 10_000
-    overhead_rounds: int = 9
-    """Profiled/bare pairs per profiler. A pair is two drains of about 0.2 s each, whose
-    ratio swings 1.1-1.7x from round to round on the shared VM: the median needs many."""
+    overhead_rounds: int = 25
+    """Profiled/bare pairs of drains per profiler. One pair's ratio swings 0.8-1.3x on the
+    shared VM with the machine's own speed: the median needs many (see
+    benchmarks.profiler_overhead)."""
     trace_tasks: int | None = None
     """Tasks of the Perfetto row; None keeps ``tox -e profile-trace``'s own count."""
     load_mb: float = 150.0
@@ -537,19 +539,32 @@ def measure_latency_500(sizes: Sizes, scratch: Path, say: Say) -> Measured:
 
 
 def measure_profiler_overhead(sizes: Sizes, scratch: Path, say: Say) -> Measured:
-    """Row 7: benchmarks.profiler_overhead's rounds, order alternating between rounds."""
+    """Row 7: benchmarks.profiler_overhead's pairs, order alternating between rounds."""
     workers = 5
-    ratios: dict[str, list[float]] = {name: [] for name in OVERHEAD_GOALS}
+    rounds: dict[str, list[Round]] = {name: [] for name in OVERHEAD_GOALS}
     for name in OVERHEAD_GOALS:
         get_profiler(name).check_available()
-    for round_no in range(sizes.overhead_rounds):
-        for name in OVERHEAD_GOALS:
-            bare, profiled, _, _ = one_round(
-                name, [], sizes.overhead_tasks, workers, swap=round_no % 2 == 1
-            )
-            ratios[name].append(profiled / bare)
-            say(f"round {round_no + 1}: {name} bare {bare:.2f} s, profiled {profiled:.2f} s")
-    figures: Figures = {f"{n}_ratio": statistics.median(v) for n, v in ratios.items()}
+    with contextlib.ExitStack() as stack:
+        runners = {
+            name: stack.enter_context(PairRunner(name, [], sizes.overhead_tasks, workers))
+            for name in OVERHEAD_GOALS
+        }
+        for round_no in range(sizes.overhead_rounds):
+            for name, runner in runners.items():
+                pair, _ = runner.pair(swap=round_no % 2 == 1)
+                rounds[name].append(pair)
+                say(
+                    f"round {round_no + 1}: {name} bare {pair.bare_s:.3f} s, profiled "
+                    f"{pair.profiled_s:.3f} s"
+                )
+    figures: Figures = {}
+    bands = []
+    for name, pairs in rounds.items():
+        overhead = Overhead.of(pairs)
+        figures[f"{name}_ratio"] = overhead.ratio
+        figures[f"{name}_band_low"] = overhead.low
+        figures[f"{name}_band_high"] = overhead.high
+        bands.append(f"{name} {overhead.band}")
     figures.update(tasks=sizes.overhead_tasks, workers=workers, rounds=sizes.overhead_rounds)
     shown = (
         f"python -m benchmarks.profiler_overhead --tasks {sizes.overhead_tasks} "
@@ -561,7 +576,7 @@ def measure_profiler_overhead(sizes: Sizes, scratch: Path, say: Say) -> Measured
         [
             f"{sizes.overhead_tasks:,} noop tasks, {workers} async workers, each profiler's "
             f"default options; median of {sizes.overhead_rounds} back-to-back profiled/bare "
-            "pairs"
+            "pairs of drains; 95% bootstrap bands: " + ", ".join(bands)
         ],
     )
 

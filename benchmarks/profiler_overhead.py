@@ -4,40 +4,46 @@
         [--profilers pyinstrument,memray,viztracer,py-spy] [--option NAME:key=value ...]
         [--queue key=value,...] [--json PATH|-]
 
-Each round runs the work bare and under each profiler, the order alternating between rounds
-so drift on a shared machine spreads over both sides. The work: open a queue
-(``capture_sql`` and ``record_timings`` on both sides, so only the profiler differs; other
-strategy keys from ``--queue``), enqueue ``--tasks`` noop tasks in one batch, drain them
-with ``--workers`` async engines. In-process profilers wrap it in their session inside the
-event loop, as ``queueprof run`` does; py-spy runs it in a child process, compared with the
-same child run bare, so both sides pay the same start-up (and both wait ``SETTLE_S`` before the
-timed drain, so py-spy's attach is not inside it). Writing reports (``finish``) is
-timed apart. The overhead is the median of per-round wall-time ratios (each ratio's two runs
-are back to back).
+Each round is one back-to-back pair of drains for each profiler, one bare and one profiled,
+which goes first alternating between rounds. A drain: open a queue (``capture_sql`` and
+``record_timings`` on both sides, so only the profiler differs; other strategy keys from
+``--queue``), enqueue ``--tasks`` noop tasks in one batch, drain them with ``--workers``
+async engines. In-process profilers wrap their drain in a session of its own inside the
+event loop, as ``queueprof run`` does, in this process, with the bare drain next to it.
+py-spy's pairs run in one long-lived child process (:class:`DrainChild`): for the profiled
+drain py-spy attaches to it and the drain starts once py-spy says it is sampling, so its
+start-up (reading the interpreter's symbols) is not timed, and it is stopped after. Writing
+reports (``finish``) is timed apart.
 
-Each run's process CPU time (every thread of the process running the drain: the profiler's
-own threads in-process, not py-spy's separate process) is reported next to the wall time.
-On a shared machine it is the steadier of the two: other processes delay this one's wake-ups
-(wall time) far more than they change the work it does (CPU time). The goals are on wall time.
+The overhead is the median of the pairs' wall-time ratios, with a 95% bootstrap band. The
+reference VM's own speed drifts: a fixed pure-Python loop takes 0.067-0.093 s from one
+second to the next and a bare 10,000-task drain 0.11-0.18 s, process CPU time moving with
+wall time (so CPU time, reported next to wall time, is no steadier). Drains next to each
+other run at about the same speed, so each pair is its own control, and many short pairs
+beat a few long runs.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import random
+import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from collections import defaultdict
+from collections.abc import Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-from profilers import REGISTRY, Profiler, get_profiler
+from profilers import REGISTRY, Profiler, PySpyProfiler, get_profiler
 from taskqueue import InvalidArgumentError, QueueConfig, TaskQueue, run_async_workers
 
 GOALS = {"pyinstrument": 1.3, "memray": 1.3, "viztracer": 1.5, "py-spy": 1.05}
@@ -45,18 +51,22 @@ VIZTRACER_SIZE_GOAL_MB = 20.0
 JSON_SCHEMA_VERSION = 1
 
 CHILD = """
-import asyncio, sys, time
+import asyncio, shutil, sys
 from pathlib import Path
 sys.path.insert(0, {root!r})
 from benchmarks.profiler_overhead import timed_drain
-time.sleep({settle!r})
-print("drain-seconds", *asyncio.run(timed_drain(Path({folder!r}), {tasks}, {workers}, {queue!r})))
+print("ready", flush=True)
+for number, _ in enumerate(sys.stdin):
+    folder = Path({folder!r}) / f"drain-{{number}}"
+    folder.mkdir()
+    wall, cpu = asyncio.run(timed_drain(folder, {tasks}, {workers}, {queue!r}))
+    shutil.rmtree(folder)
+    print("drain-seconds", repr(wall), repr(cpu), flush=True)
 """
-SETTLE_S = 0.5
-"""The child waits this long before its timed drain, bare or profiled: py-spy reads the
-interpreter's symbols as it attaches, and on 2 cores that start-up, taking turns with a
-0.2 s drain, was most of py-spy's measured cost. In-process profilers start before the
-timed part too (``_in_session``); what is compared is the cost while the work runs."""
+PYSPY_READY = "Sampling process"
+"""What py-spy prints once attached, before its first sample."""
+PYSPY_WAIT_S = 60.0
+BOOTSTRAP_RESAMPLES = 2000
 
 
 def queue_config(options: str = "") -> QueueConfig:
@@ -90,77 +100,153 @@ async def _in_session(
         return await timed_drain(profiler.run_dir, tasks, workers, queue_options)
 
 
-def _child(
-    profiler: Profiler | None, folder: Path, tasks: int, workers: int, queue_options: str
-) -> tuple[float, float]:
-    """(wall s, CPU s) of the drain in a child process, run bare or under ``profiler``."""
-    root = str(Path(__file__).resolve().parents[1])
-    script = CHILD.format(
-        root=root,
-        folder=str(folder),
-        tasks=tasks,
-        workers=workers,
-        queue=queue_options,
-        settle=SETTLE_S,
-    )
-    child = [sys.executable, "-c", script]
-    done = subprocess.run(
-        child if profiler is None else profiler.command(child),
-        capture_output=True,
+class DrainChild:
+    """A Python process that runs one timed drain (:func:`timed_drain`) per line it reads,
+    for py-spy to attach to; its folder is removed on :meth:`close`."""
+
+    def __init__(self, tasks: int, workers: int, queue_options: str = "") -> None:
+        self._scratch = tempfile.TemporaryDirectory(prefix="queueprof-overhead-")
+        script = CHILD.format(
+            root=str(Path(__file__).resolve().parents[1]),
+            folder=self._scratch.name,
+            tasks=tasks,
+            workers=workers,
+            queue=queue_options,
+        )
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", script],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self._expect("ready")
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def drain(self) -> tuple[float, float]:
+        """(wall s, process CPU s) of one drain in the child."""
+        assert self.process.stdin is not None
+        self.process.stdin.write("drain\n")
+        self.process.stdin.flush()
+        _, wall, cpu = self._expect("drain-seconds").split()
+        return float(wall), float(cpu)
+
+    def _expect(self, word: str) -> str:
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()
+        if not line.startswith(word):
+            self.process.kill()
+            _, stderr = self.process.communicate()
+            raise SystemExit(
+                f"the drain child failed (exit {self.process.returncode}, expected "
+                f"{word!r}, got {line.strip()[:200]!r}): {stderr.strip()[-600:]}"
+            )
+        return line
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            assert self.process.stdin is not None
+            self.process.stdin.close()
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._scratch.cleanup()
+
+
+def _drain_under_pyspy(profiler: Profiler, child: DrainChild) -> tuple[float, float]:
+    """One drain in ``child`` with py-spy attached: started, sampling, then stopped."""
+    assert isinstance(profiler, PySpyProfiler)
+    spy = subprocess.Popen(
+        profiler.attach_command(child.pid),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        check=False,
     )
-    if done.returncode != 0:
-        raise SystemExit(f"child failed ({done.returncode}): {done.stderr.strip()[-600:]}")
-    # py-spy prints on stdout too: take the child's own line.
-    found = [line for line in done.stdout.splitlines() if line.startswith("drain-seconds ")]
-    if not found:
-        raise SystemExit(f"child printed no timing: {done.stdout.strip()[-600:]}")
-    wall, cpu = found[-1].split()[1:3]
-    return float(wall), float(cpu)
+    assert spy.stdout is not None
+    for line in spy.stdout:
+        if PYSPY_READY in line:
+            break
+    else:
+        _, stderr = spy.communicate()
+        raise SystemExit(profiler.explain(stderr))
+    try:
+        timing = child.drain()
+    finally:
+        spy.send_signal(signal.SIGINT)
+        try:
+            spy.communicate(timeout=PYSPY_WAIT_S)
+        except subprocess.TimeoutExpired:
+            spy.kill()
+            spy.communicate()
+            raise SystemExit(f"py-spy did not stop within {PYSPY_WAIT_S:.0f} s of SIGINT") from None
+    return timing
 
 
-def one_round(
-    name: str,
-    options: list[str],
-    tasks: int,
-    workers: int,
-    swap: bool,
-    queue_options: str = "",
-) -> tuple[float, float, float, dict[str, object]]:
-    """(bare s, profiled s, finish s, profiler summary) for one back-to-back pair.
+class PairRunner:
+    """Back-to-back bare/profiled pairs of drains under one profiler (see the module doc).
 
-    The summary also holds both sides' process CPU seconds (``bare_cpu_s``,
-    ``profiled_cpu_s``) and, for viztracer, the trace's size (``trace_mb``).
-    """
-    cls = get_profiler(name)
-    timings: dict[str, tuple[float, float]] = {}
-    finish_s = 0.0
-    summary: dict[str, object] = {}
-    for kind in ("profiled", "bare") if swap else ("bare", "profiled"):
-        with tempfile.TemporaryDirectory(prefix="queueprof-overhead-") as scratch:
-            folder = Path(scratch)
-            profiler = cls(cls.options_type.parse(options), folder)
-            if cls.launcher:
-                wrapper = None if kind == "bare" else profiler
-                timings[kind] = _child(wrapper, folder, tasks, workers, queue_options)
-                if kind == "profiled":
-                    profiler.finish()
-            elif kind == "bare":
-                timings[kind] = asyncio.run(timed_drain(folder, tasks, workers, queue_options))
-            else:
-                timings[kind] = asyncio.run(_in_session(profiler, tasks, workers, queue_options))
+    A context manager: a launcher profiler's :class:`DrainChild` lives from the first pair
+    to the exit."""
+
+    def __init__(
+        self, name: str, options: list[str], tasks: int, workers: int, queue_options: str = ""
+    ) -> None:
+        self.cls = get_profiler(name)
+        self.options = self.cls.options_type.parse(options)
+        self.tasks, self.workers, self.queue_options = tasks, workers, queue_options
+        self._child: DrainChild | None = None
+
+    def __enter__(self) -> PairRunner:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._child is not None:
+            self._child.close()
+            self._child = None
+
+    def pair(self, swap: bool) -> tuple[Round, dict[str, object]]:
+        """One pair, the profiled drain first when ``swap``; and the profiler's summary (for
+        viztracer with its trace's size, ``trace_mb``)."""
+        timings: dict[str, tuple[float, float]] = {}
+        finish_s = 0.0
+        summary: dict[str, object] = {}
+        for kind in ("profiled", "bare") if swap else ("bare", "profiled"):
+            with tempfile.TemporaryDirectory(prefix="queueprof-overhead-") as scratch:
+                folder = Path(scratch)
+                if kind == "bare":
+                    timings[kind] = self._bare(folder)
+                    continue
+                profiler = self.cls(self.options, folder)
+                timings[kind] = self._profiled(profiler)
                 started = time.perf_counter()
                 profiler.finish()
                 finish_s = time.perf_counter() - started
-            if kind == "profiled":
                 summary = dict(profiler.manifest().get("summary", {}))
                 trace = folder / "viztracer.trace.json"
                 if trace.exists():
                     summary["trace_mb"] = trace.stat().st_size / 1e6
-    summary["bare_cpu_s"] = timings["bare"][1]
-    summary["profiled_cpu_s"] = timings["profiled"][1]
-    return timings["bare"][0], timings["profiled"][0], finish_s, summary
+        bare, profiled = timings["bare"], timings["profiled"]
+        return Round(bare[0], profiled[0], bare[1], profiled[1], finish_s), summary
+
+    def _bare(self, folder: Path) -> tuple[float, float]:
+        if self.cls.launcher:
+            return self._drain_child().drain()
+        return asyncio.run(timed_drain(folder, self.tasks, self.workers, self.queue_options))
+
+    def _profiled(self, profiler: Profiler) -> tuple[float, float]:
+        if self.cls.launcher:
+            return _drain_under_pyspy(profiler, self._drain_child())
+        return asyncio.run(_in_session(profiler, self.tasks, self.workers, self.queue_options))
+
+    def _drain_child(self) -> DrainChild:
+        if self._child is None:
+            self._child = DrainChild(self.tasks, self.workers, self.queue_options)
+        return self._child
 
 
 @dataclass(frozen=True)
@@ -193,6 +279,33 @@ class Round:
             "cpu_ratio": self.cpu_ratio,
             "finish_s": self.finish_s,
         }
+
+
+@dataclass(frozen=True)
+class Overhead:
+    """A profiler's overhead over its rounds: the median pair ratio, with a 95% bootstrap
+    band (the 2.5th and 97.5th percentiles of the medians of resampled rounds)."""
+
+    ratio: float
+    low: float
+    high: float
+    cpu_ratio: float
+
+    @classmethod
+    def of(cls, rounds: Sequence[Round], resamples: int = BOOTSTRAP_RESAMPLES) -> Overhead:
+        ratios = [r.ratio for r in rounds]
+        pick = random.Random(0).choices  # seeded: the same rounds give the same band
+        medians = sorted(statistics.median(pick(ratios, k=len(ratios))) for _ in range(resamples))
+        return cls(
+            ratio=statistics.median(ratios),
+            low=medians[int(0.025 * (resamples - 1))],
+            high=medians[int(0.975 * (resamples - 1))],
+            cpu_ratio=statistics.median(r.cpu_ratio for r in rounds),
+        )
+
+    @property
+    def band(self) -> str:
+        return f"{self.low:.2f}-{self.high:.2f}"
 
 
 def _positive(text: str) -> int:
@@ -267,30 +380,22 @@ def main(argv: list[str] | None = None) -> int:
         f"{args.tasks} noop tasks, {args.workers} async workers, {args.rounds} rounds, "
         f"queue {args.queue or 'defaults'}"
     )
-    for round_no in range(args.rounds):
-        for name in names:
-            bare, profiled, finish_s, summary = one_round(
-                name,
-                options[name],
-                args.tasks,
-                args.workers,
-                swap=round_no % 2 == 1,
-                queue_options=args.queue,
+    with ExitStack() as stack:
+        runners = {
+            name: stack.enter_context(
+                PairRunner(name, options[name], args.tasks, args.workers, args.queue)
             )
-            pair = Round(
-                bare,
-                profiled,
-                float(summary.pop("bare_cpu_s")),  # type: ignore[arg-type]
-                float(summary.pop("profiled_cpu_s")),  # type: ignore[arg-type]
-                finish_s,
-            )
-            rounds[name].append(pair)
-            summaries[name] = summary
-            say(
-                f"round {round_no + 1}: {name:<12} bare {bare:.2f} s, profiled "
-                f"{profiled:.2f} s, x{pair.ratio:.2f} (CPU {pair.bare_cpu_s:.2f} -> "
-                f"{pair.profiled_cpu_s:.2f} s, x{pair.cpu_ratio:.2f})"
-            )
+            for name in names
+        }
+        for round_no in range(args.rounds):
+            for name, runner in runners.items():
+                pair, summaries[name] = runner.pair(swap=round_no % 2 == 1)
+                rounds[name].append(pair)
+                say(
+                    f"round {round_no + 1}: {name:<12} bare {pair.bare_s:.3f} s, profiled "
+                    f"{pair.profiled_s:.3f} s, x{pair.ratio:.2f} (CPU {pair.bare_cpu_s:.3f} "
+                    f"-> {pair.profiled_cpu_s:.3f} s, x{pair.cpu_ratio:.2f})"
+                )
     report = _report(args, names, options, rounds, summaries)
     say(_table(report))
     if args.json:
@@ -312,13 +417,14 @@ def _report(
     """Every figure of the run, as the ``--json`` document."""
     profilers: dict[str, Any] = {}
     for name in names:
-        ratio = statistics.median(r.ratio for r in rounds[name])
+        overhead = Overhead.of(rounds[name])
         goal = GOALS.get(name)
         profilers[name] = {
-            "overhead": ratio,
-            "cpu_overhead": statistics.median(r.cpu_ratio for r in rounds[name]),
+            "overhead": overhead.ratio,
+            "overhead_band": [overhead.low, overhead.high],
+            "cpu_overhead": overhead.cpu_ratio,
             "goal": goal,
-            "passed": goal is None or ratio <= goal,
+            "passed": goal is None or overhead.ratio <= goal,
             "finish_s": statistics.median(r.finish_s for r in rounds[name]),
             "options": options[name],
             "rounds": [r.to_dict() for r in rounds[name]],
@@ -347,16 +453,19 @@ def _report(
 
 def _table(report: dict[str, Any]) -> str:
     lines = [
-        f"\n{'profiler':<13}{'overhead':>9}  {'goal':<8}{'verdict':<8}{'CPU':>6}  finish  "
-        "per-round ratios  options"
+        f"\n{'profiler':<13}{'overhead':>9}  {'95% band':<11}{'goal':<8}{'verdict':<8}"
+        f"{'CPU':>6}  finish  pair ratios  options"
     ]
     for name, entry in report["profilers"].items():
         goal = entry["goal"]
-        per_round = " ".join(f"{r['ratio']:.2f}" for r in entry["rounds"])
+        ratios = [r["ratio"] for r in entry["rounds"]]
+        per_round = f"{min(ratios):.2f}-{max(ratios):.2f}"
         lines.append(
-            f"{name:<13}{entry['overhead']:>8.2f}x  <= {goal if goal is not None else '-':<4}"
+            f"{name:<13}{entry['overhead']:>8.2f}x  "
+            f"{entry['overhead_band'][0]:.2f}-{entry['overhead_band'][1]:.2f}   "
+            f"<= {goal if goal is not None else '-':<4}"
             f"{'PASS' if entry['passed'] else 'FAIL':<8}{entry['cpu_overhead']:>5.2f}x"
-            f"{entry['finish_s']:>6.1f}s  {per_round:<16}  {entry['options'] or 'defaults'}"
+            f"{entry['finish_s']:>6.1f}s  {per_round:<11}  {entry['options'] or 'defaults'}"
         )
     trace = report["viztracer_trace"]
     if trace is not None:

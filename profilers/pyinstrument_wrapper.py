@@ -52,7 +52,7 @@ class PyinstrumentOptions(ProfilerOptions):
     the event loop, which lets go of it only every ``sys.getswitchinterval()`` (5 ms) while
     it runs Python: sampling faster than that mostly forces switches. At 1 ms the sampler
     made a 10,000-task drain 1.55x bare against 1.20x for pyinstrument alone; at 5 ms,
-    see the README's overhead table."""
+    measure it with `python -m benchmarks.profiler_overhead`."""
     timing_thread: bool = False
     """Event loop: read the time a timer thread keeps instead of the clock on each call event.
     Cheaper (the loop's CPU time under pyinstrument 2.57x -> 2.38x bare in a 5,000-task

@@ -95,6 +95,18 @@ class PySpyProfiler(Profiler):
             raise ProfilerUnavailable(f"py-spy at {binary} does not run here: {error}") from None
 
     def command(self, child: Sequence[str]) -> list[str]:
+        """py-spy recording ``child``, which it starts."""
+        return [*self._record(), "--", *child]
+
+    def attach_command(self, pid: int) -> list[str]:
+        """py-spy recording the running process ``pid`` until it exits or gets SIGINT.
+
+        It prints ``Sampling process ...`` on its standard output once attached (the
+        interpreter's symbols read), before its first sample. Attaching needs ptrace
+        permission over ``pid`` (see ``PERMISSION_FIX``)."""
+        return [*self._record(), "--pid", str(pid)]
+
+    def _record(self) -> list[str]:
         binary = pyspy_binary()
         if binary is None:
             self.check_available()
@@ -118,7 +130,7 @@ class PySpyProfiler(Profiler):
         ):
             if on:
                 command.append(flag)
-        return [*command, "--", *child]
+        return command
 
     def explain(self, stderr: str) -> str:
         """A message for a py-spy run that failed, with the fix when it is a permission one."""

@@ -39,9 +39,46 @@ def test_json_has_every_round_of_every_profiler_with_wall_and_cpu(tmp_path: Path
     assert entry["overhead"] == pytest.approx(
         statistics.median(p["ratio"] for p in entry["rounds"])
     )
+    low, high = entry["overhead_band"]
+    assert low <= entry["overhead"] <= high
     assert entry["passed"] is (entry["overhead"] <= entry["goal"])
     assert entry["summary"]["thread_sessions"] == 1
     assert document["viztracer_trace"] is None
+
+
+def test_pyspy_pairs_attach_to_one_drain_child(tmp_path: Path) -> None:
+    # GIVEN py-spy, whose pairs run in a child process it attaches to for each profiled drain
+    out = tmp_path / "overhead.json"
+    # WHEN two rounds of a small drain run, sampled often enough to be sure of samples
+    profiler_overhead.main(
+        [
+            "--tasks=1000",
+            "--workers=2",
+            "--rounds=2",
+            "--profilers=py-spy",
+            "--option=py-spy:rate=2000",
+            f"--json={out}",
+        ]
+    )
+    # THEN each pair has both sides' drain times, and py-spy sampled the child (it wrote its
+    # profile, which finish read)
+    entry = orjson.loads(out.read_bytes())["profilers"]["py-spy"]
+    assert len(entry["rounds"]) == 2
+    assert entry["summary"]["samples"] >= 1
+    for pair in entry["rounds"]:
+        assert min(pair["bare_s"], pair["profiled_s"], pair["bare_cpu_s"]) > 0
+
+
+def test_overhead_band_is_the_spread_of_resampled_medians() -> None:
+    # GIVEN rounds whose ratios are 1.0 but for one outlier
+    rounds = [profiler_overhead.Round(1.0, r, 1.0, r, 0.0) for r in [1.0] * 8 + [2.0]]
+    # WHEN their overhead is taken
+    overhead = profiler_overhead.Overhead.of(rounds)
+    # THEN the median ignores the outlier, and so does most of the band
+    assert overhead.ratio == 1.0
+    assert overhead.low == 1.0
+    assert overhead.high == 1.0
+    assert overhead.band == "1.00-1.00"
 
 
 @pytest.mark.parametrize(
