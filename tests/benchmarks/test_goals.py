@@ -324,3 +324,20 @@ def test_a_load_child_without_figures_is_named_not_misread(
     with pytest.raises(GoalsError, match=r"printed no seconds/peak_kib.*loaded, somehow"):
         goals.measure_analysis_load(goals.Sizes(load_mb=0.05), tmp_path, lambda line: None)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_ratio_rounds_judge_each_sides_best_round_and_report_the_round_ratios() -> None:
+    # GIVEN rounds in which the machine's speed flipped: sqlite3's fast rounds are the queue's
+    # slow ones
+    raw = iter([100.0, 60.0, 100.0, 60.0])
+    queue = iter([50.0, 80.0, 50.0, 80.0])
+    said: list[str] = []
+    # WHEN the rounds run (order alternating: raw first in even rounds)
+    figures = goals._ratio_rounds(4, lambda _: next(raw), lambda _: next(queue), said.append)
+    # THEN the judged ratio is best against best, and the per-round ratios are reported
+    assert figures["ratio"] == pytest.approx(80.0 / 100.0)
+    assert (figures["raw_tasks_per_s"], figures["queue_tasks_per_s"]) == (100.0, 80.0)
+    assert figures["lowest_round_ratio"] == pytest.approx(0.5)
+    assert figures["highest_round_ratio"] == pytest.approx(80.0 / 60.0)
+    assert figures["median_round_ratio"] == pytest.approx((0.5 + 80.0 / 60.0) / 2)
+    assert len(said) == 4
