@@ -173,7 +173,7 @@ class Check:
 @dataclass(frozen=True)
 class Sizes:
     """How much each row measures. The defaults (``FULL``) give the figures the goals are
-    about, in 5-6 minutes on the 2-core reference machine; ``QUICK`` shows the rows work."""
+    about, in about 3 minutes on the 2-core reference machine; ``QUICK`` shows the rows work."""
 
     rounds: int = 9
     """Interleaved rounds of the queue-vs-sqlite3 rows (each side's best is judged)."""
