@@ -7,6 +7,8 @@ baseline measures the queue's own overhead, not different SQL.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from itertools import chain
 from typing import Any
 
 import orjson
@@ -113,12 +115,18 @@ FLAT_ROWS_MOST = 128
 the square of its size; at 100 rows it runs as fast as the array-of-arrays form did)."""
 
 
-def insert_documents(rows: list[list[Any]]) -> list[str]:
+# Both builders below run once per batch with no Python bytecode per row (the rows are
+# flattened and formatted by C iterators): under a profile hook on Python 3.11 every bytecode
+# of the thread takes the slower tracing path, so per-row bytecode is what a profiled queue
+# pays for most.
+
+
+def insert_documents(rows: Sequence[Sequence[Any]]) -> list[str]:
     """INSERT_MANY's ``:rows`` documents for [type, payload, priority, delay, max_attempts]
     rows, FLAT_ROWS_MOST rows each. Payloads may be any JSON value or an ``orjson.Fragment``;
     raises TypeError (orjson's) for one that is not JSON."""
     return [
-        orjson.dumps([field for row in rows[at : at + FLAT_ROWS_MOST] for field in row]).decode()
+        orjson.dumps(list(chain.from_iterable(rows[at : at + FLAT_ROWS_MOST]))).decode()
         for at in range(0, len(rows), FLAT_ROWS_MOST)
     ]
 
@@ -127,9 +135,12 @@ def ack_documents(acks: list[tuple[int, int, str]]) -> list[str]:
     """COMPLETE_MANY's ``:acks`` documents for (task id, attempts, result JSON text) rows,
     FLAT_ROWS_MOST each."""
     return [
-        "[" + ",".join([f"{i},{a},{r}" for i, a, r in acks[at : at + FLAT_ROWS_MOST]]) + "]"
+        "[" + ",".join(map(_ACK.__mod__, acks[at : at + FLAT_ROWS_MOST])) + "]"
         for at in range(0, len(acks), FLAT_ROWS_MOST)
     ]
+
+
+_ACK = "%d,%d,%s"
 
 
 FAIL = (
