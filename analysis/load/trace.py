@@ -19,9 +19,11 @@ what the analysis reads is skipped and reported.
 
 from __future__ import annotations
 
+import gc
 from array import array
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -154,16 +156,35 @@ class _Builder:
         return found
 
 
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """The cyclic garbage collector off while a trace loads.
+
+    Each batch is tens of thousands of live dicts, so the collector's allocation counters
+    kept firing full collections that walked them all: 20 of them, 1.0-1.5 s of a 4.2 s
+    load of 150 MB. The parsed events are trees (JSON), and the loader makes no cycles, so
+    reference counting frees everything; the collector is back on (if it was) afterwards.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def load_trace(path: Path) -> TraceData:
     """Stream the Chrome trace at ``path`` into a :class:`TraceData`."""
     stream = TraceEventStream(path)
     builder = _Builder()
     seen = 0
-    for batch in stream:
-        if seen == 0:
-            builder.check_shape(batch, seen)
-        builder.add_batch(batch, seen)
-        seen += len(batch)
+    with _collector_paused():
+        for batch in stream:
+            if seen == 0:
+                builder.check_shape(batch, seen)
+            builder.add_batch(batch, seen)
+            seen += len(batch)
     if seen == 0:
         raise ArtifactError(path, "the Chrome trace holds no events", FIX)
     if builder.skipped >= seen:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 from pathlib import Path
 from typing import Any
@@ -142,3 +143,24 @@ def test_the_first_events_are_checked_with_the_writers_shape_checker(tmp_path: P
         "event #0: unknown phase 'Q'",
         "event #1: X event 'f' without a 'dur' >= 0",
     )
+
+
+def test_loading_leaves_the_garbage_collector_as_it_found_it(tmp_path: Path) -> None:
+    # GIVEN a trace, and the collector on (the usual case) or off (a caller's choice)
+    path = tmp_path / "t.json"
+    path.write_bytes(
+        orjson.dumps(
+            {"traceEvents": [{"ph": "C", "name": "q", "pid": 1, "ts": 0, "args": {"depth": 1}}]}
+        )
+    )
+    for enabled in (True, False):
+        (gc.enable if enabled else gc.disable)()
+        try:
+            # WHEN it is loaded, and when the load fails
+            load_trace(path)
+            with pytest.raises(ArtifactError):
+                load_trace(tmp_path / "missing.json")
+            # THEN the collector is as it was
+            assert gc.isenabled() is enabled
+        finally:
+            gc.enable()
