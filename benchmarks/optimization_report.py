@@ -131,13 +131,7 @@ def build(
     if goals_after is not None:
         lines += ["## The goal table, before and after", ""]
         lines += goal_rows(goals_before, goals_after)
-        lines += [
-            "",
-            "Measured by `python -m benchmarks.goals --save FILE` on each tree, one after the "
-            "other on the same machine (load average "
-            f"{_load(goals_before)} before, {_load(goals_after)} after).",
-            "",
-        ]
+        lines += ["", provenance(goals_before, goals_after), ""]
     for pair, comparison in comparisons:
         lines += [
             f"## {pair.name}",
@@ -154,6 +148,37 @@ def build(
 def _nested(markdown: str) -> str:
     """``queueprof compare``'s Markdown one heading level down, under this report's section."""
     return "\n".join("#" + line if line.startswith("#") else line for line in markdown.splitlines())
+
+
+def provenance(before: Mapping[str, Any] | None, after: Mapping[str, Any]) -> str:
+    """Where and when the two goal tables were measured, from their own records: the same
+    machine only when both name the same CPU."""
+    said = "Measured by `python -m benchmarks.goals --save FILE` on each tree"
+    if before is None:
+        return f"{said} (after: {_where(after)}; load average {_load(after)})."
+    if _cpu(before) == _cpu(after):
+        return (
+            f"{said}, on the same machine ({_cpu(after)}; load average {_load(before)} "
+            f"before, {_load(after)} after; before {_when(before)}, after {_when(after)})."
+        )
+    return (
+        f"{said}, on different hosts: before {_where(before)}, after {_where(after)} (load "
+        f"average {_load(before)} and {_load(after)}). The hosts' speeds differ, so compare "
+        "the ratio rows (each measured against sqlite3 in its own run), not the rates."
+    )
+
+
+def _cpu(goals: Mapping[str, Any]) -> str:
+    cpu = (goals.get("environment") or {}).get("cpu") or {}
+    return f"{cpu.get('model', 'unknown CPU')}, {cpu.get('logical_cores', '?')} CPUs"
+
+
+def _when(goals: Mapping[str, Any]) -> str:
+    return str(goals.get("created_at", "at an unrecorded time"))
+
+
+def _where(goals: Mapping[str, Any]) -> str:
+    return f"{_cpu(goals)} at {_when(goals)}"
 
 
 def _load(goals: Mapping[str, Any] | None) -> str:

@@ -7,7 +7,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from benchmarks.optimization_report import REPORT, RESULTS, main
+from benchmarks.optimization_report import REPORT, RESULTS, main, provenance
 from tests.analysis_compare.conftest import ONE_AT_A_TIME, make_run
 
 
@@ -72,3 +72,23 @@ def test_bad_inputs_exit_2_naming_them(pair: tuple[Path, Path], tmp_path: Path) 
     assert main([*argv, "--goals-after", str(garbage), "--out", str(tmp_path / "o")]) == 2
     assert main(["--notes", str(notes), "--pair", "x", str(before), str(tmp_path / "no")]) == 2
     assert not (tmp_path / "o").exists()
+
+
+def test_the_goal_tables_provenance_says_whether_one_machine_measured_both() -> None:
+    # GIVEN goal tables from two CPUs, and two from one
+    def table(model: str) -> dict[str, object]:
+        return {
+            "created_at": "2026-12-01T22:07:36+0000",
+            "environment": {"cpu": {"model": model, "logical_cores": 2}},
+            "machine_load": {"loadavg_1m_before": 0.5, "loadavg_1m_after": 1.25},
+        }
+
+    # WHEN their provenance is written
+    different = provenance(table("Intel Xeon"), table("AMD EPYC"))
+    same = provenance(table("AMD EPYC"), table("AMD EPYC"))
+    # THEN it names both hosts and warns off comparing rates only when they differ
+    assert "different hosts: before Intel Xeon, 2 CPUs" in different
+    assert "after AMD EPYC, 2 CPUs" in different
+    assert "compare the ratio rows" in different
+    assert "same machine (AMD EPYC, 2 CPUs; load average 0.5 -> 1.2 before" in same
+    assert "different" not in same
