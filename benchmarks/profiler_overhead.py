@@ -12,8 +12,10 @@ async engines. In-process profilers wrap their drain in a session of its own ins
 event loop, as ``queueprof run`` does, in this process, with the bare drain next to it.
 py-spy's pairs run in one long-lived child process (:class:`DrainChild`): for the profiled
 drain py-spy attaches to it and the drain starts once py-spy says it is sampling, so its
-start-up (reading the interpreter's symbols) is not timed, and it is stopped after. Writing
-reports (``finish``) is timed apart.
+start-up (reading the interpreter's symbols) is not timed, and it is stopped after. Attaching
+needs ptrace permission over a process that is not py-spy's own child (root, or
+``kernel.yama.ptrace_scope=0``); without it the run stops with py-spy's error and that fix.
+Writing reports (``finish``) is timed apart.
 
 The overhead is the median of the pairs' wall-time ratios, with a 95% bootstrap band. The
 reference VM's own speed drifts: a fixed pure-Python loop takes 0.067-0.093 s from one
