@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import configparser
-import contextlib
 import math
 import os
 import shlex
@@ -52,7 +51,12 @@ from rich.table import Table
 from benchmarks.analysis_load import CHILD as LOAD_CHILD
 from benchmarks.analysis_load import write_trace
 from benchmarks.profiler_overhead import GOALS as OVERHEAD_GOALS
-from benchmarks.profiler_overhead import VIZTRACER_SIZE_GOAL_MB, Overhead, PairRunner, Round
+from benchmarks.profiler_overhead import (
+    VIZTRACER_SIZE_GOAL_MB,
+    Overhead,
+    Round,
+    interleaved_pairs,
+)
 from benchmarks.queue_vs_sqlite import raw_batched, raw_cycle
 from profilers import get_profiler
 from queueprof.errors import QueueprofError
@@ -556,19 +560,14 @@ def measure_profiler_overhead(sizes: Sizes, scratch: Path, say: Say) -> Measured
     rounds: dict[str, list[Round]] = {name: [] for name in OVERHEAD_GOALS}
     for name in OVERHEAD_GOALS:
         get_profiler(name).check_available()
-    with contextlib.ExitStack() as stack:
-        runners = {
-            name: stack.enter_context(PairRunner(name, [], sizes.overhead_tasks, workers))
-            for name in OVERHEAD_GOALS
-        }
-        for round_no in range(sizes.overhead_rounds):
-            for name, runner in runners.items():
-                pair, _ = runner.pair(swap=round_no % 2 == 1)
-                rounds[name].append(pair)
-                say(
-                    f"round {round_no + 1}: {name} bare {pair.bare_s:.3f} s, profiled "
-                    f"{pair.profiled_s:.3f} s"
-                )
+    defaults: dict[str, list[str]] = {name: [] for name in OVERHEAD_GOALS}
+    measured = interleaved_pairs(defaults, sizes.overhead_tasks, workers, sizes.overhead_rounds)
+    for round_no, name, pair, _ in measured:
+        rounds[name].append(pair)
+        say(
+            f"round {round_no + 1}: {name} bare {pair.bare_s:.3f} s, profiled "
+            + f"{pair.profiled_s:.3f} s"
+        )
     figures: Figures = {}
     bands = []
     for name, pairs in rounds.items():

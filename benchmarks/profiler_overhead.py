@@ -37,7 +37,7 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -283,6 +283,27 @@ class Round:
         }
 
 
+def interleaved_pairs(
+    options: Mapping[str, list[str]],
+    tasks: int,
+    workers: int,
+    rounds: int,
+    queue_options: str = "",
+) -> Iterator[tuple[int, str, Round, dict[str, object]]]:
+    """(round number, profiler, pair, summary) for ``rounds`` rounds of one pair under each
+    profiler named in ``options`` (its options), which goes first flipping between rounds;
+    py-spy's drain child lives until the last pair (or until the caller stops early)."""
+    with ExitStack() as stack:
+        runners = {
+            name: stack.enter_context(PairRunner(name, opts, tasks, workers, queue_options))
+            for name, opts in options.items()
+        }
+        for round_no in range(rounds):
+            for name, runner in runners.items():
+                pair, summary = runner.pair(swap=round_no % 2 == 1)
+                yield round_no, name, pair, summary
+
+
 @dataclass(frozen=True)
 class Overhead:
     """A profiler's overhead over its rounds: the median pair ratio, with a 95% bootstrap
@@ -382,22 +403,16 @@ def main(argv: list[str] | None = None) -> int:
         f"{args.tasks} noop tasks, {args.workers} async workers, {args.rounds} rounds, "
         f"queue {args.queue or 'defaults'}"
     )
-    with ExitStack() as stack:
-        runners = {
-            name: stack.enter_context(
-                PairRunner(name, options[name], args.tasks, args.workers, args.queue)
-            )
-            for name in names
-        }
-        for round_no in range(args.rounds):
-            for name, runner in runners.items():
-                pair, summaries[name] = runner.pair(swap=round_no % 2 == 1)
-                rounds[name].append(pair)
-                say(
-                    f"round {round_no + 1}: {name:<12} bare {pair.bare_s:.3f} s, profiled "
-                    f"{pair.profiled_s:.3f} s, x{pair.ratio:.2f} (CPU {pair.bare_cpu_s:.3f} "
-                    f"-> {pair.profiled_cpu_s:.3f} s, x{pair.cpu_ratio:.2f})"
-                )
+    pairs = interleaved_pairs(
+        {name: options[name] for name in names}, args.tasks, args.workers, args.rounds, args.queue
+    )
+    for round_no, name, pair, summaries[name] in pairs:
+        rounds[name].append(pair)
+        say(
+            f"round {round_no + 1}: {name:<12} bare {pair.bare_s:.3f} s, profiled "
+            f"{pair.profiled_s:.3f} s, x{pair.ratio:.2f} (CPU {pair.bare_cpu_s:.3f} "
+            f"-> {pair.profiled_cpu_s:.3f} s, x{pair.cpu_ratio:.2f})"
+        )
     report = _report(args, names, options, rounds, summaries)
     say(_table(report))
     if args.json:
