@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import statistics
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -11,22 +12,26 @@ import pytest
 from benchmarks import profiler_overhead
 
 
+def _json_of(tmp_path: Path, *argv: str) -> dict[str, Any]:
+    """The benchmark's ``--json`` document for a run with ``argv``."""
+    out = tmp_path / "overhead.json"
+    profiler_overhead.main([*argv, f"--json={out}"])
+    document: dict[str, Any] = orjson.loads(out.read_bytes())
+    return document
+
+
 def test_json_has_every_round_of_every_profiler_with_wall_and_cpu(tmp_path: Path) -> None:
     # GIVEN two rounds of a tiny drain under pyinstrument with batched claims
-    out = tmp_path / "overhead.json"
     # WHEN the benchmark runs with --json
-    profiler_overhead.main(
-        [
-            "--tasks=60",
-            "--workers=2",
-            "--rounds=2",
-            "--profilers=pyinstrument",
-            "--queue=claim_batch=10,ack_batch=10",
-            f"--json={out}",
-        ]
+    document = _json_of(
+        tmp_path,
+        "--tasks=60",
+        "--workers=2",
+        "--rounds=2",
+        "--profilers=pyinstrument",
+        "--queue=claim_batch=10,ack_batch=10",
     )
     # THEN the document names the run and holds each round's own figures
-    document = orjson.loads(out.read_bytes())
     assert document["schema_version"] == profiler_overhead.JSON_SCHEMA_VERSION
     assert (document["tasks"], document["workers"], document["rounds"]) == (60, 2, 2)
     assert document["queue"] == "claim_batch=10,ack_batch=10"
@@ -48,21 +53,18 @@ def test_json_has_every_round_of_every_profiler_with_wall_and_cpu(tmp_path: Path
 
 def test_pyspy_pairs_attach_to_one_drain_child(tmp_path: Path) -> None:
     # GIVEN py-spy, whose pairs run in a child process it attaches to for each profiled drain
-    out = tmp_path / "overhead.json"
     # WHEN two rounds of a small drain run, sampled often enough to be sure of samples
-    profiler_overhead.main(
-        [
-            "--tasks=1000",
-            "--workers=2",
-            "--rounds=2",
-            "--profilers=py-spy",
-            "--option=py-spy:rate=2000",
-            f"--json={out}",
-        ]
+    document = _json_of(
+        tmp_path,
+        "--tasks=1000",
+        "--workers=2",
+        "--rounds=2",
+        "--profilers=py-spy",
+        "--option=py-spy:rate=2000",
     )
     # THEN each pair has both sides' drain times, and py-spy sampled the child (it wrote its
     # profile, which finish read)
-    entry = orjson.loads(out.read_bytes())["profilers"]["py-spy"]
+    entry = document["profilers"]["py-spy"]
     assert len(entry["rounds"]) == 2
     assert entry["summary"]["samples"] >= 1
     for pair in entry["rounds"]:
