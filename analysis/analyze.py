@@ -12,7 +12,7 @@ from itertools import combinations
 from pathlib import Path
 from typing import Any
 
-from workloads.capture import OP_SAMPLES, SQL_STATEMENTS
+from runs.files import MEMRAY_STATS, OP_SAMPLES, SQL_STATEMENTS
 
 from .attribution import Attribution, attribute, compare_attributions
 from .findings import OVERHEAD_GOALS, agreement_findings, run_findings
@@ -32,7 +32,6 @@ from .operations import OP_NAMES
 from .profile import SampledProfile, ThreadRole
 from .trace_attribution import attribute_trace
 
-MEMRAY_STATS = "memray-stats.json"
 PYINSTRUMENT_SESSION = "pyinstrument.pyisession"
 PYINSTRUMENT_THREADS = "pyinstrument-sqlite-threads.pyisession"
 COMPARED_ROLES = (ThreadRole.EVENT_LOOP, ThreadRole.SQLITE_THREAD)
@@ -41,7 +40,7 @@ COMPARED_ROLES = (ThreadRole.EVENT_LOOP, ThreadRole.SQLITE_THREAD)
 def analyze(folders: Sequence[Path]) -> Analysis:
     """Analyse every run folder, compare profilers across runs, rank every finding."""
     runs = tuple(analyze_run(load_run(folder)) for folder in folders)
-    agreements = compare_runs(runs)
+    agreements = profiler_agreement(runs)
     by_id = {run.run_id: run for run in runs}
     findings = [f for run in runs for f in run.findings]
     findings += agreement_findings(agreements, by_id)
@@ -200,7 +199,7 @@ def _relative(run: LoadedRun, path: Path) -> str:
         return str(path)
 
 
-def compare_runs(runs: Sequence[RunAnalysis]) -> tuple[RunAgreement, ...]:
+def profiler_agreement(runs: Sequence[RunAnalysis]) -> tuple[RunAgreement, ...]:
     """Compare the attributions of every two runs of the same workload, size and parameters
     under different profilers, on the event loop and on the connection threads."""
     found = []
@@ -220,4 +219,4 @@ def _key(params: Mapping[str, Any]) -> str:
     return repr(sorted((k, repr(v)) for k, v in params.items()))
 
 
-__all__ = ["analyze", "analyze_run", "compare_runs"]
+__all__ = ["analyze", "analyze_run", "profiler_agreement"]

@@ -32,11 +32,11 @@ import numpy as np
 import orjson
 from scipy import stats
 
-from workloads.runfolder import RunStatus
+from runs import RunStatus
 from workloads.targets import TARGET_SPECS
 
-from ._compare_errors import CompareOptionError, NotComparableError
-from ._compare_io import RunData, load_run
+from .errors import CompareOptionError, NotComparableError
+from .load.runfolder import LoadedRun, open_run
 
 SCHEMA_VERSION = 1
 """Version of ``comparison.json``. Bump on any change of :meth:`Comparison.to_dict`."""
@@ -55,7 +55,7 @@ class Direction(StrEnum):
     """Neither (a setting echoed as a metric, a task count): a change is only reported."""
 
 
-class Verdict(StrEnum):
+class ChangeVerdict(StrEnum):
     """The outcome for one metric (faster/slower for times and rates, better/worse else)."""
 
     FASTER = "faster"
@@ -68,12 +68,12 @@ class Verdict(StrEnum):
     @property
     def improved(self) -> bool:
         """True for faster and better."""
-        return self in (Verdict.FASTER, Verdict.BETTER)
+        return self in (ChangeVerdict.FASTER, ChangeVerdict.BETTER)
 
     @property
     def regressed(self) -> bool:
         """True for slower and worse."""
-        return self in (Verdict.SLOWER, Verdict.WORSE)
+        return self in (ChangeVerdict.SLOWER, ChangeVerdict.WORSE)
 
 
 class Basis(StrEnum):
@@ -163,7 +163,7 @@ class MetricComparison:
     ratio: float | None
     """``candidate / baseline``; None when the baseline is not positive."""
     direction: Direction
-    verdict: Verdict
+    verdict: ChangeVerdict
     basis: Basis
     p_value: float | None = None
     ci: tuple[float, float] | None = None
@@ -244,18 +244,18 @@ def compare_folders(
     baseline: Path, candidate: Path, options: ComparisonOptions | None = None
 ) -> Comparison:
     """Load two run folders and :func:`compare_runs` them."""
-    return compare_runs(load_run(baseline), load_run(candidate), options)
+    return compare_runs(open_run(baseline), open_run(candidate), options)
 
 
 def compare_runs(
-    baseline: RunData, candidate: RunData, options: ComparisonOptions | None = None
+    baseline: LoadedRun, candidate: LoadedRun, options: ComparisonOptions | None = None
 ) -> Comparison:
     """Compare ``candidate`` against ``baseline`` (see the module docstring for the rules)."""
     options = options or ComparisonOptions()
     base, cand = baseline.result, candidate.result
     if base.workload != cand.workload:
         raise NotComparableError(
-            f"{baseline.path} is a {base.workload!r} run and {candidate.path} a "
+            f"{baseline.folder} is a {base.workload!r} run and {candidate.folder} a "
             f"{cand.workload!r} run: different workloads measure different things; "
             "compare two runs of the same workload"
         )
@@ -365,12 +365,12 @@ def _is_duration(name: str) -> bool:
     return metric_unit(name) in ("ms", "s")
 
 
-def _verdict(improved: bool | None, speed: bool) -> Verdict:
+def _verdict(improved: bool | None, speed: bool) -> ChangeVerdict:
     if improved is None:
-        return Verdict.CHANGED
+        return ChangeVerdict.CHANGED
     if improved:
-        return Verdict.FASTER if speed else Verdict.BETTER
-    return Verdict.SLOWER if speed else Verdict.WORSE
+        return ChangeVerdict.FASTER if speed else ChangeVerdict.BETTER
+    return ChangeVerdict.SLOWER if speed else ChangeVerdict.WORSE
 
 
 def _improved(direction: Direction, candidate_higher: bool) -> bool | None:
@@ -400,7 +400,7 @@ def band_comparison(
     unit = metric_unit(name) if unit is None else unit
     speed = unit in ("ms", "s", "/s")
     if candidate == baseline:
-        verdict, basis = Verdict.NO_CHANGE, Basis.NOISE_BAND
+        verdict, basis = ChangeVerdict.NO_CHANGE, Basis.NOISE_BAND
     elif baseline == 0:
         verdict = _verdict(_improved(direction, candidate > 0), speed)
         basis = Basis.FROM_ZERO
@@ -408,7 +408,7 @@ def band_comparison(
         change = (candidate - baseline) / abs(baseline)
         basis = Basis.NOISE_BAND
         verdict = (
-            Verdict.NO_CHANGE
+            ChangeVerdict.NO_CHANGE
             if abs(change) <= noise
             else _verdict(_improved(direction, candidate > baseline), speed)
         )
@@ -435,8 +435,8 @@ def _scalar_rows(
 
 
 def _step_rows(
-    baseline: RunData,
-    candidate: RunData,
+    baseline: LoadedRun,
+    candidate: LoadedRun,
     headline_pairs: set[tuple[float, float]],
     options: ComparisonOptions,
 ) -> Iterator[MetricComparison]:
@@ -488,7 +488,7 @@ _BATCH_SETTINGS = ("claim_batch", "ack_batch", "enqueue_batch")
 
 
 def _per_task_rows(
-    baseline: RunData, candidate: RunData, operations: set[str], options: ComparisonOptions
+    baseline: LoadedRun, candidate: LoadedRun, operations: set[str], options: ComparisonOptions
 ) -> Iterator[MetricComparison]:
     """Each sampled operation's total time per completed task (band-based).
 
@@ -511,7 +511,7 @@ def _per_task_rows(
         )
 
 
-def _notes(baseline: RunData, candidate: RunData) -> Iterator[str]:
+def _notes(baseline: LoadedRun, candidate: LoadedRun) -> Iterator[str]:
     b_queue, c_queue = baseline.manifest.queue, candidate.manifest.queue
     changed = [
         f"{key} {b_queue.get(key)} -> {c_queue.get(key)}"
@@ -573,7 +573,9 @@ def _compare_samples(
             significant, basis, p = not low <= 1.0 <= high, Basis.BOOTSTRAP, None
         beyond_noise = ratio is not None and abs(ratio - 1.0) > options.noise
         verdict = (
-            _verdict(c_ms < b_ms, speed=True) if significant and beyond_noise else Verdict.NO_CHANGE
+            _verdict(c_ms < b_ms, speed=True)
+            if significant and beyond_noise
+            else ChangeVerdict.NO_CHANGE
         )
         rows.append(
             MetricComparison(
@@ -636,16 +638,16 @@ _ENVIRONMENT_IGNORED = ("python.executable", "git.")
 warning."""
 
 
-def _warnings(baseline: RunData, candidate: RunData) -> Iterator[Difference]:
+def _warnings(baseline: LoadedRun, candidate: LoadedRun) -> Iterator[Difference]:
     b, c = baseline.manifest, candidate.manifest
-    yield from _differences({"size": b.size}, {"size": c.size})
-    yield from _differences(_flat(b.params, "params."), _flat(c.params, "params."))
-    yield from _differences(
-        {"profiler": baseline.profiler, **_flat(b.profiler.get("options", {}), "profiler.")},
-        {"profiler": candidate.profiler, **_flat(c.profiler.get("options", {}), "profiler.")},
+    yield from differences({"size": b.size}, {"size": c.size})
+    yield from differences(flatten(b.params, "params."), flatten(c.params, "params."))
+    yield from differences(
+        {"profiler": baseline.profiler, **flatten(b.profiler.get("options", {}), "profiler.")},
+        {"profiler": candidate.profiler, **flatten(c.profiler.get("options", {}), "profiler.")},
     )
-    environment = _differences(
-        _flat(b.environment, "environment."), _flat(c.environment, "environment.")
+    environment = differences(
+        flatten(b.environment, "environment."), flatten(c.environment, "environment.")
     )
     yield from (
         d
@@ -661,15 +663,15 @@ def _warnings(baseline: RunData, candidate: RunData) -> Iterator[Difference]:
             )
 
 
-def _changes(baseline: RunData, candidate: RunData) -> Iterator[Difference]:
+def _changes(baseline: LoadedRun, candidate: LoadedRun) -> Iterator[Difference]:
     b, c = baseline.manifest, candidate.manifest
-    yield from _differences(_flat(b.queue, "queue."), _flat(c.queue, "queue."))
-    yield from _differences(
-        _flat(b.environment.get("git", {}), "git."), _flat(c.environment.get("git", {}), "git.")
+    yield from differences(flatten(b.queue, "queue."), flatten(c.queue, "queue."))
+    yield from differences(
+        flatten(b.environment.get("git", {}), "git."), flatten(c.environment.get("git", {}), "git.")
     )
 
 
-def _differences(baseline: Mapping[str, str], candidate: Mapping[str, str]) -> list[Difference]:
+def differences(baseline: Mapping[str, str], candidate: Mapping[str, str]) -> list[Difference]:
     missing = "(not set)"
     return [
         Difference(key, baseline.get(key, missing), candidate.get(key, missing))
@@ -678,12 +680,12 @@ def _differences(baseline: Mapping[str, str], candidate: Mapping[str, str]) -> l
     ]
 
 
-def _flat(value: Any, prefix: str) -> dict[str, str]:
+def flatten(value: Any, prefix: str) -> dict[str, str]:
     """Nested mappings as ``{"a.b": "value"}`` with values as text."""
     if isinstance(value, Mapping):
         flat: dict[str, str] = {}
         for key, inner in value.items():
-            flat.update(_flat(inner, f"{prefix}{key}."))
+            flat.update(flatten(inner, f"{prefix}{key}."))
         return flat
     return {prefix.removesuffix("."): _text(value)}
 
@@ -694,10 +696,10 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def _ref(run: RunData) -> RunRef:
+def _ref(run: LoadedRun) -> RunRef:
     m = run.manifest
     return RunRef(
-        m.run_id, str(run.path), m.workload, m.size, run.profiler, m.status.value, m.started_at
+        m.run_id, str(run.folder), m.workload, m.size, run.profiler, m.status.value, m.started_at
     )
 
 
@@ -718,6 +720,6 @@ def _plain(value: Any) -> Any:
 def significant_rows(comparison: Comparison) -> Sequence[MetricComparison]:
     """Rows whose verdict is not "no significant change", regressions first."""
     return sorted(
-        (m for m in comparison.metrics if m.verdict is not Verdict.NO_CHANGE),
+        (m for m in comparison.metrics if m.verdict is not ChangeVerdict.NO_CHANGE),
         key=lambda m: (not m.verdict.regressed, m.name),
     )

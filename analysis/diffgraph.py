@@ -22,7 +22,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 
-from ._compare_errors import ProfileDiffError
+from .errors import ProfileDiffError
 from .load.speedscope import load_speedscope
 from .profile import Frame, SampledProfile
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from queueprof.errors import QueueprofError, UsageError
+from runs import QueueprofError, UsageError
 
 
 class AnalysisError(QueueprofError):
@@ -26,3 +26,27 @@ class ArtifactError(AnalysisError, UsageError):
 
 class RunFolderError(AnalysisError, UsageError):
     """A RUN argument does not name a readable run folder (exit status 2)."""
+
+
+class CompareError(AnalysisError):
+    """Base of the errors raised by ``analysis.compare``, ``scaling``, ``plots``, ``diffgraph``."""
+
+
+class NotComparableError(CompareError, UsageError):
+    """Two runs measure different things (e.g. different workloads) and cannot be compared."""
+
+
+class ScalingError(CompareError, UsageError):
+    """The points given to the scalability fit cannot support one (too few, not numbers...)."""
+
+
+class ProfileDiffError(CompareError, UsageError):
+    """Two profiles cannot be diffed (different profilers or units, none present...)."""
+
+
+class PlotInputError(CompareError, UsageError):
+    """Data handed to a plot function cannot be drawn (empty, mismatched lengths...)."""
+
+
+class CompareOptionError(CompareError, UsageError):
+    """An option of the comparison (noise band, significance level...) is out of range."""

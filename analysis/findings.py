@@ -12,8 +12,8 @@ import dataclasses
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from workloads.capture import OP_SAMPLES, SQL_STATEMENTS
-from workloads.runfolder import MANIFEST, RESULTS
+from runs import MANIFEST, RESULTS
+from runs.files import OP_SAMPLES, SQL_STATEMENTS
 
 from .attribution import Attribution, FunctionTime, RoleAttribution
 from .model import Evidence, Finding, RunAgreement, RunAnalysis, Severity

@@ -6,7 +6,7 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from profilers.timeline import statement_label
+from formats.timeline import statement_label
 
 from .load.capture import SqlStatement
 from .sqlplan import QueryPlan, explain

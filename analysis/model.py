@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from workloads.results import StepResult, Verdict
+from runs import StepResult, Verdict
 
 from .attribution import Agreement, Attribution
 from .hotspots import SqlHotspot

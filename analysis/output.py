@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from workloads.runfolder import write_atomic
+from runs import write_atomic
 
 from .errors import AnalysisError
 from .model import Analysis, ranked

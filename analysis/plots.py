@@ -22,7 +22,7 @@ from matplotlib.backends.backend_svg import FigureCanvasSVG
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
-from ._compare_errors import PlotInputError
+from .errors import PlotInputError
 from .scaling import UslFit
 
 CDF_POINTS = 1000

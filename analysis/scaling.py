@@ -26,9 +26,9 @@ from typing import Any
 import numpy as np
 from scipy import optimize
 
-from workloads.results import WorkloadResult
+from runs import WorkloadResult
 
-from ._compare_errors import ScalingError
+from .errors import ScalingError
 
 MIN_POINTS = 3
 """Three parameters need at least three distinct worker counts."""

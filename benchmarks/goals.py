@@ -59,12 +59,18 @@ from benchmarks.profiler_overhead import (
 )
 from benchmarks.queue_vs_sqlite import raw_batched, raw_cycle
 from profilers import get_profiler
-from queueprof.errors import QueueprofError
 from queueprof.render import number
+from runs import (
+    MANIFEST,
+    Manifest,
+    QueueprofError,
+    RunStatus,
+    WorkloadResult,
+    now_iso,
+    write_atomic,
+)
 from taskqueue import QueueConfig, TaskQueue, TaskQueueError, WorkerEngine, run_async_workers
 from workloads.environment import capture_environment
-from workloads.results import WorkloadResult
-from workloads.runfolder import MANIFEST, Manifest, RunStatus, now_iso, write_atomic
 from workloads.runner import RunOutcome, execute, plan_run
 
 SCHEMA_VERSION = 1

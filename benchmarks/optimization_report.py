@@ -24,11 +24,11 @@ from typing import Any
 
 import orjson
 
-from analysis._compare_render import comparison_markdown
 from analysis.compare import Comparison, ComparisonOptions, compare_folders
 from analysis.errors import AnalysisError
+from analysis.render.comparison import comparison_markdown
+from runs import now_iso, write_atomic
 from workloads.environment import capture_environment
-from workloads.runfolder import now_iso, write_atomic
 
 SCHEMA_VERSION = 1
 RESULTS = "optimization_results.json"

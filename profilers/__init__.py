@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from workloads.runfolder import Artifact, ArtifactKind
+from runs import Artifact, ArtifactKind
 
 from .base import (
     Profiler,

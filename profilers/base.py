@@ -25,9 +25,10 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, ClassVar
 
-from queueprof.errors import QueueprofError, UsageError
-from workloads.runfolder import Artifact as Artifact  # re-exported for the wrappers
-from workloads.runfolder import ArtifactKind as ArtifactKind
+from runs import keyvalue
+from runs.errors import QueueprofError, UsageError
+from runs.manifest import Artifact as Artifact  # re-exported for the wrappers
+from runs.manifest import ArtifactKind as ArtifactKind
 
 
 class ProfilerError(QueueprofError):
@@ -56,17 +57,19 @@ class ProfilerOptions:
         known = {f.name: f for f in fields(cls)}
         hints = typing.get_type_hints(cls)
         values: dict[str, Any] = {}
-        for pair in pairs:
-            key, sep, raw = pair.partition("=")
-            key = key.strip().replace("-", "_")
-            if not sep:
-                raise ProfilerOptionError(f"--profiler-option {pair!r}: expected key=value")
-            if key not in known:
-                valid = ", ".join(known) or "none (this profiler takes no options)"
-                raise ProfilerOptionError(
-                    f"--profiler-option {key!r} is not an option of this profiler; valid: {valid}"
-                )
-            values[key] = _coerce(key, hints[key], raw.strip())
+        try:
+            for pair in keyvalue.pairs(pairs):
+                if pair.key not in known:
+                    valid = ", ".join(known) or "none (this profiler takes no options)"
+                    raise ProfilerOptionError(
+                        f"--profiler-option {pair.key!r} is not an option of this profiler; "
+                        f"valid: {valid}"
+                    )
+                values[pair.key] = _coerce(pair.key, hints[pair.key], pair.raw)
+        except keyvalue.KeyValueError as error:
+            raise ProfilerOptionError(
+                f"--profiler-option {error.item!r}: expected key=value"
+            ) from None
         try:
             return cls(**values)
         except ValueError as error:
@@ -141,21 +144,11 @@ def _coerce(key: str, hint: Any, raw: str) -> Any:
     if raw.lower() in ("none", "null", "") and base is not hint:
         return None
     try:
-        if base is bool:
-            if raw.lower() in ("1", "true", "yes", "on"):
-                return True
-            if raw.lower() in ("0", "false", "no", "off"):
-                return False
-            raise ValueError(raw)
-        if base is int:
-            return int(raw)
-        if base is float:
-            return float(raw)
-    except ValueError:
+        return keyvalue.coerce(base, raw)
+    except keyvalue.KeyValueError:
         raise ProfilerOptionError(
             f"--profiler-option {key}={raw!r}: expected {_type_name(base)}"
         ) from None
-    return raw
 
 
 def _literal_choices(hint: Any) -> tuple[Any, ...] | None:

@@ -17,6 +17,11 @@ from typing import Any, Literal
 
 import orjson
 
+from runs.files import MEMRAY_CAPTURE as CAPTURE
+from runs.files import MEMRAY_FLAMEGRAPH as FLAMEGRAPH
+from runs.files import MEMRAY_LEAKS as LEAKS
+from runs.files import MEMRAY_STATS as STATS
+
 from .base import (
     Artifact,
     ArtifactKind,
@@ -25,11 +30,6 @@ from .base import (
     ProfilerOptions,
     ProfilerUnavailable,
 )
-
-CAPTURE = "memray.bin"
-FLAMEGRAPH = "memray-flamegraph.html"
-LEAKS = "memray-leaks.html"
-STATS = "memray-stats.json"
 
 
 @dataclass(frozen=True)

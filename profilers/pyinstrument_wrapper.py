@@ -29,16 +29,17 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from formats.pyinstrument import parse_identifier
+from formats.speedscope import FrameKey, SpeedscopeBuilder
+from runs.files import PYINSTRUMENT_HTML as HTML
+from runs.files import PYINSTRUMENT_SPEEDSCOPE as SPEEDSCOPE
 from taskqueue import QueueObserver, observing
 
 from .base import Artifact, ArtifactKind, Profiler, ProfilerError, ProfilerOptions
 from .base import ProfilerUnavailable as Unavailable
-from .speedscope import FrameKey, SpeedscopeBuilder
 
 SESSION = "pyinstrument.pyisession"
 THREADS_SESSION = "pyinstrument-sqlite-threads.pyisession"
-SPEEDSCOPE = "pyinstrument.speedscope.json"
-HTML = "pyinstrument.html"
 
 
 @dataclass(frozen=True)
@@ -394,18 +395,3 @@ def _samples(session: Any) -> Iterator[tuple[list[FrameKey], float]]:
 
 def _frame_key(identifier: str) -> FrameKey:
     return FrameKey(*parse_identifier(identifier))
-
-
-def parse_identifier(identifier: str) -> tuple[str, str | None, int | None]:
-    """(name, file, line) of a pyinstrument frame identifier.
-
-    Identifiers are ``function\\x00file\\x00line`` followed by ``\\x01``-separated
-    attributes, ``c<Class>`` among them; the name is ``Class.function`` when there is a class.
-    Synthetic frames such as ``[await]`` come back as they are, with no file or line.
-    """
-    body, *attributes = identifier.split("\x01")
-    function, _, rest = body.partition("\x00")
-    file, _, line = rest.partition("\x00")
-    owner = next((a[1:] for a in attributes if a.startswith("c")), None)
-    name = f"{owner}.{function}" if owner and owner != "NoneType" else function
-    return name, file or None, int(line) if line.isdigit() else None

@@ -19,6 +19,9 @@ from typing import Any
 
 import orjson
 
+from runs.files import PYSPY_COLLAPSED as COLLAPSED
+from runs.files import PYSPY_SPEEDSCOPE as SPEEDSCOPE
+
 from .base import (
     Artifact,
     ArtifactKind,
@@ -27,9 +30,6 @@ from .base import (
     ProfilerOptions,
     ProfilerUnavailable,
 )
-
-SPEEDSCOPE = "py-spy.speedscope.json"
-COLLAPSED = "py-spy.collapsed.txt"
 
 PERMISSION_FIX = (
     "py-spy needs ptrace permission: run as root, or allow it with "

@@ -18,9 +18,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from taskqueue import SqlSample
-
-from .chrome_trace import (
+from formats.chrome_trace import (
     Event,
     Lane,
     LanePacker,
@@ -28,12 +26,15 @@ from .chrome_trace import (
     counter_event,
     thread_name_event,
 )
-
-SYNTHETIC_TID_BASE = 1_000_000_000
-"""First ``tid`` of the synthetic lanes (Linux thread ids stay below 2**22)."""
-
-PRODUCER_LANE = "producer"
-"""Label of the lane for operations that carry no worker name."""
+from formats.timeline import (
+    DEPTH,
+    IN_FLIGHT,
+    PRODUCER_LANE,
+    RATE,
+    SYNTHETIC_TID_BASE,
+    statement_label,
+)
+from taskqueue import SqlSample
 
 
 class OpRecord(NamedTuple):
@@ -217,30 +218,6 @@ def sql_slices(
     return built
 
 
-_TWO_WORD_HEADS = {"INSERT", "DELETE", "REPLACE", "BEGIN", "CREATE", "DROP"}
-
-
-def statement_label(sql: str) -> str:
-    """A short name for a statement: verb and table (``UPDATE tasks``, ``SELECT FROM tasks``)."""
-    words = sql.split()
-    if not words:
-        return "(empty statement)"
-    head = words[0].upper()
-    if head == "UPDATE" and len(words) > 1:
-        return f"UPDATE {words[1]}"
-    if head in _TWO_WORD_HEADS and len(words) > 2 and head != "BEGIN":
-        return f"{head} {words[1].upper()} {words[2]}"
-    if head == "BEGIN" and len(words) > 1:
-        return f"BEGIN {words[1].upper()}"
-    if head in ("SELECT", "WITH"):
-        upper = [w.upper() for w in words]
-        if "FROM" in upper:
-            at = upper.index("FROM")
-            if at + 1 < len(words):
-                return f"{head} FROM {words[at + 1].strip('(),;')}"
-    return head
-
-
 def _clip(sql: str, limit: int) -> str:
     if limit <= 0:
         return ""
@@ -250,9 +227,6 @@ def _clip(sql: str, limit: int) -> str:
 
 # -- counters ------------------------------------------------------------------------------
 
-DEPTH = ("queue", "depth")
-IN_FLIGHT = ("tasks", "in flight")
-RATE = ("completions", "per second")
 """(counter name, series key): Perfetto titles a track ``"<name> <key>"``."""
 
 

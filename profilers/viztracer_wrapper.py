@@ -46,11 +46,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from taskqueue import QueueObserver, QueueStats, SqlSample, observing
-
-from .base import Artifact, ArtifactKind, Profiler, ProfilerError, ProfilerOptions
-from .base import ProfilerUnavailable as Unavailable
-from .chrome_trace import (
+from formats.chrome_trace import (
     Event,
     collapse_pass_through,
     complete_event,
@@ -61,6 +57,11 @@ from .chrome_trace import (
     to_us,
     write_trace,
 )
+from runs.files import VIZTRACER_TRACE as TRACE
+from taskqueue import QueueObserver, QueueStats, SqlSample, observing
+
+from .base import Artifact, ArtifactKind, Profiler, ProfilerError, ProfilerOptions
+from .base import ProfilerUnavailable as Unavailable
 from .timeline import (
     Anchor,
     ClockMap,
@@ -73,7 +74,6 @@ from .timeline import (
     sql_slices,
 )
 
-TRACE = "viztracer.trace.json"
 TRACE_GZ = TRACE + ".gz"
 
 _LOOP_BRIDGE = tuple(

@@ -15,9 +15,8 @@ from typing import Any
 
 import orjson
 
+from runs import SCHEMA_VERSION, now_iso, write_atomic
 from workloads.environment import capture_environment
-from workloads.results import SCHEMA_VERSION
-from workloads.runfolder import now_iso, write_atomic
 from workloads.runner import RunOutcome, RunPlan, plan_run
 
 from .gate import GateMeasurement, GatePlan, gate_suite, plan_gate

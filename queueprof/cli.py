@@ -18,16 +18,25 @@ from rich.console import Console
 from rich.markup import escape
 
 from profilers import REGISTRY as PROFILERS
+from runs import (
+    MANIFEST,
+    Manifest,
+    QueueprofError,
+    RunStatus,
+    UsageError,
+    list_runs,
+    new_run_id,
+    write_atomic,
+)
+from runs.files import REGRESS_REPORT
 from workloads.environment import capture_environment
 from workloads.errors import RunFailedError
 from workloads.params import Size
 from workloads.registry import WORKLOADS
-from workloads.runfolder import MANIFEST, Manifest, RunStatus, list_runs, new_run_id, write_atomic
 from workloads.runner import RunOutcome, execute
 
 from .bench import bench_document, plan_bench, save_bench
-from .errors import QueueprofError, UsageError
-from .gate import REGRESS_REPORT, gate_suite, measure_gate, plan_gate
+from .gate import gate_suite, measure_gate, plan_gate
 from .profiled import RunRequest, profile
 from .render import render_artifacts, render_result, render_runs, render_workloads
 from .viewers.browser import BrowserOptions
@@ -378,13 +387,13 @@ def list_command(args: argparse.Namespace, argv: Sequence[str]) -> int:
 def compare_command(args: argparse.Namespace, argv: Sequence[str]) -> int:
     """``queueprof compare``: verdicts per metric, comparison files, differential flame graph."""
     # analysis pulls in scipy and matplotlib: imported here so `queueprof run` starts fast.
-    from analysis._compare_bundle import write_comparison
-    from analysis._compare_io import load_run
-    from analysis._compare_render import comparison_table
+    from analysis.bundle import write_comparison
     from analysis.compare import ComparisonOptions, compare_runs
+    from analysis.load.runfolder import open_run
+    from analysis.render.comparison import comparison_table
 
     options = ComparisonOptions(noise=args.noise)
-    baseline, candidate = load_run(args.baseline), load_run(args.candidate)
+    baseline, candidate = open_run(args.baseline), open_run(args.candidate)
     comparison = compare_runs(baseline, candidate, options)
     console = _console()
     console.print(comparison_table(comparison))
@@ -402,7 +411,7 @@ def compare_command(args: argparse.Namespace, argv: Sequence[str]) -> int:
         f"{len(comparison.regressions)} slower/worse, {len(comparison.improvements)} "
         f"faster/better, {len(comparison.metrics)} metrics compared"
     )
-    written = write_comparison(comparison, baseline, candidate, args.out or candidate.path)
+    written = write_comparison(comparison, baseline, candidate, args.out or candidate.folder)
     for file in written.files:
         console.print(f"wrote {escape(str(file.path))}: {file.description}", highlight=False)
     for note in written.notes:
@@ -412,7 +421,7 @@ def compare_command(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
 def report_command(args: argparse.Namespace, argv: Sequence[str]) -> int:
     """``queueprof report``: one folder and zip with runs, plots and comparisons."""
-    from analysis._compare_bundle import write_bundle
+    from analysis.bundle import write_bundle
     from analysis.compare import ComparisonOptions
 
     written = write_bundle(args.runs, args.bundle, ComparisonOptions(noise=args.noise))

@@ -26,16 +26,11 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from runs import QueueprofError, RunStatus
 from workloads.calibration import Calibration, CalibrationSettings, calibrate
 from workloads.errors import ParameterError, RunFailedError
 from workloads.params import Size
-from workloads.runfolder import RunStatus
 from workloads.runner import RunPlan, execute, plan_run
-
-from .errors import QueueprofError
-
-REGRESS_REPORT = "regress.json"
-"""The gate's verdict, written into its folder by ``queueprof regress``."""
 
 GATE_SCHEMA_VERSION = 1
 """Version of the ``gate`` section of a bench file. Bump on any change of its layout."""

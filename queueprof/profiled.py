@@ -25,20 +25,16 @@ from typing import Any
 import psutil
 
 from profilers import Profiler, ProfilerError, get_profiler
-from workloads.results import WorkloadResult
-from workloads.runfolder import (
+from runs import (
+    BASELINE,
     MANIFEST,
-    RESULTS,
-    Manifest,
+    RunFolder,
     RunStatus,
+    WorkloadResult,
     check_run_id,
     new_run_id,
-    write_atomic,
 )
 from workloads.runner import BareRun, ProfilerFactory, RunOutcome, RunPlan, execute, plan_run
-
-BASELINE = "baseline"
-"""Sub-folder of a profiled run holding the bare run measured for the overhead ratio."""
 
 
 @dataclass(frozen=True)
@@ -181,18 +177,15 @@ def _launch(
         artifacts = profiler.finish(interrupted=interrupted)
     except ProfilerError as error:  # the run's own results stand; say what is missing
         artifacts, problems = [], [str(error)]
-    path = run_dir / MANIFEST
-    manifest = Manifest.from_json(path.read_bytes(), source=str(path))
-    manifest = dataclasses.replace(
-        manifest,
+    folder = RunFolder(run_dir)
+    manifest = folder.add_artifacts(
+        artifacts,
         profiler=profiler.manifest() | ({"problems": problems} if problems else {}),
-        artifacts=(*manifest.artifacts, *(a.to_dict() for a in artifacts)),
-        command=request.command or manifest.command,
+        command=request.command,
     )
-    write_atomic(path, manifest.to_json())
     if bare is not None:
         _attach_baseline(run_dir, bare)
-    result = WorkloadResult.from_json((run_dir / RESULTS).read_bytes(), source=str(run_dir))
+    result = folder.read_results()
     return RunOutcome(run_dir, manifest.status, result, manifest.error)
 
 
@@ -211,14 +204,14 @@ def _attach_baseline(run_dir: Path, bare: Path) -> None:
     """Move the bare run into ``<run>/baseline`` and put the overhead into the manifest."""
     shutil.move(str(bare), run_dir / BASELINE)
     shutil.rmtree(bare.parent, ignore_errors=True)
-    path = run_dir / MANIFEST
-    manifest = Manifest.from_json(path.read_bytes(), source=str(path))
-    ratios = overhead(
-        WorkloadResult.from_json((run_dir / BASELINE / RESULTS).read_bytes()),
-        WorkloadResult.from_json((run_dir / RESULTS).read_bytes()),
+    folder = RunFolder(run_dir)
+    ratios = overhead(RunFolder(run_dir / BASELINE).read_results(), folder.read_results())
+    folder.update(
+        lambda manifest: dataclasses.replace(
+            manifest,
+            profiler={**manifest.profiler, "overhead": {**ratios, "baseline": BASELINE}},
+        )
     )
-    entry = {**manifest.profiler, "overhead": {**ratios, "baseline": BASELINE}}
-    write_atomic(path, dataclasses.replace(manifest, profiler=entry).to_json())
 
 
 def overhead(bare: WorkloadResult, profiled: WorkloadResult) -> dict[str, Any]:

@@ -21,19 +21,18 @@ from typing import Any
 import orjson
 
 from analysis.compare import (
+    ChangeVerdict,
     Direction,
     MetricComparison,
     Scope,
-    Verdict,
-    _differences,
-    _flat,
     band_comparison,
+    differences,
+    flatten,
 )
+from runs import SCHEMA_VERSION, UsageError
 from workloads.calibration import Calibration
 from workloads.params import Size
-from workloads.results import SCHEMA_VERSION
 
-from .errors import UsageError
 from .gate import GATE_SCHEMA_VERSION, GATED_BY_NAME, GateMeasurement, GatePlan
 
 REPORT_SCHEMA_VERSION = 1
@@ -328,7 +327,7 @@ def _canonical(value: Any) -> bytes:
 
 
 def _describe_differences(baseline: Mapping[str, Any], candidate: Mapping[str, Any]) -> str:
-    changed = _differences(_flat(baseline, ""), _flat(candidate, ""))
+    changed = differences(flatten(baseline, ""), flatten(candidate, ""))
     return "; ".join(f"{d.field} {d.baseline} -> {d.candidate}" for d in changed) or (
         "(same values, different layout)"
     )
@@ -340,6 +339,6 @@ def verdict_text(row: GateRow) -> str:
         return "reported"
     if row.regressed:
         return "REGRESSED"
-    if row.comparison.verdict is Verdict.NO_CHANGE:
+    if row.comparison.verdict is ChangeVerdict.NO_CHANGE:
         return "ok"
     return "ok (" + row.comparison.verdict.value + ")"

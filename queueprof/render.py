@@ -9,9 +9,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from runs import LatencySummary, Manifest, RunSummary, WorkloadResult
 from workloads.params import WorkloadParams
-from workloads.results import LatencySummary, WorkloadResult
-from workloads.runfolder import Manifest, RunSummary
 
 LATENCY_FIELDS = ("count", "p50_ms", "p95_ms", "p99_ms", "p999_ms", "max_ms")
 LATENCY_HEADERS = ("n", "p50 ms", "p95 ms", "p99 ms", "p99.9 ms", "max ms")

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field, fields
 from enum import StrEnum
 from typing import Any
 
+from runs import keyvalue
+
 from .errors import InvalidArgumentError
 
 
@@ -196,16 +198,15 @@ class QueueConfig:
         base = base or cls()
         known = {f.name: f for f in fields(cls)}
         changes: dict[str, Any] = {}
-        for item in filter(None, (part.strip() for part in text.split(","))):
-            key, sep, raw = item.partition("=")
-            key = key.strip().replace("-", "_")
-            if not sep:
-                raise InvalidArgumentError(f"queue option {item!r}: expected key=value")
-            if key not in known:
-                raise InvalidArgumentError(
-                    f"unknown queue option {key!r}; valid: {', '.join(known)}"
-                )
-            changes[key] = _coerce(key, getattr(base, key), raw.strip())
+        try:
+            for pair in keyvalue.pairs(keyvalue.split_list(text)):
+                if pair.key not in known:
+                    raise InvalidArgumentError(
+                        f"unknown queue option {pair.key!r}; valid: {', '.join(known)}"
+                    )
+                changes[pair.key] = _coerce(pair.key, getattr(base, pair.key), pair.raw)
+        except keyvalue.KeyValueError as error:
+            raise InvalidArgumentError(f"queue option {error.item!r}: expected key=value") from None
         return dataclasses.replace(base, **changes)
 
 
@@ -236,20 +237,12 @@ def _enum(kind: type[StrEnum], name: str, value: object) -> Any:
 
 
 def _coerce(key: str, current: object, raw: str) -> object:
-    if isinstance(current, bool):
-        if raw.lower() in ("1", "true", "yes", "on"):
-            return True
-        if raw.lower() in ("0", "false", "no", "off"):
-            return False
-        raise InvalidArgumentError(f"{key}={raw!r}: expected true or false")
-    if isinstance(current, int) and not isinstance(current, StrEnum):
-        try:
-            return int(raw)
-        except ValueError:
-            raise InvalidArgumentError(f"{key}={raw!r}: expected a whole number") from None
-    if isinstance(current, float):
-        try:
-            return float(raw)
-        except ValueError:
-            raise InvalidArgumentError(f"{key}={raw!r}: expected a number") from None
-    return raw
+    kind: type[Any] = str
+    if isinstance(current, bool | float):
+        kind = type(current)
+    elif isinstance(current, int) and not isinstance(current, StrEnum):
+        kind = int
+    try:
+        return keyvalue.coerce(kind, raw)
+    except keyvalue.KeyValueError as error:
+        raise InvalidArgumentError(f"{key}={raw!r}: expected {error.expected}") from None

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Protocol, TypeVar
 
+from runs import WorkloadResult
+
 from .context import RunContext
 from .params import Size, WorkloadParams
-from .results import WorkloadResult
 
 P = TypeVar("P", bound=WorkloadParams)
 

@@ -19,12 +19,10 @@ from typing import Any
 import numpy as np
 import orjson
 
+from runs import Artifact, ArtifactKind, write_atomic
+from runs.files import OP_SAMPLES, SQL_STATEMENTS
 from taskqueue import QueueObserver, QueueStats
 
-from .runfolder import Artifact, ArtifactKind, write_atomic
-
-OP_SAMPLES = "op-samples.npz"
-SQL_STATEMENTS = "sql-statements.json"
 CAPTURE_VERSION = 1
 
 

@@ -32,6 +32,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, TypeVar
 
+from runs import LatencySummary, StepResult, WorkloadResult
 from taskqueue import QueueConfig, QueueStats, observe
 
 from .adapters.base import Contender, QueueAdapter
@@ -42,7 +43,6 @@ from .context import RunContext
 from .errors import ParameterError
 from .params import Size, WorkloadParams, param, payload_bytes_param, tasks_param
 from .progress import NullProgress, Progress
-from .results import LatencySummary, StepResult, WorkloadResult
 from .tasks import payload
 
 T = TypeVar("T")

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from runs import StepResult, WorkloadResult
 from taskqueue import TaskQueue
 
 from .base import DerivesNothingAfterRun
@@ -24,7 +25,6 @@ from .params import (
     tasks_param,
     worker_counts_param,
 )
-from .results import StepResult, WorkloadResult
 from .tasks import error_counters, make_tasks, op_latencies
 from .tasks import workers_label as _workers
 from .workers import combined_stats, drain

@@ -9,10 +9,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from runs import LatencySummary, StepResult, WorkloadResult
 from taskqueue import QueueConfig
 
 from .progress import NullProgress, Progress
-from .results import LatencySummary, StepResult, WorkloadResult
 
 
 class PartialResults:

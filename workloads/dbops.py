@@ -12,6 +12,7 @@ import random
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from runs import StepResult, WorkloadResult
 from taskqueue import QueueStats, TaskQueue
 
 from .base import DerivesNothingAfterRun
@@ -25,7 +26,6 @@ from .params import (
     task_type_param,
     tasks_param,
 )
-from .results import StepResult, WorkloadResult
 from .tasks import error_counters, make_tasks, op_latencies
 from .workers import Workers, combined_stats, drain
 

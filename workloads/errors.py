@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from queueprof.errors import QueueprofError, UsageError
+from runs import QueueprofError, ResultFormatError, UsageError
+
+__all__ = [
+    "AdapterUnavailableError",
+    "ParameterError",
+    "ResultFormatError",
+    "RunFailedError",
+    "TargetsError",
+    "WorkloadError",
+]
 
 
 class WorkloadError(QueueprofError):
@@ -15,10 +24,6 @@ class ParameterError(WorkloadError, UsageError):
 
 class TargetsError(WorkloadError, UsageError):
     """A targets file cannot be read, or names an unknown target or a bad value."""
-
-
-class ResultFormatError(WorkloadError):
-    """A results or manifest file is not one this version can read."""
 
 
 class RunFailedError(WorkloadError):

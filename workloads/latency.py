@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from runs import LatencySummary, WorkloadResult
 from taskqueue import QueueConfig, TaskQueue
 
 from .base import DerivesNothingAfterRun
@@ -28,7 +29,6 @@ from .params import (
     tasks_param,
     workers_param,
 )
-from .results import LatencySummary, WorkloadResult
 from .tasks import error_counters, make_tasks, op_latencies
 from .workers import Workers, combined_stats
 

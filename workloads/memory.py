@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from runs import WorkloadResult
 from taskqueue import TaskQueue
 
 from .context import RunContext
@@ -35,7 +36,6 @@ from .params import (
     tasks_param,
     workers_param,
 )
-from .results import WorkloadResult
 from .sampler import ResourceSampler, tree_rss
 from .tasks import error_counters, make_tasks, op_latencies
 from .workers import Workers

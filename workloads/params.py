@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, ClassVar, Self
 
+from runs import keyvalue
+
 from .errors import ParameterError
 
 
@@ -121,19 +123,19 @@ class WorkloadParams:
         hints = typing.get_type_hints(type(self))
         known = {f.name: f for f in dataclasses.fields(self)}
         changes: dict[str, Any] = {}
-        for item in items:
-            key, sep, raw = item.partition("=")
-            key = key.strip().replace("-", "_")
-            if not sep:
-                raise ParameterError(
-                    f"--param {item!r}: expected key=value, e.g. --param {next(iter(known))}=..."
-                )
-            if key not in known:
-                raise ParameterError(
-                    f"unknown {self.workload_name} parameter {key!r}; "
-                    f"valid: {', '.join(known)} (see `queueprof list`)"
-                )
-            changes[key] = _parse(key, hints[key], _spec(known[key]), raw.strip())
+        try:
+            for pair in keyvalue.pairs(items):
+                if pair.key not in known:
+                    raise ParameterError(
+                        f"unknown {self.workload_name} parameter {pair.key!r}; "
+                        f"valid: {', '.join(known)} (see `queueprof list`)"
+                    )
+                spec = _spec(known[pair.key])
+                changes[pair.key] = _parse(pair.key, hints[pair.key], spec, pair.raw)
+        except keyvalue.KeyValueError as error:
+            raise ParameterError(
+                f"--param {error.item!r}: expected key=value, e.g. --param {next(iter(known))}=..."
+            ) from None
         return dataclasses.replace(self, **changes)
 
     @classmethod
@@ -212,27 +214,13 @@ def _parse(name: str, kind: Any, spec: ParamSpec, raw: str) -> Any:
 
 
 def _parse_one(name: str, kind: Any, spec: ParamSpec, raw: str) -> Any:
-    if kind is bool:
-        if raw.lower() in ("1", "true", "yes", "on"):
-            return True
-        if raw.lower() in ("0", "false", "no", "off"):
-            return False
-        raise ParameterError(f"parameter {name}={raw!r}: expected true or false")
-    if kind is int:
-        try:
-            return int(raw)
-        except ValueError:
-            raise ParameterError(
-                f"parameter {name}={raw!r}: expected a whole number in {spec.valid()}"
-            ) from None
-    if kind is float:
-        try:
-            return float(raw)
-        except ValueError:
-            raise ParameterError(
-                f"parameter {name}={raw!r}: expected a number in {spec.valid()}"
-            ) from None
-    return raw
+    try:
+        return keyvalue.coerce(kind, raw)
+    except keyvalue.KeyValueError as error:
+        valid = "" if kind is bool else f" in {spec.valid()}"
+        raise ParameterError(
+            f"parameter {name}={raw!r}: expected {error.expected}{valid}"
+        ) from None
 
 
 # Field constructors shared by the workloads, so one option reads the same everywhere.

@@ -24,6 +24,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from runs import (
+    Artifact,
+    Manifest,
+    RunError,
+    RunFolder,
+    RunStatus,
+    WorkloadResult,
+    check_run_id,
+    new_run_id,
+    now_iso,
+)
 from taskqueue import InvalidArgumentError, QueueConfig, observing
 
 from .base import Workload
@@ -34,19 +45,6 @@ from .errors import ParameterError
 from .params import Size, WorkloadParams
 from .progress import NullProgress, Progress, RichProgress
 from .registry import get_workload
-from .results import WorkloadResult
-from .runfolder import (
-    MANIFEST,
-    RESULTS,
-    ArtifactRecord,
-    Manifest,
-    RunError,
-    RunStatus,
-    check_run_id,
-    new_run_id,
-    now_iso,
-    write_atomic,
-)
 from .targets import Targets, load_targets
 
 
@@ -61,7 +59,7 @@ class RunProfiler(Protocol):
         """A context manager around ``workload.run``, entered inside the running event loop."""
         ...
 
-    def finish(self, *, interrupted: bool = False) -> Sequence[ArtifactRecord]:
+    def finish(self, *, interrupted: bool = False) -> Sequence[Artifact]:
         """After the loop has ended: write reports and list the artifacts in the run folder."""
         ...
 
@@ -90,7 +88,7 @@ class BareRun:
         """A null context."""
         return contextlib.nullcontext()
 
-    def finish(self, *, interrupted: bool = False) -> Sequence[ArtifactRecord]:
+    def finish(self, *, interrupted: bool = False) -> Sequence[Artifact]:
         """Nothing written."""
         return []
 
@@ -184,7 +182,6 @@ def parse_queue(text: str, defaults: str = "") -> QueueConfig:
 def execute(plan: RunPlan, *, show_progress: bool = False) -> RunOutcome:
     """Run ``plan`` into its folder; never raises for a failed or interrupted workload."""
     environment = capture_environment()  # before the folder exists: nothing half-written
-    plan.run_dir.mkdir(parents=True, exist_ok=False)
     manifest = Manifest(
         run_id=plan.run_id,
         workload=plan.workload.name,
@@ -197,11 +194,11 @@ def execute(plan: RunPlan, *, show_progress: bool = False) -> RunOutcome:
         command=plan.command,
         started_at=now_iso(),
     )
-    write_atomic(plan.run_dir / MANIFEST, manifest.to_json())
+    folder = RunFolder.create(plan.run_dir, manifest)
 
     partial = PartialResults(plan.workload.name, plan.size.value, plan.params.to_dict())
     partial.queue = plan.queue_config.to_dict()
-    artifacts: Sequence[ArtifactRecord] = ()
+    artifacts: Sequence[Artifact] = ()
     capture = RunCapture()
     status = RunStatus.COMPLETE
     error: RunError | None = None
@@ -248,14 +245,9 @@ def execute(plan: RunPlan, *, show_progress: bool = False) -> RunOutcome:
             type(crash).__name__, str(crash), "".join(traceback.format_exception(crash))
         )
     result = result.with_verdicts(plan.targets.evaluate(plan.workload.name, result.metrics))
-    write_atomic(plan.run_dir / RESULTS, result.to_json())
-    write_atomic(
-        plan.run_dir / MANIFEST,
-        # Re-read the profiler's entry: summaries (peak memory, overflow...) exist only now.
-        dataclasses.replace(manifest, profiler=plan.profiler.manifest())
-        .finished(status, artifacts=artifacts, error=error)
-        .to_json(),
-    )
+    folder.write_results(result)
+    # The profiler's entry is read again: summaries (peak memory, overflow...) exist only now.
+    folder.finish(status, artifacts=artifacts, error=error, profiler=plan.profiler.manifest())
     return RunOutcome(plan.run_dir, status, result, error)
 
 

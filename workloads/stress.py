@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from multiprocessing.context import SpawnProcess
 from pathlib import Path
 
+from runs import LatencySummary, WorkloadResult
 from taskqueue import EngineOptions, PoolResult, QueueStats, TaskQueue
 
 from .base import DerivesNothingAfterRun
@@ -35,7 +36,6 @@ from .params import (
     task_type_param,
     workers_param,
 )
-from .results import LatencySummary, WorkloadResult
 from .tasks import error_counters, make_tasks, op_latencies
 from .workers import Workers
 

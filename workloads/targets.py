@@ -16,8 +16,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from runs import Verdict
+
 from .errors import TargetsError
-from .results import Verdict
 
 COMPARATORS: Mapping[str, Callable[[float, float], bool]] = {
     ">": operator.gt,

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from runs import LatencySummary
 from taskqueue import OPERATIONS, QueueStats
-
-from .results import LatencySummary
 
 SLEEP_SECONDS = 0.001
 CPU_ITERATIONS = 10_000

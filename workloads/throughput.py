@@ -6,6 +6,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from runs import StepResult, WorkloadResult
 from taskqueue import TaskQueue
 
 from .base import DerivesNothingAfterRun
@@ -20,7 +21,6 @@ from .params import (
     tasks_param,
     worker_counts_param,
 )
-from .results import StepResult, WorkloadResult
 from .tasks import error_counters, make_tasks, op_latencies
 from .tasks import workers_label as _workers
 from .workers import combined_stats, drain

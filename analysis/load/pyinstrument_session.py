@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from profilers.pyinstrument_wrapper import parse_identifier as pyinstrument_frame
+from formats.pyinstrument import parse_identifier as pyinstrument_frame
 
 from ..errors import ArtifactError
 from ..profile import Frame, SampledProfile, Stack, ThreadRole, guess_role

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
-from workloads.errors import ResultFormatError
-from workloads.results import WorkloadResult
-from workloads.runfolder import MANIFEST, RESULTS, Manifest
+from runs import MANIFEST, RESULTS, Manifest, ResultFormatError, WorkloadResult
 
 from ..errors import ArtifactError, RunFolderError
+from .capture import NsArray, load_op_samples
 from .jsonfile import read_bytes
 
 RUN_FIX = "re-run the workload (`queueprof run WORKLOAD`)"
+SAMPLES_FORMAT = "npz"
+SPEEDSCOPE_FORMAT = "speedscope"
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,16 @@ class LoadedRun:
     @property
     def artifacts(self) -> Sequence[Mapping[str, str]]:
         return self.manifest.artifacts
+
+    @cached_property
+    def op_samples(self) -> Mapping[str, NsArray]:
+        """Per queue operation, every duration in nanoseconds (empty when the run kept none)."""
+        samples_path = self.artifact(fmt=SAMPLES_FORMAT)
+        return {} if samples_path is None else dict(load_op_samples(samples_path).ops)
+
+    def speedscope_profile(self) -> Path | None:
+        """The run's speedscope CPU profile, if its manifest lists one."""
+        return self.artifact(fmt=SPEEDSCOPE_FORMAT)
 
     def artifact(self, *, fmt: str, path: str | None = None) -> Path | None:
         """The listed artifact of format ``fmt`` (and name ``path``), or None if not listed.
@@ -92,6 +104,11 @@ def load_run(folder: Path) -> LoadedRun:
     except ResultFormatError as error:
         raise ArtifactError(results_path, str(error).split(": ", 1)[-1], RUN_FIX) from None
     return LoadedRun(folder, manifest, result)
+
+
+def open_run(argument: Path | str, traces: Path = Path("traces")) -> LoadedRun:
+    """The run folder ``argument`` names (a path, or a run id under ``traces``), read."""
+    return load_run(resolve_run(str(argument), traces))
 
 
 def latest_runs(traces: Path, count: int) -> list[Path]:

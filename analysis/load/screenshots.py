@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 
-from workloads.runfolder import ArtifactKind
+from runs import ArtifactKind
 
 from ..errors import ArtifactError
 from ..model import Screenshot

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from profilers.speedscope import validate
+from formats.speedscope import validate
 
 from ..errors import ArtifactError
 from ..profile import Frame, SampledProfile, Stack, guess_role

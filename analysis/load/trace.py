@@ -30,8 +30,8 @@ from typing import Any
 
 import numpy as np
 
-from profilers.chrome_trace import shape_problems
-from profilers.timeline import SYNTHETIC_TID_BASE
+from formats.chrome_trace import shape_problems
+from formats.timeline import SYNTHETIC_TID_BASE
 
 from ..errors import ArtifactError
 from .chrome_stream import FIX, TraceEventStream

@@ -10,6 +10,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
+from runs.files import FINDINGS_JSON, REPORT_HTML, REPORT_MD
+
 from ..model import Analysis
 from . import html_page, json_document, markdown, terminal
 
@@ -33,7 +35,7 @@ class Renderer:
 
 RENDERERS: dict[Format, Renderer] = {
     Format.TERMINAL: Renderer(terminal.render, None),
-    Format.MARKDOWN: Renderer(markdown.render, "report.md"),
-    Format.HTML: Renderer(html_page.render, "report.html"),
-    Format.JSON: Renderer(json_document.render, "findings.json"),
+    Format.MARKDOWN: Renderer(markdown.render, REPORT_MD),
+    Format.HTML: Renderer(html_page.render, REPORT_HTML),
+    Format.JSON: Renderer(json_document.render, FINDINGS_JSON),
 }

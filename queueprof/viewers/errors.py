@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..errors import QueueprofError, UsageError
+from runs import QueueprofError, UsageError
 
 INSTALL_FIX = (
     "install the viewers with `scripts/install-viewers.sh` (as root: Debian's chromium and "

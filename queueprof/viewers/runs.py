@@ -9,7 +9,6 @@ artifact, which ``queueprof analyze`` then shows in ``report.html``.
 
 from __future__ import annotations
 
-import dataclasses
 import importlib.metadata
 import importlib.util
 import re
@@ -17,10 +16,26 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from profilers.memray_wrapper import FLAMEGRAPH, LEAKS
-from profilers.pyinstrument_wrapper import HTML as PYINSTRUMENT_HTML
-from workloads.errors import ResultFormatError
-from workloads.runfolder import MANIFEST, Artifact, ArtifactKind, Manifest, write_atomic
+from runs import (
+    MANIFEST,
+    Artifact,
+    ArtifactKind,
+    Manifest,
+    ResultFormatError,
+    RunFolder,
+    write_atomic,
+)
+from runs.files import (
+    MEMRAY_FLAMEGRAPH as FLAMEGRAPH,
+)
+from runs.files import (
+    MEMRAY_LEAKS as LEAKS,
+)
+from runs.files import (
+    PYINSTRUMENT_HTML,
+    REPORT_HTML,
+    SCREENSHOTS,
+)
 
 from .browser import Browser, BrowserOptions, browser
 from .checks import (
@@ -33,12 +48,6 @@ from .checks import (
     check,
 )
 from .errors import INSTALL_FIX, ViewerSetupError
-
-SCREENSHOTS = "screenshots"
-"""Folder of the screenshots inside a run folder."""
-
-REPORT_HTML = "report.html"
-"""The analysis report (``queueprof analyze`` writes it next to the run)."""
 
 PAGES: dict[str, PageExpectation] = {
     FLAMEGRAPH: PageExpectation("#chart svg g.frame", 1, "memray's flame graph"),
@@ -181,7 +190,7 @@ def _check_run(
         result = check(target, session, apps)
         on_result(result)
         results.append(result)
-    shots = _write_screenshots(folder, manifest, results, session.version)
+    shots = _write_screenshots(folder, results, session.version)
     return RunViews(folder, tuple(results), tuple(shots))
 
 
@@ -190,9 +199,7 @@ def screenshot_name(artifact: Path) -> str:
     return f"{SCREENSHOTS}/{re.sub(r'[^A-Za-z0-9._-]', '_', artifact.name)}.png"
 
 
-def _write_screenshots(
-    folder: Path, manifest: Manifest, results: Sequence[ViewResult], version: str
-) -> list[Path]:
+def _write_screenshots(folder: Path, results: Sequence[ViewResult], version: str) -> list[Path]:
     (folder / SCREENSHOTS).mkdir(exist_ok=True)
     written, entries = [], []
     for result in results:
@@ -208,12 +215,10 @@ def _write_screenshots(
                 "any image viewer; `queueprof analyze` shows it in report.html",
                 f"{result.target.path.name} in {_viewer_name(result.target.viewer)} "
                 f"(headless Chromium {version}): {verdict}",
-            ).to_dict()
+            )
         )
     # Screenshots of an earlier check are replaced, the run's own artifacts kept as they are.
-    kept = tuple(a for a in manifest.artifacts if a["kind"] != ArtifactKind.SCREENSHOT)
-    updated = dataclasses.replace(manifest, artifacts=kept + tuple(entries))
-    write_atomic(folder / MANIFEST, updated.to_json())
+    RunFolder(folder).replace_artifacts(ArtifactKind.SCREENSHOT, entries)
     return written
 
 

@@ -12,9 +12,9 @@ from analysis.analyze import analyze
 from analysis.attribution import attribute
 from analysis.operations import Category
 from analysis.profile import Frame, SampledProfile, ThreadRole
+from runs import WorkloadResult
 from tests.cli.test_cli import queueprof
 from workloads.adapters.catalog import CONTENDER_NAMES, REFERENCE
-from workloads.results import WorkloadResult
 
 
 @pytest.mark.slow

@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 
 from analysis.model import RunAnalysis
-from profilers.speedscope import SCHEMA_URL
+from formats.speedscope import SCHEMA_URL
 
 LOOP = ("Runner.run", "asyncio/runners.py")
 RUN_FOREVER = ("BaseEventLoop.run_forever", "asyncio/base_events.py")

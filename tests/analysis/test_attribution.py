@@ -145,7 +145,7 @@ def test_opposite_rankings_are_reported(tmp_path: Path) -> None:
 
 def test_speedscope_written_by_pyinstrument_wrapper_loads(tmp_path: Path) -> None:
     # The profilers' own builder writes what the loader reads.
-    from profilers.speedscope import FrameKey, SpeedscopeBuilder
+    from formats.speedscope import FrameKey, SpeedscopeBuilder
 
     builder = SpeedscopeBuilder(name="t")
     builder.add_sampled(

@@ -17,7 +17,7 @@ from analysis.load.collapsed import load_collapsed
 from analysis.load.memray_stats import load_memray_stats
 from analysis.load.pyinstrument_session import load_session
 from analysis.load.speedscope import load_speedscope
-from queueprof.errors import QueueprofError, UsageError
+from runs import QueueprofError, UsageError
 
 from . import builders
 

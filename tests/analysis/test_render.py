@@ -15,7 +15,7 @@ from analysis.load.capture import SqlStatement
 from analysis.load.speedscope import load_speedscope
 from analysis.model import SCHEMA_VERSION, Analysis, RunAnalysis
 from analysis.render import RENDERERS, Format
-from workloads.results import Verdict
+from runs import Verdict
 
 from . import builders
 

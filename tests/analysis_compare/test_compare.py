@@ -11,22 +11,21 @@ import numpy as np
 import orjson
 import pytest
 
-from analysis._compare_errors import CompareOptionError, NotComparableError, RunFolderError
-from analysis._compare_io import load_run
 from analysis.compare import (
     SCHEMA_VERSION,
     Basis,
+    ChangeVerdict,
     ComparisonOptions,
     Direction,
     Scope,
-    Verdict,
     band_comparison,
     compare_folders,
     compare_samples,
     metric_direction,
 )
-from workloads.results import StepResult, WorkloadResult
-from workloads.runfolder import MANIFEST, RESULTS, Manifest
+from analysis.errors import CompareOptionError, NotComparableError, RunFolderError
+from analysis.load.runfolder import open_run
+from runs import MANIFEST, RESULTS, Manifest, StepResult, WorkloadResult
 
 
 def plant_slowdown(run_dir: Path, factor: float = 2.0, run_id: str = "throughput-slow") -> None:
@@ -76,7 +75,7 @@ def test_a_run_against_itself_changes_nothing(throughput_run: Path) -> None:
     comparison = compare_folders(throughput_run, throughput_run)
     # THEN every metric, sampled or band-based, is "no significant change"
     assert comparison.metrics
-    assert {m.verdict for m in comparison.metrics} == {Verdict.NO_CHANGE}
+    assert {m.verdict for m in comparison.metrics} == {ChangeVerdict.NO_CHANGE}
     assert {m.scope for m in comparison.metrics} >= {Scope.LATENCY, Scope.METRIC}
     assert all(t.p_value == pytest.approx(1.0) for t in comparison.tests)
     assert not comparison.warnings
@@ -88,7 +87,7 @@ def test_identical_sample_sets_show_no_change() -> None:
     test, rows = compare_samples("claim", samples, samples.copy())
     assert test.p_value == pytest.approx(1.0)
     assert test.superiority == pytest.approx(0.5)
-    assert [r.verdict for r in rows] == [Verdict.NO_CHANGE] * 3
+    assert [r.verdict for r in rows] == [ChangeVerdict.NO_CHANGE] * 3
     assert all(r.ci is not None and r.ci[0] <= 1.0 <= r.ci[1] for r in rows)
 
 
@@ -103,7 +102,7 @@ def test_a_planted_2x_slowdown_is_slower_with_a_small_p(
     # THEN every operation's median is slower by the rank test, with a tiny p-value
     for test in comparison.tests:
         median = by_name[f"{test.operation} p50"]
-        assert median.verdict is Verdict.SLOWER
+        assert median.verdict is ChangeVerdict.SLOWER
         assert median.basis is Basis.RANK_TEST
         assert median.ratio == pytest.approx(2.0, rel=0.01)
         assert test.p_value < 1e-6
@@ -114,7 +113,7 @@ def test_a_planted_2x_slowdown_is_slower_with_a_small_p(
     rates = [m for m in comparison.metrics if m.unit == "/s"]
     assert rates
     for rate in rates:
-        assert rate.verdict is Verdict.SLOWER, rate
+        assert rate.verdict is ChangeVerdict.SLOWER, rate
         assert rate.basis is Basis.NOISE_BAND
         assert rate.ratio == pytest.approx(0.5)
     assert {m.name for m in comparison.regressions} >= {m.name for m in rates}
@@ -155,10 +154,10 @@ def test_different_params_and_machine_are_warned(throughput_run: Path, run_copy:
 
 def test_a_missing_folder_names_it(tmp_path: Path) -> None:
     with pytest.raises(RunFolderError, match="not found"):
-        load_run(tmp_path / "nope")
+        open_run(tmp_path / "nope")
     (tmp_path / "empty").mkdir()
     with pytest.raises(RunFolderError, match=r"manifest\.json"):
-        load_run(tmp_path / "empty")
+        open_run(tmp_path / "empty")
 
 
 def test_json_carries_its_schema_version(throughput_run: Path, run_copy: Path) -> None:
@@ -188,20 +187,20 @@ def test_metric_direction(name: str, workload: str, direction: Direction) -> Non
 
 
 def test_the_noise_band() -> None:
-    def verdict(baseline: float, candidate: float, name: str = "tasks_per_s") -> Verdict:
+    def verdict(baseline: float, candidate: float, name: str = "tasks_per_s") -> ChangeVerdict:
         return band_comparison(
             name, Scope.METRIC, baseline, candidate, metric_direction(name), 0.10
         ).verdict
 
-    assert verdict(100, 109) is Verdict.NO_CHANGE
-    assert verdict(100, 91) is Verdict.NO_CHANGE
-    assert verdict(100, 115) is Verdict.FASTER
-    assert verdict(100, 80) is Verdict.SLOWER
-    assert verdict(0, 3, "lost") is Verdict.WORSE
+    assert verdict(100, 109) is ChangeVerdict.NO_CHANGE
+    assert verdict(100, 91) is ChangeVerdict.NO_CHANGE
+    assert verdict(100, 115) is ChangeVerdict.FASTER
+    assert verdict(100, 80) is ChangeVerdict.SLOWER
+    assert verdict(0, 3, "lost") is ChangeVerdict.WORSE
     row = band_comparison("lost", Scope.COUNTER, 0, 3, Direction.LOWER_IS_BETTER, 0.1)
     assert row.basis is Basis.FROM_ZERO
     assert row.ratio is None
-    assert verdict(10, 20, "peak_rss_mib") is Verdict.WORSE
+    assert verdict(10, 20, "peak_rss_mib") is ChangeVerdict.WORSE
 
 
 def test_small_but_detectable_shifts_stay_inside_the_band() -> None:
@@ -210,7 +209,7 @@ def test_small_but_detectable_shifts_stay_inside_the_band() -> None:
     base = rng.lognormal(12, 0.3, 20_000)
     test, rows = compare_samples("claim", base, base * 1.03)
     assert test.p_value < 0.01
-    assert rows[0].verdict is Verdict.NO_CHANGE
+    assert rows[0].verdict is ChangeVerdict.NO_CHANGE
 
 
 @pytest.mark.parametrize("noise", [-0.1, 1.0, math.nan])

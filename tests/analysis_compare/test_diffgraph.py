@@ -6,8 +6,6 @@ from pathlib import Path
 
 import pytest
 
-from analysis._compare_errors import ProfileDiffError
-from analysis._compare_io import load_run
 from analysis.diffgraph import (
     diff_profiles,
     diff_speedscope_files,
@@ -15,6 +13,8 @@ from analysis.diffgraph import (
     layout,
     render_html,
 )
+from analysis.errors import ProfileDiffError
+from analysis.load.runfolder import open_run
 from analysis.profile import Frame, SampledProfile, ThreadRole
 
 EVIL = "<script>alert('x')</script>"
@@ -106,7 +106,7 @@ def test_profiles_in_different_units_are_refused() -> None:
 
 
 def test_real_pyinstrument_profiles_diff(profiled_runs: tuple[Path, Path]) -> None:
-    base, cand = (load_run(path).speedscope_profile() for path in profiled_runs)
+    base, cand = (open_run(path).speedscope_profile() for path in profiled_runs)
     assert base is not None
     assert cand is not None
     diff = diff_speedscope_files(base, cand)

@@ -8,7 +8,7 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
-from analysis._compare_errors import PlotInputError
+from analysis.errors import PlotInputError
 from analysis.plots import allocations_svg, latency_cdf_svg, scaling_svg, timeline_svg
 from analysis.scaling import ScalingPoint, fit_usl, usl
 

@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from analysis._compare_errors import ScalingError
-from analysis._compare_io import load_run
+from analysis.errors import ScalingError
+from analysis.load.runfolder import open_run
 from analysis.scaling import ScalingPoint, fit_usl, scaling_fits, scaling_points, usl
-from workloads.results import WorkloadResult
+from runs import WorkloadResult
 
 WORKERS = (1, 2, 5, 10, 15, 20, 30, 40)
 
@@ -93,7 +93,7 @@ def test_a_result_without_steps_cannot_be_fitted() -> None:
 
 
 def test_a_real_concurrency_run_fits_per_mode(concurrency_run: Path) -> None:
-    fits = scaling_fits(load_run(concurrency_run).result)
+    fits = scaling_fits(open_run(concurrency_run).result)
     assert set(fits) == {"async"}
     fit = fits["async"]
     assert [p.workers for p in fit.points] == [1, 2, 5]

@@ -13,8 +13,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from workloads.results import SCHEMA_VERSION, WorkloadResult
-from workloads.runfolder import Manifest, RunStatus
+from runs import SCHEMA_VERSION, Manifest, RunStatus, WorkloadResult
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 

@@ -7,9 +7,9 @@ from pathlib import Path
 import orjson
 import pytest
 
-from profilers.speedscope import validate
+from formats.speedscope import validate
+from runs import Manifest, RunStatus
 from tests.cli.test_cli import interrupt_long_run
-from workloads.runfolder import Manifest, RunStatus
 
 SPEEDSCOPE = {"pyinstrument": "pyinstrument.speedscope.json", "py-spy": "py-spy.speedscope.json"}
 

@@ -9,9 +9,9 @@ import time
 import orjson
 import pytest
 
+from formats.speedscope import validate
 from profilers import ProfilerOptionError, ProfilerUnavailable, PyinstrumentProfiler
 from profilers.pyinstrument_wrapper import PyinstrumentOptions
-from profilers.speedscope import validate
 
 from .conftest import RunUnder
 

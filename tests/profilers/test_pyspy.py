@@ -9,9 +9,9 @@ from pathlib import Path
 import orjson
 import pytest
 
+from formats.speedscope import validate
 from profilers import ProfilerError, PySpyProfiler
 from profilers.pyspy_wrapper import PySpyOptions, collapse
-from profilers.speedscope import validate
 
 CHILD = """
 import asyncio, sys

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from profilers.chrome_trace import Event, check_nesting, check_trace
+from formats.chrome_trace import Event, check_nesting, check_trace
+from formats.timeline import SYNTHETIC_TID_BASE, statement_label
 from profilers.timeline import (
-    SYNTHETIC_TID_BASE,
     Anchor,
     ClockMap,
     Lanes,
@@ -14,7 +14,6 @@ from profilers.timeline import (
     op_spans,
     queue_counters,
     sql_slices,
-    statement_label,
 )
 from taskqueue import SqlSample
 

@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 
+from formats.chrome_trace import Event, check_nesting, check_trace, read_trace
+from formats.timeline import SYNTHETIC_TID_BASE
 from profilers import (
     REGISTRY,
     ArtifactKind,
@@ -20,8 +22,6 @@ from profilers import (
     ProfilerUnavailable,
     VizTracerProfiler,
 )
-from profilers.chrome_trace import Event, check_nesting, check_trace, read_trace
-from profilers.timeline import SYNTHETIC_TID_BASE
 from profilers.viztracer_wrapper import TRACE, TRACE_GZ, VizTracerOptions
 from taskqueue import QueueConfig, TaskQueue, run_async_workers
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from queueprof.gate import REGRESS_REPORT
+from runs.files import REGRESS_REPORT
 from taskqueue import QueueConfig
 
 from .conftest import PROJECT_ROOT, queueprof

@@ -8,7 +8,6 @@ import orjson
 import pytest
 
 from queueprof.bench import bench_document, save_bench
-from queueprof.errors import UsageError
 from queueprof.gate import GATED_BY_NAME, GateMeasurement, MetricKind, cost
 from queueprof.regress import (
     Baseline,
@@ -17,6 +16,7 @@ from queueprof.regress import (
     judge,
     load_baseline,
 )
+from runs import UsageError
 from taskqueue import QueueConfig
 from workloads.calibration import Calibration
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from workloads.runfolder import Manifest
+from runs import Manifest
 
 from .conftest import ViewerSetup, queueprof
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from workloads.runfolder import MANIFEST, Artifact, ArtifactKind, Manifest
+from runs import MANIFEST, Artifact, ArtifactKind, Manifest
 
 from .conftest import queueprof
 

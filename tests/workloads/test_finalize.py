@@ -8,9 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from runs import RunStatus, WorkloadResult
 from workloads.memory import MemoryParams, MemoryWorkload
-from workloads.results import WorkloadResult
-from workloads.runfolder import RunStatus
 from workloads.runner import execute
 
 from .test_runner import CrashParams, LoopCheckingWorkload, RecordingProfiler, _plan

@@ -5,14 +5,14 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from workloads.errors import ResultFormatError
-from workloads.results import (
+from runs import (
     SCHEMA_VERSION,
     LatencySummary,
     StepResult,
     Verdict,
     WorkloadResult,
 )
+from workloads.errors import ResultFormatError
 
 
 def test_percentiles_come_from_every_sample() -> None:

@@ -12,11 +12,18 @@ from typing import Any
 import orjson
 import pytest
 
+from runs import (
+    MANIFEST,
+    RESULTS,
+    Manifest,
+    RunStatus,
+    StepResult,
+    UsageError,
+    WorkloadResult,
+    list_runs,
+)
 from workloads.context import RunContext
-from workloads.errors import ParameterError
 from workloads.params import Size, WorkloadParams, param
-from workloads.results import StepResult, WorkloadResult
-from workloads.runfolder import MANIFEST, RESULTS, Manifest, RunStatus, list_runs
 from workloads.runner import RunPlan, execute, parse_queue, plan_run
 from workloads.targets import default_targets
 
@@ -155,7 +162,7 @@ def test_bad_input_is_refused_before_anything_is_written(
 ) -> None:
     out = tmp_path / "traces"
     arguments: dict[str, Any] = {"workload_name": "throughput", "out_dir": out, **kwargs}
-    with pytest.raises(ParameterError) as caught:
+    with pytest.raises(UsageError) as caught:
         plan_run(arguments.pop("workload_name"), **arguments)
     assert message in str(caught.value)
     assert not out.exists()
@@ -163,7 +170,7 @@ def test_bad_input_is_refused_before_anything_is_written(
 
 def test_an_existing_run_folder_is_not_overwritten(tmp_path: Path) -> None:
     (tmp_path / "taken").mkdir()
-    with pytest.raises(ParameterError, match="already exists"):
+    with pytest.raises(UsageError, match="already exists"):
         plan_run("throughput", out_dir=tmp_path, run_id="taken")
 
 

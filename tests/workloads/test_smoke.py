@@ -7,9 +7,8 @@ from pathlib import Path
 import orjson
 import pytest
 
+from runs import MANIFEST, RESULTS, SCHEMA_VERSION, Manifest, RunStatus, WorkloadResult
 from workloads.registry import WORKLOADS
-from workloads.results import SCHEMA_VERSION, WorkloadResult
-from workloads.runfolder import MANIFEST, RESULTS, Manifest, RunStatus
 from workloads.runner import execute, plan_run
 
 # What each workload must have measured, beyond a schema-valid file.

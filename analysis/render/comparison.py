@@ -10,8 +10,8 @@ from collections.abc import Sequence
 
 from rich.table import Table
 
-from .compare import Basis, Comparison, MetricComparison, Verdict
-from .scaling import UslFit
+from ..compare import Basis, ChangeVerdict, Comparison, MetricComparison
+from ..scaling import UslFit
 
 
 def format_value(value: float, unit: str) -> str:
@@ -111,7 +111,7 @@ def comparison_markdown(comparison: Comparison) -> str:
         "| --- | ---: | ---: | ---: | --- | --- |",
     ]
     for row in comparison.metrics:
-        verdict = f"**{row.verdict.value}**" if row.verdict is not Verdict.NO_CHANGE else "-"
+        verdict = f"**{row.verdict.value}**" if row.verdict is not ChangeVerdict.NO_CHANGE else "-"
         lines.append(
             f"| {_cell(row.name)} | {format_value(row.baseline, row.unit)} | "
             f"{format_value(row.candidate, row.unit)} | {format_ratio(row)} | {verdict} | "
@@ -178,7 +178,7 @@ def _summary(comparison: Comparison) -> list[str]:
                 for row in rows
             ]
             lines.append("")
-    unchanged = sum(row.verdict is Verdict.NO_CHANGE for row in comparison.metrics)
+    unchanged = sum(row.verdict is ChangeVerdict.NO_CHANGE for row in comparison.metrics)
     lines.append(f"No significant change: {unchanged} of {len(comparison.metrics)} metrics.")
     return lines
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from profilers.speedscope import SCHEMA_URL, FrameKey, SpeedscopeBuilder, validate
+from formats.speedscope import SCHEMA_URL, FrameKey, SpeedscopeBuilder, validate
 
 
 def _two_thread_file(tmp_path: Path) -> dict:

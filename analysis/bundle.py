@@ -17,20 +17,18 @@ from pathlib import Path
 
 import numpy as np
 
-from workloads.runfolder import MANIFEST, RESULTS
+from runs import MANIFEST, RESULTS
+from runs.files import COMPARISON_JSON, COMPARISON_MD, DIFF_FLAMEGRAPH
 
 from . import diffgraph, plots
-from ._compare_errors import NotComparableError, RunFolderError, ScalingError
-from ._compare_io import RunData, load_run
-from ._compare_render import comparison_markdown, scaling_markdown
 from .analyze import analyze
 from .compare import Comparison, ComparisonOptions, compare_runs
+from .errors import NotComparableError, RunFolderError, ScalingError
+from .load.runfolder import LoadedRun, open_run
 from .output import FILE_FORMATS, write_reports
+from .render.comparison import comparison_markdown, scaling_markdown
 from .scaling import scaling_fits
 
-COMPARISON_MD = "comparison.md"
-COMPARISON_JSON = "comparison.json"
-DIFF_FLAMEGRAPH = "diff-flamegraph.html"
 INDEX = "index.md"
 ANALYSIS_DIR = "analysis"
 _REPORTS = {
@@ -57,7 +55,7 @@ class Written:
 
 
 def write_comparison(
-    comparison: Comparison, baseline: RunData, candidate: RunData, out_dir: Path
+    comparison: Comparison, baseline: LoadedRun, candidate: LoadedRun, out_dir: Path
 ) -> Written:
     """``comparison.md``, ``comparison.json`` and, when possible, ``diff-flamegraph.html``."""
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -105,7 +103,7 @@ def write_bundle(runs: Sequence[Path], out_dir: Path, options: ComparisonOptions
             f"--bundle {out_dir}: exists and is not an empty folder; name a new folder "
             "(the bundle never overwrites)"
         )
-    loaded = [load_run(path) for path in runs]
+    loaded = [open_run(path) for path in runs]
     ids = [run.run_id for run in loaded]
     repeated = sorted({i for i in ids if ids.count(i) > 1})
     if repeated:
@@ -123,7 +121,7 @@ def write_bundle(runs: Sequence[Path], out_dir: Path, options: ComparisonOptions
     report_dir = out_dir / ANALYSIS_DIR
     files += [
         WrittenFile(path, f"analysis report: {_REPORTS.get(path.name, path.name)}")
-        for path in write_reports(analyze([run.path for run in loaded]), FILE_FORMATS, report_dir)
+        for path in write_reports(analyze([run.folder for run in loaded]), FILE_FORMATS, report_dir)
     ]
     baseline = loaded[0]
     for candidate in loaded[1:]:
@@ -148,15 +146,15 @@ def write_bundle(runs: Sequence[Path], out_dir: Path, options: ComparisonOptions
     )
 
 
-def _bundle_run(run: RunData, dest: Path) -> Written:
+def _bundle_run(run: LoadedRun, dest: Path) -> Written:
     dest.mkdir(parents=True)
     files = [
-        _copy(run.path / MANIFEST, dest, "manifest: what ran, where, with which settings"),
-        _copy(run.path / (run.manifest.results or RESULTS), dest, "results: every metric"),
+        _copy(run.folder / MANIFEST, dest, "manifest: what ran, where, with which settings"),
+        _copy(run.folder / (run.manifest.results or RESULTS), dest, "results: every metric"),
     ]
     notes: list[str] = []
     for artifact in run.manifest.artifacts:
-        source = run.path / artifact["path"]
+        source = run.folder / artifact["path"]
         if not source.is_file():
             notes.append(f"artifact {artifact['path']} is listed in the manifest but missing")
             continue
@@ -200,7 +198,7 @@ def _bundle_run(run: RunData, dest: Path) -> Written:
     return Written(tuple(files), tuple(notes))
 
 
-def _timeline(run: RunData, plots_dir: Path) -> list[WrittenFile]:
+def _timeline(run: LoadedRun, plots_dir: Path) -> list[WrittenFile]:
     """Throughput over time from any results series with ``elapsed_s`` and ``tasks_done``."""
     files = []
     for name, rows in run.result.series.items():
@@ -222,7 +220,7 @@ def _timeline(run: RunData, plots_dir: Path) -> list[WrittenFile]:
     return files
 
 
-def _latency_overlay(baseline: RunData, candidate: RunData, folder: Path) -> WrittenFile:
+def _latency_overlay(baseline: LoadedRun, candidate: LoadedRun, folder: Path) -> WrittenFile:
     samples = {
         f"{operation} ({side})": run.op_samples[operation]
         for operation in sorted(baseline.op_samples.keys() & candidate.op_samples.keys())
@@ -239,7 +237,7 @@ def _latency_overlay(baseline: RunData, candidate: RunData, folder: Path) -> Wri
 
 
 def _index(
-    out_dir: Path, runs: Sequence[RunData], files: Sequence[WrittenFile], notes: Sequence[str]
+    out_dir: Path, runs: Sequence[LoadedRun], files: Sequence[WrittenFile], notes: Sequence[str]
 ) -> str:
     lines = [
         f"# Bundle: {', '.join(run.run_id for run in runs)}",

@@ -1,4 +1,4 @@
-"""Run folders (``traces/<run-id>/``): run ids, the manifest, atomic writes, listing.
+"""The manifest of a run folder (``traces/<run-id>/``), its artifacts, run ids, listing.
 
 The manifest is the contract with ``analysis/``: what ran (workload, parameters, profiler,
 queue strategy), where (environment), when, how it ended (``status``) and which artifacts the
@@ -8,10 +8,8 @@ folder holds.
 from __future__ import annotations
 
 import dataclasses
-import os
 import re
 import secrets
-import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -21,11 +19,10 @@ from typing import Any
 
 import orjson
 
-from .errors import ParameterError, ResultFormatError
+from .errors import ResultFormatError, RunIdError
+from .files import MANIFEST, RESULTS
 from .results import SCHEMA_VERSION, check_schema_version
 
-MANIFEST = "manifest.json"
-RESULTS = "results.json"
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 
@@ -80,10 +77,6 @@ class Artifact:
         }
 
 
-ArtifactRecord = Artifact
-"""Kept for readers of the runner's signatures: every artifact is an :class:`Artifact`."""
-
-
 @dataclass(frozen=True, slots=True)
 class RunError:
     """Why a run failed."""
@@ -118,7 +111,7 @@ class Manifest:
         self,
         status: RunStatus,
         *,
-        artifacts: Sequence[ArtifactRecord] = (),
+        artifacts: Sequence[Artifact] = (),
         error: RunError | None = None,
         results: str | None = RESULTS,
     ) -> Manifest:
@@ -178,7 +171,7 @@ class RunSummary:
     """Set when the folder's manifest cannot be read."""
 
 
-def _artifact_entry(artifact: ArtifactRecord) -> dict[str, str]:
+def _artifact_entry(artifact: Artifact) -> dict[str, str]:
     entry = artifact.to_dict()
     missing = [key for key in ARTIFACT_KEYS if key not in entry]
     if missing:
@@ -205,27 +198,13 @@ def new_run_id(workload: str) -> str:
 
 
 def check_run_id(run_id: str) -> str:
-    """``run_id`` if it is a safe folder name, else :class:`ParameterError`."""
+    """``run_id`` if it is a safe folder name, else :class:`RunIdError`."""
     if not _RUN_ID.match(run_id):
-        raise ParameterError(
+        raise RunIdError(
             f"--run-id {run_id!r}: use letters, digits, '.', '_' and '-' only (up to 128), "
             "starting with a letter or digit"
         )
     return run_id
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so readers see the old file or the new one, never half."""
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
 
 
 def list_runs(out_dir: Path) -> list[RunSummary]:

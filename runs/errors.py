@@ -1,4 +1,4 @@
-"""The one base error of queueprof, caught once in :func:`queueprof.cli.main`.
+"""The one error base of queueprof and the run-folder contract's own errors.
 
 Every package defines its errors as subclasses of :class:`QueueprofError`; each carries the
 process exit code the CLI should end with and a message that names the input and the fix.
@@ -17,3 +17,11 @@ class UsageError(QueueprofError):
     """Bad input on the command line or in a file it names (exit status 2)."""
 
     exit_code = 2
+
+
+class ResultFormatError(QueueprofError):
+    """A results or manifest file is not one this version can read."""
+
+
+class RunIdError(UsageError):
+    """A run id is not a safe folder name (exit status 2)."""

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from profilers.chrome_trace import (
+from formats.chrome_trace import (
     Event,
     LanePacker,
     check_nesting,
