@@ -1,8 +1,9 @@
 """Task payloads and results as the JSON the store keeps: encoding and validation of rows.
 
-:func:`validated_row` checks and encodes one :meth:`TaskQueue.enqueue`; :func:`batch_document`
-and :func:`checked_batch_document` lay out a whole :meth:`TaskQueue.enqueue_many` batch;
-:func:`ack_rows` encodes completion results. Errors name the bad value and item.
+:func:`validated_row` checks and encodes one :meth:`TaskQueue.enqueue`, :func:`batch_document`
+a whole :meth:`TaskQueue.enqueue_many` batch, both through one check of a row's fields
+(:func:`_check_fields`); :func:`ack_rows` encodes completion results. Errors name the bad
+value and, in a batch, the item's index.
 """
 
 from __future__ import annotations
@@ -24,7 +25,22 @@ from .store import AckRow
 def validated_row(
     type_: str, payload: Any, priority: int, delay: float, max_attempts: int
 ) -> list[Any]:
-    """[type, payload JSON, priority, delay, max_attempts]; errors say which value is wrong.
+    """[type, payload JSON, priority, delay, max_attempts]; errors say which value is wrong."""
+    _check_fields(type_, priority, delay, max_attempts)
+    return [type_, encode_json(payload, "payload"), priority, delay, max_attempts]
+
+
+def batch_document(items: Sequence[NewTask | tuple[str, Any]]) -> list[str]:
+    """The JSON documents of ``items``' rows for ``Store.insert_many``.
+
+    Raises the error of the first bad item, naming its index; nothing is encoded then.
+    """
+    document = _fast_batch_document(items)
+    return _checked_batch_document(items) if document is None else document
+
+
+def _check_fields(type_: object, priority: object, delay: object, max_attempts: object) -> None:
+    """The one check of a row's fields: :class:`InvalidArgumentError` names the wrong value.
 
     The ``type(x) is int`` fast paths keep this cheap for batches of thousands; anything else
     goes through the full check, which also refuses bool.
@@ -43,17 +59,32 @@ def validated_row(
         raise InvalidArgumentError(f"delay={delay!r} must be a finite number of seconds >= 0")
     if not (type(max_attempts) is int and max_attempts >= 1):
         check_count("max_attempts", max_attempts)
-    return [type_, encode_json(payload, "payload"), priority, delay, max_attempts]
 
 
-def batch_document(items: Sequence[NewTask | tuple[str, Any]]) -> list[str] | None:
-    """The JSON documents of ``items``' rows for ``Store.insert_many``, or None when an item
-    needs :func:`checked_batch_document`'s checks (which name the bad item).
+def _item_row(item: NewTask | tuple[str, Any]) -> list[Any]:
+    """[type, payload, priority, delay, max_attempts] of one ``enqueue_many`` item, its payload
+    not yet encoded; :class:`InvalidArgumentError` says what is wrong with it."""
+    if type(item) is tuple and len(item) == 2:
+        type_, payload = item
+        priority, delay, max_attempts = 0, 0.0, 3
+    elif isinstance(item, NewTask):
+        type_, payload = item.type, item.payload
+        priority, delay, max_attempts = item.priority, item.delay, item.max_attempts
+    else:
+        raise InvalidArgumentError(f"{item!r} is neither a NewTask nor a (type, payload) pair")
+    _check_fields(type_, priority, delay, max_attempts)
+    return [type_, payload, priority, delay, max_attempts]
+
+
+def _fast_batch_document(items: Sequence[NewTask | tuple[str, Any]]) -> list[str] | None:
+    """:func:`batch_document` when every item is valid, or None when one is not: then
+    :func:`_checked_batch_document` finds the first bad one, payloads included.
 
     The common shape, (type, payload) pairs, is checked and laid out by C iterators, with no
     Python bytecode per item: in a batch of thousands every step was time, and under a
-    profile hook (Python 3.11) each bytecode takes the slower tracing path. Payloads are
-    encoded by one ``orjson.dumps`` per document.
+    profile hook (Python 3.11) each bytecode takes the slower tracing path. The only field
+    such a pair brings is its type, and the set test below is :func:`_check_fields`'s rule
+    for it in bulk. Payloads are encoded by one ``orjson.dumps`` per document.
     """
     if set(map(type, items)) == _TUPLES:
         pairs = cast("Sequence[tuple[str, Any]]", items)
@@ -66,11 +97,11 @@ def batch_document(items: Sequence[NewTask | tuple[str, Any]]) -> list[str] | No
         laid_out = list(zip(types, payloads, repeat(0), repeat(0.0), repeat(3), strict=False))
         return _encoded(laid_out, payloads)
     rows: list[Sequence[Any]] = []
-    for item in items:
-        row = _fast_row(item)
-        if row is None:
-            return None
-        rows.append(row)
+    try:
+        for item in items:
+            rows.append(_item_row(item))
+    except InvalidArgumentError:
+        return None  # the checked pass reports it, after any bad payload before it
     return _encoded(rows, [row[1] for row in rows])
 
 
@@ -95,55 +126,17 @@ def _encoded(rows: Sequence[Sequence[Any]], payloads: list[Any]) -> list[str] | 
     return documents
 
 
-def _fast_row(item: NewTask | tuple[str, Any]) -> list[Any] | None:
-    """One item's row for :func:`batch_document`, or None when it needs the full checks."""
-    cls = item.__class__
-    if cls is tuple:
-        try:
-            type_, payload = item  # type: ignore[misc]
-        except ValueError:
-            return None
-        priority, delay, attempts = 0, 0.0, 3
-    elif cls is NewTask:
-        type_, payload = item.type, item.payload  # type: ignore[union-attr]
-        priority, delay = item.priority, item.delay  # type: ignore[union-attr]
-        attempts = item.max_attempts  # type: ignore[union-attr]
-        delay_cls = delay.__class__
-        if (
-            priority.__class__ is not int
-            or priority < 0
-            or not (delay_cls is float or delay_cls is int)
-            or not 0 <= delay < math.inf
-            or attempts.__class__ is not int
-            or attempts < 1
-        ):
-            return None
-    else:
-        return None
-    if type_.__class__ is not str or not type_:
-        return None
-    return [type_, payload, priority, delay, attempts]
-
-
-def checked_batch_document(items: Sequence[NewTask | tuple[str, Any]]) -> list[str]:
-    """:func:`batch_document` for any batch, each item checked on its own: raises the error
+def _checked_batch_document(items: Sequence[NewTask | tuple[str, Any]]) -> list[str]:
+    """:func:`batch_document` item by item, payloads encoded one at a time: raises the error
     of the first bad item, with its index."""
     rows: list[list[Any]] = []
     for index, item in enumerate(items):
         try:
-            if type(item) is tuple and len(item) == 2:
-                row = validated_row(item[0], item[1], 0, 0.0, 3)
-            elif isinstance(item, NewTask):
-                row = validated_row(
-                    item.type, item.payload, item.priority, item.delay, item.max_attempts
-                )
-            else:
-                raise InvalidArgumentError(
-                    f"{item!r} is neither a NewTask nor a (type, payload) pair"
-                )
+            row = _item_row(item)
+            # embedded as is in the batch's JSON document
+            row[1] = orjson.Fragment(encode_json(row[1], "payload"))
         except InvalidArgumentError as error:
             raise type(error)(f"enqueue_many item {index}: {error}") from None
-        row[1] = orjson.Fragment(row[1])  # embedded as is in the batch's JSON document
         rows.append(row)
     return sql.insert_documents(rows)
 

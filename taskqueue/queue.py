@@ -33,7 +33,6 @@ from .payload import (
     ack_rows,
     batch_document,
     check_count,
-    checked_batch_document,
     validated_row,
 )
 from .stats import QueueStats
@@ -238,8 +237,6 @@ class TaskQueue:
         if not items:
             return []
         document = batch_document(items)
-        if document is None:  # something unusual: check item by item, naming the bad one
-            document = checked_batch_document(items)
         _, store = await self._store(_MAIN)
         ids = await self._call(_MAIN, "enqueue", store.insert_many, document, rows=len(items))
         self._notify(len(ids))
