@@ -25,6 +25,7 @@ from typing import Any
 import psutil
 
 from profilers import Profiler, ProfilerError, get_profiler
+from workloads.params import Size
 from workloads.results import WorkloadResult
 from workloads.runfolder import (
     MANIFEST,
@@ -74,6 +75,14 @@ class RunRequest:
             command=self.command,
         )
 
+    def argv(self) -> list[str]:
+        """This request as the ``queueprof run`` command a user types (``--size`` only when
+        not the default): what a run's manifest and a report show to reproduce it."""
+        argv = ["queueprof", "run", self.workload]
+        if self.size != Size.DEFAULT.value:
+            argv += ["--size", self.size]
+        return argv + self._run_options()
+
     def child_argv(self, out_dir: Path, run_id: str) -> list[str]:
         """This request as a ``queueprof run`` command line (bare, quiet)."""
         argv = [
@@ -90,6 +99,11 @@ class RunRequest:
             run_id,
             "--quiet",
         ]
+        return argv + self._run_options()
+
+    def _run_options(self) -> list[str]:
+        """``--param``, ``--queue`` and ``--targets``, as both command lines give them."""
+        argv: list[str] = []
         for param in self.params:
             argv += ["--param", param]
         if self.queue:
