@@ -3,7 +3,8 @@
 :func:`process_trace` takes what a session recorded (viztracer's events, the queue's own
 operations and SQL statements, the clock anchors) and returns the trace document to write
 with a :class:`TraceSummary`: what the trace holds and what went wrong. It keeps no state
-and touches no file, so it runs the same on a real session and on hand-built events. See
+and writes nothing (it reads the recorded source files only for ``source_info``), so it runs
+the same on a real session and on hand-built events. See
 :mod:`profilers.viztracer_wrapper` for why the trace is filtered and bridged as it is.
 """
 
