@@ -22,7 +22,7 @@ candidate usually changes on purpose: they are listed in :attr:`Comparison.chang
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, fields, is_dataclass
 from enum import Enum, StrEnum
 from pathlib import Path
@@ -715,11 +715,3 @@ def _plain(value: Any) -> Any:
     if isinstance(value, Iterable) and not isinstance(value, str | bytes):
         return [_plain(v) for v in value]
     return value
-
-
-def significant_rows(comparison: Comparison) -> Sequence[MetricComparison]:
-    """Rows whose verdict is not "no significant change", regressions first."""
-    return sorted(
-        (m for m in comparison.metrics if m.verdict is not ChangeVerdict.NO_CHANGE),
-        key=lambda m: (not m.verdict.regressed, m.name),
-    )

@@ -232,10 +232,3 @@ class Classifier:
             if found is not None:
                 return found, waiting
         return (Category.IDLE if waiting else Category.OTHER), waiting
-
-    def op_frame_position(self, stack: Stack) -> int | None:
-        """Position in ``stack`` of its innermost operation frame (None if it has none)."""
-        for position in range(len(stack) - 1, -1, -1):
-            if self._categories[stack[position]] is not None:
-                return position
-        return None

@@ -15,7 +15,10 @@ Options are one frozen dataclass per profiler (:class:`ProfilerOptions`): CLI
 
 from __future__ import annotations
 
+import ast
 import dataclasses
+import inspect
+import textwrap
 import types
 import typing
 from abc import ABC, abstractmethod
@@ -76,10 +79,25 @@ class ProfilerOptions:
             raise ProfilerOptionError(f"--profiler-option: {error}") from None
 
     @classmethod
-    def describe(cls) -> list[tuple[str, str, Any]]:
-        """(name, type, default) of every option, for ``queueprof list``."""
+    def describe(cls) -> list[OptionSpec]:
+        """Every option with its type, default and help, for ``queueprof list``."""
         hints = typing.get_type_hints(cls)
-        return [(f.name, _type_name(hints[f.name]), f.default) for f in fields(cls)]
+        helps = _field_docstrings(cls)
+        return [
+            OptionSpec(f.name, _shown_type(hints[f.name]), f.default, helps.get(f.name, ""))
+            for f in fields(cls)
+        ]
+
+
+@dataclass(frozen=True)
+class OptionSpec:
+    """One profiler option as ``queueprof list`` shows it."""
+
+    name: str
+    type_name: str
+    default: Any
+    help: str
+    """The docstring under the option's field, on one line ("" when it has none)."""
 
 
 class Profiler(ABC):
@@ -126,6 +144,38 @@ class Profiler(ABC):
     def manifest(self) -> dict[str, Any]:
         """The manifest's profiler entry: name and options."""
         return {"name": self.name, "options": self.options.to_dict()}
+
+
+def _field_docstrings(cls: type) -> dict[str, str]:
+    """The docstring written under each field of ``cls`` and its bases, read from the source.
+
+    The options keep their help as attribute docstrings (the way the dataclasses read best);
+    Python drops those at runtime, so they are read back from the class's source.
+    """
+    helps: dict[str, str] = {}
+    for klass in reversed(cls.__mro__):
+        try:
+            source = textwrap.dedent(inspect.getsource(klass))
+        except (OSError, TypeError):  # builtins, or no source shipped: list without help
+            continue
+        body = ast.parse(source).body[0]
+        if not isinstance(body, ast.ClassDef):
+            continue
+        for field_node, doc_node in zip(body.body, body.body[1:], strict=False):
+            if (
+                isinstance(field_node, ast.AnnAssign)
+                and isinstance(field_node.target, ast.Name)
+                and isinstance(doc_node, ast.Expr)
+                and isinstance(doc_node.value, ast.Constant)
+                and isinstance(doc_node.value.value, str)
+            ):
+                helps[field_node.target.id] = " ".join(doc_node.value.value.split())
+    return helps
+
+
+def _shown_type(hint: Any) -> str:
+    choices = _literal_choices(hint)
+    return _type_name(hint) if choices is None else "|".join(map(str, choices))
 
 
 def _type_name(hint: Any) -> str:

@@ -32,46 +32,30 @@ are never traced. The SQL statements are on their lanes either way.
 from __future__ import annotations
 
 import asyncio
-import bisect
 import gc
 import importlib.util
 import os
-import re
 import threading
 import time
-from collections import Counter
-from collections.abc import Iterator, Sequence, Set
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from formats.chrome_trace import (
-    Event,
-    collapse_pass_through,
-    complete_event,
-    instant_event,
-    keep_nested,
-    process_name_event,
-    to_ns,
-    to_us,
-    write_trace,
-)
+from formats.chrome_trace import Event, to_ns, write_trace
 from runs.files import VIZTRACER_TRACE as TRACE
 from taskqueue import QueueObserver, QueueStats, SqlSample, observing
 
 from .base import Artifact, ArtifactKind, Profiler, ProfilerError, ProfilerOptions
 from .base import ProfilerUnavailable as Unavailable
-from .timeline import (
-    Anchor,
-    ClockMap,
-    Lanes,
-    OpRecord,
-    completions_from_ops,
-    completions_from_sql,
-    op_spans,
-    queue_counters,
-    sql_slices,
+from .timeline import Anchor, OpRecord
+from .viztracer_trace import (
+    QUEUE_OPTIONS,
+    QueueRecording,
+    TraceScope,
+    TraceSummary,
+    VizTracerOptions,
+    process_trace,
 )
 
 TRACE_GZ = TRACE + ".gz"
@@ -88,80 +72,6 @@ nothing a thread calls is recorded."""
 
 _SHARED_CONNECTION = "__main__"
 """The key :class:`taskqueue.TaskQueue` gives its shared connection."""
-
-_SOURCE_NAME = re.compile(r" \((.+):(\d+)\)$")
-"""viztracer names Python functions ``qualname (file:line)``."""
-
-
-@dataclass(frozen=True)
-class VizTracerOptions(ProfilerOptions):
-    """How much viztracer records, and what the written trace holds."""
-
-    min_duration_us: float = 10.0
-    """Drop function calls shorter than this (microseconds). The main size lever: at 10, a
-    10,000-task drain by 5 workers writes about 13 MB; at 5 about 18 MB; 0 records every
-    call."""
-    collapse_us: float = 1.0
-    """Drop call slices whose only recorded child covers all of them but this many
-    microseconds: coroutine frames that merely pass each resumption on to the frame they
-    await (about half the slices of an asyncio run). 0 keeps every slice."""
-    max_stack_depth: int = -1
-    """Record calls at most this many frames deep, counting asyncio's own loop frames
-    (-1: no limit)."""
-    tracer_entries: int = 1_000_000
-    """viztracer's ring buffer, in events; when it fills, the oldest are dropped."""
-    ignore_c_function: bool = True
-    """Leave out calls of C functions (len, isinstance, ...)."""
-    trace_threads: bool = False
-    """Also trace threads started during the run (aiosqlite connection threads)."""
-    loop_internals: bool = False
-    """Keep the slices of asyncio's ``_run_once`` and ``Handle._run`` (one per loop callback)
-    and, with ``trace_threads``, of ``threading`` (each thread's ``run``)."""
-    log_async: bool = False
-    """viztracer's async mode: each asyncio task on its own lane."""
-    include: str = ""
-    """More files or folders to record, comma-separated (e.g. your handlers' module)."""
-    sql_chars: int = 200
-    """Characters of statement text kept on each SQL slice (0: none)."""
-    counter_resolution_ms: float = 1.0
-    """Queue depth and in-flight tracks keep one value per this many milliseconds."""
-    rate_bucket_ms: float = 100.0
-    """Completions per second are counted over buckets of this many milliseconds."""
-    source_info: bool = True
-    """Embed the source of recorded files, for vizviewer's source view."""
-    gzip: bool = False
-    """Write ``viztracer.trace.json.gz`` (Perfetto and vizviewer open it as is)."""
-
-    def __post_init__(self) -> None:
-        if not 0 <= self.min_duration_us <= 1_000_000:
-            raise ValueError(f"min_duration_us={self.min_duration_us!r} must be 0..1000000")
-        if not 0 <= self.collapse_us <= 1_000_000:
-            raise ValueError(f"collapse_us={self.collapse_us!r} must be 0..1000000")
-        if self.max_stack_depth != -1 and not 1 <= self.max_stack_depth <= 10_000:
-            raise ValueError(
-                f"max_stack_depth={self.max_stack_depth!r} must be -1 (no limit) or 1..10000"
-            )
-        if not 1_000 <= self.tracer_entries <= 100_000_000:
-            raise ValueError(f"tracer_entries={self.tracer_entries!r} must be 1000..100000000")
-        if not 0 <= self.sql_chars <= 100_000:
-            raise ValueError(f"sql_chars={self.sql_chars!r} must be 0..100000")
-        if not 0.001 <= self.counter_resolution_ms <= 60_000:
-            raise ValueError(
-                f"counter_resolution_ms={self.counter_resolution_ms!r} must be 0.001..60000"
-            )
-        if not 1 <= self.rate_bucket_ms <= 600_000:
-            raise ValueError(f"rate_bucket_ms={self.rate_bucket_ms!r} must be 1..600000")
-        for path in self.extra_paths:
-            if not os.path.exists(path):
-                raise ValueError(
-                    f"include={self.include!r}: {path!r} does not exist; name existing files "
-                    "or folders, separated by commas"
-                )
-
-    @property
-    def extra_paths(self) -> list[str]:
-        """The ``include`` entries as absolute paths."""
-        return [os.path.abspath(p.strip()) for p in self.include.split(",") if p.strip()]
 
 
 class _Recorder(QueueObserver):
@@ -195,10 +105,16 @@ class _Recorder(QueueObserver):
         with self._lock:
             self._open_connections -= 1
 
-    @property
-    def open_connections(self) -> int:
-        """Connections opened during the session and not closed (their SQL is missing)."""
-        return self._open_connections
+    def recording(self) -> QueueRecording:
+        """What was reported so far, as the trace processor takes it."""
+        with self._lock:
+            return QueueRecording(
+                ops=self.ops,
+                sql=self.sql,
+                connections=dict(self.connections),
+                queues_closed=self.queues_closed,
+                open_connections=self._open_connections,
+            )
 
 
 class VizTracerProfiler(Profiler):
@@ -210,15 +126,15 @@ class VizTracerProfiler(Profiler):
         "queue counters (Chrome trace for Perfetto / vizviewer)"
     )
     options_type = VizTracerOptions
-    queue_options = "capture_sql=true"
+    queue_options = QUEUE_OPTIONS
 
     def __init__(self, options: ProfilerOptions, run_dir: Path) -> None:
         super().__init__(options, run_dir)
         assert isinstance(options, VizTracerOptions)
         self.opts = options
-        self.summary: dict[str, Any] = {}
+        self.summary: TraceSummary | None = None
         """What the trace holds and what went wrong (overflow, missing SQL...): the manifest's
-        ``summary`` under this profiler."""
+        ``summary`` under this profiler, once :meth:`finish` has written the trace."""
         self._recorder = _Recorder()
         self._tracer: Any = None
         self._anchors: list[Anchor] = []
@@ -311,212 +227,48 @@ class VizTracerProfiler(Profiler):
         del tracer
         gc.collect()
         threading.setprofile(threads_hook)
-        document = self._document(raw, viztracer_metadata, interrupted)
+        processed = process_trace(
+            raw,
+            viztracer_metadata,
+            self._recorder.recording(),
+            (self._anchors[0], self._anchors[-1]),
+            self.opts,
+            TraceScope(self.include_files(), self._bridge()),
+            pid=os.getpid(),
+            run_name=self.run_dir.name,
+            interrupted=interrupted,
+        )
         name = TRACE_GZ if self.opts.gzip else TRACE
-        size = write_trace(self.run_dir / name, document, compress=self.opts.gzip)
-        self.summary["trace"] = {
-            "path": name,
-            "bytes": size,
-            "events": len(document["traceEvents"]),
-        }
+        size = write_trace(self.run_dir / name, processed.document, compress=self.opts.gzip)
+        self.summary = processed.summary.written(name, size, len(processed.events))
         return [
             Artifact(
                 ArtifactKind.TIMELINE,
                 name,
                 "chrome-trace",
                 f"vizviewer {name}  (offline Perfetto UI; or drop it on https://ui.perfetto.dev)",
-                self._describe(interrupted),
+                _describe(self.summary, self.opts.min_duration_us),
             )
         ]
 
     def manifest(self) -> dict[str, Any]:
         """Name and options, plus :attr:`summary` (overflow, lanes, counts, warnings)."""
-        return {**super().manifest(), "summary": self.summary}
+        summary = {} if self.summary is None else self.summary.to_dict()
+        return {**super().manifest(), "summary": summary}
 
-    # -- building the trace ---------------------------------------------------------------
 
-    def _document(
-        self, raw: list[Event], viztracer_metadata: dict[str, Any], interrupted: bool
-    ) -> dict[str, Any]:
-        opts = self.opts
-        start, end = self._anchors[0], self._anchors[-1]
-        pid = os.getpid()
-        names = _FunctionNames(self.include_files(), self._bridge())
-        python, python_stats = self._python_events(raw, end.trace_ns, names)
-        clock = ClockMap.from_anchors(start, end)
-        ops = self._recorder.ops
-        buffer = _buffer_report(
-            raw,
-            opts.tracer_entries,
-            (start.trace_ns, end.trace_ns),
-            sorted(clock(r.end_ns) for r in ops),
-            viztracer_metadata,
-        )
-        lanes = Lanes(pid)
-        sql = self._recorder.sql
-        spans = op_spans(ops, clock, lanes)
-        statements = sql_slices(sql, clock, lanes, opts.sql_chars, self._recorder.connections)
-        from_sql = any(s.op == "complete" for s in sql)
-        completions = completions_from_sql(sql) if from_sql else completions_from_ops(ops)
-        counters = queue_counters(
-            ops,
-            completions,
-            clock,
-            pid,
-            window_ns=(start.perf_ns, end.perf_ns),
-            resolution_ns=round(opts.counter_resolution_ms * 1e6),
-            rate_bucket_ns=round(opts.rate_bucket_ms * 1e6),
-        )
-
-        events: list[Event] = []
-        if not any(e.get("name") == "process_name" for e in raw if e.get("ph") == "M"):
-            events.append(process_name_event(pid, f"queueprof {self.run_dir.name}"))
-        events.extend(python)
-        events.extend(lanes.metadata())
-        events.extend(spans.events)
-        events.extend(statements.events)
-        events.extend(counters.events)
-        if buffer["overflowed"] and buffer["kept_from_ns"] is not None:
-            events.append(
-                instant_event(
-                    "viztracer buffer overflow: Python calls before this point were dropped",
-                    pid,
-                    buffer["kept_from_ns"],
-                    {"dropped_estimate": buffer["dropped_estimate"]},
-                )
-            )
-
-        warnings = self._warnings(ops, sql, buffer)
-        self.summary = {
-            "overflowed": buffer["overflowed"],
-            "dropped_estimate": buffer["dropped_estimate"],
-            "interrupted": interrupted,
-            "buffer": {k: v for k, v in buffer.items() if k != "kept_from_ns"},
-            "python": python_stats,
-            "queue_ops": {
-                "spans": len(spans.events),
-                "by_op": dict(Counter(r.op for r in ops)),
-                "lanes": spans.lanes,
-                "moved_to_overlap_lanes": spans.relaned,
-            },
-            "sql": {
-                "slices": len(statements.events),
-                "lanes": statements.lanes,
-                "moved_to_overlap_lanes": statements.relaned,
-                "queues_closed": self._recorder.queues_closed,
-            },
-            "counters": {
-                "samples": dict(counters.samples),
-                "baselines": counters.baselines,
-                "completions_from": "sql" if from_sql else "operations",
-            },
-            "clock_rate": clock.rate,
-            "include_files": self.include_files(),
-            "warnings": warnings,
-        }
-        document: dict[str, Any] = {
-            "traceEvents": events,
-            "displayTimeUnit": "ns",
-            "viztracer_metadata": viztracer_metadata,
-            "queueprof_metadata": {"profiler": self.name, "run": self.run_dir.name},
-        }
-        if opts.source_info:
-            document["file_info"] = names.source_info(
-                {e["name"] for e in python if e.get("ph") == "X"}
-            )
-        return document
-
-    def _python_events(
-        self, raw: list[Event], stop_ns: int, names: _FunctionNames
-    ) -> tuple[list[Event], dict[str, Any]]:
-        """viztracer's events, cleaned: loop-bridge slices removed, file paths in names
-        shortened, unfinished calls closed at the stop, anything not nested dropped."""
-        drop_bridge = not self.opts.loop_internals
-        kept: list[Event] = []
-        bridge = unfinished = 0
-        for event in raw:
-            phase = event.get("ph")
-            if phase not in ("X", "B"):
-                kept.append(event)
-                continue
-            name, in_bridge = names.shorten(event["name"])
-            if in_bridge and drop_bridge:
-                bridge += 1
-                continue
-            if phase == "B":
-                # A call still running when the tracer stopped (flushed without an end).
-                start = to_ns(event["ts"])
-                event = complete_event(
-                    name,
-                    (event["pid"], event["tid"]),
-                    start,
-                    max(stop_ns - start, 0),
-                    category=event.get("cat", "FEE"),
-                    args={"unfinished": True},
-                )
-                unfinished += 1
-            else:
-                event["name"] = name
-                # Exact nanoseconds, as the viewer rounds them: same slices, shorter numbers.
-                event["ts"] = to_us(to_ns(event["ts"]))
-                event["dur"] = to_us(to_ns(event["dur"]))
-            kept.append(event)
-        nested, dropped = keep_nested(kept)
-        collapsed = 0
-        if self.opts.collapse_us > 0:
-            nested, collapsed = collapse_pass_through(nested, round(self.opts.collapse_us * 1000))
-        slices = sum(1 for e in nested if e.get("ph") == "X")
-        return nested, {
-            "slices": slices,
-            "pass_through_slices_collapsed": collapsed,
-            "loop_internal_slices_removed": bridge,
-            "unfinished_calls_closed_at_stop": unfinished,
-            "dropped_not_nested": dropped,
-        }
-
-    def _warnings(
-        self, ops: Sequence[OpRecord], sql: Sequence[SqlSample], buffer: dict[str, Any]
-    ) -> list[str]:
-        warnings = []
-        if buffer["overflowed"]:
-            warnings.append(
-                f"viztracer's ring buffer ({self.opts.tracer_entries} events) overflowed: about "
-                f"{buffer['dropped_estimate']} early Python call events were dropped (queue "
-                "spans, SQL slices and counters are complete); raise tracer_entries or "
-                "min_duration_us"
-            )
-        if self._recorder.open_connections > 0:
-            warnings.append(
-                f"{self._recorder.open_connections} queue connection(s) were still open when the "
-                "session ended: the SQL statements of their queues are missing (close every "
-                "TaskQueue inside the workload)"
-            )
-        if ops and not sql:
-            if self._recorder.queues_closed:
-                warnings.append(
-                    "no SQL statements were captured: open the queue with capture_sql=true "
-                    f"(the profiler's queue options: {self.queue_options})"
-                )
-            else:
-                warnings.append(
-                    "no queue was closed during the session, and a queue reports its SQL "
-                    "statements when it closes: the trace has no SQL slices (close every "
-                    "TaskQueue inside the workload)"
-                )
-        return warnings
-
-    def _describe(self, interrupted: bool) -> str:
-        s = self.summary
-        text = (
-            f"{s['python']['slices']} Python call slices (>= {self.opts.min_duration_us:g} us), "
-            f"{s['queue_ops']['spans']} queue-op spans on {s['queue_ops']['lanes']} lane(s), "
-            f"{s['sql']['slices']} SQL slices, queue depth / in-flight / completion-rate counters"
-        )
-        if s["overflowed"]:
-            text += f"; buffer overflowed, ~{s['dropped_estimate']} early Python events lost"
-        if interrupted:
-            text += "; interrupted run (partial)"
-        return text
+def _describe(summary: TraceSummary, min_duration_us: float) -> str:
+    """The artifact's one-line description."""
+    text = (
+        f"{summary.python.slices} Python call slices (>= {min_duration_us:g} us), "
+        f"{summary.queue_ops.spans} queue-op spans on {summary.queue_ops.lanes} lane(s), "
+        f"{summary.sql.slices} SQL slices, queue depth / in-flight / completion-rate counters"
+    )
+    if summary.overflowed:
+        text += f"; buffer overflowed, ~{summary.dropped_estimate} early Python events lost"
+    if summary.interrupted:
+        text += "; interrupted run (partial)"
+    return text
 
 
 def _package_dir(name: str) -> str:
@@ -539,122 +291,3 @@ def _anchor(tracer: Any) -> Anchor:
             best = candidate
     assert best is not None
     return best[1]
-
-
-def _buffer_report(
-    raw: Sequence[Event],
-    capacity: int,
-    window: tuple[int, int],
-    activity: Sequence[int],
-    viztracer_metadata: dict[str, Any],
-) -> dict[str, Any]:
-    """Whether the ring buffer overflowed and, if so, about how many events it lost.
-
-    viztracer keeps at most ``capacity`` events and counts none beyond, so a buffer that
-    comes back full is taken as overflowed (viztracer's own rule). Events are stored as calls
-    *end*, so the earliest end among those kept is where the kept window begins. The events
-    lost before it are estimated from the queue operations (``activity``: their end times,
-    sorted, on the trace clock), since Python calls follow them: kept events times operations
-    before the window over operations inside it. With too few operations, from time instead.
-    """
-    start, end = window
-    recorded = 0
-    kept_from: int | None = None
-    for event in raw:
-        phase = event.get("ph")
-        if phase == "M":
-            continue
-        recorded += 1
-        if phase == "B":  # flushed at the stop, not where the window starts
-            continue
-        at = to_ns(event["ts"]) + (to_ns(event.get("dur", 0)) if phase == "X" else 0)
-        if kept_from is None or at < kept_from:
-            kept_from = at
-    overflowed = recorded >= capacity or bool(viztracer_metadata.get("overflow"))
-    dropped = 0
-    basis = None
-    if overflowed and kept_from is not None:
-        ops_before = bisect.bisect_left(activity, kept_from)
-        ops_inside = len(activity) - ops_before
-        if ops_inside >= _MIN_OPS_FOR_ESTIMATE:
-            dropped, basis = round(recorded * ops_before / ops_inside), "queue operations"
-        else:
-            lost_span = max(kept_from - start, 0)
-            dropped, basis = round(recorded * lost_span / max(end - kept_from, 1)), "time"
-    return {
-        "capacity": capacity,
-        "recorded": recorded,
-        "overflowed": overflowed,
-        "dropped_estimate": dropped,
-        "dropped_estimate_from": basis,
-        "kept_from_s": None if kept_from is None else (kept_from - start) / 1e9,
-        "kept_from_ns": kept_from,
-    }
-
-
-_MIN_OPS_FOR_ESTIMATE = 20
-"""Fewer queue operations than this inside the kept window: estimate losses from time."""
-
-
-class _FunctionNames:
-    """viztracer's function names, ``qualname (/abs/path/file.py:line)``, made portable.
-
-    The path is cut to start at the recorded package's folder (``taskqueue/queue.py``):
-    shorter events, and names that do not depend on where the project is installed. The
-    real file of each short path is kept for :meth:`source_info`.
-    """
-
-    def __init__(self, roots: Sequence[str], bridge: Sequence[str]) -> None:
-        self._cuts = sorted(((root, _display_base(root)) for root in roots), reverse=True)
-        self._bridge = tuple(bridge)
-        self._seen: dict[str, tuple[str, bool]] = {}
-        self._functions: dict[str, tuple[str, int]] = {}
-        self._files: dict[str, str] = {}
-
-    def shorten(self, name: str) -> tuple[str, bool]:
-        """(portable name, whether the function lives in the asyncio loop bridge)."""
-        found = self._seen.get(name)
-        if found is None:
-            found = self._seen[name] = self._shorten(name)
-        return found
-
-    def _shorten(self, name: str) -> tuple[str, bool]:
-        match = _SOURCE_NAME.search(name)
-        if match is None:
-            return name, False
-        path, line = match.group(1), int(match.group(2))
-        for root, base in self._cuts:
-            if path.startswith(root):
-                short_path = path[len(base) :]
-                short = f"{name[: match.start()]} ({short_path}:{line})"
-                self._files[short_path] = path
-                self._functions[short] = (short_path, line)
-                return short, path in self._bridge
-        return name, path in self._bridge
-
-    def source_info(self, kept: Set[str]) -> dict[str, Any]:
-        """vizviewer's ``file_info`` for the functions named in ``kept``: the source of each
-        of their files and where each function starts, so clicking a slice shows its code."""
-        functions = {name: self._functions[name] for name in kept if name in self._functions}
-        files: dict[str, list[Any]] = {}
-        for short_path in {short_path for short_path, _ in functions.values()}:
-            path = self._files[short_path]
-            try:
-                text = Path(path).read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError):
-                continue  # removed or not text since the run: that file has no source view
-            files[short_path] = [text, text.count("\n")]
-        return {
-            "files": files,
-            "functions": {
-                name: [short_path, line]
-                for name, (short_path, line) in functions.items()
-                if short_path in files
-            },
-        }
-
-
-def _display_base(root: str) -> str:
-    """What to cut from paths under ``root`` so they start at its last folder."""
-    folder = root.rstrip(os.sep) if root.endswith(os.sep) else os.path.dirname(root)
-    return os.path.join(os.path.dirname(folder), "")

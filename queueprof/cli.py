@@ -2,7 +2,7 @@
 ``report``, ``analyze``, ``view-check``.
 
 One :func:`main` parses arguments, dispatches to one function per subcommand, and catches
-:class:`~queueprof.errors.QueueprofError` once: it prints the message and returns the error's
+:class:`~runs.QueueprofError` once: it prints the message and returns the error's
 exit code (2 for bad input). Exit codes: 0 complete, 1 failed, 2 bad input, 130 interrupted.
 """
 
@@ -38,7 +38,13 @@ from workloads.runner import RunOutcome, execute
 from .bench import bench_document, plan_bench, save_bench
 from .gate import gate_suite, measure_gate, plan_gate
 from .profiled import RunRequest, profile
-from .render import render_artifacts, render_result, render_runs, render_workloads
+from .render import (
+    render_artifacts,
+    render_profilers,
+    render_result,
+    render_runs,
+    render_workloads,
+)
 from .viewers.browser import BrowserOptions
 from .viewers.runs import check_runs
 
@@ -376,10 +382,17 @@ def regress_command(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
 
 def list_command(args: argparse.Namespace, argv: Sequence[str]) -> int:
-    """``queueprof list``: workloads with their params, profilers, past runs."""
+    """``queueprof list``: workloads with their params, profilers with their options, past runs."""
     console = _console()
     render_workloads(console, [(w.name, w.description, w.params_type) for w in WORKLOADS.values()])
     console.print("profilers: " + ", ".join(profiler_names()))
+    render_profilers(
+        console,
+        [
+            (name, PROFILERS[name].description, PROFILERS[name].options_type.describe())
+            for name in profiler_names()
+        ],
+    )
     render_runs(console, list_runs(args.out))
     return 0
 

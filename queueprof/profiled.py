@@ -34,6 +34,7 @@ from runs import (
     check_run_id,
     new_run_id,
 )
+from workloads.params import Size
 from workloads.runner import BareRun, ProfilerFactory, RunOutcome, RunPlan, execute, plan_run
 
 
@@ -70,6 +71,14 @@ class RunRequest:
             command=self.command,
         )
 
+    def argv(self) -> list[str]:
+        """This request as the ``queueprof run`` command a user types (``--size`` only when
+        not the default): what a run's manifest and a report show to reproduce it."""
+        argv = ["queueprof", "run", self.workload]
+        if self.size != Size.DEFAULT.value:
+            argv += ["--size", self.size]
+        return argv + self._run_options()
+
     def child_argv(self, out_dir: Path, run_id: str) -> list[str]:
         """This request as a ``queueprof run`` command line (bare, quiet)."""
         argv = [
@@ -86,6 +95,11 @@ class RunRequest:
             run_id,
             "--quiet",
         ]
+        return argv + self._run_options()
+
+    def _run_options(self) -> list[str]:
+        """``--param``, ``--queue`` and ``--targets``, as both command lines give them."""
+        argv: list[str] = []
         for param in self.params:
             argv += ["--param", param]
         if self.queue:

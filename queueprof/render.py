@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from profilers.base import OptionSpec
 from runs import LatencySummary, Manifest, RunSummary, WorkloadResult
 from workloads.params import WorkloadParams
 
@@ -110,6 +111,22 @@ def render_workloads(
         for param_name, type_name, spec, default in params_type.specs():
             shown = ",".join(map(str, default)) if isinstance(default, tuple) else str(default)
             table.add_row(param_name, type_name, shown, spec.valid(), spec.help)
+        console.print(table)
+
+
+def render_profilers(
+    console: Console, profilers: Sequence[tuple[str, str, Sequence[OptionSpec]]]
+) -> None:
+    """Each profiler with its ``--profiler-option`` keys, defaults and meaning."""
+    for name, description, options in profilers:
+        if not options:
+            console.print(f"{name}: {description} (no options)", highlight=False)
+            continue
+        table = Table(title=f"{name}: {description}", title_justify="left")
+        for header in ("option", "type", "default", "meaning"):
+            table.add_column(header)
+        for option in options:
+            table.add_row(option.name, option.type_name, str(option.default) or '""', option.help)
         console.print(table)
 
 

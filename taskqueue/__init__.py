@@ -16,6 +16,7 @@ from .errors import (
 )
 from .models import NewTask, ReclaimResult, Task, TaskState, TaskStatus
 from .observe import QueueObserver, observing
+from .payload import JSONText, encode_json
 from .pool import (
     EngineOptions,
     PoolResult,
@@ -24,7 +25,7 @@ from .pool import (
     run_async_workers,
     run_process_workers,
 )
-from .queue import JSONText, TaskQueue, encode_json
+from .queue import TaskQueue
 from .stats import OPERATIONS, QueueStats, SqlSample
 from .worker import EngineStats, WorkerEngine
 

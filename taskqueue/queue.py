@@ -5,34 +5,36 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import dataclasses
 import functools
 import math
 import random
 import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from itertools import chain, repeat
 from pathlib import Path
 from time import perf_counter_ns
 from types import TracebackType
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 import aiosqlite
-import orjson
 
 from . import _bridge, affinity, observe, sql
 from .claimgroup import ClaimGroup
 from .config import ClaimStyle, ConnectionMode, Dispatch, QueueConfig
 from .errors import (
     InvalidArgumentError,
-    InvalidPayloadError,
     QueueBusyError,
     QueueClosedError,
     QueueDatabaseError,
     QueueOpenError,
 )
 from .models import NewTask, ReclaimResult, Task, TaskState, TaskStatus
+from .payload import (
+    ack_rows,
+    batch_document,
+    check_count,
+    validated_row,
+)
 from .stats import QueueStats
 from .store import AckRow, Store
 
@@ -214,7 +216,7 @@ class TaskQueue:
         """Add one task; returns its id. Higher ``priority`` runs first; ``delay`` in seconds."""
         start = self._clock_start()
         try:
-            row = _validated_row(type, payload, priority, delay, max_attempts)
+            row = validated_row(type, payload, priority, delay, max_attempts)
         except InvalidArgumentError as error:
             raise type_of(error)(f"enqueue ({type!r}): {error}") from None
         _, store = await self._store(_MAIN)
@@ -234,9 +236,7 @@ class TaskQueue:
         items = tasks if isinstance(tasks, list | tuple) else list(tasks)
         if not items:
             return []
-        document = _batch_document(items)
-        if document is None:  # something unusual: check item by item, naming the bad one
-            document = _checked_batch_document(items)
+        document = batch_document(items)
         _, store = await self._store(_MAIN)
         ids = await self._call(_MAIN, "enqueue", store.insert_many, document, rows=len(items))
         self._notify(len(ids))
@@ -265,7 +265,7 @@ class TaskQueue:
     def _claim_args(self, worker: str, n: int, lease: float | None) -> float:
         if not isinstance(worker, str) or not worker:
             raise InvalidArgumentError(f"claim worker={worker!r}: must be a non-empty name")
-        _check_count("claim n", n)
+        check_count("claim n", n)
         return self.config.lease_s if lease is None else _check_positive("claim lease", lease)
 
     async def _claim_deferred(
@@ -302,7 +302,7 @@ class TaskQueue:
         """
         if not done:
             return 0
-        return await self.complete_acks(_ack_rows(done), done[0][0].worker)
+        return await self.complete_acks(ack_rows(done), done[0][0].worker)
 
     async def complete_acks(self, acks: list[AckRow], worker: str) -> int:
         """:meth:`complete_many` for acks already encoded: ``(task id, attempts, result JSON)``
@@ -334,7 +334,7 @@ class TaskQueue:
                 f"complete_and_claim: tasks of worker {done[0][0].worker!r} cannot be acked on "
                 f"worker {worker!r}'s connection; use complete_many for them"
             )
-        return await self.complete_acks_and_claim(_ack_rows(done), worker, n, lease)
+        return await self.complete_acks_and_claim(ack_rows(done), worker, n, lease)
 
     async def complete_acks_and_claim(
         self, acks: list[AckRow], worker: str, n: int = 1, lease: float | None = None
@@ -696,187 +696,6 @@ def _is_busy(error: sqlite3.OperationalError) -> bool:
     if code is not None:
         return code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
     return "locked" in str(error) or "busy" in str(error)
-
-
-def _validated_row(
-    type_: str, payload: Any, priority: int, delay: float, max_attempts: int
-) -> list[Any]:
-    """[type, payload JSON, priority, delay, max_attempts]; errors say which value is wrong.
-
-    The ``type(x) is int`` fast paths keep this cheap for batches of thousands; anything else
-    goes through the full check, which also refuses bool.
-    """
-    if type(type_) is not str or not type_:
-        raise InvalidArgumentError(f"task type {type_!r} must be a non-empty string")
-    if not (type(priority) is int and priority >= 0) and (
-        not isinstance(priority, int) or isinstance(priority, bool) or priority < 0
-    ):
-        raise InvalidArgumentError(
-            f"priority={priority!r} must be a whole number >= 0 (higher runs first)"
-        )
-    if not ((type(delay) is float or type(delay) is int) and 0 <= delay < math.inf) and (
-        not isinstance(delay, int | float) or isinstance(delay, bool) or not 0 <= delay < math.inf
-    ):
-        raise InvalidArgumentError(f"delay={delay!r} must be a finite number of seconds >= 0")
-    if not (type(max_attempts) is int and max_attempts >= 1):
-        _check_count("max_attempts", max_attempts)
-    return [type_, encode_json(payload, "payload"), priority, delay, max_attempts]
-
-
-def _batch_document(items: Sequence[NewTask | tuple[str, Any]]) -> list[str] | None:
-    """The JSON documents of ``items``' rows for ``Store.insert_many``, or None when an item
-    needs :func:`_checked_batch_document`'s checks (which name the bad item).
-
-    The common shape, (type, payload) pairs, is checked and laid out by C iterators, with no
-    Python bytecode per item: in a batch of thousands every step was time, and under a
-    profile hook (Python 3.11) each bytecode takes the slower tracing path. Payloads are
-    encoded by one ``orjson.dumps`` per document.
-    """
-    if set(map(type, items)) == _TUPLES:
-        pairs = cast("Sequence[tuple[str, Any]]", items)
-        if set(map(len, pairs)) != _PAIRS:
-            return None
-        flat = list(chain.from_iterable(pairs))
-        types, payloads = flat[0::2], flat[1::2]
-        if set(map(type, types)) != _STRINGS or "" in types:
-            return None
-        laid_out = list(zip(types, payloads, repeat(0), repeat(0.0), repeat(3), strict=False))
-        return _encoded(laid_out, payloads)
-    rows: list[Sequence[Any]] = []
-    for item in items:
-        row = _fast_row(item)
-        if row is None:
-            return None
-        rows.append(row)
-    return _encoded(rows, [row[1] for row in rows])
-
-
-_TUPLES, _PAIRS, _STRINGS = {tuple}, {2}, {str}
-_FINITE_KINDS = {type(None), str, int, bool}
-"""Payload types that cannot hold a NaN or an infinity."""
-
-
-def _encoded(rows: Sequence[Sequence[Any]], payloads: list[Any]) -> list[str] | None:
-    """``rows`` as INSERT_MANY's documents (:func:`sql.insert_documents`), or None when a
-    payload is not JSON (the checks name it)."""
-    try:
-        documents = sql.insert_documents(rows)
-    except TypeError:
-        return None
-    if any("null" in document for document in documents) and not (
-        set(map(type, payloads)) <= _FINITE_KINDS
-    ):
-        for payload in payloads:  # a loop, not any() over a generator: no call per None
-            if payload is not None and _has_non_finite(payload):
-                return None  # orjson wrote NaN or Infinity as null
-    return documents
-
-
-def _fast_row(item: NewTask | tuple[str, Any]) -> list[Any] | None:
-    """One item's row for :func:`_batch_document`, or None when it needs the full checks."""
-    cls = item.__class__
-    if cls is tuple:
-        try:
-            type_, payload = item  # type: ignore[misc]
-        except ValueError:
-            return None
-        priority, delay, attempts = 0, 0.0, 3
-    elif cls is NewTask:
-        type_, payload = item.type, item.payload  # type: ignore[union-attr]
-        priority, delay = item.priority, item.delay  # type: ignore[union-attr]
-        attempts = item.max_attempts  # type: ignore[union-attr]
-        delay_cls = delay.__class__
-        if (
-            priority.__class__ is not int
-            or priority < 0
-            or not (delay_cls is float or delay_cls is int)
-            or not 0 <= delay < math.inf
-            or attempts.__class__ is not int
-            or attempts < 1
-        ):
-            return None
-    else:
-        return None
-    if type_.__class__ is not str or not type_:
-        return None
-    return [type_, payload, priority, delay, attempts]
-
-
-def _checked_batch_document(items: Sequence[NewTask | tuple[str, Any]]) -> list[str]:
-    """:func:`_batch_document` for any batch, each item checked on its own: raises the error
-    of the first bad item, with its index."""
-    rows: list[list[Any]] = []
-    for index, item in enumerate(items):
-        try:
-            if type(item) is tuple and len(item) == 2:
-                row = _validated_row(item[0], item[1], 0, 0.0, 3)
-            elif isinstance(item, NewTask):
-                row = _validated_row(
-                    item.type, item.payload, item.priority, item.delay, item.max_attempts
-                )
-            else:
-                raise InvalidArgumentError(
-                    f"{item!r} is neither a NewTask nor a (type, payload) pair"
-                )
-        except InvalidArgumentError as error:
-            raise type_of(error)(f"enqueue_many item {index}: {error}") from None
-        row[1] = orjson.Fragment(row[1])  # embedded as is in the batch's JSON document
-        rows.append(row)
-    return sql.insert_documents(rows)
-
-
-class JSONText(str):
-    """A value already encoded as JSON (by :func:`encode_json`); stored without re-encoding."""
-
-    __slots__ = ()
-
-
-def _ack_rows(done: Sequence[tuple[Task, Any]]) -> list[AckRow]:
-    rows: list[AckRow] = []
-    for task, result in done:
-        encoded: str = (
-            result
-            if type(result) is JSONText
-            else encode_json(result, f"complete result of task {task.id}")
-        )
-        rows.append((task.id, task.attempts, encoded))
-    return rows
-
-
-def encode_json(value: Any, what: str) -> str:
-    """``value`` as JSON text; :class:`InvalidPayloadError` naming ``what`` if it is not JSON.
-
-    orjson's types are accepted (dataclasses, datetimes, numpy scalars...). NaN and Infinity
-    are refused: orjson would write them as null, storing something other than what was given.
-    """
-    if value is None:
-        return "null"
-    try:
-        encoded = orjson.dumps(value)
-    except TypeError as error:
-        raise InvalidPayloadError(f"{what}: {error}; pass JSON-serialisable data") from None
-    if b"null" in encoded and _has_non_finite(value):
-        raise InvalidPayloadError(f"{what}: contains NaN or Infinity, which JSON cannot hold")
-    return encoded.decode()
-
-
-def _has_non_finite(value: Any) -> bool:
-    if isinstance(value, float):
-        return not math.isfinite(value)
-    if isinstance(value, dict):
-        return any(_has_non_finite(v) for v in value.values())
-    if isinstance(value, list | tuple):
-        return any(_has_non_finite(v) for v in value)
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        # orjson writes a dataclass's fields, so NaN there would be stored as null too.
-        return any(_has_non_finite(getattr(value, f.name)) for f in dataclasses.fields(value))
-    return False
-
-
-def _check_count(what: str, value: object) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise InvalidArgumentError(f"{what}={value!r} must be a whole number >= 1")
-    return value
 
 
 def _check_positive(what: str, value: object) -> float:

@@ -16,7 +16,8 @@ from .config import ConnectionMode
 from .errors import InvalidArgumentError, InvalidPayloadError
 from .handlers import Handler, resolve
 from .models import Task, TaskState
-from .queue import TaskQueue, encode_json
+from .payload import encode_json
+from .queue import TaskQueue
 from .store import AckRow
 
 _NULL = "null"

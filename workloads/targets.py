@@ -25,7 +25,10 @@ COMPARATORS: Mapping[str, Callable[[float, float], bool]] = {
     ">=": operator.ge,
     "<": operator.lt,
     "<=": operator.le,
+    "==": operator.eq,
 }
+"""How a measured value is checked against its target: the targets here and the goal table
+(``benchmarks.goals``, whose error counts must be exactly 0) share these."""
 
 
 @dataclass(frozen=True, slots=True)

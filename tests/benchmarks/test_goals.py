@@ -11,23 +11,23 @@ from pathlib import Path
 import orjson
 import pytest
 
-from benchmarks import goals
-from benchmarks.goals import (
+from benchmarks.goals import GoalsError, Say, measure, tox_env
+from benchmarks.goals.cli import main
+from benchmarks.goals.measure import Measured, Sizes
+from benchmarks.goals.table import (
     ERROR,
     FAIL,
     PASS,
     ROWS,
-    Check,
+    SCHEMA_VERSION,
     Goal,
-    GoalsError,
-    Measured,
     Row,
-    main,
+    check_dict,
     parse_only,
     run_row,
-    tox_commands,
     verdict,
 )
+from benchmarks.goals.tox_env import tox_commands
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -66,7 +66,7 @@ def test_check_compares_the_figure_with_its_goal(
     check = Goal("figure", "figure", comparator, goal, "ms").judge({"figure": measured})
     # WHEN it is judged THEN it passes exactly at or beyond the goal, and a NaN never passes
     assert check.passed is passed
-    assert check.to_dict()["passed"] is passed
+    assert check_dict(check)["passed"] is passed
 
 
 def test_a_goal_with_an_unknown_comparator_is_refused() -> None:
@@ -88,7 +88,7 @@ def test_a_row_passes_only_when_every_check_passes() -> None:
 
 def test_a_row_that_was_not_measured_is_an_error_whatever_its_checks() -> None:
     # GIVEN passing checks but a measurement error, or no checks at all
-    checks = (Check(Goal("rate", "tasks_per_s", ">=", 15_000, "tasks/s"), 20_000),)
+    checks = (Goal("rate", "tasks_per_s", ">=", 15_000, "tasks/s").judge({"tasks_per_s": 20_000}),)
     # THEN the verdict is ERROR, never PASS
     assert verdict(checks, "GoalsError: the workload failed") == ERROR
     assert verdict(()) == ERROR
@@ -145,21 +145,21 @@ def test_a_missing_figure_is_named_with_the_figures_there_are() -> None:
 
 
 def _row(key: str, figures: dict[str, float] | BaseException) -> Row:
-    def measure(sizes: goals.Sizes, scratch: Path, say: goals.Say) -> Measured:
+    def measure_row(sizes: Sizes, scratch: Path, say: Say) -> Measured:
         assert scratch.is_dir()  # each row gets a scratch folder of its own
         if isinstance(figures, BaseException):
             raise figures
         return Measured(dict(figures), notes=["hand-made"])
 
     goal = (Goal("ratio", "ratio", ">=", 0.5, "x"),)
-    return Row(key, f"{key} metric", "-", "ratio >= 0.5x", measure, goal)
+    return Row(key, f"{key} metric", "-", "ratio >= 0.5x", measure_row, goal)
 
 
 def test_a_failed_measurement_becomes_the_rows_error_not_a_crash() -> None:
     # GIVEN a row whose workload fails
     row = _row("broken", GoalsError("`queueprof run stress` ended failed"))
     # WHEN it is run
-    result = run_row(row, goals.QUICK, quick=True, say=lambda line: None)
+    result = run_row(row, measure.QUICK, quick=True, say=lambda line: None)
     # THEN the row says ERROR with the reason, and the command re-runs that row alone
     assert result.verdict == ERROR
     assert result.error == "GoalsError: `queueprof run stress` ended failed"
@@ -257,7 +257,7 @@ def test_only_queueprof_commands_are_timed(tmp_path: Path) -> None:
     ini.write_text("[testenv:profile-cpu]\ncommands =\n    pytest {posargs}\n")
     # WHEN the row would time them THEN it refuses, naming the command, before running any
     with pytest.raises(GoalsError, match="'pytest' is not a queueprof command"):
-        goals.run_tox_commands("profile-cpu", [], tmp_path, lambda line: None, ini)
+        tox_env.run_tox_commands("profile-cpu", [], tmp_path, lambda line: None, ini)
 
 
 # --- a real run -------------------------------------------------------------------------------
@@ -275,7 +275,7 @@ def test_a_quick_run_of_two_rows_writes_a_well_formed_json(tmp_path: Path) -> No
     assert "op_p50:" in done.stdout
     assert re.search(r"^\d PASS, \d FAIL, 0 ERROR$", done.stdout, re.MULTILINE)
     document = orjson.loads(saved.read_bytes())
-    assert document["schema_version"] == goals.SCHEMA_VERSION
+    assert document["schema_version"] == SCHEMA_VERSION
     assert document["kind"] == "goals"
     assert document["quick"] is True
     assert document["environment"]["sqlite"]["version"]
@@ -318,11 +318,11 @@ def test_a_load_child_without_figures_is_named_not_misread(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     # GIVEN an analysis-load child that prints something other than its figures
-    monkeypatch.setattr(goals, "LOAD_CHILD", "print('loaded, somehow')")
+    monkeypatch.setattr(measure, "LOAD_CHILD", "print('loaded, somehow')")
     # WHEN the row measures a small trace with it
     # THEN it fails with what the child printed, and the trace file is gone
     with pytest.raises(GoalsError, match=r"printed no seconds/peak_kib.*loaded, somehow"):
-        goals.measure_analysis_load(goals.Sizes(load_mb=0.05), tmp_path, lambda line: None)
+        measure.measure_analysis_load(Sizes(load_mb=0.05), tmp_path, lambda line: None)
     assert list(tmp_path.iterdir()) == []
 
 
@@ -333,7 +333,7 @@ def test_ratio_rounds_judge_each_sides_best_round_and_report_the_round_ratios() 
     queue = iter([50.0, 80.0, 50.0, 80.0])
     said: list[str] = []
     # WHEN the rounds run (order alternating: raw first in even rounds)
-    figures = goals._ratio_rounds(4, lambda _: next(raw), lambda _: next(queue), said.append)
+    figures = measure._ratio_rounds(4, lambda _: next(raw), lambda _: next(queue), said.append)
     # THEN the judged ratio is best against best, and the per-round ratios are reported
     assert figures["ratio"] == pytest.approx(80.0 / 100.0)
     assert (figures["raw_tasks_per_s"], figures["queue_tasks_per_s"]) == (100.0, 80.0)

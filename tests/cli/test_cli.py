@@ -140,6 +140,7 @@ def test_list_shows_workloads_params_profilers_and_runs(tmp_path: Path) -> None:
         assert name in done.stdout
     assert "worker_counts" in done.stdout  # params with their defaults
     assert "profilers: none" in done.stdout
+    assert "min_duration_us" in done.stdout  # each profiler's options, as --profiler-option says
     assert "past" in done.stdout
     assert "complete" in done.stdout
 

@@ -387,7 +387,7 @@ def test_every_json_payload_comes_back_as_given(tmp_path: Path, batched: bool) -
     )
 )
 def test_non_finite_floats_anywhere_in_a_payload_are_refused(payload: Any) -> None:
-    from taskqueue.queue import encode_json
+    from taskqueue.payload import encode_json
 
     with pytest.raises(InvalidPayloadError, match="NaN or Infinity"):
         encode_json(payload, "payload")

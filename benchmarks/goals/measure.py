@@ -1,0 +1,531 @@
+"""The measurements of the goal table: sizes, and one function per row returning figures.
+
+Each ``measure_*`` takes the :class:`Sizes`, a scratch folder of its own and a ``say``
+callback for progress, and returns :class:`Measured` figures; judging them is
+:mod:`benchmarks.goals.table`'s job.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import shlex
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import orjson
+
+from benchmarks.analysis_load import CHILD as LOAD_CHILD
+from benchmarks.analysis_load import write_trace
+from benchmarks.profiler_overhead import GOALS as OVERHEAD_GOALS
+from benchmarks.profiler_overhead import Overhead, Round, interleaved_pairs
+from benchmarks.queue_vs_sqlite import raw_batched, raw_cycle
+from profilers import get_profiler
+from queueprof.profiled import RunRequest
+from runs import MANIFEST, Manifest, RunStatus, WorkloadResult
+from taskqueue import QueueConfig, TaskQueue, WorkerEngine, run_async_workers
+from workloads.runner import RunOutcome, execute
+
+from . import ROOT, GoalsError, Say
+from .tox_env import run_tox_commands
+
+Figures = dict[str, float]
+
+OPERATIONS = ("enqueue", "claim", "status")
+"""The operations of the per-operation latency row."""
+E2E_PERCENTILES = ("p50", "p95", "p99")
+"""The end-to-end latency percentiles the latency row reports."""
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """How much each row measures. The defaults (``FULL``) give the figures the goals are
+    about, in about 3 minutes on the 2-core reference machine; ``QUICK`` shows the rows work."""
+
+    rounds: int = 9
+    """Interleaved rounds of the queue-vs-sqlite3 rows (each side's best is judged)."""
+    cycle_tasks: int = 3_000
+    batched_tasks: int = 20_000
+    concurrency_tasks: int = 20_000
+    """Tasks per worker count: at 60,000-90,000 tasks/s a step of 3,000 lasted 40 ms, and one
+    step's hiccup made it the 'best' count."""
+    concurrency_rounds: int = 3
+    """Sweeps over 1..20 workers; each worker count's rate is the median over them."""
+    process_tasks: int = 30_000
+    stress_duration_s: float = 5.0
+    dbops_tasks: int = 2_000
+    latency_tasks: int = 5_000
+    overhead_tasks: int = 10_000
+    overhead_rounds: int = 40
+    """Profiled/bare pairs of drains per profiler. One pair's ratio swings 0.8-1.3x on the
+    shared VM with the machine's own speed: the median needs many (see
+    benchmarks.profiler_overhead)."""
+    trace_tasks: int | None = None
+    """Tasks of the Perfetto row; None keeps ``tox -e profile-trace``'s own count."""
+    load_mb: float = 150.0
+    profile_cpu_args: tuple[str, ...] = ()
+    """Put where ``{posargs}`` is in ``tox -e profile-cpu``'s commands."""
+
+
+FULL = Sizes()
+QUICK = Sizes(
+    rounds=2,
+    cycle_tasks=500,
+    batched_tasks=2_000,
+    concurrency_tasks=300,
+    concurrency_rounds=1,
+    process_tasks=2_000,
+    stress_duration_s=1.0,
+    dbops_tasks=300,
+    latency_tasks=500,
+    overhead_tasks=1_000,
+    overhead_rounds=1,
+    trace_tasks=1_000,
+    load_mb=10.0,
+    profile_cpu_args=("--size", "smoke"),
+)
+
+
+@dataclass
+class Measured:
+    """What a row's measurement returns: figures, the commands behind them, and notes."""
+
+    figures: Figures = field(default_factory=dict)
+    sources: list[str] = field(default_factory=list)
+    """Commands that produced the underlying figures (``queueprof run ...``)."""
+    notes: list[str] = field(default_factory=list)
+    detail: str = ""
+    """The figures behind the checks, shown after them in the table (e.g. both sides' rates)."""
+
+
+def _ratio_rounds(
+    rounds: int, bare: Callable[[int], float], ours: Callable[[int], float], say: Say
+) -> Figures:
+    """``rounds`` back-to-back pairs, order alternating: each side's best rate, their ratio
+    (judged), and the median of the per-round ratios (reported)."""
+    raw_rates: list[float] = []
+    queue_rates: list[float] = []
+    for round_no in range(rounds):
+        if round_no % 2 == 0:
+            raw, queue = bare(round_no), ours(round_no)
+        else:
+            queue, raw = ours(round_no), bare(round_no)
+        raw_rates.append(raw)
+        queue_rates.append(queue)
+        say(f"round {round_no + 1}/{rounds}: sqlite3 {raw:,.0f}/s, queue {queue:,.0f}/s")
+    pairs = [q / r for q, r in zip(queue_rates, raw_rates, strict=True)]
+    return {
+        "raw_tasks_per_s": max(raw_rates),
+        "queue_tasks_per_s": max(queue_rates),
+        "ratio": max(queue_rates) / max(raw_rates),
+        "median_round_ratio": statistics.median(pairs),
+        "lowest_round_ratio": min(pairs),
+        "highest_round_ratio": max(pairs),
+        "rounds": rounds,
+    }
+
+
+def _rates(figures: Mapping[str, float]) -> str:
+    return (
+        f"best rounds: queue {figures['queue_tasks_per_s']:,.0f}/s vs sqlite3 "
+        f"{figures['raw_tasks_per_s']:,.0f}/s; round ratios {figures['lowest_round_ratio']:.2f}-"
+        f"{figures['highest_round_ratio']:.2f}, median {figures['median_round_ratio']:.2f}"
+    )
+
+
+async def engine_cycle(path: Path, tasks: int) -> float:
+    """Tasks/s of enqueueing ``tasks`` one at a time, then one engine claiming and acking 1.
+
+    Per task that is the work of :func:`raw_cycle`: one insert, one claim of one task, one
+    ack (which rides on the next claim, as the engine does it).
+    """
+    config = QueueConfig(claim_batch=1, ack_batch=1)
+    async with TaskQueue(path, config) as queue:
+        started = time.perf_counter()
+        for _ in range(tasks):
+            await queue.enqueue("noop", {"n": 0})
+        stats = await WorkerEngine("w0", queue, claim_batch=1, ack_batch=1).run_until_empty()
+        elapsed = time.perf_counter() - started
+    if stats.completed != tasks:
+        raise GoalsError(f"engine cycle: {stats.completed} of {tasks} tasks completed")
+    return tasks / elapsed
+
+
+async def pool_cycle(path: Path, tasks: int, workers: int, batch: int) -> tuple[float, float]:
+    """(cycle tasks/s, drain-only tasks/s) of ``workers`` engines with ``QueueConfig()``.
+
+    The cycle enqueues in batches of ``batch`` (as :func:`raw_batched` inserts) and then drains;
+    the drain-only rate leaves the enqueue out.
+    """
+    async with TaskQueue(path, QueueConfig()) as queue:
+        started = time.perf_counter()
+        for first in range(0, tasks, batch):
+            await queue.enqueue_many([("noop", {"n": 0})] * min(batch, tasks - first))
+        result = await run_async_workers(queue, workers)
+        elapsed = time.perf_counter() - started
+    completed = result.total.completed
+    if completed != tasks:
+        raise GoalsError(f"{workers} workers: {completed} of {tasks} tasks completed")
+    return tasks / elapsed, tasks / result.wall_s
+
+
+def measure_cycle_1_worker(sizes: Sizes, scratch: Path, say: Say) -> Measured:
+    """Row 1."""
+    n = sizes.cycle_tasks
+    figures = _ratio_rounds(
+        sizes.rounds,
+        lambda r: raw_cycle(scratch / f"raw-{r}.db", n),
+        lambda r: asyncio.run(engine_cycle(scratch / f"queue-{r}.db", n)),
+        say,
+    )
+    return Measured(
+        {**figures, "tasks": n},
+        detail=_rates(figures),
+        notes=[
+            f"{n:,} tasks per side per round: one enqueue each, then one WorkerEngine with "
+            "claim_batch=1, ack_batch=1; sqlite3 runs the queue's own statements one task at "
+            "a time (benchmarks.queue_vs_sqlite.raw_cycle)"
+        ],
+    )
+
+
+def measure_workers_10(sizes: Sizes, scratch: Path, say: Say) -> Measured:
+    """Row 2."""
+    n, batch = sizes.batched_tasks, 100
+    drains: list[float] = []
+
+    def ours(round_no: int) -> float:
+        cycle, drain_only = asyncio.run(pool_cycle(scratch / f"pool-{round_no}.db", n, 10, batch))
+        drains.append(drain_only)
+        return cycle
+
+    figures = _ratio_rounds(
+        sizes.rounds, lambda r: raw_batched(scratch / f"rawb-{r}.db", n, batch), ours, say
+    )
+    drain = max(drains)
+    return Measured(
+        {
+            **figures,
+            "tasks": n,
+            "queue_drain_only_tasks_per_s": drain,
+            "drain_only_ratio": drain / figures["raw_tasks_per_s"],
+        },
+        notes=[
+            f"{n:,} tasks per side per round; the queue side enqueues in batches of {batch} "
+            "(as sqlite3 inserts) and 10 async engines with QueueConfig() defaults drain them; "
+            f"judged on that whole cycle (drain alone, best round: {drain:,.0f}/s, "
+            f"{drain / figures['raw_tasks_per_s']:.2f}x)"
+        ],
+        detail=f"{_rates(figures)}; drain alone {drain:,.0f}/s",
+    )
+
+
+def _workload(
+    name: str, params: Sequence[str], scratch: Path, say: Say, queue: str = ""
+) -> tuple[WorkloadResult, str]:
+    """Run one workload bare (in this process) into ``scratch``; returns it and its command."""
+    request = RunRequest(name, params=tuple(params), queue=queue, out_dir=scratch)
+    command = request.argv()
+    shown = shlex.join(command)
+    say(shown)
+    outcome: RunOutcome = execute(dataclasses.replace(request, command=tuple(command)).plan())
+    if outcome.status is RunStatus.INTERRUPTED:
+        # The runner turns Ctrl-C into an interrupted run; stop the whole table, as Ctrl-C means.
+        raise KeyboardInterrupt
+    if outcome.status is not RunStatus.COMPLETE:
+        reason = f": {outcome.error.type}: {outcome.error.message}" if outcome.error else ""
+        raise GoalsError(f"`{shown}` ended {outcome.status.value}{reason}")
+    return outcome.result, shown
+
+
+def _metric(result: WorkloadResult, name: str) -> float:
+    if name not in result.metrics:
+        raise GoalsError(
+            f"the {result.workload} workload reported no metric {name!r} "
+            f"(it has: {', '.join(sorted(result.metrics))})"
+        )
+    return float(result.metrics[name])
+
+
+def measure_workers_20(sizes: Sizes, scratch: Path, say: Say) -> Measured:
+    """Row 3."""
+    counts = (1, 2, 5, 10, 15, 20)
+    params = [
+        f"worker_counts={','.join(map(str, counts))}",
+        "modes=async",
+        f"tasks={sizes.concurrency_tasks}",
+    ]
+    rates: dict[int, list[float]] = {c: [] for c in counts}
+    claim_max = 0.0
+    busy = lost = 0
+    shown = ""
+    for _ in range(sizes.concurrency_rounds):
+        result, shown = _workload("concurrency", params, scratch, say)
+        for step in result.steps:
+            workers = int(step.settings["workers"])
+            if "tasks_per_s" not in step.metrics:
+                raise GoalsError(f"concurrency step {step.label!r} reported no tasks_per_s")
+            rates[workers].append(float(step.metrics["tasks_per_s"]))
+            lost += int(step.counters.get("lost", 0))
+            if workers == 20:
+                claim_max = max(claim_max, float(step.metrics.get("claim_max_ms", "nan")))
+                busy += int(step.counters.get("sqlite_busy_retries", 0))
+    medians = {c: statistics.median(v) for c, v in rates.items() if v}
+    if 20 not in medians:
+        raise GoalsError("the concurrency workload ran no 20-worker step")
+    best = max(medians, key=lambda c: medians[c])
+    figures: Figures = {f"tasks_per_s_{c}": rate for c, rate in medians.items()}
+    figures.update(
+        ratio_to_best=medians[20] / medians[best],
+        best_workers=best,
+        claim_max_ms_20=claim_max,
+        sqlite_busy_20=busy,
+        lost=lost,
+        rounds=sizes.concurrency_rounds,
+    )
+    notes = [
+        f"async workers, QueueConfig() defaults, {sizes.concurrency_tasks:,} tasks per step; "
+        f"medians over {sizes.concurrency_rounds} sweeps; best: {best} workers at "
+        f"{medians[best]:,.0f}/s, 20 workers {medians[20]:,.0f}/s; claim max and SQLITE_BUSY "
+        "retries are the worst and the sum over the sweeps at 20"
+    ]
+    if lost:
+        notes.append(f"{lost} tasks lost over the steps (the concurrency workload's count)")
+    detail = f"20: {medians[20]:,.0f}/s, best {best}: {medians[best]:,.0f}/s"
+    return Measured(figures, [shown], notes, detail)
+
+
+def measure_processes_10(sizes: Sizes, scratch: Path, say: Say) -> Measured:
+    """Row 4: the drain rate from throughput, the database audit from stress."""
+    drain, drain_cmd = _workload(
+        "throughput",
+        [
+            "mode=process",
+            "worker_counts=10",
+            f"tasks={sizes.process_tasks}",
+            "enqueue_batch=1000",
+        ],
+        scratch,
+        say,
+    )
+    audit, audit_cmd = _workload(
+        "stress",
+        [
+            "mode=process",
+            "workers=10",
+            "task_type=noop",
+            "payload_bytes=0",
+            "large_payload_bytes=0",
+            "kill_every_s=0",
+            f"duration_s={sizes.stress_duration_s:g}",
+            "rate=2000",
+            "burst_every_s=0.5",
+            "burst_tasks=2000",
+        ],
+        scratch,
+        say,
+    )
+    c, s = drain.counters, audit.counters
+    errors = {
+        "drain_failed_attempts": c.get("failed_attempts", 0),
+        "drain_dead": c.get("dead", 0),
+        "drain_stale_acks": c.get("stale_acks", 0),
+        "audit_failed_attempts": s.get("failed_attempts", 0),
+        "audit_stale_acks": s.get("stale_acks", 0),
+    }
+    figures: Figures = {
+        "tasks_per_s": _metric(drain, "process_tasks_per_s_10_workers"),
+        "errors": sum(errors.values()),
+        "lost": c.get("lost", 0) + _metric(audit, "lost_tasks"),
+        "duplicated": _metric(audit, "duplicated_tasks"),
+        "drain_lost": c.get("lost", 0),
+        "audit_lost": _metric(audit, "lost_tasks"),
+        "audit_tasks": _metric(audit, "tasks_enqueued"),
+        "sqlite_busy_retries": c.get("sqlite_busy_retries", 0) + s.get("sqlite_busy_retries", 0),
+        **errors,
+    }
+    return Measured(
+        figures,
+        [drain_cmd, audit_cmd],
+        [
+            "no workload counts duplicates from the database in a plain process-mode drain: "
+            f"the rate is throughput's drain of {sizes.process_tasks:,} tasks (lost = enqueued "
+            "- completed - dead, by the workers' counts); lost and duplicated are also audited "
+            "in the database by stress (a trigger logs every transition to done), with 10 "
+            f"processes and no kills, {int(figures['audit_tasks']):,} tasks; errors = failed "
+            "attempts, dead tasks and stale acks of both runs"
+        ],
+        f"audit of {int(figures['audit_tasks']):,} tasks by stress",
+    )
+
+
+SINGLE_TASK_CALLS = "claim_batch=1,ack_batch=1"
+"""The strategy of the per-operation latency row: every enqueue, claim and status one task."""
+
+
+def measure_op_p50(sizes: Sizes, scratch: Path, say: Say) -> Measured:
+    """Row 5."""
+    # Each call handles one task: the latency of an operation, not of a batch (the default
+    # strategy claims up to 100 tasks per call, which costs more per call and far less per task).
+    result, shown = _workload(
+        "dbops", [f"tasks={sizes.dbops_tasks}"], scratch, say, queue=SINGLE_TASK_CALLS
+    )
+    figures: Figures = {
+        f"{op}_p50_us": _metric(result, f"{op}_p50_ms_1_worker") * 1000 for op in OPERATIONS
+    }
+    figures.update(
+        {f"{op}_p99_us": _metric(result, f"{op}_p99_ms_1_worker") * 1000 for op in OPERATIONS}
+    )
+    return Measured(
+        figures,
+        [shown],
+        [
+            f"the dbops workload's 1-worker phase ({sizes.dbops_tasks:,} tasks), one task per "
+            f"call ({SINGLE_TASK_CALLS}; the default claims up to 100 per call), p50 over "
+            "every sample"
+        ],
+        "p99 " + " / ".join(f"{figures[f'{op}_p99_us']:.0f}" for op in OPERATIONS) + " us",
+    )
+
+
+def measure_latency_500(sizes: Sizes, scratch: Path, say: Say) -> Measured:
+    """Row 6."""
+    result, shown = _workload(
+        "latency", ["rate=500", "workers=5", f"tasks={sizes.latency_tasks}"], scratch, say
+    )
+    figures: Figures = {f"e2e_{p}_ms": _metric(result, f"e2e_{p}_ms") for p in E2E_PERCENTILES}
+    figures["achieved_rate_tasks_per_s"] = _metric(result, "achieved_rate_tasks_per_s")
+    figures["lost"] = result.counters.get("lost", 0)
+    notes = [
+        f"{sizes.latency_tasks:,} tasks offered at 500/s (open loop), 5 async workers, "
+        "QueueConfig() defaults; e2e as a client polling every 1 ms sees it"
+    ]
+    if figures["lost"]:
+        notes.append(f"{int(figures['lost'])} tasks never observed as finished")
+    detail = f"achieved {figures['achieved_rate_tasks_per_s']:,.0f}/s"
+    return Measured(figures, [shown], notes, detail)
+
+
+def measure_profiler_overhead(sizes: Sizes, scratch: Path, say: Say) -> Measured:
+    """Row 7: benchmarks.profiler_overhead's pairs, order alternating between rounds."""
+    workers = 5
+    rounds: dict[str, list[Round]] = {name: [] for name in OVERHEAD_GOALS}
+    for name in OVERHEAD_GOALS:
+        get_profiler(name).check_available()
+    defaults: dict[str, list[str]] = {name: [] for name in OVERHEAD_GOALS}
+    measured = interleaved_pairs(defaults, sizes.overhead_tasks, workers, sizes.overhead_rounds)
+    for round_no, name, pair, _ in measured:
+        rounds[name].append(pair)
+        say(
+            f"round {round_no + 1}: {name} bare {pair.bare_s:.3f} s, profiled "
+            + f"{pair.profiled_s:.3f} s"
+        )
+    figures: Figures = {}
+    bands = []
+    for name, pairs in rounds.items():
+        overhead = Overhead.of(pairs)
+        figures[f"{name}_ratio"] = overhead.ratio
+        figures[f"{name}_band_low"] = overhead.low
+        figures[f"{name}_band_high"] = overhead.high
+        bands.append(f"{name} {overhead.band}")
+    figures.update(tasks=sizes.overhead_tasks, workers=workers, rounds=sizes.overhead_rounds)
+    shown = (
+        f"python -m benchmarks.profiler_overhead --tasks {sizes.overhead_tasks} "
+        f"--workers {workers} --rounds {sizes.overhead_rounds}"
+    )
+    return Measured(
+        figures,
+        [shown],
+        [
+            f"{sizes.overhead_tasks:,} noop tasks, {workers} async workers, each profiler's "
+            f"default options; median of {sizes.overhead_rounds} back-to-back profiled/bare "
+            "pairs of drains; 95% bootstrap bands: " + ", ".join(bands)
+        ],
+    )
+
+
+def measure_perfetto_trace(sizes: Sizes, scratch: Path, say: Say) -> Measured:
+    """Row 8: ``tox -e profile-trace``'s run, and the size of the trace it wrote."""
+    folder = scratch / "profile-trace"
+    folder.mkdir()
+    posargs = ["--no-baseline", "--quiet"]
+    if sizes.trace_tasks is not None:
+        posargs += ["--param", f"tasks={sizes.trace_tasks}"]
+    _, shown = run_tox_commands("profile-trace", posargs, folder, say, runs_only=True)
+    traces = sorted((folder / "traces").glob("*/viztracer.trace.json*"))
+    if len(traces) != 1:
+        raise GoalsError(
+            f"tox -e profile-trace should write one viztracer trace; found {len(traces)} "
+            f"under {folder / 'traces'} ({', '.join(map(str, traces)) or 'none'})"
+        )
+    manifest = Manifest.from_json((traces[0].parent / MANIFEST).read_bytes())
+    tasks = int(manifest.params["tasks"])
+    return Measured(
+        {"trace_mb": traces[0].stat().st_size / 1e6, "tasks": tasks},
+        shown,
+        [
+            f"{traces[0].name} of a {tasks:,}-task run (tox -e profile-trace's command); "
+            "that it opens in the Perfetto UI is checked by `tox -e viewers`"
+        ],
+        f"{tasks:,} tasks; Perfetto: tox -e viewers",
+    )
+
+
+def measure_analysis_load(sizes: Sizes, scratch: Path, say: Say) -> Measured:
+    """Row 9: benchmarks.analysis_load's synthetic trace, loaded in a fresh child process."""
+    path = scratch / "synthetic.trace.json"
+    say(f"writing a {sizes.load_mb:g} MB synthetic trace")
+    events = write_trace(path, int(sizes.load_mb * 1e6))
+    size = path.stat().st_size
+    done = subprocess.run(
+        [sys.executable, "-c", LOAD_CHILD.format(root=str(ROOT), path=str(path))],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    path.unlink()
+    if done.returncode != 0:
+        raise GoalsError(f"loading the synthetic trace failed: {done.stderr.strip()[-800:]}")
+    try:
+        child = orjson.loads(done.stdout.strip().splitlines()[-1])
+        seconds, peak = float(child["seconds"]), float(child["peak_kib"]) * 1024
+    except (IndexError, KeyError, TypeError, ValueError) as error:  # JSONDecodeError too
+        raise GoalsError(
+            "benchmarks.analysis_load's child printed no seconds/peak_kib figures "
+            f"({type(error).__name__}: {error}); it printed: {done.stdout.strip()[-400:]!r}"
+        ) from None
+    return Measured(
+        {
+            "load_s": seconds,
+            "rss_ratio": peak / size,
+            "peak_rss_mb": peak / 1e6,
+            "file_mb": size / 1e6,
+            "events": events,
+        },
+        [f"python -m benchmarks.analysis_load --mb {sizes.load_mb:g}"],
+        [
+            f"a {size / 1e6:.0f} MB trace of {events:,} events loaded by "
+            "analysis.load.trace.load_trace in a fresh process; RSS is its peak over the file"
+        ],
+        f"{size / 1e6:.0f} MB file, peak RSS {peak / 1e6:.0f} MB",
+    )
+
+
+def measure_profile_cpu(sizes: Sizes, scratch: Path, say: Say) -> Measured:
+    """Row 10: the commands of ``tox -e profile-cpu``, timed in this (warm) environment."""
+    folder = scratch / "profile-cpu"
+    folder.mkdir()
+    wall, shown = run_tox_commands("profile-cpu", sizes.profile_cpu_args, folder, say)
+    return Measured(
+        {"wall_s": wall, "commands": len(shown)},
+        shown,
+        [
+            f"the {len(shown)} commands of tox.ini's [testenv:profile-cpu], run in order with "
+            "this interpreter (an installed, warm env)"
+        ],
+    )
