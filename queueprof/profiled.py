@@ -32,6 +32,7 @@ from runs import (
     RunStatus,
     WorkloadResult,
     check_run_id,
+    keyvalue,
     new_run_id,
 )
 from workloads.runner import BareRun, ProfilerFactory, RunOutcome, RunPlan, execute, plan_run
@@ -107,8 +108,7 @@ def profile(
     cls = get_profiler(profiler_name)
     options = cls.options_type.parse(profiler_options)
     cls.check_available()
-    queue = ",".join(part for part in (cls.queue_options, request.queue) if part)
-    request = dataclasses.replace(request, queue=queue)
+    request = dataclasses.replace(request, queue=_under(request.queue, cls.queue_options))
     if cls.name == "none":
         baseline = False
     if cls.launcher:
@@ -119,6 +119,24 @@ def profile(
     if bare is not None:
         _attach_baseline(outcome.run_dir, bare)
     return outcome
+
+
+def _under(user_queue: str, profiler_queue: str) -> str:
+    """The profiler's queue options with the user's ``--queue`` over them.
+
+    A key the user sets is left out of the profiler's part, so it is not "given twice";
+    the user's value wins, as it did when the two were simply joined.
+    """
+    try:
+        users = {pair.key for pair in keyvalue.pairs(keyvalue.split_list(user_queue))}
+        kept = [
+            pair.item
+            for pair in keyvalue.pairs(keyvalue.split_list(profiler_queue))
+            if pair.key not in users
+        ]
+    except keyvalue.KeyValueError:
+        kept = [profiler_queue]  # planning names the user's bad item
+    return ",".join(part for part in (*kept, user_queue) if part)
 
 
 def _bare_run(request: RunRequest, run_id: str, *, in_child: bool = False) -> Path | None:

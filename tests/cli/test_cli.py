@@ -84,6 +84,43 @@ def test_bad_input_exits_2_with_the_valid_choices_and_writes_nothing(
     assert not (tmp_path / "traces").exists()
 
 
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["latency", "--queue", "lease_s=nan"], "lease_s=nan: must be > 0, a finite number"),
+        (["latency", "--queue", "claim_budget_ms=inf"], "claim_budget_ms=inf: must be >= 0"),
+        (["latency", "--queue", "retry_backoff_s=nan"], "retry_backoff_s=nan: must be >= 0"),
+        (["latency", "--queue", "claim_batch=1,claim_batch=5"], "each key once"),
+        (["latency", "--queue", "claim_batch=1,,ack_batch=2"], "none of them empty"),
+        (["latency", "--param", "tasks=10", "--param", "tasks=20"], "each key once"),
+        (["stress", "--param", f"seed={2**64}"], "fits in 64 bits"),
+        (["memory", "--param", f"chunks={2**64 + 1}"], "fits in 64 bits"),
+        (["latency", "--profiler", "pyinstrument", "--queue", "lease_s=inf"], "lease_s=inf"),
+        (["latency", "--profiler", "py-spy", "--queue", "retry_backoff_s=inf"], "finite"),
+    ],
+)
+def test_non_finite_huge_repeated_or_empty_values_exit_2_and_write_nothing(
+    tmp_path: Path, args: list[str], expected: str
+) -> None:
+    # GIVEN values that used to pass planning and then fail the run (exit 1, a folder) or
+    # crash while the manifest was written (an empty folder)
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    done = subprocess.run(
+        [sys.executable, "-m", "queueprof", "run", *args, "--size", "smoke"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=_env(TMPDIR=str(scratch)),
+    )
+    # THEN the command refuses them before anything starts: no folder, no temp files
+    assert done.returncode == 2, done.stderr
+    assert expected in done.stderr
+    assert not (tmp_path / "traces").exists()
+    assert not list(scratch.iterdir())
+
+
 def test_a_bad_targets_file_exits_2_naming_file_and_key(tmp_path: Path) -> None:
     targets = tmp_path / "targets.toml"
     targets.write_text("[latency]\ne2e_p42_ms = 3\n")
