@@ -182,3 +182,19 @@ def test_ctrl_c_during_the_bare_baseline_ends_the_run_interrupted_with_no_temp_f
     assert not (run.folder / "baseline").exists()
     assert run.leftovers() == []
     assert run.survivors() == []
+
+
+@pytest.mark.slow
+def test_worker_processes_exit_when_the_run_is_killed_outright(tmp_path: Path) -> None:
+    # GIVEN a process-mode run whose workers run until told to stop
+    run = Run(tmp_path, *PROCESS_MODE)
+    try:
+        run.wait_for_done_tasks()
+        # WHEN the run is killed with SIGKILL (no handler, no clean-up)
+        run.child.kill()
+        run.child.communicate(timeout=60)
+        # THEN its workers notice within seconds and exit (they used to run for ever)
+        assert len(run.descendants) >= 3
+        assert run.survivors() == []
+    finally:
+        run.kill()
