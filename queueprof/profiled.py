@@ -178,7 +178,9 @@ def profile(
         finally:
             if bare is not None and bare.folder is not None:
                 with signals.held():
-                    if folder.read().status is not RunStatus.RUNNING:
+                    # Only a complete run's cost is the profiler's overhead: against a run
+                    # that stopped early (or never started) the ratios would be noise.
+                    if folder.read().status is RunStatus.COMPLETE:
                         _attach_baseline(plan.run_dir, bare.folder)
                     shutil.rmtree(bare.folder.parent, ignore_errors=True)
         return outcome
