@@ -212,8 +212,9 @@ def claim(plan: RunPlan) -> RunFolder:
     """Create ``plan``'s run folder with its first manifest (``running``): the one claim.
 
     Of two runs racing on one run id exactly one gets the folder; the other gets
-    ``RunIdError`` (exit 2) and has written nothing. An interrupt that arrives meanwhile is
-    raised once the folder and its manifest are whole, so the caller can finish it.
+    ``RunIdError`` (exit 2) and has written nothing. An interrupt that arrives while the
+    folder is made is held, not raised (the caller would lose the folder it must finish):
+    the caller acts on ``Interrupts.received`` once it holds the folder.
     """
     environment = capture_environment()  # before the folder exists: nothing half-written
     manifest = Manifest(
@@ -228,11 +229,8 @@ def claim(plan: RunPlan) -> RunFolder:
         command=plan.command,
         started_at=now_iso(),
     )
-    with interrupts() as signals:
-        with signals.held():
-            folder = RunFolder.create(plan.run_dir, manifest)
-        signals.raise_if_received()
-    return folder
+    with interrupts() as signals, signals.held():
+        return RunFolder.create(plan.run_dir, manifest)
 
 
 def execute(
