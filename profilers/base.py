@@ -71,7 +71,7 @@ class ProfilerOptions:
                 values[pair.key] = _coerce(pair.key, hints[pair.key], pair.raw)
         except keyvalue.KeyValueError as error:
             raise ProfilerOptionError(
-                f"--profiler-option {error.item!r}: expected key=value"
+                f"--profiler-option {error.item!r}: expected {error.expected}"
             ) from None
         try:
             return cls(**values)

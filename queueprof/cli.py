@@ -37,7 +37,7 @@ from workloads.runner import RunOutcome, execute
 
 from .bench import bench_document, plan_bench, save_bench
 from .gate import gate_suite, measure_gate, plan_gate
-from .profiled import RunRequest, profile
+from .profiled import RunRequest, profile, run_claimed
 from .render import (
     render_artifacts,
     render_profilers,
@@ -67,6 +67,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"[red]queueprof: error:[/red] {escape(str(error))}", highlight=False, soft_wrap=True
         )
         return error.exit_code
+    except KeyboardInterrupt as interrupt:  # before a run folder existed, or outside `run`
+        name = str(interrupt) or "SIGINT"
+        Console(stderr=True).print(f"queueprof: interrupted ({name})", highlight=False)
+        return 130
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -107,6 +111,9 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="skip the bare run that measures the profiler's overhead",
     )
+    # The child a launcher profiler (py-spy) starts runs into the folder the launcher has
+    # claimed already; not for people (profiled.run_claimed).
+    run.add_argument("--claimed", action="store_true", help=argparse.SUPPRESS)
     run.set_defaults(command=run_command)
 
     listing = commands.add_parser("list", help="list workloads, profilers and past runs")
@@ -300,13 +307,16 @@ def run_command(args: argparse.Namespace, argv: Sequence[str]) -> int:
         run_id=args.run_id,
         command=("queueprof", *argv),
     )
-    outcome = profile(
-        request,
-        args.profiler,
-        args.profiler_option,
-        baseline=not args.no_baseline,
-        show_progress=_show_progress(args),
-    )
+    if args.claimed:
+        outcome = run_claimed(request, show_progress=_show_progress(args))
+    else:
+        outcome = profile(
+            request,
+            args.profiler,
+            args.profiler_option,
+            baseline=not args.no_baseline,
+            show_progress=_show_progress(args),
+        )
     _report(outcome, quiet=args.quiet)
     return outcome.exit_code
 

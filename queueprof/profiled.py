@@ -9,15 +9,17 @@ into ``<run>/baseline/``, and the manifest's profiler entry gets the overhead ra
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-import functools
+import os
 import shutil
 import signal
 import statistics
 import subprocess
 import sys
 import tempfile
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,15 +29,29 @@ import psutil
 from profilers import Profiler, ProfilerError, get_profiler
 from runs import (
     BASELINE,
-    MANIFEST,
+    RunError,
     RunFolder,
     RunStatus,
     WorkloadResult,
     check_run_id,
+    keyvalue,
     new_run_id,
 )
+from workloads.interrupts import Interrupts, describe, interrupts
 from workloads.params import Size
-from workloads.runner import BareRun, ProfilerFactory, RunOutcome, RunPlan, execute, plan_run
+from workloads.runner import (
+    EXIT_CODES,
+    BareRun,
+    ClaimedBy,
+    ProfilerFactory,
+    RunOutcome,
+    RunPlan,
+    claim,
+    end_unstarted,
+    execute,
+    plan_run,
+    run_error,
+)
 
 
 @dataclass(frozen=True)
@@ -57,6 +73,7 @@ class RunRequest:
         out_dir: Path | None = None,
         run_id: str | None = None,
         profiler: ProfilerFactory | None = None,
+        claimed: bool = False,
     ) -> RunPlan:
         """This request validated into a plan (nothing written); raises on bad input."""
         return plan_run(
@@ -69,6 +86,7 @@ class RunRequest:
             run_id=self.run_id if run_id is None else run_id,
             profiler=profiler or BareRun,
             command=self.command,
+            claimed=claimed,
         )
 
     def argv(self) -> list[str]:
@@ -79,8 +97,9 @@ class RunRequest:
             argv += ["--size", self.size]
         return argv + self._run_options()
 
-    def child_argv(self, out_dir: Path, run_id: str) -> list[str]:
-        """This request as a ``queueprof run`` command line (bare, quiet)."""
+    def child_argv(self, out_dir: Path, run_id: str, *, claimed: bool = False) -> list[str]:
+        """This request as a ``queueprof run`` command line (bare, quiet); ``claimed``: into
+        the folder this process claimed for it (``--claimed``)."""
         argv = [
             sys.executable,
             "-m",
@@ -94,6 +113,7 @@ class RunRequest:
             "--run-id",
             run_id,
             "--quiet",
+            *(["--claimed"] if claimed else []),
         ]
         return argv + self._run_options()
 
@@ -117,99 +137,268 @@ def profile(
     baseline: bool = True,
     show_progress: bool = False,
 ) -> RunOutcome:
-    """Run ``request`` under ``profiler_name``; returns the profiled run's outcome."""
+    """Run ``request`` under ``profiler_name``; returns the profiled run's outcome.
+
+    The run folder is claimed first, before the bare baseline or any child process starts:
+    of two runs racing on one run id, the loser stops right there (``RunIdError``, exit 2)
+    and touches nothing. SIGINT, SIGTERM or SIGHUP during the baseline end the claimed
+    folder ``interrupted`` with no metrics and a note saying so (the profiled run never
+    started); the baseline's temporary folder is removed either way.
+    """
     cls = get_profiler(profiler_name)
     options = cls.options_type.parse(profiler_options)
     cls.check_available()
-    queue = ",".join(part for part in (cls.queue_options, request.queue) if part)
-    request = dataclasses.replace(request, queue=queue)
+    request = dataclasses.replace(request, queue=_under(request.queue, cls.queue_options))
     if cls.name == "none":
         baseline = False
-    if cls.launcher:
-        return _launch(request, cls, profiler_options, baseline)
-    plan = request.plan(profiler=functools.partial(cls, options))
-    bare = _bare_run(request, plan.run_id) if baseline else None
-    outcome = execute(plan, show_progress=show_progress)
-    if bare is not None:
-        _attach_baseline(outcome.run_dir, bare)
-    return outcome
+    run_id = check_run_id(request.run_id or new_run_id(request.workload))
+    profiler = cls(options, request.out_dir / run_id)
+    plan = request.plan(run_id=run_id, profiler=lambda _run_dir: profiler)
+    with interrupts() as signals:
+        folder = claim(plan)
+        bare: Baseline | None = None
+        try:
+            signals.raise_if_received()
+            if baseline:
+                bare = _bare_run(request, run_id, in_child=cls.launcher)
+                if bare.status is RunStatus.INTERRUPTED:
+                    return end_unstarted(
+                        plan,
+                        folder,
+                        RunStatus.INTERRUPTED,
+                        f"interrupted by {describe(signals.received)} during the bare baseline "
+                        "run, before the profiled run started: no results",
+                    )
+            if cls.launcher:
+                outcome = _launch(plan, profiler, request, folder, signals)
+            else:
+                outcome = execute(plan, folder=folder, show_progress=show_progress)
+        except KeyboardInterrupt:  # between the steps, each of which ends its own interrupts
+            with signals.held():
+                if folder.read().status is not RunStatus.RUNNING:
+                    return _outcome_of(folder)
+                return end_unstarted(
+                    plan,
+                    folder,
+                    RunStatus.INTERRUPTED,
+                    f"interrupted by {describe(signals.received)} before the profiled run "
+                    "started: no results",
+                )
+        except Exception as crash:  # the folder says how it ended, then the error goes on up
+            with signals.held():
+                if folder.read().status is RunStatus.RUNNING:
+                    end_unstarted(plan, folder, RunStatus.FAILED, str(crash), run_error(crash))
+            raise
+        finally:
+            if bare is not None and bare.folder is not None:
+                with signals.held():
+                    # Only a complete run's cost is the profiler's overhead: against a run
+                    # that stopped early (or never started) the ratios would be noise.
+                    if folder.read().status is RunStatus.COMPLETE:
+                        _attach_baseline(plan.run_dir, bare.folder)
+                    shutil.rmtree(bare.folder.parent, ignore_errors=True)
+        return outcome
 
 
-def _bare_run(request: RunRequest, run_id: str, *, in_child: bool = False) -> Path | None:
-    """The same workload without a profiler, in a temporary folder; None if it did not complete.
+def run_claimed(request: RunRequest, *, show_progress: bool = False) -> RunOutcome:
+    """The run a launcher (py-spy) starts as its child, into the folder the launcher claimed.
+
+    ``queueprof run --claimed``: the folder must exist with a ``running`` manifest of this
+    run id (:meth:`RunFolder.claimed`); the launcher's profiler entry stays in it.
+    """
+    run_dir = request.out_dir / check_run_id(request.run_id or "")
+    folder = RunFolder.claimed(run_dir)
+    entry = folder.read().profiler
+    plan = request.plan(profiler=lambda _run_dir: ClaimedBy(entry), claimed=True)
+    return execute(plan, folder=folder, show_progress=show_progress)
+
+
+def _under(user_queue: str, profiler_queue: str) -> str:
+    """The profiler's queue options with the user's ``--queue`` over them.
+
+    A key the user sets is left out of the profiler's part, so it is not "given twice";
+    the user's value wins, as it did when the two were simply joined.
+    """
+    try:
+        users = {pair.key for pair in keyvalue.pairs(keyvalue.split_list(user_queue))}
+        kept = [
+            pair.item
+            for pair in keyvalue.pairs(keyvalue.split_list(profiler_queue))
+            if pair.key not in users
+        ]
+    except keyvalue.KeyValueError:
+        kept = [profiler_queue]  # planning names the user's bad item
+    return ",".join(part for part in (*kept, user_queue) if part)
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """How the bare baseline run ended, and its folder (in a temporary folder) if complete."""
+
+    status: RunStatus
+    folder: Path | None
+
+
+def _bare_run(request: RunRequest, run_id: str, *, in_child: bool = False) -> Baseline:
+    """The same workload without a profiler, in a temporary folder.
 
     ``in_child`` runs it as a ``queueprof run`` process, as a launcher runs its profiled
-    side, so both sides pay the same start-up. A failed bare run leaves nothing behind.
+    side, so both sides pay the same start-up. A bare run that did not complete leaves
+    nothing behind, also when it was interrupted or this function is.
     """
-    scratch = Path(tempfile.mkdtemp(prefix="queueprof-baseline-"))
-    bare_id = f"{run_id}-{BASELINE}"
-    if in_child:
-        done = subprocess.run(
-            request.child_argv(scratch, bare_id), capture_output=True, text=True, check=False
-        )
-        complete = done.returncode == 0
-    else:
-        complete = execute(request.plan(out_dir=scratch, run_id=bare_id)).status is (
-            RunStatus.COMPLETE
-        )
-    if not complete:
-        shutil.rmtree(scratch, ignore_errors=True)
-        return None
-    return scratch / bare_id
+    with interrupts() as signals:
+        with signals.held():
+            scratch = Path(tempfile.mkdtemp(prefix="queueprof-baseline-"))
+        bare_id = f"{run_id}-{BASELINE}"
+        status = RunStatus.FAILED
+        try:
+            signals.raise_if_received()
+            if in_child:
+                ended = _run_child(
+                    request.child_argv(scratch, bare_id),
+                    interrupt=lambda child: child.send_signal(signals.received or signal.SIGINT),
+                    quiet=True,
+                )
+                status = CHILD_STATUS.get(ended.returncode, RunStatus.FAILED)
+                if ended.interrupted:
+                    status = RunStatus.INTERRUPTED
+            else:
+                status = execute(request.plan(out_dir=scratch, run_id=bare_id)).status
+        finally:
+            if status is not RunStatus.COMPLETE:
+                with signals.held():
+                    shutil.rmtree(scratch, ignore_errors=True)
+    return Baseline(status, scratch / bare_id if status is RunStatus.COMPLETE else None)
 
 
-def _launch(
-    request: RunRequest, cls: type[Profiler], raw_options: Sequence[str], baseline: bool
-) -> RunOutcome:
-    run_id = check_run_id(request.run_id or new_run_id(request.workload))
-    run_dir = request.out_dir / run_id
-    if run_dir.exists():
-        raise ProfilerError(f"run folder {str(run_dir)!r} already exists; choose another --run-id")
-    # Validate everything in this process first: a bad --param must not start a child.
-    request.plan(run_id=run_id)
-    bare = _bare_run(request, run_id, in_child=True) if baseline else None
-    request.out_dir.mkdir(parents=True, exist_ok=True)
-    profiler = cls(cls.options_type.parse(raw_options), run_dir)
-    command = profiler.command(request.child_argv(request.out_dir, run_id))
+CHILD_STATUS = {code: status for status, code in EXIT_CODES.items()}
+"""A ``queueprof run`` child's exit status as the status of its run."""
+
+INTERRUPT_GRACE_S = 60.0
+"""How long an interrupted child may take to finish its folder before its session is killed:
+an interrupted smoke or default run ends in a few seconds."""
+
+LEFTOVER_GRACE_S = 2.0
+"""How long processes a child leaves in its session may take to exit on their own (e.g.
+multiprocessing's resource tracker, which exits when the run's end closes its pipe)."""
+
+
+@dataclass(frozen=True)
+class ChildEnd:
+    """How a child process ended."""
+
+    returncode: int
+    stderr: str
+    interrupted: bool
+    """An interrupt signal reached this process while the child ran (and was passed on)."""
+
+
+def _run_child(
+    command: Sequence[str],
+    *,
+    interrupt: Callable[[subprocess.Popen[str]], None],
+    quiet: bool = False,
+) -> ChildEnd:
+    """Run ``command`` in a session of its own until it ends; nothing it started outlives it.
+
+    The child's session is its own so that a Ctrl-C at the terminal reaches this process
+    only: ``interrupt`` passes it on once, in the order the child needs (py-spy: to the run,
+    not to py-spy, which would stop at once and lose the profile). An interrupted child gets
+    :data:`INTERRUPT_GRACE_S` to end; whatever is left in its session then is killed.
+    """
     interrupted = False
-    # py-spy runs in a session of its own: on Ctrl-C it would stop at once and kill the run
-    # before the run had marked its folder interrupted. The SIGINT goes to the run alone,
-    # and py-spy writes its profile when the run exits.
     with subprocess.Popen(
-        command, stderr=subprocess.PIPE, text=True, start_new_session=True
+        command,
+        stdout=subprocess.DEVNULL if quiet else None,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
     ) as child:
         try:
             _, stderr = child.communicate()
         except KeyboardInterrupt:
             interrupted = True
-            _interrupt_workload(child.pid)
-            _, stderr = child.communicate()
-    if not (run_dir / MANIFEST).exists():
-        raise ProfilerError(f"{cls.name} did not run the workload: {profiler.explain(stderr)}")
-    problems: list[str] = []
-    try:
-        artifacts = profiler.finish(interrupted=interrupted)
-    except ProfilerError as error:  # the run's own results stand; say what is missing
-        artifacts, problems = [], [str(error)]
-    folder = RunFolder(run_dir)
-    manifest = folder.add_artifacts(
-        artifacts,
-        profiler=profiler.manifest() | ({"problems": problems} if problems else {}),
-        command=request.command,
+            interrupt(child)
+            try:
+                _, stderr = child.communicate(timeout=INTERRUPT_GRACE_S)
+            except subprocess.TimeoutExpired:
+                _kill_session(child.pid)
+                _, stderr = child.communicate()
+        _end_session(child.pid, LEFTOVER_GRACE_S)
+    return ChildEnd(child.returncode, stderr or "", interrupted)
+
+
+def _end_session(session: int, grace_s: float) -> None:
+    """Wait up to ``grace_s`` for the processes left in ``session`` to exit, then kill them."""
+    deadline = time.monotonic() + grace_s
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(session, 0)
+        except ProcessLookupError:
+            return  # nobody left
+        time.sleep(0.05)
+    _kill_session(session)
+
+
+def _kill_session(session: int) -> None:
+    with contextlib.suppress(ProcessLookupError):  # already empty
+        os.killpg(session, signal.SIGKILL)
+
+
+def _launch(
+    plan: RunPlan,
+    profiler: Profiler,
+    request: RunRequest,
+    folder: RunFolder,
+    signals: Interrupts,
+) -> RunOutcome:
+    """The run as a ``queueprof run --claimed`` child of ``profiler``, into ``folder``."""
+    command = profiler.command(request.child_argv(request.out_dir, plan.run_id, claimed=True))
+    ended = _run_child(
+        command,
+        interrupt=lambda child: _interrupt_workload(child.pid, signals.received or signal.SIGINT),
     )
-    if bare is not None:
-        _attach_baseline(run_dir, bare)
-    result = folder.read_results()
-    return RunOutcome(run_dir, manifest.status, result, manifest.error)
+    with signals.held():
+        if folder.read().status is RunStatus.RUNNING:  # the run never started, or was killed
+            if ended.interrupted:
+                return end_unstarted(
+                    plan,
+                    folder,
+                    RunStatus.INTERRUPTED,
+                    f"interrupted by {describe(signals.received)} before the run under "
+                    f"{profiler.name} had finished its folder: no results",
+                )
+            message = f"{profiler.name} did not run the workload: {profiler.explain(ended.stderr)}"
+            return end_unstarted(
+                plan, folder, RunStatus.FAILED, message, RunError("ProfilerError", message, "")
+            )
+        problems: list[str] = []
+        try:
+            artifacts = profiler.finish(interrupted=ended.interrupted)
+        except ProfilerError as error:  # the run's own results stand; say what is missing
+            artifacts, problems = [], [str(error)]
+        folder.add_artifacts(
+            artifacts,
+            profiler=profiler.manifest() | ({"problems": problems} if problems else {}),
+            command=request.command,
+        )
+        return _outcome_of(folder)
 
 
-def _interrupt_workload(launcher_pid: int) -> None:
-    """SIGINT to the launcher's children (the run); to the launcher if it has none yet."""
+def _outcome_of(folder: RunFolder) -> RunOutcome:
+    """The outcome a finished folder records."""
+    manifest = folder.read()
+    return RunOutcome(folder.path, manifest.status, folder.read_results(), manifest.error)
+
+
+def _interrupt_workload(launcher_pid: int, signum: signal.Signals) -> None:
+    """``signum`` (the one this process got) to the launcher's children (the run); to the
+    launcher if it has none yet."""
     try:
         launcher = psutil.Process(launcher_pid)
         targets = launcher.children(recursive=False) or [launcher]
         for target in targets:
-            target.send_signal(signal.SIGINT)
+            target.send_signal(signum)
     except psutil.NoSuchProcess:
         pass  # already gone: nothing left to interrupt
 

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from .errors import RunIdError
+from .errors import ResultFormatError, RunIdError
 from .files import MANIFEST, RESULTS, write_atomic
 from .manifest import Artifact, ArtifactKind, Manifest, RunError, RunStatus
 from .results import WorkloadResult
@@ -51,6 +51,29 @@ class RunFolder:
         folder = cls(path)
         with folder._locked():
             write_atomic(folder.manifest_path, manifest.to_json())
+        return folder
+
+    @classmethod
+    def claimed(cls, path: Path) -> RunFolder:
+        """The folder a launcher claimed with :meth:`create` for the run it starts as a child.
+
+        Refused with :class:`RunIdError` unless it holds the manifest of a run of that id that
+        has not ended: the child of a launcher that lost a race never gets this far (the
+        launcher stops at its own claim), and a finished run is never written into again.
+        """
+        folder = cls(path)
+        try:
+            manifest = folder.read()
+        except (OSError, ResultFormatError) as error:
+            raise RunIdError(
+                f"{str(path)!r} is not a run folder claimed for this run ({error}); "
+                "--claimed is for the child a launcher (py-spy) starts"
+            ) from None
+        if manifest.run_id != path.name or manifest.status is not RunStatus.RUNNING:
+            raise RunIdError(
+                f"run folder {str(path)!r} holds run {manifest.run_id!r}, "
+                f"{manifest.status.value}; it cannot be run into again"
+            )
         return folder
 
     def read(self) -> Manifest:

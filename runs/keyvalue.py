@@ -11,6 +11,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+KEY_VALUE = "key=value"
+"""What an item without ``=`` should have been (the layers add an example of their own)."""
+
 TRUE_WORDS = ("1", "true", "yes", "on")
 FALSE_WORDS = ("0", "false", "no", "off")
 
@@ -39,17 +42,37 @@ def normalise_key(key: str) -> str:
 
 
 def pairs(items: Iterable[str]) -> Iterator[Pair]:
-    """Each ``key=value`` item as a :class:`Pair`; :class:`KeyValueError` for one with no ``=``."""
+    """Each ``key=value`` item as a :class:`Pair`.
+
+    :class:`KeyValueError` for an item with no ``=`` or no key, and for a key given twice
+    (``claim_batch=1,claim_batch=5``): which one was meant is a guess, so none is taken.
+    """
+    seen: dict[str, str] = {}
     for item in items:
         key, sep, raw = item.partition("=")
         if not sep:
-            raise KeyValueError(item, "key=value")
-        yield Pair(normalise_key(key), raw.strip(), item)
+            raise KeyValueError(item, KEY_VALUE)
+        name = normalise_key(key)
+        if not name:
+            raise KeyValueError(item, f"a key before '=' ({KEY_VALUE})")
+        if name in seen:
+            raise KeyValueError(item, f"each key once; {name} is already set by {seen[name]!r}")
+        seen[name] = item
+        yield Pair(name, raw.strip(), item)
 
 
 def split_list(text: str) -> list[str]:
-    """``a=1,b=2`` as its non-empty items (the comma-joined form of ``--queue``)."""
-    return [part for part in (p.strip() for p in text.split(",")) if part]
+    """``a=1,b=2`` (the comma-joined form of ``--queue`` and of list values) as its items.
+
+    Blank text has no items; an empty item (``a=1,,b=2``, a trailing comma) is a
+    :class:`KeyValueError`: it is a typo more often than not, and a dropped item is silent.
+    """
+    if not text.strip():
+        return []
+    items = [part.strip() for part in text.split(",")]
+    if not all(items):
+        raise KeyValueError(text, "items separated by single commas, none of them empty")
+    return items
 
 
 def coerce(kind: type[Any], raw: str) -> Any:

@@ -9,6 +9,7 @@ valid choices.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from enum import StrEnum
@@ -92,8 +93,8 @@ class Wakeup:
             raise InvalidArgumentError(
                 f"wakeup {text!r}: interval {ms!r} is not a number of milliseconds"
             ) from None
-        if not interval > 0:
-            raise InvalidArgumentError(f"wakeup {text!r}: interval must be > 0 ms")
+        if not (math.isfinite(interval) and interval > 0):
+            raise InvalidArgumentError(f"wakeup {text!r}: interval must be > 0 ms, a finite number")
         return cls(mode, interval)
 
     def __str__(self) -> str:
@@ -157,18 +158,30 @@ class QueueConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 10_000:
                 raise InvalidArgumentError(f"{name}={value!r}: must be a whole number 1..10000")
+        # Finite numbers only: nan passes no comparison and inf every upper one, and either
+        # fails deep inside a run (lease arithmetic, sleeps) instead of here.
         positive = ("lease_s", "busy_backoff_max_ms", "busy_deadline_s", "retry_backoff_max_s")
-        if not _number(self.claim_budget_ms) or self.claim_budget_ms < 0:
+        if not _finite(self.claim_budget_ms) or self.claim_budget_ms < 0:
             raise InvalidArgumentError(
-                f"claim_budget_ms={self.claim_budget_ms!r}: must be >= 0 (0: claim_batch always)"
+                f"claim_budget_ms={self.claim_budget_ms!r}: must be >= 0, a finite number "
+                "(0: claim_batch always)"
             )
         for name in positive:
-            if not _number(getattr(self, name)) or not getattr(self, name) > 0:
-                raise InvalidArgumentError(f"{name}={getattr(self, name)!r}: must be > 0")
+            if not _finite(getattr(self, name)) or not getattr(self, name) > 0:
+                raise InvalidArgumentError(
+                    f"{name}={getattr(self, name)!r}: must be > 0, a finite number"
+                )
         parse_affinity(self.cpu_affinity)
-        for name in ("busy_timeout_ms", "retry_backoff_s"):
-            if not _number(getattr(self, name)) or getattr(self, name) < 0:
-                raise InvalidArgumentError(f"{name}={getattr(self, name)!r}: must be >= 0")
+        if not _finite(self.retry_backoff_s) or self.retry_backoff_s < 0:
+            raise InvalidArgumentError(
+                f"retry_backoff_s={self.retry_backoff_s!r}: must be >= 0, a finite number"
+            )
+        # SQLite takes the busy timeout as a C int.
+        timeout = self.busy_timeout_ms
+        if isinstance(timeout, bool) or not isinstance(timeout, int) or not 0 <= timeout < 2**31:
+            raise InvalidArgumentError(
+                f"busy_timeout_ms={self.busy_timeout_ms!r}: must be a whole number 0..{2**31 - 1:,}"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict; :meth:`from_dict` reads it back."""
@@ -206,7 +219,9 @@ class QueueConfig:
                     )
                 changes[pair.key] = _coerce(pair.key, getattr(base, pair.key), pair.raw)
         except keyvalue.KeyValueError as error:
-            raise InvalidArgumentError(f"queue option {error.item!r}: expected key=value") from None
+            raise InvalidArgumentError(
+                f"queue option {error.item!r}: expected {error.expected}"
+            ) from None
         return dataclasses.replace(base, **changes)
 
 
@@ -224,8 +239,10 @@ def parse_affinity(text: str) -> int | None:
     )
 
 
-def _number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
+def _finite(value: object) -> bool:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    return isinstance(value, int) or math.isfinite(value)
 
 
 def _enum(kind: type[StrEnum], name: str, value: object) -> Any:

@@ -265,17 +265,43 @@ async def _child(
     ready: BarrierType,
     stop: EventType,
 ) -> tuple[EngineStats, QueueStats]:
-    async with TaskQueue(path, config, affinity_slot=slot) as queue:
-        engine = WorkerEngine(name, queue, options.handlers, concurrency=options.concurrency)
-        await asyncio.to_thread(ready.wait)
-        if until_empty:
-            result = await engine.run_until_empty()
-        else:
-            stop_event = asyncio.Event()
-            watcher = asyncio.ensure_future(_watch(stop, stop_event))
-            result = await engine.run(stop_event)
-            watcher.cancel()
-        return result, queue.stats
+    main = asyncio.current_task()
+    assert main is not None
+    orphaned = asyncio.ensure_future(_watch_parent(main, ready))
+    try:
+        async with TaskQueue(path, config, affinity_slot=slot) as queue:
+            engine = WorkerEngine(name, queue, options.handlers, concurrency=options.concurrency)
+            await asyncio.to_thread(ready.wait)
+            if until_empty:
+                result = await engine.run_until_empty()
+            else:
+                stop_event = asyncio.Event()
+                watcher = asyncio.ensure_future(_watch(stop, stop_event))
+                result = await engine.run(stop_event)
+                watcher.cancel()
+            return result, queue.stats
+    finally:
+        orphaned.cancel()
+
+
+PARENT_CHECK_S = 0.1
+"""How often a worker process checks that the process that started it is alive."""
+
+
+async def _watch_parent(main: asyncio.Task[Any], ready: BarrierType) -> None:
+    """Cancel the worker once the process that started it has died.
+
+    A parent that stops on a signal it handles kills its workers itself; one killed outright
+    (SIGKILL, the OOM killer) cannot, and a worker of ``until_empty=False`` would then run
+    for ever, or wait for ever at the start barrier.
+    """
+    parent = mp.parent_process()
+    if parent is None:
+        return  # not a spawned worker (called in-process)
+    while parent.is_alive():
+        await asyncio.sleep(PARENT_CHECK_S)
+    ready.abort()  # a worker still waiting for the others stops waiting (its thread returns)
+    main.cancel()
 
 
 async def _watch(stop: EventType, stop_event: asyncio.Event) -> None:

@@ -34,6 +34,8 @@ class Size(StrEnum):
 
 
 WORKER_MODES = ("async", "process")
+INT_MIN, INT_MAX = -(2**63), 2**63 - 1
+"""The whole numbers a parameter may hold: what JSON readers and SQLite take as integers."""
 TASK_TYPES = ("noop", "sleep", "cpu", "alloc", "fail")
 
 
@@ -133,8 +135,10 @@ class WorkloadParams:
                 spec = _spec(known[pair.key])
                 changes[pair.key] = _parse(pair.key, hints[pair.key], spec, pair.raw)
         except keyvalue.KeyValueError as error:
+            example = f", e.g. --param {next(iter(known))}=..."
             raise ParameterError(
-                f"--param {error.item!r}: expected key=value, e.g. --param {next(iter(known))}=..."
+                f"--param {error.item!r}: expected {error.expected}"
+                + (example if error.expected == keyvalue.KEY_VALUE else "")
             ) from None
         return dataclasses.replace(self, **changes)
 
@@ -191,6 +195,12 @@ def _check_one(name: str, kind: Any, spec: ParamSpec, value: Any, *, whole: Any)
             raise ParameterError(f"{shown}: expected a whole number in {spec.valid()}")
         if not math.isfinite(value):
             raise ParameterError(f"{shown}: expected a finite number in {spec.valid()}")
+        if kind is int and not INT_MIN <= value <= INT_MAX:
+            # The manifest and results are JSON with 64-bit integers (orjson), like SQLite's.
+            raise ParameterError(
+                f"{shown} is out of range; valid: {spec.valid()}, and a whole number "
+                "parameter fits in 64 bits (-2**63..2**63-1)"
+            )
         too_low = spec.minimum is not None and value < spec.minimum
         too_high = spec.maximum is not None and value > spec.maximum
         if too_low or too_high:
@@ -205,11 +215,11 @@ def _check_one(name: str, kind: Any, spec: ParamSpec, value: Any, *, whole: Any)
 def _parse(name: str, kind: Any, spec: ParamSpec, raw: str) -> Any:
     if typing.get_origin(kind) is tuple:
         item_kind = typing.get_args(kind)[0]
-        return tuple(
-            _parse_one(name, item_kind, spec, part.strip())
-            for part in raw.split(",")
-            if part.strip()
-        )
+        try:
+            parts = keyvalue.split_list(raw)
+        except keyvalue.KeyValueError as error:
+            raise ParameterError(f"parameter {name}={raw!r}: expected {error.expected}") from None
+        return tuple(_parse_one(name, item_kind, spec, part) for part in parts)
     return _parse_one(name, kind, spec, raw)
 
 

@@ -1,12 +1,14 @@
 """Execute one workload run into its run folder.
 
-:func:`plan_run` validates every input and writes nothing; :func:`execute` then creates
-``<out>/<run-id>/`` with ``manifest.json`` (status ``running``), runs the workload in ONE
-``asyncio.run`` with the profiler's session entered inside the running loop, lets the profiler
+:func:`plan_run` validates every input and writes nothing; :func:`claim` creates
+``<out>/<run-id>/`` with ``manifest.json`` (status ``running``), once; :func:`execute` runs
+the workload in ONE ``asyncio.run`` with the profiler's session entered inside the running
+loop, lets the profiler
 finish (write its artifacts) after the loop, lets the workload derive its fits from the
 results (:meth:`~workloads.base.Workload.finalize`, unprofiled), and ends with
 ``results.json`` and the final manifest (``complete``, ``interrupted`` on SIGINT with the
-partial results, or ``failed`` with the error and traceback).
+partial results, or ``failed`` with the error and traceback). SIGTERM and SIGHUP end a run
+as SIGINT does (:mod:`workloads.interrupts`).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import shutil
 import signal
 import tempfile
 import threading
@@ -42,6 +45,7 @@ from .capture import RunCapture
 from .context import PartialResults, RunContext
 from .environment import capture_environment
 from .errors import ParameterError
+from .interrupts import Interrupts, describe, interrupts
 from .params import Size, WorkloadParams
 from .progress import NullProgress, Progress, RichProgress
 from .registry import get_workload
@@ -93,6 +97,27 @@ class BareRun:
         return []
 
 
+class ClaimedBy:
+    """The profiler of a launcher that claimed the run folder and runs this process under
+    it (py-spy): nothing runs in here, and the entry it wrote in the manifest stands, so
+    the folder names its real profiler even if the launcher never gets to finish it."""
+
+    def __init__(self, entry: Mapping[str, Any]) -> None:
+        self.entry = dict(entry)
+
+    def manifest(self) -> dict[str, Any]:
+        """The launcher's entry, as claimed."""
+        return dict(self.entry)
+
+    def session(self) -> AbstractContextManager[object]:
+        """A null context: the launcher samples from outside."""
+        return contextlib.nullcontext()
+
+    def finish(self, *, interrupted: bool = False) -> Sequence[Artifact]:
+        """Nothing: the launcher lists its artifacts after this process ended."""
+        return []
+
+
 @dataclass(frozen=True)
 class RunPlan:
     """A validated run, ready to execute; nothing has been written yet."""
@@ -138,8 +163,12 @@ def plan_run(
     run_id: str | None = None,
     profiler: ProfilerFactory = BareRun,
     command: Sequence[str] = (),
+    claimed: bool = False,
 ) -> RunPlan:
-    """Validate every input; raises :class:`ParameterError` or ``TargetsError`` (exit 2)."""
+    """Validate every input; raises :class:`ParameterError` or ``TargetsError`` (exit 2).
+
+    ``claimed``: the run folder exists already, claimed for this run by a launcher.
+    """
     workload = get_workload(workload_name)
     try:
         size_value = Size(size)
@@ -152,7 +181,7 @@ def plan_run(
     queue_config = parse_queue(queue, workload.queue_defaults)
     targets = load_targets(targets_file)
     run_dir = out_dir / check_run_id(run_id or new_run_id(workload.name))
-    if run_dir.exists():
+    if run_dir.exists() and not claimed:  # early word only: the claim is execute's mkdir
         raise ParameterError(
             f"run folder {str(run_dir)!r} already exists; choose another --run-id or --out"
         )
@@ -179,8 +208,14 @@ def parse_queue(text: str, defaults: str = "") -> QueueConfig:
     return dataclasses.replace(config, record_timings=True)
 
 
-def execute(plan: RunPlan, *, show_progress: bool = False) -> RunOutcome:
-    """Run ``plan`` into its folder; never raises for a failed or interrupted workload."""
+def claim(plan: RunPlan) -> RunFolder:
+    """Create ``plan``'s run folder with its first manifest (``running``): the one claim.
+
+    Of two runs racing on one run id exactly one gets the folder; the other gets
+    ``RunIdError`` (exit 2) and has written nothing. An interrupt that arrives while the
+    folder is made is held, not raised (the caller would lose the folder it must finish):
+    the caller acts on ``Interrupts.received`` once it holds the folder.
+    """
     environment = capture_environment()  # before the folder exists: nothing half-written
     manifest = Manifest(
         run_id=plan.run_id,
@@ -194,8 +229,30 @@ def execute(plan: RunPlan, *, show_progress: bool = False) -> RunOutcome:
         command=plan.command,
         started_at=now_iso(),
     )
-    folder = RunFolder.create(plan.run_dir, manifest)
+    with interrupts() as signals, signals.held():
+        return RunFolder.create(plan.run_dir, manifest)
 
+
+def execute(
+    plan: RunPlan, *, folder: RunFolder | None = None, show_progress: bool = False
+) -> RunOutcome:
+    """Run ``plan`` into its folder; never raises for a failed or interrupted workload.
+
+    ``folder`` is the plan's folder when it was claimed already (:func:`claim`; a launcher's
+    child gets it from :meth:`RunFolder.claimed`); by default the run claims it here.
+    SIGINT, SIGTERM and SIGHUP all end the run ``interrupted`` (:mod:`.interrupts`).
+    """
+    with interrupts() as signals:
+        if folder is None:
+            folder = claim(plan)
+        else:
+            folder.update(lambda manifest: dataclasses.replace(manifest, started_at=now_iso()))
+        return _execute(plan, folder, signals, show_progress=show_progress)
+
+
+def _execute(
+    plan: RunPlan, folder: RunFolder, signals: Interrupts, *, show_progress: bool
+) -> RunOutcome:
     partial = PartialResults(plan.workload.name, plan.size.value, plan.params.to_dict())
     partial.queue = plan.queue_config.to_dict()
     artifacts: Sequence[Artifact] = ()
@@ -203,27 +260,29 @@ def execute(plan: RunPlan, *, show_progress: bool = False) -> RunOutcome:
     status = RunStatus.COMPLETE
     error: RunError | None = None
     result: WorkloadResult | None = None
-    with tempfile.TemporaryDirectory(prefix=f"queueprof-{plan.run_id}-") as scratch:
+    with signals.held():  # an interrupt now must not leave the folder behind
+        scratch = Path(tempfile.mkdtemp(prefix=f"queueprof-{plan.run_id}-"))
+    try:
+        signals.raise_if_received()
         progress_cm: AbstractContextManager[Progress] = (
             RichProgress(plan.workload.name)
             if show_progress
             else contextlib.nullcontext(NullProgress())
         )
-        try:
-            with progress_cm as progress:
-                ctx = RunContext(Path(scratch), plan.queue_config, partial, progress)
-                result = asyncio.run(_inside_loop(plan, ctx, capture))
-            if result is None:
-                status = RunStatus.INTERRUPTED
-        except KeyboardInterrupt:  # Ctrl-C outside the loop's own handler (start-up, shutdown)
+        with progress_cm as progress:
+            ctx = RunContext(scratch, plan.queue_config, partial, progress)
+            result = asyncio.run(_inside_loop(plan, ctx, capture, signals))
+        if result is None:
             status = RunStatus.INTERRUPTED
-        except Exception as crash:  # noqa: BLE001 - a crash is data: recorded in the run folder
-            status = RunStatus.FAILED
-            error = RunError(
-                type(crash).__name__,
-                str(crash),
-                "".join(traceback.format_exception(crash)),
-            )
+    except KeyboardInterrupt:  # outside the loop's own handler (start-up, shutdown)
+        status = RunStatus.INTERRUPTED
+        partial.note(f"interrupted by {describe(signals.received)}; results are partial")
+    except Exception as crash:  # noqa: BLE001 - a crash is data: recorded in the run folder
+        status = RunStatus.FAILED
+        error = run_error(crash)
+    # The run has ended: an interrupt from here on is recorded, not acted on, so the
+    # profiler's files, the scratch folder's removal and the manifest are all whole.
+    with signals.held():
         try:
             artifacts = [
                 *capture.write(plan.run_dir),
@@ -231,46 +290,62 @@ def execute(plan: RunPlan, *, show_progress: bool = False) -> RunOutcome:
             ]
         except Exception as crash:  # noqa: BLE001 - recorded in the run folder like any crash
             status = RunStatus.FAILED
-            error = error or RunError(
-                type(crash).__name__, str(crash), "".join(traceback.format_exception(crash))
-            )
-    if status is not RunStatus.COMPLETE or result is None:
-        result = partial.result(complete=False)
-    try:
-        # Outside the profiler's session and the loop: fits are not the workload's cost.
-        result = plan.workload.finalize(plan.params, result)
-    except Exception as crash:  # noqa: BLE001 - recorded in the run folder like any crash
-        status = RunStatus.FAILED
-        error = error or RunError(
-            type(crash).__name__, str(crash), "".join(traceback.format_exception(crash))
-        )
-    result = result.with_verdicts(plan.targets.evaluate(plan.workload.name, result.metrics))
-    folder.write_results(result)
-    # The profiler's entry is read again: summaries (peak memory, overflow...) exist only now.
-    folder.finish(status, artifacts=artifacts, error=error, profiler=plan.profiler.manifest())
+            error = error or run_error(crash)
+        shutil.rmtree(scratch, ignore_errors=True)
+        if status is not RunStatus.COMPLETE or result is None:
+            result = partial.result(complete=False)
+        try:
+            # Outside the profiler's session and the loop: fits are not the workload's cost.
+            result = plan.workload.finalize(plan.params, result)
+        except Exception as crash:  # noqa: BLE001 - recorded in the run folder like any crash
+            status = RunStatus.FAILED
+            error = error or run_error(crash)
+        result = result.with_verdicts(plan.targets.evaluate(plan.workload.name, result.metrics))
+        folder.write_results(result)
+        # The profiler's entry is read again: summaries (peak memory, overflow...) exist only now.
+        folder.finish(status, artifacts=artifacts, error=error, profiler=plan.profiler.manifest())
     return RunOutcome(plan.run_dir, status, result, error)
 
 
+def end_unstarted(
+    plan: RunPlan, folder: RunFolder, status: RunStatus, note: str, error: RunError | None = None
+) -> RunOutcome:
+    """Finish a claimed folder whose workload never ran here (interrupted during the bare
+    baseline, a launcher whose child never started or died): no metrics, ``note`` says why."""
+    partial = PartialResults(plan.workload.name, plan.size.value, plan.params.to_dict())
+    partial.queue = plan.queue_config.to_dict()
+    partial.note(note)
+    result = partial.result(complete=False)
+    with interrupts() as signals, signals.held():
+        folder.write_results(result)
+        folder.finish(status, error=error, profiler=plan.profiler.manifest())
+    return RunOutcome(plan.run_dir, status, result, error)
+
+
+def run_error(crash: BaseException) -> RunError:
+    """``crash`` as the manifest records it: type, message and traceback."""
+    return RunError(type(crash).__name__, str(crash), "".join(traceback.format_exception(crash)))
+
+
 async def _inside_loop(
-    plan: RunPlan, ctx: RunContext, capture: RunCapture
+    plan: RunPlan, ctx: RunContext, capture: RunCapture, signals: Interrupts
 ) -> WorkloadResult | None:
-    """The run inside the event loop; None when SIGINT interrupted it."""
-    loop = asyncio.get_running_loop()
+    """The run inside the event loop; None when an interrupt signal stopped it."""
     main = asyncio.current_task()
     assert main is not None
     interrupted = threading.Event()
 
-    def on_sigint() -> None:
-        if not interrupted.is_set():
-            interrupted.set()
-            ctx.partial.note("interrupted by SIGINT (Ctrl-C); results are partial")
-            main.cancel()
+    def on_interrupt(signum: signal.Signals) -> None:
+        interrupted.set()
+        ctx.partial.note(f"interrupted by {describe(signum)}; results are partial")
+        main.cancel()
 
-    handle_sigint = threading.current_thread() is threading.main_thread()
-    if handle_sigint:
-        loop.add_signal_handler(signal.SIGINT, on_sigint)
     try:
-        with observing(capture), plan.profiler.session():
+        with (
+            signals.on_loop(asyncio.get_running_loop(), on_interrupt),
+            observing(capture),
+            plan.profiler.session(),
+        ):
             return await plan.workload.run(plan.params, ctx)
     except asyncio.CancelledError:
         if not interrupted.is_set():
@@ -284,6 +359,3 @@ async def _inside_loop(
         # the same Ctrl-C): the run was interrupted, and the note keeps what failed.
         ctx.partial.note(f"after the interrupt: {type(error).__name__}: {error}")
         return None
-    finally:
-        if handle_sigint:
-            loop.remove_signal_handler(signal.SIGINT)

@@ -18,15 +18,15 @@ from runs import SCHEMA_VERSION, Manifest, RunStatus, WorkloadResult
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
-def queueprof(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    """Run the CLI to completion and capture what it printed."""
+def queueprof(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    """Run the CLI to completion and capture what it printed (``env``: more variables)."""
     return subprocess.run(
         [sys.executable, "-m", "queueprof", *args],
         cwd=cwd,
         capture_output=True,
         text=True,
         timeout=300,
-        env=_env(),
+        env=_env(**env),
     )
 
 
@@ -82,6 +82,36 @@ def test_bad_input_exits_2_with_the_valid_choices_and_writes_nothing(
     assert done.returncode == 2
     assert expected in done.stderr
     assert not (tmp_path / "traces").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["latency", "--queue", "lease_s=nan"], "lease_s=nan: must be > 0, a finite number"),
+        (["latency", "--queue", "claim_budget_ms=inf"], "claim_budget_ms=inf: must be >= 0"),
+        (["latency", "--queue", "retry_backoff_s=nan"], "retry_backoff_s=nan: must be >= 0"),
+        (["latency", "--queue", "claim_batch=1,claim_batch=5"], "each key once"),
+        (["latency", "--queue", "claim_batch=1,,ack_batch=2"], "none of them empty"),
+        (["latency", "--param", "tasks=10", "--param", "tasks=20"], "each key once"),
+        (["stress", "--param", f"seed={2**64}"], "fits in 64 bits"),
+        (["memory", "--param", f"chunks={2**64 + 1}"], "fits in 64 bits"),
+        (["latency", "--profiler", "pyinstrument", "--queue", "lease_s=inf"], "lease_s=inf"),
+        (["latency", "--profiler", "py-spy", "--queue", "retry_backoff_s=inf"], "finite"),
+    ],
+)
+def test_non_finite_huge_repeated_or_empty_values_exit_2_and_write_nothing(
+    tmp_path: Path, args: list[str], expected: str
+) -> None:
+    # GIVEN values that used to pass planning and then fail the run (exit 1, a folder) or
+    # crash while the manifest was written (an empty folder)
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    done = queueprof("run", *args, "--size", "smoke", cwd=tmp_path, TMPDIR=str(scratch))
+    # THEN the command refuses them before anything starts: no folder, no temp files
+    assert done.returncode == 2, done.stderr
+    assert expected in done.stderr
+    assert not (tmp_path / "traces").exists()
+    assert not list(scratch.iterdir())
 
 
 def test_a_bad_targets_file_exits_2_naming_file_and_key(tmp_path: Path) -> None:
@@ -260,16 +290,17 @@ def _wait_for_done_tasks(scratch: Path, *, at_least: int, child: subprocess.Pope
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         assert child.poll() is None, child.communicate()
-        for path in scratch.rglob("latency-*.db"):
-            uri = f"file:{path}?mode=ro"
-            try:
-                with sqlite3.connect(uri, uri=True, timeout=5) as db:
-                    (done,) = db.execute(
-                        "SELECT count(*) FROM tasks WHERE state = 'done'"
-                    ).fetchone()
-            except sqlite3.OperationalError:
-                continue  # not created yet
-            if done >= at_least:
-                return
+        if any(finished_tasks(path) >= at_least for path in scratch.rglob("latency-*.db")):
+            return
         time.sleep(0.05)
     pytest.fail(f"the run finished no {at_least} tasks within 120 s")
+
+
+def finished_tasks(path: Path) -> int:
+    """Tasks done in the queue database at ``path``, read-only (0 before it has its table)."""
+    try:
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5) as db:
+            (done,) = db.execute("SELECT count(*) FROM tasks WHERE state = 'done'").fetchone()
+    except sqlite3.OperationalError:
+        return 0  # not created yet
+    return int(done)

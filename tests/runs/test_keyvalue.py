@@ -38,3 +38,37 @@ def test_each_layer_keeps_its_own_error() -> None:
         ThroughputParams().with_overrides(["tasks=many"])
     with pytest.raises(ValueError, match="expected key=value"):
         PyinstrumentOptions.parse(["interval"])
+
+
+def test_every_layer_refuses_a_key_given_twice() -> None:
+    # GIVEN the same key twice WHEN any of the three layers parses it THEN neither value
+    # is taken: the error names the second item and the first
+    with pytest.raises(InvalidArgumentError, match="claim_batch is already set by 'claim_batch=1'"):
+        QueueConfig.parse("claim_batch=1,claim_batch=5")
+    with pytest.raises(ParameterError, match="tasks is already set by 'tasks=1'"):
+        ThroughputParams().with_overrides(["tasks=1", "tasks=5"])
+    with pytest.raises(ValueError, match=r"interval is already set by 'interval=0\.01'"):
+        PyinstrumentOptions.parse(["interval=0.01", "interval=0.02"])
+
+
+def test_every_layer_refuses_an_item_without_a_key() -> None:
+    with pytest.raises(InvalidArgumentError, match="a key before '='"):
+        QueueConfig.parse("=5")
+    with pytest.raises(ParameterError, match="a key before '='"):
+        ThroughputParams().with_overrides(["=5"])
+    with pytest.raises(ValueError, match="a key before '='"):
+        PyinstrumentOptions.parse(["=0.01"])
+
+
+def test_a_key_written_with_dashes_and_underscores_is_still_one_key() -> None:
+    with pytest.raises(InvalidArgumentError, match="claim_batch is already set by 'claim-batch=1'"):
+        QueueConfig.parse("claim-batch=1,claim_batch=5")
+
+
+@pytest.mark.parametrize("text", ["claim_batch=1,,ack_batch=2", "claim_batch=1,", ",claim_batch=1"])
+def test_an_empty_item_is_refused_not_dropped(text: str) -> None:
+    with pytest.raises(InvalidArgumentError, match="none of them empty"):
+        QueueConfig.parse(text)
+    with pytest.raises(ParameterError, match="none of them empty"):
+        ThroughputParams().with_overrides(["worker_counts=1,,5"])
+    assert keyvalue.split_list("  ") == []  # no --queue at all is not an empty item

@@ -86,3 +86,26 @@ def test_from_dict_lists_the_valid_keys() -> None:
 def test_replace_with_a_bad_strategy_is_refused() -> None:
     with pytest.raises(InvalidArgumentError, match="choose one of shared, per-worker"):
         dataclasses.replace(QueueConfig(), connection="many")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "lease_s=nan",
+        "lease_s=inf",
+        "claim_budget_ms=nan",
+        "claim_budget_ms=inf",
+        "retry_backoff_s=nan",
+        "retry_backoff_s=inf",
+        "busy_deadline_s=inf",
+        "busy_backoff_max_ms=inf",
+        "retry_backoff_max_s=inf",
+        "wakeup=poll:inf",
+        "busy_timeout_ms=99999999999999999999",
+    ],
+)
+def test_non_finite_or_oversized_numbers_are_refused(text: str) -> None:
+    # nan passes no comparison and inf every upper bound: both used to be accepted here and
+    # fail the run later (exit 1, with a folder)
+    with pytest.raises(InvalidArgumentError, match=r"finite number|0\.\.2,147,483,647"):
+        QueueConfig.parse(text)

@@ -8,6 +8,7 @@ from workloads.errors import ParameterError
 from workloads.memory import MemoryParams
 from workloads.params import Size
 from workloads.registry import WORKLOADS
+from workloads.stress import StressParams
 from workloads.throughput import ThroughputParams
 
 
@@ -59,3 +60,11 @@ def test_every_workload_has_every_size_and_describes_its_params(name: str) -> No
     specs = workload.params_type.specs()
     assert specs
     assert all(spec.help for _, _, spec, _ in specs)
+
+
+@pytest.mark.parametrize("item", [f"seed={2**64}", f"seed={2**63}", f"chunks={2**64 + 1}"])
+def test_whole_numbers_beyond_64_bits_are_refused(item: str) -> None:
+    # They used to pass and crash while the manifest (JSON, 64-bit integers) was written.
+    params = StressParams() if item.startswith("seed") else MemoryParams()
+    with pytest.raises(ParameterError, match="fits in 64 bits"):
+        params.with_overrides([item])
