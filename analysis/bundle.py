@@ -23,8 +23,8 @@ from runs.files import COMPARISON_JSON, COMPARISON_MD, DIFF_FLAMEGRAPH
 from . import diffgraph, plots
 from .analyze import analyze
 from .compare import Comparison, ComparisonOptions, compare_runs
-from .errors import NotComparableError, RunFolderError, ScalingError
-from .load.runfolder import LoadedRun, open_run
+from .errors import ArtifactError, NotComparableError, RunFolderError, ScalingError
+from .load.runfolder import RUN_FIX, LoadedRun, inside_run, open_run
 from .output import FILE_FORMATS, write_reports
 from .render.comparison import comparison_markdown, scaling_markdown
 from .scaling import scaling_fits
@@ -147,16 +147,32 @@ def write_bundle(runs: Sequence[Path], out_dir: Path, options: ComparisonOptions
 
 
 def _bundle_run(run: LoadedRun, dest: Path) -> Written:
+    # The manifest was validated when read: the run id is a plain folder name and every
+    # artifact path is relative without '..', so dest and every target stay inside out_dir.
     dest.mkdir(parents=True)
+    results = run.manifest.results or RESULTS
     files = [
-        _copy(run.folder / MANIFEST, dest, "manifest: what ran, where, with which settings"),
-        _copy(run.folder / (run.manifest.results or RESULTS), dest, "results: every metric"),
+        _copy(
+            inside_run(run.folder, MANIFEST, "the run manifest is missing", RUN_FIX),
+            dest,
+            "manifest: what ran, where, with which settings",
+        ),
+        _copy(
+            inside_run(run.folder, results, "the run's results are missing", RUN_FIX),
+            dest,
+            "results: every metric",
+            results,
+        ),
     ]
     notes: list[str] = []
     for artifact in run.manifest.artifacts:
-        source = run.folder / artifact["path"]
-        if not source.is_file():
-            notes.append(f"artifact {artifact['path']} is listed in the manifest but missing")
+        try:
+            # Refuses a symlink out of the run folder: the bundle copies the folder's own files.
+            source = inside_run(
+                run.folder, artifact["path"], "is listed in the manifest but missing", RUN_FIX
+            )
+        except ArtifactError as error:
+            notes.append(f"artifact {artifact['path']} {error.problem}")
             continue
         what = artifact.get("description") or artifact["kind"]
         # Kept at its path in the run folder (screenshots/...): the copied manifest names it so.
@@ -258,8 +274,11 @@ def _copy(
     source: Path, dest_dir: Path, description: str, relative: str | None = None
 ) -> WrittenFile:
     target = dest_dir / (relative or source.name)
+    if not target.resolve().is_relative_to(dest_dir.resolve()):  # pragma: no cover - validated
+        raise RunFolderError(f"{relative!r}: would be written outside the bundle; not copied")
     target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copy2(source, target)
+    # The source was checked to resolve inside its run folder; copy the resolved file's bytes.
+    shutil.copy2(source.resolve(), target)
     return WrittenFile(target, description)
 
 

@@ -25,3 +25,7 @@ class ResultFormatError(QueueprofError):
 
 class RunIdError(UsageError):
     """A run id is not a safe folder name (exit status 2)."""
+
+
+class UnsafePathError(UsageError):
+    """A run folder names a file outside itself, or one that is not a regular file (exit 2)."""
