@@ -19,6 +19,7 @@ import numpy as np
 
 from runs import MANIFEST, RESULTS
 from runs.files import COMPARISON_JSON, COMPARISON_MD, DIFF_FLAMEGRAPH
+from runs.text import markdown_code, markdown_text
 
 from . import diffgraph, plots
 from .analyze import analyze
@@ -255,18 +256,23 @@ def _latency_overlay(baseline: LoadedRun, candidate: LoadedRun, folder: Path) ->
 def _index(
     out_dir: Path, runs: Sequence[LoadedRun], files: Sequence[WrittenFile], notes: Sequence[str]
 ) -> str:
+    # File names, descriptions and notes carry run strings (ids, artifact descriptions and
+    # viewers from the manifest): escaped like every run string in Markdown.
     lines = [
-        f"# Bundle: {', '.join(run.run_id for run in runs)}",
+        f"# Bundle: {markdown_text(', '.join(run.run_id for run in runs))}",
         "",
-        f"Baseline: `{runs[0].run_id}`." if len(runs) > 1 else "",
+        f"Baseline: {markdown_code(runs[0].run_id)}." if len(runs) > 1 else "",
         "",
         "## Files",
         "",
     ]
-    lines += [f"- `{f.path.relative_to(out_dir)}`: {f.description}" for f in files]
-    lines.append(f"- `{INDEX}`: this index")
+    lines += [
+        f"- {markdown_code(f.path.relative_to(out_dir))}: {markdown_text(f.description)}"
+        for f in files
+    ]
+    lines.append(f"- {markdown_code(INDEX)}: this index")
     if notes:
-        lines += ["", "## Left out", "", *(f"- {note}" for note in notes)]
+        lines += ["", "## Left out", "", *(f"- {markdown_text(note)}" for note in notes)]
     return "\n".join(lines) + "\n"
 
 
