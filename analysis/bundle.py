@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from runs import MANIFEST, RESULTS
-from runs.files import COMPARISON_JSON, COMPARISON_MD, DIFF_FLAMEGRAPH
+from runs.files import COMPARISON_JSON, COMPARISON_MD, DIFF_FLAMEGRAPH, output_error
 from runs.text import markdown_code, markdown_text
 
 from . import diffgraph, plots
@@ -59,6 +59,17 @@ def write_comparison(
     comparison: Comparison, baseline: LoadedRun, candidate: LoadedRun, out_dir: Path
 ) -> Written:
     """``comparison.md``, ``comparison.json`` and, when possible, ``diff-flamegraph.html``."""
+    try:
+        return _write_comparison(comparison, baseline, candidate, out_dir)
+    except OSError as error:  # the candidate's folder may be read-only, a disk full
+        raise output_error(
+            out_dir, error, "pass --out DIR to write the comparison files somewhere writable"
+        ) from None
+
+
+def _write_comparison(
+    comparison: Comparison, baseline: LoadedRun, candidate: LoadedRun, out_dir: Path
+) -> Written:
     out_dir.mkdir(parents=True, exist_ok=True)
     files = [
         _write(
@@ -111,6 +122,17 @@ def write_bundle(runs: Sequence[Path], out_dir: Path, options: ComparisonOptions
         raise RunFolderError(
             f"report: run {', '.join(repeated)} is named more than once; name each run once"
         )
+    try:
+        return _write_bundle(loaded, out_dir, options)
+    except OSError as error:
+        raise output_error(
+            out_dir, error, "name a --bundle folder on a writable file system with free space"
+        ) from None
+
+
+def _write_bundle(
+    loaded: Sequence[LoadedRun], out_dir: Path, options: ComparisonOptions
+) -> Written:
     out_dir.mkdir(parents=True, exist_ok=True)
     files: list[WrittenFile] = []
     notes: list[str] = []

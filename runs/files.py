@@ -10,7 +10,7 @@ import os
 import tempfile
 from pathlib import Path, PurePosixPath
 
-from .errors import UnsafePathError
+from .errors import OutputError, UnsafePathError
 
 MANIFEST = "manifest.json"
 """What ran, where, how it ended, and the artifacts; written only by :class:`runs.RunFolder`."""
@@ -58,6 +58,12 @@ def write_atomic(path: Path, data: bytes) -> None:
     except BaseException:
         Path(temp).unlink(missing_ok=True)
         raise
+
+
+def output_error(path: Path, error: OSError, fix: str) -> OutputError:
+    """The :class:`OutputError` for ``error`` raised while writing ``path``: names the file,
+    the reason (read-only file system, no space left, not a directory...) and ``fix``."""
+    return OutputError(f"cannot write {str(path)!r} ({error.strerror or error}); {fix}")
 
 
 def check_relative_path(text: object, what: str) -> str:

@@ -35,6 +35,7 @@ from runs import (
     new_run_id,
     now_iso,
 )
+from runs.files import RESULTS, output_error
 from taskqueue import InvalidArgumentError, QueueConfig, observing
 
 from .base import Workload
@@ -180,7 +181,8 @@ def parse_queue(text: str, defaults: str = "") -> QueueConfig:
 
 
 def execute(plan: RunPlan, *, show_progress: bool = False) -> RunOutcome:
-    """Run ``plan`` into its folder; never raises for a failed or interrupted workload."""
+    """Run ``plan`` into its folder; never raises for a failed or interrupted workload
+    (:class:`runs.errors.OutputError` when the folder itself cannot be written)."""
     environment = capture_environment()  # before the folder exists: nothing half-written
     manifest = Manifest(
         run_id=plan.run_id,
@@ -245,9 +247,24 @@ def execute(plan: RunPlan, *, show_progress: bool = False) -> RunOutcome:
             type(crash).__name__, str(crash), "".join(traceback.format_exception(crash))
         )
     result = result.with_verdicts(plan.targets.evaluate(plan.workload.name, result.metrics))
-    folder.write_results(result)
-    # The profiler's entry is read again: summaries (peak memory, overflow...) exist only now.
-    folder.finish(status, artifacts=artifacts, error=error, profiler=plan.profiler.manifest())
+    unwritten: OSError | None = None
+    try:
+        folder.write_results(result)
+    except OSError as crash:  # a full disk: still end the folder as failed, then say so
+        unwritten, status = crash, RunStatus.FAILED
+        error = RunError(type(crash).__name__, f"results.json not written: {crash}", "")
+    fix = f"free space under {str(plan.run_dir.parent)!r} or pass another --out, and re-run"
+    try:
+        # The profiler's entry is read again: summaries (peak memory, overflow...) exist only now.
+        folder.finish(status, artifacts=artifacts, error=error, profiler=plan.profiler.manifest())
+    except OSError as crash:
+        raise output_error(
+            folder.manifest_path, crash, f"{fix} (its manifest still says running)"
+        ) from None
+    if unwritten is not None:
+        raise output_error(
+            plan.run_dir / RESULTS, unwritten, f"{fix} (the run folder is marked failed)"
+        )
     return RunOutcome(plan.run_dir, status, result, error)
 
 
