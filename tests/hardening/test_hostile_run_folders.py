@@ -31,6 +31,13 @@ def secret_file(tmp_path: Path) -> Path:
     return path
 
 
+def link_profile_to_secret(run_folder: Path, tmp_path: Path) -> None:
+    """Replace the run's speedscope profile by a link to a file outside the folder."""
+    profile = run_folder / "pyinstrument.speedscope.json"
+    profile.unlink()
+    profile.symlink_to(secret_file(tmp_path))
+
+
 def every_byte_under(folder: Path) -> bytes:
     data = b""
     for path in folder.rglob("*"):
@@ -83,9 +90,7 @@ def test_bundle_never_copies_a_symlinked_artifact_from_outside(
 def test_analyze_refuses_a_symlinked_artifact_without_printing_its_content(
     run_folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    profile = run_folder / "pyinstrument.speedscope.json"
-    profile.unlink()
-    profile.symlink_to(secret_file(tmp_path))
+    link_profile_to_secret(run_folder, tmp_path)
     assert main(["analyze", str(run_folder), "--format", "json"]) == 2
     err = capsys.readouterr().err
     assert "outside its run folder" in err
@@ -168,3 +173,14 @@ def test_profiler_entry_parts_are_type_checked(run_folder: Path) -> None:
     edit_manifest(run_folder, lambda m: m["profiler"].update(options=[1], problems="x"))
     with pytest.raises(ResultFormatError, match=r"profiler\.options"):
         Manifest.from_json((run_folder / "manifest.json").read_bytes())
+
+
+def test_view_check_never_opens_a_symlinked_artifact_in_the_browser(
+    run_folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    link_profile_to_secret(run_folder, tmp_path)
+    # Refused before any browser is looked for: exit 2 whether or not Chromium is installed.
+    assert main(["view-check", str(run_folder), "--chromium", str(tmp_path / "none")]) == 2
+    err = capsys.readouterr().err
+    assert "outside its run folder" in err
+    assert "SECRET" not in err
