@@ -63,7 +63,7 @@ class RunFolder:
 
     def read(self) -> Manifest:
         """The manifest as it is now (``ResultFormatError`` if it cannot be read)."""
-        return Manifest.from_json(self.manifest_path.read_bytes(), source=str(self.manifest_path))
+        return Manifest.read(self.manifest_path)
 
     def update(self, change: Callable[[Manifest], Manifest]) -> Manifest:
         """Re-read the manifest, apply ``change`` and write the result; returns it."""

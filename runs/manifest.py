@@ -8,8 +8,10 @@ folder holds.
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 import secrets
+import stat
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -22,6 +24,9 @@ import orjson
 from .errors import ResultFormatError, RunIdError
 from .files import MANIFEST, RESULTS, check_relative_path
 from .results import SCHEMA_VERSION, check_schema_version
+
+MAX_MANIFEST_BYTES = 16 << 20
+"""A manifest is a few kB; a larger file is not one (and is never read whole)."""
 
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
@@ -129,6 +134,24 @@ class Manifest:
         """Indented JSON with sorted keys and ``schema_version``."""
         body = {"schema_version": SCHEMA_VERSION, **dataclasses.asdict(self)}
         return orjson.dumps(body, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
+
+    @classmethod
+    def read(cls, path: Path) -> Manifest:
+        """The manifest in the file ``path``: a regular file of at most
+        :data:`MAX_MANIFEST_BYTES` (a FIFO would hang a listing, a 2 GB file fill memory)."""
+        try:
+            # Non-blocking open: opening a FIFO for reading would wait for a writer.
+            with open(os.open(path, os.O_RDONLY | os.O_NONBLOCK), "rb") as stream:
+                if not stat.S_ISREG(os.fstat(stream.fileno()).st_mode):
+                    raise ResultFormatError(f"{path}: not a regular file")
+                text = stream.read(MAX_MANIFEST_BYTES + 1)
+        except OSError as error:
+            raise ResultFormatError(f"{path}: cannot be read ({error.strerror})") from None
+        if len(text) > MAX_MANIFEST_BYTES:
+            raise ResultFormatError(
+                f"{path}: larger than {MAX_MANIFEST_BYTES:,} bytes; a manifest is a few kB"
+            )
+        return cls.from_json(text, source=str(path))
 
     @classmethod
     def from_json(cls, text: bytes | str, *, source: str = MANIFEST) -> Manifest:
@@ -279,7 +302,7 @@ def list_runs(out_dir: Path) -> list[RunSummary]:
         if not folder.is_dir() or not manifest_path.is_file():
             continue
         try:
-            manifest = Manifest.from_json(manifest_path.read_bytes(), source=str(manifest_path))
+            manifest = Manifest.read(manifest_path)
         except ResultFormatError as error:
             runs.append(RunSummary(folder.name, folder, "?", "unreadable", "?", "?", str(error)))
             continue

@@ -138,7 +138,7 @@ def latest_runs(traces: Path, count: int) -> list[Path]:
         manifest_path = folder / MANIFEST
         if folder.is_dir() and manifest_path.is_file():
             try:
-                started = Manifest.from_json(manifest_path.read_bytes()).started_at
+                started = Manifest.read(manifest_path).started_at
             except ResultFormatError:
                 started = ""
             runs.append((started, folder.name, folder))

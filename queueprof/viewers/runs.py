@@ -155,7 +155,7 @@ def read_manifest(folder: Path) -> Manifest:
             "`queueprof run` wrote (see `queueprof list`)"
         )
     try:
-        return Manifest.from_json(path.read_bytes(), source=str(path))
+        return Manifest.read(path)
     except ResultFormatError as error:
         raise ViewerSetupError(f"{error}; re-run the workload (`queueprof run`)") from None
 

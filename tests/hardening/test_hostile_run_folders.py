@@ -7,6 +7,7 @@ artifacts are resolved with links followed and must stay inside the folder.
 
 from __future__ import annotations
 
+import os
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -184,3 +185,15 @@ def test_view_check_never_opens_a_symlinked_artifact_in_the_browser(
     err = capsys.readouterr().err
     assert "outside its run folder" in err
     assert "SECRET" not in err
+
+
+def test_a_huge_or_fifo_manifest_is_refused_without_reading_it(tmp_path: Path) -> None:
+    huge = tmp_path / "huge.json"
+    with huge.open("wb") as out:
+        out.truncate(1 << 30)  # sparse
+    with pytest.raises(ResultFormatError, match="a manifest is a few kB"):
+        Manifest.read(huge)
+    fifo = tmp_path / "fifo.json"
+    os.mkfifo(fifo)
+    with pytest.raises(ResultFormatError, match="not a regular file"):
+        Manifest.read(fifo)  # would block forever on a plain open()
