@@ -24,10 +24,12 @@ from rich.markup import escape as _rich_escape
 # bidirectional overrides that make text read differently from what it is.
 _CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 _LINE_BREAKS = re.compile("[\t\n\r\x0b\x0c]")
-# Every character that can start Markdown inline markup or raw HTML, or end a table cell.
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>|#!&~])")
-# Line starts that make a block: a list item, a setext underline, an ordered list item.
-_BLOCK_START = re.compile(r"^(\s*)([-+=]|\d+[.)])")
+# Characters that open inline markup, raw HTML, a link or image, or end a table cell, anywhere
+# in a line. `]`, `!`, `>`, `#` and `_` inside a word open nothing once `[` and `<` are
+# escaped, so they stay as they are and the file stays readable.
+_INLINE_SPECIAL = re.compile(r"([\\`*\[<|&~])|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])")
+# What opens a block where a line starts: a heading, quote, list item, rule or underline.
+_BLOCK_START = re.compile(r"^(\s*)(?:([#>+=-])|(\d{1,9})([.)])(?=\s|$))")
 
 
 def strip_controls(text: str) -> str:
@@ -44,8 +46,8 @@ def terminal_text(value: object) -> str:
 def markdown_text(value: object) -> str:
     """``value`` as literal text on one Markdown line (also safe in a table cell)."""
     text = strip_controls(_LINE_BREAKS.sub(" ", str(value)))
-    text = _MARKDOWN_SPECIAL.sub(r"\\\1", text)
-    return _BLOCK_START.sub(lambda m: f"{m[1]}\\{m[2]}" if m[2] in "-+=" else _ordered(m), text)
+    text = _INLINE_SPECIAL.sub(lambda m: "\\" + m[0], text)
+    return _BLOCK_START.sub(_block_start, text)
 
 
 def markdown_code(value: object) -> str:
@@ -57,6 +59,8 @@ def markdown_code(value: object) -> str:
     return f"{fence}{padded}{fence}"
 
 
-def _ordered(match: re.Match[str]) -> str:
-    number = match[2]
-    return f"{match[1]}{number[:-1]}\\{number[-1]}"
+def _block_start(match: re.Match[str]) -> str:
+    indent, marker, number, delimiter = match.groups()
+    if marker is not None:
+        return f"{indent}\\{marker}"
+    return f"{indent}{number}\\{delimiter}"
