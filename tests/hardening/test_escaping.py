@@ -7,16 +7,20 @@ parser rich itself uses) and must hold no element a run string opened; what ``an
 
 from __future__ import annotations
 
+import html
+import re
 import shutil
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from markdown_it import MarkdownIt
 
 from queueprof.cli import main
-from runs.text import markdown_code, markdown_text, terminal_text
+from runs.text import markdown_code, markdown_text, strip_controls, terminal_text
 
 from .conftest import edit_manifest
 
@@ -81,6 +85,31 @@ def test_markdown_code_is_one_code_span(value: str) -> None:
     html = rendered(markdown_code(value))
     assert html.count("<code>") == 1
     assert "<script" not in html
+
+
+MARKDOWN_ALPHABET = st.text(
+    alphabet=st.sampled_from(list("ab1 _*`[]()<>!&#;|~-+=.)\\:/\"'\t\n")), max_size=30
+)
+PROPERTY = settings(max_examples=300, derandomize=True, deadline=None, database=None)
+
+
+@PROPERTY
+@given(MARKDOWN_ALPHABET)
+def test_markdown_text_shows_exactly_the_text_in_one_list_item(value: str) -> None:
+    html_out = rendered(f"- {markdown_text(value)}\n")
+    item = re.fullmatch(r"<ul>\n<li>(.*)</li>\n</ul>\n", html_out, re.DOTALL)
+    assert item is not None, html_out
+    assert not re.findall(r"<(/?\w+)", item[1])  # no element at all inside the item
+    shown = " ".join(html.unescape(item[1]).split())
+    assert shown == " ".join(strip_controls(value).split())
+
+
+@PROPERTY
+@given(MARKDOWN_ALPHABET)
+def test_markdown_code_is_one_code_span_whatever_the_text(value: str) -> None:
+    html_out = rendered(f"x {markdown_code(value)}\n")
+    assert html_out.count("<code>") == 1
+    assert not re.findall(r"<(?!/?code|/?p)", html_out)
 
 
 def test_terminal_text_drops_escape_sequences_and_markup() -> None:
