@@ -32,7 +32,7 @@ from typing import IO, Any
 import orjson
 
 from ..errors import ArtifactError
-from .limits import TRACE_EVENT_BYTES
+from .limits import TRACE_EVENT_BYTES, TRACE_EVENTS
 
 CHUNK_BYTES = 4 << 20
 FIX = "re-run the workload with `--profiler viztracer`, or open the file in Perfetto to check it"
@@ -90,7 +90,7 @@ class TraceEventStream:
                     continue
             if at_eof:
                 events, rest = self._tail(buffer)
-                self.events += len(events)
+                self._count(events)
                 if events:
                     yield events
                 self.metadata = self._rest(prefix, rest)
@@ -107,9 +107,13 @@ class TraceEventStream:
                 at_eof = not more
                 buffer += more
                 continue
-            self.events += len(events)
+            self._count(events)
             yield events
             buffer = buffer[consumed:]
+
+    def _count(self, events: list[dict[str, Any]]) -> None:
+        self.events += len(events)
+        TRACE_EVENTS.check(self.path, self.events, "the Chrome trace (events read so far)")
 
     def _find_events(self, stream: IO[bytes], head: bytes) -> tuple[bytes, bytes]:
         """(the document before ``"traceEvents": [``, the bytes after it)."""

@@ -80,3 +80,10 @@ TRACE_EVENT_BYTES = Limit(
     "a trace is read event by event and an event parses into 30 times its size; no real "
     "event, nor the document after the events, comes near this",
 )
+TRACE_EVENTS = Limit(
+    "QUEUEPROF_MAX_TRACE_EVENTS",
+    10_000_000,
+    "events",
+    "every slice is kept in compact arrays (~25 bytes each); viztracer's ring buffer holds "
+    "1,000,000 entries by default, and a .gz of a few MB can unpack to billions",
+)

@@ -7,6 +7,7 @@ raises it.
 
 from __future__ import annotations
 
+import gzip
 import io
 import os
 import sqlite3
@@ -21,8 +22,10 @@ import orjson
 import pytest
 
 from analysis import hotspots
+from analysis.errors import ArtifactError
 from analysis.hotspots import sql_hotspots
 from analysis.load.capture import SqlStatement
+from analysis.load.trace import load_trace
 
 ROOT = Path(__file__).parents[2]
 CEILING_MIB = 100
@@ -143,3 +146,16 @@ def test_sql_capture_is_planned_on_one_database_once_per_statement(
     costliest = max(found, key=lambda h: h.total_ms)
     assert costliest.plan.error is None
     assert "only the 300 costliest" in str(found[-1].plan.error)
+
+
+def test_gzipped_trace_that_unpacks_to_too_many_events_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The same bound stops a .gz of a few MB that unpacks to billions of valid events; it is
+    # lowered here so the test stays small.
+    monkeypatch.setenv("QUEUEPROF_MAX_TRACE_EVENTS", "10000")
+    event = b'{"ph":"X","name":"f","pid":1,"tid":1,"ts":1,"dur":1}'
+    path = tmp_path / "viztracer.trace.json.gz"
+    path.write_bytes(gzip.compress(b'{"traceEvents":[' + b",".join([event] * 50_000) + b"]}"))
+    with pytest.raises(ArtifactError, match="QUEUEPROF_MAX_TRACE_EVENTS"):
+        load_trace(path)
