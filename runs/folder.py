@@ -9,6 +9,7 @@ lock on the folder, so two writers never lose each other's change.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import errno
 import fcntl
@@ -57,7 +58,8 @@ class RunFolder:
             with folder._locked():
                 write_atomic(folder.manifest_path, manifest.to_json())
         except OSError as error:  # a full disk: leave no half-made folder behind
-            path.rmdir()
+            with contextlib.suppress(OSError):  # best effort: the write error is the news
+                path.rmdir()
             raise output_error(folder.manifest_path, error, fix) from None
         return folder
 
