@@ -17,8 +17,10 @@ import orjson
 import pytest
 
 import analysis.output
+from queueprof.bench import save_bench
 from queueprof.cli import main
 from runs import RunFolder
+from runs.errors import OutputError
 
 from .conftest import FIXTURE_RUN
 
@@ -144,3 +146,9 @@ def test_analyze_and_compare_on_a_mounted_read_only_run_folder(
     assert main(["compare", str(run), str(run), "--out", str(out)]) == 0
     assert (out / "report.md").is_file()
     assert (out / "comparison.md").is_file()
+
+
+def test_bench_file_under_a_file_is_an_output_error(tmp_path: Path) -> None:
+    (tmp_path / "a-file").write_text("x")
+    with pytest.raises(OutputError, match=r"cannot write .*--save"):
+        save_bench(tmp_path / "a-file" / "bench.json", {"schema_version": 1})
