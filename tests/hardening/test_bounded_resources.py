@@ -8,16 +8,13 @@ raises it.
 from __future__ import annotations
 
 import gzip
-import io
 import os
 import sqlite3
 import subprocess
 import sys
-import zipfile
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import orjson
 import pytest
 
@@ -26,6 +23,8 @@ from analysis.errors import ArtifactError
 from analysis.hotspots import sql_hotspots
 from analysis.load.capture import SqlStatement
 from analysis.load.trace import load_trace
+
+from . import bombs
 
 ROOT = Path(__file__).parents[2]
 CEILING_MIB = 100
@@ -46,19 +45,8 @@ def measured(loader: str, path: Path, timeout: float = 60) -> dict[str, Any]:
     return result
 
 
-def npy_header(dtype: str, items: int) -> bytes:
-    header = io.BytesIO()
-    np.lib.format.write_array_header_1_0(
-        header, {"descr": dtype, "fortran_order": False, "shape": (items,)}
-    )
-    return header.getvalue()
-
-
 def test_sparse_2gb_speedscope_is_refused_before_it_is_read(tmp_path: Path) -> None:
-    path = tmp_path / "pyinstrument.speedscope.json"
-    with path.open("wb") as out:
-        out.write(b'{"profiles":[')
-        out.truncate(2 << 30)  # sparse: no disk used
+    path = bombs.sparse(tmp_path / "pyinstrument.speedscope.json", b'{"profiles":[', 2 << 30)
     result = measured("speedscope", path)
     assert str(path) in result["outcome"]
     assert "268,435,456 bytes" in result["outcome"]
@@ -68,18 +56,7 @@ def test_sparse_2gb_speedscope_is_refused_before_it_is_read(tmp_path: Path) -> N
 
 def test_npz_zip_bomb_is_refused_before_unpacking(tmp_path: Path) -> None:
     # 136 Mi one-byte zeros deflate to ~130 kB and would unpack to 1.09 GB as int64.
-    items = 136 << 20
-    path = tmp_path / "op-samples.npz"
-    info = zipfile.ZipInfo("op/claim.npy")
-    info.compress_type = zipfile.ZIP_DEFLATED
-    with (
-        zipfile.ZipFile(path, "w", compresslevel=1) as archive,
-        archive.open(info, "w", force_zip64=True) as member,
-    ):
-        member.write(npy_header("|i1", items))
-        zeros = bytes(8 << 20)
-        for _ in range(items // len(zeros)):
-            member.write(zeros)
+    path = bombs.npz_bomb(tmp_path / "op-samples.npz", 136 << 20)
     assert path.stat().st_size < 2 << 20
     result = measured("npz", path)
     assert "once unpacked, over the limit" in result["outcome"]
@@ -88,9 +65,7 @@ def test_npz_zip_bomb_is_refused_before_unpacking(tmp_path: Path) -> None:
 
 
 def test_npz_whose_header_claims_2_40_items_is_a_clean_error(tmp_path: Path) -> None:
-    path = tmp_path / "op-samples.npz"
-    with zipfile.ZipFile(path, "w") as archive:
-        archive.writestr("op/claim.npy", npy_header("<i8", 1 << 40))
+    path = bombs.npz_claim(tmp_path / "op-samples.npz")
     assert path.stat().st_size < 400
     result = measured("npz", path)
     assert "claims 1,099,511,627,776 items but holds 0 bytes" in result["outcome"]
@@ -100,10 +75,7 @@ def test_npz_whose_header_claims_2_40_items_is_a_clean_error(tmp_path: Path) -> 
 def test_trace_of_nul_bytes_after_the_array_opens_is_refused_in_linear_time(
     tmp_path: Path,
 ) -> None:
-    path = tmp_path / "viztracer.trace.json"
-    with path.open("wb") as out:
-        out.write(b'{"traceEvents":[')
-        out.truncate(512 << 20)  # sparse
+    path = bombs.sparse(tmp_path / "viztracer.trace.json", b'{"traceEvents":[', 512 << 20)
     result = measured("trace", path, timeout=30)
     assert "without one complete event" in result["outcome"]
     assert "QUEUEPROF_MAX_TRACE_EVENT_BYTES" in result["outcome"]
@@ -114,8 +86,7 @@ def test_trace_of_nul_bytes_after_the_array_opens_is_refused_in_linear_time(
 def test_trace_event_holding_millions_of_separators_parses_in_linear_time(
     tmp_path: Path,
 ) -> None:
-    path = tmp_path / "viztracer.trace.json"
-    path.write_bytes(b'{"traceEvents":[{"ph":"X","args":[' + b"{}," * 2_000_000 + b"{}]}]}")
+    path = bombs.separator_trace(tmp_path / "viztracer.trace.json", 2_000_000)
     result = measured("trace", path, timeout=30)
     assert result["outcome"].startswith(("loaded", "ArtifactError"))
     assert result["seconds"] < 5  # was 60 s+ (one full parse per separator stepped back)
