@@ -18,13 +18,14 @@ from pathlib import Path
 import numpy as np
 
 from runs import MANIFEST, RESULTS
-from runs.files import COMPARISON_JSON, COMPARISON_MD, DIFF_FLAMEGRAPH
+from runs.files import COMPARISON_JSON, COMPARISON_MD, DIFF_FLAMEGRAPH, output_error
+from runs.text import markdown_code, markdown_text
 
 from . import diffgraph, plots
 from .analyze import analyze
 from .compare import Comparison, ComparisonOptions, compare_runs
-from .errors import NotComparableError, RunFolderError, ScalingError
-from .load.runfolder import LoadedRun, open_run
+from .errors import ArtifactError, NotComparableError, RunFolderError, ScalingError
+from .load.runfolder import RUN_FIX, LoadedRun, inside_run, open_run
 from .output import FILE_FORMATS, write_reports
 from .render.comparison import comparison_markdown, scaling_markdown
 from .scaling import scaling_fits
@@ -58,6 +59,17 @@ def write_comparison(
     comparison: Comparison, baseline: LoadedRun, candidate: LoadedRun, out_dir: Path
 ) -> Written:
     """``comparison.md``, ``comparison.json`` and, when possible, ``diff-flamegraph.html``."""
+    try:
+        return _write_comparison(comparison, baseline, candidate, out_dir)
+    except OSError as error:  # the candidate's folder may be read-only, a disk full
+        raise output_error(
+            out_dir, error, "pass --out DIR to write the comparison files somewhere writable"
+        ) from None
+
+
+def _write_comparison(
+    comparison: Comparison, baseline: LoadedRun, candidate: LoadedRun, out_dir: Path
+) -> Written:
     out_dir.mkdir(parents=True, exist_ok=True)
     files = [
         _write(
@@ -110,6 +122,17 @@ def write_bundle(runs: Sequence[Path], out_dir: Path, options: ComparisonOptions
         raise RunFolderError(
             f"report: run {', '.join(repeated)} is named more than once; name each run once"
         )
+    try:
+        return _write_bundle(loaded, out_dir, options)
+    except OSError as error:
+        raise output_error(
+            out_dir, error, "name a --bundle folder on a writable file system with free space"
+        ) from None
+
+
+def _write_bundle(
+    loaded: Sequence[LoadedRun], out_dir: Path, options: ComparisonOptions
+) -> Written:
     out_dir.mkdir(parents=True, exist_ok=True)
     files: list[WrittenFile] = []
     notes: list[str] = []
@@ -147,16 +170,32 @@ def write_bundle(runs: Sequence[Path], out_dir: Path, options: ComparisonOptions
 
 
 def _bundle_run(run: LoadedRun, dest: Path) -> Written:
+    # The manifest was validated when read: the run id is a plain folder name and every
+    # artifact path is relative without '..', so dest and every target stay inside out_dir.
     dest.mkdir(parents=True)
+    results = run.manifest.results or RESULTS
     files = [
-        _copy(run.folder / MANIFEST, dest, "manifest: what ran, where, with which settings"),
-        _copy(run.folder / (run.manifest.results or RESULTS), dest, "results: every metric"),
+        _copy(
+            inside_run(run.folder, MANIFEST, "the run manifest is missing", RUN_FIX),
+            dest,
+            "manifest: what ran, where, with which settings",
+        ),
+        _copy(
+            inside_run(run.folder, results, "the run's results are missing", RUN_FIX),
+            dest,
+            "results: every metric",
+            results,
+        ),
     ]
     notes: list[str] = []
     for artifact in run.manifest.artifacts:
-        source = run.folder / artifact["path"]
-        if not source.is_file():
-            notes.append(f"artifact {artifact['path']} is listed in the manifest but missing")
+        try:
+            # Refuses a symlink out of the run folder: the bundle copies the folder's own files.
+            source = inside_run(
+                run.folder, artifact["path"], "is listed in the manifest but missing", RUN_FIX
+            )
+        except ArtifactError as error:
+            notes.append(f"artifact {artifact['path']} {error.problem}")
             continue
         what = artifact.get("description") or artifact["kind"]
         # Kept at its path in the run folder (screenshots/...): the copied manifest names it so.
@@ -239,18 +278,23 @@ def _latency_overlay(baseline: LoadedRun, candidate: LoadedRun, folder: Path) ->
 def _index(
     out_dir: Path, runs: Sequence[LoadedRun], files: Sequence[WrittenFile], notes: Sequence[str]
 ) -> str:
+    # File names, descriptions and notes carry run strings (ids, artifact descriptions and
+    # viewers from the manifest): escaped like every run string in Markdown.
     lines = [
-        f"# Bundle: {', '.join(run.run_id for run in runs)}",
+        f"# Bundle: {markdown_text(', '.join(run.run_id for run in runs))}",
         "",
-        f"Baseline: `{runs[0].run_id}`." if len(runs) > 1 else "",
+        f"Baseline: {markdown_code(runs[0].run_id)}." if len(runs) > 1 else "",
         "",
         "## Files",
         "",
     ]
-    lines += [f"- `{f.path.relative_to(out_dir)}`: {f.description}" for f in files]
-    lines.append(f"- `{INDEX}`: this index")
+    lines += [
+        f"- {markdown_code(f.path.relative_to(out_dir))}: {markdown_text(f.description)}"
+        for f in files
+    ]
+    lines.append(f"- {markdown_code(INDEX)}: this index")
     if notes:
-        lines += ["", "## Left out", "", *(f"- {note}" for note in notes)]
+        lines += ["", "## Left out", "", *(f"- {markdown_text(note)}" for note in notes)]
     return "\n".join(lines) + "\n"
 
 
@@ -258,8 +302,11 @@ def _copy(
     source: Path, dest_dir: Path, description: str, relative: str | None = None
 ) -> WrittenFile:
     target = dest_dir / (relative or source.name)
+    if not target.resolve().is_relative_to(dest_dir.resolve()):  # pragma: no cover - validated
+        raise RunFolderError(f"{relative!r}: would be written outside the bundle; not copied")
     target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copy2(source, target)
+    # The source was checked to resolve inside its run folder; copy the resolved file's bytes.
+    shutil.copy2(source.resolve(), target)
     return WrittenFile(target, description)
 
 

@@ -4,12 +4,18 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
+from contextlib import closing
 from dataclasses import dataclass
 
 from formats.timeline import statement_label
 
 from .load.capture import SqlStatement
-from .sqlplan import QueryPlan, explain
+from .sqlplan import QueryPlan, explain, planning_database
+
+MAX_PLANNED = 2_000
+"""Distinct statements planned, the costliest first; the queue issues a few dozen. A capture of
+200,000 distinct statements (a hostile or runaway one) took minutes to plan; the rest are
+listed unplanned, which the report says."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,31 +59,45 @@ def sql_hotspots(
     for statement in statements:
         sql_by_op[statement.op] += statement.total_ms
     plans: dict[str, QueryPlan] = {}
+    unplanned = QueryPlan(
+        (), error=f"not planned: only the {MAX_PLANNED:,} costliest distinct statements are"
+    )
     hotspots = []
-    for s in sorted(statements, key=lambda s: -s.total_ms):
-        plan = plans.get(s.sql)
-        if plan is None:
-            plan = plans[s.sql] = explain(s.sql)
-        latency = op_latency_ms.get(s.op)
-        thread = op_thread_s.get(s.op)
-        hotspots.append(
-            SqlHotspot(
-                index=s.index,
-                op=s.op,
-                sql=s.sql,
-                label=statement_label(s.sql),
-                count=s.count,
-                total_ms=s.total_ms,
-                mean_us=s.total_ms * 1e3 / s.count if s.count else 0.0,
-                p50_us=s.p50_us,
-                p95_us=s.p95_us,
-                p99_us=s.p99_us,
-                max_us=s.max_us,
-                rows=s.rows,
-                share_of_op_sql=s.total_ms / sql_by_op[s.op] if sql_by_op[s.op] else 0.0,
-                share_of_op_latency=s.total_ms / latency if latency else None,
-                share_of_op_thread=(s.total_ms / 1e3) / thread if thread else None,
-                plan=plan,
-            )
-        )
+    with closing(planning_database()) as db:
+        for s in sorted(statements, key=lambda s: -s.total_ms):
+            plan = plans.get(s.sql)
+            if plan is None:
+                plan = plans[s.sql] = (
+                    explain(s.sql, db=db) if len(plans) < MAX_PLANNED else unplanned
+                )
+            hotspots.append(_hotspot(s, plan, sql_by_op, op_latency_ms, op_thread_s))
     return tuple(hotspots)
+
+
+def _hotspot(
+    s: SqlStatement,
+    plan: QueryPlan,
+    sql_by_op: Mapping[str, float],
+    op_latency_ms: Mapping[str, float],
+    op_thread_s: Mapping[str, float],
+) -> SqlHotspot:
+    latency = op_latency_ms.get(s.op)
+    thread = op_thread_s.get(s.op)
+    return SqlHotspot(
+        index=s.index,
+        op=s.op,
+        sql=s.sql,
+        label=statement_label(s.sql),
+        count=s.count,
+        total_ms=s.total_ms,
+        mean_us=s.total_ms * 1e3 / s.count if s.count else 0.0,
+        p50_us=s.p50_us,
+        p95_us=s.p95_us,
+        p99_us=s.p99_us,
+        max_us=s.max_us,
+        rows=s.rows,
+        share_of_op_sql=s.total_ms / sql_by_op[s.op] if sql_by_op[s.op] else 0.0,
+        share_of_op_latency=s.total_ms / latency if latency else None,
+        share_of_op_thread=(s.total_ms / 1e3) / thread if thread else None,
+        plan=plan,
+    )

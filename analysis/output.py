@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from runs import write_atomic
+from runs.files import output_error
 
 from .errors import AnalysisError
 from .model import Analysis, ranked
@@ -38,9 +39,15 @@ def write_reports(analysis: Analysis, formats: Sequence[Format], out: Path | Non
     if out is not None:
         if out.exists() and not out.is_dir():
             raise AnalysisError(f"--out {str(out)!r} is a file; name a folder for the reports")
-        out.mkdir(parents=True, exist_ok=True)
+        fix = "pass --out with a folder you can write to"
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise output_error(out, error, fix) from None
         targets = [(out, analysis)]
     else:
+        # A run folder may be read-only (an archive, another user's traces).
+        fix = "pass --out DIR to write the reports there instead of into the run folder"
         targets = [(Path(run.folder), for_run(analysis, run.run_id)) for run in analysis.runs]
     written = []
     for folder, part in targets:
@@ -49,6 +56,9 @@ def write_reports(analysis: Analysis, formats: Sequence[Format], out: Path | Non
             if renderer.file_name is None:
                 continue
             path = folder / renderer.file_name
-            write_atomic(path, renderer.render(part).encode("utf-8"))
+            try:
+                write_atomic(path, renderer.render(part).encode("utf-8"))
+            except OSError as error:
+                raise output_error(path, error, fix) from None
             written.append(path)
     return written

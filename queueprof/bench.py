@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 
 from runs import SCHEMA_VERSION, now_iso, write_atomic
+from runs.files import output_error
 from workloads.environment import capture_environment
 from workloads.runner import RunOutcome, RunPlan, plan_run
 
@@ -100,5 +101,10 @@ def bench_document(
 
 def save_bench(path: Path, document: dict[str, Any]) -> None:
     """Write the bench file atomically (creating its folder)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(path, orjson.dumps(document, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(
+            path, orjson.dumps(document, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
+        )
+    except OSError as error:  # after minutes of measuring: say where else to put them
+        raise output_error(path, error, "name a writable file (--save / --baseline)") from None

@@ -15,7 +15,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from rich.console import Console
-from rich.markup import escape
 
 from profilers import REGISTRY as PROFILERS
 from runs import (
@@ -29,6 +28,7 @@ from runs import (
     write_atomic,
 )
 from runs.files import REGRESS_REPORT
+from runs.text import terminal_text
 from workloads.environment import capture_environment
 from workloads.errors import RunFailedError
 from workloads.params import Size
@@ -64,7 +64,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return command(args, arguments)
     except QueueprofError as error:
         Console(stderr=True).print(
-            f"[red]queueprof: error:[/red] {escape(str(error))}", highlight=False, soft_wrap=True
+            f"[red]queueprof: error:[/red] {terminal_text(str(error))}",
+            highlight=False,
+            soft_wrap=True,
         )
         return error.exit_code
     except KeyboardInterrupt as interrupt:  # before a run folder existed, or outside `run`
@@ -345,7 +347,9 @@ def bench_command(args: argparse.Namespace, argv: Sequence[str]) -> int:
     if args.save is not None:
         assert plan.gate is not None
         console.print(f"regression gate: {plan.gate.suite.rounds} rounds into {plan.gate.folder}")
-        gate = measure_gate(plan.gate, lambda line: console.print(escape(line), highlight=False))
+        gate = measure_gate(
+            plan.gate, lambda line: console.print(terminal_text(line), highlight=False)
+        )
         save_bench(args.save, bench_document(plan.size, outcomes, gate))
         console.print(f"saved {len(outcomes)} results and the gate's figures to {args.save}")
     console.print(
@@ -378,16 +382,16 @@ def regress_command(args: argparse.Namespace, argv: Sequence[str]) -> int:
         check_band(args.noise)
     console = _console()
     console.print(f"regression gate ({suite.size.value}, {suite.rounds} rounds) into {plan.folder}")
-    say = (lambda _: None) if args.quiet else (lambda line: console.print(escape(line)))
+    say = (lambda _: None) if args.quiet else (lambda line: console.print(terminal_text(line)))
     measurement = measure_gate(plan, say)
     if args.update_baseline:
         save_bench(baseline_path, bench_document(suite.size.value, [], measurement))
-        console.print(f"saved the gate's figures to {escape(str(baseline_path))}")
+        console.print(f"saved the gate's figures to {terminal_text(str(baseline_path))}")
         return 0
     report = judge(baseline, measurement, band=args.noise, environment=capture_environment())
     write_atomic(plan.folder / REGRESS_REPORT, report.to_json())
     render_gate(console, report)
-    console.print(f"wrote {escape(str(plan.folder / REGRESS_REPORT))}", highlight=False)
+    console.print(f"wrote {terminal_text(str(plan.folder / REGRESS_REPORT))}", highlight=False)
     return 0 if report.passed else 1
 
 
@@ -427,18 +431,21 @@ def compare_command(args: argparse.Namespace, argv: Sequence[str]) -> int:
         if differences:
             console.print(title + ":")
             for d in differences:
-                console.print(f"  {escape(d.field)}: {escape(d.baseline)} -> {escape(d.candidate)}")
+                console.print(
+                    f"  {terminal_text(d.field)}: {terminal_text(d.baseline)} -> "
+                    f"{terminal_text(d.candidate)}"
+                )
     for note in comparison.notes:
-        console.print(f"[yellow]note:[/yellow] {escape(note)}", highlight=False)
+        console.print(f"[yellow]note:[/yellow] {terminal_text(note)}", highlight=False)
     console.print(
         f"{len(comparison.regressions)} slower/worse, {len(comparison.improvements)} "
         f"faster/better, {len(comparison.metrics)} metrics compared"
     )
     written = write_comparison(comparison, baseline, candidate, args.out or candidate.folder)
     for file in written.files:
-        console.print(f"wrote {escape(str(file.path))}: {file.description}", highlight=False)
+        console.print(f"wrote {terminal_text(str(file.path))}: {file.description}", highlight=False)
     for note in written.notes:
-        console.print(escape(note), highlight=False)
+        console.print(terminal_text(note), highlight=False)
     return 0
 
 
@@ -449,10 +456,10 @@ def report_command(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
     written = write_bundle(args.runs, args.bundle, ComparisonOptions(noise=args.noise))
     console = _console()
-    console.print(f"bundle: {len(written.files)} files in {escape(str(args.bundle))}")
+    console.print(f"bundle: {len(written.files)} files in {terminal_text(str(args.bundle))}")
     for note in written.notes:
-        console.print(f"left out: {escape(note)}", highlight=False)
-    console.print(f"index: {escape(str(args.bundle / 'index.md'))}", highlight=False)
+        console.print(f"left out: {terminal_text(note)}", highlight=False)
+    console.print(f"index: {terminal_text(str(args.bundle / 'index.md'))}", highlight=False)
     return 0
 
 
@@ -470,7 +477,7 @@ def analyze_command(args: argparse.Namespace, argv: Sequence[str]) -> int:
         print_summary(console, result)
     formats = FILE_FORMATS if args.format == "all" else [Format(args.format)]
     for path in write_reports(result, [f for f in formats if f is not Format.TERMINAL], args.out):
-        console.print(f"wrote {escape(str(path))}", highlight=False)
+        console.print(f"wrote {terminal_text(str(path))}", highlight=False)
     return 0
 
 
@@ -484,7 +491,7 @@ def view_check_command(args: argparse.Namespace, argv: Sequence[str]) -> int:
     views = check_runs(folders, options, args.speedscope_app, lambda r: print_view(console, r))
     for view in views:
         for shot in view.screenshots:
-            console.print(f"wrote {escape(str(shot))}", highlight=False)
+            console.print(f"wrote {terminal_text(str(shot))}", highlight=False)
     checked = sum(len(v.results) for v in views)
     failed = [r for v in views for r in v.failed]
     if failed:

@@ -6,11 +6,11 @@ import math
 from collections.abc import Sequence
 
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
 from profilers.base import OptionSpec
 from runs import LatencySummary, Manifest, RunSummary, WorkloadResult
+from runs.text import terminal_text
 from workloads.params import WorkloadParams
 
 LATENCY_FIELDS = ("count", "p50_ms", "p95_ms", "p99_ms", "p999_ms", "max_ms")
@@ -33,8 +33,8 @@ def number(value: float | int | None) -> str:
 
 def render_result(console: Console, result: WorkloadResult, status: str, run_dir: str) -> None:
     """Steps, latencies, counters, then the verdicts table."""
-    title = f"{result.workload} ({result.size}) - {status}"
-    console.print(f"\n[bold]{title}[/bold]  {run_dir}")
+    title = terminal_text(f"{result.workload} ({result.size}) - {status}")
+    console.print(f"\n[bold]{title}[/bold]  {terminal_text(run_dir)}")
     if result.steps:
         metric_names = list(dict.fromkeys(k for s in result.steps for k in s.metrics))
         counter_names = [
@@ -45,10 +45,10 @@ def render_result(console: Console, result: WorkloadResult, status: str, run_dir
         steps = Table(title="steps", title_justify="left")
         steps.add_column("step")
         for name in (*metric_names, *counter_names):
-            steps.add_column(name, justify="right")
+            steps.add_column(terminal_text(name), justify="right")
         for step in result.steps:
             steps.add_row(
-                step.label,
+                terminal_text(step.label),
                 *(number(step.metrics.get(n)) for n in metric_names),
                 *(number(step.counters.get(n)) for n in counter_names),
             )
@@ -63,13 +63,15 @@ def render_result(console: Console, result: WorkloadResult, status: str, run_dir
         metrics.add_column("metric")
         metrics.add_column("value", justify="right")
         for name, value in result.metrics.items():
-            metrics.add_row(name, number(value))
+            metrics.add_row(terminal_text(name), number(value))
         console.print(metrics)
     nonzero = {k: v for k, v in result.counters.items() if v}
     if nonzero:
-        console.print("counters: " + ", ".join(f"{k}={v:,}" for k, v in nonzero.items()))
+        console.print(
+            "counters: " + ", ".join(terminal_text(f"{k}={v:,}") for k, v in nonzero.items())
+        )
     for note in result.notes:
-        console.print(f"[yellow]note:[/yellow] {escape(note)}")
+        console.print(f"[yellow]note:[/yellow] {terminal_text(note)}")
     render_verdicts(console, result)
 
 
@@ -80,7 +82,7 @@ def latency_table(rows: Sequence[tuple[str, LatencySummary]]) -> Table:
     for header in LATENCY_HEADERS:
         table.add_column(header, justify="right")
     for name, summary in rows:
-        table.add_row(name, *(number(getattr(summary, f)) for f in LATENCY_FIELDS))
+        table.add_row(terminal_text(name), *(number(getattr(summary, f)) for f in LATENCY_FIELDS))
     return table
 
 
@@ -95,7 +97,11 @@ def render_verdicts(console: Console, result: WorkloadResult) -> None:
     for v in result.verdicts:
         verdict = "[green]PASS[/green]" if v.passed else "[red]FAIL[/red]"
         table.add_row(
-            v.metric, number(v.measured), f"{v.comparator} {number(v.target)}", v.unit, verdict
+            terminal_text(v.metric),
+            number(v.measured),
+            terminal_text(f"{v.comparator} {number(v.target)}"),
+            terminal_text(v.unit),
+            verdict,
         )
     console.print(table)
 
@@ -140,7 +146,8 @@ def render_runs(console: Console, runs: Sequence[RunSummary]) -> None:
         table.add_column(header)
     for run in runs:
         status = run.status if run.problem is None else f"unreadable: {run.problem}"
-        table.add_row(run.run_id, run.workload, run.profiler, status, run.started_at)
+        cells = (run.run_id, run.workload, run.profiler, status, run.started_at)
+        table.add_row(*(terminal_text(cell) for cell in cells))
     console.print(table)
 
 
@@ -150,23 +157,23 @@ def render_artifacts(console: Console, run_dir: str, manifest: Manifest) -> None
     if profiler.get("name", "none") == "none" and not manifest.artifacts:
         return
     table = Table(
-        title=f"artifacts in {escape(run_dir)}/ (run the commands there)",
+        title=f"artifacts in {terminal_text(run_dir)}/ (run the commands there)",
         title_justify="left",
     )
     for header in ("file", "what", "open with"):
         table.add_column(header, overflow="fold")
     for artifact in manifest.artifacts:
         table.add_row(
-            escape(artifact["path"]),
-            escape(artifact.get("description", artifact["format"])),
-            escape(artifact["viewer"]),
+            terminal_text(artifact["path"]),
+            terminal_text(artifact.get("description", artifact["format"])),
+            terminal_text(artifact["viewer"]),
         )
     console.print(table)
     overhead = profiler.get("overhead")
     if isinstance(overhead, dict) and overhead.get("ratio") is not None:
         console.print(
             f"overhead: {overhead['ratio']:.2f}x (profiled / bare, measured in this invocation; "
-            f"bare run in {escape(run_dir)}/{overhead.get('baseline', 'baseline')})"
+            f"bare run in {terminal_text(run_dir)}/{overhead.get('baseline', 'baseline')})"
         )
     for problem in profiler.get("problems", ()):
-        console.print(f"[yellow]profiler problem:[/yellow] {escape(str(problem))}")
+        console.print(f"[yellow]profiler problem:[/yellow] {terminal_text(str(problem))}")

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
+
+from runs.text import terminal_text
 
 from .regress import GateReport, GateRow, verdict_text
 from .render import number
@@ -19,7 +20,7 @@ def render_gate(console: Console, report: GateReport) -> None:
         f"{cand.cycle_per_s:,.0f} cycles/s, {cand.batched_per_s:,.0f} batched/s"
     )
     table = Table(
-        title=f"regression gate ({report.size}) against {escape(report.baseline_path)}: "
+        title=f"regression gate ({report.size}) against {terminal_text(report.baseline_path)}: "
         "costs in plain-sqlite3 cycles, lower is better",
         title_justify="left",
     )
@@ -41,7 +42,7 @@ def render_gate(console: Console, report: GateReport) -> None:
     console.print(table)
     for difference in report.environment_differences:
         console.print(
-            f"[yellow]warning:[/yellow] the baseline ran elsewhere: {escape(difference)}",
+            f"[yellow]warning:[/yellow] the baseline ran elsewhere: {terminal_text(difference)}",
             highlight=False,
         )
     if report.passed:

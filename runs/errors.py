@@ -25,3 +25,12 @@ class ResultFormatError(QueueprofError):
 
 class RunIdError(UsageError):
     """A run id is not a safe folder name (exit status 2)."""
+
+
+class UnsafePathError(UsageError):
+    """A run folder names a file outside itself, or one that is not a regular file (exit 2)."""
+
+
+class OutputError(UsageError):
+    """A file or folder cannot be written: a read-only or full file system, a path under a
+    file, no permission (exit status 2; the message says where else to write)."""

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import os
 import tempfile
-from pathlib import Path
+from pathlib import Path, PurePosixPath
+
+from .errors import OutputError, UnsafePathError
 
 MANIFEST = "manifest.json"
 """What ran, where, how it ended, and the artifacts; written only by :class:`runs.RunFolder`."""
@@ -56,3 +58,56 @@ def write_atomic(path: Path, data: bytes) -> None:
     except BaseException:
         Path(temp).unlink(missing_ok=True)
         raise
+
+
+def output_error(path: Path, error: OSError, fix: str) -> OutputError:
+    """The :class:`OutputError` for ``error`` raised while writing ``path``: names the file,
+    the reason (read-only file system, no space left, not a directory...) and ``fix``."""
+    return OutputError(f"cannot write {str(path)!r} ({error.strerror or error}); {fix}")
+
+
+def check_relative_path(text: object, what: str) -> str:
+    """``text`` if it is a path a run folder may name (relative, no ``..``), else ``ValueError``.
+
+    Checked when a manifest is read, so no reader ever joins an absolute path or a ``..``
+    onto a run folder.
+    """
+    if not isinstance(text, str) or not text or "\x00" in text or "\\" in text:
+        raise ValueError(f"{what} {text!r} is not a relative file path")
+    pure = PurePosixPath(text)
+    if pure.is_absolute() or ".." in pure.parts:
+        raise ValueError(f"{what} {text!r} leaves the run folder (absolute or with '..')")
+    return text
+
+
+def file_inside(folder: Path, relative: str) -> Path:
+    """``folder / relative`` if it is a regular file inside ``folder`` once links are followed.
+
+    A run folder may only reference its own files: an artifact that is a symlink to
+    ``/etc/passwd``, or to another run, is refused (:class:`UnsafePathError`) before it is read
+    or copied, and the message never shows the other file's content. Returns the path as
+    named (not resolved), so messages keep the name the manifest uses.
+    """
+    try:
+        check_relative_path(relative, "path")
+    except ValueError as error:
+        raise UnsafePathError(f"{folder}: {error}") from None
+    candidate = folder / relative
+    try:
+        resolved = candidate.resolve(strict=True)
+        root = folder.resolve(strict=True)
+    except FileNotFoundError:
+        raise
+    except (OSError, RuntimeError) as error:  # RuntimeError: a symlink loop
+        raise UnsafePathError(f"{candidate}: cannot be resolved ({error})") from None
+    if not resolved.is_relative_to(root):
+        raise UnsafePathError(
+            f"{candidate}: links outside its run folder; a run folder may only reference its "
+            "own files (replace the link with the file itself)"
+        )
+    if not resolved.is_file():
+        raise UnsafePathError(
+            f"{candidate}: is not a regular file (a folder, device or pipe); a run folder "
+            "lists only regular files"
+        )
+    return candidate

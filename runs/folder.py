@@ -9,7 +9,9 @@ lock on the folder, so two writers never lose each other's change.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import errno
 import fcntl
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -18,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ResultFormatError, RunIdError
-from .files import MANIFEST, RESULTS, write_atomic
+from .files import MANIFEST, RESULTS, output_error, write_atomic
 from .manifest import Artifact, ArtifactKind, Manifest, RunError, RunStatus
 from .results import WorkloadResult
 
@@ -41,16 +43,24 @@ class RunFolder:
         ``mkdir`` is the claim: of two runs racing on one run id, exactly one creates the
         folder; the other gets :class:`RunIdError` and has written nothing.
         """
-        path.parent.mkdir(parents=True, exist_ok=True)
+        fix = "pass --out with a folder you can write to (nothing was written)"
         try:
+            path.parent.mkdir(parents=True, exist_ok=True)
             path.mkdir()
         except FileExistsError:
             raise RunIdError(
                 f"run folder {str(path)!r} already exists; choose another --run-id or --out"
             ) from None
+        except OSError as error:  # read-only, full, under a file, no permission
+            raise output_error(path, error, fix) from None
         folder = cls(path)
-        with folder._locked():
-            write_atomic(folder.manifest_path, manifest.to_json())
+        try:
+            with folder._locked():
+                write_atomic(folder.manifest_path, manifest.to_json())
+        except OSError as error:  # a full disk: leave no half-made folder behind
+            with contextlib.suppress(OSError):  # best effort: the write error is the news
+                path.rmdir()
+            raise output_error(folder.manifest_path, error, fix) from None
         return folder
 
     @classmethod
@@ -78,13 +88,22 @@ class RunFolder:
 
     def read(self) -> Manifest:
         """The manifest as it is now (``ResultFormatError`` if it cannot be read)."""
-        return Manifest.from_json(self.manifest_path.read_bytes(), source=str(self.manifest_path))
+        return Manifest.read(self.manifest_path)
 
     def update(self, change: Callable[[Manifest], Manifest]) -> Manifest:
         """Re-read the manifest, apply ``change`` and write the result; returns it."""
         with self._locked():
             manifest = change(self.read())
-            write_atomic(self.manifest_path, manifest.to_json())
+            data = manifest.to_json()
+            try:
+                write_atomic(self.manifest_path, data)
+            except OSError as error:
+                if error.errno not in (errno.ENOSPC, errno.EDQUOT):
+                    raise
+                # A full disk has no room for the temporary copy, and a manifest left saying
+                # `running` would lie about the run: rewrite it in place (truncating first
+                # frees its own blocks for the new text, which is only a little longer).
+                self.manifest_path.write_bytes(data)
         return manifest
 
     def finish(

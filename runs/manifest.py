@@ -8,8 +8,10 @@ folder holds.
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 import secrets
+import stat
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -20,8 +22,11 @@ from typing import Any
 import orjson
 
 from .errors import ResultFormatError, RunIdError
-from .files import MANIFEST, RESULTS
+from .files import MANIFEST, RESULTS, check_relative_path
 from .results import SCHEMA_VERSION, check_schema_version
+
+MAX_MANIFEST_BYTES = 16 << 20
+"""A manifest is a few kB; a larger file is not one (and is never read whole)."""
 
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
@@ -131,6 +136,24 @@ class Manifest:
         return orjson.dumps(body, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
 
     @classmethod
+    def read(cls, path: Path) -> Manifest:
+        """The manifest in the file ``path``: a regular file of at most
+        :data:`MAX_MANIFEST_BYTES` (a FIFO would hang a listing, a 2 GB file fill memory)."""
+        try:
+            # Non-blocking open: opening a FIFO for reading would wait for a writer.
+            with open(os.open(path, os.O_RDONLY | os.O_NONBLOCK), "rb") as stream:
+                if not stat.S_ISREG(os.fstat(stream.fileno()).st_mode):
+                    raise ResultFormatError(f"{path}: not a regular file")
+                text = stream.read(MAX_MANIFEST_BYTES + 1)
+        except OSError as error:
+            raise ResultFormatError(f"{path}: cannot be read ({error.strerror})") from None
+        if len(text) > MAX_MANIFEST_BYTES:
+            raise ResultFormatError(
+                f"{path}: larger than {MAX_MANIFEST_BYTES:,} bytes; a manifest is a few kB"
+            )
+        return cls.from_json(text, source=str(path))
+
+    @classmethod
     def from_json(cls, text: bytes | str, *, source: str = MANIFEST) -> Manifest:
         """Read :meth:`to_json` output back; refuses an unknown ``schema_version``."""
         try:
@@ -142,17 +165,7 @@ class Manifest:
         check_schema_version(data, source)
         data.pop("schema_version")
         try:
-            failure = data.pop("error")
-            return cls(
-                **{
-                    **data,
-                    "status": RunStatus(data["status"]),
-                    "targets_files": tuple(data["targets_files"]),
-                    "command": tuple(data["command"]),
-                    "artifacts": tuple(_checked_entry(a, source) for a in data["artifacts"]),
-                    "error": None if failure is None else RunError(**failure),
-                }
-            )
+            return cls(**_checked_fields(data, source))
         except (KeyError, TypeError, ValueError) as error:
             raise ResultFormatError(f"{source}: not a valid run manifest ({error})") from None
 
@@ -179,12 +192,84 @@ def _artifact_entry(artifact: Artifact) -> dict[str, str]:
     return entry
 
 
+_TEXT_FIELDS = ("workload", "size", "started_at")
+_OBJECT_FIELDS = ("params", "profiler", "queue", "environment")
+_TEXT_LIST_FIELDS = ("targets_files", "command")
+_ERROR_KEYS = ("type", "message", "traceback")
+
+
+def _checked_fields(data: dict[str, Any], source: str) -> dict[str, Any]:
+    """The constructor arguments of :class:`Manifest`, every field's type checked.
+
+    Every reader (``analyze``, ``list``, ``compare``, ``report``) goes through here, so a
+    hostile or damaged manifest is refused once, by name, instead of crashing later where a
+    field is used (``params`` as a list, ``profiler`` as a string) or steering a path out of
+    the folder (a ``run_id`` of ``../../x``, an artifact path with ``..``).
+    """
+    run_id = data["run_id"]
+    if not isinstance(run_id, str) or not _RUN_ID.match(run_id):
+        raise ValueError(
+            f"run_id {run_id!r} is not a safe folder name (letters, digits, '.', '_', '-')"
+        )
+    for name in _TEXT_FIELDS:
+        _expect(data, name, str)
+    for name in _OBJECT_FIELDS:
+        _expect(data, name, dict)
+    for name in _TEXT_LIST_FIELDS:
+        items = _expect(data, name, list)
+        if not all(isinstance(item, str) for item in items):
+            raise ValueError(f"{name} must be a list of strings")
+    _check_profiler(data["profiler"])
+    ended = data.get("ended_at")
+    if ended is not None and not isinstance(ended, str):
+        raise ValueError(f"ended_at must be a string or null, not {type(ended).__name__}")
+    failure = data.get("error")
+    if failure is not None and not (
+        isinstance(failure, dict)
+        and set(failure) == set(_ERROR_KEYS)
+        and all(isinstance(failure[key], str) for key in _ERROR_KEYS)
+    ):
+        raise ValueError(f"error must be null or an object of strings {', '.join(_ERROR_KEYS)}")
+    results = data.get("results")
+    if results is not None:
+        check_relative_path(results, "results")
+    return {
+        **data,
+        "status": RunStatus(_expect(data, "status", str)),
+        "targets_files": tuple(data["targets_files"]),
+        "command": tuple(data["command"]),
+        "artifacts": tuple(_checked_entry(a, source) for a in _expect(data, "artifacts", list)),
+        "error": None if failure is None else RunError(**failure),
+    }
+
+
+def _check_profiler(entry: dict[str, Any]) -> None:
+    """The parts of the profiler entry readers use: name, options, problems, overhead."""
+    for name, kind in (("name", str), ("options", dict), ("overhead", dict), ("problems", list)):
+        value = entry.get(name)
+        if value is not None and not isinstance(value, kind):
+            raise ValueError(f"profiler.{name} must be a JSON {kind.__name__}, not {value!r:.80}")
+
+
+def _expect(data: dict[str, Any], name: str, kind: type) -> Any:
+    value = data[name]
+    if not isinstance(value, kind):
+        raise ValueError(
+            f"{name} must be a JSON {'object' if kind is dict else kind.__name__}, "
+            f"not {type(value).__name__}"
+        )
+    return value
+
+
 def _checked_entry(entry: Any, source: str) -> dict[str, str]:
     if not isinstance(entry, dict) or any(key not in entry for key in ARTIFACT_KEYS):
         raise ResultFormatError(
-            f"{source}: artifact entry {entry!r} needs {', '.join(ARTIFACT_KEYS)}"
+            f"{source}: artifact entry {entry!r:.200} needs {', '.join(ARTIFACT_KEYS)}"
         )
-    return {str(k): str(v) for k, v in entry.items()}
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in entry.items()):
+        raise ValueError(f"artifact entry {entry!r:.200}: every value must be a string")
+    check_relative_path(entry["path"], "artifact path")
+    return dict(entry)
 
 
 def now_iso() -> str:
@@ -217,7 +302,7 @@ def list_runs(out_dir: Path) -> list[RunSummary]:
         if not folder.is_dir() or not manifest_path.is_file():
             continue
         try:
-            manifest = Manifest.from_json(manifest_path.read_bytes(), source=str(manifest_path))
+            manifest = Manifest.read(manifest_path)
         except ResultFormatError as error:
             runs.append(RunSummary(folder.name, folder, "?", "unreadable", "?", "?", str(error)))
             continue

@@ -38,6 +38,7 @@ from runs import (
     new_run_id,
     now_iso,
 )
+from runs.files import RESULTS, output_error
 from taskqueue import InvalidArgumentError, QueueConfig, observing
 
 from .base import Workload
@@ -236,7 +237,8 @@ def claim(plan: RunPlan) -> RunFolder:
 def execute(
     plan: RunPlan, *, folder: RunFolder | None = None, show_progress: bool = False
 ) -> RunOutcome:
-    """Run ``plan`` into its folder; never raises for a failed or interrupted workload.
+    """Run ``plan`` into its folder; never raises for a failed or interrupted workload
+    (:class:`runs.errors.OutputError` when the folder itself cannot be written).
 
     ``folder`` is the plan's folder when it was claimed already (:func:`claim`; a launcher's
     child gets it from :meth:`RunFolder.claimed`); by default the run claims it here.
@@ -301,9 +303,26 @@ def _execute(
             status = RunStatus.FAILED
             error = error or run_error(crash)
         result = result.with_verdicts(plan.targets.evaluate(plan.workload.name, result.metrics))
-        folder.write_results(result)
-        # The profiler's entry is read again: summaries (peak memory, overflow...) exist only now.
-        folder.finish(status, artifacts=artifacts, error=error, profiler=plan.profiler.manifest())
+        unwritten: OSError | None = None
+        try:
+            folder.write_results(result)
+        except OSError as crash:  # a full disk: still end the folder as failed, then say so
+            unwritten, status = crash, RunStatus.FAILED
+            error = RunError(type(crash).__name__, f"results.json not written: {crash}", "")
+        fix = f"free space under {str(plan.run_dir.parent)!r} or pass another --out, and re-run"
+        try:
+            # The profiler's entry is read again: summaries (peak memory...) exist only now.
+            folder.finish(
+                status, artifacts=artifacts, error=error, profiler=plan.profiler.manifest()
+            )
+        except OSError as crash:
+            raise output_error(
+                folder.manifest_path, crash, f"{fix} (its manifest still says running)"
+            ) from None
+        if unwritten is not None:
+            raise output_error(
+                plan.run_dir / RESULTS, unwritten, f"{fix} (the run folder is marked failed)"
+            )
     return RunOutcome(plan.run_dir, status, result, error)
 
 

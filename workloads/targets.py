@@ -130,6 +130,11 @@ def load_targets(path: Path | None = None) -> Targets:
         raise TargetsError(
             f"targets file {str(path)!r} cannot be read ({error.strerror}); check the path"
         ) from None
+    except UnicodeDecodeError as error:
+        raise TargetsError(
+            f"targets file {str(path)!r} is not UTF-8 text (byte {error.object[error.start]:#04x} "
+            f"at offset {error.start}); save it as UTF-8 TOML"
+        ) from None
     overrides = _validated(_parse(text, str(path)), str(path))
     merged = {name: dict(section) for name, section in base.values.items()}
     for name, section in overrides.items():

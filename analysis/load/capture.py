@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import zipfile
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 
 from ..errors import ArtifactError
 from .jsonfile import read_json_object
+from .limits import NPZ_ARRAYS, NPZ_BYTES
 
 FIX = "re-run the workload (every `queueprof run` writes it)"
 SQL_FIX = "re-run the workload with `--queue capture_sql=true` (or a profiler that turns it on)"
@@ -38,6 +40,7 @@ def load_op_samples(path: Path) -> OpSamples:
     ops: dict[str, NsArray] = {}
     statements: dict[int, NsArray] = {}
     try:
+        _check_npz_headers(path)
         with np.load(path, allow_pickle=False) as archive:
             for key in archive.files:
                 kind, _, name = key.partition("/")
@@ -54,11 +57,72 @@ def load_op_samples(path: Path) -> OpSamples:
                     raise ArtifactError(
                         path, f"unexpected array {key!r} (expected op/<name> or sql/<n>)", FIX
                     )
-    except (zipfile.BadZipFile, EOFError, OSError, ValueError) as error:
+    except (
+        zipfile.BadZipFile,
+        zipfile.LargeZipFile,
+        EOFError,
+        OSError,
+        ValueError,
+        NotImplementedError,  # a compression method zipfile lacks
+        RuntimeError,  # an encrypted member
+        zlib.error,
+    ) as error:
         raise ArtifactError(
             path, f"not a readable .npz archive (truncated or damaged: {error})", FIX
         ) from None
     return OpSamples(ops, statements)
+
+
+def _check_npz_headers(path: Path) -> None:
+    """Refuse, before unpacking anything, an archive whose arrays would not fit the bounds.
+
+    Each member's ``.npy`` header says its shape and type; numpy allocates what the header
+    claims, so a 314-byte file claiming 2**40 items, or a zip bomb of a few MB unpacking to
+    gigabytes, is stopped here: every array must be 1-D integers whose header agrees with
+    the member's size, and all of them together must fit
+    :data:`~analysis.load.limits.NPZ_BYTES` as 64-bit integers.
+    """
+    with zipfile.ZipFile(path) as archive:
+        members = archive.infolist()
+        NPZ_ARRAYS.check(path, len(members), "the operation samples archive")
+        unpacked = 0
+        for info in members:
+            if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+                # numpy writes stored or deflated members; bzip2 and lzma members unpack a
+                # whole read at once, so a small one can fill memory before any check.
+                raise ArtifactError(
+                    path,
+                    f"array {info.filename!r} is compressed with method "
+                    f"{info.compress_type}; numpy writes stored or deflated arrays only",
+                    FIX,
+                )
+            with archive.open(info) as member:
+                shape, dtype, header_bytes = _npy_header(member, path, info.filename)
+            if len(shape) != 1 or dtype.kind not in "iu" or dtype.hasobject:
+                raise ArtifactError(
+                    path, f"array {info.filename!r} is not a 1-D array of integer nanoseconds", FIX
+                )
+            if shape[0] * dtype.itemsize != info.file_size - header_bytes:
+                raise ArtifactError(
+                    path,
+                    f"array {info.filename!r} claims {shape[0]:,} items but holds "
+                    f"{max(info.file_size - header_bytes, 0):,} bytes (damaged or forged)",
+                    FIX,
+                )
+            unpacked += shape[0] * max(dtype.itemsize, 8)
+        NPZ_BYTES.check(path, unpacked, "the operation samples archive")
+
+
+def _npy_header(member: IO[bytes], path: Path, name: str) -> tuple[tuple[int, ...], Any, int]:
+    """(shape, dtype, header length) of the ``.npy`` stream ``member``."""
+    version = np.lib.format.read_magic(member)
+    if version == (1, 0):
+        shape, _, dtype = np.lib.format.read_array_header_1_0(member)
+    elif version == (2, 0):
+        shape, _, dtype = np.lib.format.read_array_header_2_0(member)
+    else:
+        raise ArtifactError(path, f"array {name!r} uses .npy format {version}, not 1.0/2.0", FIX)
+    return tuple(shape), np.dtype(dtype), member.tell()
 
 
 @dataclass(frozen=True, slots=True)

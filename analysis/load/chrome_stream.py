@@ -13,6 +13,12 @@ parses each chunk's complete events with one ``orjson.loads`` call:
   (``displayTimeUnit``, metadata) is parsed on its own.
 
 Any other parse error is a damaged file, reported with its byte offset.
+
+Bounded on hostile input: the buffer never holds more than one chunk beyond
+:data:`~analysis.load.limits.TRACE_EVENT_BYTES` without a complete event (NUL bytes after
+``[`` were buffered and rescanned from byte 0 until the end of the file: quadratic), and a
+cut inside an event steps back over 1, 2, 4, ... separators, so an event holding millions of
+``},{`` costs a logarithmic number of parses, not one per separator.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from typing import IO, Any
 import orjson
 
 from ..errors import ArtifactError
+from .limits import TRACE_EVENT_BYTES, TRACE_EVENTS
 
 CHUNK_BYTES = 4 << 20
 FIX = "re-run the workload with `--profiler viztracer`, or open the file in Perfetto to check it"
@@ -33,6 +40,7 @@ FIX = "re-run the workload with `--profiler viztracer`, or open the file in Perf
 _EVENTS_KEY = re.compile(rb'"traceEvents"\s*:\s*\[')
 _SEPARATOR = re.compile(rb"\}\s*,\s*\{")
 _MAX_HEAD = 64 << 20
+_FIRST_SPAN = 64 << 10
 
 
 class TraceEventStream:
@@ -82,20 +90,30 @@ class TraceEventStream:
                     continue
             if at_eof:
                 events, rest = self._tail(buffer)
-                self.events += len(events)
+                self._count(events)
                 if events:
                     yield events
                 self.metadata = self._rest(prefix, rest)
                 return
             events, consumed = self._cut(buffer)
             if consumed == 0:  # no complete event yet: one event is bigger than a chunk
+                TRACE_EVENT_BYTES.check(
+                    self.path,
+                    len(buffer),
+                    f"the trace text from byte {self.bytes_read - len(buffer):,} without "
+                    "one complete event",
+                )
                 more = self._read(stream, self.chunk_bytes)
                 at_eof = not more
                 buffer += more
                 continue
-            self.events += len(events)
+            self._count(events)
             yield events
             buffer = buffer[consumed:]
+
+    def _count(self, events: list[dict[str, Any]]) -> None:
+        self.events += len(events)
+        TRACE_EVENTS.check(self.path, self.events, "the Chrome trace (events read so far)")
 
     def _find_events(self, stream: IO[bytes], head: bytes) -> tuple[bytes, bytes]:
         """(the document before ``"traceEvents": [``, the bytes after it)."""
@@ -120,25 +138,46 @@ class TraceEventStream:
             head += more
 
     def _cut(self, buffer: bytes) -> tuple[list[dict[str, Any]], int]:
-        """Parse the complete events at the start of ``buffer``: (events, bytes consumed)."""
-        end = len(buffer)
-        while True:
-            cut = _last_separator(buffer, end)
-            if cut is None:
-                return [], 0
-            wrapped = b"[" + buffer[: cut + 1] + b"]"
-            try:
-                events = orjson.loads(wrapped)
-            except orjson.JSONDecodeError as error:
-                if _array_closed(error):
-                    # The events array ended inside this chunk: the caller reads to the end
-                    # of the file and parses the tail.
-                    return [], 0
-                if not _fails_at_end(wrapped, error):
-                    raise self._damaged(buffer, wrapped, error) from None
-                end = cut  # the cut fell inside an event: try the separator before it
-                continue
-            return _checked(events, self.path), _next_event(buffer, cut)
+        """Parse the complete events at the start of ``buffer``: (events, bytes consumed).
+
+        First the whole buffer up to its last separator: one parse, right unless that
+        separator lies inside an event. Then gallop from the start: parse up to a separator
+        ``span`` bytes on, keep the events when it parses, double ``span`` when it falls inside
+        an event. The buffer always starts at an event, so failed parses cost at most twice
+        the bytes finally consumed: linear even for one event holding millions of ``},{``.
+        """
+        last = _last_separator(buffer, len(buffer))
+        if last is None:
+            return [], 0
+        parsed = self._parse(buffer, 0, last)
+        if parsed is not None:
+            return parsed, _next_event(buffer, last) if parsed else 0
+        events: list[dict[str, Any]] = []
+        start, span = 0, _FIRST_SPAN
+        while (cut := _separator_after(buffer, start + span)) is not None and cut < last:
+            parsed = self._parse(buffer, start, cut)
+            if parsed is None:  # inside an event: look twice as far
+                span *= 2
+            elif not parsed:  # the events array ended before the cut
+                break
+            else:
+                events += parsed
+                start = _next_event(buffer, cut)
+        return events, start
+
+    def _parse(self, buffer: bytes, start: int, cut: int) -> list[dict[str, Any]] | None:
+        """The events in ``buffer[start:cut + 1]``; None when the cut falls inside an event,
+        ``[]`` when the events array ends before it (the caller reads to the end of the file
+        and parses the tail)."""
+        wrapped = b"[" + buffer[start : cut + 1] + b"]"
+        try:
+            return _checked(orjson.loads(wrapped), self.path)
+        except orjson.JSONDecodeError as error:
+            if _array_closed(error):
+                return []
+            if not _fails_at_end(wrapped, error):
+                raise self._damaged(buffer[start:], wrapped, error) from None
+            return None
 
     def _tail(self, buffer: bytes) -> tuple[list[dict[str, Any]], bytes]:
         """The last events and the document after the array, from the end of the file."""
@@ -207,6 +246,15 @@ def _last_separator(buffer: bytes, end: int) -> int | None:
     for match in _SEPARATOR.finditer(buffer, 0, end):
         last = match.start()
     return last
+
+
+def _separator_after(buffer: bytes, position: int) -> int | None:
+    """Position of the ``}`` of the first event separator at or after ``position``."""
+    found = buffer.find(b"},{", position)
+    if found >= 0:
+        return found
+    match = _SEPARATOR.search(buffer, position)
+    return None if match is None else match.start()
 
 
 def _next_event(buffer: bytes, cut: int) -> int:

@@ -9,6 +9,7 @@ from pathlib import Path
 from ..errors import ArtifactError
 from ..profile import Frame, SampledProfile, Stack, guess_role
 from .jsonfile import read_bytes
+from .limits import PARSED_VALUES
 
 FIX = "re-run the workload with `--profiler py-spy`"
 
@@ -17,7 +18,9 @@ _LABEL = re.compile(r"^(?P<name>.*?) \((?P<file>.*):(?P<line>\d+)\)$")
 
 def load_collapsed(path: Path, *, whole_process: bool = True) -> list[SampledProfile]:
     """One profile per thread (the first element of each stack), weights in samples."""
-    text = read_bytes(path, "the collapsed stacks", FIX).decode("utf-8", errors="replace")
+    data = read_bytes(path, "the collapsed stacks", FIX)
+    PARSED_VALUES.check(path, data.count(b"\n") + data.count(b";"), "the collapsed stacks")
+    text = data.decode("utf-8", errors="replace")
     index: dict[str, int] = {}
     frames: list[Frame] = []
     threads: dict[str, tuple[list[Stack], list[float]]] = defaultdict(lambda: ([], []))

@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
 import orjson
 
 from ..errors import ArtifactError
+from .limits import JSON_BYTES, PARSED_VALUES
 
 
 def read_bytes(path: Path, what: str, fix: str) -> bytes:
-    """The bytes of ``path``; a missing, unreadable or empty file is an :class:`ArtifactError`."""
+    """The bytes of ``path``; a missing, unreadable, empty or oversized file
+    (:data:`~analysis.load.limits.JSON_BYTES`) is an :class:`ArtifactError`."""
     try:
-        data = path.read_bytes()
+        with path.open("rb") as stream:
+            size = os.fstat(stream.fileno()).st_size
+            JSON_BYTES.check(path, size, what)
+            # Read at most one byte over the bound: a file that grows, or a pipe, stays bounded.
+            data = stream.read(JSON_BYTES.value() + 1)
+        JSON_BYTES.check(path, len(data), what)
     except FileNotFoundError:
         raise ArtifactError(path, f"{what} is missing", fix) from None
     except OSError as error:
@@ -24,7 +32,13 @@ def read_bytes(path: Path, what: str, fix: str) -> bytes:
 
 
 def parse_json(data: bytes, path: Path, what: str, fix: str) -> Any:
-    """``data`` parsed; says whether it was cut short or is not JSON at all."""
+    """``data`` parsed; says whether it was cut short or is not JSON at all.
+
+    Refused before parsing when it holds more values than
+    :data:`~analysis.load.limits.PARSED_VALUES` (counted by their separators and openers, a
+    linear scan), so a small file of ``[[],[],...]`` cannot expand into gigabytes of objects.
+    """
+    PARSED_VALUES.check(path, data.count(b",") + data.count(b"[") + data.count(b"{"), what)
     try:
         return orjson.loads(data)
     except orjson.JSONDecodeError as error:

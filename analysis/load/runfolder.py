@@ -8,6 +8,8 @@ from functools import cached_property
 from pathlib import Path
 
 from runs import MANIFEST, RESULTS, Manifest, ResultFormatError, WorkloadResult
+from runs.errors import UnsafePathError
+from runs.files import file_inside
 
 from ..errors import ArtifactError, RunFolderError
 from .capture import NsArray, load_op_samples
@@ -52,19 +54,33 @@ class LoadedRun:
     def artifact(self, *, fmt: str, path: str | None = None) -> Path | None:
         """The listed artifact of format ``fmt`` (and name ``path``), or None if not listed.
 
-        A listed artifact that is not in the folder is an :class:`ArtifactError`.
+        A listed artifact that is not a regular file inside the folder is an
+        :class:`ArtifactError`.
         """
         for entry in self.manifest.artifacts:
             if entry["format"] == fmt and (path is None or entry["path"] == path):
-                found = self.folder / entry["path"]
-                if not found.is_file():
-                    raise ArtifactError(
-                        found,
-                        f"the manifest lists this {entry['kind']} artifact but the file is missing",
-                        f"restore the file or re-run the workload ({RUN_FIX})",
-                    )
-                return found
+                return inside_run(
+                    self.folder,
+                    entry["path"],
+                    f"the manifest lists this {entry['kind']} artifact but the file is missing",
+                    f"restore the file or re-run the workload ({RUN_FIX})",
+                )
         return None
+
+
+def inside_run(folder: Path, relative: str, missing: str, fix: str) -> Path:
+    """``folder / relative`` if it is a regular file inside the run folder, else
+    :class:`ArtifactError` (``missing`` says what is missing, ``fix`` what to do)."""
+    try:
+        return file_inside(folder, relative)
+    except FileNotFoundError:
+        raise ArtifactError(folder / relative, missing, fix) from None
+    except UnsafePathError as error:
+        raise ArtifactError(folder / relative, _problem(error), fix) from None
+
+
+def _problem(error: UnsafePathError) -> str:
+    return str(error).split(": ", 1)[-1]
 
 
 def resolve_run(argument: str, traces: Path = Path("traces")) -> Path:
@@ -89,14 +105,16 @@ def resolve_run(argument: str, traces: Path = Path("traces")) -> Path:
 
 def load_run(folder: Path) -> LoadedRun:
     """Read the manifest and results of the run folder ``folder``."""
-    manifest_path = folder / MANIFEST
+    manifest_path = inside_run(folder, MANIFEST, "the run manifest is missing", RUN_FIX)
     try:
         manifest = Manifest.from_json(
             read_bytes(manifest_path, "the run manifest", RUN_FIX), source=str(manifest_path)
         )
     except ResultFormatError as error:
         raise ArtifactError(manifest_path, str(error).split(": ", 1)[-1], RUN_FIX) from None
-    results_path = folder / (manifest.results or RESULTS)
+    results_path = inside_run(
+        folder, manifest.results or RESULTS, "the run's results are missing", RUN_FIX
+    )
     try:
         result = WorkloadResult.from_json(
             read_bytes(results_path, "the run's results", RUN_FIX), source=str(results_path)
@@ -120,7 +138,7 @@ def latest_runs(traces: Path, count: int) -> list[Path]:
         manifest_path = folder / MANIFEST
         if folder.is_dir() and manifest_path.is_file():
             try:
-                started = Manifest.from_json(manifest_path.read_bytes()).started_at
+                started = Manifest.read(manifest_path).started_at
             except ResultFormatError:
                 started = ""
             runs.append((started, folder.name, folder))

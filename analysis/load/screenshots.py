@@ -8,7 +8,7 @@ from runs import ArtifactKind
 
 from ..errors import ArtifactError
 from ..model import Screenshot
-from .runfolder import LoadedRun
+from .runfolder import LoadedRun, inside_run
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 FIX = "re-run `queueprof view-check {folder}`, which writes the screenshots again"
@@ -20,14 +20,12 @@ def load_screenshots(run: LoadedRun) -> tuple[Screenshot, ...]:
     for entry in run.artifacts:
         if entry["kind"] != ArtifactKind.SCREENSHOT:
             continue
-        path = run.folder / entry["path"]
         fix = FIX.format(folder=run.folder)
+        path = inside_run(
+            run.folder, entry["path"], "the manifest lists this screenshot but it is missing", fix
+        )
         try:
             data = path.read_bytes()
-        except FileNotFoundError:
-            raise ArtifactError(
-                path, "the manifest lists this screenshot but it is missing", fix
-            ) from None
         except OSError as error:
             raise ArtifactError(path, f"cannot be read ({error.strerror})", fix) from None
         if not data.startswith(PNG_SIGNATURE):

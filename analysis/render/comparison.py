@@ -1,6 +1,8 @@
 """Formatting a :class:`~analysis.compare.Comparison` and USL fits: Markdown and a rich table.
 
-Only formatting happens here: every number comes from the typed results.
+Only formatting happens here: every number comes from the typed results. Every string from a
+run goes through :func:`runs.text.markdown_text` / :func:`runs.text.markdown_code` in
+Markdown and :func:`runs.text.terminal_text` in the rich table.
 """
 
 from __future__ import annotations
@@ -9,6 +11,8 @@ import math
 from collections.abc import Sequence
 
 from rich.table import Table
+
+from runs.text import markdown_code, markdown_text, terminal_text
 
 from ..compare import Basis, ChangeVerdict, Comparison, MetricComparison
 from ..scaling import UslFit
@@ -57,7 +61,9 @@ def format_p(p_value: float) -> str:
 def comparison_table(comparison: Comparison) -> Table:
     """Every compared metric as a rich table (regressions in red, improvements in green)."""
     table = Table(
-        title=f"{comparison.candidate.run_id} vs {comparison.baseline.run_id} (baseline)",
+        title=terminal_text(
+            f"{comparison.candidate.run_id} vs {comparison.baseline.run_id} (baseline)"
+        ),
         title_justify="left",
     )
     for header in ("metric", "baseline", "candidate", "ratio", "verdict", "evidence"):
@@ -66,9 +72,9 @@ def comparison_table(comparison: Comparison) -> Table:
     for row in comparison.metrics:
         style = "red" if row.verdict.regressed else "green" if row.verdict.improved else None
         table.add_row(
-            row.name,
-            format_value(row.baseline, row.unit),
-            format_value(row.candidate, row.unit),
+            terminal_text(row.name),
+            terminal_text(format_value(row.baseline, row.unit)),
+            terminal_text(format_value(row.candidate, row.unit)),
             format_ratio(row),
             row.verdict.value,
             format_evidence(row, noise),
@@ -81,28 +87,31 @@ def comparison_markdown(comparison: Comparison) -> str:
     """``comparison.md``: the verdicts first, then every metric, the caveats and the method."""
     base, cand, options = comparison.baseline, comparison.candidate, comparison.options
     lines = [
-        f"# {cand.run_id} vs {base.run_id}",
+        f"# {_text(cand.run_id)} vs {_text(base.run_id)}",
         "",
-        f"- baseline: `{base.run_id}` ({base.workload}, size {base.size}, profiler "
-        f"{base.profiler}, {base.status}, {base.started_at})",
-        f"- candidate: `{cand.run_id}` ({cand.workload}, size {cand.size}, profiler "
-        f"{cand.profiler}, {cand.status}, {cand.started_at})",
+        *(
+            f"- {side}: {markdown_code(run.run_id)} ({_text(run.workload)}, size "
+            f"{_text(run.size)}, profiler {_text(run.profiler)}, {_text(run.status)}, "
+            f"{_text(run.started_at)})"
+            for side, run in (("baseline", base), ("candidate", cand))
+        ),
         "",
     ]
     if comparison.notes:
-        lines += ["## Reading this comparison", "", *(f"- {n}" for n in comparison.notes), ""]
+        lines += ["## Reading this comparison", "", *(f"- {_text(n)}" for n in comparison.notes)]
+        lines.append("")
     lines += ["## Summary", ""]
     lines += _summary(comparison)
     if comparison.changes:
         lines += ["", "## What the candidate changed", ""]
-        lines += [f"- `{d.field}`: {d.baseline} → {d.candidate}" for d in comparison.changes]
+        lines += [_difference(d.field, d.baseline, d.candidate) for d in comparison.changes]
     if comparison.warnings:
         lines += [
             "",
             "## Warnings: these differences may explain part of the result",
             "",
         ]
-        lines += [f"- `{d.field}`: {d.baseline} → {d.candidate}" for d in comparison.warnings]
+        lines += [_difference(d.field, d.baseline, d.candidate) for d in comparison.warnings]
     lines += [
         "",
         "## Every metric",
@@ -113,8 +122,8 @@ def comparison_markdown(comparison: Comparison) -> str:
     for row in comparison.metrics:
         verdict = f"**{row.verdict.value}**" if row.verdict is not ChangeVerdict.NO_CHANGE else "-"
         lines.append(
-            f"| {_cell(row.name)} | {format_value(row.baseline, row.unit)} | "
-            f"{format_value(row.candidate, row.unit)} | {format_ratio(row)} | {verdict} | "
+            f"| {_text(row.name)} | {_text(format_value(row.baseline, row.unit))} | "
+            f"{_text(format_value(row.candidate, row.unit))} | {format_ratio(row)} | {verdict} | "
             f"{format_evidence(row, options.noise)} |"
         )
     if comparison.tests:
@@ -129,7 +138,7 @@ def comparison_markdown(comparison: Comparison) -> str:
         for test in comparison.tests:
             low, high = test.median_ratio_ci
             lines.append(
-                f"| {test.operation} | {test.baseline_count:,} / {test.candidate_count:,} | "
+                f"| {_text(test.operation)} | {test.baseline_count:,} / {test.candidate_count:,} | "
                 f"{test.median_ratio:.2f}x | {low:.2f}-{high:.2f}x | {test.superiority:.2f} | "
                 f"p{format_p(test.p_value)} |"
             )
@@ -138,7 +147,7 @@ def comparison_markdown(comparison: Comparison) -> str:
         ("Only in the candidate", comparison.only_in_candidate),
     ):
         if names:
-            lines += ["", f"## {title}", "", *(f"- `{name}`" for name in names)]
+            lines += ["", f"## {title}", "", *(f"- {markdown_code(name)}" for name in names)]
     lines += ["", "## Method", "", *_method(comparison), ""]
     return "\n".join(lines)
 
@@ -153,13 +162,14 @@ def scaling_markdown(fits: Sequence[UslFit]) -> str:
     for fit in fits:
         best = fit.best_measured
         lines.append(
-            f"| {fit.mode or '-'} | {fit.lambda_:,.0f}/s | {fit.sigma:.3f} | {fit.kappa:.2g} | "
+            f"| {_text(fit.mode or '-')} | {fit.lambda_:,.0f}/s | {fit.sigma:.3f} | "
+            f"{fit.kappa:.2g} | "
             f"{fit.r_squared:.3f} | {_workers(fit.peak_workers)} | "
             f"{_rate(fit.peak_throughput)} | {_workers(fit.workers_for_90pct)} | "
             f"{best.throughput:,.0f}/s at {best.workers} |"
         )
     lines.append("")
-    lines += [f"- **{fit.mode or 'workers'}**: {fit.contention}" for fit in fits]
+    lines += [f"- **{_text(fit.mode or 'workers')}**: {_text(fit.contention)}" for fit in fits]
     return "\n".join(lines)
 
 
@@ -172,8 +182,8 @@ def _summary(comparison: Comparison) -> list[str]:
         if rows:
             lines.append(f"{title}:")
             lines += [
-                f"- {row.name}: {format_value(row.baseline, row.unit)} → "
-                f"{format_value(row.candidate, row.unit)} ({format_ratio(row)}, "
+                f"- {_text(row.name)}: {_text(format_value(row.baseline, row.unit))} → "
+                f"{_text(format_value(row.candidate, row.unit))} ({format_ratio(row)}, "
                 f"{format_evidence(row, comparison.options.noise)})"
                 for row in rows
             ]
@@ -200,8 +210,12 @@ def _method(comparison: Comparison) -> list[str]:
     ]
 
 
-def _cell(text: str) -> str:
-    return text.replace("|", "\\|")
+def _text(text: object) -> str:
+    return markdown_text(text)
+
+
+def _difference(field: str, baseline: str, candidate: str) -> str:
+    return f"- {markdown_code(field)}: {_text(baseline)} → {_text(candidate)}"
 
 
 def _workers(value: float | None) -> str:

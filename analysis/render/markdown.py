@@ -1,8 +1,15 @@
-"""``report.md``: the analysis as Markdown, findings first, for an optimization proposal."""
+"""``report.md``: the analysis as Markdown, findings first, for an optimization proposal.
+
+Every string that comes from a run (ids, names, parameters, functions, SQL, notes) goes
+through :func:`runs.text.markdown_text` or :func:`runs.text.markdown_code`; only this
+module's own markup (headings, bold, table rules) is written raw.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+
+from runs.text import markdown_code, markdown_text
 
 from ..attribution import Attribution, RoleAttribution
 from ..latency import LatencyDistribution
@@ -26,7 +33,11 @@ def render(analysis: Analysis) -> str:
     if not analysis.runs:
         return "\n".join([*out, "No runs were analysed.", ""])
     out += [
-        "Runs: " + ", ".join(f"`{r.run_id}` ({r.workload}, {r.profiler})" for r in analysis.runs),
+        "Runs: "
+        + ", ".join(
+            f"{markdown_code(r.run_id)} ({_inline(r.workload)}, {_inline(r.profiler)})"
+            for r in analysis.runs
+        ),
         "",
         "## Findings",
         "",
@@ -43,14 +54,14 @@ def render(analysis: Analysis) -> str:
                 ["runs", "thread role", "ranking (a)", "ranking (b)", "noise", "verdict"],
                 [
                     [
-                        f"`{p.run_a}` / `{p.run_b}`",
+                        f"{p.run_a} / {p.run_b}",
                         str(p.agreement.role),
                         " > ".join(p.agreement.ranking_a),
                         " > ".join(p.agreement.ranking_b),
                         pct(p.agreement.tolerance),
-                        p.agreement.verdict.upper()
+                        str(p.agreement.verdict).upper()
                         if p.agreement.verdict == "disagree"
-                        else p.agreement.verdict,
+                        else str(p.agreement.verdict),
                     ]
                     for p in analysis.agreements
                 ],
@@ -63,7 +74,7 @@ def render(analysis: Analysis) -> str:
 
 
 def _finding(number: int, finding: Finding) -> list[str]:
-    where = f" — run `{finding.run_id}`" if finding.run_id else ""
+    where = f" — run {markdown_code(finding.run_id)}" if finding.run_id else ""
     lines = [f"### {number}. [{finding.severity}] {_inline(finding.title)}{where}", ""]
     lines += [_inline(line) for line in finding.detail.splitlines()]
     lines.append("")
@@ -75,12 +86,12 @@ def _finding(number: int, finding: Finding) -> list[str]:
 
 
 def _run(run: RunAnalysis) -> list[str]:
-    out = [f"## Run `{run.run_id}`", ""]
+    out = [f"## Run {markdown_code(run.run_id)}", ""]
     out += [
-        f"- workload **{run.workload}** ({run.size}), profiler **{run.profiler}**, status "
-        f"{run.status}, {run.duration_s:.2f} s",
-        f"- folder: `{run.folder}`",
-        "- queue: " + ", ".join(f"{k}={v}" for k, v in sorted(run.queue.items())),
+        f"- workload **{_inline(run.workload)}** ({_inline(run.size)}), profiler "
+        f"**{_inline(run.profiler)}**, status {_inline(run.status)}, {run.duration_s:.2f} s",
+        f"- folder: {markdown_code(run.folder)}",
+        "- queue: " + ", ".join(_inline(f"{k}={v}") for k, v in sorted(run.queue.items())),
     ]
     if run.overhead is not None:
         goal = f" (goal <= {run.overhead.goal:g}x)" if run.overhead.goal else ""
@@ -104,7 +115,7 @@ def _run(run: RunAnalysis) -> list[str]:
                         f"{v.measured:.4g}",
                         f"{v.comparator} {v.target:g}",
                         v.unit,
-                        "pass" if v.passed else "**FAIL**",
+                        "pass" if v.passed else Markup("**FAIL**"),
                     ]
                     for v in run.targets
                 ],
@@ -127,7 +138,7 @@ def _run(run: RunAnalysis) -> list[str]:
     if run.allocations is not None:
         a = run.allocations
         out += [
-            f"### Memory by operation ({a.source})",
+            f"### Memory by operation ({_inline(a.source)})",
             "",
             f"Peak {a.peak_memory_bytes / 2**20:.2f} MiB; the listed stacks cover "
             f"{pct(a.peak.coverage)} of it and {pct(a.leaked.coverage)} of the leaked bytes.",
@@ -154,7 +165,7 @@ def _run(run: RunAnalysis) -> list[str]:
         out += [
             "### In the viewers (queueprof view-check)",
             "",
-            *(f"- `{_inline(s.path)}`: {_inline(s.description)}" for s in run.screenshots),
+            *(f"- {markdown_code(s.path)}: {_inline(s.description)}" for s in run.screenshots),
             "",
         ]
     if run.notes:
@@ -163,7 +174,10 @@ def _run(run: RunAnalysis) -> list[str]:
 
 
 def _attribution(attribution: Attribution) -> list[str]:
-    out = [f"### Where the time goes: {attribution.profiler} ({attribution.source})", ""]
+    out = [
+        f"### Where the time goes: {_inline(attribution.profiler)} ({_inline(attribution.source)})",
+        "",
+    ]
     if attribution.measure == "cpu":
         out += ["Traced running time only: waits are not recorded by this source.", ""]
     for role in attribution.roles:
@@ -178,7 +192,8 @@ def _role(role: RoleAttribution) -> list[str]:
         else ""
     )
     out = [
-        f"**{role.role}** ({role.threads} thread(s), {amount(role.total, role.unit)}, "
+        f"**{_inline(role.role)}** ({role.threads} thread(s), "
+        f"{_inline(amount(role.total, role.unit))}, "
         f"{role.samples:,} samples{excluded})",
         "",
         *_table(
@@ -202,7 +217,7 @@ def _role(role: RoleAttribution) -> list[str]:
     ]
     if role.queues:
         out += [
-            f"By queue ({role.role}): each queue's time by operation.",
+            f"By queue ({_inline(role.role)}): each queue's time by operation.",
             "",
             *_table(QUEUE_HEADER, queue_rows(role)),
             "",
@@ -241,7 +256,7 @@ def _sql(run: RunAnalysis) -> list[str]:
                     h.op,
                     h.label,
                     *sql_timings(h),
-                    "FLAGGED" if h.plan.flagged else (h.plan.error and "unplanned") or "ok",
+                    "FLAGGED" if h.plan.flagged else "unplanned" if h.plan.error else "ok",
                 ]
                 for h in run.sql
             ],
@@ -249,12 +264,16 @@ def _sql(run: RunAnalysis) -> list[str]:
         "",
     ]
     for h in run.sql:
-        out += [f"{h.index}. `{h.op}`: `{_code(h.sql)}`"]
+        out += [f"{h.index}. {markdown_code(h.op)}: {markdown_code(h.sql)}"]
         if h.plan.lines:
-            out += [f"   plan: {' / '.join(h.plan.lines)}"]
+            out += [f"   plan: {_inline(' / '.join(h.plan.lines))}"]
         if h.plan.error:
             out += [f"   not planned: {_inline(h.plan.error)}"]
     return [*out, ""]
+
+
+class Markup(str):
+    """A table cell this module wrote as Markdown on purpose (not escaped)."""
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
@@ -264,13 +283,9 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
 
 
 def _cell(text: str) -> str:
-    return _inline(text).replace("|", "\\|")
+    return text if isinstance(text, Markup) else _inline(text)
 
 
-def _inline(text: str) -> str:
-    """Text safe in a Markdown line: no raw HTML tags from function names or SQL."""
-    return text.replace("<", "&lt;").replace(">", "&gt;")
-
-
-def _code(text: str) -> str:
-    return " ".join(text.split()).replace("`", "'")
+def _inline(text: object) -> str:
+    """Run-supplied text on a Markdown line or in a table cell, shown literally."""
+    return markdown_text(text)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import io
 
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
+
+from runs.text import terminal_text
 
 from ..attribution import Attribution
 from ..model import Analysis, RunAnalysis, Severity
@@ -39,17 +40,17 @@ def print_summary(console: Console, analysis: Analysis) -> None:
     )
     for number, finding in enumerate(findings[:SHOWN_FINDINGS], start=1):
         style = STYLES[finding.severity]
-        where = f" [dim]({escape(finding.run_id)})[/dim]" if finding.run_id else ""
+        where = f" [dim]({terminal_text(finding.run_id)})[/dim]" if finding.run_id else ""
         console.print(
             f"{number:>2}. [{style}]{finding.severity.value:<6}[/{style}] "
-            f"{escape(finding.title)}{where}",
+            f"{terminal_text(finding.title)}{where}",
             highlight=False,
         )
         if finding.recommendation and finding.severity is not Severity.INFO:
-            console.print(f"      -> {escape(finding.recommendation)}", highlight=False)
+            console.print(f"      -> {terminal_text(finding.recommendation)}", highlight=False)
         if finding.evidence and finding.severity in (Severity.HIGH, Severity.MEDIUM):
             console.print(
-                f"      [dim]{escape(evidence(finding.evidence[0]))}[/dim]", highlight=False
+                f"      [dim]{terminal_text(evidence(finding.evidence[0]))}[/dim]", highlight=False
             )
     if len(findings) > SHOWN_FINDINGS:
         console.print(f"    ... and {len(findings) - SHOWN_FINDINGS} more in report.md")
@@ -63,12 +64,13 @@ def _queues(console: Console, attribution: Attribution) -> None:
         if not role.queues:
             continue
         table = Table(
-            title=f"time by queue and operation: {escape(str(role.role))}", title_justify="left"
+            title=f"time by queue and operation: {terminal_text(str(role.role))}",
+            title_justify="left",
         )
         for column in QUEUE_HEADER:
             table.add_column(column, justify="right" if column in ("time", "of queue") else "left")
         for row in queue_rows(role, min_share=0.01):
-            table.add_row(*(escape(cell) for cell in row))
+            table.add_row(*(terminal_text(cell) for cell in row))
         console.print(table)
 
 
@@ -76,14 +78,15 @@ def _run(console: Console, run: RunAnalysis) -> None:
     console.print()
     overhead = f", overhead {run.overhead.ratio:.2f}x" if run.overhead else ""
     console.print(
-        f"[bold]{escape(run.run_id)}[/bold]: {escape(run.workload)} ({escape(run.size)}) under "
-        f"{escape(run.profiler)}, {escape(run.status)}{overhead}",
+        f"[bold]{terminal_text(run.run_id)}[/bold]: {terminal_text(run.workload)} "
+        f"({terminal_text(run.size)}) under "
+        f"{terminal_text(run.profiler)}, {terminal_text(run.status)}{overhead}",
         highlight=False,
     )
     for attribution in run.attributions:
         table = Table(
-            title=f"time by operation: {escape(attribution.profiler)} "
-            f"({escape(attribution.source)})",
+            title=f"time by operation: {terminal_text(attribution.profiler)} "
+            f"({terminal_text(attribution.source)})",
             title_justify="left",
         )
         table.add_column("thread role")
@@ -103,7 +106,7 @@ def _run(console: Console, run: RunAnalysis) -> None:
                     pct(entry.share),
                     amount(entry.wall, role.unit),
                     pct(entry.wait / entry.wall) if entry.wait is not None and entry.wall else "-",
-                    escape(function(top)) if top else "",
+                    terminal_text(function(top)) if top else "",
                 )
         console.print(table)
         _queues(console, attribution)
@@ -115,8 +118,8 @@ def _run(console: Console, run: RunAnalysis) -> None:
             )
         for h in run.sql[:SHOWN_STATEMENTS]:
             table.add_row(
-                escape(h.op),
-                escape(h.label),
+                terminal_text(h.op),
+                terminal_text(h.label),
                 f"{h.count:,}",
                 ms(h.total_ms),
                 f"{h.p99_us:.3g} us",
@@ -128,6 +131,6 @@ def _run(console: Console, run: RunAnalysis) -> None:
     if run.targets:
         console.print(
             f"targets: {len(run.targets) - len(failed)}/{len(run.targets)} met"
-            + ("; missed: " + ", ".join(escape(v.metric) for v in failed) if failed else ""),
+            + ("; missed: " + ", ".join(terminal_text(v.metric) for v in failed) if failed else ""),
             highlight=False,
         )

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from rich.console import Console
-from rich.markup import escape
+
+from runs.text import terminal_text
 
 from .checks import ViewResult
 from .errors import ViewCheckFailed
@@ -15,17 +16,17 @@ def print_view(console: Console, result: ViewResult) -> None:
     """One artifact's verdict, what the viewer showed, and what it tried to fetch."""
     verdict = "[green]rendered[/green]" if result.ok else "[red]FAILED[/red]"
     console.print(
-        f"{verdict} {escape(str(result.target.path))} in {result.target.viewer} "
+        f"{verdict} {terminal_text(str(result.target.path))} in {result.target.viewer} "
         f"({result.seconds:.1f} s)",
         highlight=False,
     )
     if result.shown:
         shown = ", ".join(result.shown)
-        console.print(f"    shows {len(result.shown)}: {escape(shown)}", highlight=False)
+        console.print(f"    shows {len(result.shown)}: {terminal_text(shown)}", highlight=False)
     for url in result.blocked:
-        console.print(f"    blocked (not needed): {escape(url)}", highlight=False)
+        console.print(f"    blocked (not needed): {terminal_text(url)}", highlight=False)
     for problem in result.problems:
-        console.print(f"    [red]{escape(problem)}[/red]", highlight=False)
+        console.print(f"    [red]{terminal_text(problem)}[/red]", highlight=False)
 
 
 def view_failure(failed: Sequence[ViewResult], checked: int) -> ViewCheckFailed:

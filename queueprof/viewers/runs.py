@@ -25,6 +25,7 @@ from runs import (
     RunFolder,
     write_atomic,
 )
+from runs.errors import UnsafePathError
 from runs.files import (
     MEMRAY_FLAMEGRAPH as FLAMEGRAPH,
 )
@@ -35,6 +36,7 @@ from runs.files import (
     PYINSTRUMENT_HTML,
     REPORT_HTML,
     SCREENSHOTS,
+    file_inside,
 )
 
 from .browser import Browser, BrowserOptions, browser
@@ -96,6 +98,17 @@ def targets(folder: Path, manifest: Manifest) -> list[Target]:
     return found
 
 
+def _outside(folder: Path, path: Path) -> str | None:
+    """Why ``path`` may not be opened (a link out of its run folder...), or None."""
+    try:
+        file_inside(folder, str(path.relative_to(folder)))
+    except FileNotFoundError:
+        return None  # reported as missing
+    except UnsafePathError as error:
+        return str(error)
+    return None
+
+
 def _page(path: Path) -> Target:
     return Target(path, Viewer.PAGE, PAGES.get(path.name, ANY_PAGE), TOLERATED.get(path.name, ()))
 
@@ -142,7 +155,7 @@ def read_manifest(folder: Path) -> Manifest:
             "`queueprof run` wrote (see `queueprof list`)"
         )
     try:
-        return Manifest.from_json(path.read_bytes(), source=str(path))
+        return Manifest.read(path)
     except ResultFormatError as error:
         raise ViewerSetupError(f"{error}; re-run the workload (`queueprof run`)") from None
 
@@ -157,6 +170,15 @@ def check_runs(
     screenshots and list them in each manifest. ``on_result`` hears each result as it comes."""
     plans = [(folder, read_manifest(folder)) for folder in folders]
     every = [t for folder, manifest in plans for t in targets(folder, manifest)]
+    # A browser would render (and screenshot into report.html) whatever a link points at.
+    unsafe = [
+        problem
+        for folder, manifest in plans
+        for target in targets(folder, manifest)
+        if (problem := _outside(folder, target.path)) is not None
+    ]
+    if unsafe:
+        raise ViewerSetupError("; ".join(unsafe))
     missing = [str(t.path) for t in every if not t.path.is_file()]
     if missing:
         raise ViewerSetupError(
