@@ -12,7 +12,7 @@ import random
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from taskqueue import QueueStats, TaskQueue
+from taskqueue import PoolResult, QueueStats, TaskQueue
 
 from .base import DerivesNothingAfterRun
 from .context import RunContext
@@ -88,7 +88,7 @@ class DbopsWorkload(DerivesNothingAfterRun):
                 ctx.progress.advance()
             ctx.progress.phase("1 worker: claim + complete", len(ids))
             result = await drain(queue, 1, params.mode, ctx.progress)
-            self._record("1 worker", 1, params, combined_stats(queue, result), ctx)
+            self._record("1 worker", 1, params, combined_stats(queue, result), result, ctx)
 
     async def _concurrent(self, params: DbopsParams, ctx: RunContext, rng: random.Random) -> None:
         prefill = make_tasks(params.task_type, params.tasks, params.payload_bytes)
@@ -105,11 +105,16 @@ class DbopsWorkload(DerivesNothingAfterRun):
                     ctx.progress.advance()
                 await pool.drained(0.01)
                 result = await pool.stop()
-            self._record(label, params.workers, params, combined_stats(queue, result), ctx)
+            self._record(label, params.workers, params, combined_stats(queue, result), result, ctx)
 
     @staticmethod
     def _record(
-        label: str, workers: int, params: DbopsParams, stats: QueueStats, ctx: RunContext
+        label: str,
+        workers: int,
+        params: DbopsParams,
+        stats: QueueStats,
+        pool: PoolResult,
+        ctx: RunContext,
     ) -> None:
         latencies = op_latencies(stats)
         metrics: dict[str, float] = {}
@@ -123,7 +128,7 @@ class DbopsWorkload(DerivesNothingAfterRun):
                 settings={"workers": workers, "mode": params.mode},
                 metrics=metrics,
                 latencies=latencies,
-                counters=error_counters(stats),
+                counters=error_counters(stats, pool),
             )
         )
         suffix = "1_worker" if workers == 1 else f"{workers}_workers"
