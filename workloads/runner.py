@@ -47,6 +47,7 @@ from .runfolder import (
     now_iso,
     write_atomic,
 )
+from .schema import snapshot_schemas
 from .targets import Targets, load_targets
 
 
@@ -202,6 +203,7 @@ def execute(plan: RunPlan, *, show_progress: bool = False) -> RunOutcome:
     partial = PartialResults(plan.workload.name, plan.size.value, plan.params.to_dict())
     partial.queue = plan.queue_config.to_dict()
     artifacts: Sequence[ArtifactRecord] = ()
+    kept: list[tuple[ArtifactRecord, bytes]] = []
     capture = RunCapture()
     status = RunStatus.COMPLETE
     error: RunError | None = None
@@ -215,6 +217,7 @@ def execute(plan: RunPlan, *, show_progress: bool = False) -> RunOutcome:
         try:
             with progress_cm as progress:
                 ctx = RunContext(Path(scratch), plan.queue_config, partial, progress)
+                kept = ctx.artifacts
                 result = asyncio.run(_inside_loop(plan, ctx, capture))
             if result is None:
                 status = RunStatus.INTERRUPTED
@@ -230,6 +233,9 @@ def execute(plan: RunPlan, *, show_progress: bool = False) -> RunOutcome:
         try:
             artifacts = [
                 *capture.write(plan.run_dir),
+                # Every queue is closed by now and the databases are still in scratch.
+                *snapshot_schemas(Path(scratch), plan.run_dir),
+                *_write_kept(plan.run_dir, kept),
                 *plan.profiler.finish(interrupted=status is RunStatus.INTERRUPTED),
             ]
         except Exception as crash:  # noqa: BLE001 - recorded in the run folder like any crash
@@ -257,6 +263,15 @@ def execute(plan: RunPlan, *, show_progress: bool = False) -> RunOutcome:
         .to_json(),
     )
     return RunOutcome(plan.run_dir, status, result, error)
+
+
+def _write_kept(
+    run_dir: Path, kept: Sequence[tuple[ArtifactRecord, bytes]]
+) -> list[ArtifactRecord]:
+    """Write the files a workload kept for the analysis (:meth:`RunContext.keep_artifact`)."""
+    for artifact, data in kept:
+        write_atomic(run_dir / artifact.path, data)
+    return [artifact for artifact, _ in kept]
 
 
 async def _inside_loop(
