@@ -9,7 +9,17 @@ from dataclasses import dataclass
 from profilers.timeline import statement_label
 
 from .load.capture import SqlStatement
-from .sqlplan import QueryPlan, explain
+from .sqlplan import CHECKOUT_SCHEMA, IndexSuggestion, QueryPlan, Schema, explain, suggest_index
+
+LABEL_CHARS = 72
+"""A statement's label is its text up to here: long enough that two statements of one
+operation (one per column, say) read differently, short enough for a table cell."""
+
+
+def statement_text(sql: str, limit: int = LABEL_CHARS) -> str:
+    """``sql`` on one line, clipped to ``limit`` characters (``...`` when clipped)."""
+    text = " ".join(sql.split())
+    return text if len(text) <= limit else text[: limit - 3].rstrip() + "..."
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,6 +30,8 @@ class SqlHotspot:
     op: str
     sql: str
     label: str
+    """The statement's text on one line, clipped (distinct statements read differently)."""
+    kind: str
     """The statement's kind as the trace names it (``UPDATE tasks``)."""
     count: int
     total_ms: float
@@ -37,14 +49,19 @@ class SqlHotspot:
     """Of the profiled time in the store's code on behalf of the operation (on the connection
     threads, and on the event loop for calls that ran inline)."""
     plan: QueryPlan
+    suggestion: IndexSuggestion | None = None
+    """For a flagged plan: the index that removes the scan or sort, proved by re-planning."""
+    schema_source: str = CHECKOUT_SCHEMA.source
+    """What the plan was computed against (the run's ``schema.sql`` or the fallback)."""
 
 
 def sql_hotspots(
     statements: Sequence[SqlStatement],
     op_latency_ms: Mapping[str, float],
     op_thread_s: Mapping[str, float],
+    schema: Schema = CHECKOUT_SCHEMA,
 ) -> tuple[SqlHotspot, ...]:
-    """Every statement, the most total time first.
+    """Every statement, the most total time first, planned against ``schema``.
 
     ``op_latency_ms`` is each operation's summed call latency; ``op_thread_s`` each
     operation's time in the store's code from a profile (either may lack an op).
@@ -52,12 +69,14 @@ def sql_hotspots(
     sql_by_op: dict[str, float] = defaultdict(float)
     for statement in statements:
         sql_by_op[statement.op] += statement.total_ms
-    plans: dict[str, QueryPlan] = {}
+    plans: dict[str, tuple[QueryPlan, IndexSuggestion | None]] = {}
     hotspots = []
     for s in sorted(statements, key=lambda s: -s.total_ms):
-        plan = plans.get(s.sql)
-        if plan is None:
-            plan = plans[s.sql] = explain(s.sql)
+        planned = plans.get(s.sql)
+        if planned is None:
+            plan = explain(s.sql, schema.script)
+            planned = plans[s.sql] = (plan, suggest_index(s.sql, plan, schema.script))
+        plan, suggestion = planned
         latency = op_latency_ms.get(s.op)
         thread = op_thread_s.get(s.op)
         hotspots.append(
@@ -65,7 +84,8 @@ def sql_hotspots(
                 index=s.index,
                 op=s.op,
                 sql=s.sql,
-                label=statement_label(s.sql),
+                label=statement_text(s.sql),
+                kind=statement_label(s.sql),
                 count=s.count,
                 total_ms=s.total_ms,
                 mean_us=s.total_ms * 1e3 / s.count if s.count else 0.0,
@@ -78,6 +98,8 @@ def sql_hotspots(
                 share_of_op_latency=s.total_ms / latency if latency else None,
                 share_of_op_thread=(s.total_ms / 1e3) / thread if thread else None,
                 plan=plan,
+                suggestion=suggestion,
+                schema_source=schema.source,
             )
         )
     return tuple(hotspots)
