@@ -105,6 +105,9 @@ _BY_FUNCTION: Mapping[tuple[str, str], Category] = {
         for name in names
     },
     ("taskqueue/worker.py", "_execute"): Category.HANDLER,
+    # Plain (non-async) handlers run here, called from _execute's fast path: their
+    # allocations and time are the handler's.
+    ("taskqueue/worker.py", "_run_plain"): Category.HANDLER,
     ("taskqueue/worker.py", "_idle"): Category.IDLE,
     # Other people's queues (and our adapters' own methods), from the adapters' declarations:
     # one source for what the comparison workload runs and how its samples are attributed.
@@ -176,6 +179,34 @@ thread or, for operations dispatched inline, on the event loop."""
 def is_store_frame(frame: Frame) -> bool:
     """True when ``frame`` is one of the store's functions (the queue's SQL code)."""
     return _normalised(frame.file).endswith(STORE_FILE)
+
+
+PLUMBING = (
+    "asyncio/",
+    "aiosqlite/",
+    "concurrent/",
+    "threading.py",
+    "selectors.py",
+    "queue.py",
+    "contextlib.py",
+    "taskqueue/_bridge.py",
+)
+"""Files whose frames carry a call to SQLite and back (the round trip), not its work: left out
+when looking for what inside an operation costs time. (``queue.py`` is the standard library's
+module; the queue's own ``taskqueue/queue.py`` is told apart by its folder.)"""
+
+
+def is_plumbing_frame(frame: Frame) -> bool:
+    """True for the event loop's, aiosqlite's and the threads' own frames, and waits."""
+    file = _normalised(frame.file)
+    if frame.name in WAIT_LEAVES:
+        return True
+    if file.endswith("taskqueue/queue.py"):
+        return False
+    return any(
+        file.endswith(p) or (p.endswith("/") and (f"/{p}" in file or file.startswith(p)))
+        for p in PLUMBING
+    )
 
 
 def frame_category(frame: Frame) -> Category | None:
