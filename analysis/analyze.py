@@ -20,16 +20,18 @@ from .hotspots import SqlHotspot, sql_hotspots
 from .latency import LatencyDistribution, from_microseconds, from_nanoseconds
 from .load.capture import load_op_samples, load_sql_statements
 from .load.collapsed import load_collapsed
+from .load.heap_growth import HEAP_GROWTH, load_heap_growth
 from .load.memray_stats import load_memray_stats
 from .load.pyinstrument_session import load_session
 from .load.runfolder import LoadedRun, load_run
 from .load.screenshots import load_screenshots
 from .load.speedscope import load_speedscope
 from .load.trace import load_trace
-from .memory import AllocationAttribution, attribute_memory
+from .memory import AllocationAttribution, RetainedGrowth, attribute_growth, attribute_memory
 from .model import Analysis, Overhead, RoundTrips, RunAgreement, RunAnalysis, ranked
 from .operations import OP_NAMES
 from .profile import SampledProfile, ThreadRole
+from .sqlplan import load_schema
 from .trace_attribution import attribute_trace
 
 MEMRAY_STATS = "memray-stats.json"
@@ -87,6 +89,11 @@ def analyze_run(run: LoadedRun) -> RunAnalysis:
     if stats_path is not None:
         allocations = attribute_memory(load_memray_stats(stats_path), MEMRAY_STATS)
 
+    retained: RetainedGrowth | None = None
+    growth_path = run.folder / HEAP_GROWTH
+    if growth_path.is_file():
+        retained = attribute_growth(load_heap_growth(growth_path), HEAP_GROWTH)
+
     latencies: tuple[LatencyDistribution, ...] = ()
     round_trips: RoundTrips | None = None
     samples_path = run.artifact(fmt="npz", path=OP_SAMPLES)
@@ -94,6 +101,9 @@ def analyze_run(run: LoadedRun) -> RunAnalysis:
         samples = load_op_samples(samples_path)
         latencies = from_nanoseconds(samples.ops, OP_SAMPLES)
         completed = int(run.result.counters.get("completed", 0))
+        if not completed and "handler" in samples.ops:
+            # Workloads that count no completions (dbops) ran the handler once per task.
+            completed = int(samples.ops["handler"].size)
         calls = {op: int(v.size) for op, v in samples.ops.items() if op != "handler" and v.size}
         # Claims of engines sharing a connection travel together: count trips, not calls.
         claim_trips = int(run.result.counters.get("claim_trips", 0))
@@ -106,10 +116,17 @@ def analyze_run(run: LoadedRun) -> RunAnalysis:
     sql_path = run.artifact(fmt="json", path=SQL_STATEMENTS)
     hotspots: tuple[SqlHotspot, ...] = ()
     if sql_path is not None:
+        schema = load_schema(run.folder)
+        if not schema.snapshot:
+            notes.append(
+                "no schema.sql in the run folder: query plans are of the analysing checkout's "
+                "schema, which may not be the one the run used"
+            )
         hotspots = sql_hotspots(
             load_sql_statements(sql_path),
             {d.op: d.total_ms for d in latencies},
             _store_time_by_op(attributions),
+            schema,
         )
 
     analysis = RunAnalysis(
@@ -130,6 +147,7 @@ def analyze_run(run: LoadedRun) -> RunAnalysis:
         targets=run.result.verdicts,
         attributions=tuple(attributions),
         allocations=allocations,
+        retained=retained,
         latencies=latencies,
         trace_latencies=trace_latencies,
         sql=hotspots,
@@ -138,7 +156,7 @@ def analyze_run(run: LoadedRun) -> RunAnalysis:
         screenshots=load_screenshots(run),
         notes=tuple(notes),
     )
-    return dataclasses.replace(analysis, findings=run_findings(analysis))
+    return dataclasses.replace(analysis, findings=ranked(run_findings(analysis)))
 
 
 def _profile_attribution(run: LoadedRun) -> Attribution | None:
