@@ -1,0 +1,391 @@
+"""Planted bottlenecks: small monkeypatches of the queue (``taskqueue/``), never of the analysis.
+
+Each :class:`Plant` names the bottleneck, the run that shows it (workload, size, parameters,
+profiler) and what the #1 finding of ``findings.json`` must say: the operation (``op``) and
+the cause (``cause``), in the vocabulary of the analysis (``.coord`` notes; causes such as
+``sql-scan``, ``n-plus-one``, ``hot-subtree``, ``contention``, ``memory-growth``,
+``worker-imbalance``, ``loop-hold``, ``round-trips``).
+
+A plant is applied inside every Python process of the run (the ``queueprof run`` process,
+py-spy's child, worker processes) by ``tests/diagnosis/site/sitecustomize.py``, which Python
+imports at start-up when that folder is on ``PYTHONPATH``; it reads the plant's name from
+``QUEUEPROF_PLANT``. queueprof itself has no hook for this and needs none.
+
+Patches change what the queue does, as a developer's edit would; they do not change the
+run's configuration, so the manifest records the strategy the run was asked for.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import hashlib
+import json
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from taskqueue import handlers, queue, sql, store, worker
+from taskqueue.config import ClaimStyle, ConnectionMode
+from taskqueue.models import TaskState, TaskStatus
+
+
+@dataclass(frozen=True)
+class Plant:
+    """One planted bottleneck and the diagnosis it must get."""
+
+    name: str
+    family: str
+    """Which cause family of issue 14 it exercises."""
+    summary: str
+    """What was planted, in a developer's words: the table's "expected" column."""
+    apply: Callable[[], None] | None
+    """The monkeypatch; None for the clean control."""
+    workload: str
+    profiler: str
+    expected_ops: frozenset[str | None]
+    """The #1 finding's ``op`` must be one of these."""
+    expected_causes: frozenset[str]
+    """The #1 finding's ``cause`` must be one of these."""
+    params: tuple[str, ...] = ()
+    queue: str = ""
+    size: str = "smoke"
+    after_rules: bool = False
+    """Written after the ranking rules landed, without running it against them first."""
+    slow: bool = False
+    """Takes over ~15 s: marked ``slow`` in pytest (still run by default)."""
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def control(self) -> bool:
+        """The clean run: no patch, and its #1 finding must not be a false alarm."""
+        return self.apply is None
+
+
+# -- the patches ----------------------------------------------------------------------------
+
+
+def drop_claim_index() -> None:
+    """The schema loses ``tasks_ready``: the claim's ORDER BY ... LIMIT scans every row of
+    ``tasks`` (done ones included) and sorts the pending ones in a temp B-tree, per claim."""
+    start = sql.SCHEMA.index("CREATE INDEX IF NOT EXISTS tasks_ready")
+    end = sql.SCHEMA.index(";", start) + 1
+    sql.SCHEMA = sql.SCHEMA[:start] + sql.SCHEMA[end:]
+
+
+_STATUS_COLUMNS = (
+    "id",
+    "type",
+    "state",
+    "priority",
+    "attempts",
+    "max_attempts",
+    "worker",
+    "run_at",
+    "lease_until",
+    "created_at",
+    "started_at",
+    "finished_at",
+    "result",
+    "error",
+)
+
+
+def status_per_column() -> None:
+    """``status`` reads the task one column at a time: 14 statements per call (N+1)."""
+
+    def status(self: store.Store, task_id: int) -> Any:
+        values = []
+        for column in _STATUS_COLUMNS:
+            rows = self._rows("status", f"SELECT {column} FROM tasks WHERE id = ?", (task_id,))
+            if not rows:
+                return None
+            values.append(rows[0][0])
+        result = values[12]
+        values[2] = TaskState(values[2])
+        values[12] = None if result is None else json.loads(result)
+        return TaskStatus(*values)
+
+    store.Store.status = status  # type: ignore[method-assign]
+
+
+def canonical_json_enqueue() -> None:
+    """``enqueue`` also writes each payload as canonical, indented JSON (the pure-Python
+    encoder: ``indent`` turns the C one off), decodes it back to check the round trip and
+    hashes it, several times over "to be sure", before the real encoding."""
+    real = queue.encode_json
+
+    def encode_json(value: Any, what: str) -> str:
+        for _ in range(6):
+            text = json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False)
+            if json.loads(text) != value:
+                raise ValueError(f"{what}: does not survive a JSON round trip")
+            hashlib.sha256(text.encode()).hexdigest()
+        return real(value, what)
+
+    queue.encode_json = encode_json
+
+
+def deferred_per_worker_claims() -> None:
+    """The queue claims with the naive read-then-write transaction on a connection per
+    worker, whatever its configuration says: writers collide on SQLite's lock."""
+    init = queue.TaskQueue.__init__
+
+    @functools.wraps(init)
+    def __init__(self: queue.TaskQueue, *args: Any, **kwargs: Any) -> None:
+        init(self, *args, **kwargs)
+        self.config = _replace(
+            self.config, claim_style=ClaimStyle.DEFERRED, connection=ConnectionMode.PER_WORKER
+        )
+        self._inline = False  # as __init__ decides for a deferred claim
+
+    queue.TaskQueue.__init__ = __init__  # type: ignore[method-assign]
+
+
+def _replace(config: Any, **changes: Any) -> Any:
+    import dataclasses
+
+    return dataclasses.replace(config, **changes)
+
+
+def workers_keep_finished_tasks() -> None:
+    """Every worker engine keeps each task it has run (an "audit trail" list on the engine),
+    released only when the engine goes away: invisible to a leak report at teardown."""
+    init = worker.WorkerEngine.__init__
+
+    @functools.wraps(init)
+    def __init__(self: worker.WorkerEngine, *args: Any, **kwargs: Any) -> None:
+        init(self, *args, **kwargs)
+        kept: list[Any] = []
+        self.finished_tasks = kept  # type: ignore[attr-defined]
+        self.handlers = {name: _keeping(h, kept) for name, h in self.handlers.items()}
+
+    worker.WorkerEngine.__init__ = __init__  # type: ignore[method-assign]
+
+
+def _keeping(handler: Any, kept: list[Any]) -> Any:
+    if asyncio.iscoroutinefunction(handler):
+
+        async def run_async(task: Any) -> Any:
+            result = await handler(task)
+            kept.append(task)
+            return result
+
+        return run_async
+
+    def run(task: Any) -> Any:
+        result = handler(task)
+        kept.append(task)
+        return result
+
+    return run
+
+
+def greedy_first_worker() -> None:
+    """Worker ``w0``'s claims ignore the claim size and take every ready task; the other
+    workers find nothing left and wait."""
+    claim = queue.TaskQueue.claim
+    both = queue.TaskQueue.complete_acks_and_claim
+
+    @functools.wraps(claim)
+    async def greedy_claim(
+        self: queue.TaskQueue, worker: str, n: int = 1, lease: float | None = None
+    ) -> Any:
+        return await claim(self, worker, 10_000 if worker == "w0" else n, lease)
+
+    @functools.wraps(both)
+    async def greedy_both(
+        self: queue.TaskQueue, acks: Any, worker: str, n: int = 1, lease: float | None = None
+    ) -> Any:
+        return await both(self, acks, worker, 10_000 if worker == "w0" else n, lease)
+
+    queue.TaskQueue.claim = greedy_claim  # type: ignore[method-assign]
+    queue.TaskQueue.complete_acks_and_claim = greedy_both  # type: ignore[method-assign]
+
+
+def blocking_rate_limit_in_enqueue() -> None:
+    """``enqueue`` waits for a rate-limit token with ``time.sleep`` (a blocking call) on the
+    event loop, where it wakes idle workers: every other coroutine (workers, status readers)
+    stalls meanwhile. Planted in the queue's own code path (``TaskQueue._notify``, which only
+    enqueue calls), where a developer's edit would be."""
+    notify = queue.TaskQueue._notify
+
+    @functools.wraps(notify)
+    def _notify(self: queue.TaskQueue, tasks: int) -> None:
+        time.sleep(0.0015)  # the token bucket's refill wait, written as a blocking sleep
+        notify(self, tasks)
+
+    queue.TaskQueue._notify = _notify  # type: ignore[method-assign]
+
+
+def ack_one_trip_each() -> None:
+    """Workers acknowledge each finished task in its own call, sent to the connection thread
+    (an UPDATE and a commit each), before claiming: one extra round trip per task."""
+
+    async def complete_acks_and_claim(
+        self: queue.TaskQueue,
+        acks: list[Any],
+        worker: str,
+        n: int = 1,
+        lease: float | None = None,
+    ) -> tuple[int, list[Any]]:
+        applied = 0
+        key = self._key(worker)
+        _, st = await self._store(key)
+        for ack in acks:
+            start = self._clock_start()
+            # rows=None: "unbounded", so even dispatch=auto sends it to the thread.
+            applied += await self._call(key, "complete", st.complete_acks, [ack], rows=None)
+            if start:
+                self._finish("complete", start, 1, worker)
+        return applied, await self.claim(worker, n, lease)
+
+    queue.TaskQueue.complete_acks_and_claim = complete_acks_and_claim  # type: ignore[method-assign]
+
+
+def checksum_in_noop_handler() -> None:
+    """The ``noop`` handler checksums its payload in pure Python (a CRC loop over the bytes of
+    its JSON), about a millisecond of CPU per task on the event loop."""
+
+    def noop(task: Any) -> int:
+        data = json.dumps(task.payload).encode() * 40
+        crc = 0
+        for byte in data:
+            crc = ((crc << 5) ^ (crc >> 27) ^ byte) & 0xFFFFFFFF
+        return crc
+
+    table = dict(handlers.BUILTIN)
+    table["noop"] = noop
+    handlers.BUILTIN = table
+
+
+# -- the suite ------------------------------------------------------------------------------
+
+CPU = "pyinstrument"
+MEMORY = "memray"
+
+PLANTS: Mapping[str, Plant] = {
+    p.name: p
+    for p in (
+        Plant(
+            "control",
+            "control",
+            "nothing planted: the queue as it is",
+            None,
+            "dbops",
+            CPU,
+            expected_ops=frozenset(),
+            expected_causes=frozenset(),
+        ),
+        Plant(
+            "claim-index-dropped",
+            "plans (scan / sort)",
+            "no tasks_ready index: each claim scans and sorts the table",
+            drop_claim_index,
+            "dbops",
+            CPU,
+            frozenset({"claim"}),
+            frozenset({"sql-scan", "sql-sort"}),
+            # One task per claim, as a litequeue-style pop does: the scan is paid per task.
+            params=("tasks=1000",),
+            queue="claim_batch=1",
+        ),
+        Plant(
+            "status-n-plus-one",
+            "statements per call (N+1)",
+            "status reads one column per statement (14 per call)",
+            status_per_column,
+            "dbops",
+            CPU,
+            frozenset({"status"}),
+            frozenset({"n-plus-one"}),
+            params=("tasks=1000",),
+        ),
+        Plant(
+            "enqueue-json-waste",
+            "hot non-SQL subtree",
+            "enqueue round-trips each payload through indented, sorted json 6 times",
+            canonical_json_enqueue,
+            "dbops",
+            CPU,
+            frozenset({"enqueue"}),
+            frozenset({"hot-subtree"}),
+            params=("tasks=1000", "payload_bytes=256"),
+        ),
+        Plant(
+            "deferred-claim-contention",
+            "contention",
+            "read-then-write claims on a connection per worker (10 writers)",
+            deferred_per_worker_claims,
+            "dbops",
+            CPU,
+            frozenset({"claim"}),
+            frozenset({"contention"}),
+        ),
+        Plant(
+            "worker-keeps-tasks",
+            "retained memory growth",
+            "each worker keeps every task it ran until it stops",
+            workers_keep_finished_tasks,
+            "memory",
+            MEMORY,
+            # The kept objects (Task, decoded payload) are allocated by the claim.
+            frozenset({"claim"}),
+            frozenset({"memory-growth"}),
+            slow=True,
+        ),
+        Plant(
+            "greedy-worker",
+            "worker imbalance",
+            "worker w0 claims every ready task; w1-w4 starve",
+            greedy_first_worker,
+            "throughput",
+            CPU,
+            frozenset({None, "claim", "worker", "handler"}),
+            frozenset({"worker-imbalance"}),
+            params=("worker_counts=5", "task_type=sleep", "tasks=300"),
+        ),
+        Plant(
+            "enqueue-blocking-sleep",
+            "event-loop hold",
+            "enqueue waits 1.5 ms for a rate-limit token with time.sleep on the loop",
+            blocking_rate_limit_in_enqueue,
+            "dbops",
+            CPU,
+            frozenset({"enqueue"}),
+            frozenset({"loop-hold"}),
+        ),
+        Plant(
+            "ack-trip-per-task",
+            "round trips",
+            "each ack is its own call and trip to the connection thread",
+            ack_one_trip_each,
+            "throughput",
+            CPU,
+            frozenset({"complete"}),
+            frozenset({"round-trips"}),
+            params=("worker_counts=2", "tasks=1000"),
+        ),
+        Plant(
+            "slow-noop-handler",
+            "slow handler (hot subtree)",
+            "the noop handler checksums its payload in pure Python (~1 ms per task)",
+            checksum_in_noop_handler,
+            "throughput",
+            CPU,
+            frozenset({"handler"}),
+            frozenset({"hot-subtree"}),
+            params=("worker_counts=2", "tasks=500"),
+        ),
+    )
+}
+
+
+def apply(name: str) -> None:
+    """Apply the plant called ``name`` (the control applies nothing)."""
+    plant = PLANTS.get(name)
+    if plant is None:
+        raise KeyError(f"unknown plant {name!r}; known: {', '.join(PLANTS)}")
+    if plant.apply is not None:
+        plant.apply()
