@@ -260,6 +260,67 @@ def checksum_in_noop_handler() -> None:
     handlers.BUILTIN = table
 
 
+# -- written after the ranking rules landed (not run against them before this commit) -------
+
+
+def claim_index_without_priority() -> None:
+    """Written after the rules. ``tasks_ready`` indexes (state, run_at) only: the claim
+    finds the pending rows by index but must sort all of them by priority in a temp B-tree
+    for every claim."""
+    start = sql.SCHEMA.index("CREATE INDEX IF NOT EXISTS tasks_ready")
+    end = sql.SCHEMA.index(";", start) + 1
+    sql.SCHEMA = (
+        sql.SCHEMA[:start]
+        + "CREATE INDEX IF NOT EXISTS tasks_ready ON tasks (state, run_at) "
+        + "WHERE state = 'pending';"
+        + sql.SCHEMA[end:]
+    )
+
+
+def status_by_text_id() -> None:
+    """Written after the rules. ``status`` looks the task up by its id as text (ids arrive
+    as strings from an HTTP API), so the primary key cannot be used: a full scan per call."""
+    sql.STATUS = sql.STATUS.replace("WHERE id = ?", "WHERE CAST(id AS TEXT) = CAST(? AS TEXT)")
+
+
+def replay_log_of_enqueued_batches() -> None:
+    """Written after the rules. ``enqueue_many`` keeps each batch's encoded JSON documents
+    in a replay log "to re-send after a crash", cleared only when the queue closes."""
+    batch_document = queue._batch_document
+    close = queue.TaskQueue.close
+    replay: list[list[str]] = []
+
+    @functools.wraps(batch_document)
+    def _batch_document(items: Any) -> list[str] | None:
+        documents = batch_document(items)
+        if documents is not None:
+            replay.append(documents)
+        return documents
+
+    @functools.wraps(close)
+    async def closing(self: queue.TaskQueue) -> None:
+        replay.clear()
+        await close(self)
+
+    queue._batch_document = _batch_document
+    queue.TaskQueue.close = closing  # type: ignore[method-assign]
+
+
+def ack_then_verify_each() -> None:
+    """Written after the rules. After writing a batch of acks, the store reads every acked
+    task's state back, one SELECT per task, "to verify" (N+1 inside complete)."""
+    complete_acks = store.Store.complete_acks
+
+    @functools.wraps(complete_acks)
+    def verified(self: store.Store, acks: list[Any]) -> int:
+        applied = complete_acks(self, acks)
+        for task_id, _, _ in acks:
+            self._rows("complete", "SELECT state FROM tasks WHERE id = ?", (task_id,))
+        return applied
+
+    store.Store.complete_acks = verified  # type: ignore[method-assign]
+
+
 # -- the suite ------------------------------------------------------------------------------
 
 CPU = "pyinstrument"
@@ -377,6 +438,55 @@ PLANTS: Mapping[str, Plant] = {
             frozenset({"handler"}),
             frozenset({"hot-subtree"}),
             params=("worker_counts=2", "tasks=500"),
+        ),
+        Plant(
+            "claim-index-no-priority",
+            "plans (sort)",
+            "tasks_ready lacks priority: each claim sorts every pending task",
+            claim_index_without_priority,
+            "dbops",
+            CPU,
+            frozenset({"claim"}),
+            frozenset({"sql-sort", "sql-scan"}),
+            params=("tasks=1000",),
+            queue="claim_batch=1",
+            after_rules=True,
+        ),
+        Plant(
+            "status-by-text-id",
+            "plans (scan)",
+            "status compares CAST(id AS TEXT): a full scan per call",
+            status_by_text_id,
+            "dbops",
+            CPU,
+            frozenset({"status"}),
+            frozenset({"sql-scan"}),
+            params=("tasks=1000",),
+            after_rules=True,
+        ),
+        Plant(
+            "enqueue-replay-log",
+            "retained memory growth",
+            "enqueue_many keeps every batch's JSON until the queue closes",
+            replay_log_of_enqueued_batches,
+            "memory",
+            MEMORY,
+            frozenset({"enqueue"}),
+            frozenset({"memory-growth"}),
+            after_rules=True,
+            slow=True,
+        ),
+        Plant(
+            "ack-verify-per-task",
+            "statements per call (N+1)",
+            "complete reads each acked task's state back, one SELECT per task",
+            ack_then_verify_each,
+            "throughput",
+            CPU,
+            frozenset({"complete"}),
+            frozenset({"n-plus-one"}),
+            params=("worker_counts=2", "tasks=1000"),
+            after_rules=True,
         ),
     )
 }
