@@ -321,6 +321,30 @@ def ack_then_verify_each() -> None:
     store.Store.complete_acks = verified  # type: ignore[method-assign]
 
 
+def connection_per_worker_always() -> None:
+    """Written after the rules. The queue opens a connection per worker name whatever
+    ``connection`` says (a refactor lost the shared-writer branch): ten writers and the
+    producer take turns on SQLite's write lock."""
+
+    def _key(self: queue.TaskQueue, worker: str) -> str:
+        return worker
+
+    queue.TaskQueue._key = _key  # type: ignore[method-assign]
+
+
+def blocking_sleep_handler() -> None:
+    """Written after the rules. The ``sleep`` handler is still ``async def`` but calls
+    ``time.sleep``: each task blocks the event loop for its whole sleep, so the other
+    workers cannot run theirs concurrently."""
+
+    async def sleep(task: Any) -> None:
+        time.sleep(float(task.payload.get("seconds", 0.001)))
+
+    table = dict(handlers.BUILTIN)
+    table["sleep"] = sleep
+    handlers.BUILTIN = table
+
+
 # -- the suite ------------------------------------------------------------------------------
 
 CPU = "pyinstrument"
@@ -486,6 +510,29 @@ PLANTS: Mapping[str, Plant] = {
             frozenset({"complete"}),
             frozenset({"n-plus-one"}),
             params=("worker_counts=2", "tasks=1000"),
+            after_rules=True,
+        ),
+        Plant(
+            "per-worker-writers",
+            "contention",
+            "every worker gets its own connection: 10 writers on one database",
+            connection_per_worker_always,
+            "dbops",
+            CPU,
+            frozenset({"claim"}),
+            frozenset({"contention"}),
+            after_rules=True,
+        ),
+        Plant(
+            "blocking-sleep-handler",
+            "event-loop hold",
+            "the async sleep handler calls time.sleep: each task blocks the loop 1 ms",
+            blocking_sleep_handler,
+            "throughput",
+            CPU,
+            frozenset({"handler"}),
+            frozenset({"loop-hold"}),
+            params=("worker_counts=5", "task_type=sleep", "tasks=300"),
             after_rules=True,
         ),
     )
