@@ -177,7 +177,7 @@ class _Accumulator:
     def add(self, profile: SampledProfile, waits_known: bool) -> None:
         self.threads += 1
         self.units.add(profile.unit)
-        classify = Classifier(profile.frames)
+        classify = Classifier(profile.frames, profile.stacks)
         keys = [(f.name, f.file) for f in profile.frames]
         store = frozenset(i for i, f in enumerate(profile.frames) if is_store_frame(f))
         plumbing = frozenset(

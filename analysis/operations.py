@@ -233,6 +233,17 @@ _OWNER = {
 }
 
 
+def _is_foreign_method(frame: Frame) -> bool:
+    """A method of the queue's classes whose code is not in the queue's files."""
+    file = _normalised(frame.file)
+    return (
+        any(frame.name.startswith(owner) for owner in _OWNER.values())
+        and bool(file)
+        and not any(file.endswith(suffix) for suffix in _OWNER)
+        and "/taskqueue/" not in f"/{file}"
+    )
+
+
 def is_wait(frame: Frame) -> bool:
     """True when ``frame``, as the innermost frame of a sample, means waiting."""
     return frame.name in WAIT_LEAVES
@@ -241,11 +252,31 @@ def is_wait(frame: Frame) -> bool:
 class Classifier:
     """Classifies stacks over one frame table, caching each frame's category."""
 
-    def __init__(self, frames: Sequence[Frame]) -> None:
+    def __init__(self, frames: Sequence[Frame], stacks: Sequence[Stack] = ()) -> None:
         self.frames = frames
         self._categories: list[Category | None] = [frame_category(f) for f in frames]
         self._waits: list[bool] = [is_wait(f) for f in frames]
         self._queues: list[str | None] = [frame_queue(f) for f in frames]
+        self._adopt_wrappers(stacks)
+
+    def _adopt_wrappers(self, stacks: Sequence[Stack]) -> None:
+        """A method set on the queue's classes from another file (a decorator, a patch: the
+        profiler names it ``TaskQueue.limited``) that calls exactly one operation is that
+        operation: what it does before and after is the operation's cost to its caller."""
+        found: dict[int, set[Category]] = {}
+        for stack in stacks:
+            for position in range(len(stack) - 1):
+                index = stack[position]
+                if self._categories[index] is not None or not _is_foreign_method(
+                    self.frames[index]
+                ):
+                    continue
+                child = self._categories[stack[position + 1]]
+                if child is not None:
+                    found.setdefault(index, set()).add(child)
+        for index, categories in found.items():
+            if len(categories) == 1:
+                self._categories[index] = next(iter(categories))
 
     def queue(self, stack: Stack) -> str | None:
         """The queue of the stack's innermost frame in some queue's code (None if none)."""
