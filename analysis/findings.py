@@ -52,6 +52,8 @@ OVERHEAD_GOALS: Mapping[str, float] = {
 """The project's overhead goal per profiler (profiled / bare run time)."""
 
 BATCH_SIZES = (10, 100)
+ONE_TASK_PER_CALL = 2.0
+"""Tasks per call below which an operation runs one task per call (a round trip per task)."""
 BATCH_LEVERS: Mapping[str, str] = {
     "claim": "claim_batch",
     "complete": "ack_batch",
@@ -389,7 +391,13 @@ def _subtree(
 
 
 def _function(f: FunctionTime) -> str:
-    return f"{f.function} ({f.file})" if f.file else f.function
+    return f"{f.function} ({_short(f.file)})" if f.file else f.function
+
+
+def _short(file: str) -> str:
+    """A file as reports name it: the package folder and the file (``json/__init__.py``)."""
+    parts = file.replace("\\", "/").split("/")
+    return "/".join(parts[-2:]) if len(parts) > 2 else file
 
 
 def subtree_findings(run: RunAnalysis) -> Iterable[Finding]:
@@ -415,7 +423,9 @@ def subtree_findings(run: RunAnalysis) -> Iterable[Finding]:
             else ("on the connection threads")
         )
         chain = "".join(f" -> {_function(f)}" for f in tree.chain)
-        name = _function(tree.function)
+        path = " -> ".join(f.function for f in (tree.function, *tree.chain))
+        deepest = (tree.function, *tree.chain)[-1]
+        name = f"{path} ({_short(deepest.file)})" if deepest.file else path
         if holds:
             title = (
                 f"{op}: blocking call holds the event loop: {name} {_s(seconds)} "
@@ -443,7 +453,8 @@ def subtree_findings(run: RunAnalysis) -> Iterable[Finding]:
             op=op,
             title=title,
             detail=f"{tree.attribution.profiler} ({tree.attribution.source}), {where}: inside "
-            f"{op}, {name}{chain} holds {_s(seconds)} by inclusive time outside SQL and waits, "
+            f"{op}, {_function(tree.function)}{chain} holds {_s(seconds)} by inclusive time "
+            "outside SQL and waits, "
             f"of {op}'s {_s(tree.op_running)} running time"
             + (
                 f"; {_s(tree.blocking)} of it in blocking calls (sleep, lock, I/O)"
@@ -515,7 +526,9 @@ def round_trips(run: RunAnalysis) -> Iterable[Finding]:
         sql_per_call = sql_ms[op] / calls
         overhead = mean_ms - sql_per_call
         current = _current_batch(run, op, calls, trips.tasks)
-        if overhead <= 0 or current >= max(BATCH_SIZES) or calls < CALLS_FLOOR:
+        if overhead <= 0 or current >= ONE_TASK_PER_CALL or calls < CALLS_FLOOR:
+            # Calls that already carry several tasks each are batched: what is left of their
+            # overhead is per batch, not per task.
             continue
         levers.append((op, setting, calls, mean_ms, sql_per_call, overhead, current))
     if not levers:
@@ -585,10 +598,13 @@ def _lever(run: RunAnalysis, setting: str, size: int) -> str:
 
 
 def _current_batch(run: RunAnalysis, op: str, calls: int, tasks: int) -> float:
+    """Tasks per call as measured (a setting says what was asked; the calls what was done),
+    at most the setting."""
+    measured = max(tasks / calls, 1.0) if calls else 1.0
     setting = {"claim": "claim_batch", "complete": "ack_batch"}.get(op)
     if setting is not None and isinstance(run.queue.get(setting), int | float):
-        return float(run.queue[setting])
-    return max(tasks / calls, 1.0) if calls else 1.0
+        return min(float(run.queue[setting]), measured)
+    return measured
 
 
 def handoff(run: RunAnalysis) -> Iterable[Finding]:
