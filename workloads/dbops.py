@@ -64,6 +64,10 @@ class DbopsWorkload(DerivesNothingAfterRun):
         rng = random.Random(params.seed)
         await self._single(params, ctx, rng)
         await self._concurrent(params, ctx, rng)
+        # Tasks completed over both phases: what `compare` divides time and calls by.
+        ctx.partial.count(
+            "completed", sum(step.counters.get("completed", 0) for step in ctx.partial.steps)
+        )
         for op in TARGET_OPS:
             worst = [
                 summary.p99_ms
@@ -128,7 +132,7 @@ class DbopsWorkload(DerivesNothingAfterRun):
                 settings={"workers": workers, "mode": params.mode},
                 metrics=metrics,
                 latencies=latencies,
-                counters=error_counters(stats, pool),
+                counters={**error_counters(stats, pool), "completed": pool.total.completed},
             )
         )
         suffix = "1_worker" if workers == 1 else f"{workers}_workers"
