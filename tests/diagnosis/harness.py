@@ -8,8 +8,9 @@ below its evidence floor never leads.
 
 A plant's #1 is OK when its ``op`` and its ``cause`` are among the plant's expected ones.
 The clean control's #1 is OK when it is not a false alarm: there is no sufficient finding,
-or it does not claim a defect (its cause is none of :data:`DEFECT_CAUSES`), or the defect
-it claims costs under :data:`FALSE_ALARM_SHARE` of the run.
+or it is reported as information (``standing``), or it does not claim a defect (its cause
+is none of :data:`DEFECT_CAUSES`), or the defect it claims costs under
+:data:`FALSE_ALARM_SHARE` of the run.
 """
 
 from __future__ import annotations
@@ -139,7 +140,10 @@ def run_plant(plant: Plant, out_dir: Path, *, attempt: int = 0) -> PlantOutcome:
 
 
 def top_finding(document: dict[str, Any]) -> dict[str, Any] | None:
-    """The #1 finding: the first in ranked order whose evidence is sufficient."""
+    """The #1 finding: ``leading`` (schema 3), else the first sufficient one in rank order."""
+    if "leading" in document:
+        leading = document["leading"]
+        return dict(leading) if isinstance(leading, dict) else None
     for finding in document.get("findings", ()):
         if finding.get("sufficient", True) is not False:
             return dict(finding)
@@ -152,6 +156,8 @@ def judge(plant: Plant, top: dict[str, Any] | None) -> tuple[bool, str]:
         if top is None:
             return True, "no sufficient finding"
         cause = top.get("cause")
+        if top.get("standing") == "information":
+            return True, f"#1 is information, not a cause (cause {cause})"
         if cause not in DEFECT_CAUSES:
             return True, f"#1 claims no defect (cause {cause})"
         share = _share(top)

@@ -21,10 +21,15 @@ REPEATS = int(os.environ.get("QUEUEPROF_DIAG_REPEATS", "2"))
 
 
 def _cases() -> list[object]:
-    return [
-        pytest.param(plant, id=name, marks=[pytest.mark.slow] if plant.slow else [])
-        for name, plant in PLANTS.items()
-    ]
+    return [pytest.param(plant, id=name, marks=_marks(plant)) for name, plant in PLANTS.items()]
+
+
+def _marks(plant: Plant) -> list[pytest.MarkDecorator]:
+    marks = [pytest.mark.slow] if plant.slow else []
+    if plant.known_miss:
+        # Kept visible: the table reports it as MISS, and it starts passing when fixed.
+        marks.append(pytest.mark.xfail(reason=plant.known_miss, strict=False))
+    return marks
 
 
 @pytest.mark.parametrize("plant", _cases())
