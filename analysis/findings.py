@@ -52,6 +52,8 @@ OVERHEAD_GOALS: Mapping[str, float] = {
 """The project's overhead goal per profiler (profiled / bare run time)."""
 
 BATCH_SIZES = (10, 100)
+OVERHEAD_DOMINATES = 0.5
+"""Per-call overhead above this share of a call's latency dominates it: round trips."""
 ONE_TASK_PER_CALL = 2.0
 """Tasks per call below which an operation runs one task per call (a round trip per task)."""
 BATCH_LEVERS: Mapping[str, str] = {
@@ -72,6 +74,11 @@ SQL_FLOOR = 20
 """Executions of a statement: fewer and its total time is one or two slow calls."""
 CALLS_FLOOR = 20
 """Calls of an operation, for per-call rules (statements per call, round trips)."""
+N_PLUS_ONE_FLOOR = 60
+"""Statement executions behind a statements-per-call rate: 20 calls' worth at the rate that
+makes one call many queries."""
+MIN_CALLS_PER_PATTERN = 3
+"""Calls behind a per-call pattern: one or two calls can be a warm-up's."""
 SAMPLES_FLOOR = 20
 """Profile samples inside a subtree: at 20 the share's standard error is under 11%."""
 CONTENTION_FLOOR = 10
@@ -266,10 +273,20 @@ def statements_per_call(run: RunAnalysis) -> Iterable[Finding]:
     for hotspot in run.sql:
         by_op.setdefault(hotspot.op, []).append(hotspot)
     for op, hotspots in by_op.items():
-        n_calls = calls.get(op, 0)
         queries = [h for h in hotspots if not _is_transaction(h.sql)]
         executions = sum(h.count for h in queries)
-        if n_calls <= 0 or executions / n_calls < N_PLUS_ONE_PER_CALL:
+        n_calls = calls.get(op, 0)
+        caveat = ""
+        if n_calls <= 0 and len(queries) > 1:
+            # No timings of its own (acks ride on claims): each call runs its other
+            # statements once, so the next most frequent statement counts its calls.
+            n_calls = sorted((h.count for h in queries), reverse=True)[1]
+            caveat = (
+                f" {op} has no call timings of its own (its calls ride on another "
+                f"operation's), so its calls are counted as the executions of its second most "
+                f"frequent statement ({n_calls:,})."
+            )
+        if n_calls < MIN_CALLS_PER_PATTERN or executions / n_calls < N_PLUS_ONE_PER_CALL:
             continue
         per_call = executions / n_calls
         queries.sort(key=lambda h: -h.count)
@@ -297,7 +314,8 @@ def statements_per_call(run: RunAnalysis) -> Iterable[Finding]:
                 f" The most frequent runs {repeated:.2g} times per call: once per item."
                 if repeated >= N_PLUS_ONE_PER_CALL
                 else ""
-            ),
+            )
+            + caveat,
             evidence=(
                 Evidence(f"{op} statements per call", per_call, "statements/call", SQL_STATEMENTS),
                 Evidence(f"{op} calls", n_calls, "calls", OP_SAMPLES),
@@ -306,7 +324,8 @@ def statements_per_call(run: RunAnalysis) -> Iterable[Finding]:
             recommendation="Fetch what one call needs in one statement (select every column "
             "at once, `WHERE id IN (...)`, a join, or one batch statement for all items).",
             cost=cost,
-            support=Support(n_calls, "calls", CALLS_FLOOR),
+            # The rate per call is what is measured: its evidence is every execution.
+            support=Support(executions, "statement executions", N_PLUS_ONE_FLOOR),
         )
 
 
@@ -526,6 +545,9 @@ def round_trips(run: RunAnalysis) -> Iterable[Finding]:
         sql_per_call = sql_ms[op] / calls
         overhead = mean_ms - sql_per_call
         current = _current_batch(run, op, calls, trips.tasks)
+        if overhead < OVERHEAD_DOMINATES * mean_ms:
+            # Most of each call is its SQL: batching would save less than the statements cost.
+            continue
         if overhead <= 0 or current >= ONE_TASK_PER_CALL or calls < CALLS_FLOOR:
             # Calls that already carry several tasks each are batched: what is left of their
             # overhead is per batch, not per task.

@@ -499,3 +499,29 @@ def test_schema_loads_with_sqlite_stat1(tmp_path: Path) -> None:
     assert isinstance(schema, Schema)
     assert schema.snapshot
     assert not explain("SELECT id FROM tasks WHERE worker = ?", schema.script).flagged
+
+
+def test_an_operation_without_timings_counts_calls_by_its_other_statements() -> None:
+    # GIVEN complete (riding on claims, so no timings of its own) with 10 batch updates and
+    # a read-back per acked task (1,000)
+    statements = [
+        statement(0, "complete", "UPDATE tasks SET state = 'done'", 10, 3.0),
+        statement(1, "complete", "SELECT state FROM tasks WHERE id = ?", 1000, 24.0),
+    ]
+    run = builders.run_analysis(
+        latencies=calls(claim=10), sql=sql_hotspots(statements, {}, {}), duration_s=0.1
+    )
+    (found,) = statements_per_call(run)
+    assert (found.op, found.cause, found.standing) == ("complete", Cause.N_PLUS_ONE, Standing.CAUSE)
+    assert "no call timings of its own" in found.detail
+
+
+def test_no_round_trips_when_the_sql_is_most_of_each_call() -> None:
+    # GIVEN one-task enqueues of 1 ms each, 0.7 ms of it SQL
+    run = builders.run_analysis(
+        params={"enqueue_batch": 1},
+        latencies=calls(enqueue=100),
+        sql=sql_hotspots([statement(0, "enqueue", "INSERT INTO tasks", 100, 70.0)], {}, {}),
+        round_trips=RoundTrips({"enqueue": 100}, 100),
+    )
+    assert list(round_trips(run)) == []
