@@ -98,8 +98,10 @@ SUBTREE_SHARE_OF_OP = 0.25
 operation's hot subtree."""
 BLOCKING_SHARE = 0.5
 """A subtree on the event loop whose time is this much in blocking calls holds the loop."""
-GROWTH_FLOOR_BYTES_PER_1K = 8 * 1024
-"""Steady-state growth below 8 bytes a task is allocator and cache noise, not retention."""
+GROWTH_FLOOR_BYTES_PER_1K = 64 * 1024
+"""Steady-state growth below the project's leak target (64 KiB per 1,000 tasks, targets.toml;
+the run's own target when it has one) is not retention worth a cause."""
+
 IMBALANCE_RATIO = 2.0
 """The busiest worker's busy time over the mean: above this one worker carried the step."""
 TAIL_RATIO = 10.0
@@ -880,14 +882,18 @@ def memory_growth(run: RunAnalysis) -> Iterable[Finding]:
     categories = [c for c in snapshot.categories if c.bytes > 0]
     if not categories:
         return
-    if per_1k < GROWTH_FLOOR_BYTES_PER_1K:
+    verdict = next((v for v in run.targets if v.metric == "heap_growth_kib_per_1k_tasks"), None)
+    floor = verdict.target * 1024 if verdict is not None else GROWTH_FLOOR_BYTES_PER_1K
+    if per_1k < floor:
         yield Finding(
             key="memory-steady",
             cause=Cause.MEMORY_GROWTH,
             title=f"no retained growth: {per_1k / 1024:.2g} KiB per 1,000 tasks "
             + where.split(" (")[0],
-            detail=f"Below {GROWTH_FLOOR_BYTES_PER_1K // 1024} KiB per 1,000 tasks, growth is "
-            "allocator and cache noise rather than retention.",
+            detail=f"Below {floor / 1024:.3g} KiB per 1,000 tasks (the leak target), growth is "
+            "allocator and cache noise rather than retention. By operation: "
+            + ", ".join(f"{c.category} {c.bytes / 1024:.3g} KiB" for c in categories)
+            + ".",
             evidence=(Evidence("growth per 1k tasks", per_1k, "bytes", source),),
             cost=Cost(per_1k, "bytes/1k tasks", 0.0, Measure.MEMORY),
             support=Support(tasks, "tasks", GROWTH_TASKS_FLOOR),

@@ -51,7 +51,15 @@ class Cause(StrEnum):
 
 
 INFORMATION = frozenset(
-    {Cause.TARGET, Cause.TAIL, Cause.OVERHEAD, Cause.PROFILE, Cause.AGREEMENT, Cause.WAITING}
+    {
+        Cause.TARGET,
+        Cause.TAIL,
+        Cause.OVERHEAD,
+        Cause.PROFILE,
+        Cause.AGREEMENT,
+        Cause.WAITING,
+        Cause.MEMORY_PEAK,
+    }
 )
 """Causes that describe a run rather than explain a cost: they never lead a ranking that has
 a cause finding above the floors (a missed target is what the causes explain)."""

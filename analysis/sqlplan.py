@@ -12,6 +12,7 @@ SQLite's ``.expert`` does).
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import sqlite3
 from contextlib import closing
@@ -169,9 +170,12 @@ class IndexSuggestion:
     """The statement's plan on the same schema with the index added."""
 
     @property
+    def name(self) -> str:
+        return f"{self.table}_" + "_".join(c.split()[0] for c in self.columns)
+
+    @property
     def ddl(self) -> str:
-        name = f"{self.table}_" + "_".join(c.split()[0] for c in self.columns)
-        return f"CREATE INDEX {name} ON {self.table} ({', '.join(self.columns)})"
+        return f"CREATE INDEX {self.name} ON {self.table} ({', '.join(self.columns)})"
 
 
 MAX_INDEX_COLUMNS = 4
@@ -219,6 +223,12 @@ def suggest_index(statement: str, plan: QueryPlan, schema: str = SCHEMA) -> Inde
                 if best_key is None or key < best_key:
                     best_key = key
                     best = IndexSuggestion(table, columns, replanned)
+                    named = tuple(
+                        line.replace("qp_candidate", best.name) for line in replanned.lines
+                    )
+                    best = dataclasses.replace(
+                        best, plan=dataclasses.replace(replanned, lines=named)
+                    )
     return best
 
 
@@ -226,16 +236,30 @@ _EQUALITY = r"\s*(=|==|\bIN\b|\bIS\b)"
 _RANGE = r"\s*(<|>|<=|>=|\bBETWEEN\b)"
 
 
+_SET_CLAUSE = re.compile(r"\bSET\b.*?\bWHERE\b", re.IGNORECASE | re.DOTALL)
+_RETURNING = re.compile(r"\bRETURNING\b.*$", re.IGNORECASE | re.DOTALL)
+
+
 def _candidates(db: sqlite3.Connection, table: str, statement: str) -> list[tuple[str, ...]]:
-    columns = [str(row[1]) for row in db.execute(f"PRAGMA table_info({table})")]
+    # What an UPDATE sets and returns is no search condition: only its WHERE (and
+    # subqueries') columns can be an index's.
+    statement = _RETURNING.sub("", _SET_CLAUSE.sub("WHERE", statement))
+    info = list(db.execute(f"PRAGMA table_info({table})"))
+    # The INTEGER PRIMARY KEY is the rowid: already the table's own order.
+    rowid = {str(r[1]) for r in info if r[5] and str(r[2]).upper() == "INTEGER"}
+    columns = [str(row[1]) for row in info]
     named = [c for c in columns if re.search(rf"\b{re.escape(c)}\b", statement, re.IGNORECASE)]
     equality = [
-        c for c in named if re.search(rf"\b{re.escape(c)}{_EQUALITY}", statement, re.IGNORECASE)
+        c
+        for c in named
+        if c not in rowid and re.search(rf"\b{re.escape(c)}{_EQUALITY}", statement, re.IGNORECASE)
     ]
     ranged = [
         c
         for c in named
-        if c not in equality and re.search(rf"\b{re.escape(c)}{_RANGE}", statement, re.IGNORECASE)
+        if c not in equality
+        and c not in rowid
+        and re.search(rf"\b{re.escape(c)}{_RANGE}", statement, re.IGNORECASE)
     ]
     order: list[str] = []
     clause = re.search(
@@ -262,5 +286,6 @@ def _candidates(db: sqlite3.Connection, table: str, statement: str) -> list[tupl
         add(list(eq))
     add(order)
     for column in named:
-        add([column])
+        if column not in rowid:
+            add([column])
     return found
