@@ -108,6 +108,8 @@ def run_plant(plant: Plant, out_dir: Path, *, attempt: int = 0) -> PlantOutcome:
         command += ["--param", param]
     if plant.queue:
         command += ["--queue", plant.queue]
+    if not plant.baseline:
+        command.append("--no-baseline")
     env = _env(plant_name=plant.name, log=log)
     done = subprocess.run(
         command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=RUN_TIMEOUT_S

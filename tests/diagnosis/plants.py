@@ -53,6 +53,10 @@ class Plant:
     size: str = "smoke"
     after_rules: bool = False
     """Written after the ranking rules landed, without running it against them first."""
+    baseline: bool = False
+    """Also run the bare baseline (``queueprof run``'s default) so the profiler's overhead
+    is measured: on for the control, where an overhead finding must not lead; off for the
+    plants to halve the suite's time."""
     slow: bool = False
     """Takes over ~15 s: marked ``slow`` in pytest (still run by default)."""
     known_miss: str | None = None
@@ -365,6 +369,18 @@ PLANTS: Mapping[str, Plant] = {
             CPU,
             expected_ops=frozenset(),
             expected_causes=frozenset(),
+            baseline=True,
+        ),
+        Plant(
+            "control-memory",
+            "control",
+            "nothing planted: the memory workload under memray",
+            None,
+            "memory",
+            MEMORY,
+            expected_ops=frozenset(),
+            expected_causes=frozenset(),
+            slow=True,
         ),
         Plant(
             "claim-index-dropped",
