@@ -276,7 +276,10 @@ def statements_per_call(run: RunAnalysis) -> Iterable[Finding]:
         by_op.setdefault(hotspot.op, []).append(hotspot)
     for op, hotspots in by_op.items():
         queries = [h for h in hotspots if not _is_transaction(h.sql)]
-        executions = sum(h.count for h in queries)
+        # A statement retried after SQLITE_BUSY is the same query again, not another one.
+        executions = max(
+            sum(h.count for h in queries) - _op_total(run, "sqlite_busy_retries", op), 0
+        )
         n_calls = calls.get(op, 0)
         caveat = ""
         if n_calls <= 0 and len(queries) > 1:
@@ -545,7 +548,9 @@ def round_trips(run: RunAnalysis) -> Iterable[Finding]:
         calls = trips.calls[op]
         mean_ms = latency[op].mean_ms
         sql_per_call = sql_ms[op] / calls
-        overhead = mean_ms - sql_per_call
+        # Lock waits are contention's (its own rule), not the per-call path's.
+        waited_ms = _op_total(run, "lock_wait_us", op) / 1e3 / calls
+        overhead = mean_ms - sql_per_call - waited_ms
         current = _current_batch(run, op, calls, trips.tasks)
         if overhead < OVERHEAD_DOMINATES * mean_ms:
             # Most of each call is its SQL: batching would save less than the statements cost.
@@ -576,13 +581,18 @@ def round_trips(run: RunAnalysis) -> Iterable[Finding]:
         f"({_pct(over / mean)}) per-call overhead over {calls:,} calls"
         for op, _, calls, mean, sql, over, _ in levers
     ]
-    cost = time_cost(run, overhead_ms / 1e3)
+    # Calls of concurrent workers overlap: their summed overhead is worker time.
+    cost = dataclasses.replace(
+        time_cost(run, overhead_ms / 1e3),
+        share=_worker_time_share(run, overhead_ms / 1e3),
+        measure=Measure.WORKERS,
+    )
     yield Finding(
         key="round-trips",
         cause=Cause.ROUND_TRIPS,
         op=top[0],
         title=f"{top[0]}: round trips, one task per call: {_ms(overhead_ms)} of per-call "
-        f"overhead ({', '.join(op for op, *_ in levers)}; {_pct(cost.share)} of the run)",
+        f"overhead ({', '.join(op for op, *_ in levers)}; {_pct(cost.share)} of the workers' time)",
         detail=detail
         + " Per-call overhead = mean call latency - SQL time per call: the queue's own Python, "
         "the trips to the connection thread and back, and any queueing behind other workers' "
@@ -612,6 +622,14 @@ def _has_lever(run: RunAnalysis, setting: str) -> bool:
     return setting in run.queue
 
 
+def _empty_claims(run: RunAnalysis) -> int:
+    """Claims that returned no task, from the per-worker counters (run, else its steps)."""
+    found = sum(_workers(run.counters, "worker_empty_claims").values())
+    if found:
+        return found
+    return sum(sum(_workers(s.counters, "worker_empty_claims").values()) for s in run.steps)
+
+
 def _lever(run: RunAnalysis, setting: str, size: int) -> str:
     """How a person sets the batch: a queue option, or the workload's enqueue batch."""
     if setting != "enqueue_many":
@@ -624,7 +642,10 @@ def _lever(run: RunAnalysis, setting: str, size: int) -> str:
 def _current_batch(run: RunAnalysis, op: str, calls: int, tasks: int) -> float:
     """Tasks per call as measured (a setting says what was asked; the calls what was done),
     at most the setting."""
-    measured = max(tasks / calls, 1.0) if calls else 1.0
+    if op == "claim":
+        # A claim that found nothing carried no task: it is waiting, not a one-task trip.
+        calls -= _empty_claims(run)
+    measured = max(tasks / calls, 1.0) if calls > 0 else float(ONE_TASK_PER_CALL)
     setting = {"claim": "claim_batch", "complete": "ack_batch"}.get(op)
     if setting is not None and isinstance(run.queue.get(setting), int | float):
         return min(float(run.queue[setting]), measured)
@@ -721,7 +742,9 @@ def contention(run: RunAnalysis) -> Iterable[Finding]:
         backoff_ms = float(run.queue.get("busy_backoff_max_ms", 2.0) or 2.0)
         seconds = retries * backoff_ms / 2 / 1e3
         estimated = True
-    cost = time_cost(run, seconds)
+    cost = dataclasses.replace(
+        time_cost(run, seconds), share=_worker_time_share(run, seconds), measure=Measure.WORKERS
+    )
     style = run.queue.get("claim_style")
     connection = run.queue.get("connection")
     causes, fixes = [], []
@@ -744,7 +767,7 @@ def contention(run: RunAnalysis) -> Iterable[Finding]:
         title=f"{op or 'queue'}: lock contention: {retries:,} SQLITE_BUSY retries, "
         f"{conflicts:,} claim conflicts, {_s(seconds)} "
         + ("waiting (estimated)" if estimated else "waiting on locks")
-        + (f" ({_pct(cost.share)} of the run)" if cost.share else "")
+        + (f" ({_pct(cost.share)} of the workers' time)" if cost.share else "")
         + (f", caused by {causes[0].split(' (')[0]}" if causes else ""),
         detail="Per step: "
         + (per_step or "not split by step")
@@ -777,6 +800,36 @@ def contention(run: RunAnalysis) -> Iterable[Finding]:
         cost=cost,
         support=Support(retries + conflicts, "retries and conflicts", CONTENTION_FLOOR),
     )
+
+
+def _op_total(run: RunAnalysis, counter: str, op: str) -> int:
+    """``<counter>.<op>`` for the run, or summed over its steps when the run has none."""
+    key = f"{counter}.{op}"
+    if key in run.counters:
+        return int(run.counters[key])
+    return sum(int(step.counters.get(key, 0)) for step in run.steps)
+
+
+def _worker_time_share(run: RunAnalysis, seconds: float) -> float:
+    """``seconds`` summed over concurrent workers, as a share of their time: each step's wall
+    (``pool_wall_us``) times its workers, or the run's wall times its most workers."""
+    capacity = 0.0
+    for step in run.steps:
+        wall_us = step.counters.get("pool_wall_us")
+        workers = step.settings.get("workers")
+        if isinstance(wall_us, int | float) and isinstance(workers, int | float):
+            capacity += wall_us / 1e6 * max(float(workers), 1.0)
+    if capacity <= 0:
+        most = max(
+            (
+                float(w)
+                for s in run.steps
+                if isinstance(w := s.settings.get("workers"), int | float)
+            ),
+            default=float(run.params.get("workers", 1) or 1),
+        )
+        capacity = wall_s(run) * max(most, 1.0)
+    return min(seconds / capacity, 1.0) if capacity > 0 else 0.0
 
 
 # -- cause: worker imbalance ----------------------------------------------------------------

@@ -70,6 +70,8 @@ class Measure(StrEnum):
 
     WALL = "wall time of the run"
     """Seconds of the run (statement time, lock waits, profile time on the event loop)."""
+    WORKERS = "workers' time"
+    """Seconds summed over concurrent workers (lock waits), over their wall time each."""
     MEMORY = "heap growth of the run"
     """Bytes retained in steady state, or held at the peak: memory findings rank by this."""
 

@@ -525,3 +525,31 @@ def test_no_round_trips_when_the_sql_is_most_of_each_call() -> None:
         round_trips=RoundTrips({"enqueue": 100}, 100),
     )
     assert list(round_trips(run)) == []
+
+
+def test_retries_are_not_extra_statements_and_lock_waits_not_per_call_overhead() -> None:
+    # GIVEN 100 deferred claims (SELECT + UPDATE each) of which 200 statements were retries
+    # after SQLITE_BUSY, and 80 of each call's 100 ms spent sleeping on the lock
+    statements = [
+        statement(0, "claim", "SELECT id FROM tasks", 200, 10.0),
+        statement(1, "claim", "UPDATE tasks SET state = 'running'", 200, 10.0),
+    ]
+    counters = {
+        "sqlite_busy_retries": 200,
+        "sqlite_busy_retries.claim": 200,
+        "lock_wait_us": 8_000_000,
+        "lock_wait_us.claim": 8_000_000,
+    }
+    run = builders.run_analysis(
+        queue={"claim_batch": 1},
+        counters=counters,
+        latencies=from_nanoseconds({"claim": np.full(100, 100_000_000)}, "op"),
+        sql=sql_hotspots(statements, {}, {}),
+        round_trips=RoundTrips({"claim": 100}, 100),
+        duration_s=10.0,
+    )
+    # THEN no N+1 (2 statements per call) and no round trips (the wait is contention's)
+    assert list(statements_per_call(run)) == []
+    assert [f.cause for f in round_trips(run)] == []
+    (found,) = contention(run)
+    assert found.standing is Standing.CAUSE
