@@ -196,10 +196,31 @@ when looking for what inside an operation costs time. (``queue.py`` is the stand
 module; the queue's own ``taskqueue/queue.py`` is told apart by its folder.)"""
 
 
+PLUMBING_CALLS = frozenset(
+    {
+        "SimpleQueue.put",
+        "SimpleQueue.put_nowait",
+        "Queue.put",
+        "Queue.put_nowait",
+        "Future.set_result",
+        "Future.__init__",
+        "BaseEventLoop.create_future",
+        "BaseEventLoop.call_soon_threadsafe",
+        "BaseEventLoop.call_soon",
+        "Event.set",
+        "Condition.notify",
+        "lock.release",
+    }
+)
+"""Built-in calls that hand a job to the connection thread and its result back (they have no
+file to tell them by): the trip's cost, not work inside the operation."""
+
+
 def is_plumbing_frame(frame: Frame) -> bool:
-    """True for the event loop's, aiosqlite's and the threads' own frames, and waits."""
+    """True for the event loop's, aiosqlite's and the threads' own frames, the hand-off
+    built-ins, and waits."""
     file = _normalised(frame.file)
-    if frame.name in WAIT_LEAVES:
+    if frame.name in WAIT_LEAVES or frame.name in PLUMBING_CALLS:
         return True
     if file.endswith("taskqueue/queue.py"):
         return False

@@ -553,3 +553,12 @@ def test_retries_are_not_extra_statements_and_lock_waits_not_per_call_overhead()
     assert [f.cause for f in round_trips(run)] == []
     (found,) = contention(run)
     assert found.standing is Standing.CAUSE
+
+
+def test_the_hand_off_to_the_connection_thread_is_no_hot_subtree(tmp_path: Path) -> None:
+    # GIVEN enqueue whose running time is mostly the put onto aiosqlite's job queue
+    base: list[builders.Frame] = [builders.LOOP, builders.RUN_FOREVER, builders.ENQUEUE]
+    put: builders.Frame = ("SimpleQueue.put_nowait", "<built-in>")
+    run = _profile(tmp_path, [([*base, builders.CALL, put], 0.1)] * 30)
+    # THEN it is the trip's cost, not a subtree of enqueue's work
+    assert list(subtree_findings(run)) == []
