@@ -61,6 +61,8 @@ class PlantOutcome:
     ok: bool
     reason: str
     seconds: float
+    processes: int = 0
+    """Processes the plant was applied in (the run, its launcher, worker processes)."""
 
     @property
     def top_text(self) -> str:
@@ -138,7 +140,8 @@ def run_plant(plant: Plant, out_dir: Path, *, attempt: int = 0) -> PlantOutcome:
         )
     top = top_finding(orjson.loads((run_dir / "findings.json").read_bytes()))
     ok, reason = judge(plant, top)
-    return PlantOutcome(plant, run_dir, top, ok, reason, time.perf_counter() - started)
+    processes = len(log.read_text().splitlines()) if log.exists() else 0
+    return PlantOutcome(plant, run_dir, top, ok, reason, time.perf_counter() - started, processes)
 
 
 def top_finding(document: dict[str, Any]) -> dict[str, Any] | None:

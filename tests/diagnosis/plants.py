@@ -28,7 +28,7 @@ from typing import Any
 
 from taskqueue import handlers, queue, sql, store, worker
 from taskqueue.config import ClaimStyle, ConnectionMode
-from taskqueue.models import TaskState, TaskStatus
+from taskqueue.models import TaskState, TaskStatus, new_task
 
 
 @dataclass(frozen=True)
@@ -352,6 +352,36 @@ def blocking_sleep_handler() -> None:
     handlers.BUILTIN = table
 
 
+def claim_validates_each_payload() -> None:
+    """Written after the rules. The claim decodes each task's payload on its own and checks
+    it by a deep copy and a recursive walk in pure Python ("defensive" validation), instead
+    of decoding the claim's payloads as one JSON array."""
+    import copy
+
+    def walk(value: Any, depth: int = 0) -> int:
+        if isinstance(value, dict):
+            return sum(walk(v, depth + 1) for v in value.values()) + len(value)
+        if isinstance(value, list):
+            return sum(walk(v, depth + 1) for v in value) + len(value)
+        if isinstance(value, str):
+            return sum(1 for ch in value if ch.isprintable())
+        return 1
+
+    def _tasks(self: store.Store, rows: list[Any], worker: str, lease_until: float) -> Any:
+        tasks = []
+        for id_, type_, text, priority, attempts, max_attempts in rows:
+            payload = json.loads(text)
+            walk(copy.deepcopy(payload))
+            tasks.append(
+                new_task(
+                    (id_, type_, payload, priority, attempts, max_attempts, worker, lease_until)
+                )
+            )
+        return tasks
+
+    store.Store._tasks = _tasks  # type: ignore[method-assign]
+
+
 # -- the suite ------------------------------------------------------------------------------
 
 CPU = "pyinstrument"
@@ -583,6 +613,18 @@ PLANTS: Mapping[str, Plant] = {
             frozenset({"handler"}),
             frozenset({"loop-hold"}),
             params=("worker_counts=5", "task_type=sleep", "tasks=300"),
+            after_rules=True,
+        ),
+        Plant(
+            "claim-validates-payloads",
+            "hot non-SQL subtree (py-spy, process workers)",
+            "the claim deep-copies and walks every payload in pure Python",
+            claim_validates_each_payload,
+            "throughput",
+            "py-spy",
+            frozenset({"claim"}),
+            frozenset({"hot-subtree"}),
+            params=("worker_counts=2", "mode=process", "tasks=1000", "payload_bytes=512"),
             after_rules=True,
         ),
     )

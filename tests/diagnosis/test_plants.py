@@ -41,6 +41,8 @@ def test_top_finding_names_operation_and_cause(
     # WHEN the run and its analysis are repeated
     outcomes: list[PlantOutcome] = [run_plant(plant, out, attempt=i) for i in range(REPEATS)]
     # THEN every run's #1 finding is right, and they all lead with the same diagnosis
+    if "mode=process" in plant.params:  # the plant reached the worker processes too
+        assert all(o.processes >= 3 for o in outcomes), [o.processes for o in outcomes]
     for outcome in outcomes:
         assert outcome.ok, (
             f"{plant.name} run {outcome.run_dir}: {outcome.reason}; #1 was {outcome.top_text}"
