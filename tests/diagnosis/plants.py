@@ -632,6 +632,13 @@ PLANTS: Mapping[str, Plant] = {
                 "planted walk cost ~30 ms of a 1.8 s run (py-spy caught 3 of 1,060 samples), "
                 "so the payloads and the task count were raised to make the planted cost real"
             ),
+            known_miss=(
+                "revised run: #1 'claim: lock contention: 426 SQLITE_BUSY retries ... 1.64 s "
+                "waiting on locks (48% of the workers' time)'. The op is right and the "
+                "contention is real: the walk runs inside the claim's write transaction, so "
+                "the other process waits on the lock. The cause named is the symptom; the "
+                "walk (115 of 4,189 py-spy samples) is not named"
+            ),
         ),
     )
 }
