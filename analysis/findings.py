@@ -77,6 +77,8 @@ CALLS_FLOOR = 20
 N_PLUS_ONE_FLOOR = 60
 """Statement executions behind a statements-per-call rate: 20 calls' worth at the rate that
 makes one call many queries."""
+RIDES_ON: Mapping[str, str] = {"complete": "claim"}
+"""Operations whose calls travel inside another's (acks ride on claims: complete_and_claim)."""
 MIN_CALLS_PER_PATTERN = 3
 """Calls behind a per-call pattern: one or two calls can be a warm-up's."""
 SAMPLES_FLOOR = 20
@@ -283,13 +285,17 @@ def statements_per_call(run: RunAnalysis) -> Iterable[Finding]:
         n_calls = calls.get(op, 0)
         caveat = ""
         if n_calls <= 0 and len(queries) > 1:
-            # No timings of its own (acks ride on claims): each call runs its other
-            # statements once, so the next most frequent statement counts its calls.
-            n_calls = sorted((h.count for h in queries), reverse=True)[1]
+            # No timings of its own (acks ride on claims): it made at least as many calls as
+            # its second most frequent statement ran and, riding on another operation's
+            # calls, at most that many. The larger is the cautious count (fewer per call).
+            second = sorted((h.count for h in queries), reverse=True)[1]
+            carrier = RIDES_ON.get(op)
+            carried = calls.get(carrier, 0) if carrier else 0
+            n_calls = max(second, carried)
             caveat = (
-                f" {op} has no call timings of its own (its calls ride on another "
-                f"operation's), so its calls are counted as the executions of its second most "
-                f"frequent statement ({n_calls:,})."
+                f" {op} has no call timings of its own (its calls ride on {carrier or 'another'}"
+                f"'s), so its calls are counted as the larger of its second most frequent "
+                f"statement's executions ({second:,}) and {carrier}'s calls ({carried:,})."
             )
         if n_calls < MIN_CALLS_PER_PATTERN or executions / n_calls < N_PLUS_ONE_PER_CALL:
             continue

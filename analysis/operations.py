@@ -190,6 +190,8 @@ PLUMBING = (
     "queue.py",
     "contextlib.py",
     "taskqueue/_bridge.py",
+    # Engines sharing a connection send their claims to it together: the trip, not work.
+    "taskqueue/claimgroup.py",
 )
 """Files whose frames carry a call to SQLite and back (the round trip), not its work: left out
 when looking for what inside an operation costs time. (``queue.py`` is the standard library's

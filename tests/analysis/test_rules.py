@@ -562,3 +562,16 @@ def test_the_hand_off_to_the_connection_thread_is_no_hot_subtree(tmp_path: Path)
     run = _profile(tmp_path, [([*base, builders.CALL, put], 0.1)] * 30)
     # THEN it is the trip's cost, not a subtree of enqueue's work
     assert list(subtree_findings(run)) == []
+
+
+def test_alternative_ack_statements_riding_on_many_claims_are_no_n_plus_one() -> None:
+    # GIVEN 621 claims carrying acks: 247 single-task updates and 39 batch updates (two paths
+    # of one call, not 7 statements per call)
+    statements = [
+        statement(0, "complete", "UPDATE tasks SET state = 'done' WHERE id = :id", 247, 5.0),
+        statement(1, "complete", "UPDATE tasks SET state = 'done' FROM json_each(:a)", 39, 5.0),
+    ]
+    run = builders.run_analysis(
+        latencies=calls(claim=621), sql=sql_hotspots(statements, {}, {}), duration_s=0.1
+    )
+    assert list(statements_per_call(run)) == []
