@@ -28,7 +28,7 @@ from .load.screenshots import load_screenshots
 from .load.speedscope import load_speedscope
 from .load.trace import load_trace
 from .memory import AllocationAttribution, RetainedGrowth, attribute_growth, attribute_memory
-from .model import Analysis, Overhead, RoundTrips, RunAgreement, RunAnalysis, ranked
+from .model import Analysis, BareRun, Overhead, RoundTrips, RunAgreement, RunAnalysis, ranked
 from .operations import OP_NAMES
 from .profile import SampledProfile, ThreadRole
 from .sqlplan import load_schema
@@ -153,6 +153,7 @@ def analyze_run(run: LoadedRun) -> RunAnalysis:
         sql=hotspots,
         round_trips=round_trips,
         overhead=_overhead(run),
+        bare=_bare(run),
         screenshots=load_screenshots(run),
         notes=tuple(notes),
     )
@@ -194,6 +195,28 @@ def _store_time_by_op(attributions: Sequence[Attribution]) -> dict[str, float]:
         if by_category:
             return {op: by_category[c] for op, c in OP_NAMES.items() if c in by_category}
     return {}
+
+
+BASELINE = "baseline"
+"""Where ``queueprof run`` keeps the bare run of a profiled invocation."""
+
+
+def _bare(run: LoadedRun) -> BareRun | None:
+    """The bare run's call timings and SQL time by operation, when it kept them."""
+    folder = run.folder / BASELINE
+    if not (folder / OP_SAMPLES).is_file():
+        return None
+    bare = load_run(folder)
+    samples_path = bare.artifact(fmt="npz", path=OP_SAMPLES)
+    if samples_path is None:
+        return None
+    latencies = from_nanoseconds(load_op_samples(samples_path).ops, f"{BASELINE}/{OP_SAMPLES}")
+    sql_ms: dict[str, float] = {}
+    sql_path = bare.artifact(fmt="json", path=SQL_STATEMENTS)
+    if sql_path is not None:
+        for statement in load_sql_statements(sql_path):
+            sql_ms[statement.op] = sql_ms.get(statement.op, 0.0) + statement.total_ms
+    return BareRun(bare.result.duration_s, latencies, sql_ms)
 
 
 def _overhead(run: LoadedRun) -> Overhead | None:

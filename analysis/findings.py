@@ -554,6 +554,11 @@ def round_trips(run: RunAnalysis) -> Iterable[Finding]:
         calls = trips.calls[op]
         mean_ms = latency[op].mean_ms
         sql_per_call = sql_ms[op] / calls
+        bare = _bare_call(run, op)
+        if bare is not None:
+            # The profiler's hook costs on every Python call: the bare run's calls say what
+            # the queue's own per-call path costs.
+            mean_ms, sql_per_call = bare
         # Lock waits are contention's (its own rule), not the per-call path's.
         waited_ms = _op_total(run, "lock_wait_us", op) / 1e3 / calls
         overhead = mean_ms - sql_per_call - waited_ms
@@ -569,6 +574,7 @@ def round_trips(run: RunAnalysis) -> Iterable[Finding]:
     if not levers:
         return
     overhead_ms = sum(calls * over for _, _, calls, _, _, over, _ in levers)
+    measured_bare = all(_bare_call(run, op) is not None for op, *_ in levers)
     top = max(levers, key=lambda lever: lever[2] * lever[5])
     predictions = []
     for size in BATCH_SIZES:
@@ -587,10 +593,16 @@ def round_trips(run: RunAnalysis) -> Iterable[Finding]:
         f"({_pct(over / mean)}) per-call overhead over {calls:,} calls"
         for op, _, calls, mean, sql, over, _ in levers
     ]
-    # Calls of concurrent workers overlap: their summed overhead is worker time.
+    # Calls of concurrent workers overlap: their summed overhead is worker time. Measured on
+    # the bare run, it is a share of the bare run's time (the profiled run's shape, scaled).
+    scale = (
+        wall_s(run) / run.bare.duration_s
+        if run.bare is not None and run.bare.duration_s > 0 and measured_bare
+        else 1.0
+    )
     cost = dataclasses.replace(
         time_cost(run, overhead_ms / 1e3),
-        share=_worker_time_share(run, overhead_ms / 1e3),
+        share=_worker_time_share(run, overhead_ms / 1e3 * scale),
         measure=Measure.WORKERS,
     )
     yield Finding(
@@ -600,6 +612,13 @@ def round_trips(run: RunAnalysis) -> Iterable[Finding]:
         title=f"{top[0]}: round trips, one task per call: {_ms(overhead_ms)} of per-call "
         f"overhead ({', '.join(op for op, *_ in levers)}; {_pct(cost.share)} of the workers' time)",
         detail=detail
+        + (
+            " Measured on the bare run of the same invocation (baseline/), without the "
+            "profiler's cost on every Python call."
+            if measured_bare
+            else " Measured under the profiler (no bare run kept): its hook inflates the "
+            "queue's own Python."
+        )
         + " Per-call overhead = mean call latency - SQL time per call: the queue's own Python, "
         "the trips to the connection thread and back, and any queueing behind other workers' "
         "calls; no function inside these operations explains it (no hot subtree). "
@@ -619,6 +638,16 @@ def round_trips(run: RunAnalysis) -> Iterable[Finding]:
         cost=cost,
         support=Support(min(calls for _, _, calls, *_ in levers), "calls", CALLS_FLOOR),
     )
+
+
+def _bare_call(run: RunAnalysis, op: str) -> tuple[float, float] | None:
+    """(mean call latency, SQL per call) of ``op`` in the bare run, in ms, when it has both."""
+    if run.bare is None or op not in run.bare.sql_ms:
+        return None
+    found = next((d for d in run.bare.latencies if d.op == op), None)
+    if found is None or found.count == 0:
+        return None
+    return found.mean_ms, run.bare.sql_ms[op] / found.count
 
 
 def _has_lever(run: RunAnalysis, setting: str) -> bool:

@@ -219,6 +219,17 @@ class Screenshot:
     """The image, so the HTML report can embed it and stay one self-contained file."""
 
 
+@dataclass(frozen=True, slots=True)
+class BareRun:
+    """The bare (unprofiled) run of the same invocation (``baseline/``): call timings without
+    the profiler's cost on every Python call, for rules that weigh the queue's own Python."""
+
+    duration_s: float
+    latencies: tuple[LatencyDistribution, ...]
+    sql_ms: Mapping[str, float]
+    """Each operation's SQL time in the bare run (its SQL capture)."""
+
+
 @dataclass(frozen=True)
 class RunAnalysis:
     """Everything the analysis computed for one run folder."""
@@ -251,6 +262,7 @@ class RunAnalysis:
     overhead: Overhead | None = None
     findings: tuple[Finding, ...] = ()
     screenshots: tuple[Screenshot, ...] = ()
+    bare: BareRun | None = None
     notes: tuple[str, ...] = ()
     """Caveats about the inputs (partial run, profiler problems, skipped events...)."""
 

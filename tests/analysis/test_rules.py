@@ -35,6 +35,7 @@ from analysis.load.speedscope import load_speedscope
 from analysis.memory import attribute_growth, attribute_memory
 from analysis.model import (
     Analysis,
+    BareRun,
     Cause,
     Cost,
     Finding,
@@ -575,3 +576,24 @@ def test_alternative_ack_statements_riding_on_many_claims_are_no_n_plus_one() ->
         latencies=calls(claim=621), sql=sql_hotspots(statements, {}, {}), duration_s=0.1
     )
     assert list(statements_per_call(run)) == []
+
+
+def test_round_trips_are_weighed_on_the_bare_run_when_it_was_kept() -> None:
+    # GIVEN enqueues of 1 ms under the profiler (0.2 ms SQL: overhead "dominates"), but of
+    # 0.3 ms in the bare run with the same 0.2 ms of SQL
+    def run_with(bare: BareRun | None) -> RunAnalysis:
+        return builders.run_analysis(
+            params={"enqueue_batch": 1},
+            latencies=calls(enqueue=100),
+            sql=sql_hotspots([statement(0, "enqueue", "INSERT INTO tasks", 100, 20.0)], {}, {}),
+            round_trips=RoundTrips({"enqueue": 100}, 100),
+            duration_s=0.5,
+            bare=bare,
+        )
+
+    bare = BareRun(
+        0.2, from_nanoseconds({"enqueue": np.full(100, 300_000)}, "baseline"), {"enqueue": 20.0}
+    )
+    # THEN the profiled timings alone would blame the calls, the bare ones do not
+    assert [f.cause for f in round_trips(run_with(None))] == [Cause.ROUND_TRIPS]
+    assert list(round_trips(run_with(bare))) == []
