@@ -19,6 +19,7 @@ from .operations import (
     Category,
     Classifier,
     is_plumbing_frame,
+    is_sql_call,
     is_store_frame,
 )
 from .profile import SampledProfile, ThreadRole, in_event_loop
@@ -60,6 +61,9 @@ class CategoryTime:
     encoder, a copy, a validation walk. Plumbing (asyncio, aiosqlite, threading) is left out."""
     inner_samples: tuple[tuple[str, str | None, int], ...] = ()
     """(function, file, samples) of the entries of :attr:`top_inner`."""
+    inner_locked: tuple[tuple[str, str | None, float], ...] = ()
+    """(function, file, time) of inner functions while inside the store's code: work done
+    within the operation's transaction, holding SQLite's lock."""
 
     @property
     def cpu(self) -> float:
@@ -162,6 +166,9 @@ class _Accumulator:
         self.inner_samples: dict[Category, dict[tuple[str, str | None], int]] = defaultdict(
             lambda: defaultdict(int)
         )
+        self.inner_locked: dict[Category, dict[tuple[str, str | None], float]] = defaultdict(
+            lambda: defaultdict(float)
+        )
         self.threads = 0
         self.excluded = 0.0
         self.units: set[str] = set()
@@ -183,6 +190,9 @@ class _Accumulator:
         plumbing = frozenset(
             i for i, f in enumerate(profile.frames) if is_plumbing_frame(f) or is_store_frame(f)
         )
+        sql_leaves = frozenset(
+            i for i, f in enumerate(profile.frames) if is_sql_call(f) or is_store_frame(f)
+        )
         scoped = profile.whole_process and profile.role is ThreadRole.EVENT_LOOP
         for stack, weight in zip(profile.stacks, profile.weights, strict=True):
             if scoped and not in_event_loop(profile.frames, stack):
@@ -199,12 +209,18 @@ class _Accumulator:
                 self.self_time[category][keys[stack[-1]]] += weight
             for key in {keys[i] for i in stack}:
                 self.total_time[category][key] += weight
-            if not waiting and not (store and not store.isdisjoint(stack)):
+            # Work inside an operation that is neither SQL (the sample's innermost frame is
+            # SQLite's, or the store's own statement code) nor waiting; inside the store it
+            # runs within the operation's transaction.
+            if not waiting and stack and stack[-1] not in sql_leaves:
                 position = classify.op_frame_position(stack)
                 if position is not None:
+                    locked = bool(store) and not store.isdisjoint(stack)
                     for key in {keys[i] for i in stack[position + 1 :] if i not in plumbing}:
                         self.inner_total[category][key] += weight
                         self.inner_samples[category][key] += 1
+                        if locked:
+                            self.inner_locked[category][key] += weight
             queue = classify.queue(stack)
             if queue is not None:
                 self.by_queue[(queue, category)] += weight
@@ -232,6 +248,11 @@ class _Accumulator:
                     for name, file in sorted(
                         self.inner_total[category], key=lambda k: -self.inner_total[category][k]
                     )[:INNER_FUNCTIONS]
+                ),
+                inner_locked=tuple(
+                    (name, file, seconds)
+                    for (name, file), seconds in self.inner_locked[category].items()
+                    if seconds > 0
                 ),
             )
             for category in Category

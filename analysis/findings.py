@@ -359,6 +359,8 @@ class Subtree:
     """Functions inside it that hold most of its time, outermost first."""
     attribution: Attribution
     per_thread: float
+    locked: float = 0.0
+    """Of the subtree's time, what ran inside the store's code (within the transaction)."""
 
 
 def hot_subtrees(run: RunAnalysis) -> list[Subtree]:
@@ -417,6 +419,10 @@ def _subtree(
         chain=chain,
         attribution=attribution,
         per_thread=_per_thread(role),
+        locked=next(
+            (t for name, file, t in entry.inner_locked if (name, file) == (top.function, top.file)),
+            0.0,
+        ),
     )
 
 
@@ -477,6 +483,22 @@ def subtree_findings(run: RunAnalysis) -> Iterable[Finding]:
                 f"the trip to SQLite, it is work {op} does on every call."
             )
             cause = Cause.HOT_SUBTREE
+            # Inside the store it runs within the operation's transaction, holding SQLite's
+            # write lock: the other writers' waits on that operation are partly its doing, in
+            # proportion to its share of the operation's running time.
+            waited = _op_total(run, "lock_wait_us", op) / 1e6
+            if waited > 0 and tree.locked >= 0.5 * seconds:
+                caused = waited * min(tree.locked / tree.op_running, 1.0)
+                held = _worker_time_share(run, caused)
+                cost = dataclasses.replace(cost, share=min(cost.share + held, 1.0))
+                title += (
+                    f", inside {op}'s transaction: it holds the write lock the other writers "
+                    f"waited {_s(caused)} for"
+                )
+                recommendation += (
+                    f" Or move it out of the transaction: {_pct(tree.locked / tree.op_running)} "
+                    f"of {op}'s running time holds the lock that others waited {_s(waited)} for."
+                )
         yield Finding(
             key=f"{cause}-{op}-{tree.role.value.replace(' ', '-')}-{tree.attribution.profiler}",
             cause=cause,

@@ -218,6 +218,28 @@ PLUMBING_CALLS = frozenset(
 file to tell them by): the trip's cost, not work inside the operation."""
 
 
+SQL_CALLS = frozenset(
+    {
+        "execute",
+        "executemany",
+        "executescript",
+        "fetchall",
+        "fetchone",
+        "fetchmany",
+        "commit",
+        "rollback",
+        "step",
+    }
+)
+"""sqlite3's methods: a sample whose innermost frame is one of them is SQLite's time."""
+
+
+def is_sql_call(frame: Frame) -> bool:
+    """True for sqlite3's own methods (``Connection.execute``, ``Cursor.fetchall``...)."""
+    file = _normalised(frame.file)
+    return frame.function in SQL_CALLS and (not file or file.startswith("<") or "sqlite3" in file)
+
+
 def is_plumbing_frame(frame: Frame) -> bool:
     """True for the event loop's, aiosqlite's and the threads' own frames, the hand-off
     built-ins, and waits."""

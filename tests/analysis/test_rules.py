@@ -597,3 +597,28 @@ def test_round_trips_are_weighed_on_the_bare_run_when_it_was_kept() -> None:
     # THEN the profiled timings alone would blame the calls, the bare ones do not
     assert [f.cause for f in round_trips(run_with(None))] == [Cause.ROUND_TRIPS]
     assert list(round_trips(run_with(bare))) == []
+
+
+def test_work_inside_the_store_is_a_subtree_that_holds_the_lock(tmp_path: Path) -> None:
+    # GIVEN claims whose store code walks every payload (py-spy: the store's frame above the
+    # walk), and 2 s that other writers waited on claim's lock
+    walk: builders.Frame = ("walk", "app/validate.py")
+    base: list[builders.Frame] = [builders.LOOP, builders.CLAIM, builders.CLAIM_RETURNING]
+    run = _profile(
+        tmp_path,
+        [*[([*base, walk], 0.1)] * 30, *[(base, 0.1)] * 10, *[([builders.LOOP], 0.1)] * 10],
+    )
+    run = RunAnalysis(
+        **{
+            **run.__dict__,
+            "counters": {"lock_wait_us": 2_000_000, "lock_wait_us.claim": 2_000_000},
+            "params": {"workers": 2},
+        }
+    )
+    # WHEN the subtree rule runs
+    (found,) = subtree_findings(run)
+    # THEN the walk is named, with the lock waits it caused added to its cost
+    assert (found.op, found.cause) == ("claim", Cause.HOT_SUBTREE)
+    assert "inside claim's transaction" in found.title
+    assert found.cost is not None
+    assert found.cost.share > 3.0 / 5.0
