@@ -54,6 +54,10 @@ def main(argv: list[str] | None = None) -> int:
 def _label(outcome: PlantOutcome) -> str:
     plant = outcome.plant
     after = " (written after the rules)" if plant.after_rules else ""
+    if plant.first_miss:
+        after = " (written after the rules; MISSED first, rules changed since)"
+    elif plant.known_miss:
+        after += " (known miss)"
     return f"{plant.name} #{outcome.run_dir.name.rpartition('-')[2]}{after}"
 
 
