@@ -63,11 +63,21 @@ def _label(outcome: PlantOutcome) -> str:
 
 def _markdown(outcomes: list[PlantOutcome]) -> str:
     rows = [
-        "| plant | expected | #1 finding (verbatim) | OK/MISS |",
-        "|---|---|---|---|",
+        "| plant | expected | #1 finding (verbatim) | OK/MISS | history |",
+        "|---|---|---|---|---|",
     ]
     for o in outcomes:
-        cells = (_label(o), o.expected_text, o.top_text, "OK" if o.ok else "MISS")
+        plant = o.plant
+        history = "; ".join(
+            f"{what}: {text}"
+            for what, text in (
+                ("revised", plant.revised),
+                ("first run", plant.first_miss),
+                ("known miss", plant.known_miss),
+            )
+            if text
+        )
+        cells = (_label(o), o.expected_text, o.top_text, "OK" if o.ok else "MISS", history)
         rows.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     return "\n".join(rows) + "\n"
 
