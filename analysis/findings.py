@@ -164,7 +164,11 @@ def _pct(x: float) -> str:
 
 
 def _ms(x: float) -> str:
-    return f"{x:.3g} ms"
+    return f"{x / 1e3:.3g} s" if x >= 1e3 else f"{x:.3g} ms"
+
+
+def _us(x: float) -> str:
+    return _ms(x / 1e3) if x >= 1e3 else f"{x:.3g} us"
 
 
 def _s(x: float) -> str:
@@ -249,7 +253,7 @@ def sql_plans(run: RunAnalysis) -> Iterable[Finding]:
             detail=f"{hotspot.sql}\nPlan on {hotspot.schema_source}: "
             + " | ".join(plan.lines)
             + f". It ran {hotspot.count:,} times for {_ms(hotspot.total_ms)} in the run "
-            f"(mean {hotspot.mean_us:.3g} us, p99 {hotspot.p99_us:.3g} us, "
+            f"(mean {_us(hotspot.mean_us)}, p99 {_us(hotspot.p99_us)}, "
             f"{_pct(hotspot.share_of_op_sql)} of {hotspot.op}'s SQL time); a scan's cost grows "
             "with the table." + caveat,
             evidence=(
