@@ -39,7 +39,8 @@ def test_top_finding_names_operation_and_cause(
     # GIVEN the queue with one bottleneck planted (or none, for the control)
     out: Path = tmp_path_factory.mktemp(f"plant-{plant.name}")
     # WHEN the run and its analysis are repeated
-    outcomes: list[PlantOutcome] = [run_plant(plant, out, attempt=i) for i in range(REPEATS)]
+    repeats = 1 if plant.known_miss else REPEATS  # run_all --repeat shows their stability
+    outcomes: list[PlantOutcome] = [run_plant(plant, out, attempt=i) for i in range(repeats)]
     # THEN every run's #1 finding is right, and they all lead with the same diagnosis
     if "mode=process" in plant.params:  # the plant reached the worker processes too
         assert all(o.processes >= 3 for o in outcomes), [o.processes for o in outcomes]
