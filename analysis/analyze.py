@@ -15,7 +15,7 @@ from typing import Any
 from workloads.capture import OP_SAMPLES, SQL_STATEMENTS
 
 from .attribution import Attribution, attribute, compare_attributions
-from .findings import OVERHEAD_GOALS, agreement_findings, run_findings
+from .findings import OVERHEAD_GOALS, agreement_findings, consolidate, run_findings
 from .hotspots import SqlHotspot, sql_hotspots
 from .latency import LatencyDistribution, from_microseconds, from_nanoseconds
 from .load.capture import load_op_samples, load_sql_statements
@@ -45,7 +45,7 @@ def analyze(folders: Sequence[Path]) -> Analysis:
     runs = tuple(analyze_run(load_run(folder)) for folder in folders)
     agreements = compare_runs(runs)
     by_id = {run.run_id: run for run in runs}
-    findings = [f for run in runs for f in run.findings]
+    findings = consolidate([f for run in runs for f in run.findings], by_id)
     findings += agreement_findings(agreements, by_id)
     return Analysis(runs=runs, agreements=agreements, findings=ranked(findings))
 

@@ -133,28 +133,11 @@ BLOCKING_CALLS = frozenset(
 """Innermost functions that block the thread without computing (time.sleep, a lock, I/O)."""
 
 QUEUE_PLUMBING = frozenset(
-    {
-        "_call",
-        "_dispatch",
-        "_retry_busy",
-        "_finish",
-        "_store",
-        "_connect",
-        "_open_connection",
-        "_claim_group",
-        "_notify",
-        "_finished",
-        "_clock_start",
-        "_key",
-        "outside_claims",
-        "_claim_args",
-        "_wait_finished",
-        "clock",
-        "timed",
-    }
+    {"_call", "_dispatch", "_retry_busy", "_store", "_connect", "_claim_group", "outside_claims"}
 )
-"""The queue's own functions that carry a call to its store and back: the per-call path,
-not a subtree that explains an operation's time."""
+"""The queue's own functions that carry a call to its store and back: the trip, not a
+subtree that explains an operation's time. (Its bookkeeping, _finish or _notify, is work: when
+one of them is hot, it is named.)"""
 
 _TRANSACTION = re.compile(r"^\s*(BEGIN|COMMIT|END|ROLLBACK|SAVEPOINT|RELEASE)\b", re.IGNORECASE)
 
@@ -430,6 +413,40 @@ def _subtree(
     )
 
 
+def _bare_name(function: str) -> str:
+    """``TaskQueue._notify`` and ``plant.<locals>._notify`` alike: ``_notify``."""
+    return function.rsplit(".", 1)[-1]
+
+
+def consolidate(findings: Sequence[Finding], runs: Mapping[str, RunAnalysis]) -> list[Finding]:
+    """Across runs of one workload under different profilers: a subtree that one profiler saw
+    blocking (pyinstrument sees ``time.sleep``) is a loop hold in the others' runs too, where
+    the profiler shows only the Python caller (py-spy without ``--native``)."""
+
+    def where(f: Finding) -> tuple[str, str | None, str | None]:
+        run = runs.get(f.run_id or "")
+        return (run.workload if run is not None else "", f.op, f.subject)
+
+    holds = {where(f) for f in findings if f.cause is Cause.LOOP_HOLD}
+    merged = []
+    for f in findings:
+        if f.cause is Cause.HOT_SUBTREE and where(f) in holds:
+            f = dataclasses.replace(
+                f,
+                cause=Cause.LOOP_HOLD,
+                title=f"{f.op}: blocking call holds the event loop (in a profile of the same "
+                f"workload that shows C calls): {f.title.split(': ', 1)[1]}",
+                detail=f.detail + " Another profiler's run of the same workload saw this "
+                "subtree's time in a blocking call (sleep, lock, I/O); this profiler shows only "
+                "its Python caller.",
+                recommendation=f"Take the blocking call out of {f.op} (an await, "
+                "asyncio.to_thread, or off the request path): while it runs, no other "
+                "worker's call proceeds.",
+            )
+        merged.append(f)
+    return merged
+
+
 def _function(f: FunctionTime) -> str:
     return f"{f.function} ({_short(f.file)})" if f.file else f.function
 
@@ -507,6 +524,7 @@ def subtree_findings(run: RunAnalysis) -> Iterable[Finding]:
             key=f"{cause}-{op}-{tree.role.value.replace(' ', '-')}-{tree.attribution.profiler}",
             cause=cause,
             op=op,
+            subject=_bare_name(tree.function.function),
             title=title,
             detail=f"{tree.attribution.profiler} ({tree.attribution.source}), {where}: inside "
             f"{op}, {_function(tree.function)}{chain} holds {_s(seconds)} by inclusive time "
@@ -628,7 +646,16 @@ def round_trips(run: RunAnalysis) -> Iterable[Finding]:
     )
     cost = dataclasses.replace(
         time_cost(run, overhead_ms / 1e3),
-        share=_worker_time_share(run, overhead_ms / 1e3 * scale),
+        share=min(
+            sum(
+                # The producer's enqueues are not the workers' time: a share of the wall.
+                (time_cost(run, calls * over / 1e3 * scale).share)
+                if op == "enqueue"
+                else _worker_time_share(run, calls * over / 1e3 * scale)
+                for op, _, calls, _, _, over, _ in levers
+            ),
+            1.0,
+        ),
         measure=Measure.WORKERS,
     )
     yield Finding(
@@ -728,8 +755,13 @@ def handoff(run: RunAnalysis) -> Iterable[Finding]:
         ops = sum(c.wall for c in thread.categories if c.category in OPERATION_CATEGORIES)
         if handing <= 0 or ops <= 0 or handing < 0.25 * ops:
             continue
-        share = handing / _per_thread(thread) if _per_thread(thread) > 0 else 0.0
-        cost = Cost(handing, _unit(thread.unit), min(share, 1.0), Measure.WALL)
+        # Seconds the connection thread spent on it, as a share of the run's wall time (a
+        # thread's own sampled total can be a sliver of the run: py-spy drops idle samples).
+        cost = (
+            time_cost(run, handing)
+            if thread.unit == "seconds"
+            else Cost(handing, _unit(thread.unit), 0.0, Measure.WALL)
+        )
         yield Finding(
             key=f"handoff-{attribution.profiler}",
             cause=Cause.ROUND_TRIPS,
@@ -901,6 +933,26 @@ def _workers(counters: Mapping[str, int], name: str) -> dict[str, int]:
     return {k[len(prefix) :]: int(v) for k, v in counters.items() if k.startswith(prefix)}
 
 
+def _serial_share(run: RunAnalysis, places: Sequence[tuple[str, Mapping[str, int]]]) -> float:
+    """Of the workers' busy time, the share that ran handler code on the event loop (async
+    workers share its one thread, so that part cannot overlap); 0 for process workers."""
+    mode = run.params.get("mode")
+    if mode == "process":
+        return 0.0
+    busy_s = sum(sum(_workers(c, "worker_busy_us").values()) for _, c in places) / 1e6
+    running = max(
+        (
+            entry.cpu
+            for a in run.attributions
+            if (loop := a.role(ThreadRole.EVENT_LOOP)) is not None and loop.unit == "seconds"
+            for entry in loop.categories
+            if entry.category is Category.HANDLER
+        ),
+        default=0.0,
+    )
+    return min(running / busy_s, 1.0) if busy_s > 0 else 0.0
+
+
 def worker_imbalance(run: RunAnalysis) -> Iterable[Finding]:
     """Steps whose workers did unequal shares: per-worker claims, tasks and busy time."""
     places: list[tuple[str, Mapping[str, int]]] = [
@@ -908,6 +960,7 @@ def worker_imbalance(run: RunAnalysis) -> Iterable[Finding]:
     ]
     if not any(_workers(c, "worker_tasks") for _, c in places):
         places = [("run", run.counters)]
+    serial = _serial_share(run, places)
     for label, counters in places:
         tasks = _workers(counters, "worker_tasks")
         busy = _workers(counters, "worker_busy_us")
@@ -922,9 +975,16 @@ def worker_imbalance(run: RunAnalysis) -> Iterable[Finding]:
             continue
         # Time the step waited on its busiest worker beyond an even split of the same work.
         if measure is busy:
-            seconds = (busy[heaviest] - mean) / 1e6
+            # Engines on one event loop share its thread: only the part of the busy time
+            # spent awaiting (not running handler code) could have overlapped.
+            seconds = (busy[heaviest] - mean) / 1e6 * (1 - serial)
             cost = time_cost(run, seconds)
             cost_text = f"{_s(seconds)} beyond an even split ({_pct(cost.share)} of the run)"
+            if serial > 0:
+                cost_text += (
+                    f"; {_pct(serial)} of the busy time ran handler code on the one event "
+                    "loop, which no split overlaps"
+                )
         else:
             cost = None
             cost_text = "busy time not recorded"

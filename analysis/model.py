@@ -159,6 +159,9 @@ class Finding:
     """None: the finding does not rest on a sample (a count from the results)."""
     op: str | None = None
     """The queue operation the finding names (``claim``), when it names one."""
+    subject: str | None = None
+    """What inside the operation it names, as a bare function name (``_notify``), so runs of
+    the same workload under different profilers can be matched."""
     run_id: str | None = None
 
     @property

@@ -14,6 +14,7 @@ import pytest
 
 from analysis.attribution import attribute
 from analysis.findings import (
+    consolidate,
     contention,
     memory_growth,
     missed_targets,
@@ -622,3 +623,45 @@ def test_work_inside_the_store_is_a_subtree_that_holds_the_lock(tmp_path: Path) 
     assert "inside claim's transaction" in found.title
     assert found.cost is not None
     assert found.cost.share > 3.0 / 5.0
+
+
+def test_a_subtree_another_profiler_saw_blocking_is_a_loop_hold_in_every_run() -> None:
+    # GIVEN pyinstrument's run saw _notify -> sleep; py-spy's run of the same workload sees
+    # only the Python caller _notify
+    def subtree(run_id: str, cause: Cause) -> Finding:
+        return Finding(
+            key=f"{cause}-{run_id}",
+            cause=cause,
+            title="enqueue: X (a.py) takes 90% of enqueue's running time",
+            detail="",
+            evidence=(),
+            op="enqueue",
+            subject="_notify",
+            run_id=run_id,
+        )
+
+    runs = {
+        "a": builders.run_analysis(run_id="a", workload="dbops"),
+        "b": builders.run_analysis(run_id="b", workload="dbops"),
+    }
+    merged = consolidate([subtree("a", Cause.LOOP_HOLD), subtree("b", Cause.HOT_SUBTREE)], runs)
+    assert [f.cause for f in merged] == [Cause.LOOP_HOLD, Cause.LOOP_HOLD]
+    assert merged[1].title.startswith("enqueue: blocking call holds the event loop")
+
+
+def test_async_workers_running_handler_code_are_no_imbalance(tmp_path: Path) -> None:
+    # GIVEN w0 did all of 1 s of busy time, all of it handler code on the one event loop
+    counters = {"worker_tasks.w0": 100, "worker_busy_us.w0": 1_000_000}
+    counters |= {"worker_tasks.w1": 0, "worker_busy_us.w1": 0}
+    run = _profile(
+        tmp_path,
+        [([builders.LOOP, builders.WORKER, ("noop", "taskqueue/handlers.py")], 0.1)] * 10,
+    )
+    run = RunAnalysis(
+        **{**run.__dict__, "steps": (StepResult("2 workers", {"workers": 2}, {}, {}, counters),)}
+    )
+    (found,) = worker_imbalance(run)
+    # THEN an even split would have saved nothing: no cost, no cause
+    assert found.cost is not None
+    assert found.cost.value == pytest.approx(0.0)
+    assert found.standing is Standing.INFORMATION
