@@ -656,14 +656,15 @@ def round_trips(run: RunAnalysis) -> Iterable[Finding]:
             ),
             1.0,
         ),
-        measure=Measure.WORKERS,
+        measure=Measure.WALL if all(op == "enqueue" for op, *_ in levers) else Measure.WORKERS,
     )
     yield Finding(
         key="round-trips",
         cause=Cause.ROUND_TRIPS,
         op=top[0],
         title=f"{top[0]}: round trips, one task per call: {_ms(overhead_ms)} of per-call "
-        f"overhead ({', '.join(op for op, *_ in levers)}; {_pct(cost.share)} of the workers' time)",
+        f"overhead ({', '.join(op for op, *_ in levers)}; {_pct(cost.share)} of the "
+        + ("run)" if cost.measure is Measure.WALL else "workers' time)"),
         detail=detail
         + (
             " Measured on the bare run of the same invocation (baseline/), without the "
