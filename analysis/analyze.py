@@ -15,21 +15,23 @@ from typing import Any
 from runs.files import MEMRAY_STATS, OP_SAMPLES, SQL_STATEMENTS
 
 from .attribution import Attribution, attribute, compare_attributions
-from .findings import OVERHEAD_GOALS, agreement_findings, run_findings
+from .findings import OVERHEAD_GOALS, agreement_findings, consolidate, run_findings
 from .hotspots import SqlHotspot, sql_hotspots
 from .latency import LatencyDistribution, from_microseconds, from_nanoseconds
 from .load.capture import load_op_samples, load_sql_statements
 from .load.collapsed import load_collapsed
+from .load.heap_growth import HEAP_GROWTH, load_heap_growth
 from .load.memray_stats import load_memray_stats
 from .load.pyinstrument_session import load_session
 from .load.runfolder import LoadedRun, load_run
 from .load.screenshots import load_screenshots
 from .load.speedscope import load_speedscope
 from .load.trace import load_trace
-from .memory import AllocationAttribution, attribute_memory
-from .model import Analysis, Overhead, RoundTrips, RunAgreement, RunAnalysis, ranked
+from .memory import AllocationAttribution, RetainedGrowth, attribute_growth, attribute_memory
+from .model import Analysis, BareRun, Overhead, RoundTrips, RunAgreement, RunAnalysis, ranked
 from .operations import OP_NAMES
 from .profile import SampledProfile, ThreadRole
+from .sqlplan import load_schema
 from .trace_attribution import attribute_trace
 
 PYINSTRUMENT_SESSION = "pyinstrument.pyisession"
@@ -42,7 +44,7 @@ def analyze(folders: Sequence[Path]) -> Analysis:
     runs = tuple(analyze_run(load_run(folder)) for folder in folders)
     agreements = profiler_agreement(runs)
     by_id = {run.run_id: run for run in runs}
-    findings = [f for run in runs for f in run.findings]
+    findings = consolidate([f for run in runs for f in run.findings], by_id)
     findings += agreement_findings(agreements, by_id)
     return Analysis(runs=runs, agreements=agreements, findings=ranked(findings))
 
@@ -86,6 +88,11 @@ def analyze_run(run: LoadedRun) -> RunAnalysis:
     if stats_path is not None:
         allocations = attribute_memory(load_memray_stats(stats_path), MEMRAY_STATS)
 
+    retained: RetainedGrowth | None = None
+    growth_path = run.folder / HEAP_GROWTH
+    if growth_path.is_file():
+        retained = attribute_growth(load_heap_growth(growth_path), HEAP_GROWTH)
+
     latencies: tuple[LatencyDistribution, ...] = ()
     round_trips: RoundTrips | None = None
     samples_path = run.artifact(fmt="npz", path=OP_SAMPLES)
@@ -93,6 +100,9 @@ def analyze_run(run: LoadedRun) -> RunAnalysis:
         samples = load_op_samples(samples_path)
         latencies = from_nanoseconds(samples.ops, OP_SAMPLES)
         completed = int(run.result.counters.get("completed", 0))
+        if not completed and "handler" in samples.ops:
+            # Workloads that count no completions (dbops) ran the handler once per task.
+            completed = int(samples.ops["handler"].size)
         calls = {op: int(v.size) for op, v in samples.ops.items() if op != "handler" and v.size}
         # Claims of engines sharing a connection travel together: count trips, not calls.
         claim_trips = int(run.result.counters.get("claim_trips", 0))
@@ -105,10 +115,17 @@ def analyze_run(run: LoadedRun) -> RunAnalysis:
     sql_path = run.artifact(fmt="json", path=SQL_STATEMENTS)
     hotspots: tuple[SqlHotspot, ...] = ()
     if sql_path is not None:
+        schema = load_schema(run.folder)
+        if not schema.snapshot:
+            notes.append(
+                "no schema.sql in the run folder: query plans are of the analysing checkout's "
+                "schema, which may not be the one the run used"
+            )
         hotspots = sql_hotspots(
             load_sql_statements(sql_path),
             {d.op: d.total_ms for d in latencies},
             _store_time_by_op(attributions),
+            schema,
         )
 
     analysis = RunAnalysis(
@@ -129,15 +146,17 @@ def analyze_run(run: LoadedRun) -> RunAnalysis:
         targets=run.result.verdicts,
         attributions=tuple(attributions),
         allocations=allocations,
+        retained=retained,
         latencies=latencies,
         trace_latencies=trace_latencies,
         sql=hotspots,
         round_trips=round_trips,
         overhead=_overhead(run),
+        bare=_bare(run),
         screenshots=load_screenshots(run),
         notes=tuple(notes),
     )
-    return dataclasses.replace(analysis, findings=run_findings(analysis))
+    return dataclasses.replace(analysis, findings=ranked(run_findings(analysis)))
 
 
 def _profile_attribution(run: LoadedRun) -> Attribution | None:
@@ -175,6 +194,28 @@ def _store_time_by_op(attributions: Sequence[Attribution]) -> dict[str, float]:
         if by_category:
             return {op: by_category[c] for op, c in OP_NAMES.items() if c in by_category}
     return {}
+
+
+BASELINE = "baseline"
+"""Where ``queueprof run`` keeps the bare run of a profiled invocation."""
+
+
+def _bare(run: LoadedRun) -> BareRun | None:
+    """The bare run's call timings and SQL time by operation, when it kept them."""
+    folder = run.folder / BASELINE
+    if not (folder / OP_SAMPLES).is_file():
+        return None
+    bare = load_run(folder)
+    samples_path = bare.artifact(fmt="npz", path=OP_SAMPLES)
+    if samples_path is None:
+        return None
+    latencies = from_nanoseconds(load_op_samples(samples_path).ops, f"{BASELINE}/{OP_SAMPLES}")
+    sql_ms: dict[str, float] = {}
+    sql_path = bare.artifact(fmt="json", path=SQL_STATEMENTS)
+    if sql_path is not None:
+        for statement in load_sql_statements(sql_path):
+            sql_ms[statement.op] = sql_ms.get(statement.op, 0.0) + statement.total_ms
+    return BareRun(bare.result.duration_s, latencies, sql_ms)
 
 
 def _overhead(run: LoadedRun) -> Overhead | None:

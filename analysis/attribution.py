@@ -14,7 +14,14 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from .operations import OPERATION_CATEGORIES, Category, Classifier, is_store_frame
+from .operations import (
+    OPERATION_CATEGORIES,
+    Category,
+    Classifier,
+    is_plumbing_frame,
+    is_sql_call,
+    is_store_frame,
+)
 from .profile import SampledProfile, ThreadRole, in_event_loop
 
 TOP_FUNCTIONS = 8
@@ -48,6 +55,15 @@ class CategoryTime:
     """Of ``wall``, samples inside the store's SQL code (``taskqueue/store.py``): on a
     connection thread nearly all of an operation's time, on the event loop the operations
     that ran there inline (``dispatch``)."""
+    top_inner: tuple[FunctionTime, ...] = ()
+    """Functions called inside the operation (below its innermost operation frame) by their
+    INCLUSIVE time outside SQL and waits (``total_time``; ``self_time`` is their own): an
+    encoder, a copy, a validation walk. Plumbing (asyncio, aiosqlite, threading) is left out."""
+    inner_samples: tuple[tuple[str, str | None, int], ...] = ()
+    """(function, file, samples) of the entries of :attr:`top_inner`."""
+    inner_locked: tuple[tuple[str, str | None, float], ...] = ()
+    """(function, file, time) of inner functions while inside the store's code: work done
+    within the operation's transaction, holding SQLite's lock."""
 
     @property
     def cpu(self) -> float:
@@ -144,6 +160,15 @@ class _Accumulator:
         self.total_time: dict[Category, dict[tuple[str, str | None], float]] = defaultdict(
             lambda: defaultdict(float)
         )
+        self.inner_total: dict[Category, dict[tuple[str, str | None], float]] = defaultdict(
+            lambda: defaultdict(float)
+        )
+        self.inner_samples: dict[Category, dict[tuple[str, str | None], int]] = defaultdict(
+            lambda: defaultdict(int)
+        )
+        self.inner_locked: dict[Category, dict[tuple[str, str | None], float]] = defaultdict(
+            lambda: defaultdict(float)
+        )
         self.threads = 0
         self.excluded = 0.0
         self.units: set[str] = set()
@@ -159,9 +184,15 @@ class _Accumulator:
     def add(self, profile: SampledProfile, waits_known: bool) -> None:
         self.threads += 1
         self.units.add(profile.unit)
-        classify = Classifier(profile.frames)
+        classify = Classifier(profile.frames, profile.stacks)
         keys = [(f.name, f.file) for f in profile.frames]
         store = frozenset(i for i, f in enumerate(profile.frames) if is_store_frame(f))
+        plumbing = frozenset(
+            i for i, f in enumerate(profile.frames) if is_plumbing_frame(f) or is_store_frame(f)
+        )
+        sql_leaves = frozenset(
+            i for i, f in enumerate(profile.frames) if is_sql_call(f) or is_store_frame(f)
+        )
         scoped = profile.whole_process and profile.role is ThreadRole.EVENT_LOOP
         for stack, weight in zip(profile.stacks, profile.weights, strict=True):
             if scoped and not in_event_loop(profile.frames, stack):
@@ -178,6 +209,18 @@ class _Accumulator:
                 self.self_time[category][keys[stack[-1]]] += weight
             for key in {keys[i] for i in stack}:
                 self.total_time[category][key] += weight
+            # Work inside an operation that is neither SQL (the sample's innermost frame is
+            # SQLite's, or the store's own statement code) nor waiting; inside the store it
+            # runs within the operation's transaction.
+            if not waiting and stack and stack[-1] not in sql_leaves:
+                position = classify.op_frame_position(stack)
+                if position is not None:
+                    locked = bool(store) and not store.isdisjoint(stack)
+                    for key in {keys[i] for i in stack[position + 1 :] if i not in plumbing}:
+                        self.inner_total[category][key] += weight
+                        self.inner_samples[category][key] += 1
+                        if locked:
+                            self.inner_locked[category][key] += weight
             queue = classify.queue(stack)
             if queue is not None:
                 self.by_queue[(queue, category)] += weight
@@ -199,6 +242,18 @@ class _Accumulator:
                 top_self=_top(self.self_time[category], self.total_time[category], by_self=True),
                 top_total=_top(self.self_time[category], self.total_time[category], by_self=False),
                 store=self.store[category],
+                top_inner=_top_inner(self.self_time[category], self.inner_total[category]),
+                inner_samples=tuple(
+                    (name, file, self.inner_samples[category][(name, file)])
+                    for name, file in sorted(
+                        self.inner_total[category], key=lambda k: -self.inner_total[category][k]
+                    )[:INNER_FUNCTIONS]
+                ),
+                inner_locked=tuple(
+                    (name, file, seconds)
+                    for (name, file), seconds in self.inner_locked[category].items()
+                    if seconds > 0
+                ),
             )
             for category in Category
             if self.samples[category]
@@ -237,6 +292,21 @@ class _Accumulator:
                 self.by_queue.items(), key=lambda item: (item[0][0], -item[1])
             )
         )
+
+
+INNER_FUNCTIONS = 12
+
+
+def _top_inner(
+    self_time: dict[tuple[str, str | None], float],
+    inner: dict[tuple[str, str | None], float],
+) -> tuple[FunctionTime, ...]:
+    best = sorted(inner.items(), key=lambda item: (-item[1], item[0][0]))[:INNER_FUNCTIONS]
+    return tuple(
+        FunctionTime(name, file, self_time.get((name, file), 0.0), total)
+        for (name, file), total in best
+        if total > 0
+    )
 
 
 def _top(

@@ -306,8 +306,13 @@ def compare_runs(
 _NEUTRAL_NAMES = frozenset(
     {"tasks", "tasks_enqueued", "completed", "done", "workers_killed", "kills_with_tasks_in_flight"}
 )
+_NEUTRAL_PREFIXES = ("offered_", "worker_", "pool_")
+"""Per-worker counters (``worker_busy_us.w0``) describe the split, not a quality: a worker
+busier than before is neither better nor worse on its own."""
 _LOWER_IS_BETTER_WORDS = (
     "busy",
+    "lock_wait",
+    "calls_per_task",
     "conflict",
     "lost",
     "dead",
@@ -335,7 +340,7 @@ def metric_direction(name: str, workload: str = "") -> Direction:
             if spec.comparator.startswith(">")
             else Direction.LOWER_IS_BETTER
         )
-    if name in _NEUTRAL_NAMES or name.startswith("offered_"):
+    if name in _NEUTRAL_NAMES or name.startswith(_NEUTRAL_PREFIXES):
         return Direction.NEUTRAL
     if "per_s" in name or "efficiency" in name:
         return Direction.HIGHER_IS_BETTER
@@ -457,6 +462,20 @@ def _step_rows(
         ):
             if (row.baseline, row.candidate) not in headline_pairs:
                 yield row
+        # Each step's own counters (SQLITE_BUSY retries, conflicts, lock waits per step):
+        # a run-level total hides the step where contention appeared.
+        yield from (
+            row
+            for row in _scalar_rows(
+                step.counters,
+                other.counters,
+                Scope.COUNTER,
+                f"{step.label}: ",
+                baseline.result.workload,
+                options,
+            )
+            if row.direction is not Direction.NEUTRAL
+        )
 
 
 def _summary_rows(
@@ -487,19 +506,53 @@ PER_TASK_COUNTER = "completed"
 _BATCH_SETTINGS = ("claim_batch", "ack_batch", "enqueue_batch")
 
 
+def tasks_completed(run: LoadedRun) -> int:
+    """Tasks the run completed: its ``completed`` counter, else the sum of its steps' (the
+    throughput and concurrency workloads count per step), else 0 (unknown)."""
+    total = run.result.counters.get(PER_TASK_COUNTER)
+    if total:
+        return int(total)
+    return sum(int(step.counters.get(PER_TASK_COUNTER, 0)) for step in run.result.steps)
+
+
 def _per_task_rows(
     baseline: LoadedRun, candidate: LoadedRun, operations: set[str], options: ComparisonOptions
 ) -> Iterator[MetricComparison]:
-    """Each sampled operation's total time per completed task (band-based).
+    """Each operation's calls and, with the tasks completed known, its total time and
+    calls per completed task (band-based).
 
     A per-call latency hides batching: claiming 50 tasks in one call is slower per call and
-    far cheaper per task. Total time over tasks completed is comparable across batch sizes.
+    far cheaper per task, and a claim that went from 73 calls to 4,058 looked "faster" per
+    call. Time and calls per task completed are comparable across batch sizes; the call
+    counts are there so a change in how often an operation runs is never silent.
     """
-    b_tasks = baseline.result.counters.get(PER_TASK_COUNTER, 0)
-    c_tasks = candidate.result.counters.get(PER_TASK_COUNTER, 0)
-    if b_tasks <= 0 or c_tasks <= 0:
-        return
-    for operation in sorted(operations):
+    b_tasks, c_tasks = tasks_completed(baseline), tasks_completed(candidate)
+    per_task = b_tasks > 0 and c_tasks > 0
+    for operation in sorted(baseline.op_samples.keys() & candidate.op_samples.keys()):
+        b_calls = int(baseline.op_samples[operation].size)
+        c_calls = int(candidate.op_samples[operation].size)
+        if not per_task:
+            yield band_comparison(
+                f"{operation} calls",
+                Scope.COUNTER,
+                float(b_calls),
+                float(c_calls),
+                Direction.LOWER_IS_BETTER,
+                options.noise,
+                unit="calls",
+            )
+            continue
+        yield band_comparison(
+            f"{operation} calls per task",
+            Scope.COUNTER,
+            b_calls / b_tasks,
+            c_calls / c_tasks,
+            Direction.LOWER_IS_BETTER,
+            options.noise,
+            unit="calls/task",
+        )
+        if operation not in operations:
+            continue
         yield band_comparison(
             f"{operation} time per task",
             Scope.LATENCY,
@@ -511,7 +564,33 @@ def _per_task_rows(
         )
 
 
+def _calls_changed(baseline: LoadedRun, candidate: LoadedRun, factor: float) -> list[str]:
+    """Operations whose calls per completed task (or calls, with tasks unknown) changed by
+    more than ``factor`` either way, as "claim 73 -> 4,058 calls"."""
+    b_tasks, c_tasks = tasks_completed(baseline), tasks_completed(candidate)
+    changed = []
+    for operation in sorted(baseline.op_samples.keys() & candidate.op_samples.keys()):
+        b_calls = baseline.op_samples[operation].size
+        c_calls = candidate.op_samples[operation].size
+        b_rate = b_calls / b_tasks if b_tasks > 0 and c_tasks > 0 else float(b_calls)
+        c_rate = c_calls / c_tasks if b_tasks > 0 and c_tasks > 0 else float(c_calls)
+        if b_rate > 0 and c_rate > 0 and max(b_rate / c_rate, c_rate / b_rate) > factor:
+            changed.append(f"{operation} {b_calls:,} -> {c_calls:,} calls")
+    return changed
+
+
+CALLS_CHANGED_FACTOR = 1.5
+"""Calls per task changing by more than this makes per-call latencies incomparable."""
+
+
 def _notes(baseline: LoadedRun, candidate: LoadedRun) -> Iterator[str]:
+    calls = _calls_changed(baseline, candidate, CALLS_CHANGED_FACTOR)
+    if calls:
+        yield (
+            f"operations ran a different number of times per task ({', '.join(calls)}): "
+            "their per-call latencies describe different calls; judge the 'calls per task' "
+            "and 'time per task' rows, not the per-call percentiles"
+        )
     b_queue, c_queue = baseline.manifest.queue, candidate.manifest.queue
     changed = [
         f"{key} {b_queue.get(key)} -> {c_queue.get(key)}"

@@ -1,24 +1,47 @@
-"""Findings and recommendations: each computed from a run's data, each citing its numbers.
+"""Findings: each a rule over a run's evidence, each with its cost and the data behind it.
 
-Every rule here reads the typed results of the other analyses (never the files) and returns
-a finding only when its evidence is present: no op-samples, no round-trip finding; no SQL
-capture, no batching prediction. Recommendations name a setting only when the run's own
-configuration and numbers point to it.
+Every rule reads the typed results of the other analyses (never the files) and returns a
+finding only when its evidence is present. A finding states its cost in the run's own units
+(seconds of the run, bytes per 1,000 tasks) and as a share of the run's measure (its wall
+time, or its heap growth), and how many samples or calls support it; :func:`model.ranked`
+orders by that share, and a finding below its evidence floor is listed as insufficient
+evidence, never first. No rule assigns a severity: what leads is what cost the most.
+
+The cause rules: query plans (scans, sorts) ranked by the statement's total time, planned on
+the run's own schema snapshot; statements per call (N+1); hot non-SQL subtrees inside an
+operation by inclusive time, with blocking calls on the event loop as loop holds; round trips
+(per-call overhead) only where no subtree explains an operation's time; contention (busy
+retries, lock waits, conflicts) with the strategy behind it; worker imbalance; retained memory
+growth by allocation site in steady state. Targets, tails, profiler overhead and where the
+time goes are information.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 
 from runs import MANIFEST, RESULTS
 from runs.files import OP_SAMPLES, SQL_STATEMENTS
 
-from .attribution import Attribution, FunctionTime, RoleAttribution
-from .model import Evidence, Finding, RunAgreement, RunAnalysis, Severity
-from .operations import OPERATION_CATEGORIES, Category, is_store_frame
+from .attribution import Attribution, CategoryTime, FunctionTime, RoleAttribution
+from .hotspots import SqlHotspot
+from .memory import CategoryBytes, SnapshotByOperation
+from .model import (
+    Cause,
+    Cost,
+    Evidence,
+    Finding,
+    Measure,
+    RunAgreement,
+    RunAnalysis,
+    Support,
+)
+from .operations import OPERATION_CATEGORIES, Category, frame_category, is_store_frame
 from .profile import Frame, ThreadRole
+from .sqlplan import SCHEMA_SNAPSHOT
 
 OVERHEAD_GOALS: Mapping[str, float] = {
     "pyinstrument": 1.3,
@@ -29,6 +52,10 @@ OVERHEAD_GOALS: Mapping[str, float] = {
 """The project's overhead goal per profiler (profiled / bare run time)."""
 
 BATCH_SIZES = (10, 100)
+OVERHEAD_DOMINATES = 0.5
+"""Per-call overhead above this share of a call's latency dominates it: round trips."""
+ONE_TASK_PER_CALL = 2.0
+"""Tasks per call below which an operation runs one task per call (a round trip per task)."""
 BATCH_LEVERS: Mapping[str, str] = {
     "claim": "claim_batch",
     "complete": "ack_batch",
@@ -39,8 +66,80 @@ BATCH_LEVERS: Mapping[str, str] = {
 COVERED_TARGETS = frozenset({"heap_growth_kib_per_1k_tasks"})
 """Targets another rule reports with more detail (:func:`memory_growth`)."""
 
+# -- evidence floors ------------------------------------------------------------------------
+# Each is the least data a rule's conclusion needs; below it the finding is listed as
+# insufficient evidence. They are counts of independent observations, not tuned to a run.
+
+SQL_FLOOR = 20
+"""Executions of a statement: fewer and its total time is one or two slow calls."""
+CALLS_FLOOR = 20
+"""Calls of an operation, for per-call rules (statements per call, round trips)."""
+N_PLUS_ONE_FLOOR = 60
+"""Statement executions behind a statements-per-call rate: 20 calls' worth at the rate that
+makes one call many queries."""
+RIDES_ON: Mapping[str, str] = {"complete": "claim"}
+"""Operations whose calls travel inside another's (acks ride on claims: complete_and_claim)."""
+MIN_CALLS_PER_PATTERN = 3
+"""Calls behind a per-call pattern: one or two calls can be a warm-up's."""
+SAMPLES_FLOOR = 20
+"""Profile samples inside a subtree: at 20 the share's standard error is under 11%."""
+CONTENTION_FLOOR = 10
+"""Busy retries plus claim conflicts: fewer is a collision, not a pattern."""
+WORKER_TASKS_FLOOR = 50
+"""Tasks in a step, for worker imbalance."""
+GROWTH_TASKS_FLOOR = 500
+"""Tasks in the steady-state memory window."""
+TAIL_SAMPLES_PER_QUANTILE = 1.0
+"""A pXX needs 1 / (1 - q) samples to have one beyond it: 100 for p99, 20 for p95."""
+
+N_PLUS_ONE_PER_CALL = 3.0
+"""Statements (not counting BEGIN/COMMIT) per operation call from which one call is many
+queries: the queue's own operations run one, the deferred claim two."""
+SUBTREE_SHARE_OF_OP = 0.25
+"""A function inside an operation holding this share of the operation's running time is the
+operation's hot subtree."""
+BLOCKING_SHARE = 0.5
+"""A subtree on the event loop whose time is this much in blocking calls holds the loop."""
+GROWTH_FLOOR_BYTES_PER_1K = 64 * 1024
+"""Steady-state growth below the project's leak target (64 KiB per 1,000 tasks, targets.toml;
+the run's own target when it has one) is not retention worth a cause."""
+
+IMBALANCE_RATIO = 2.0
+"""The busiest worker's busy time over the mean: above this one worker carried the step."""
 TAIL_RATIO = 10.0
 MIN_TAIL_SAMPLES = 100
+
+BLOCKING_CALLS = frozenset(
+    {
+        "sleep",
+        "acquire",
+        "recv",
+        "recv_into",
+        "read",
+        "readinto",
+        "readline",
+        "write",
+        "send",
+        "sendall",
+        "connect",
+        "accept",
+        "join",
+        "getaddrinfo",
+        "fsync",
+        "flush",
+        "wait",
+    }
+)
+"""Innermost functions that block the thread without computing (time.sleep, a lock, I/O)."""
+
+QUEUE_PLUMBING = frozenset(
+    {"_call", "_dispatch", "_retry_busy", "_store", "_connect", "_claim_group", "outside_claims"}
+)
+"""The queue's own functions that carry a call to its store and back: the trip, not a
+subtree that explains an operation's time. (Its bookkeeping, _finish or _notify, is work: when
+one of them is hot, it is named.)"""
+
+_TRANSACTION = re.compile(r"^\s*(BEGIN|COMMIT|END|ROLLBACK|SAVEPOINT|RELEASE)\b", re.IGNORECASE)
 
 
 def _pct(x: float) -> str:
@@ -48,143 +147,576 @@ def _pct(x: float) -> str:
 
 
 def _ms(x: float) -> str:
-    return f"{x:.3g} ms"
+    return f"{x / 1e3:.3g} s" if x >= 1e3 else f"{x:.3g} ms"
+
+
+def _us(x: float) -> str:
+    return _ms(x / 1e3) if x >= 1e3 else f"{x:.3g} us"
 
 
 def _s(x: float) -> str:
     return f"{x:.3g} s"
 
 
-# -- rules -------------------------------------------------------------------------------
+def wall_s(run: RunAnalysis) -> float:
+    """The run's wall time: what time costs are shares of."""
+    if run.duration_s > 0:
+        return run.duration_s
+    totals = [
+        role.total / max(role.threads, 1)
+        for a in run.attributions
+        for role in a.roles
+        if role.role is ThreadRole.EVENT_LOOP and role.unit == "seconds"
+    ]
+    return max(totals, default=0.0)
 
 
-def missed_targets(run: RunAnalysis) -> Iterable[Finding]:
-    """Each target the run did not meet."""
-    for verdict in run.targets:
-        if verdict.passed or verdict.metric in COVERED_TARGETS:
+def time_cost(run: RunAnalysis, seconds: float) -> Cost:
+    """``seconds`` of the run, as a share of its wall time."""
+    wall = wall_s(run)
+    return Cost(seconds, "s", min(seconds / wall, 1.0) if wall > 0 else 0.0, Measure.WALL)
+
+
+def _unit(unit: str) -> str:
+    """A profile's unit as costs write it (``seconds`` -> ``s``)."""
+    return "s" if unit == "seconds" else unit
+
+
+def _per_thread(role: RoleAttribution) -> float:
+    return role.total / max(role.threads, 1)
+
+
+def _op_calls(run: RunAnalysis) -> dict[str, int]:
+    return {d.op: d.count for d in run.latencies}
+
+
+def _is_transaction(sql: str) -> bool:
+    return bool(_TRANSACTION.match(sql))
+
+
+# -- cause: query plans ---------------------------------------------------------------------
+
+
+def sql_plans(run: RunAnalysis) -> Iterable[Finding]:
+    """Statements whose plan scans a table or sorts in a temporary B-tree, ranked by the
+    statement's total time in the run; with the index that removes it, proved by re-planning."""
+    for hotspot in run.sql:
+        plan = hotspot.plan
+        if not plan.flagged:
             continue
+        scans = bool(plan.full_scans)
+        what = (
+            "full table scan" + (" and temp B-tree sort" if plan.temp_btrees else "")
+            if scans
+            else "temp B-tree sort"
+        )
+        snapshot = hotspot.schema_source == SCHEMA_SNAPSHOT
+        caveat = (
+            ""
+            if snapshot
+            else " CAVEAT: this run has no schema.sql snapshot, so the plan is of the analysing "
+            "checkout's schema (taskqueue.sql.SCHEMA), which may not be the one the run used."
+        )
+        suggestion = hotspot.suggestion
+        recommendation = (
+            f"{suggestion.ddl}: re-planned on "
+            + ("the run's schema.sql" if snapshot else "the checkout's schema")
+            + f" with it, the statement becomes {' | '.join(suggestion.plan.lines)}."
+            if suggestion is not None
+            else "No single index removed it when re-planned; rewrite the statement so its "
+            "WHERE and ORDER BY match an index."
+        )
+        cost = time_cost(run, hotspot.total_ms / 1e3)
         yield Finding(
-            key=f"target-{verdict.metric}",
-            severity=Severity.HIGH,
-            title=f"target missed: {verdict.metric}",
-            detail=(
-                f"{verdict.metric} measured {verdict.measured:.4g} {verdict.unit}; the target is "
-                f"{verdict.comparator} {verdict.target:g} {verdict.unit}"
-                + (f" ({verdict.description})" if verdict.description else "")
-                + "."
+            key=f"sql-plan-{hotspot.op}-{hotspot.index}",
+            cause=Cause.SQL_SCAN if scans else Cause.SQL_SORT,
+            op=hotspot.op,
+            title=f"{hotspot.op}: {what} in `{hotspot.label}`: {_ms(hotspot.total_ms)} over "
+            f"{hotspot.count:,} calls ({_pct(cost.share)} of the run)",
+            detail=f"{hotspot.sql}\nPlan on {hotspot.schema_source}: "
+            + " | ".join(plan.lines)
+            + f". It ran {hotspot.count:,} times for {_ms(hotspot.total_ms)} in the run "
+            f"(mean {_us(hotspot.mean_us)}, p99 {_us(hotspot.p99_us)}, "
+            f"{_pct(hotspot.share_of_op_sql)} of {hotspot.op}'s SQL time); a scan's cost grows "
+            "with the table." + caveat,
+            evidence=(
+                Evidence(
+                    f"statement {hotspot.index} calls", hotspot.count, "calls", SQL_STATEMENTS
+                ),
+                Evidence(
+                    f"statement {hotspot.index} total", hotspot.total_ms, "ms", SQL_STATEMENTS
+                ),
             ),
-            evidence=(Evidence(verdict.metric, verdict.measured, verdict.unit, RESULTS),),
-            impact=1.0,
+            recommendation=recommendation,
+            cost=cost,
+            support=Support(hotspot.count, "calls", SQL_FLOOR),
         )
 
 
-def batching(run: RunAnalysis) -> Iterable[Finding]:
-    """Round trips per task, and what batching would save by the measured per-call cost."""
+# -- cause: statements per call -------------------------------------------------------------
+
+
+def statements_per_call(run: RunAnalysis) -> Iterable[Finding]:
+    """Operations that run many statements per call (N+1): from the SQL capture's executions
+    and the operation's calls, each statement labelled by its text."""
+    calls = _op_calls(run)
+    by_op: dict[str, list[SqlHotspot]] = {}
+    for hotspot in run.sql:
+        by_op.setdefault(hotspot.op, []).append(hotspot)
+    for op, hotspots in by_op.items():
+        queries = [h for h in hotspots if not _is_transaction(h.sql)]
+        # A statement retried after SQLITE_BUSY is the same query again, not another one.
+        executions = max(
+            sum(h.count for h in queries) - _op_total(run, "sqlite_busy_retries", op), 0
+        )
+        n_calls = calls.get(op, 0)
+        caveat = ""
+        if n_calls <= 0 and len(queries) > 1:
+            # No timings of its own (acks ride on claims): it made at least as many calls as
+            # its second most frequent statement ran and, riding on another operation's
+            # calls, at most that many. The larger is the cautious count (fewer per call).
+            second = sorted((h.count for h in queries), reverse=True)[1]
+            carrier = RIDES_ON.get(op)
+            carried = calls.get(carrier, 0) if carrier else 0
+            n_calls = max(second, carried)
+            caveat = (
+                f" {op} has no call timings of its own (its calls ride on {carrier or 'another'}"
+                f"'s), so its calls are counted as the larger of its second most frequent "
+                f"statement's executions ({second:,}) and {carrier}'s calls ({carried:,})."
+            )
+        if n_calls < MIN_CALLS_PER_PATTERN or executions / n_calls < N_PLUS_ONE_PER_CALL:
+            continue
+        per_call = executions / n_calls
+        queries.sort(key=lambda h: -h.count)
+        repeated = queries[0].count / n_calls
+        sql_ms = sum(h.total_ms for h in hotspots)
+        cost = time_cost(run, sql_ms / 1e3)
+        shape = (
+            f"{len(queries)} distinct statements"
+            if len(queries) > 1
+            else "the same statement again and again"
+        )
+        listed = "; ".join(f"`{h.label}` {h.count / n_calls:.2g}/call" for h in queries[:6]) + (
+            f"; and {len(queries) - 6} more" if len(queries) > 6 else ""
+        )
+        yield Finding(
+            key=f"n-plus-one-{op}",
+            cause=Cause.N_PLUS_ONE,
+            op=op,
+            title=f"{op}: {per_call:.3g} statements per call (N+1): {shape}, "
+            f"{_ms(sql_ms)} of SQL over {n_calls:,} calls ({_pct(cost.share)} of the run)",
+            detail=f"{executions:,} statement executions (BEGIN/COMMIT not counted) for "
+            f"{n_calls:,} {op} calls: {listed}. Each execution is a statement for SQLite to "
+            "step and, outside inline dispatch, a trip to the connection thread."
+            + (
+                f" The most frequent runs {repeated:.2g} times per call: once per item."
+                if repeated >= N_PLUS_ONE_PER_CALL
+                else ""
+            )
+            + caveat,
+            evidence=(
+                Evidence(f"{op} statements per call", per_call, "statements/call", SQL_STATEMENTS),
+                Evidence(f"{op} calls", n_calls, "calls", OP_SAMPLES),
+                Evidence(f"{op} SQL time", sql_ms, "ms", SQL_STATEMENTS),
+            ),
+            recommendation="Fetch what one call needs in one statement (select every column "
+            "at once, `WHERE id IN (...)`, a join, or one batch statement for all items).",
+            cost=cost,
+            # The rate per call is what is measured: its evidence is every execution.
+            support=Support(executions, "statement executions", N_PLUS_ONE_FLOOR),
+        )
+
+
+# -- cause: hot subtrees and loop holds -----------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Subtree:
+    """The function inside an operation that holds most of its running time."""
+
+    category: Category
+    role: ThreadRole
+    function: FunctionTime
+    samples: int
+    op_running: float
+    """The operation's running (not waiting) time on the role."""
+    blocking: float
+    """Of the subtree's time, the self time of blocking calls (sleep, lock, I/O)."""
+    chain: tuple[FunctionTime, ...]
+    """Functions inside it that hold most of its time, outermost first."""
+    attribution: Attribution
+    per_thread: float
+    locked: float = 0.0
+    """Of the subtree's time, what ran inside the store's code (within the transaction)."""
+
+
+def hot_subtrees(run: RunAnalysis) -> list[Subtree]:
+    """Per attribution, role and operation: the function below the operation frame with the
+    most inclusive time outside SQL and waits, when it holds a large share of the operation."""
+    found = []
+    for attribution in run.attributions:
+        for role in attribution.roles:
+            if role.role not in (ThreadRole.EVENT_LOOP, ThreadRole.SQLITE_THREAD):
+                continue
+            for entry in role.categories:
+                if entry.category not in OPERATION_CATEGORIES:
+                    continue
+                subtree = _subtree(entry, role, attribution)
+                if subtree is not None:
+                    found.append(subtree)
+    return found
+
+
+def _subtree(
+    entry: CategoryTime, role: RoleAttribution, attribution: Attribution
+) -> Subtree | None:
+    running = entry.cpu
+    if running <= 0:
+        return None
+    samples = {(name, file): n for name, file, n in entry.inner_samples}
+    candidates = [
+        f
+        for f in entry.top_inner
+        if frame_category(Frame(f.function, f.file)) is None
+        and f.function.rsplit(".", 1)[-1] not in QUEUE_PLUMBING
+    ]
+    if entry.category is Category.HANDLER and not candidates:
+        # The handler's own code is the operation frame: its running time is the subtree.
+        handler = [f for f in entry.top_total if (f.file or "").endswith("taskqueue/handlers.py")]
+        if handler:
+            top = handler[0]
+            candidates = [FunctionTime(top.function, top.file, top.self_time, running)]
+            samples[(top.function, top.file)] = entry.samples
+    if not candidates:
+        return None
+    top = candidates[0]
+    if top.total_time < SUBTREE_SHARE_OF_OP * running:
+        return None
+    chain = tuple(f for f in candidates[1:] if f.total_time >= 0.6 * top.total_time)[:2]
+    blocking = sum(
+        f.self_time for f in entry.top_inner if f.function.rsplit(".", 1)[-1] in BLOCKING_CALLS
+    )
+    return Subtree(
+        category=entry.category,
+        role=role.role,
+        function=top,
+        samples=samples.get((top.function, top.file), 0),
+        op_running=running,
+        blocking=min(blocking, top.total_time),
+        chain=chain,
+        attribution=attribution,
+        per_thread=_per_thread(role),
+        locked=next(
+            (t for name, file, t in entry.inner_locked if (name, file) == (top.function, top.file)),
+            0.0,
+        ),
+    )
+
+
+def _bare_name(function: str) -> str:
+    """``TaskQueue._notify`` and ``plant.<locals>._notify`` alike: ``_notify``."""
+    return function.rsplit(".", 1)[-1]
+
+
+def consolidate(findings: Sequence[Finding], runs: Mapping[str, RunAnalysis]) -> list[Finding]:
+    """Across runs of one workload under different profilers: a subtree that one profiler saw
+    blocking (pyinstrument sees ``time.sleep``) is a loop hold in the others' runs too, where
+    the profiler shows only the Python caller (py-spy without ``--native``)."""
+
+    def where(f: Finding) -> tuple[str, str | None, str | None]:
+        run = runs.get(f.run_id or "")
+        return (run.workload if run is not None else "", f.op, f.subject)
+
+    holds = {where(f) for f in findings if f.cause is Cause.LOOP_HOLD}
+    merged = []
+    for f in findings:
+        if f.cause is Cause.HOT_SUBTREE and where(f) in holds:
+            f = dataclasses.replace(
+                f,
+                cause=Cause.LOOP_HOLD,
+                title=f"{f.op}: blocking call holds the event loop (in a profile of the same "
+                f"workload that shows C calls): {f.title.split(': ', 1)[1]}",
+                detail=f.detail + " Another profiler's run of the same workload saw this "
+                "subtree's time in a blocking call (sleep, lock, I/O); this profiler shows only "
+                "its Python caller.",
+                recommendation=f"Take the blocking call out of {f.op} (an await, "
+                "asyncio.to_thread, or off the request path): while it runs, no other "
+                "worker's call proceeds.",
+            )
+        merged.append(f)
+    return merged
+
+
+def _function(f: FunctionTime) -> str:
+    return f"{f.function} ({_short(f.file)})" if f.file else f.function
+
+
+def _short(file: str) -> str:
+    """A file as reports name it: the package folder and the file (``json/__init__.py``)."""
+    parts = file.replace("\\", "/").split("/")
+    return "/".join(parts[-2:]) if len(parts) > 2 else file
+
+
+def subtree_findings(run: RunAnalysis) -> Iterable[Finding]:
+    """Hot non-SQL subtrees by inclusive time; on the event loop, mostly blocking ones are
+    loop holds."""
+    for tree in hot_subtrees(run):
+        seconds = tree.function.total_time
+        share = min(seconds / tree.per_thread, 1.0) if tree.per_thread > 0 else 0.0
+        unit = next((r.unit for r in tree.attribution.roles if r.role is tree.role), "seconds")
+        cost = (
+            time_cost(run, seconds)
+            if unit == "seconds"
+            else Cost(seconds, _unit(unit), share, Measure.WALL)
+        )
+        # A profile's time is the profiled process's: its share of the profiled thread's time
+        # is the comparable number (the run's wall includes start-up the profile may not).
+        cost = dataclasses.replace(cost, share=share)
+        holds = tree.role is ThreadRole.EVENT_LOOP and tree.blocking >= BLOCKING_SHARE * seconds
+        op = str(tree.category)
+        where = (
+            "on the event loop"
+            if tree.role is ThreadRole.EVENT_LOOP
+            else ("on the connection threads")
+        )
+        chain = "".join(f" -> {_function(f)}" for f in tree.chain)
+        path = " -> ".join(f.function for f in (tree.function, *tree.chain))
+        deepest = (tree.function, *tree.chain)[-1]
+        name = f"{path} ({_short(deepest.file)})" if deepest.file else path
+        if holds:
+            title = (
+                f"{op}: blocking call holds the event loop: {name} {_s(seconds)} "
+                f"({_pct(seconds / tree.op_running)} of {op}'s running time, "
+                f"{_pct(share)} of the loop)"
+            )
+            recommendation = (
+                f"Take the blocking call out of {op} (an await, asyncio.to_thread, or move it "
+                "off the request path): while it runs, no other worker's call proceeds."
+            )
+            cause = Cause.LOOP_HOLD
+        else:
+            title = (
+                f"{op}: {name} takes {_pct(seconds / tree.op_running)} of {op}'s running time "
+                f"{where} ({_s(seconds)} inclusive, {_pct(share)} of the thread)"
+            )
+            recommendation = (
+                f"Make {tree.function.function} cheaper or call it less: it is not SQL and not "
+                f"the trip to SQLite, it is work {op} does on every call."
+            )
+            cause = Cause.HOT_SUBTREE
+            # Inside the store it runs within the operation's transaction, holding SQLite's
+            # write lock: the other writers' waits on that operation are partly its doing, in
+            # proportion to its share of the operation's running time.
+            waited = _op_total(run, "lock_wait_us", op) / 1e6
+            if waited > 0 and tree.locked >= 0.5 * seconds:
+                caused = waited * min(tree.locked / tree.op_running, 1.0)
+                held = _worker_time_share(run, caused)
+                cost = dataclasses.replace(cost, share=min(cost.share + held, 1.0))
+                title += (
+                    f", inside {op}'s transaction: it holds the write lock the other writers "
+                    f"waited {_s(caused)} for"
+                )
+                recommendation += (
+                    f" Or move it out of the transaction: {_pct(tree.locked / tree.op_running)} "
+                    f"of {op}'s running time holds the lock that others waited {_s(waited)} for."
+                )
+        yield Finding(
+            key=f"{cause}-{op}-{tree.role.value.replace(' ', '-')}-{tree.attribution.profiler}",
+            cause=cause,
+            op=op,
+            subject=_bare_name(tree.function.function),
+            title=title,
+            detail=f"{tree.attribution.profiler} ({tree.attribution.source}), {where}: inside "
+            f"{op}, {_function(tree.function)}{chain} holds {_s(seconds)} by inclusive time "
+            "outside SQL and waits, "
+            f"of {op}'s {_s(tree.op_running)} running time"
+            + (
+                f"; {_s(tree.blocking)} of it in blocking calls (sleep, lock, I/O)"
+                if tree.blocking > 0
+                else ""
+            )
+            + ".",
+            evidence=(
+                Evidence(f"{name} inclusive time", seconds, unit, tree.attribution.source),
+                Evidence(f"{op} running time", tree.op_running, unit, tree.attribution.source),
+            ),
+            recommendation=recommendation,
+            cost=cost,
+            support=Support(tree.samples, "samples", SAMPLES_FLOOR),
+        )
+
+
+# -- cause: round trips (per-call overhead) --------------------------------------------------
+
+
+def round_trips(run: RunAnalysis) -> Iterable[Finding]:
+    """Per-call overhead of operations that carry one task per call, where no subtree explains
+    it: the time batching would save, and the trips each call makes."""
     trips = run.round_trips
     if trips is None or trips.tasks == 0:
         return
     latency = {d.op: d for d in run.latencies}
     sql_ms: dict[str, float] = {}
+    executions: dict[str, int] = {}
     for hotspot in run.sql:
         sql_ms[hotspot.op] = sql_ms.get(hotspot.op, 0.0) + hotspot.total_ms
+        executions[hotspot.op] = executions.get(hotspot.op, 0) + hotspot.count
+    explained = {str(t.category) for t in hot_subtrees(run)}
     calls_text = ", ".join(
         f"{op} {n:,}" for op, n in sorted(trips.calls.items(), key=lambda i: -i[1])
     )
-    evidence = [
-        Evidence("operation calls per completed task", trips.per_task, "calls/task", OP_SAMPLES),
-        Evidence("completed tasks", trips.tasks, "tasks", RESULTS),
-    ]
+    statements = ", ".join(
+        f"{op} {executions[op] / latency[op].count:.2g}"
+        for op in sorted(executions)
+        if op in latency and latency[op].count
+    )
+    inline = (
+        "none of them inline"
+        if not trips.inline
+        else "all of them inline on the event loop (dispatch), with no trip"
+        if trips.inline_share >= 0.995
+        else f"{_pct(trips.inline_share)} of them inline on the event loop (dispatch)"
+    )
     detail = (
-        f"Each completed task cost {trips.per_task:.2f} operation calls ({calls_text} calls "
-        f"for {trips.tasks:,} tasks), "
+        f"Each completed task cost {trips.per_task:.2f} operation calls ({calls_text} calls for "
+        f"{trips.tasks:,} tasks), {inline}."
         + (
-            "each one trip to the aiosqlite connection thread."
-            if not trips.inline
-            else "all of them run inline on the event loop (dispatch), with no trip to the "
-            "aiosqlite connection thread."
-            if trips.inline_share >= 0.995
-            else f"{_pct(trips.inline_share)} of them run inline on the event loop (dispatch), "
-            "the rest one trip each to the aiosqlite connection thread."
+            f" Statements per call (BEGIN and COMMIT included; outside inline dispatch each is "
+            f"one trip to the connection thread): {statements}."
+            if statements
+            else ""
         )
     )
     levers = []
     for op, setting in BATCH_LEVERS.items():
-        if op not in latency or op not in sql_ms or op not in trips.calls:
+        if op not in latency or op not in sql_ms or op not in trips.calls or op in explained:
+            continue
+        if not _has_lever(run, setting):
+            # The workload calls this operation one task at a time by design (dbops times
+            # single enqueues): no setting of this run batches it, so it is no cause here.
             continue
         calls = trips.calls[op]
         mean_ms = latency[op].mean_ms
         sql_per_call = sql_ms[op] / calls
-        overhead = mean_ms - sql_per_call
-        if overhead <= 0:
-            continue
+        bare = _bare_call(run, op)
+        if bare is not None:
+            # The profiler's hook costs on every Python call: the bare run's calls say what
+            # the queue's own per-call path costs.
+            mean_ms, sql_per_call = bare
+        # Lock waits are contention's (its own rule), not the per-call path's.
+        waited_ms = _op_total(run, "lock_wait_us", op) / 1e3 / calls
+        overhead = mean_ms - sql_per_call - waited_ms
         current = _current_batch(run, op, calls, trips.tasks)
-        levers.append((op, setting, calls / trips.tasks, mean_ms, sql_per_call, overhead, current))
-        evidence += [
-            Evidence(f"{op} mean call latency", mean_ms, "ms", OP_SAMPLES),
-            Evidence(f"{op} SQL time per call", sql_per_call, "ms", SQL_STATEMENTS),
-        ]
-    if not levers:
-        yield Finding(
-            key="round-trips",
-            severity=Severity.INFO,
-            title=f"{trips.per_task:.2f} operation calls per task",
-            detail=detail
-            + " Without a SQL capture (capture_sql) the per-call overhead cannot be told "
-            "apart from SQL time, so no batching gain is predicted.",
-            evidence=tuple(evidence),
-            run_id=run.run_id,
-        )
-        return
-    now = sum(per_task * mean for _, _, per_task, mean, _, _, _ in levers)
-    parts = [
-        f"{op}: {mean:.3g} ms per call of which {sql:.3g} ms SQL, so {over:.3g} ms "
-        f"({_pct(over / mean)}) is per-call overhead"
-        for op, _, _, mean, sql, over, _ in levers
-    ]
-    predictions = []
-    best_gain = 0.0
-    for size in BATCH_SIZES:
-        predicted = sum(
-            per_task * sql + per_task * over * min(current / size, 1.0)
-            for _, _, per_task, _, sql, over, current in levers
-        )
-        gain = 1 - predicted / now if now else 0.0
-        if gain <= 0:
+        if overhead < OVERHEAD_DOMINATES * mean_ms:
+            # Most of each call is its SQL: batching would save less than the statements cost.
             continue
-        best_gain = max(best_gain, gain)
+        if overhead <= 0 or current >= ONE_TASK_PER_CALL or calls < CALLS_FLOOR:
+            # Calls that already carry several tasks each are batched: what is left of their
+            # overhead is per batch, not per task.
+            continue
+        levers.append((op, setting, calls, mean_ms, sql_per_call, overhead, current))
+    if not levers:
+        return
+    overhead_ms = sum(calls * over for _, _, calls, _, _, over, _ in levers)
+    measured_bare = all(_bare_call(run, op) is not None for op, *_ in levers)
+    top = max(levers, key=lambda lever: lever[2] * lever[5])
+    predictions = []
+    for size in BATCH_SIZES:
+        saved = sum(
+            calls * over * (1 - min(current / size, 1.0))
+            for _, _, calls, _, _, over, current in levers
+        )
+        if saved <= 0:
+            continue
         settings = ", ".join(
             _lever(run, setting, size) for _, setting, _, _, _, _, c in levers if c < size
         )
-        predictions.append(
-            f"{settings}: {predicted:.3g} ms of call latency per task instead of {now:.3g} ms "
-            f"({_pct(gain)} less)"
-        )
-        evidence.append(
-            Evidence(f"predicted gain with batches of {size}", gain, "fraction", OP_SAMPLES)
-        )
-    severity = (
-        Severity.HIGH if best_gain >= 0.3 else Severity.MEDIUM if best_gain >= 0.1 else Severity.LOW
+        predictions.append(f"{settings}: about {_ms(saved)} less call time in this run")
+    parts = [
+        f"{op}: {mean:.3g} ms per call of which {sql:.3g} ms SQL, so {over:.3g} ms "
+        f"({_pct(over / mean)}) per-call overhead over {calls:,} calls"
+        for op, _, calls, mean, sql, over, _ in levers
+    ]
+    # Calls of concurrent workers overlap: their summed overhead is worker time. Measured on
+    # the bare run, it is a share of the bare run's time (the profiled run's shape, scaled).
+    scale = (
+        wall_s(run) / run.bare.duration_s
+        if run.bare is not None and run.bare.duration_s > 0 and measured_bare
+        else 1.0
     )
-    recommendation = None
-    if predictions:
-        recommendation = (
-            "Batch the calls that carry one task each. By the measured per-call overhead, "
-            "keeping each task's SQL time as it is (batched SQL is cheaper still, so this is "
-            "conservative): " + "; ".join(predictions) + "."
-        )
+    cost = dataclasses.replace(
+        time_cost(run, overhead_ms / 1e3),
+        share=min(
+            sum(
+                # The producer's enqueues are not the workers' time: a share of the wall.
+                (time_cost(run, calls * over / 1e3 * scale).share)
+                if op == "enqueue"
+                else _worker_time_share(run, calls * over / 1e3 * scale)
+                for op, _, calls, _, _, over, _ in levers
+            ),
+            1.0,
+        ),
+        measure=Measure.WALL if all(op == "enqueue" for op, *_ in levers) else Measure.WORKERS,
+    )
     yield Finding(
-        key="batching",
-        severity=severity if predictions else Severity.INFO,
-        title=f"{trips.per_task:.2f} operation calls per task; per-call overhead dominates "
-        + ", ".join(op for op, *_ in levers),
+        key="round-trips",
+        cause=Cause.ROUND_TRIPS,
+        op=top[0],
+        title=f"{top[0]}: round trips, one task per call: {_ms(overhead_ms)} of per-call "
+        f"overhead ({', '.join(op for op, *_ in levers)}; {_pct(cost.share)} of the "
+        + ("run)" if cost.measure is Measure.WALL else "workers' time)"),
         detail=detail
+        + (
+            " Measured on the bare run of the same invocation (baseline/), without the "
+            "profiler's cost on every Python call."
+            if measured_bare
+            else " Measured under the profiler (no bare run kept): its hook inflates the "
+            "queue's own Python."
+        )
         + " Per-call overhead = mean call latency - SQL time per call: the queue's own Python, "
-        "the hand-off to the connection thread and back for calls that make the trip, and "
-        "any queueing behind other workers' calls. " + "; ".join(parts) + ".",
-        evidence=tuple(evidence),
-        recommendation=recommendation,
-        impact=best_gain,
+        "the trips to the connection thread and back, and any queueing behind other workers' "
+        "calls; no function inside these operations explains it (no hot subtree). "
+        + "; ".join(parts)
+        + ".",
+        evidence=(
+            Evidence(
+                "operation calls per completed task", trips.per_task, "calls/task", OP_SAMPLES
+            ),
+            Evidence("per-call overhead in the run", overhead_ms, "ms", OP_SAMPLES),
+        ),
+        recommendation=(
+            "Batch the calls that carry one task each: " + "; ".join(predictions) + "."
+            if predictions
+            else None
+        ),
+        cost=cost,
+        support=Support(min(calls for _, _, calls, *_ in levers), "calls", CALLS_FLOOR),
     )
+
+
+def _bare_call(run: RunAnalysis, op: str) -> tuple[float, float] | None:
+    """(mean call latency, SQL per call) of ``op`` in the bare run, in ms, when it has both."""
+    if run.bare is None or op not in run.bare.sql_ms:
+        return None
+    found = next((d for d in run.bare.latencies if d.op == op), None)
+    if found is None or found.count == 0:
+        return None
+    return found.mean_ms, run.bare.sql_ms[op] / found.count
+
+
+def _has_lever(run: RunAnalysis, setting: str) -> bool:
+    """True when the run's own configuration has the setting that batches the operation."""
+    if setting == "enqueue_many":
+        return "enqueue_batch" in run.params
+    return setting in run.queue
+
+
+def _empty_claims(run: RunAnalysis) -> int:
+    """Claims that returned no task, from the per-worker counters (run, else its steps)."""
+    found = sum(_workers(run.counters, "worker_empty_claims").values())
+    if found:
+        return found
+    return sum(sum(_workers(s.counters, "worker_empty_claims").values()) for s in run.steps)
 
 
 def _lever(run: RunAnalysis, setting: str, size: int) -> str:
@@ -197,77 +729,21 @@ def _lever(run: RunAnalysis, setting: str, size: int) -> str:
 
 
 def _current_batch(run: RunAnalysis, op: str, calls: int, tasks: int) -> float:
+    """Tasks per call as measured (a setting says what was asked; the calls what was done),
+    at most the setting."""
+    if op == "claim":
+        # A claim that found nothing carried no task: it is waiting, not a one-task trip.
+        calls -= _empty_claims(run)
+    measured = max(tasks / calls, 1.0) if calls > 0 else float(ONE_TASK_PER_CALL)
     setting = {"claim": "claim_batch", "complete": "ack_batch"}.get(op)
     if setting is not None and isinstance(run.queue.get(setting), int | float):
-        return float(run.queue[setting])
-    return max(tasks / calls, 1.0) if calls else 1.0
-
-
-def waiting_operations(run: RunAnalysis) -> Iterable[Finding]:
-    """Operations whose event-loop time is mostly waiting for the connection thread."""
-    for attribution in run.attributions:
-        loop = attribution.role(ThreadRole.EVENT_LOOP)
-        if loop is None or not loop.waits_known or loop.total <= 0:
-            continue
-        thread = attribution.role(ThreadRole.SQLITE_THREAD)
-        rows = []
-        evidence = []
-        waited_total = 0.0
-        for category in OPERATION_CATEGORIES:
-            entry = loop.get(category)
-            if entry is None or entry.wait is None or entry.share < 0.05 or entry.wall <= 0:
-                continue
-            fraction = entry.wait / entry.wall
-            if fraction < 0.5:
-                continue
-            waited_total += entry.wait
-            busy = thread.get(category) if thread is not None else None
-            text = f"{category} waited {_pct(fraction)} of its {_s(entry.wall)}"
-            if busy is not None and entry.wait > 0:
-                text += (
-                    f" ({_s(entry.wait)}), while the connection thread ran {category}'s code for "
-                    f"{_s(busy.wall)} ({_pct(busy.wall / entry.wait)} of that wait)"
-                )
-                evidence.append(
-                    Evidence(
-                        f"{category} time on the connection threads",
-                        busy.wall,
-                        loop.unit,
-                        attribution.source,
-                    )
-                )
-            rows.append(text)
-            evidence.append(
-                Evidence(
-                    f"{category} wait share on the event loop",
-                    fraction,
-                    "fraction",
-                    attribution.source,
-                )
-            )
-        if not rows:
-            continue
-        share = waited_total / loop.total
-        yield Finding(
-            key=f"waiting-{attribution.profiler}",
-            severity=Severity.MEDIUM if share >= 0.2 else Severity.LOW,
-            title=f"operations spend most of their event-loop time waiting for the connection "
-            f"thread ({_pct(share)} of the loop's time)",
-            detail=f"{attribution.profiler} ({attribution.source}): " + "; ".join(rows) + ". "
-            "The part of a wait the thread did not spend on the operation is the trip there and "
-            "back and time queued behind other calls.",
-            evidence=tuple(evidence),
-            recommendation=(
-                "Fewer calls, not faster SQL, shortens these waits (see the round-trip finding)."
-                if run.round_trips is not None and run.round_trips.per_task > 1
-                else None
-            ),
-            impact=share,
-        )
+        return min(float(run.queue[setting]), measured)
+    return measured
 
 
 def handoff(run: RunAnalysis) -> Iterable[Finding]:
-    """Connection-thread time spent handing results back to the event loop."""
+    """Connection-thread time spent handing results back to the event loop: a round trip's
+    cost on the thread, by its measured time."""
     for attribution in run.attributions:
         thread = attribution.role(ThreadRole.SQLITE_THREAD)
         if thread is None:
@@ -275,300 +751,556 @@ def handoff(run: RunAnalysis) -> Iterable[Finding]:
         other = thread.get(Category.OTHER)
         if other is None:
             continue
-        handing = max(
-            (f.total_time for f in other.top_total if f.function.endswith("call_soon_threadsafe")),
-            default=0.0,
-        )
+        found = [f for f in other.top_total if f.function.endswith("call_soon_threadsafe")]
+        handing = max((f.total_time for f in found), default=0.0)
         ops = sum(c.wall for c in thread.categories if c.category in OPERATION_CATEGORIES)
         if handing <= 0 or ops <= 0 or handing < 0.25 * ops:
             continue
+        # Seconds the connection thread spent on it, as a share of the run's wall time (a
+        # thread's own sampled total can be a sliver of the run: py-spy drops idle samples).
+        cost = (
+            time_cost(run, handing)
+            if thread.unit == "seconds"
+            else Cost(handing, _unit(thread.unit), 0.0, Measure.WALL)
+        )
         yield Finding(
             key=f"handoff-{attribution.profiler}",
-            severity=Severity.MEDIUM if handing >= 0.5 * ops else Severity.LOW,
-            title=f"the connection thread spends {_pct(handing / (handing + ops))} of its busy "
-            "time handing results back to the event loop",
+            cause=Cause.ROUND_TRIPS,
+            op=None,
+            title=f"round trips: the connection thread spends {_pct(handing / (handing + ops))} "
+            f"of its busy time handing results back to the event loop ({_s(handing)})",
             detail=f"{attribution.profiler} ({attribution.source}): call_soon_threadsafe took "
             f"{_s(handing)} on the aiosqlite threads against {_s(ops)} running the operations "
-            "themselves. Every operation call pays this once.",
+            "themselves. Every trip pays this once.",
             evidence=(
-                Evidence(
-                    "call_soon_threadsafe on the connection threads",
-                    handing,
-                    thread.unit,
-                    attribution.source,
-                ),
-                Evidence(
-                    "operations on the connection threads", ops, thread.unit, attribution.source
-                ),
+                Evidence("call_soon_threadsafe", handing, thread.unit, attribution.source),
+                Evidence("operations on the threads", ops, thread.unit, attribution.source),
             ),
-            recommendation=(
-                "Batching (claim_batch, ack_batch) divides this cost by the batch size."
-                if any(run.queue.get(k) == 1 for k in ("claim_batch", "ack_batch"))
-                else None
-            ),
-            impact=handing / (handing + ops),
+            recommendation="Fewer trips: batching (claim_batch, ack_batch) or inline dispatch.",
+            cost=cost,
+            support=Support(other.samples, "samples", SAMPLES_FLOOR),
         )
 
 
-def busy_retries(run: RunAnalysis) -> Iterable[Finding]:
-    """SQLITE_BUSY retries the queue absorbed."""
-    total = int(run.counters.get("sqlite_busy_retries", 0))
-    if total <= 0:
-        return
-    per_step = [
-        (step.label, int(step.counters.get("sqlite_busy_retries", 0)), step.settings.get("workers"))
-        for step in run.steps
-        if step.counters.get("sqlite_busy_retries", 0)
-    ]
-    under_ten = any(isinstance(w, int) and w < 10 for _, _, w in per_step)
-    fixes = []
-    if run.queue.get("connection") == "per-worker":
-        fixes.append(
-            "connection=shared (one writer per process: no lock waits between its workers)"
-        )
-    if run.queue.get("claim_style") == "deferred":
-        fixes.append("claim_style=returning (the claim as one statement, no read-then-write race)")
-    tasks = int(run.counters.get("completed", 0))
-    yield Finding(
-        key="sqlite-busy",
-        severity=Severity.HIGH if under_ten else Severity.MEDIUM,
-        title=f"{total:,} SQLITE_BUSY retries"
-        + (f" ({1000 * total / tasks:.1f} per 1k tasks)" if tasks else ""),
-        detail="Retries by step: "
-        + (", ".join(f"{label}: {n:,}" for label, n, _ in per_step) or "not split by step")
-        + f". Queue: connection={run.queue.get('connection')}, "
-        f"claim_style={run.queue.get('claim_style')}.",
-        evidence=(Evidence("sqlite_busy_retries", total, "retries", RESULTS),),
-        recommendation=("Try " + "; ".join(fixes) + ".") if fixes else None,
-        impact=min(total / tasks, 1.0) if tasks else 0.5,
-    )
+# -- cause: contention ----------------------------------------------------------------------
 
 
-def claim_conflicts(run: RunAnalysis) -> Iterable[Finding]:
-    """Tasks a two-step claim selected that another connection took first."""
+def _op_counters(counters: Mapping[str, int], name: str) -> dict[str, int]:
+    prefix = f"{name}."
+    return {
+        key[len(prefix) :]: int(value)
+        for key, value in counters.items()
+        if key.startswith(prefix) and int(value) > 0
+    }
+
+
+def contention(run: RunAnalysis) -> Iterable[Finding]:
+    """SQLITE_BUSY retries, lock waits and claim conflicts, per run and per step, with the
+    strategy that causes them and the fix."""
+    retries = int(run.counters.get("sqlite_busy_retries", 0))
     conflicts = int(run.counters.get("claim_conflicts", 0))
-    tasks = int(run.counters.get("completed", 0))
-    if conflicts <= 0:
+    wait_us = int(run.counters.get("lock_wait_us", 0))
+    steps = [
+        (
+            step.label,
+            int(step.counters.get("sqlite_busy_retries", 0)),
+            int(step.counters.get("claim_conflicts", 0)),
+            int(step.counters.get("lock_wait_us", 0)),
+        )
+        for step in run.steps
+    ]
+    if not run.counters.get("sqlite_busy_retries") and steps:
+        retries = sum(s[1] for s in steps)
+        conflicts = conflicts or sum(s[2] for s in steps)
+        wait_us = wait_us or sum(s[3] for s in steps)
+    if retries + conflicts <= 0:
         return
-    pct = conflicts / tasks if tasks else 0.0
+    by_op_wait = _op_counters(run.counters, "lock_wait_us")
+    by_op_retries = _op_counters(run.counters, "sqlite_busy_retries")
+    for step in run.steps:
+        for name, n in _op_counters(step.counters, "lock_wait_us").items():
+            by_op_wait.setdefault(name, 0)
+            by_op_wait[name] += n if "lock_wait_us" not in run.counters else 0
+        for name, n in _op_counters(step.counters, "sqlite_busy_retries").items():
+            by_op_retries.setdefault(name, 0)
+            by_op_retries[name] += n if "sqlite_busy_retries" not in run.counters else 0
+    ranking = by_op_wait or by_op_retries
+    op: str | None = (
+        max(ranking, key=lambda k: ranking[k]) if ranking else ("claim" if conflicts else None)
+    )
+    estimated = False
+    if wait_us > 0:
+        seconds = wait_us / 1e6
+    else:
+        # No measured wait: each retry sleeps about half the backoff cap on average.
+        backoff_ms = float(run.queue.get("busy_backoff_max_ms", 2.0) or 2.0)
+        seconds = retries * backoff_ms / 2 / 1e3
+        estimated = True
+    cost = dataclasses.replace(
+        time_cost(run, seconds), share=_worker_time_share(run, seconds), measure=Measure.WORKERS
+    )
+    style = run.queue.get("claim_style")
+    connection = run.queue.get("connection")
+    causes, fixes = [], []
+    if style == "deferred":
+        causes.append("claim_style=deferred (read in a deferred transaction, then write)")
+        fixes.append("claim_style=returning (the claim as one statement, no read-then-write race)")
+    if connection == "per-worker":
+        causes.append("connection=per-worker (every worker a writer contending for the lock)")
+        fixes.append("connection=shared (one writer per process: no lock waits between workers)")
+    tasks = int(run.counters.get("completed", 0))
+    per_step = ", ".join(
+        f"{label}: {r:,} retries, {c:,} conflicts" + (f", {w / 1e3:.3g} ms waiting" if w else "")
+        for label, r, c, w in steps
+        if r or c or w
+    )
     yield Finding(
-        key="claim-conflicts",
-        severity=Severity.HIGH if pct >= 0.01 else Severity.LOW,
-        title=f"{conflicts:,} claim conflicts ({_pct(pct)} of completed tasks)",
-        detail=f"claim_style={run.queue.get('claim_style')}: a task selected by one claim was "
-        "taken by another connection before the update.",
-        evidence=(Evidence("claim_conflicts", conflicts, "tasks", RESULTS),),
-        recommendation=(
-            "claim_style=returning selects and updates in one statement, so no other claim can "
-            "take the task in between."
-            if run.queue.get("claim_style") != "returning"
-            else None
+        key="contention",
+        cause=Cause.CONTENTION,
+        op=op,
+        title=f"{op or 'queue'}: lock contention: {retries:,} SQLITE_BUSY retries, "
+        f"{conflicts:,} claim conflicts, {_s(seconds)} "
+        + ("waiting (estimated)" if estimated else "waiting on locks")
+        + (f" ({_pct(cost.share)} of the workers' time)" if cost.share else "")
+        + (f", caused by {causes[0].split(' (')[0]}" if causes else ""),
+        detail="Per step: "
+        + (per_step or "not split by step")
+        + ". By operation: "
+        + (", ".join(f"{k} {v / 1e3:.3g} ms" for k, v in by_op_wait.items()) or "-")
+        + (
+            "; retries " + ", ".join(f"{k} {v:,}" for k, v in by_op_retries.items())
+            if by_op_retries
+            else ""
+        )
+        + f". Strategy: connection={connection}, claim_style={style}, "
+        f"busy_timeout_ms={run.queue.get('busy_timeout_ms')}"
+        + (f"; {'; '.join(causes)}" if causes else "")
+        + (f". {1000 * retries / tasks:.1f} retries per 1k completed tasks." if tasks else ".")
+        + (
+            " The wait is estimated from the retries and the backoff cap: this run recorded no "
+            "lock_wait_us."
+            if estimated
+            else ""
         ),
-        impact=pct,
+        evidence=(
+            Evidence("sqlite_busy_retries", retries, "retries", RESULTS),
+            Evidence("claim_conflicts", conflicts, "tasks", RESULTS),
+            Evidence("lock wait", seconds, "s", RESULTS),
+        ),
+        recommendation=("Use " + "; ".join(fixes) + ".")
+        if fixes
+        else "Fewer writers: "
+        "connection=shared, and claims as one statement (claim_style=returning).",
+        cost=cost,
+        support=Support(retries + conflicts, "retries and conflicts", CONTENTION_FLOOR),
     )
 
 
-def sql_plans(run: RunAnalysis) -> Iterable[Finding]:
-    """Statements whose plan scans a table or builds a temporary B-tree."""
-    for hotspot in run.sql:
-        plan = hotspot.plan
-        if not plan.flagged:
-            continue
-        what = []
-        if plan.full_scans:
-            what.append("reads the whole table (" + "; ".join(plan.full_scans) + ")")
-        if plan.temp_btrees:
-            what.append("sorts or groups on every call (" + "; ".join(plan.temp_btrees) + ")")
-        yield Finding(
-            key=f"sql-plan-{hotspot.index}",
-            severity=Severity.MEDIUM
-            if hotspot.share_of_op_sql >= 0.1 or hotspot.count >= 100
-            else Severity.LOW,
-            title=f"{hotspot.op} statement {hotspot.label!r} "
-            + " and ".join(w.split(" (")[0] for w in what),
-            detail=f"{hotspot.sql}\nPlan on the queue's schema: "
-            + " | ".join(plan.lines)
-            + f". It ran {hotspot.count:,} times for {_ms(hotspot.total_ms)} "
-            f"({_pct(hotspot.share_of_op_sql)} of {hotspot.op}'s SQL time), p99 "
-            f"{hotspot.p99_us:.3g} us; its cost grows with the table.",
-            evidence=(
-                Evidence(
-                    f"statement {hotspot.index} calls", hotspot.count, "calls", SQL_STATEMENTS
-                ),
-                Evidence(
-                    f"statement {hotspot.index} total", hotspot.total_ms, "ms", SQL_STATEMENTS
-                ),
-                Evidence(
-                    f"statement {hotspot.index} share of {hotspot.op} SQL",
-                    hotspot.share_of_op_sql,
-                    "fraction",
-                    SQL_STATEMENTS,
-                ),
+def _op_total(run: RunAnalysis, counter: str, op: str) -> int:
+    """``<counter>.<op>`` for the run, or summed over its steps when the run has none."""
+    key = f"{counter}.{op}"
+    if key in run.counters:
+        return int(run.counters[key])
+    return sum(int(step.counters.get(key, 0)) for step in run.steps)
+
+
+def _worker_time_share(run: RunAnalysis, seconds: float) -> float:
+    """``seconds`` summed over concurrent workers, as a share of their time: each step's wall
+    (``pool_wall_us``) times its workers, or the run's wall times its most workers."""
+    capacity = 0.0
+    for step in run.steps:
+        wall_us = step.counters.get("pool_wall_us")
+        workers = step.settings.get("workers")
+        if isinstance(wall_us, int | float) and isinstance(workers, int | float):
+            capacity += wall_us / 1e6 * max(float(workers), 1.0)
+    if capacity <= 0:
+        most = max(
+            (
+                float(w)
+                for s in run.steps
+                if isinstance(w := s.settings.get("workers"), int | float)
             ),
-            recommendation="An index whose leading columns match the statement's WHERE and "
-            "ORDER BY/GROUP BY turns the SCAN into a SEARCH and drops the temporary B-tree; "
-            "check the new plan with EXPLAIN QUERY PLAN.",
-            impact=hotspot.share_of_op_sql,
+            default=float(run.params.get("workers", 1) or 1),
+        )
+        capacity = wall_s(run) * max(most, 1.0)
+    return min(seconds / capacity, 1.0) if capacity > 0 else 0.0
+
+
+# -- cause: worker imbalance ----------------------------------------------------------------
+
+
+def _workers(counters: Mapping[str, int], name: str) -> dict[str, int]:
+    prefix = f"{name}."
+    return {k[len(prefix) :]: int(v) for k, v in counters.items() if k.startswith(prefix)}
+
+
+def _serial_share(run: RunAnalysis, places: Sequence[tuple[str, Mapping[str, int]]]) -> float:
+    """Of the workers' busy time, the share that ran handler code on the event loop (async
+    workers share its one thread, so that part cannot overlap); 0 for process workers."""
+    mode = run.params.get("mode")
+    if mode == "process":
+        return 0.0
+    busy_s = sum(sum(_workers(c, "worker_busy_us").values()) for _, c in places) / 1e6
+    running = max(
+        (
+            entry.cpu
+            for a in run.attributions
+            if (loop := a.role(ThreadRole.EVENT_LOOP)) is not None and loop.unit == "seconds"
+            for entry in loop.categories
+            if entry.category is Category.HANDLER
+        ),
+        default=0.0,
+    )
+    return min(running / busy_s, 1.0) if busy_s > 0 else 0.0
+
+
+def worker_imbalance(run: RunAnalysis) -> Iterable[Finding]:
+    """Steps whose workers did unequal shares: per-worker claims, tasks and busy time."""
+    places: list[tuple[str, Mapping[str, int]]] = [
+        (step.label, step.counters) for step in run.steps
+    ]
+    if not any(_workers(c, "worker_tasks") for _, c in places):
+        places = [("run", run.counters)]
+    serial = _serial_share(run, places)
+    for label, counters in places:
+        tasks = _workers(counters, "worker_tasks")
+        busy = _workers(counters, "worker_busy_us")
+        claims = _workers(counters, "worker_claims")
+        if len(tasks) < 2:
+            continue
+        total_tasks = sum(tasks.values())
+        measure = busy if busy and sum(busy.values()) > 0 else tasks
+        mean = sum(measure.values()) / len(measure)
+        heaviest = max(measure, key=lambda w: measure[w])
+        if mean <= 0 or measure[heaviest] / mean < IMBALANCE_RATIO:
+            continue
+        # Time the step waited on its busiest worker beyond an even split of the same work.
+        if measure is busy:
+            # Engines on one event loop share its thread: only the part of the busy time
+            # spent awaiting (not running handler code) could have overlapped.
+            seconds = (busy[heaviest] - mean) / 1e6 * (1 - serial)
+            cost = time_cost(run, seconds)
+            cost_text = f"{_s(seconds)} beyond an even split ({_pct(cost.share)} of the run)"
+            if serial > 0:
+                cost_text += (
+                    f"; {_pct(serial)} of the busy time ran handler code on the one event "
+                    "loop, which no split overlaps"
+                )
+        else:
+            cost = None
+            cost_text = "busy time not recorded"
+        rows = ", ".join(
+            f"{w} {claims.get(w, 0):,} claims/{tasks.get(w, 0):,} tasks"
+            + (f"/{busy[w] / 1e3:.3g} ms busy" if w in busy else "")
+            for w in sorted(tasks)
+        )
+        yield Finding(
+            key=f"worker-imbalance-{label}",
+            cause=Cause.WORKER_IMBALANCE,
+            op="worker",
+            title=f"worker imbalance in {label}: {heaviest} did "
+            f"{_pct(measure[heaviest] / sum(measure.values()))} of the "
+            + ("busy time" if measure is busy else "tasks")
+            + f" of {len(tasks)} workers; {cost_text}",
+            detail=f"Per worker ({label}): {rows}. One engine carried the step while the others "
+            "found nothing to claim or waited.",
+            evidence=tuple(
+                Evidence(f"{w} tasks", n, "tasks", RESULTS) for w, n in sorted(tasks.items())
+            ),
+            recommendation="Smaller claims (claim_batch, claim_budget_ms) so the work spreads, "
+            "or fewer workers; check that every engine is woken (wakeup) and claims.",
+            cost=cost,
+            support=Support(total_tasks, "tasks", WORKER_TASKS_FLOOR),
         )
 
 
-_LEVERS: Mapping[str, Callable[[Mapping[str, Any]], str | None]] = {
-    # pyinstrument has no option lever: its cost is the profile hook on the event loop (on
-    # Python 3.11 a hook deoptimises every bytecode of its thread, and pyinstrument's callback
-    # runs on each of ~200 call events per task at claim_batch=1), not the sampling; the
-    # SQLite threads are sampled from outside (benchmarks/profiler_overhead.py). Interval and
-    # timing thread trim a few percent, so the honest advice is a cross-check.
-    "viztracer": lambda o: (
-        "--profiler-option min_duration_us=50 (records fewer short calls)"
-        if float(o.get("min_duration_us", 100)) < 50
-        else None
-    ),
-    "py-spy": lambda o: "--profiler-option rate=50" if int(o.get("rate", 0)) > 50 else None,
-    "memray": lambda o: "--profiler-option native=false" if o.get("native") else None,
-}
+# -- cause: memory --------------------------------------------------------------------------
 
 
-def profiler_overhead(run: RunAnalysis) -> Iterable[Finding]:
-    """A profiler that slowed the run more than its goal."""
-    overhead = run.overhead
-    if overhead is None or overhead.goal is None or overhead.ratio <= overhead.goal:
-        return
-    lever = _LEVERS.get(overhead.profiler)
-    suggestion = lever(run.profiler_options) if lever is not None else None
-    yield Finding(
-        key="profiler-overhead",
-        severity=Severity.MEDIUM,
-        title=f"{overhead.profiler} slowed the run {overhead.ratio:.3f}x "
-        f"(goal <= {overhead.goal:g}x)",
-        detail=f"Rates under {overhead.profiler} against the bare run in "
-        f"{overhead.baseline or 'the baseline'}: {overhead.ratio:.2f}x slower (geometric mean "
-        "of the rate ratios)"
-        + (f", wall time {overhead.wall_ratio:.2f}x" if overhead.wall_ratio else "")
-        + ". Absolute times in this profile are inflated and shares lean toward the code the "
-        "profiler slows most; compare with a lower-overhead profiler's run before acting.",
-        evidence=(Evidence("overhead ratio", overhead.ratio, "x", MANIFEST),),
-        recommendation=f"Re-run with {suggestion}."
-        if suggestion
-        else "Check the ranking against a run under a lower-overhead profiler (py-spy samples "
-        "from outside the process) before acting on absolute times.",
-        impact=(overhead.ratio - overhead.goal) / overhead.ratio,
-    )
+def _memory_cost(category: CategoryBytes, snapshot: SnapshotByOperation, per_1k: float) -> Cost:
+    share = category.bytes / snapshot.listed_bytes if snapshot.listed_bytes else 0.0
+    return Cost(per_1k * share, "bytes/1k tasks", share, Measure.MEMORY)
 
 
 def memory_growth(run: RunAnalysis) -> Iterable[Finding]:
-    """Heap and RSS growth per 1,000 tasks (the memory workload)."""
+    """Memory retained in steady state by operation and allocation site (heap-growth.json);
+    without it, memray's leaked-at-exit stacks, with that caveat."""
+    retained = run.retained
     heap = run.metrics.get("heap_growth_kib_per_1k_tasks")
-    if heap is None:
+    if retained is not None:
+        per_1k = retained.bytes_per_1k_tasks
+        snapshot = retained.growth
+        source = retained.source
+        tasks = retained.tasks
+        where = "retained in the steady-state window (after warm-up, before teardown)"
+    elif run.allocations is not None and heap is not None:
+        per_1k = heap * 1024
+        snapshot = run.allocations.leaked
+        source = run.allocations.source
+        tasks = int(run.counters.get("completed", 0))
+        where = (
+            "still allocated when memray stopped tracking (CAVEAT: at teardown, not steady "
+            "state: whatever the run freed on exit is missing)"
+        )
+    else:
+        if heap is not None:
+            yield Finding(
+                key="memory-growth",
+                cause=Cause.MEMORY_GROWTH,
+                title=f"heap grows {heap:.1f} KiB per 1,000 tasks (no allocation sites)",
+                detail="The memory workload's linear fit; no heap-growth.json or memray capture "
+                "says where it was allocated.",
+                evidence=(Evidence("heap growth per 1k tasks", heap, "KiB", RESULTS),),
+                cost=Cost(heap * 1024, "bytes/1k tasks", 0.0, Measure.MEMORY),
+            )
         return
-    rss = run.metrics.get("rss_growth_kib_per_1k_tasks")
+    categories = [c for c in snapshot.categories if c.bytes > 0]
+    if not categories:
+        return
     verdict = next((v for v in run.targets if v.metric == "heap_growth_kib_per_1k_tasks"), None)
-    evidence = [Evidence("heap growth per 1k tasks", heap, "KiB", RESULTS)]
-    detail = f"The Python heap grew {heap:.1f} KiB per 1,000 tasks after warm-up (linear fit)"
-    if rss is not None:
-        detail += f"; RSS grew {rss:.1f} KiB per 1,000 tasks"
-        evidence.append(Evidence("RSS growth per 1k tasks", rss, "KiB", RESULTS))
-    detail += "."
-    allocations = run.allocations
-    if allocations is not None:
-        leaked = [c for c in allocations.leaked.categories if c.bytes > 0][:3]
-        if leaked:
-            detail += (
-                " Still allocated when tracking stopped, by operation: "
-                + "; ".join(
-                    f"{c.category} {c.bytes / 1024:.1f} KiB"
-                    + (f" (mostly {c.top_sites[0].function})" if c.top_sites else "")
-                    for c in leaked
-                )
-                + f" ({_pct(allocations.leaked.coverage)} of the leaked bytes are in the "
-                "listed stacks)."
+    floor = verdict.target * 1024 if verdict is not None else GROWTH_FLOOR_BYTES_PER_1K
+    if per_1k < floor:
+        yield Finding(
+            key="memory-steady",
+            cause=Cause.MEMORY_GROWTH,
+            title=f"no retained growth: {per_1k / 1024:.2g} KiB per 1,000 tasks "
+            + where.split(" (")[0],
+            detail=f"Below {floor / 1024:.3g} KiB per 1,000 tasks (the leak target), growth is "
+            "allocator and cache noise rather than retention. By operation: "
+            + ", ".join(f"{c.category} {c.bytes / 1024:.3g} KiB" for c in categories)
+            + ".",
+            evidence=(Evidence("growth per 1k tasks", per_1k, "bytes", source),),
+            cost=Cost(per_1k, "bytes/1k tasks", 0.0, Measure.MEMORY),
+            support=Support(tasks, "tasks", GROWTH_TASKS_FLOOR),
+        )
+        return
+    for category in categories[:3]:
+        cost = _memory_cost(category, snapshot, per_1k)
+        site = category.top_sites[0] if category.top_sites else None
+        op = str(category.category)
+        yield Finding(
+            key=f"memory-growth-{op}",
+            cause=Cause.MEMORY_GROWTH,
+            op=op,
+            title=f"{op}: memory retained per task: {cost.value / 1024:.3g} KiB per 1,000 tasks "
+            f"({_pct(cost.share)} of the growth)"
+            + (f", allocated in {site.function} ({site.file})" if site else ""),
+            detail=f"Bytes {where}: {per_1k / 1024:.3g} KiB per 1,000 tasks over {tasks:,} "
+            f"tasks. {op} stacks hold {category.bytes / 1024:.3g} KiB in "
+            f"{category.allocations:,} allocations; by site: "
+            + "; ".join(
+                f"{s.function} ({s.file}) {s.bytes / 1024:.3g} KiB" for s in category.top_sites
             )
-            evidence.append(
-                Evidence(
-                    "leaked bytes in listed stacks",
-                    allocations.leaked.listed_bytes,
-                    "bytes",
-                    allocations.source,
-                )
-            )
-    if run.notes:
-        detail += " Run notes: " + " ".join(n for n in run.notes if "record_timings" in n)
-    failed = verdict is not None and not verdict.passed
-    yield Finding(
-        key="memory-growth",
-        severity=Severity.HIGH if failed else Severity.INFO,
-        title=f"heap grows {heap:.1f} KiB per 1,000 tasks"
-        + (f" (target < {verdict.target:g})" if verdict is not None else ""),
-        detail=detail,
-        evidence=tuple(evidence),
-        impact=1.0 if failed else 0.0,
-    )
+            + f". The listed stacks cover {_pct(snapshot.coverage)} of the growth; by "
+            "operation: " + ", ".join(f"{c.category} {_pct(c.share)}" for c in categories) + ".",
+            evidence=(
+                Evidence("growth per 1k tasks", per_1k, "bytes", source),
+                Evidence(f"{op} bytes retained", category.bytes, "bytes", source),
+            ),
+            recommendation=f"Find what keeps {site.function}'s objects alive after the task "
+            "is done (a list, a cache, a closure) and drop the reference."
+            if site
+            else None,
+            cost=cost,
+            support=Support(tasks, "tasks", GROWTH_TASKS_FLOOR),
+        )
 
 
 def peak_memory(run: RunAnalysis) -> Iterable[Finding]:
-    """Which operation's stacks held the most memory at the peak."""
+    """What held the memory at the peak, by operation (other included) and site."""
     allocations = run.allocations
     if allocations is None:
         return
-    ops = [
-        c for c in allocations.peak.categories if c.category in OPERATION_CATEGORIES and c.bytes > 0
-    ]
-    if not ops:
+    categories = [c for c in allocations.peak.categories if c.bytes > 0]
+    if not categories:
         return
-    top = ops[0]
+    top = categories[0]
     site = top.top_sites[0] if top.top_sites else None
     yield Finding(
         key="peak-memory",
-        severity=Severity.INFO,
+        cause=Cause.MEMORY_PEAK,
+        op=str(top.category) if top.category in OPERATION_CATEGORIES else None,
         title=f"at the memory peak ({allocations.peak_memory_bytes / 2**20:.1f} MiB), "
-        f"{top.category} held {top.bytes / 1024:.0f} KiB ({_pct(top.share)} of the listed stacks)",
+        f"{top.category} held {top.bytes / 1024:.0f} KiB ({_pct(top.share)} of the listed stacks)"
+        + (f", mostly {site.function}" if site else ""),
         detail="By operation at the peak: "
         + "; ".join(
-            f"{c.category} {c.bytes / 1024:.0f} KiB in {c.allocations:,} allocations" for c in ops
-        )
-        + (
-            f". {top.category}'s largest allocation site: {site.function} ({site.file})"
-            if site
-            else ""
+            f"{c.category} {c.bytes / 1024:.0f} KiB in {c.allocations:,} allocations"
+            + (f" (top site {c.top_sites[0].function})" if c.top_sites else "")
+            for c in categories
         )
         + f". The listed stacks cover {_pct(allocations.peak.coverage)} of the peak.",
         evidence=(
             Evidence("peak memory", allocations.peak_memory_bytes, "bytes", MANIFEST),
             Evidence(f"{top.category} bytes at peak", top.bytes, "bytes", allocations.source),
         ),
-        impact=top.share,
+        cost=Cost(top.bytes, "bytes", top.share, Measure.MEMORY),
     )
 
 
+# -- information ----------------------------------------------------------------------------
+
+
+def _tail_floor(metric: str) -> int | None:
+    """Samples a percentile metric needs (``claim_p99_ms`` -> 100); None if not a tail."""
+    match = re.search(r"_p(\d+)(?:_|$)", metric)
+    if match is None:
+        return None
+    digits = match[1]
+    quantile = int(digits) / 10 ** len(digits)
+    if quantile <= 0 or quantile >= 1:
+        return None
+    floor: int = round(TAIL_SAMPLES_PER_QUANTILE / (1 - quantile))
+    return max(1, floor)
+
+
+def _tail_samples(run: RunAnalysis, metric: str) -> int | None:
+    """How many samples ``metric`` (``claim_p99_ms_10_workers``) was computed from."""
+    op = metric.split("_p", 1)[0]
+    suffix = metric.split("_ms", 1)[1].lstrip("_") if "_ms" in metric else ""
+    counts = []
+    for step in run.steps:
+        summary = step.latencies.get(op)
+        if summary is None:
+            continue
+        label = step.label.replace(" ", "_")
+        if suffix and suffix != label:
+            continue
+        counts.append(summary.count)
+    if counts:
+        # An unsuffixed metric is the worse phase's: the least-sampled step is its floor.
+        return min(counts)
+    calls = _op_calls(run)
+    return calls.get(op)
+
+
+def missed_targets(run: RunAnalysis) -> Iterable[Finding]:
+    """Each target the run did not meet; a tail needs enough samples to be judged."""
+    for verdict in run.targets:
+        if verdict.passed or verdict.metric in COVERED_TARGETS:
+            continue
+        floor = _tail_floor(verdict.metric)
+        samples = _tail_samples(run, verdict.metric) if floor is not None else None
+        support = Support(samples, "samples", floor) if floor and samples is not None else None
+        short = support is not None and not support.sufficient
+        yield Finding(
+            key=f"target-{verdict.metric}",
+            cause=Cause.TARGET,
+            op=verdict.metric.split("_", 1)[0] if floor else None,
+            title=(
+                f"not enough samples to judge {verdict.metric}: {samples} < {floor}"
+                if short
+                else f"target missed: {verdict.metric}"
+            ),
+            detail=(
+                f"{verdict.metric} measured {verdict.measured:.4g} {verdict.unit}; the target is "
+                f"{verdict.comparator} {verdict.target:g} {verdict.unit}"
+                + (f" ({verdict.description})" if verdict.description else "")
+                + "."
+                + (
+                    f" From {samples} samples: a p-tail from fewer than {floor} is one or two "
+                    "calls; run a larger size."
+                    if short
+                    else ""
+                )
+            ),
+            evidence=(Evidence(verdict.metric, verdict.measured, verdict.unit, RESULTS),),
+            support=support,
+        )
+
+
 def latency_tails(run: RunAnalysis) -> Iterable[Finding]:
-    """Operations whose p99 is far above their median."""
+    """Operations whose p99 is far above their median (information: the causes explain it)."""
     for dist in run.latencies:
-        if dist.op == "handler" or dist.count < MIN_TAIL_SAMPLES or dist.p50_ms <= 0:
+        if dist.op == "handler" or dist.p50_ms <= 0:
             continue
         ratio = dist.p99_ms / dist.p50_ms
         if ratio < TAIL_RATIO:
             continue
         yield Finding(
             key=f"tail-{dist.op}",
-            severity=Severity.LOW,
-            title=f"{dist.op} p99 is {ratio:.0f}x its median",
+            cause=Cause.TAIL,
+            op=dist.op,
+            title=f"{dist.op} p99 is {ratio:.0f}x its median"
+            if dist.count >= MIN_TAIL_SAMPLES
+            else f"{dist.op} p99: not enough samples ({dist.count} < {MIN_TAIL_SAMPLES})",
             detail=f"{dist.op}: p50 {_ms(dist.p50_ms)}, p99 {_ms(dist.p99_ms)}, p99.9 "
             f"{_ms(dist.p999_ms)}, max {_ms(dist.max_ms)} over {dist.count:,} calls.",
             evidence=(
                 Evidence(f"{dist.op} p50", dist.p50_ms, "ms", dist.source),
                 Evidence(f"{dist.op} p99", dist.p99_ms, "ms", dist.source),
             ),
-            impact=min(ratio / 100, 1.0),
+            support=Support(dist.count, "calls", MIN_TAIL_SAMPLES),
         )
 
 
+def profiler_overhead(run: RunAnalysis) -> Iterable[Finding]:
+    """The profiler's overhead, as information: one bare run against one profiled run is not
+    a paired measurement (benchmarks/profiler_overhead.py pairs them)."""
+    overhead = run.overhead
+    if overhead is None or overhead.goal is None or overhead.ratio <= overhead.goal:
+        return
+    yield Finding(
+        key="profiler-overhead",
+        cause=Cause.OVERHEAD,
+        title=f"{overhead.profiler} ran {overhead.ratio:.2f}x the bare run (one unpaired "
+        f"pair; goal <= {overhead.goal:g}x)",
+        detail=f"Rates under {overhead.profiler} against the bare run in "
+        f"{overhead.baseline or 'the baseline'}: {overhead.ratio:.2f}x"
+        + (f", wall time {overhead.wall_ratio:.2f}x" if overhead.wall_ratio else "")
+        + ". One bare and one profiled run on a noisy machine (±30%) give no band: this is "
+        "information, not a measurement of the profiler. Paired, interleaved measurements: "
+        "`python -m benchmarks.profiler_overhead`. Absolute times in this profile are inflated; "
+        "shares are what the ranking uses.",
+        evidence=(Evidence("overhead ratio", overhead.ratio, "x", MANIFEST),),
+    )
+
+
 def where_time_goes(run: RunAnalysis) -> Iterable[Finding]:
-    """The event loop's largest operation, whether the loop was mostly idle, and the
-    operation whose SQL code (the store's) took the most time, wherever it ran."""
+    """The event loop's largest operation and the operation with the most SQL-code time: a
+    description of the profile, not a cause."""
     for attribution in run.attributions:
         loop = attribution.role(ThreadRole.EVENT_LOOP)
         if loop is not None and loop.total > 0:
-            yield from _largest(run, attribution, loop)
-        yield from _busiest(attribution)
+            ops = sorted(
+                (c for c in loop.categories if c.category in OPERATION_CATEGORIES),
+                key=lambda c: -c.wall,
+            )
+            idle = loop.get(Category.IDLE)
+            measure = "wall" if attribution.measure == "wall" else "traced running"
+            if ops:
+                top = ops[0]
+                functions = ", ".join(
+                    f"{f.function} {_pct(f.total_time / top.wall)}"
+                    for f in top.top_inner[:3]
+                    if top.wall > 0
+                )
+                yield Finding(
+                    key=f"largest-{attribution.profiler}",
+                    cause=Cause.PROFILE,
+                    op=str(top.category),
+                    title=f"{top.category} takes the most event-loop {measure} time: "
+                    f"{_pct(top.share)} ({attribution.profiler})",
+                    detail=f"{attribution.source}: "
+                    + ", ".join(f"{c.category} {_pct(c.share)}" for c in ops)
+                    + (f", idle/wait {_pct(idle.share)}" if idle is not None else "")
+                    + (
+                        f". Inside {top.category}, by inclusive time outside SQL: {functions}."
+                        if functions
+                        else "."
+                    ),
+                    evidence=(
+                        Evidence(
+                            f"{top.category} share of event-loop time",
+                            top.share,
+                            "fraction",
+                            attribution.source,
+                        ),
+                    ),
+                    cost=Cost(top.wall, _unit(loop.unit), top.share, Measure.WALL),
+                    support=Support(top.samples, "samples", SAMPLES_FLOOR),
+                )
+        yield from _busiest(run, attribution)
 
 
 _ROLE_PLACES = {
@@ -578,7 +1310,7 @@ _ROLE_PLACES = {
 }
 
 
-def _busiest(attribution: Attribution) -> Iterable[Finding]:
+def _busiest(run: RunAnalysis, attribution: Attribution) -> Iterable[Finding]:
     store = attribution.store_time()
     totals = {category: sum(roles.values()) for category, roles in store.items()}
     busy = sum(totals.values())
@@ -597,7 +1329,8 @@ def _busiest(attribution: Attribution) -> Iterable[Finding]:
     unit = next((r.unit for r in attribution.roles if r.role in store[top]), "seconds")
     yield Finding(
         key=f"busiest-{attribution.profiler}",
-        severity=Severity.INFO,
+        cause=Cause.PROFILE,
+        op=str(top),
         title=f"{top} takes the most of the store's SQL time: {_pct(totals[top] / busy)} "
         f"({attribution.profiler})",
         detail=f"{attribution.source}, time in the store's code (taskqueue/store.py, where "
@@ -609,7 +1342,7 @@ def _busiest(attribution: Attribution) -> Iterable[Finding]:
             Evidence(f"{top} store time {_ROLE_PLACES[role]}", seconds, unit, attribution.source)
             for role, seconds in store[top].items()
         ),
-        impact=totals[top] / busy,
+        cost=time_cost(run, totals[top]) if unit == "seconds" else None,
     )
 
 
@@ -634,68 +1367,55 @@ def _store_functions(attribution: Attribution, category: Category) -> list[Funct
     return sorted(merged.values(), key=lambda f: -f.self_time)
 
 
-def _largest(
-    run: RunAnalysis, attribution: Attribution, loop: RoleAttribution
-) -> Iterable[Finding]:
-    ops = sorted(
-        (c for c in loop.categories if c.category in OPERATION_CATEGORIES),
-        key=lambda c: -c.wall,
-    )
-    idle = loop.get(Category.IDLE)
-    measure = "wall" if attribution.measure == "wall" else "traced running"
-    if ops:
-        top = ops[0]
-        functions = ", ".join(
-            f"{f.function} {_pct(f.self_time / top.wall)}" for f in top.top_self[:3] if top.wall > 0
-        )
+def waiting_operations(run: RunAnalysis) -> Iterable[Finding]:
+    """Operations whose event-loop time is mostly waiting for the connection thread."""
+    for attribution in run.attributions:
+        loop = attribution.role(ThreadRole.EVENT_LOOP)
+        if loop is None or not loop.waits_known or loop.total <= 0:
+            continue
+        rows = []
+        waited_total = 0.0
+        for category in OPERATION_CATEGORIES:
+            entry = loop.get(category)
+            if entry is None or entry.wait is None or entry.share < 0.05 or entry.wall <= 0:
+                continue
+            fraction = entry.wait / entry.wall
+            if fraction < 0.5:
+                continue
+            waited_total += entry.wait
+            rows.append(f"{category} waited {_pct(fraction)} of its {_s(entry.wall)}")
+        if not rows:
+            continue
+        share = waited_total / loop.total
         yield Finding(
-            key=f"largest-{attribution.profiler}",
-            severity=Severity.INFO,
-            title=f"{top.category} takes the most event-loop {measure} time: {_pct(top.share)} "
-            f"({attribution.profiler})",
-            detail=f"{attribution.source}: "
-            + ", ".join(f"{c.category} {_pct(c.share)}" for c in ops)
-            + (f", idle/wait {_pct(idle.share)}" if idle is not None else "")
-            + f". Inside {top.category}, by self time: {functions}.",
+            key=f"waiting-{attribution.profiler}",
+            cause=Cause.WAITING,
+            title=f"operations spend most of their event-loop time waiting for the connection "
+            f"thread ({_pct(share)} of the loop's time)",
+            detail=f"{attribution.profiler} ({attribution.source}): " + "; ".join(rows) + ". "
+            "The part of a wait the thread did not spend on the operation is the trip there and "
+            "back and time queued behind other calls.",
             evidence=(
-                Evidence(
-                    f"{top.category} share of event-loop time",
-                    top.share,
-                    "fraction",
-                    attribution.source,
-                ),
+                Evidence("waiting share of the loop", share, "fraction", attribution.source),
             ),
-            impact=top.share,
-        )
-    if idle is not None and idle.share >= 0.5:
-        yield Finding(
-            key=f"idle-{attribution.profiler}",
-            severity=Severity.INFO,
-            title=f"the event loop was idle {_pct(idle.share)} of the time "
-            f"({attribution.profiler})",
-            detail="Waiting for work or timers outside every queue operation: the queue was not "
-            "what limited this run for that share of the time.",
-            evidence=(
-                Evidence(
-                    "idle share of event-loop time", idle.share, "fraction", attribution.source
-                ),
-            ),
-            impact=0.0,
+            cost=Cost(waited_total, _unit(loop.unit), share, Measure.WALL),
         )
 
 
 RULES: tuple[Callable[[RunAnalysis], Iterable[Finding]], ...] = (
-    missed_targets,
-    batching,
-    waiting_operations,
-    handoff,
-    busy_retries,
-    claim_conflicts,
     sql_plans,
-    profiler_overhead,
+    statements_per_call,
+    subtree_findings,
+    round_trips,
+    handoff,
+    contention,
+    worker_imbalance,
     memory_growth,
     peak_memory,
+    missed_targets,
     latency_tails,
+    profiler_overhead,
+    waiting_operations,
     where_time_goes,
 )
 
@@ -710,17 +1430,18 @@ def run_findings(run: RunAnalysis) -> tuple[Finding, ...]:
 def agreement_findings(
     agreements: Iterable[RunAgreement], runs: Mapping[str, RunAnalysis]
 ) -> tuple[Finding, ...]:
-    """One finding per compared pair: the profilers agree on the ranking, or where not."""
+    """One finding per compared pair (information): the profilers agree, or where not."""
     found = []
     for pair in agreements:
         a = pair.agreement
+        name_a, name_b = a.source_a.split(":")[0], a.source_b.split(":")[0]
+        key = f"agree-{pair.run_a}-{pair.run_b}-{a.role}"
         if not a.comparable:
             found.append(
                 Finding(
-                    key=f"agree-{pair.run_a}-{pair.run_b}-{a.role}",
-                    severity=Severity.INFO,
-                    title=f"too few samples to compare {a.source_a.split(':')[0]} and "
-                    f"{a.source_b.split(':')[0]} on the {a.role}",
+                    key=key,
+                    cause=Cause.AGREEMENT,
+                    title=f"too few samples to compare {name_a} and {name_b} on the {a.role}",
                     detail=f"Sampling noise ({_pct(a.tolerance)} of the operations' time) is "
                     f"larger than the differences between operations (runs {pair.run_a} and "
                     f"{pair.run_b}); run a larger size (e.g. --size default) to compare them.",
@@ -731,10 +1452,9 @@ def agreement_findings(
         if a.agree:
             found.append(
                 Finding(
-                    key=f"agree-{pair.run_a}-{pair.run_b}-{a.role}",
-                    severity=Severity.INFO,
-                    title=f"{a.source_a.split(':')[0]} and {a.source_b.split(':')[0]} rank the "
-                    f"operations alike on the {a.role}",
+                    key=key,
+                    cause=Cause.AGREEMENT,
+                    title=f"{name_a} and {name_b} rank the operations alike on the {a.role}",
                     detail=f"Ranking by running time: {' > '.join(a.ranking_a)} "
                     f"(runs {pair.run_a} and {pair.run_b}; differences under "
                     f"{_pct(a.tolerance)} count as noise).",
@@ -762,14 +1482,13 @@ def agreement_findings(
         found.append(
             Finding(
                 key=f"disagree-{pair.run_a}-{pair.run_b}-{a.role}",
-                severity=Severity.MEDIUM,
+                cause=Cause.AGREEMENT,
                 title=f"profilers disagree on the {a.role}: {worst.first} vs {worst.second}",
                 detail=f"{a.source_a}: {worst.first} {_pct(worst.shares_a[0])}, {worst.second} "
                 f"{_pct(worst.shares_a[1])}; {a.source_b}: {worst.first} "
-                f"{_pct(worst.shares_b[0])}, "
-                f"{worst.second} {_pct(worst.shares_b[1])} (shares of the operations' running "
-                f"time; noise tolerance {_pct(a.tolerance)}). Rankings: "
-                f"{' > '.join(a.ranking_a)} vs {' > '.join(a.ranking_b)}.",
+                f"{_pct(worst.shares_b[0])}, {worst.second} {_pct(worst.shares_b[1])} (shares "
+                f"of the operations' running time; noise tolerance {_pct(a.tolerance)}). "
+                f"Rankings: {' > '.join(a.ranking_a)} vs {' > '.join(a.ranking_b)}.",
                 evidence=(
                     Evidence(f"{worst.first} share (a)", worst.shares_a[0], "fraction", a.source_a),
                     Evidence(f"{worst.first} share (b)", worst.shares_b[0], "fraction", a.source_b),
@@ -780,7 +1499,16 @@ def agreement_findings(
                     if cheaper
                     else None
                 ),
-                impact=abs(worst.shares_a[0] - worst.shares_b[0]),
             )
         )
     return tuple(found)
+
+
+__all__: Sequence[str] = (
+    "OVERHEAD_GOALS",
+    "RULES",
+    "agreement_findings",
+    "hot_subtrees",
+    "run_findings",
+    "wall_s",
+)

@@ -10,12 +10,30 @@ from dataclasses import dataclass
 from formats.timeline import statement_label
 
 from .load.capture import SqlStatement
-from .sqlplan import QueryPlan, explain, planning_database
+from .sqlplan import (
+    CHECKOUT_SCHEMA,
+    IndexSuggestion,
+    QueryPlan,
+    Schema,
+    explain,
+    planning_database,
+    suggest_index,
+)
 
 MAX_PLANNED = 2_000
 """Distinct statements planned, the costliest first; the queue issues a few dozen. A capture of
 200,000 distinct statements (a hostile or runaway one) took minutes to plan; the rest are
 listed unplanned, which the report says."""
+
+LABEL_CHARS = 72
+"""A statement's label is its text up to here: long enough that two statements of one
+operation (one per column, say) read differently, short enough for a table cell."""
+
+
+def statement_text(sql: str, limit: int = LABEL_CHARS) -> str:
+    """``sql`` on one line, clipped to ``limit`` characters (``...`` when clipped)."""
+    text = " ".join(sql.split())
+    return text if len(text) <= limit else text[: limit - 3].rstrip() + "..."
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +44,8 @@ class SqlHotspot:
     op: str
     sql: str
     label: str
+    """The statement's text on one line, clipped (distinct statements read differently)."""
+    kind: str
     """The statement's kind as the trace names it (``UPDATE tasks``)."""
     count: int
     total_ms: float
@@ -43,14 +63,19 @@ class SqlHotspot:
     """Of the profiled time in the store's code on behalf of the operation (on the connection
     threads, and on the event loop for calls that ran inline)."""
     plan: QueryPlan
+    suggestion: IndexSuggestion | None = None
+    """For a flagged plan: the index that removes the scan or sort, proved by re-planning."""
+    schema_source: str = CHECKOUT_SCHEMA.source
+    """What the plan was computed against (the run's ``schema.sql`` or the fallback)."""
 
 
 def sql_hotspots(
     statements: Sequence[SqlStatement],
     op_latency_ms: Mapping[str, float],
     op_thread_s: Mapping[str, float],
+    schema: Schema = CHECKOUT_SCHEMA,
 ) -> tuple[SqlHotspot, ...]:
-    """Every statement, the most total time first.
+    """Every statement, the most total time first, planned against ``schema``.
 
     ``op_latency_ms`` is each operation's summed call latency; ``op_thread_s`` each
     operation's time in the store's code from a profile (either may lack an op).
@@ -58,36 +83,42 @@ def sql_hotspots(
     sql_by_op: dict[str, float] = defaultdict(float)
     for statement in statements:
         sql_by_op[statement.op] += statement.total_ms
-    plans: dict[str, QueryPlan] = {}
+    plans: dict[str, tuple[QueryPlan, IndexSuggestion | None]] = {}
     unplanned = QueryPlan(
         (), error=f"not planned: only the {MAX_PLANNED:,} costliest distinct statements are"
     )
     hotspots = []
-    with closing(planning_database()) as db:
+    with closing(planning_database(schema.script)) as db:
         for s in sorted(statements, key=lambda s: -s.total_ms):
-            plan = plans.get(s.sql)
-            if plan is None:
-                plan = plans[s.sql] = (
-                    explain(s.sql, db=db) if len(plans) < MAX_PLANNED else unplanned
-                )
-            hotspots.append(_hotspot(s, plan, sql_by_op, op_latency_ms, op_thread_s))
+            planned = plans.get(s.sql)
+            if planned is None:
+                if len(plans) < MAX_PLANNED:
+                    plan = explain(s.sql, db=db)
+                    planned = (plan, suggest_index(s.sql, plan, schema.script))
+                else:
+                    planned = (unplanned, None)
+                plans[s.sql] = planned
+            hotspots.append(_hotspot(s, planned, schema, sql_by_op, op_latency_ms, op_thread_s))
     return tuple(hotspots)
 
 
 def _hotspot(
     s: SqlStatement,
-    plan: QueryPlan,
+    planned: tuple[QueryPlan, IndexSuggestion | None],
+    schema: Schema,
     sql_by_op: Mapping[str, float],
     op_latency_ms: Mapping[str, float],
     op_thread_s: Mapping[str, float],
 ) -> SqlHotspot:
+    plan, suggestion = planned
     latency = op_latency_ms.get(s.op)
     thread = op_thread_s.get(s.op)
     return SqlHotspot(
         index=s.index,
         op=s.op,
         sql=s.sql,
-        label=statement_label(s.sql),
+        label=statement_text(s.sql),
+        kind=statement_label(s.sql),
         count=s.count,
         total_ms=s.total_ms,
         mean_us=s.total_ms * 1e3 / s.count if s.count else 0.0,
@@ -100,4 +131,6 @@ def _hotspot(
         share_of_op_latency=s.total_ms / latency if latency else None,
         share_of_op_thread=(s.total_ms / 1e3) / thread if thread else None,
         plan=plan,
+        suggestion=suggestion,
+        schema_source=schema.source,
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 
+from .load.heap_growth import HeapGrowth
 from .load.memray_stats import AllocationSnapshot, MemoryStats
 from .operations import Category, frame_category
 
@@ -101,3 +102,24 @@ def _split(snapshot: AllocationSnapshot) -> SnapshotByOperation:
         for category in sorted(by_category, key=lambda c: -by_category[c][0])
     )
     return SnapshotByOperation(snapshot.total_bytes, listed, categories)
+
+
+@dataclass(frozen=True, slots=True)
+class RetainedGrowth:
+    """Memory retained in the steady-state window, by operation and allocation site."""
+
+    source: str
+    """The artifact (``heap-growth.json``)."""
+    tasks: int
+    bytes_per_1k_tasks: float
+    growth: SnapshotByOperation
+
+
+def attribute_growth(growth: HeapGrowth, source: str) -> RetainedGrowth:
+    """Split the steady-state growth by the innermost operation frame of each stack."""
+    snapshot = AllocationSnapshot(
+        total_bytes=growth.total_bytes,
+        total_allocations=sum(s.allocations for s in growth.stacks),
+        stacks=growth.stacks,
+    )
+    return RetainedGrowth(source, growth.tasks, growth.bytes_per_1k_tasks, _split(snapshot))

@@ -17,24 +17,119 @@ from runs import StepResult, Verdict
 from .attribution import Agreement, Attribution
 from .hotspots import SqlHotspot
 from .latency import LatencyDistribution
-from .memory import AllocationAttribution
+from .memory import AllocationAttribution, RetainedGrowth
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """Version of ``findings.json``. Bump on any change to these classes.
 
-2: :attr:`RunAnalysis.screenshots`."""
+2: :attr:`RunAnalysis.screenshots`.
+3: findings carry a cause, a cost and their support instead of a severity; the analysis
+lists them by standing (causes, information, insufficient evidence)."""
 
 
-class Severity(StrEnum):
-    """How much a finding matters; findings are ranked by this, then by impact."""
+class Cause(StrEnum):
+    """What a finding says is wrong (or that it only informs). One name per rule."""
 
-    HIGH = "high"
-    MEDIUM = "medium"
-    LOW = "low"
-    INFO = "info"
+    SQL_SCAN = "sql-scan"
+    SQL_SORT = "sql-sort"
+    N_PLUS_ONE = "n-plus-one"
+    HOT_SUBTREE = "hot-subtree"
+    PER_CALL_OVERHEAD = "per-call-overhead"
+    CONTENTION = "contention"
+    MEMORY_GROWTH = "memory-growth"
+    MEMORY_PEAK = "memory-peak"
+    WORKER_IMBALANCE = "worker-imbalance"
+    LOOP_HOLD = "loop-hold"
+    ROUND_TRIPS = "round-trips"
+    WAITING = "waiting"
+    TARGET = "target"
+    TAIL = "tail"
+    OVERHEAD = "overhead"
+    PROFILE = "profile"
+    """Where the time goes, as a description: no cause claimed."""
+    AGREEMENT = "agreement"
 
 
-SEVERITY_ORDER = {s: i for i, s in enumerate(Severity)}
+INFORMATION = frozenset(
+    {
+        Cause.TARGET,
+        Cause.TAIL,
+        Cause.OVERHEAD,
+        Cause.PROFILE,
+        Cause.AGREEMENT,
+        Cause.WAITING,
+        Cause.MEMORY_PEAK,
+    }
+)
+"""Causes that describe a run rather than explain a cost: they never lead a ranking that has
+a cause finding above the floors (a missed target is what the causes explain)."""
+
+
+class Measure(StrEnum):
+    """What a cost's ``share`` is a fraction of: how costs of different kinds compare."""
+
+    WALL = "wall time of the run"
+    """Seconds of the run (statement time, lock waits, profile time on the event loop)."""
+    WORKERS = "workers' time"
+    """Seconds summed over concurrent workers (lock waits), over their wall time each."""
+    MEMORY = "heap growth of the run"
+    """Bytes retained in steady state, or held at the peak: memory findings rank by this."""
+
+
+@dataclass(frozen=True, slots=True)
+class Cost:
+    """What a finding costs, in the run's own units, and as a comparable share."""
+
+    value: float
+    unit: str
+    """``s`` (seconds of the run), ``ms/task``, ``bytes/1k tasks``, ``bytes``."""
+    share: float
+    """``value`` as a fraction of the run's :class:`Measure` (0-1): the ranking key."""
+    measure: Measure = Measure.WALL
+
+    def text(self) -> str:
+        """``1.2 s (34% of the wall time of the run)``."""
+        return f"{_amount(self.value, self.unit)} ({100 * self.share:.0f}% of the {self.measure})"
+
+
+def _amount(value: float, unit: str) -> str:
+    if unit.startswith("bytes"):
+        rest = unit[len("bytes") :]
+        if abs(value) >= 2**20:
+            return f"{value / 2**20:.3g} MiB{rest}"
+        return f"{value / 1024:.3g} KiB{rest}"
+    return f"{value:.3g} {unit}"
+
+
+@dataclass(frozen=True, slots=True)
+class Support:
+    """How much data a finding rests on, and the least it needs to be believed."""
+
+    count: int
+    unit: str
+    """``samples``, ``calls``, ``statements``, ``retries``, ``allocations``..."""
+    floor: int
+    """Below this a finding is reported under "insufficient evidence" and never leads."""
+
+    @property
+    def sufficient(self) -> bool:
+        return self.count >= self.floor
+
+
+MIN_LEADING_SHARE = 0.03
+"""A cause costing less than this share of its run's measure is ranked with the information:
+on a clean run every operation has some cost, and the largest of them is not an alarm."""
+
+
+class Standing(StrEnum):
+    """Where a finding sits in the ranking (the sections of the report)."""
+
+    CAUSE = "cause"
+    """A cause above its evidence floor and above :data:`MIN_LEADING_SHARE`."""
+    INFORMATION = "information"
+    """A description, a minor cause, or a finding with no measured cost."""
+    INSUFFICIENT = "insufficient evidence"
+    """Below its evidence floor: reported as such, never ranked above the others."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,18 +144,38 @@ class Evidence:
 
 @dataclass(frozen=True, slots=True)
 class Finding:
-    """A conclusion computed from a run's data, citing its numbers."""
+    """A conclusion computed from a run's data, citing its numbers, its cost and its support."""
 
     key: str
-    """Stable identifier (``batching``, ``sql-scan-3``...), for tools that track findings."""
-    severity: Severity
+    """Stable identifier (``sql-scan-3``, ``n-plus-one-status``...), for tools that track them."""
+    cause: Cause
     title: str
     detail: str
     evidence: tuple[Evidence, ...]
     recommendation: str | None = None
-    impact: float = 0.0
-    """The fraction of time (or of the target) at stake, for ranking within a severity."""
+    cost: Cost | None = None
+    """None: nothing measured to rank it by (information)."""
+    support: Support | None = None
+    """None: the finding does not rest on a sample (a count from the results)."""
+    op: str | None = None
+    """The queue operation the finding names (``claim``), when it names one."""
+    subject: str | None = None
+    """What inside the operation it names, as a bare function name (``_notify``), so runs of
+    the same workload under different profilers can be matched."""
     run_id: str | None = None
+
+    @property
+    def standing(self) -> Standing:
+        """The section this finding is ranked in."""
+        if self.support is not None and not self.support.sufficient:
+            return Standing.INSUFFICIENT
+        if self.cause in INFORMATION or self.cost is None or self.cost.share < MIN_LEADING_SHARE:
+            return Standing.INFORMATION
+        return Standing.CAUSE
+
+    @property
+    def sufficient(self) -> bool:
+        return self.standing is not Standing.INSUFFICIENT
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +222,17 @@ class Screenshot:
     """The image, so the HTML report can embed it and stay one self-contained file."""
 
 
+@dataclass(frozen=True, slots=True)
+class BareRun:
+    """The bare (unprofiled) run of the same invocation (``baseline/``): call timings without
+    the profiler's cost on every Python call, for rules that weigh the queue's own Python."""
+
+    duration_s: float
+    latencies: tuple[LatencyDistribution, ...]
+    sql_ms: Mapping[str, float]
+    """Each operation's SQL time in the bare run (its SQL capture)."""
+
+
 @dataclass(frozen=True)
 class RunAnalysis:
     """Everything the analysis computed for one run folder."""
@@ -128,6 +254,8 @@ class RunAnalysis:
     targets: tuple[Verdict, ...]
     attributions: tuple[Attribution, ...] = ()
     allocations: AllocationAttribution | None = None
+    retained: RetainedGrowth | None = None
+    """Steady-state growth by site (heap-growth.json), when the memory workload wrote it."""
     latencies: tuple[LatencyDistribution, ...] = ()
     """From op-samples.npz: every call of every operation."""
     trace_latencies: tuple[LatencyDistribution, ...] = ()
@@ -137,6 +265,7 @@ class RunAnalysis:
     overhead: Overhead | None = None
     findings: tuple[Finding, ...] = ()
     screenshots: tuple[Screenshot, ...] = ()
+    bare: BareRun | None = None
     notes: tuple[str, ...] = ()
     """Caveats about the inputs (partial run, profiler problems, skipped events...)."""
 
@@ -161,10 +290,20 @@ class Analysis:
     schema_version: int = field(default=SCHEMA_VERSION)
 
 
+_STANDING_ORDER = {s: i for i, s in enumerate(Standing)}
+
+
 def ranked(findings: list[Finding] | tuple[Finding, ...]) -> tuple[Finding, ...]:
-    """``findings`` by severity, then by impact (largest first), then by key."""
+    """``findings`` by standing (causes, information, insufficient evidence), then by cost
+    share (largest first); findings with no cost last in their section, then by key."""
     return tuple(
         sorted(
-            findings, key=lambda f: (SEVERITY_ORDER[f.severity], -f.impact, f.key, f.run_id or "")
+            findings,
+            key=lambda f: (
+                _STANDING_ORDER[f.standing],
+                -(f.cost.share if f.cost is not None else -1.0),
+                f.key,
+                f.run_id or "",
+            ),
         )
     )

@@ -105,6 +105,9 @@ _BY_FUNCTION: Mapping[tuple[str, str], Category] = {
         for name in names
     },
     ("taskqueue/worker.py", "_execute"): Category.HANDLER,
+    # Plain (non-async) handlers run here, called from _execute's fast path: their
+    # allocations and time are the handler's.
+    ("taskqueue/worker.py", "_run_plain"): Category.HANDLER,
     ("taskqueue/worker.py", "_idle"): Category.IDLE,
     # Other people's queues (and our adapters' own methods), from the adapters' declarations:
     # one source for what the comparison workload runs and how its samples are attributed.
@@ -178,6 +181,79 @@ def is_store_frame(frame: Frame) -> bool:
     return _normalised(frame.file).endswith(STORE_FILE)
 
 
+PLUMBING = (
+    "asyncio/",
+    "aiosqlite/",
+    "concurrent/",
+    "threading.py",
+    "selectors.py",
+    "queue.py",
+    "contextlib.py",
+    "taskqueue/_bridge.py",
+    # Engines sharing a connection send their claims to it together: the trip, not work.
+    "taskqueue/claimgroup.py",
+)
+"""Files whose frames carry a call to SQLite and back (the round trip), not its work: left out
+when looking for what inside an operation costs time. (``queue.py`` is the standard library's
+module; the queue's own ``taskqueue/queue.py`` is told apart by its folder.)"""
+
+
+PLUMBING_CALLS = frozenset(
+    {
+        "SimpleQueue.put",
+        "SimpleQueue.put_nowait",
+        "Queue.put",
+        "Queue.put_nowait",
+        "Future.set_result",
+        "Future.__init__",
+        "BaseEventLoop.create_future",
+        "BaseEventLoop.call_soon_threadsafe",
+        "BaseEventLoop.call_soon",
+        "Event.set",
+        "Condition.notify",
+        "lock.release",
+    }
+)
+"""Built-in calls that hand a job to the connection thread and its result back (they have no
+file to tell them by): the trip's cost, not work inside the operation."""
+
+
+SQL_CALLS = frozenset(
+    {
+        "execute",
+        "executemany",
+        "executescript",
+        "fetchall",
+        "fetchone",
+        "fetchmany",
+        "commit",
+        "rollback",
+        "step",
+    }
+)
+"""sqlite3's methods: a sample whose innermost frame is one of them is SQLite's time."""
+
+
+def is_sql_call(frame: Frame) -> bool:
+    """True for sqlite3's own methods (``Connection.execute``, ``Cursor.fetchall``...)."""
+    file = _normalised(frame.file)
+    return frame.function in SQL_CALLS and (not file or file.startswith("<") or "sqlite3" in file)
+
+
+def is_plumbing_frame(frame: Frame) -> bool:
+    """True for the event loop's, aiosqlite's and the threads' own frames, the hand-off
+    built-ins, and waits."""
+    file = _normalised(frame.file)
+    if frame.name in WAIT_LEAVES or frame.name in PLUMBING_CALLS:
+        return True
+    if file.endswith("taskqueue/queue.py"):
+        return False
+    return any(
+        file.endswith(p) or (p.endswith("/") and (f"/{p}" in file or file.startswith(p)))
+        for p in PLUMBING
+    )
+
+
 def frame_category(frame: Frame) -> Category | None:
     """The category ``frame`` marks (None for frames that belong to no operation)."""
     file = _normalised(frame.file)
@@ -202,6 +278,17 @@ _OWNER = {
 }
 
 
+def _is_foreign_method(frame: Frame) -> bool:
+    """A method of the queue's classes whose code is not in the queue's files."""
+    file = _normalised(frame.file)
+    return (
+        any(frame.name.startswith(owner) for owner in _OWNER.values())
+        and bool(file)
+        and not any(file.endswith(suffix) for suffix in _OWNER)
+        and "/taskqueue/" not in f"/{file}"
+    )
+
+
 def is_wait(frame: Frame) -> bool:
     """True when ``frame``, as the innermost frame of a sample, means waiting."""
     return frame.name in WAIT_LEAVES
@@ -210,11 +297,31 @@ def is_wait(frame: Frame) -> bool:
 class Classifier:
     """Classifies stacks over one frame table, caching each frame's category."""
 
-    def __init__(self, frames: Sequence[Frame]) -> None:
+    def __init__(self, frames: Sequence[Frame], stacks: Sequence[Stack] = ()) -> None:
         self.frames = frames
         self._categories: list[Category | None] = [frame_category(f) for f in frames]
         self._waits: list[bool] = [is_wait(f) for f in frames]
         self._queues: list[str | None] = [frame_queue(f) for f in frames]
+        self._adopt_wrappers(stacks)
+
+    def _adopt_wrappers(self, stacks: Sequence[Stack]) -> None:
+        """A method set on the queue's classes from another file (a decorator, a patch: the
+        profiler names it ``TaskQueue.limited``) that calls exactly one operation is that
+        operation: what it does before and after is the operation's cost to its caller."""
+        found: dict[int, set[Category]] = {}
+        for stack in stacks:
+            for position in range(len(stack) - 1):
+                index = stack[position]
+                if self._categories[index] is not None or not _is_foreign_method(
+                    self.frames[index]
+                ):
+                    continue
+                child = self._categories[stack[position + 1]]
+                if child is not None:
+                    found.setdefault(index, set()).add(child)
+        for index, categories in found.items():
+            if len(categories) == 1:
+                self._categories[index] = next(iter(categories))
 
     def queue(self, stack: Stack) -> str | None:
         """The queue of the stack's innermost frame in some queue's code (None if none)."""
@@ -232,3 +339,11 @@ class Classifier:
             if found is not None:
                 return found, waiting
         return (Category.IDLE if waiting else Category.OTHER), waiting
+
+    def op_frame_position(self, stack: Stack) -> int | None:
+        """Position in ``stack`` of its innermost operation frame (None if it has none): the
+        frames after it are the operation's own work (hot subtrees)."""
+        for position in range(len(stack) - 1, -1, -1):
+            if self._categories[stack[position]] is not None:
+                return position
+        return None

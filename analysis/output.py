@@ -1,8 +1,15 @@
-"""Writing an analysis's reports: into one folder, or each run's part into its own folder."""
+"""Writing an analysis's reports: one report for the whole invocation, and each run's part
+beside the run.
+
+With several runs, the combined report (every run's findings ranked together) goes to a
+folder of its own next to the runs, ``analysis-<timestamp>/``; each run folder gets its own
+part. With ``--out``, everything goes to that folder.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 
 from runs import write_atomic
@@ -32,9 +39,37 @@ def for_run(analysis: Analysis, run_id: str) -> Analysis:
     )
 
 
-def write_reports(analysis: Analysis, formats: Sequence[Format], out: Path | None) -> list[Path]:
-    """Write each file format in ``formats``: all runs into ``out``, or, without ``out``, each
-    run's own report into its run folder. Returns the files written."""
+COMBINED_PREFIX = "analysis-"
+
+
+def report_folder(analysis: Analysis, out: Path | None, now: datetime | None = None) -> Path | None:
+    """Where the whole invocation's report goes: ``out``; for several runs a new
+    ``analysis-<timestamp>`` folder beside the first run; for one run its own folder."""
+    if out is not None:
+        return out
+    if not analysis.runs:
+        return None
+    first = Path(analysis.runs[0].folder)
+    if len(analysis.runs) == 1:
+        return first
+    stamp = (now or datetime.now()).strftime("%Y%m%d-%H%M%S")
+    folder = first.parent / f"{COMBINED_PREFIX}{stamp}"
+    suffix = 1
+    while folder.exists():
+        suffix += 1
+        folder = first.parent / f"{COMBINED_PREFIX}{stamp}-{suffix}"
+    return folder
+
+
+def write_reports(
+    analysis: Analysis,
+    formats: Sequence[Format],
+    out: Path | None,
+    combined: Path | None = None,
+) -> list[Path]:
+    """Write each file format in ``formats``: all runs into ``out``; without ``out``, each
+    run's own report into its run folder and, for several runs, the combined report into
+    ``combined`` (see :func:`report_folder`). Returns the files written."""
     targets: list[tuple[Path, Analysis]]
     if out is not None:
         if out.exists() and not out.is_dir():
@@ -49,6 +84,11 @@ def write_reports(analysis: Analysis, formats: Sequence[Format], out: Path | Non
         # A run folder may be read-only (an archive, another user's traces).
         fix = "pass --out DIR to write the reports there instead of into the run folder"
         targets = [(Path(run.folder), for_run(analysis, run.run_id)) for run in analysis.runs]
+        if len(analysis.runs) > 1:
+            folder = combined or report_folder(analysis, None)
+            assert folder is not None  # several runs: always a folder
+            folder.mkdir(parents=True, exist_ok=True)
+            targets.insert(0, (folder, analysis))
     written = []
     for folder, part in targets:
         for fmt in formats:

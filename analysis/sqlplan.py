@@ -1,21 +1,24 @@
-"""``EXPLAIN QUERY PLAN`` of captured statements against the queue's own schema.
+"""``EXPLAIN QUERY PLAN`` of captured statements against the schema the run used.
 
-Each statement is planned on an empty in-memory database created with
-:data:`taskqueue.sql.SCHEMA`, every parameter bound to NULL (the plan does not depend on the
+Each statement is planned on an in-memory database created from the run's schema snapshot
+(``schema.sql`` in the run folder: its tables, indexes and ``sqlite_stat1`` rows, as sqlite3's
+``.fullschema`` prints them) or, for runs without one, from :data:`taskqueue.sql.SCHEMA` of the
+checkout that analyses it; every parameter is bound to NULL (the plan does not depend on the
 values). A ``SCAN`` of a table without an index reads every row; a ``USE TEMP B-TREE`` sorts
-or groups rows on every call. Both are flagged.
-
-Many statements are planned on one database (:func:`planning_database`, passed as ``db``):
-creating the schema for each took 167 s for a capture of 200,000 distinct statements.
-``EXPLAIN QUERY PLAN`` never runs the statement, so one cannot change what the next sees.
+or groups rows on every call. Both are flagged, and :func:`suggest_index` looks for the index
+that removes them by re-planning the statement with each candidate on the same schema (what
+SQLite's ``.expert`` does).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import sqlite3
-from contextlib import closing, nullcontext
+from contextlib import closing
 from dataclasses import dataclass
+from itertools import permutations
+from pathlib import Path
 
 from taskqueue.sql import SCHEMA
 
@@ -83,23 +86,71 @@ def parameter_names(statement: str) -> tuple[list[str], int]:
     return names, positional
 
 
+SCHEMA_SNAPSHOT = "schema.sql"
+"""The run folder's schema snapshot: the run's own tables, indexes and ``sqlite_stat1``."""
+
+
+@dataclass(frozen=True, slots=True)
+class Schema:
+    """The schema statements are planned against, and where it came from."""
+
+    script: str
+    source: str
+    """``schema.sql`` (the run's snapshot) or the checkout's ``taskqueue.sql.SCHEMA``."""
+    snapshot: bool
+    """True when it is the run's own snapshot; False for the fallback (a caveat to state)."""
+
+
+CHECKOUT_SCHEMA = Schema(SCHEMA, "taskqueue.sql.SCHEMA of the analysing checkout", False)
+
+
+def load_schema(folder: Path) -> Schema:
+    """The run folder's ``schema.sql``, or :data:`CHECKOUT_SCHEMA` when the run has none
+    (or it does not load: the plan would be of a schema nobody ran)."""
+    path = folder / SCHEMA_SNAPSHOT
+    if not path.is_file():
+        return CHECKOUT_SCHEMA
+    script = path.read_text(encoding="utf-8")
+    try:
+        _database(script).close()
+    except sqlite3.Error:
+        return CHECKOUT_SCHEMA
+    return Schema(script, SCHEMA_SNAPSHOT, True)
+
+
+def _database(script: str) -> sqlite3.Connection:
+    db = sqlite3.connect(":memory:")
+    db.executescript(script)
+    return db
+
+
 MAX_STATEMENT_CHARS = 100_000
 """Longer statements are not planned: the parameter scan is per character in Python, and no
 statement the queue issues comes near this."""
 
 
 def planning_database(schema: str = SCHEMA) -> sqlite3.Connection:
-    """An empty in-memory database created with ``schema``, to plan many statements on."""
-    db = sqlite3.connect(":memory:")
-    db.executescript(schema)
-    return db
+    """An empty in-memory database created with ``schema``, to plan many statements on.
+
+    Creating the schema for each statement took 167 s for a capture of 200,000 distinct
+    statements; ``EXPLAIN QUERY PLAN`` never runs a statement, so one cannot change what the
+    next one sees.
+    """
+    return _database(schema)
 
 
 def explain(
     statement: str, schema: str = SCHEMA, *, db: sqlite3.Connection | None = None
 ) -> QueryPlan:
-    """The plan of ``statement`` on an empty database created with ``schema`` (or on ``db``,
-    one :func:`planning_database` reused for many statements)."""
+    """The plan of ``statement`` on an empty database created with ``schema`` (a script), or
+    on ``db``: one :func:`planning_database` reused for many statements."""
+    if db is not None:
+        return _explain(db, statement)
+    with closing(_database(schema)) as fresh:
+        return _explain(fresh, statement)
+
+
+def _explain(db: sqlite3.Connection, statement: str) -> QueryPlan:
     if _TRANSACTION.match(statement):
         return QueryPlan(lines=())
     if len(statement) > MAX_STATEMENT_CHARS:
@@ -110,11 +161,10 @@ def explain(
     bindings: dict[str, None] | tuple[None, ...] = (
         dict.fromkeys(names) if names else (None,) * positional
     )
-    with closing(planning_database(schema)) if db is None else nullcontext(db) as planner:
-        try:
-            rows = planner.execute(f"EXPLAIN QUERY PLAN {statement}", bindings).fetchall()
-        except sqlite3.Error as error:
-            return QueryPlan((), error=f"{type(error).__name__}: {error}")
+    try:
+        rows = db.execute(f"EXPLAIN QUERY PLAN {statement}", bindings).fetchall()
+    except sqlite3.Error as error:
+        return QueryPlan((), error=f"{type(error).__name__}: {error}")
     lines = tuple(str(row[3]) for row in rows)
     return QueryPlan(
         lines=lines,
@@ -130,3 +180,134 @@ def _is_full_scan(line: str) -> bool:
         return False
     rest = match["rest"]
     return "USING" not in rest and "VIRTUAL TABLE" not in rest
+
+
+@dataclass(frozen=True, slots=True)
+class IndexSuggestion:
+    """An index that removes a statement's scan or sort, proved by re-planning with it."""
+
+    table: str
+    columns: tuple[str, ...]
+    plan: QueryPlan
+    """The statement's plan on the same schema with the index added."""
+
+    @property
+    def name(self) -> str:
+        return f"{self.table}_" + "_".join(c.split()[0] for c in self.columns)
+
+    @property
+    def ddl(self) -> str:
+        return f"CREATE INDEX {self.name} ON {self.table} ({', '.join(self.columns)})"
+
+
+MAX_INDEX_COLUMNS = 4
+
+
+def suggest_index(statement: str, plan: QueryPlan, schema: str = SCHEMA) -> IndexSuggestion | None:
+    """The smallest index on a scanned (or sorted) table after which the statement's plan has
+    fewer flagged lines; None when no candidate helps.
+
+    Candidates are built from the table's columns the statement names, equality ones first
+    (``col = ...``, ``col IN``, ``col IS``), then those of its ORDER BY/GROUP BY, then ranges;
+    each is proved by planning the statement again with the index created.
+    """
+    if not plan.flagged:
+        return None
+    flagged = len(plan.full_scans) + len(plan.temp_btrees)
+    tables = [m["table"] for m in (_SCAN.match(line) for line in plan.full_scans) if m]
+    with closing(_database(schema)) as db:
+        if not tables:
+            tables = [
+                str(row[0])
+                for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+                if re.search(rf"\b{re.escape(str(row[0]))}\b", statement)
+                and not str(row[0]).startswith("sqlite_")
+            ]
+        best: IndexSuggestion | None = None
+        best_key: tuple[int, int, int] | None = None
+        for table in tables:
+            for columns in _candidates(db, table, statement):
+                ddl = f"CREATE INDEX qp_candidate ON {table} ({', '.join(columns)})"
+                try:
+                    db.execute(ddl)
+                except sqlite3.Error:
+                    continue
+                try:
+                    replanned = _explain(db, statement)
+                finally:
+                    db.execute("DROP INDEX qp_candidate")
+                left = len(replanned.full_scans) + len(replanned.temp_btrees)
+                if replanned.error is not None or left >= flagged:
+                    continue
+                # A SCAN through an index still reads every row: a SEARCH is what removes it.
+                scans = sum(1 for line in replanned.lines if line.startswith(f"SCAN {table}"))
+                key = (left, scans, len(columns))
+                if best_key is None or key < best_key:
+                    best_key = key
+                    best = IndexSuggestion(table, columns, replanned)
+                    named = tuple(
+                        line.replace("qp_candidate", best.name) for line in replanned.lines
+                    )
+                    best = dataclasses.replace(
+                        best, plan=dataclasses.replace(replanned, lines=named)
+                    )
+    return best
+
+
+_EQUALITY = r"\s*(=|==|\bIN\b|\bIS\b)"
+_RANGE = r"\s*(<|>|<=|>=|\bBETWEEN\b)"
+
+
+_SET_CLAUSE = re.compile(r"\bSET\b.*?\bWHERE\b", re.IGNORECASE | re.DOTALL)
+_RETURNING = re.compile(r"\bRETURNING\b.*$", re.IGNORECASE | re.DOTALL)
+
+
+def _candidates(db: sqlite3.Connection, table: str, statement: str) -> list[tuple[str, ...]]:
+    # What an UPDATE sets and returns is no search condition: only its WHERE (and
+    # subqueries') columns can be an index's.
+    statement = _RETURNING.sub("", _SET_CLAUSE.sub("WHERE", statement))
+    info = list(db.execute(f"PRAGMA table_info({table})"))
+    # The INTEGER PRIMARY KEY is the rowid: already the table's own order.
+    rowid = {str(r[1]) for r in info if r[5] and str(r[2]).upper() == "INTEGER"}
+    columns = [str(row[1]) for row in info]
+    named = [c for c in columns if re.search(rf"\b{re.escape(c)}\b", statement, re.IGNORECASE)]
+    equality = [
+        c
+        for c in named
+        if c not in rowid and re.search(rf"\b{re.escape(c)}{_EQUALITY}", statement, re.IGNORECASE)
+    ]
+    ranged = [
+        c
+        for c in named
+        if c not in equality
+        and c not in rowid
+        and re.search(rf"\b{re.escape(c)}{_RANGE}", statement, re.IGNORECASE)
+    ]
+    order: list[str] = []
+    clause = re.search(
+        r"\b(ORDER|GROUP)\s+BY\b(?P<rest>.*?)(\bLIMIT\b|\bHAVING\b|\)|$)",
+        statement,
+        re.IGNORECASE | re.DOTALL,
+    )
+    if clause is not None:
+        for term in clause["rest"].split(","):
+            words = term.split()
+            if words and words[0] in named and words[0] not in equality:
+                order.append(words[0] + (" DESC" if "DESC" in (w.upper() for w in words) else ""))
+    found: list[tuple[str, ...]] = []
+
+    def add(candidate: list[str]) -> None:
+        unique = tuple(dict.fromkeys(candidate))[:MAX_INDEX_COLUMNS]
+        if unique and unique not in found:
+            found.append(unique)
+
+    add(equality + order)
+    add(equality + [c for c in ranged if c not in order])
+    for eq in permutations(equality, len(equality)) if len(equality) <= 3 else [tuple(equality)]:
+        add(list(eq) + order)
+        add(list(eq))
+    add(order)
+    for column in named:
+        if column not in rowid:
+            add([column])
+    return found

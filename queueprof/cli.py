@@ -467,17 +467,22 @@ def analyze_command(args: argparse.Namespace, argv: Sequence[str]) -> int:
     """``queueprof analyze``: analyse run folders, print the summary, write the reports."""
     # Imported here: the analysis pulls in matplotlib, which `queueprof run` does not need.
     from analysis.analyze import analyze
-    from analysis.output import FILE_FORMATS, write_reports
+    from analysis.output import FILE_FORMATS, report_folder, write_reports
     from analysis.render import Format
     from analysis.render.terminal import print_summary
 
     result = analyze(_selected_runs(args, "analyze"))
     console = _console()
-    if args.format in ("terminal", "all"):
-        print_summary(console, result)
     formats = FILE_FORMATS if args.format == "all" else [Format(args.format)]
-    for path in write_reports(result, [f for f in formats if f is not Format.TERMINAL], args.out):
+    files = [f for f in formats if f is not Format.TERMINAL]
+    folder = report_folder(result, args.out)
+    report = folder / "report.md" if folder is not None and Format.MARKDOWN in files else None
+    if args.format in ("terminal", "all"):
+        print_summary(console, result, report)
+    for path in write_reports(result, files, args.out, folder):
         console.print(f"wrote {terminal_text(str(path))}", highlight=False)
+    if folder is not None and files and (args.out is not None or len(result.runs) > 1):
+        console.print(f"combined report: {terminal_text(str(folder))}", highlight=False)
     return 0
 
 

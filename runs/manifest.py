@@ -55,6 +55,8 @@ class ArtifactKind(StrEnum):
     REPORT = "report"
     SCREENSHOT = "screenshot"
     """A PNG of another artifact as its viewer showed it (``queueprof view-check``)."""
+    SCHEMA = "schema"
+    """The schema and planner statistics the run's databases ended with (``schema.sql``)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -628,7 +628,9 @@ class TaskQueue:
                         f"{cfg.busy_deadline_s} s; fewer writers (connection=shared) or a "
                         "longer busy_deadline_s"
                     ) from error
+                slept = perf_counter_ns()
                 await asyncio.sleep(delay * random.uniform(0.5, 1.5))
+                self.stats.busy_wait_ns[op] += perf_counter_ns() - slept
                 delay = min(delay * 2, cfg.busy_backoff_max_ms / 1000.0)
             except sqlite3.Error as error:
                 raise self._database_error(op, error) from error

@@ -41,6 +41,9 @@ class QueueStats:
     """Per operation, the tasks it handled (a claim of 100 counts 100)."""
     busy_retries: Counter[str] = field(default_factory=Counter)
     """Per operation, SQLITE_BUSY errors caught and retried (they never reach the caller)."""
+    busy_wait_ns: Counter[str] = field(default_factory=Counter)
+    """Per operation, time slept in the busy-retry loop waiting for another connection's
+    lock: the wall time contention cost, which the retry count alone does not give."""
     claim_conflicts: int = 0
     """Tasks a two-step claim selected but another connection took first."""
     stale_acks: int = 0
@@ -74,6 +77,7 @@ class QueueStats:
         self.timings_ns.clear()
         self.items.clear()
         self.busy_retries.clear()
+        self.busy_wait_ns.clear()
         self.claim_conflicts = 0
         self.stale_acks = 0
         self.claim_trips = 0
@@ -89,6 +93,7 @@ class QueueStats:
             self.timings_ns.setdefault(op, array("q")).extend(samples)
         self.items.update(other.items)
         self.busy_retries.update(other.busy_retries)
+        self.busy_wait_ns.update(other.busy_wait_ns)
         self.claim_conflicts += other.claim_conflicts
         self.stale_acks += other.stale_acks
         self.claim_trips += other.claim_trips

@@ -57,6 +57,9 @@ class EngineStats:
     expired: int = 0
     """Claimed tasks not run because their lease ran out while they waited in the buffer;
     the lease sweep returns them to the queue for another claim."""
+    busy_ns: int = 0
+    """Time holding claimed tasks: from each claim that returned tasks until they ran out
+    (handlers and acks). Against the pool's wall time it shows an idle or starved worker."""
     errors: list[str] = field(default_factory=list)
     """The first few failure messages, for reports."""
 
@@ -73,6 +76,7 @@ class EngineStats:
             "stale",
             "reclaimed",
             "expired",
+            "busy_ns",
         ):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.errors.extend(other.errors[: max(0, _KEPT_ERRORS - len(self.errors))])
@@ -150,6 +154,7 @@ class WorkerEngine:
         next_reclaim = time.monotonic() + self.reclaim_interval
         sizer = self._sizer
         drain_check_s = _FIRST_DRAIN_CHECK_S
+        held_since = 0
         queue.engines += 1
         try:
             while stop is None or not stop.is_set():
@@ -158,6 +163,9 @@ class WorkerEngine:
                     next_reclaim = time.monotonic() + self.reclaim_interval
                 if not buffer:
                     sizer.ran_out(time.perf_counter())
+                    if held_since:
+                        stats.busy_ns += perf_counter_ns() - held_since
+                        held_since = 0
                     free = sizer.size(queue.engines, self._shares_connection)
                     if self.concurrency > 1:
                         free = max(free, self.concurrency - len(running))
@@ -192,6 +200,7 @@ class WorkerEngine:
                         continue
                     drain_check_s = _FIRST_DRAIN_CHECK_S
                     stats.claimed += len(tasks)
+                    held_since = perf_counter_ns()
                     buffer.extend(tasks)
                 if self.concurrency == 1:
                     while buffer:
@@ -220,6 +229,8 @@ class WorkerEngine:
                 await asyncio.gather(*running, return_exceptions=True)
             if self._acks and not _cancelling():
                 await self._flush()
+            if held_since:
+                stats.busy_ns += perf_counter_ns() - held_since
         return stats
 
     def _run_plain(self, buffer: deque[Task]) -> Task | None:

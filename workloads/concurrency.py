@@ -98,7 +98,7 @@ class ConcurrencyWorkload(DerivesNothingAfterRun):
         total = result.total
         rate = total.completed / result.wall_s if result.wall_s > 0 else 0.0
         per_worker = rate / workers
-        counters = error_counters(stats)
+        counters = error_counters(stats, result)
         claimed = stats.items.get("claim", 0)
         attempted = claimed + stats.claim_conflicts
         conflict_pct = 100.0 * stats.claim_conflicts / attempted if attempted else 0.0
@@ -150,5 +150,5 @@ class ConcurrencyWorkload(DerivesNothingAfterRun):
         ctx.partial.metric(
             "claim_conflict_pct", max(s.metrics.get("claim_conflict_pct", 0.0) for s in steps)
         )
-        for name in ("sqlite_busy_retries", "claim_conflicts", "lost"):
+        for name in ("sqlite_busy_retries", "claim_conflicts", "lost", "lock_wait_us"):
             ctx.partial.count(name, sum(s.counters.get(name, 0) for s in steps))

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from runs import LatencySummary, StepResult, WorkloadResult
+from runs import Artifact, LatencySummary, StepResult, WorkloadResult
 from taskqueue import QueueConfig
 
 from .progress import NullProgress, Progress
@@ -99,6 +99,13 @@ class RunContext:
     partial: PartialResults
     progress: Progress = field(default_factory=NullProgress)
     _names: itertools.count[int] = field(default_factory=itertools.count, repr=False)
+    artifacts: list[tuple[Artifact, bytes]] = field(default_factory=list)
+    """Files the workload measured for the analysis (e.g. ``heap-growth.json``): the runner
+    writes them into the run folder and lists them in the manifest, also for a partial run."""
+
+    def keep_artifact(self, artifact: Artifact, data: bytes) -> None:
+        """Have the runner write ``data`` as ``artifact.path`` in the run folder."""
+        self.artifacts.append((artifact, data))
 
     def database(self, label: str = "queue") -> Path:
         """A fresh database path in the scratch folder (never reused within a run)."""

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from runs import StepResult, WorkloadResult
-from taskqueue import QueueStats, TaskQueue
+from taskqueue import PoolResult, QueueStats, TaskQueue
 
 from .base import DerivesNothingAfterRun
 from .context import RunContext
@@ -64,6 +64,10 @@ class DbopsWorkload(DerivesNothingAfterRun):
         rng = random.Random(params.seed)
         await self._single(params, ctx, rng)
         await self._concurrent(params, ctx, rng)
+        # Tasks completed over both phases: what `compare` divides time and calls by.
+        ctx.partial.count(
+            "completed", sum(step.counters.get("completed", 0) for step in ctx.partial.steps)
+        )
         for op in TARGET_OPS:
             worst = [
                 summary.p99_ms
@@ -88,7 +92,7 @@ class DbopsWorkload(DerivesNothingAfterRun):
                 ctx.progress.advance()
             ctx.progress.phase("1 worker: claim + complete", len(ids))
             result = await drain(queue, 1, params.mode, ctx.progress)
-            self._record("1 worker", 1, params, combined_stats(queue, result), ctx)
+            self._record("1 worker", 1, params, combined_stats(queue, result), result, ctx)
 
     async def _concurrent(self, params: DbopsParams, ctx: RunContext, rng: random.Random) -> None:
         prefill = make_tasks(params.task_type, params.tasks, params.payload_bytes)
@@ -105,11 +109,16 @@ class DbopsWorkload(DerivesNothingAfterRun):
                     ctx.progress.advance()
                 await pool.drained(0.01)
                 result = await pool.stop()
-            self._record(label, params.workers, params, combined_stats(queue, result), ctx)
+            self._record(label, params.workers, params, combined_stats(queue, result), result, ctx)
 
     @staticmethod
     def _record(
-        label: str, workers: int, params: DbopsParams, stats: QueueStats, ctx: RunContext
+        label: str,
+        workers: int,
+        params: DbopsParams,
+        stats: QueueStats,
+        pool: PoolResult,
+        ctx: RunContext,
     ) -> None:
         latencies = op_latencies(stats)
         metrics: dict[str, float] = {}
@@ -123,7 +132,7 @@ class DbopsWorkload(DerivesNothingAfterRun):
                 settings={"workers": workers, "mode": params.mode},
                 metrics=metrics,
                 latencies=latencies,
-                counters=error_counters(stats),
+                counters={**error_counters(stats, pool), "completed": pool.total.completed},
             )
         )
         suffix = "1_worker" if workers == 1 else f"{workers}_workers"

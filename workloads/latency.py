@@ -82,7 +82,7 @@ class LatencyWorkload(DerivesNothingAfterRun):
                 stats = combined_stats(queue, pool_result)
                 ctx.partial.count("completed", pool_result.total.completed)
                 ctx.partial.count("lost", len(ids) - len(polled_s))
-                for name, value in error_counters(stats).items():
+                for name, value in error_counters(stats, pool_result).items():
                     ctx.partial.count(name, value)
                 for op, summary in op_latencies(stats).items():
                     ctx.partial.latency(op, summary)

@@ -24,6 +24,7 @@ import numpy as np
 from runs import WorkloadResult
 from taskqueue import TaskQueue
 
+from . import heapgrowth
 from .context import RunContext
 from .errors import ParameterError
 from .params import (
@@ -92,16 +93,21 @@ class MemoryWorkload:
         partial.declare_series("resources", ("elapsed_s", "cpu_percent", "rss_bytes"))
         tracing = params.trace_heap and not tracemalloc.is_tracing()
         if tracing:
-            tracemalloc.start()
+            tracemalloc.start(heapgrowth.HEAP_FRAMES)  # enough frames to name the operation
         sampler = ResourceSampler(params.sample_interval_s)
         started = time.perf_counter()
+        marks: list[heapgrowth.HeapMark] = []
         try:
             with sampler:
-                await self._chunks(params, ctx, started)
+                await self._chunks(params, ctx, started, marks)
         finally:
             peak_heap = tracemalloc.get_traced_memory()[1] if tracemalloc.is_tracing() else 0
             if tracing:
                 tracemalloc.stop()
+            if len(marks) == 2:
+                growth = heapgrowth.growth_document(marks[0], marks[1])
+                ctx.keep_artifact(heapgrowth.artifact(growth), heapgrowth.encode(growth))
+                marks.clear()  # the snapshots are large: free them now
             for row in sampler.samples:
                 partial.sample("resources", row)
             if sampler.peak_rss:
@@ -133,20 +139,37 @@ class MemoryWorkload:
             )
         return dataclasses.replace(result, metrics=metrics, notes=(*result.notes, *notes))
 
-    async def _chunks(self, params: MemoryParams, ctx: RunContext, started: float) -> None:
+    async def _chunks(
+        self,
+        params: MemoryParams,
+        ctx: RunContext,
+        started: float,
+        marks: list[heapgrowth.HeapMark],
+    ) -> None:
+        """Drain the chunks; ``marks`` gets the steady-state window's two heap snapshots."""
         total = params.chunks * params.chunk_tasks
         ctx.progress.phase(f"{params.chunks} chunks of {params.chunk_tasks}", total)
         async with TaskQueue(ctx.database("memory"), ctx.queue_config) as queue:
             async with Workers(queue, params.workers, params.mode, until_empty=False) as pool:
+                # Steady state: from the end of the warm-up to the end of the last chunk, with
+                # the workers still running (what they free when they stop is not growth).
+                window_start = heapgrowth.mark(0, 0.0) if params.warmup_chunks == 0 else None
                 for chunk in range(params.chunks):
                     first = chunk * params.chunk_tasks
                     await queue.enqueue_many(self._tasks(params, first))
                     await pool.drained()
                     gc.collect()
                     heap = tracemalloc.get_traced_memory()[0] if tracemalloc.is_tracing() else 0
-                    row = (first + params.chunk_tasks, tree_rss(), heap)
-                    ctx.partial.sample("chunks", (*row, time.perf_counter() - started))
-                    ctx.progress.update(first + params.chunk_tasks)
+                    done = first + params.chunk_tasks
+                    elapsed = time.perf_counter() - started
+                    ctx.partial.sample("chunks", (done, tree_rss(), heap, elapsed))
+                    ctx.progress.update(done)
+                    if chunk + 1 == params.warmup_chunks:
+                        window_start = heapgrowth.mark(done, elapsed)
+                    elif chunk + 1 == params.chunks and window_start is not None:
+                        window_end = heapgrowth.mark(done, elapsed)
+                        if window_end is not None:
+                            marks.extend((window_start, window_end))
                 result = await pool.stop()
             stats = queue.stats
             if result.stats is not queue.stats:
@@ -154,7 +177,7 @@ class MemoryWorkload:
             ctx.partial.metric("tasks_per_s", total / (time.perf_counter() - started))
             for op, summary in op_latencies(stats).items():
                 ctx.partial.latency(op, summary)
-            for name, value in error_counters(stats).items():
+            for name, value in error_counters(stats, result).items():
                 ctx.partial.count(name, value)
             ctx.partial.count("completed", result.total.completed)
 

@@ -37,6 +37,7 @@ from runs import (
     check_run_id,
     new_run_id,
     now_iso,
+    write_atomic,
 )
 from runs.files import RESULTS, output_error
 from taskqueue import InvalidArgumentError, QueueConfig, observing
@@ -50,6 +51,7 @@ from .interrupts import Interrupts, describe, interrupts
 from .params import Size, WorkloadParams
 from .progress import NullProgress, Progress, RichProgress
 from .registry import get_workload
+from .schema import snapshot_schemas
 from .targets import Targets, load_targets
 
 
@@ -258,6 +260,7 @@ def _execute(
     partial = PartialResults(plan.workload.name, plan.size.value, plan.params.to_dict())
     partial.queue = plan.queue_config.to_dict()
     artifacts: Sequence[Artifact] = ()
+    kept: list[tuple[Artifact, bytes]] = []
     capture = RunCapture()
     status = RunStatus.COMPLETE
     error: RunError | None = None
@@ -273,6 +276,7 @@ def _execute(
         )
         with progress_cm as progress:
             ctx = RunContext(scratch, plan.queue_config, partial, progress)
+            kept = ctx.artifacts
             result = asyncio.run(_inside_loop(plan, ctx, capture, signals))
         if result is None:
             status = RunStatus.INTERRUPTED
@@ -288,6 +292,9 @@ def _execute(
         try:
             artifacts = [
                 *capture.write(plan.run_dir),
+                # Every queue is closed by now and the databases are still in scratch.
+                *snapshot_schemas(scratch, plan.run_dir),
+                *_write_kept(plan.run_dir, kept),
                 *plan.profiler.finish(interrupted=status is RunStatus.INTERRUPTED),
             ]
         except Exception as crash:  # noqa: BLE001 - recorded in the run folder like any crash
@@ -339,6 +346,13 @@ def end_unstarted(
         folder.write_results(result)
         folder.finish(status, error=error, profiler=plan.profiler.manifest())
     return RunOutcome(plan.run_dir, status, result, error)
+
+
+def _write_kept(run_dir: Path, kept: Sequence[tuple[Artifact, bytes]]) -> list[Artifact]:
+    """Write the files a workload kept for the analysis (:meth:`RunContext.keep_artifact`)."""
+    for artifact, data in kept:
+        write_atomic(run_dir / artifact.path, data)
+    return [artifact for artifact, _ in kept]
 
 
 def run_error(crash: BaseException) -> RunError:

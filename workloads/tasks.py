@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from runs import LatencySummary
-from taskqueue import OPERATIONS, QueueStats
+from taskqueue import OPERATIONS, PoolResult, QueueStats
 
 SLEEP_SECONDS = 0.001
 CPU_ITERATIONS = 10_000
@@ -48,21 +48,49 @@ def op_latencies(stats: QueueStats) -> dict[str, LatencySummary]:
     }
 
 
-def error_counters(stats: QueueStats) -> dict[str, int]:
-    """SQLITE_BUSY retries, claim conflicts, stale acks and claim trips from a queue's stats.
+def error_counters(stats: QueueStats, pool: PoolResult | None = None) -> dict[str, int]:
+    """SQLITE_BUSY retries, claim conflicts, stale acks and claim trips from a queue's stats,
+    and with ``pool`` what each of its workers did (:func:`worker_counters`).
 
     ``claim_trips`` counts calls that carried claims, each a trip to a connection thread
     unless it ran inline (``inline_calls`` counts every operation that did); engines sharing
     a connection send claims that wait for one another together (``grouped_claims``).
+    Contention per operation: ``sqlite_busy_retries.<op>`` and ``lock_wait_us.<op>``, the
+    microseconds the retry loop slept waiting for another connection's lock (``lock_wait_us``
+    over all operations); microseconds, because counters are whole numbers.
     """
-    return {
+    counters = {
         "sqlite_busy_retries": sum(stats.busy_retries.values()),
         "claim_conflicts": stats.claim_conflicts,
         "stale_acks": stats.stale_acks,
         "claim_trips": stats.claim_trips,
         "grouped_claims": stats.grouped_claims,
         "inline_calls": stats.inline_calls,
+        "lock_wait_us": sum(stats.busy_wait_ns.values()) // 1000,
     }
+    for op, retries in sorted(stats.busy_retries.items()):
+        if retries:
+            counters[f"sqlite_busy_retries.{op}"] = retries
+    for op, waited_ns in sorted(stats.busy_wait_ns.items()):
+        if waited_ns:
+            counters[f"lock_wait_us.{op}"] = waited_ns // 1000
+    if pool is not None:
+        counters.update(worker_counters(pool))
+    return counters
+
+
+def worker_counters(pool: PoolResult) -> dict[str, int]:
+    """Per worker of ``pool``: ``worker_claims.<name>`` (claim calls),
+    ``worker_empty_claims.<name>``, ``worker_tasks.<name>`` (tasks claimed) and
+    ``worker_busy_us.<name>`` (microseconds holding claimed tasks), so an idle or starved
+    worker shows next to the busy ones (the pool's wall time is ``pool_wall_us``)."""
+    counters = {"pool_wall_us": int(pool.wall_s * 1e6)}
+    for engine in pool.engines:
+        counters[f"worker_claims.{engine.name}"] = engine.claims
+        counters[f"worker_empty_claims.{engine.name}"] = engine.empty_claims
+        counters[f"worker_tasks.{engine.name}"] = engine.claimed
+        counters[f"worker_busy_us.{engine.name}"] = engine.busy_ns // 1000
+    return counters
 
 
 def workers_label(count: int) -> str:

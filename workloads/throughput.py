@@ -93,7 +93,7 @@ class ThroughputWorkload(DerivesNothingAfterRun):
         process_rate = total.completed / result.wall_s if result.wall_s > 0 else 0.0
         enqueue_rate = params.tasks / enqueue_s if enqueue_s > 0 else 0.0
         counters = {
-            **error_counters(stats),
+            **error_counters(stats, result),
             "completed": total.completed,
             "failed_attempts": total.failed,
             "dead": total.dead,

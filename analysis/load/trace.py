@@ -10,7 +10,7 @@ The trace can be far larger than what the analysis needs, so events are read in 
   typed arrays per lane (about 20 bytes per slice), for self-time attribution;
 - thread names (``M`` events), counter events counted, malformed events reported.
 
-The first batch is checked with :func:`profilers.chrome_trace.shape_problems`, the per-event
+The first batch is checked with :func:`formats.chrome_trace.shape_problems`, the per-event
 half of the checker the writer uses (lane names and nesting span the whole trace), so a file
 from another tool is flagged early. Checking every batch would more than double the
 load time of a large trace; later events are only guarded as they are read: one that lacks

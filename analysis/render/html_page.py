@@ -14,13 +14,15 @@ import numpy as np
 
 from ..attribution import Attribution
 from ..latency import LatencyDistribution
-from ..model import Analysis, Finding, RunAnalysis
+from ..model import Analysis, Finding, RunAnalysis, Standing
 from ..plots import allocations_svg, latency_cdf_svg
 from .svg import share_bars
 from .text import (
     QUEUE_HEADER,
+    SECTION_TITLES,
     SQL_TIMING_HEADERS,
     amount,
+    cost_line,
     evidence,
     function,
     ms,
@@ -39,8 +41,8 @@ td.n{text-align:right;font-variant-numeric:tabular-nums}
 code,pre{font-family:ui-monospace,monospace;font-size:90%}
 pre{white-space:pre-wrap;background:#f7f7f7;padding:.5em}
 .finding{border-left:6px solid #999;padding:.3em .8em;margin:.8em 0;background:#fafafa}
-.high{border-color:#c62828}.medium{border-color:#ef8f00}.low{border-color:#1e88e5}
-.info{border-color:#9e9e9e}
+.cause{border-color:#c62828}.information{border-color:#9e9e9e}
+.insufficient{border-color:#1e88e5}
 .sev{font-weight:bold;text-transform:uppercase;font-size:80%}
 .fail{color:#c62828;font-weight:bold}.pass{color:#2e7d32}
 .flag{color:#c62828;font-weight:bold}
@@ -64,7 +66,15 @@ def render(analysis: Analysis) -> str:
     body.append("<h2>Findings</h2>")
     if not analysis.findings:
         body.append("<p>No finding: the runs hold no evidence that a rule fires on.</p>")
-    body += [_finding(n, f) for n, f in enumerate(analysis.findings, start=1)]
+    number = 0
+    for standing in Standing:
+        section = [f for f in analysis.findings if f.standing is standing]
+        if not section:
+            continue
+        body.append(f"<h3>{_e(SECTION_TITLES[standing])}</h3>")
+        for finding in section:
+            number += 1
+            body.append(_finding(number, finding))
     if analysis.agreements:
         body.append("<h2>Profiler agreement</h2>")
         body.append(
@@ -102,11 +112,12 @@ def _e(value: object) -> str:
 
 def _finding(number: int, finding: Finding) -> str:
     parts = [
-        f'<div class="finding {finding.severity.value}">',
-        f'<p><span class="sev">{_e(finding.severity)}</span> {number}. '
+        f'<div class="finding {finding.standing.value.split()[0]}">',
+        f'<p><span class="sev">{_e(finding.cause)}</span> {number}. '
         f"<strong>{_e(finding.title)}</strong>"
         + (f" — run <code>{_e(finding.run_id)}</code>" if finding.run_id else "")
         + "</p>",
+        f"<p><em>{_e(cost_line(finding))}</em></p>",
         f"<p>{'<br>'.join(_e(line) for line in finding.detail.splitlines())}</p>",
     ]
     if finding.recommendation:

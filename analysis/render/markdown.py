@@ -13,11 +13,13 @@ from runs.text import markdown_code, markdown_text
 
 from ..attribution import Attribution, RoleAttribution
 from ..latency import LatencyDistribution
-from ..model import Analysis, Finding, RunAnalysis
+from ..model import Analysis, Finding, RunAnalysis, Standing
 from .text import (
     QUEUE_HEADER,
+    SECTION_TITLES,
     SQL_TIMING_HEADERS,
     amount,
+    cost_line,
     evidence,
     function,
     ms,
@@ -44,8 +46,15 @@ def render(analysis: Analysis) -> str:
     ]
     if not analysis.findings:
         out += ["No finding: the runs hold no evidence that a rule fires on.", ""]
-    for number, finding in enumerate(analysis.findings, start=1):
-        out += _finding(number, finding)
+    number = 0
+    for standing in Standing:
+        section = [f for f in analysis.findings if f.standing is standing]
+        if not section:
+            continue
+        out += [f"### {SECTION_TITLES[standing]}", ""]
+        for finding in section:
+            number += 1
+            out += _finding(number, finding)
     if analysis.agreements:
         out += [
             "## Profiler agreement",
@@ -75,7 +84,12 @@ def render(analysis: Analysis) -> str:
 
 def _finding(number: int, finding: Finding) -> list[str]:
     where = f" — run {markdown_code(finding.run_id)}" if finding.run_id else ""
-    lines = [f"### {number}. [{finding.severity}] {_inline(finding.title)}{where}", ""]
+    lines = [
+        f"#### {number}. {_inline(finding.title)}{where}",
+        "",
+        f"*{_inline(cost_line(finding))}*",
+        "",
+    ]
     lines += [_inline(line) for line in finding.detail.splitlines()]
     lines.append("")
     if finding.recommendation:

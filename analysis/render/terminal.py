@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
@@ -10,16 +11,15 @@ from rich.table import Table
 from runs.text import terminal_text
 
 from ..attribution import Attribution
-from ..model import Analysis, RunAnalysis, Severity
-from .text import QUEUE_HEADER, amount, evidence, function, ms, pct, queue_rows
+from ..model import Analysis, RunAnalysis, Standing
+from .text import QUEUE_HEADER, SECTION_TITLES, amount, cost_line, function, ms, pct, queue_rows
 
 SHOWN_FINDINGS = 12
 SHOWN_STATEMENTS = 6
 STYLES = {
-    Severity.HIGH: "bold red",
-    Severity.MEDIUM: "yellow",
-    Severity.LOW: "cyan",
-    Severity.INFO: "dim",
+    Standing.CAUSE: "bold red",
+    Standing.INFORMATION: "dim",
+    Standing.INSUFFICIENT: "cyan",
 }
 
 
@@ -30,30 +30,34 @@ def render(analysis: Analysis) -> str:
     return buffer.getvalue()
 
 
-def print_summary(console: Console, analysis: Analysis) -> None:
-    """Draw the summary on ``console`` (colours when it has them)."""
+def print_summary(console: Console, analysis: Analysis, report: Path | None = None) -> None:
+    """Draw the summary on ``console`` (colours when it has them); ``report`` is the file that
+    holds every finding (the combined report.md), named where the list is cut."""
     findings = analysis.findings
     console.print(
         f"[bold]queueprof analysis[/bold] of {len(analysis.runs)} run(s): "
         f"{len(findings)} finding(s)",
         highlight=False,
     )
-    for number, finding in enumerate(findings[:SHOWN_FINDINGS], start=1):
-        style = STYLES[finding.severity]
-        where = f" [dim]({terminal_text(finding.run_id)})[/dim]" if finding.run_id else ""
+    shown = 0
+    for standing in Standing:
+        section = [f for f in findings if f.standing is standing]
+        if not section or shown >= SHOWN_FINDINGS:
+            continue
+        style = STYLES[standing]
         console.print(
-            f"{number:>2}. [{style}]{finding.severity.value:<6}[/{style}] "
-            f"{terminal_text(finding.title)}{where}",
-            highlight=False,
+            f"[{style}]{terminal_text(SECTION_TITLES[standing])}[/{style}]", highlight=False
         )
-        if finding.recommendation and finding.severity is not Severity.INFO:
-            console.print(f"      -> {terminal_text(finding.recommendation)}", highlight=False)
-        if finding.evidence and finding.severity in (Severity.HIGH, Severity.MEDIUM):
-            console.print(
-                f"      [dim]{terminal_text(evidence(finding.evidence[0]))}[/dim]", highlight=False
-            )
-    if len(findings) > SHOWN_FINDINGS:
-        console.print(f"    ... and {len(findings) - SHOWN_FINDINGS} more in report.md")
+        for finding in section[: SHOWN_FINDINGS - shown]:
+            shown += 1
+            where = f" [dim]({terminal_text(finding.run_id)})[/dim]" if finding.run_id else ""
+            console.print(f"{shown:>2}. {terminal_text(finding.title)}{where}", highlight=False)
+            console.print(f"      [dim]{terminal_text(cost_line(finding))}[/dim]", highlight=False)
+            if finding.recommendation and standing is Standing.CAUSE:
+                console.print(f"      -> {terminal_text(finding.recommendation)}", highlight=False)
+    if len(findings) > shown:
+        where = str(report) if report is not None else "report.md (--format md or all)"
+        console.print(f"    ... and {len(findings) - shown} more in {terminal_text(where)}")
     for run in analysis.runs:
         _run(console, run)
 

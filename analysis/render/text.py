@@ -4,7 +4,26 @@ from __future__ import annotations
 
 from ..attribution import FunctionTime, RoleAttribution
 from ..hotspots import SqlHotspot
-from ..model import Evidence
+from ..model import Evidence, Finding, Standing
+
+SECTION_TITLES = {
+    Standing.CAUSE: "Causes, by measured cost",
+    Standing.INFORMATION: "Information (descriptions, minor costs, targets, overhead)",
+    Standing.INSUFFICIENT: "Insufficient evidence (below the floor: never ranked first)",
+}
+
+
+def cost_line(finding: Finding) -> str:
+    """``cause sql-scan; cost 0.167 s (12% of the wall time of the run); 109 calls (floor
+    20)``: what a finding is, what it cost and what it rests on."""
+    parts = [f"cause {finding.cause}"]
+    if finding.op:
+        parts.append(f"op {finding.op}")
+    parts.append(f"cost {finding.cost.text()}" if finding.cost is not None else "no measured cost")
+    if finding.support is not None:
+        s = finding.support
+        parts.append(f"{s.count:,} {s.unit} (floor {s.floor:,})")
+    return "; ".join(parts)
 
 
 def pct(share: float | None) -> str:

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import orjson
 import pytest
 
 from analysis.attribution import Attribution, attribute
-from analysis.findings import batching, where_time_goes
+from analysis.findings import round_trips, where_time_goes
+from analysis.hotspots import sql_hotspots
+from analysis.latency import from_nanoseconds
+from analysis.load.capture import SqlStatement
 from analysis.load.speedscope import load_speedscope
 from analysis.model import RoundTrips
 from analysis.operations import Category
@@ -87,19 +91,31 @@ def test_the_busiest_finding_ranks_by_store_time_on_every_thread(tmp_path: Path)
 @pytest.mark.parametrize(
     ("inline", "says"),
     [
-        (0, "each one trip to the aiosqlite connection thread"),
-        (300, "all of them run inline on the event loop"),
-        (150, "50% of them run inline on the event loop (dispatch), the rest one trip each"),
+        (0, "none of them inline"),
+        (300, "all of them inline on the event loop"),
+        (150, "50% of them inline on the event loop (dispatch)"),
     ],
 )
-def test_the_calls_finding_says_how_many_made_the_trip(inline: int, says: str) -> None:
-    # GIVEN 300 operation calls for 100 tasks, some of them run inline
+def test_the_round_trip_finding_says_how_many_made_the_trip(inline: int, says: str) -> None:
+    # GIVEN 300 operation calls for 100 tasks (ack_batch=1), some of them run inline, each
+    # call 1 ms of which 0.2 ms SQL
+    latencies = from_nanoseconds(
+        {op: np.full(100, 1_000_000) for op in ("enqueue", "claim", "complete")}, "op-samples"
+    )
+    statements = [
+        SqlStatement(i, op, f"UPDATE tasks SET x = {i}", 100, 20.0, 1, 1, 1, 1, 100)
+        for i, op in enumerate(("claim", "complete"))
+    ]
     run = builders.run_analysis(
-        queue={"dispatch": "auto"},
+        queue={"dispatch": "auto", "claim_batch": 1, "ack_batch": 1},
+        latencies=latencies,
+        sql=sql_hotspots(statements, {}, {}),
         round_trips=RoundTrips({"enqueue": 100, "claim": 100, "complete": 100}, 100, inline),
     )
-    # WHEN the calls finding is made (no SQL capture: no batching prediction)
-    (finding,) = batching(run)
-    # THEN it counts the calls and says where they ran
-    assert finding.title == "3.00 operation calls per task"
+    # WHEN the round-trip finding is made
+    (finding,) = round_trips(run)
+    # THEN it counts the calls, says where they ran and costs the per-call overhead
+    assert finding.cause == "round-trips"
     assert says in finding.detail
+    assert finding.cost is not None
+    assert finding.cost.value == pytest.approx(0.16)  # 2 ops x 100 calls x 0.8 ms

@@ -71,6 +71,15 @@ def profiled_runs(runs_dir: Path) -> tuple[Path, Path]:
     )
 
 
+@pytest.fixture(scope="session")
+def dbops_runs(runs_dir: Path) -> tuple[Path, Path]:
+    """Two bare dbops smoke runs: batched (the default), then one task per claim and ack."""
+    return (
+        make_run(runs_dir, "dbops-batched", "dbops"),
+        make_run(runs_dir, "dbops-one-at-a-time", "dbops", *ONE_AT_A_TIME),
+    )
+
+
 @pytest.fixture
 def run_copy(throughput_run: Path, tmp_path: Path) -> Path:
     """A private copy of :func:`throughput_run` that a test may change."""

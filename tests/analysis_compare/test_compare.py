@@ -180,6 +180,10 @@ def test_json_carries_its_schema_version(throughput_run: Path, run_copy: Path) -
         ("offered_tasks_per_s", "stress", Direction.NEUTRAL),
         ("peak_rss_mib", "memory", Direction.LOWER_IS_BETTER),
         ("tasks_enqueued", "stress", Direction.NEUTRAL),
+        ("lock_wait_us", "", Direction.LOWER_IS_BETTER),
+        ("lock_wait_us.claim", "", Direction.LOWER_IS_BETTER),
+        ("worker_busy_us.w0", "", Direction.NEUTRAL),
+        ("worker_tasks.w3", "", Direction.NEUTRAL),
     ],
 )
 def test_metric_direction(name: str, workload: str, direction: Direction) -> None:
@@ -226,3 +230,25 @@ def test_latency_summaries_without_samples_are_compared_in_ms(latency_run: Path)
     assert e2e
     assert {m.unit for m in e2e} == {"ms"}
     assert {m.basis for m in e2e} == {Basis.NOISE_BAND}
+
+
+def test_dbops_compares_calls_per_task_and_each_steps_counters(
+    dbops_runs: tuple[Path, Path],
+) -> None:
+    # GIVEN dbops batched (the default) and one task per claim and ack
+    batched, one_at_a_time = dbops_runs
+    # WHEN compared
+    comparison = compare_folders(batched, one_at_a_time)
+    rows = {m.name: m for m in comparison.metrics}
+    # THEN the claim's calls per task are there and worse: a per-call latency that looks
+    # faster is not the last word (the run made ~40x more claims for the same tasks)
+    calls = rows["claim calls per task"]
+    assert calls.candidate > 10 * calls.baseline
+    assert calls.verdict is ChangeVerdict.WORSE
+    assert rows["claim time per task"].verdict is ChangeVerdict.SLOWER
+    assert any("claim" in note and "calls" in note for note in comparison.notes)
+    # AND each step's contention counters are compared on their own
+    assert {"1 worker: sqlite_busy_retries", "10 workers: lock_wait_us"} <= rows.keys()
+    assert rows["10 workers: lock_wait_us"].scope is Scope.COUNTER
+    # AND per-worker counters describe the split, so they are not judged
+    assert not any(name.split(": ")[-1].startswith("worker_") for name in rows)

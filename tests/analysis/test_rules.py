@@ -1,0 +1,667 @@
+"""Each cause rule on hand-built evidence, and the ranking that orders what they find.
+
+GIVEN a RunAnalysis with one planted cause in its typed results (no workload runs), WHEN the
+rules run, THEN the #1 finding names the operation and the cause, with its cost and support.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import orjson
+import pytest
+
+from analysis.attribution import attribute
+from analysis.findings import (
+    consolidate,
+    contention,
+    memory_growth,
+    missed_targets,
+    peak_memory,
+    profiler_overhead,
+    round_trips,
+    run_findings,
+    sql_plans,
+    statements_per_call,
+    subtree_findings,
+    worker_imbalance,
+)
+from analysis.hotspots import sql_hotspots
+from analysis.latency import from_nanoseconds
+from analysis.load.capture import SqlStatement
+from analysis.load.heap_growth import HeapGrowth
+from analysis.load.memray_stats import AllocationSnapshot, MemoryStats, StackAllocation
+from analysis.load.speedscope import load_speedscope
+from analysis.memory import attribute_growth, attribute_memory
+from analysis.model import (
+    Analysis,
+    BareRun,
+    Cause,
+    Cost,
+    Finding,
+    Overhead,
+    RoundTrips,
+    RunAnalysis,
+    Standing,
+    Support,
+    ranked,
+)
+from analysis.output import report_folder, write_reports
+from analysis.profile import Frame
+from analysis.render import Format
+from analysis.sqlplan import CHECKOUT_SCHEMA, Schema, explain, load_schema, suggest_index
+from runs import LatencySummary, StepResult, Verdict
+
+from . import builders
+
+TABLE = (
+    "CREATE TABLE tasks (id INTEGER PRIMARY KEY, state TEXT, priority INTEGER, run_at REAL, "
+    "payload TEXT, worker TEXT);"
+)
+CLAIM_SQL = (
+    "SELECT id FROM tasks WHERE state = 'pending' AND run_at <= :now "
+    "ORDER BY priority DESC, run_at, id LIMIT :n"
+)
+
+
+def statement(index: int, op: str, sql: str, count: int, total_ms: float) -> SqlStatement:
+    return SqlStatement(index, op, sql, count, total_ms, 1.0, 2.0, 3.0, 4.0, count)
+
+
+def calls(**counts: int) -> tuple:  # type: ignore[type-arg]
+    """Latency distributions with ``counts`` calls per op, 1 ms each."""
+    return from_nanoseconds({op: np.full(n, 1_000_000) for op, n in counts.items()}, "op")
+
+
+# -- ranking --------------------------------------------------------------------------------
+
+
+def finding(key: str, cause: Cause, share: float | None, count: int = 100) -> Finding:
+    return Finding(
+        key=key,
+        cause=cause,
+        title=key,
+        detail="",
+        evidence=(),
+        cost=None if share is None else Cost(share, "s", share),
+        support=Support(count, "calls", 20),
+    )
+
+
+def test_ranking_is_by_cost_and_a_finding_below_its_floor_never_leads() -> None:
+    # GIVEN a large cause on 5 calls, a smaller one on 100, a description and a minor cause
+    findings = [
+        finding("thin", Cause.SQL_SCAN, 0.9, count=5),
+        finding("small", Cause.N_PLUS_ONE, 0.2),
+        finding("big", Cause.HOT_SUBTREE, 0.4),
+        finding("describe", Cause.PROFILE, 0.95),
+        finding("minor", Cause.SQL_SCAN, 0.01),
+        finding("uncosted", Cause.TARGET, None),
+    ]
+    # WHEN ranked
+    order = ranked(findings)
+    # THEN causes by cost lead, then information (descriptions and minor causes), then
+    # the one below its evidence floor
+    assert [f.key for f in order] == ["big", "small", "describe", "minor", "uncosted", "thin"]
+    assert order[-1].standing is Standing.INSUFFICIENT
+    assert order[2].standing is Standing.INFORMATION
+
+
+# -- plans ----------------------------------------------------------------------------------
+
+
+def test_scan_findings_rank_by_the_statements_total_time_in_the_run(tmp_path: Path) -> None:
+    # GIVEN the run's schema snapshot without a claim index; a 16-call 4.6 ms status scan
+    # (the drained check) and a 109-call 167 ms claim scan
+    (tmp_path / "schema.sql").write_text(TABLE)
+    schema = load_schema(tmp_path)
+    assert schema.snapshot
+    hotspots = sql_hotspots(
+        [
+            statement(0, "status", "SELECT count(*) FROM tasks WHERE worker = :w", 16, 4.6),
+            statement(1, "claim", CLAIM_SQL, 109, 167.0),
+        ],
+        {},
+        {},
+        schema,
+    )
+    run = builders.run_analysis(sql=hotspots, duration_s=1.0)
+    # WHEN the plan rule runs and the findings are ranked
+    top = ranked(list(sql_plans(run)))[0]
+    # THEN the claim's scan leads, costed in seconds of the run, with a proven index
+    assert top.op == "claim"
+    assert top.cause is Cause.SQL_SCAN
+    assert top.cost is not None
+    assert top.cost.value == pytest.approx(0.167)
+    assert top.cost.share == pytest.approx(0.167)
+    assert top.support == Support(109, "calls", 20)
+    assert top.recommendation is not None
+    assert "CREATE INDEX tasks_state_run_at ON tasks" in top.recommendation or (
+        "CREATE INDEX" in top.recommendation and "SEARCH tasks" in top.recommendation
+    )
+    assert "CAVEAT" not in top.detail
+
+
+def test_plans_use_the_runs_snapshot_not_the_checkout(tmp_path: Path) -> None:
+    # GIVEN a run whose schema had the claim index and one whose snapshot is missing
+    with_index = TABLE + "CREATE INDEX ready ON tasks (state, priority DESC, run_at, id);"
+    (tmp_path / "schema.sql").write_text(with_index)
+    snapshot = load_schema(tmp_path)
+    fallback = load_schema(tmp_path / "missing")
+    # THEN the snapshot's plan has no scan, and the fallback says it is the checkout's
+    assert not explain(CLAIM_SQL, snapshot.script).flagged
+    assert fallback == CHECKOUT_SCHEMA
+    run = builders.run_analysis(
+        sql=sql_hotspots(
+            [statement(0, "claim", "SELECT id FROM tasks ORDER BY created_at", 50, 10.0)],
+            {},
+            {},
+            fallback,
+        )
+    )
+    (found,) = sql_plans(run)
+    assert "CAVEAT: this run has no schema.sql snapshot" in found.detail
+
+
+def test_the_suggested_index_is_proven_by_replanning() -> None:
+    plan = explain(CLAIM_SQL, TABLE)
+    suggestion = suggest_index(CLAIM_SQL, plan, TABLE)
+    assert suggestion is not None
+    assert suggestion.columns[0] == "state"
+    assert not suggestion.plan.flagged
+    assert suggestion.plan.lines[0].startswith("SEARCH tasks")
+    assert not explain(CLAIM_SQL, TABLE + suggestion.ddl + ";").flagged
+
+
+# -- statements per call --------------------------------------------------------------------
+
+
+def test_one_query_per_column_is_n_plus_one_with_distinct_labels() -> None:
+    # GIVEN 100 status calls, each running 14 one-column SELECTs
+    columns = ["state", "priority", "attempts", "worker", "run_at", "payload", "id"] * 2
+    statements = [
+        statement(i, "status", f"SELECT {c}{i} FROM tasks WHERE id = ?", 100, 5.0)
+        for i, c in enumerate(columns)
+    ]
+    statements.append(statement(99, "claim", "UPDATE tasks SET state = 'running'", 10, 1.0))
+    run = builders.run_analysis(
+        latencies=calls(status=100, claim=10), sql=sql_hotspots(statements, {}, {})
+    )
+    # WHEN the N+1 rule runs
+    (found,) = statements_per_call(run)
+    # THEN it names status, its statements per call, and the statements read differently
+    assert found.op == "status"
+    assert found.cause is Cause.N_PLUS_ONE
+    assert found.title.startswith("status: 14 statements per call (N+1)")
+    assert "`SELECT state0 FROM tasks WHERE id = ?`" in found.detail
+    assert "`SELECT priority1 FROM tasks WHERE id = ?`" in found.detail
+    assert found.cost is not None
+    assert found.cost.value == pytest.approx(0.07)
+
+
+def test_begin_and_commit_do_not_make_a_claim_n_plus_one() -> None:
+    statements = [
+        statement(0, "claim", "BEGIN DEFERRED", 100, 1.0),
+        statement(1, "claim", "SELECT id FROM tasks", 100, 1.0),
+        statement(2, "claim", "UPDATE tasks SET state = 'running'", 100, 1.0),
+        statement(3, "claim", "COMMIT", 100, 1.0),
+    ]
+    run = builders.run_analysis(latencies=calls(claim=100), sql=sql_hotspots(statements, {}, {}))
+    assert list(statements_per_call(run)) == []
+
+
+# -- hot subtrees, loop holds, round trips --------------------------------------------------
+
+ENCODER = ("JSONEncoder.encode", "json/encoder.py")
+DUMPS = ("dumps", "json/__init__.py")
+SLEEP = ("sleep", "<built-in>")
+VALIDATE = ("_validate", "app/validation.py")
+
+
+def _profile(tmp_path: Path, samples: list[tuple[list[builders.Frame], float]]) -> RunAnalysis:
+    path = builders.write_json(
+        tmp_path / "p.speedscope.json", builders.speedscope([("event loop", samples)])
+    )
+    attribution = attribute(load_speedscope(path), profiler="pyinstrument", source=path.name)
+    return builders.run_analysis(attributions=(attribution,), duration_s=10.0)
+
+
+def test_an_encoder_inside_enqueue_is_a_hot_subtree_by_inclusive_time(tmp_path: Path) -> None:
+    # GIVEN enqueue: 6 s in dumps -> encode (its self time spread over both), 2 s of SQL,
+    # 1 s of its own; 2 s idle
+    base: list[builders.Frame] = [builders.LOOP, builders.RUN_FOREVER, builders.ENQUEUE]
+    run = _profile(
+        tmp_path,
+        [
+            *[([*base, DUMPS], 0.1)] * 20,
+            *[([*base, DUMPS, ENCODER], 0.2)] * 20,
+            *[([*base, builders.CALL, builders.INSERT, builders.EXECUTE], 0.1)] * 20,
+            *[(base, 0.05)] * 20,
+            *[([builders.LOOP, builders.RUN_FOREVER, builders.SELECT], 0.1)] * 20,
+        ],
+    )
+    # WHEN the subtree rule runs
+    (found,) = subtree_findings(run)
+    # THEN dumps, by inclusive time (no single function's self time is the largest), leads
+    assert found.cause is Cause.HOT_SUBTREE
+    assert found.op == "enqueue"
+    assert "dumps -> JSONEncoder.encode (json/encoder.py)" in found.title
+    assert found.cost is not None
+    assert found.cost.value == pytest.approx(6.0)
+    assert found.support is not None
+    assert found.support.count == 40
+    # AND no round-trip (per-call overhead) finding blames the calls for it
+    run = RunAnalysis(
+        **{
+            **run.__dict__,
+            "queue": {"ack_batch": 1},
+            "params": {"enqueue_batch": 1},
+            "latencies": calls(enqueue=100),
+            "sql": sql_hotspots([statement(0, "enqueue", "INSERT INTO tasks", 100, 10)], {}, {}),
+            "round_trips": RoundTrips({"enqueue": 100}, 100),
+        }
+    )
+    assert list(round_trips(run)) == []
+
+
+def test_a_blocking_call_on_the_loop_is_a_loop_hold(tmp_path: Path) -> None:
+    base: list[builders.Frame] = [builders.LOOP, builders.RUN_FOREVER, builders.ENQUEUE]
+    run = _profile(
+        tmp_path,
+        [*[([*base, SLEEP], 0.1)] * 30, *[([builders.LOOP, builders.SELECT], 0.1)] * 30],
+    )
+    (found,) = subtree_findings(run)
+    assert found.cause is Cause.LOOP_HOLD
+    assert found.op == "enqueue"
+
+
+def test_a_wrapper_patched_onto_the_queue_counts_as_the_operation_it_wraps(
+    tmp_path: Path,
+) -> None:
+    # GIVEN a decorator from another file around TaskQueue.enqueue that sleeps before it
+    wrapper: builders.Frame = ("TaskQueue.limited", "app/ratelimit.py")
+    run = _profile(
+        tmp_path,
+        [
+            *[([builders.LOOP, wrapper, SLEEP], 0.1)] * 30,
+            *[([builders.LOOP, wrapper, builders.ENQUEUE, builders.CALL, builders.AWAIT], 0.1)] * 5,
+        ],
+    )
+    (found,) = subtree_findings(run)
+    assert (found.op, found.cause) == ("enqueue", Cause.LOOP_HOLD)
+
+
+def test_few_samples_leave_a_subtree_below_its_floor(tmp_path: Path) -> None:
+    base: list[builders.Frame] = [builders.LOOP, builders.RUN_FOREVER, builders.STATUS]
+    run = _profile(tmp_path, [([*base, VALIDATE], 1.0)] * 5)
+    (found,) = subtree_findings(run)
+    assert found.standing is Standing.INSUFFICIENT
+
+
+def test_round_trips_need_one_task_per_call_and_a_setting_that_batches() -> None:
+    # GIVEN completes one task per call (ack_batch=1), 1 ms each of which 0.1 ms SQL
+    def run_with(queue: dict[str, int], complete_calls: int) -> RunAnalysis:
+        return builders.run_analysis(
+            queue=queue,
+            latencies=calls(complete=complete_calls),
+            sql=sql_hotspots(
+                [statement(0, "complete", "UPDATE tasks SET state='done'", complete_calls, 10)],
+                {},
+                {},
+            ),
+            round_trips=RoundTrips({"complete": complete_calls}, 100),
+        )
+
+    (found,) = round_trips(run_with({"ack_batch": 1}, 100))
+    assert (found.op, found.cause) == ("complete", Cause.ROUND_TRIPS)
+    assert "ack_batch=10" in (found.recommendation or "")
+    # AND batched calls (4 of them for 100 tasks) or no setting to batch them are no cause
+    assert list(round_trips(run_with({"ack_batch": 100}, 25))) == []
+    assert list(round_trips(run_with({}, 100))) == []
+
+
+# -- contention -----------------------------------------------------------------------------
+
+
+def test_contention_names_the_step_the_op_the_strategy_and_the_fix() -> None:
+    steps = (
+        StepResult("1 worker", {"workers": 1}, {}, {}, {"sqlite_busy_retries": 0}),
+        StepResult(
+            "10 workers",
+            {"workers": 10},
+            {},
+            {},
+            {
+                "sqlite_busy_retries": 400,
+                "sqlite_busy_retries.claim": 400,
+                "claim_conflicts": 7,
+                "lock_wait_us": 300_000,
+                "lock_wait_us.claim": 300_000,
+            },
+        ),
+    )
+    run = builders.run_analysis(
+        steps=steps,
+        duration_s=1.0,
+        queue={"claim_style": "deferred", "connection": "per-worker", "busy_timeout_ms": 0},
+    )
+    (found,) = contention(run)
+    assert (found.op, found.cause) == ("claim", Cause.CONTENTION)
+    assert found.cost is not None
+    assert found.cost.value == pytest.approx(0.3)
+    assert "10 workers: 400 retries, 7 conflicts" in found.detail
+    assert "claim_style=deferred" in found.title
+    assert "claim_style=returning" in (found.recommendation or "")
+    assert "connection=shared" in (found.recommendation or "")
+
+
+def test_a_few_busy_retries_are_not_enough_evidence() -> None:
+    run = builders.run_analysis(counters={"sqlite_busy_retries": 3, "lock_wait_us": 900_000})
+    (found,) = contention(run)
+    assert found.standing is Standing.INSUFFICIENT
+
+
+# -- worker imbalance -----------------------------------------------------------------------
+
+
+def test_one_worker_carrying_the_step_is_an_imbalance() -> None:
+    counters = {"worker_claims.w0": 103, "worker_tasks.w0": 500, "worker_busy_us.w0": 800_000}
+    for w in ("w1", "w2", "w3", "w4"):
+        counters |= {f"worker_claims.{w}": 1, f"worker_tasks.{w}": 0, f"worker_busy_us.{w}": 0}
+    run = builders.run_analysis(
+        steps=(StepResult("5 workers", {"workers": 5}, {}, {}, counters),), duration_s=1.0
+    )
+    (found,) = worker_imbalance(run)
+    assert (found.op, found.cause) == ("worker", Cause.WORKER_IMBALANCE)
+    assert "w0 103 claims/500 tasks" in found.detail
+    assert found.cost is not None
+    assert found.cost.value == pytest.approx(0.64)
+
+
+def test_balanced_workers_are_no_finding() -> None:
+    counters = {f"worker_tasks.w{i}": 100 for i in range(4)} | {
+        f"worker_busy_us.w{i}": 1000 for i in range(4)
+    }
+    run = builders.run_analysis(steps=(StepResult("4 workers", {}, {}, {}, counters),))
+    assert list(worker_imbalance(run)) == []
+
+
+# -- memory ---------------------------------------------------------------------------------
+
+KEEP = Frame("Store._tasks", "/x/taskqueue/store.py", 1)
+CLAIM_FRAME = Frame("Store.claim_returning", "/x/taskqueue/store.py", 2)
+PLAIN = Frame("WorkerEngine._run_plain", "/x/taskqueue/worker.py", 3)
+NOISE = Frame("dict.__setitem__", "/x/lib.py", 4)
+
+
+def test_steady_state_growth_names_the_operation_and_site() -> None:
+    # GIVEN 2,000 tasks that retained 800 KiB, 700 of them allocated under a claim
+    growth = HeapGrowth(
+        "tracemalloc",
+        2000,
+        1.0,
+        800 * 1024,
+        400 * 1024,
+        (
+            StackAllocation((KEEP, CLAIM_FRAME), 700 * 1024, 4000, ""),
+            StackAllocation((NOISE, PLAIN), 100 * 1024, 10, ""),
+        ),
+    )
+    run = builders.run_analysis(
+        workload="memory", retained=attribute_growth(growth, "heap-growth.json")
+    )
+    found = list(memory_growth(run))
+    top = ranked(found)[0]
+    assert (top.op, top.cause) == ("claim", Cause.MEMORY_GROWTH)
+    assert "Store._tasks" in top.title
+    assert top.cost is not None
+    assert top.cost.share == pytest.approx(0.875)
+    # AND _run_plain's allocations are the handler's
+    assert any(f.op == "handler" for f in found)
+
+
+def test_no_growth_above_the_floor_is_information() -> None:
+    growth = HeapGrowth(
+        "tracemalloc", 2000, 1.0, 4096, 2048, (StackAllocation((NOISE,), 4096, 3, ""),)
+    )
+    run = builders.run_analysis(retained=attribute_growth(growth, "heap-growth.json"))
+    (found,) = memory_growth(run)
+    assert found.standing is Standing.INFORMATION
+
+
+def test_the_peak_lists_every_category_other_included() -> None:
+    snapshot = AllocationSnapshot(
+        1000,
+        3,
+        (
+            StackAllocation((NOISE,), 600, 1, ""),
+            StackAllocation((KEEP, CLAIM_FRAME), 400, 2, ""),
+        ),
+    )
+    stats = MemoryStats(1000, 3, 1.0, snapshot, snapshot)
+    run = builders.run_analysis(allocations=attribute_memory(stats, "memray-stats.json"))
+    (found,) = peak_memory(run)
+    assert "other held 1 KiB" in found.title or "other" in found.title
+    assert "claim" in found.detail
+
+
+# -- targets and overhead -------------------------------------------------------------------
+
+
+def test_a_p99_from_22_samples_is_not_judged() -> None:
+    summary = LatencySummary(22, 1.0, 1.0, 5.0, 22.0, 22.0, 22.0)
+    run = builders.run_analysis(
+        steps=(StepResult("1 worker", {}, {}, {"claim": summary}, {}),),
+        targets=(Verdict("claim_p99_ms", 22.0, 20.0, "<", "ms", False),),
+    )
+    (found,) = missed_targets(run)
+    assert found.standing is Standing.INSUFFICIENT
+    assert found.title == "not enough samples to judge claim_p99_ms: 22 < 100"
+
+
+def test_profiler_overhead_is_information_only() -> None:
+    run = builders.run_analysis(overhead=Overhead("pyinstrument", 2.0, 2.1, 1.3, "baseline"))
+    (found,) = profiler_overhead(run)
+    assert found.standing is Standing.INFORMATION
+    assert found.cost is None
+
+
+# -- one report per invocation --------------------------------------------------------------
+
+
+def test_several_runs_get_one_combined_report_in_a_folder_of_its_own(tmp_path: Path) -> None:
+    runs = []
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        run = builders.run_analysis(run_id=name, folder=str(tmp_path / name), overhead=None)
+        runs.append(RunAnalysis(**{**run.__dict__, "findings": run_findings(run)}))
+    extra = finding("x", Cause.SQL_SCAN, 0.5)
+    analysis = Analysis(runs=tuple(runs), findings=(extra,))
+    folder = report_folder(analysis, None)
+    assert folder is not None
+    assert folder.parent == tmp_path
+    assert folder.name.startswith("analysis-")
+    written = write_reports(analysis, [Format.MARKDOWN, Format.JSON], None, folder)
+    assert folder / "report.md" in written
+    assert tmp_path / "a" / "report.md" in written
+    document = orjson.loads((folder / "findings.json").read_bytes())
+    assert document["leading"]["key"] == "x"
+    assert document["findings"][0]["standing"] == "cause"
+
+
+def test_schema_loads_with_sqlite_stat1(tmp_path: Path) -> None:
+    (tmp_path / "schema.sql").write_text(
+        TABLE
+        + "CREATE INDEX w ON tasks (worker);"
+        + "ANALYZE sqlite_schema;"
+        + "INSERT INTO sqlite_stat1 VALUES('tasks','w','1000 1');"
+    )
+    schema = load_schema(tmp_path)
+    assert isinstance(schema, Schema)
+    assert schema.snapshot
+    assert not explain("SELECT id FROM tasks WHERE worker = ?", schema.script).flagged
+
+
+def test_an_operation_without_timings_counts_calls_by_its_other_statements() -> None:
+    # GIVEN complete (riding on claims, so no timings of its own) with 10 batch updates and
+    # a read-back per acked task (1,000)
+    statements = [
+        statement(0, "complete", "UPDATE tasks SET state = 'done'", 10, 3.0),
+        statement(1, "complete", "SELECT state FROM tasks WHERE id = ?", 1000, 24.0),
+    ]
+    run = builders.run_analysis(
+        latencies=calls(claim=10), sql=sql_hotspots(statements, {}, {}), duration_s=0.1
+    )
+    (found,) = statements_per_call(run)
+    assert (found.op, found.cause, found.standing) == ("complete", Cause.N_PLUS_ONE, Standing.CAUSE)
+    assert "no call timings of its own" in found.detail
+
+
+def test_no_round_trips_when_the_sql_is_most_of_each_call() -> None:
+    # GIVEN one-task enqueues of 1 ms each, 0.7 ms of it SQL
+    run = builders.run_analysis(
+        params={"enqueue_batch": 1},
+        latencies=calls(enqueue=100),
+        sql=sql_hotspots([statement(0, "enqueue", "INSERT INTO tasks", 100, 70.0)], {}, {}),
+        round_trips=RoundTrips({"enqueue": 100}, 100),
+    )
+    assert list(round_trips(run)) == []
+
+
+def test_retries_are_not_extra_statements_and_lock_waits_not_per_call_overhead() -> None:
+    # GIVEN 100 deferred claims (SELECT + UPDATE each) of which 200 statements were retries
+    # after SQLITE_BUSY, and 80 of each call's 100 ms spent sleeping on the lock
+    statements = [
+        statement(0, "claim", "SELECT id FROM tasks", 200, 10.0),
+        statement(1, "claim", "UPDATE tasks SET state = 'running'", 200, 10.0),
+    ]
+    counters = {
+        "sqlite_busy_retries": 200,
+        "sqlite_busy_retries.claim": 200,
+        "lock_wait_us": 8_000_000,
+        "lock_wait_us.claim": 8_000_000,
+    }
+    run = builders.run_analysis(
+        queue={"claim_batch": 1},
+        counters=counters,
+        latencies=from_nanoseconds({"claim": np.full(100, 100_000_000)}, "op"),
+        sql=sql_hotspots(statements, {}, {}),
+        round_trips=RoundTrips({"claim": 100}, 100),
+        duration_s=10.0,
+    )
+    # THEN no N+1 (2 statements per call) and no round trips (the wait is contention's)
+    assert list(statements_per_call(run)) == []
+    assert [f.cause for f in round_trips(run)] == []
+    (found,) = contention(run)
+    assert found.standing is Standing.CAUSE
+
+
+def test_the_hand_off_to_the_connection_thread_is_no_hot_subtree(tmp_path: Path) -> None:
+    # GIVEN enqueue whose running time is mostly the put onto aiosqlite's job queue
+    base: list[builders.Frame] = [builders.LOOP, builders.RUN_FOREVER, builders.ENQUEUE]
+    put: builders.Frame = ("SimpleQueue.put_nowait", "<built-in>")
+    run = _profile(tmp_path, [([*base, builders.CALL, put], 0.1)] * 30)
+    # THEN it is the trip's cost, not a subtree of enqueue's work
+    assert list(subtree_findings(run)) == []
+
+
+def test_alternative_ack_statements_riding_on_many_claims_are_no_n_plus_one() -> None:
+    # GIVEN 621 claims carrying acks: 247 single-task updates and 39 batch updates (two paths
+    # of one call, not 7 statements per call)
+    statements = [
+        statement(0, "complete", "UPDATE tasks SET state = 'done' WHERE id = :id", 247, 5.0),
+        statement(1, "complete", "UPDATE tasks SET state = 'done' FROM json_each(:a)", 39, 5.0),
+    ]
+    run = builders.run_analysis(
+        latencies=calls(claim=621), sql=sql_hotspots(statements, {}, {}), duration_s=0.1
+    )
+    assert list(statements_per_call(run)) == []
+
+
+def test_round_trips_are_weighed_on_the_bare_run_when_it_was_kept() -> None:
+    # GIVEN enqueues of 1 ms under the profiler (0.2 ms SQL: overhead "dominates"), but of
+    # 0.3 ms in the bare run with the same 0.2 ms of SQL
+    def run_with(bare: BareRun | None) -> RunAnalysis:
+        return builders.run_analysis(
+            params={"enqueue_batch": 1},
+            latencies=calls(enqueue=100),
+            sql=sql_hotspots([statement(0, "enqueue", "INSERT INTO tasks", 100, 20.0)], {}, {}),
+            round_trips=RoundTrips({"enqueue": 100}, 100),
+            duration_s=0.5,
+            bare=bare,
+        )
+
+    bare = BareRun(
+        0.2, from_nanoseconds({"enqueue": np.full(100, 300_000)}, "baseline"), {"enqueue": 20.0}
+    )
+    # THEN the profiled timings alone would blame the calls, the bare ones do not
+    assert [f.cause for f in round_trips(run_with(None))] == [Cause.ROUND_TRIPS]
+    assert list(round_trips(run_with(bare))) == []
+
+
+def test_work_inside_the_store_is_a_subtree_that_holds_the_lock(tmp_path: Path) -> None:
+    # GIVEN claims whose store code walks every payload (py-spy: the store's frame above the
+    # walk), and 2 s that other writers waited on claim's lock
+    walk: builders.Frame = ("walk", "app/validate.py")
+    base: list[builders.Frame] = [builders.LOOP, builders.CLAIM, builders.CLAIM_RETURNING]
+    run = _profile(
+        tmp_path,
+        [*[([*base, walk], 0.1)] * 30, *[(base, 0.1)] * 10, *[([builders.LOOP], 0.1)] * 10],
+    )
+    run = RunAnalysis(
+        **{
+            **run.__dict__,
+            "counters": {"lock_wait_us": 2_000_000, "lock_wait_us.claim": 2_000_000},
+            "params": {"workers": 2},
+        }
+    )
+    # WHEN the subtree rule runs
+    (found,) = subtree_findings(run)
+    # THEN the walk is named, with the lock waits it caused added to its cost
+    assert (found.op, found.cause) == ("claim", Cause.HOT_SUBTREE)
+    assert "inside claim's transaction" in found.title
+    assert found.cost is not None
+    assert found.cost.share > 3.0 / 5.0
+
+
+def test_a_subtree_another_profiler_saw_blocking_is_a_loop_hold_in_every_run() -> None:
+    # GIVEN pyinstrument's run saw _notify -> sleep; py-spy's run of the same workload sees
+    # only the Python caller _notify
+    def subtree(run_id: str, cause: Cause) -> Finding:
+        return Finding(
+            key=f"{cause}-{run_id}",
+            cause=cause,
+            title="enqueue: X (a.py) takes 90% of enqueue's running time",
+            detail="",
+            evidence=(),
+            op="enqueue",
+            subject="_notify",
+            run_id=run_id,
+        )
+
+    runs = {
+        "a": builders.run_analysis(run_id="a", workload="dbops"),
+        "b": builders.run_analysis(run_id="b", workload="dbops"),
+    }
+    merged = consolidate([subtree("a", Cause.LOOP_HOLD), subtree("b", Cause.HOT_SUBTREE)], runs)
+    assert [f.cause for f in merged] == [Cause.LOOP_HOLD, Cause.LOOP_HOLD]
+    assert merged[1].title.startswith("enqueue: blocking call holds the event loop")
+
+
+def test_async_workers_running_handler_code_are_no_imbalance(tmp_path: Path) -> None:
+    # GIVEN w0 did all of 1 s of busy time, all of it handler code on the one event loop
+    counters = {"worker_tasks.w0": 100, "worker_busy_us.w0": 1_000_000}
+    counters |= {"worker_tasks.w1": 0, "worker_busy_us.w1": 0}
+    run = _profile(
+        tmp_path,
+        [([builders.LOOP, builders.WORKER, ("noop", "taskqueue/handlers.py")], 0.1)] * 10,
+    )
+    run = RunAnalysis(
+        **{**run.__dict__, "steps": (StepResult("2 workers", {"workers": 2}, {}, {}, counters),)}
+    )
+    (found,) = worker_imbalance(run)
+    # THEN an even split would have saved nothing: no cost, no cause
+    assert found.cost is not None
+    assert found.cost.value == pytest.approx(0.0)
+    assert found.standing is Standing.INFORMATION

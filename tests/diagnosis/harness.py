@@ -1,0 +1,199 @@
+"""Run one plant through the real ``queueprof run`` and ``queueprof analyze``, judge its #1.
+
+What a finding must say, in ``findings.json`` (schema 3, written by ``queueprof analyze``):
+``op`` (the operation: ``enqueue``, ``claim``, ``complete``, ``status``, ``handler``... or
+null when it concerns no one operation) and ``cause`` (``sql-scan``, ``n-plus-one``...).
+The #1 finding is the first of ``findings`` whose ``sufficient`` is not false: a finding
+below its evidence floor never leads.
+
+A plant's #1 is OK when its ``op`` and its ``cause`` are among the plant's expected ones.
+The clean control's #1 is OK when it is not a false alarm: there is no sufficient finding,
+or it is reported as information (``standing``), or it does not claim a defect (its cause
+is none of :data:`DEFECT_CAUSES`), or the defect it claims costs under
+:data:`FALSE_ALARM_SHARE` of the run.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from .plants import Plant
+
+ROOT = Path(__file__).resolve().parents[2]
+SITE = Path(__file__).resolve().parent / "site"
+RUN_TIMEOUT_S = 300
+
+DEFECT_CAUSES = frozenset(
+    {
+        "sql-scan",
+        "sql-sort",
+        "n-plus-one",
+        "hot-subtree",
+        "contention",
+        "memory-growth",
+        "worker-imbalance",
+        "loop-hold",
+        "round-trips",
+    }
+)
+"""Causes that say "this is wrong with the queue" (the families the plants exercise)."""
+FALSE_ALARM_SHARE = 0.05
+"""A defect finding on the clean control costing less than this share of the run is noise
+reported as such, not a false alarm."""
+
+
+@dataclass(frozen=True)
+class PlantOutcome:
+    """One plant run and analysed, and the verdict on its #1 finding."""
+
+    plant: Plant
+    run_dir: Path
+    top: dict[str, Any] | None
+    ok: bool
+    reason: str
+    seconds: float
+    processes: int = 0
+    """Processes the plant was applied in (the run, its launcher, worker processes)."""
+
+    @property
+    def top_text(self) -> str:
+        """The #1 finding as the report prints it: its title (and op / cause)."""
+        if self.top is None:
+            return "(no sufficient finding)"
+        top = self.top
+        return f"{top.get('title', '?')}  [op={top.get('op')}, cause={top.get('cause')}]"
+
+    @property
+    def expected_text(self) -> str:
+        """What the plant expects, for the table."""
+        if self.plant.control:
+            return "no false alarm"
+        ops = "/".join(sorted(str(op) for op in self.plant.expected_ops))
+        causes = "/".join(sorted(self.plant.expected_causes))
+        return f"op {ops}, cause {causes}"
+
+
+def run_plant(plant: Plant, out_dir: Path, *, attempt: int = 0) -> PlantOutcome:
+    """Run ``plant`` into ``out_dir`` (run id ``<name>-<attempt>``), analyse it, judge it."""
+    started = time.perf_counter()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    run_id = f"{plant.name}-{attempt}"
+    log = out_dir / f"{run_id}.plant-log"
+    log.unlink(missing_ok=True)
+    shutil.rmtree(out_dir / run_id, ignore_errors=True)  # an earlier run of the same plant
+    command = [
+        sys.executable,
+        "-m",
+        "queueprof",
+        "run",
+        plant.workload,
+        "--size",
+        plant.size,
+        "--profiler",
+        plant.profiler,
+        "--out",
+        str(out_dir),
+        "--run-id",
+        run_id,
+        "--quiet",
+    ]
+    for param in plant.params:
+        command += ["--param", param]
+    if plant.queue:
+        command += ["--queue", plant.queue]
+    if not plant.baseline:
+        command.append("--no-baseline")
+    env = _env(plant_name=plant.name, log=log)
+    done = subprocess.run(
+        command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=RUN_TIMEOUT_S
+    )
+    run_dir = out_dir / run_id
+    if done.returncode != 0:
+        raise RuntimeError(
+            f"plant {plant.name}: `queueprof run` exited {done.returncode}:\n"
+            f"{done.stderr[-3000:]}\n{done.stdout[-2000:]}"
+        )
+    if not plant.control and not log.exists():
+        raise RuntimeError(f"plant {plant.name}: sitecustomize never applied it (no {log})")
+    # The analysis runs with no plant: it must find the bottleneck in the run folder alone.
+    analysed = subprocess.run(
+        [sys.executable, "-m", "queueprof", "analyze", str(run_dir), "--format", "json"],
+        cwd=ROOT,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT_S,
+    )
+    if analysed.returncode != 0:
+        raise RuntimeError(
+            f"plant {plant.name}: `queueprof analyze` exited {analysed.returncode}:\n"
+            f"{analysed.stderr[-3000:]}"
+        )
+    top = top_finding(orjson.loads((run_dir / "findings.json").read_bytes()))
+    ok, reason = judge(plant, top)
+    processes = len(log.read_text().splitlines()) if log.exists() else 0
+    return PlantOutcome(plant, run_dir, top, ok, reason, time.perf_counter() - started, processes)
+
+
+def top_finding(document: dict[str, Any]) -> dict[str, Any] | None:
+    """The #1 finding: ``leading`` (schema 3), else the first sufficient one in rank order."""
+    if "leading" in document:
+        leading = document["leading"]
+        return dict(leading) if isinstance(leading, dict) else None
+    for finding in document.get("findings", ()):
+        if finding.get("sufficient", True) is not False:
+            return dict(finding)
+    return None
+
+
+def judge(plant: Plant, top: dict[str, Any] | None) -> tuple[bool, str]:
+    """(OK?, why) for ``plant``'s #1 finding."""
+    if plant.control:
+        if top is None:
+            return True, "no sufficient finding"
+        cause = top.get("cause")
+        if top.get("standing") == "information":
+            return True, f"#1 is information, not a cause (cause {cause})"
+        if cause not in DEFECT_CAUSES:
+            return True, f"#1 claims no defect (cause {cause})"
+        share = _share(top)
+        if share is not None and share < FALSE_ALARM_SHARE:
+            return True, f"#1 claims {cause} at {share:.1%} of the run, under the floor"
+        return False, f"false alarm: #1 claims {cause} on the clean queue (share {share})"
+    if top is None:
+        return False, "no sufficient finding"
+    op, cause = top.get("op"), top.get("cause")
+    problems = []
+    if op not in plant.expected_ops:
+        problems.append(f"op {op!r} not in {sorted(map(str, plant.expected_ops))}")
+    if cause not in plant.expected_causes:
+        problems.append(f"cause {cause!r} not in {sorted(plant.expected_causes)}")
+    return (not problems), "; ".join(problems) or "op and cause named"
+
+
+def _share(finding: dict[str, Any]) -> float | None:
+    cost = finding.get("cost")
+    if isinstance(cost, dict) and isinstance(cost.get("share"), int | float):
+        return float(cost["share"])
+    return None
+
+
+def _env(*, plant_name: str | None = None, log: Path | None = None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("QUEUEPROF_PLANT")}
+    paths = [str(ROOT), *filter(None, env.get("PYTHONPATH", "").split(os.pathsep))]
+    if plant_name is not None:
+        paths.insert(0, str(SITE))
+        env["QUEUEPROF_PLANT"] = plant_name
+        if log is not None:
+            env["QUEUEPROF_PLANT_LOG"] = str(log)
+    env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
+    return env

@@ -1,0 +1,665 @@
+"""Planted bottlenecks: small monkeypatches of the queue (``taskqueue/``), never of the analysis.
+
+Each :class:`Plant` names the bottleneck, the run that shows it (workload, size, parameters,
+profiler) and what the #1 finding of ``findings.json`` must say: the operation (``op``) and
+the cause (``cause``), in the vocabulary of the analysis (``.coord`` notes; causes such as
+``sql-scan``, ``n-plus-one``, ``hot-subtree``, ``contention``, ``memory-growth``,
+``worker-imbalance``, ``loop-hold``, ``round-trips``).
+
+A plant is applied inside every Python process of the run (the ``queueprof run`` process,
+py-spy's child, worker processes) by ``tests/diagnosis/site/sitecustomize.py``, which Python
+imports at start-up when that folder is on ``PYTHONPATH``; it reads the plant's name from
+``QUEUEPROF_PLANT``. queueprof itself has no hook for this and needs none.
+
+Patches change what the queue does, as a developer's edit would; they do not change the
+run's configuration, so the manifest records the strategy the run was asked for.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import hashlib
+import json
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from taskqueue import handlers, payload, queue, sql, store, worker
+from taskqueue.config import ClaimStyle, ConnectionMode
+from taskqueue.models import TaskState, TaskStatus, new_task
+
+
+@dataclass(frozen=True)
+class Plant:
+    """One planted bottleneck and the diagnosis it must get."""
+
+    name: str
+    family: str
+    """Which cause family of issue 14 it exercises."""
+    summary: str
+    """What was planted, in a developer's words: the table's "expected" column."""
+    apply: Callable[[], None] | None
+    """The monkeypatch; None for the clean control."""
+    workload: str
+    profiler: str
+    expected_ops: frozenset[str | None]
+    """The #1 finding's ``op`` must be one of these."""
+    expected_causes: frozenset[str]
+    """The #1 finding's ``cause`` must be one of these."""
+    params: tuple[str, ...] = ()
+    queue: str = ""
+    size: str = "smoke"
+    after_rules: bool = False
+    """Written after the ranking rules landed, without running it against them first."""
+    baseline: bool = False
+    """Also run the bare baseline (``queueprof run``'s default) so the profiler's overhead
+    is measured: on for the control, where an overhead finding must not lead; off for the
+    plants to halve the suite's time."""
+    slow: bool = False
+    """Takes over ~15 s: marked ``slow`` in pytest (still run by default)."""
+    known_miss: str | None = None
+    """Why this plant's #1 is a known MISS (kept in the suite and the table, xfail in pytest)."""
+    revised: str | None = None
+    """What was changed after the plant's first run, and why (None: as first written)."""
+    first_miss: str | None = None
+    """For a plant written after the rules that MISSED on its first run and passes now: what
+    the first run said, and that the rules changed after it (so it no longer counts as a
+    plant the rules were not tuned on)."""
+
+    @property
+    def control(self) -> bool:
+        """The clean run: no patch, and its #1 finding must not be a false alarm."""
+        return self.apply is None
+
+
+# -- the patches ----------------------------------------------------------------------------
+
+
+def drop_claim_index() -> None:
+    """The schema loses ``tasks_ready``: the claim's ORDER BY ... LIMIT scans every row of
+    ``tasks`` (done ones included) and sorts the pending ones in a temp B-tree, per claim."""
+    start = sql.SCHEMA.index("CREATE INDEX IF NOT EXISTS tasks_ready")
+    end = sql.SCHEMA.index(";", start) + 1
+    sql.SCHEMA = sql.SCHEMA[:start] + sql.SCHEMA[end:]
+
+
+_STATUS_COLUMNS = (
+    "id",
+    "type",
+    "state",
+    "priority",
+    "attempts",
+    "max_attempts",
+    "worker",
+    "run_at",
+    "lease_until",
+    "created_at",
+    "started_at",
+    "finished_at",
+    "result",
+    "error",
+)
+
+
+def status_per_column() -> None:
+    """``status`` reads the task one column at a time: 14 statements per call (N+1)."""
+
+    def status(self: store.Store, task_id: int) -> Any:
+        values = []
+        for column in _STATUS_COLUMNS:
+            rows = self._rows("status", f"SELECT {column} FROM tasks WHERE id = ?", (task_id,))
+            if not rows:
+                return None
+            values.append(rows[0][0])
+        result = values[12]
+        values[2] = TaskState(values[2])
+        values[12] = None if result is None else json.loads(result)
+        return TaskStatus(*values)
+
+    store.Store.status = status  # type: ignore[method-assign]
+
+
+def canonical_json_enqueue() -> None:
+    """``enqueue`` also writes each payload as canonical, indented JSON (the pure-Python
+    encoder: ``indent`` turns the C one off), decodes it back to check the round trip and
+    hashes it, several times over "to be sure", before the real encoding."""
+    real = payload.encode_json
+
+    def encode_json(value: Any, what: str) -> str:
+        for _ in range(6):
+            text = json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False)
+            if json.loads(text) != value:
+                raise ValueError(f"{what}: does not survive a JSON round trip")
+            hashlib.sha256(text.encode()).hexdigest()
+        return real(value, what)
+
+    payload.encode_json = encode_json
+
+
+def deferred_per_worker_claims() -> None:
+    """The queue claims with the naive read-then-write transaction on a connection per
+    worker, whatever its configuration says: writers collide on SQLite's lock."""
+    init = queue.TaskQueue.__init__
+
+    @functools.wraps(init)
+    def __init__(self: queue.TaskQueue, *args: Any, **kwargs: Any) -> None:
+        init(self, *args, **kwargs)
+        self.config = _replace(
+            self.config, claim_style=ClaimStyle.DEFERRED, connection=ConnectionMode.PER_WORKER
+        )
+        self._inline = False  # as __init__ decides for a deferred claim
+
+    queue.TaskQueue.__init__ = __init__  # type: ignore[method-assign]
+
+
+def _replace(config: Any, **changes: Any) -> Any:
+    import dataclasses
+
+    return dataclasses.replace(config, **changes)
+
+
+def workers_keep_finished_tasks() -> None:
+    """Every worker engine keeps each task it has run (an "audit trail" list on the engine),
+    released only when the engine goes away: invisible to a leak report at teardown."""
+    init = worker.WorkerEngine.__init__
+
+    @functools.wraps(init)
+    def __init__(self: worker.WorkerEngine, *args: Any, **kwargs: Any) -> None:
+        init(self, *args, **kwargs)
+        kept: list[Any] = []
+        self.finished_tasks = kept  # type: ignore[attr-defined]
+        self.handlers = {name: _keeping(h, kept) for name, h in self.handlers.items()}
+
+    worker.WorkerEngine.__init__ = __init__  # type: ignore[method-assign]
+
+
+def _keeping(handler: Any, kept: list[Any]) -> Any:
+    if asyncio.iscoroutinefunction(handler):
+
+        async def run_async(task: Any) -> Any:
+            result = await handler(task)
+            kept.append(task)
+            return result
+
+        return run_async
+
+    def run(task: Any) -> Any:
+        result = handler(task)
+        kept.append(task)
+        return result
+
+    return run
+
+
+def greedy_first_worker() -> None:
+    """Worker ``w0``'s claims ignore the claim size and take every ready task; the other
+    workers find nothing left and wait."""
+    claim = queue.TaskQueue.claim
+    both = queue.TaskQueue.complete_acks_and_claim
+
+    @functools.wraps(claim)
+    async def greedy_claim(
+        self: queue.TaskQueue, worker: str, n: int = 1, lease: float | None = None
+    ) -> Any:
+        return await claim(self, worker, 10_000 if worker == "w0" else n, lease)
+
+    @functools.wraps(both)
+    async def greedy_both(
+        self: queue.TaskQueue, acks: Any, worker: str, n: int = 1, lease: float | None = None
+    ) -> Any:
+        return await both(self, acks, worker, 10_000 if worker == "w0" else n, lease)
+
+    queue.TaskQueue.claim = greedy_claim  # type: ignore[method-assign]
+    queue.TaskQueue.complete_acks_and_claim = greedy_both  # type: ignore[method-assign]
+
+
+def blocking_rate_limit_in_enqueue() -> None:
+    """``enqueue`` waits for a rate-limit token with ``time.sleep`` (a blocking call) on the
+    event loop, where it wakes idle workers: every other coroutine (workers, status readers)
+    stalls meanwhile. Planted in the queue's own code path (``TaskQueue._notify``, which only
+    enqueue calls), where a developer's edit would be."""
+    notify = queue.TaskQueue._notify
+
+    @functools.wraps(notify)
+    def _notify(self: queue.TaskQueue, tasks: int) -> None:
+        time.sleep(0.0015)  # the token bucket's refill wait, written as a blocking sleep
+        notify(self, tasks)
+
+    queue.TaskQueue._notify = _notify  # type: ignore[method-assign]
+
+
+def ack_one_trip_each() -> None:
+    """Workers acknowledge each finished task in its own call, sent to the connection thread
+    (an UPDATE and a commit each), before claiming: one extra round trip per task."""
+
+    async def complete_acks_and_claim(
+        self: queue.TaskQueue,
+        acks: list[Any],
+        worker: str,
+        n: int = 1,
+        lease: float | None = None,
+    ) -> tuple[int, list[Any]]:
+        applied = 0
+        key = self._key(worker)
+        _, st = await self._store(key)
+        for ack in acks:
+            start = self._clock_start()
+            # rows=None: "unbounded", so even dispatch=auto sends it to the thread.
+            applied += await self._call(key, "complete", st.complete_acks, [ack], rows=None)
+            if start:
+                self._finish("complete", start, 1, worker)
+        return applied, await self.claim(worker, n, lease)
+
+    queue.TaskQueue.complete_acks_and_claim = complete_acks_and_claim  # type: ignore[method-assign]
+
+
+def checksum_in_noop_handler() -> None:
+    """The ``noop`` handler checksums its payload in pure Python (a CRC loop over the bytes of
+    its JSON), about a millisecond of CPU per task on the event loop."""
+
+    def noop(task: Any) -> int:
+        data = json.dumps(task.payload).encode() * 40
+        crc = 0
+        for byte in data:
+            crc = ((crc << 5) ^ (crc >> 27) ^ byte) & 0xFFFFFFFF
+        return crc
+
+    table = dict(handlers.BUILTIN)
+    table["noop"] = noop
+    handlers.BUILTIN = table
+
+
+# -- written after the ranking rules landed (not run against them before this commit) -------
+
+
+def claim_index_without_priority() -> None:
+    """Written after the rules. ``tasks_ready`` indexes (state, run_at) only: the claim
+    finds the pending rows by index but must sort all of them by priority in a temp B-tree
+    for every claim."""
+    start = sql.SCHEMA.index("CREATE INDEX IF NOT EXISTS tasks_ready")
+    end = sql.SCHEMA.index(";", start) + 1
+    sql.SCHEMA = (
+        sql.SCHEMA[:start]
+        + "CREATE INDEX IF NOT EXISTS tasks_ready ON tasks (state, run_at) "
+        + "WHERE state = 'pending';"
+        + sql.SCHEMA[end:]
+    )
+
+
+def status_by_text_id() -> None:
+    """Written after the rules. ``status`` looks the task up by its id as text (ids arrive
+    as strings from an HTTP API), so the primary key cannot be used: a full scan per call."""
+    sql.STATUS = sql.STATUS.replace("WHERE id = ?", "WHERE CAST(id AS TEXT) = CAST(? AS TEXT)")
+
+
+def replay_log_of_enqueued_batches() -> None:
+    """Written after the rules. ``enqueue_many`` keeps each batch's encoded JSON documents
+    in a replay log "to re-send after a crash", cleared only when the queue closes."""
+    real_batch_document = queue.batch_document
+    close = queue.TaskQueue.close
+    replay: list[list[str]] = []
+
+    @functools.wraps(real_batch_document)
+    def batch_document(items: Any) -> list[str]:
+        documents = real_batch_document(items)
+        replay.append(documents)
+        return documents
+
+    @functools.wraps(close)
+    async def closing(self: queue.TaskQueue) -> None:
+        replay.clear()
+        await close(self)
+
+    queue.batch_document = batch_document
+    queue.TaskQueue.close = closing  # type: ignore[method-assign]
+
+
+def ack_then_verify_each() -> None:
+    """Written after the rules. After writing a batch of acks, the store reads every acked
+    task's state back, one SELECT per task, "to verify" (N+1 inside complete)."""
+    complete_acks = store.Store.complete_acks
+
+    @functools.wraps(complete_acks)
+    def verified(self: store.Store, acks: list[Any]) -> int:
+        applied = complete_acks(self, acks)
+        for task_id, _, _ in acks:
+            self._rows("complete", "SELECT state FROM tasks WHERE id = ?", (task_id,))
+        return applied
+
+    store.Store.complete_acks = verified  # type: ignore[method-assign]
+
+
+def connection_per_worker_always() -> None:
+    """Written after the rules. The queue opens a connection per worker name whatever
+    ``connection`` says (a refactor lost the shared-writer branch): ten writers and the
+    producer take turns on SQLite's write lock."""
+
+    def _key(self: queue.TaskQueue, worker: str) -> str:
+        return worker
+
+    queue.TaskQueue._key = _key  # type: ignore[method-assign]
+
+
+def blocking_sleep_handler() -> None:
+    """Written after the rules. The ``sleep`` handler is still ``async def`` but calls
+    ``time.sleep``: each task blocks the event loop for its whole sleep, so the other
+    workers cannot run theirs concurrently."""
+
+    async def sleep(task: Any) -> None:
+        time.sleep(float(task.payload.get("seconds", 0.001)))
+
+    table = dict(handlers.BUILTIN)
+    table["sleep"] = sleep
+    handlers.BUILTIN = table
+
+
+def claim_validates_each_payload() -> None:
+    """Written after the rules. The claim decodes each task's payload on its own and checks
+    it by a deep copy and a recursive walk in pure Python ("defensive" validation), instead
+    of decoding the claim's payloads as one JSON array."""
+    import copy
+
+    def walk(value: Any, depth: int = 0) -> int:
+        if isinstance(value, dict):
+            return sum(walk(v, depth + 1) for v in value.values()) + len(value)
+        if isinstance(value, list):
+            return sum(walk(v, depth + 1) for v in value) + len(value)
+        if isinstance(value, str):
+            return sum(1 for ch in value if ch.isprintable())
+        return 1
+
+    def _tasks(self: store.Store, rows: list[Any], worker: str, lease_until: float) -> Any:
+        tasks = []
+        for id_, type_, text, priority, attempts, max_attempts in rows:
+            payload = json.loads(text)
+            walk(copy.deepcopy(payload))
+            tasks.append(
+                new_task(
+                    (id_, type_, payload, priority, attempts, max_attempts, worker, lease_until)
+                )
+            )
+        return tasks
+
+    store.Store._tasks = _tasks  # type: ignore[method-assign]
+
+
+# -- the suite ------------------------------------------------------------------------------
+
+CPU = "pyinstrument"
+MEMORY = "memray"
+
+PLANTS: Mapping[str, Plant] = {
+    p.name: p
+    for p in (
+        Plant(
+            "control",
+            "control",
+            "nothing planted: the queue as it is",
+            None,
+            "dbops",
+            CPU,
+            expected_ops=frozenset(),
+            expected_causes=frozenset(),
+            baseline=True,
+        ),
+        Plant(
+            "control-memory",
+            "control",
+            "nothing planted: the memory workload under memray",
+            None,
+            "memory",
+            MEMORY,
+            expected_ops=frozenset(),
+            expected_causes=frozenset(),
+            slow=True,
+        ),
+        Plant(
+            "claim-index-dropped",
+            "plans (scan / sort)",
+            "no tasks_ready index: each claim scans and sorts the table",
+            drop_claim_index,
+            "dbops",
+            CPU,
+            frozenset({"claim"}),
+            frozenset({"sql-scan", "sql-sort"}),
+            # One task per claim, as a litequeue-style pop does: the scan is paid per task.
+            params=("tasks=1000",),
+            queue="claim_batch=1",
+        ),
+        Plant(
+            "status-n-plus-one",
+            "statements per call (N+1)",
+            "status reads one column per statement (14 per call)",
+            status_per_column,
+            "dbops",
+            CPU,
+            frozenset({"status"}),
+            frozenset({"n-plus-one"}),
+            params=("tasks=1000",),
+        ),
+        Plant(
+            "enqueue-json-waste",
+            "hot non-SQL subtree",
+            "enqueue round-trips each payload through indented, sorted json 6 times",
+            canonical_json_enqueue,
+            "dbops",
+            CPU,
+            frozenset({"enqueue"}),
+            frozenset({"hot-subtree"}),
+            params=("tasks=1000", "payload_bytes=256"),
+        ),
+        Plant(
+            "deferred-claim-contention",
+            "contention",
+            "read-then-write claims on a connection per worker (10 writers)",
+            deferred_per_worker_claims,
+            "dbops",
+            CPU,
+            frozenset({"claim"}),
+            frozenset({"contention"}),
+        ),
+        Plant(
+            "worker-keeps-tasks",
+            "retained memory growth",
+            "each worker keeps every task it ran until it stops",
+            workers_keep_finished_tasks,
+            "memory",
+            MEMORY,
+            # The kept objects (Task, decoded payload) are allocated by the claim.
+            frozenset({"claim"}),
+            frozenset({"memory-growth"}),
+            slow=True,
+        ),
+        Plant(
+            "greedy-worker",
+            "worker imbalance",
+            "worker w0 claims every ready task; w1-w4 starve",
+            greedy_first_worker,
+            "throughput",
+            CPU,
+            frozenset({None, "claim", "worker", "handler"}),
+            frozenset({"worker-imbalance"}),
+            params=("worker_counts=5", "task_type=sleep", "tasks=300"),
+        ),
+        Plant(
+            "enqueue-blocking-sleep",
+            "event-loop hold",
+            "enqueue waits 1.5 ms for a rate-limit token with time.sleep on the loop",
+            blocking_rate_limit_in_enqueue,
+            "dbops",
+            CPU,
+            frozenset({"enqueue"}),
+            frozenset({"loop-hold"}),
+            revised=(
+                "first version slept in a wrapper of TaskQueue.enqueue defined in this file, "
+                "before the queue's code ran, and MISSED ('claim takes the most of the "
+                "store's SQL time: 35%', cause profile); moved into TaskQueue._notify, on "
+                "enqueue's own path, where a developer's edit would be"
+            ),
+        ),
+        Plant(
+            "ack-trip-per-task",
+            "round trips",
+            "each ack is its own call and trip to the connection thread",
+            ack_one_trip_each,
+            "throughput",
+            CPU,
+            frozenset({"complete"}),
+            frozenset({"round-trips"}),
+            params=("worker_counts=2", "tasks=1000"),
+        ),
+        Plant(
+            "slow-noop-handler",
+            "slow handler (hot subtree)",
+            "the noop handler checksums its payload in pure Python (~1 ms per task)",
+            checksum_in_noop_handler,
+            "throughput",
+            CPU,
+            frozenset({"handler"}),
+            frozenset({"hot-subtree"}),
+            params=("worker_counts=2", "tasks=500"),
+        ),
+        Plant(
+            "claim-index-no-priority",
+            "plans (sort)",
+            "tasks_ready lacks priority: each claim sorts every pending task",
+            claim_index_without_priority,
+            "dbops",
+            CPU,
+            frozenset({"claim"}),
+            frozenset({"sql-sort", "sql-scan"}),
+            params=("tasks=1000",),
+            queue="claim_batch=1",
+            after_rules=True,
+        ),
+        Plant(
+            "status-by-text-id",
+            "plans (scan)",
+            "status compares CAST(id AS TEXT): a full scan per call",
+            status_by_text_id,
+            "dbops",
+            CPU,
+            frozenset({"status"}),
+            frozenset({"sql-scan"}),
+            params=("tasks=1000",),
+            after_rules=True,
+        ),
+        Plant(
+            "enqueue-replay-log",
+            "retained memory growth",
+            "enqueue_many keeps every batch's JSON until the queue closes",
+            replay_log_of_enqueued_batches,
+            "memory",
+            MEMORY,
+            frozenset({"enqueue"}),
+            frozenset({"memory-growth"}),
+            after_rules=True,
+            slow=True,
+        ),
+        Plant(
+            "ack-verify-per-task",
+            "statements per call (N+1)",
+            "complete reads each acked task's state back, one SELECT per task",
+            ack_then_verify_each,
+            "throughput",
+            CPU,
+            frozenset({"complete"}),
+            frozenset({"n-plus-one"}),
+            params=("worker_counts=2", "tasks=1000"),
+            after_rules=True,
+            known_miss=(
+                "unstable: what it plants is cheap (1,000 read-backs, 5-25 ms of SQL, 1-7% of "
+                "the run), so the #1 flips between this N+1 and an informational profile "
+                "finding from run to run; the first run led with enqueue round trips, and the "
+                "N+1 rule was extended after it (08c38bd)"
+            ),
+        ),
+        Plant(
+            "per-worker-writers",
+            "contention",
+            "every worker gets its own connection: 10 writers on one database",
+            connection_per_worker_always,
+            "dbops",
+            CPU,
+            frozenset({"claim"}),
+            frozenset({"contention"}),
+            after_rules=True,
+            known_miss=(
+                "the plant has no effect at this size: with dispatch=auto every short call "
+                "runs inline on the one event loop, one at a time, so the ten connections "
+                "never overlap (0 SQLITE_BUSY retries); the #1 is information, no false alarm"
+            ),
+        ),
+        Plant(
+            "per-worker-writers-threaded",
+            "contention",
+            "as per-worker-writers, with the queue's dispatch=thread strategy",
+            connection_per_worker_always,
+            "dbops",
+            CPU,
+            frozenset({"claim"}),
+            frozenset({"contention"}),
+            queue="dispatch=thread",
+            after_rules=True,
+            revised=(
+                "added after per-worker-writers' first run showed no contention: the same "
+                "patch with dispatch=thread, so the writers' statements really overlap"
+            ),
+            known_miss=(
+                "first run: #1 'enqueue: SimpleQueue.put_nowait takes 87% of enqueue's "
+                "running time' (hot-subtree); since the analysis treats the hand-off as "
+                "plumbing, #1 is the informational 'operations spend most of their event-loop "
+                "time waiting for the connection thread': the contention is real but small "
+                "(23-35 SQLITE_BUSY retries, 0.04-0.17 s of lock wait, ~1-9% of the workers' "
+                "time), so the plant is weak as much as the ranking"
+            ),
+        ),
+        Plant(
+            "blocking-sleep-handler",
+            "event-loop hold",
+            "the async sleep handler calls time.sleep: each task blocks the loop 1 ms",
+            blocking_sleep_handler,
+            "throughput",
+            CPU,
+            frozenset({"handler"}),
+            frozenset({"loop-hold"}),
+            params=("worker_counts=5", "task_type=sleep", "tasks=300"),
+            after_rules=True,
+        ),
+        Plant(
+            "claim-validates-payloads",
+            "hot non-SQL subtree (py-spy, process workers)",
+            "the claim deep-copies and walks every payload in pure Python",
+            claim_validates_each_payload,
+            "throughput",
+            "py-spy",
+            frozenset({"claim"}),
+            frozenset({"hot-subtree"}),
+            params=("worker_counts=2", "mode=process", "tasks=3000", "payload_bytes=4096"),
+            after_rules=True,
+            revised=(
+                "first run (tasks=1000, payload_bytes=512) MISSED with 'claim: lock "
+                "contention: 19 SQLITE_BUSY retries ... (28% of the workers' time)': the "
+                "planted walk cost ~30 ms of a 1.8 s run (py-spy caught 3 of 1,060 samples), "
+                "so the payloads and the task count were raised to make the planted cost real"
+            ),
+            first_miss=(
+                "revised run: #1 'claim: lock contention: 426 SQLITE_BUSY retries ... 1.64 s "
+                "waiting on locks (48% of the workers' time)' (the walk runs inside the "
+                "claim's write transaction); passes since the analysis gave a subtree inside "
+                "the transaction its lock waits (8f68076)"
+            ),
+        ),
+    )
+}
+
+
+def apply(name: str) -> None:
+    """Apply the plant called ``name`` (the control applies nothing)."""
+    plant = PLANTS.get(name)
+    if plant is None:
+        raise KeyError(f"unknown plant {name!r}; known: {', '.join(PLANTS)}")
+    if plant.apply is not None:
+        plant.apply()

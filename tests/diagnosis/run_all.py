@@ -1,0 +1,86 @@
+"""Run every planted bottleneck and print the table: plant, expected, #1 finding, OK/MISS.
+
+``python -m tests.diagnosis.run_all [--repeat N] [--out DIR] [--only NAME ...]`` from the
+repository root. Each plant runs through the real ``queueprof run`` + ``queueprof analyze``
+(:mod:`tests.diagnosis.harness`); the table is printed and written as Markdown to
+``<out>/plants-table.md``. Exit status 1 when any run's #1 finding is a MISS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from .harness import PlantOutcome, run_plant
+from .plants import PLANTS
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the plants; 0 when every #1 finding is OK."""
+    parser = argparse.ArgumentParser(prog="python -m tests.diagnosis.run_all")
+    parser.add_argument("--repeat", type=int, default=1, help="runs per plant (default 1)")
+    parser.add_argument("--out", type=Path, help="where run folders go (default: a temp dir)")
+    parser.add_argument("--only", nargs="*", choices=sorted(PLANTS), help="these plants only")
+    args = parser.parse_args(argv)
+    out = args.out or Path(tempfile.mkdtemp(prefix="queueprof-plants-"))
+    console = Console(width=200)
+    outcomes: list[PlantOutcome] = []
+    for name in args.only or list(PLANTS):
+        for attempt in range(args.repeat):
+            outcome = run_plant(PLANTS[name], out, attempt=attempt)
+            outcomes.append(outcome)
+            verdict = "OK" if outcome.ok else "MISS"
+            console.print(f"{name} #{attempt}: {verdict} ({outcome.seconds:.1f} s)")
+    table = Table(title=f"planted bottlenecks ({out})", show_lines=True)
+    for column in ("plant", "expected", "#1 finding", "OK/MISS"):
+        table.add_column(column, overflow="fold")
+    for o in outcomes:
+        table.add_row(_label(o), o.expected_text, o.top_text, "OK" if o.ok else "MISS")
+    console.print(table)
+    markdown = _markdown(outcomes)
+    (out / "plants-table.md").write_text(markdown, encoding="utf-8")
+    misses = sum(not o.ok for o in outcomes)
+    console.print(
+        f"{len(outcomes) - misses}/{len(outcomes)} OK; table in {out / 'plants-table.md'}"
+    )
+    return 1 if misses else 0
+
+
+def _label(outcome: PlantOutcome) -> str:
+    plant = outcome.plant
+    after = " (written after the rules)" if plant.after_rules else ""
+    if plant.first_miss:
+        after = " (written after the rules; MISSED first, rules changed since)"
+    elif plant.known_miss:
+        after += " (known miss)"
+    return f"{plant.name} #{outcome.run_dir.name.rpartition('-')[2]}{after}"
+
+
+def _markdown(outcomes: list[PlantOutcome]) -> str:
+    rows = [
+        "| plant | expected | #1 finding (verbatim) | OK/MISS | history |",
+        "|---|---|---|---|---|",
+    ]
+    for o in outcomes:
+        plant = o.plant
+        history = "; ".join(
+            f"{what}: {text}"
+            for what, text in (
+                ("revised", plant.revised),
+                ("first run", plant.first_miss),
+                ("known miss", plant.known_miss),
+            )
+            if text
+        )
+        cells = (_label(o), o.expected_text, o.top_text, "OK" if o.ok else "MISS", history)
+        rows.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    return "\n".join(rows) + "\n"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

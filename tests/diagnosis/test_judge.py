@@ -1,0 +1,49 @@
+"""How a #1 finding is judged (no runs): what "names the operation and the cause" and
+"no false alarm" mean, on hand-made findings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from .harness import judge, top_finding
+from .plants import PLANTS
+
+
+def finding(
+    op: str | None, cause: str, standing: str = "cause", share: float = 0.4
+) -> dict[str, Any]:
+    return {"op": op, "cause": cause, "standing": standing, "cost": {"share": share}}
+
+
+def test_leading_is_the_number_one_and_an_insufficient_finding_never_is() -> None:
+    first = finding("claim", "sql-scan")
+    assert top_finding({"leading": first, "findings": [finding("status", "n-plus-one")]}) == first
+    assert top_finding({"leading": None, "findings": [first]}) is None
+    older = {"findings": [dict(first, sufficient=False), finding("status", "n-plus-one")]}
+    assert top_finding(older) == finding("status", "n-plus-one")
+
+
+def test_a_plant_needs_both_its_operation_and_its_cause() -> None:
+    plant = PLANTS["status-n-plus-one"]
+    assert judge(plant, finding("status", "n-plus-one"))[0]
+    assert not judge(plant, finding("claim", "n-plus-one"))[0]
+    assert not judge(plant, finding("status", "hot-subtree"))[0]
+    assert not judge(plant, None)[0]
+
+
+@pytest.mark.parametrize(
+    ("top", "ok"),
+    [
+        (None, True),
+        (finding("enqueue", "profile", standing="information"), True),
+        (finding("claim", "sql-scan", standing="information", share=0.5), True),
+        (finding(None, "overhead"), True),
+        (finding("claim", "contention", share=0.01), True),
+        (finding("claim", "sql-scan", share=0.3), False),
+        (finding("claim", "memory-growth", share=0.06), False),
+    ],
+)
+def test_the_controls_false_alarm(top: dict[str, Any] | None, ok: bool) -> None:
+    assert judge(PLANTS["control"], top)[0] is ok
