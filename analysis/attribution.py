@@ -14,7 +14,14 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from .operations import OPERATION_CATEGORIES, Category, Classifier, is_store_frame
+from .operations import (
+    BUILTIN,
+    OPERATION_CATEGORIES,
+    Category,
+    Classifier,
+    OperationMap,
+    is_store_frame,
+)
 from .profile import SampledProfile, ThreadRole, in_event_loop
 
 TOP_FUNCTIONS = 8
@@ -156,10 +163,10 @@ class _Accumulator:
             defaultdict(lambda: defaultdict(float))
         )
 
-    def add(self, profile: SampledProfile, waits_known: bool) -> None:
+    def add(self, profile: SampledProfile, waits_known: bool, operations: OperationMap) -> None:
         self.threads += 1
         self.units.add(profile.unit)
-        classify = Classifier(profile.frames)
+        classify = Classifier(profile.frames, operations)
         keys = [(f.name, f.file) for f in profile.frames]
         store = frozenset(i for i, f in enumerate(profile.frames) if is_store_frame(f))
         scoped = profile.whole_process and profile.role is ThreadRole.EVENT_LOOP
@@ -260,6 +267,7 @@ def attribute(
     profiler: str,
     source: str,
     waits_known: bool = True,
+    operations: OperationMap = BUILTIN,
 ) -> Attribution:
     """Attribute every sample of ``profiles`` to a category, per thread role.
 
@@ -268,7 +276,7 @@ def attribute(
     """
     by_role: dict[ThreadRole, _Accumulator] = {}
     for profile in profiles:
-        by_role.setdefault(profile.role, _Accumulator()).add(profile, waits_known)
+        by_role.setdefault(profile.role, _Accumulator()).add(profile, waits_known, operations)
     roles = tuple(by_role[role].result(role, waits_known) for role in ThreadRole if role in by_role)
     return Attribution(profiler, source, roles, "wall" if waits_known else "cpu")
 

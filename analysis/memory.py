@@ -6,7 +6,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from .load.memray_stats import AllocationSnapshot, MemoryStats
-from .operations import Category, frame_category
+from .operations import BUILTIN, Category, OperationMap
 
 TOP_SITES = 5
 
@@ -59,24 +59,26 @@ class AllocationAttribution:
     leaked: SnapshotByOperation
 
 
-def attribute_memory(stats: MemoryStats, source: str) -> AllocationAttribution:
+def attribute_memory(
+    stats: MemoryStats, source: str, operations: OperationMap = BUILTIN
+) -> AllocationAttribution:
     """Split memray's peak and leaked stacks by the innermost operation frame of each."""
     return AllocationAttribution(
         source=source,
         peak_memory_bytes=stats.peak_memory_bytes,
-        peak=_split(stats.peak),
-        leaked=_split(stats.leaked),
+        peak=_split(stats.peak, operations),
+        leaked=_split(stats.leaked, operations),
     )
 
 
-def _split(snapshot: AllocationSnapshot) -> SnapshotByOperation:
+def _split(snapshot: AllocationSnapshot, operations: OperationMap) -> SnapshotByOperation:
     by_category: dict[Category, list[int]] = defaultdict(lambda: [0, 0])
     sites: dict[Category, dict[tuple[str, str | None], list[int]]] = defaultdict(
         lambda: defaultdict(lambda: [0, 0])
     )
     for stack in snapshot.stacks:
         category = next(
-            (c for c in (frame_category(f) for f in stack.frames) if c is not None),
+            (c for c in (operations.category(f) for f in stack.frames) if c is not None),
             Category.OTHER,
         )
         by_category[category][0] += stack.bytes

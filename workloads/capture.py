@@ -13,6 +13,7 @@ during the run (worker processes' queues arrive through the pool) and writes:
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,8 @@ import numpy as np
 import orjson
 
 from runs import Artifact, ArtifactKind, write_atomic
-from runs.files import OP_SAMPLES, SQL_STATEMENTS
+from runs.adapters import AdapterSpec, write_adapter_specs
+from runs.files import ADAPTERS, OP_SAMPLES, SQL_STATEMENTS
 from taskqueue import QueueObserver, QueueStats
 
 CAPTURE_VERSION = 1
@@ -97,3 +99,21 @@ class RunCapture(QueueObserver):
                 )
             )
         return artifacts
+
+
+def write_declarations(run_dir: Path, specs: Iterable[AdapterSpec]) -> list[Artifact]:
+    """``adapters.json`` with ``specs`` (none written when there are none)."""
+    specs = list(specs)
+    if not specs:
+        return []
+    write_adapter_specs(run_dir, specs)
+    return [
+        Artifact(
+            ArtifactKind.DECLARATION,
+            ADAPTERS,
+            "json",
+            "any JSON viewer; `queueprof analyze` maps frames to operations from it",
+            f"the code paths and delivery guarantee of {len(specs)} queue adapter(s): "
+            + ", ".join(sorted(s.name for s in specs)),
+        )
+    ]

@@ -35,10 +35,11 @@ from runs import (
     new_run_id,
     now_iso,
 )
+from runs.adapters import AdapterSpec
 from taskqueue import InvalidArgumentError, QueueConfig, observing
 
 from .base import Workload
-from .capture import RunCapture
+from .capture import RunCapture, write_declarations
 from .context import PartialResults, RunContext
 from .environment import capture_environment
 from .errors import ParameterError
@@ -200,6 +201,7 @@ def execute(plan: RunPlan, *, show_progress: bool = False) -> RunOutcome:
     partial.queue = plan.queue_config.to_dict()
     artifacts: Sequence[Artifact] = ()
     capture = RunCapture()
+    declared: dict[str, AdapterSpec] = {}
     status = RunStatus.COMPLETE
     error: RunError | None = None
     result: WorkloadResult | None = None
@@ -211,7 +213,9 @@ def execute(plan: RunPlan, *, show_progress: bool = False) -> RunOutcome:
         )
         try:
             with progress_cm as progress:
-                ctx = RunContext(Path(scratch), plan.queue_config, partial, progress)
+                ctx = RunContext(
+                    Path(scratch), plan.queue_config, partial, progress, adapter_specs=declared
+                )
                 result = asyncio.run(_inside_loop(plan, ctx, capture))
             if result is None:
                 status = RunStatus.INTERRUPTED
@@ -227,6 +231,7 @@ def execute(plan: RunPlan, *, show_progress: bool = False) -> RunOutcome:
         try:
             artifacts = [
                 *capture.write(plan.run_dir),
+                *write_declarations(plan.run_dir, declared.values()),
                 *plan.profiler.finish(interrupted=status is RunStatus.INTERRUPTED),
             ]
         except Exception as crash:  # noqa: BLE001 - recorded in the run folder like any crash

@@ -8,6 +8,7 @@ from functools import cached_property
 from pathlib import Path
 
 from runs import MANIFEST, RESULTS, Manifest, ResultFormatError, WorkloadResult
+from runs.adapters import AdapterSpec, read_adapter_specs
 
 from ..errors import ArtifactError, RunFolderError
 from .capture import NsArray, load_op_samples
@@ -38,6 +39,11 @@ class LoadedRun:
     @property
     def artifacts(self) -> Sequence[Mapping[str, str]]:
         return self.manifest.artifacts
+
+    @cached_property
+    def adapter_specs(self) -> tuple[AdapterSpec, ...]:
+        """The queue adapters' specs the run stored (``adapters.json``; empty if none)."""
+        return read_adapter_specs(self.folder)
 
     @cached_property
     def op_samples(self) -> Mapping[str, NsArray]:
