@@ -16,6 +16,7 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.markup import escape
+from rich.table import Table
 
 from profilers import REGISTRY as PROFILERS
 from runs import (
@@ -80,6 +81,15 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         metavar="KEY=VALUE",
         help="set a workload parameter (repeatable); `queueprof list` shows them",
+    )
+    run.add_argument(
+        "--adapter",
+        action="append",
+        default=[],
+        metavar="MODULE:ATTR",
+        help="add a queue adapter from outside queueprof (repeatable; workloads that drive "
+        "adapters, e.g. comparison): a Contender, a sequence of them or a function returning "
+        "either",
     )
     _common_options(run)
     run.add_argument("--run-id", help="name of the run folder (default: time-workload-random)")
@@ -206,6 +216,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     analyze.set_defaults(command=analyze_command)
 
+    adapter = commands.add_parser("adapter", help="queue adapters from outside queueprof")
+    adapter_commands = adapter.add_subparsers(title="adapter commands", required=True)
+    check = adapter_commands.add_parser(
+        "check",
+        help="run the adapter contract suite and verify every CodePath resolves",
+    )
+    check.add_argument(
+        "adapters",
+        nargs="+",
+        metavar="ADAPTER",
+        help="module:attr (a Contender, a sequence of them or a function returning either), "
+        "or an installed plugin's contender name",
+    )
+    check.set_defaults(command=adapter_check_command)
+
     view = commands.add_parser(
         "view-check",
         help="open every profile, trace and HTML report of runs in its real viewer "
@@ -284,10 +309,13 @@ def _common_options(parser: argparse.ArgumentParser) -> None:
 
 def run_command(args: argparse.Namespace, argv: Sequence[str]) -> int:
     """``queueprof run``: one workload into one run folder, bare or under a profiler."""
+    params = tuple(args.param)
+    if args.adapter:
+        params += (f"adapters={','.join(args.adapter)}",)
     request = RunRequest(
         workload=args.workload,
         size=args.size,
-        params=tuple(args.param),
+        params=params,
         queue=args.queue,
         targets_file=args.targets,
         out_dir=args.out,
@@ -471,6 +499,33 @@ def view_check_command(args: argparse.Namespace, argv: Sequence[str]) -> int:
         "`queueprof analyze` shows the screenshots in report.html"
     )
     return 0
+
+
+def adapter_check_command(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    """``queueprof adapter check``: the contract suite against each adapter; 1 if one fails."""
+    import asyncio
+
+    from workloads.adapters.check import run_checks
+    from workloads.adapters.plugins import find_contenders
+
+    chosen = [c for reference in args.adapters for c in find_contenders(reference)]
+    results = asyncio.run(run_checks(chosen))
+    console = _console()
+    table = Table("adapter", "check", "", "detail")
+    for result in results:
+        table.add_row(
+            escape(result.contender),
+            escape(result.name),
+            "[green]ok[/green]" if result.passed else "[red]FAIL[/red]",
+            escape(result.detail),
+        )
+    console.print(table)
+    failed = [r for r in results if not r.passed]
+    console.print(
+        f"{len(results) - len(failed)} of {len(results)} checks passed"
+        + (f"; [red]{len(failed)} failed[/red]" if failed else "")
+    )
+    return 1 if failed else 0
 
 
 def profiler_names() -> list[str]:

@@ -35,12 +35,13 @@ from typing import Any, TypeVar
 from runs import LatencySummary, StepResult, WorkloadResult
 from taskqueue import QueueConfig, QueueStats, observe
 
-from .adapters.base import Contender, QueueAdapter
+from .adapters.base import DONE, STATUS_WORDS, Contender, QueueAdapter
 from .adapters.catalog import CONTENDER_NAMES, REFERENCE, contenders
+from .adapters.plugins import broken_plugins, installed_plugins, load_reference, verified
 from .adapters.specs import TASKQUEUE
 from .base import DerivesNothingAfterRun
 from .context import RunContext
-from .errors import ParameterError
+from .errors import AdapterContractError, ParameterError
 from .params import Size, WorkloadParams, param, payload_bytes_param, tasks_param
 from .progress import NullProgress, Progress
 from .tasks import payload
@@ -60,8 +61,14 @@ class ComparisonParams(WorkloadParams):
 
     contenders: tuple[str, ...] = param(
         CONTENDER_NAMES,
-        "queues to run side by side (the plain sqlite3 reference always runs too)",
-        choices=CONTENDER_NAMES,
+        "queues to run side by side (the plain sqlite3 reference always runs too): built-in "
+        "names and the contenders of installed plugins (entry-point group queueprof.adapters)",
+    )
+    adapters: tuple[str, ...] = param(
+        (),
+        "more adapters, each module:attr naming a Contender (or a sequence of them, or a "
+        "function returning either); `queueprof run comparison --adapter module:attr` adds one",
+        optional_list=True,
     )
     tasks: int = tasks_param(3_000, "tasks per scenario (drain and cycle) per round")
     rounds: int = param(3, "interleaved rounds; each rate is the median", minimum=1, maximum=50)
@@ -75,10 +82,34 @@ class ComparisonParams(WorkloadParams):
             )
 
     def check_ready(self) -> None:
-        """Every chosen contender's library imports; else the error names what to install."""
-        catalog = contenders(QueueConfig())
-        for name in self.contenders:
-            catalog[name].spec.load()
+        """Every chosen contender exists and its library imports; else the error says what
+        to install or which names are valid."""
+        for contender in self.chosen(QueueConfig()):
+            contender.spec.load()
+
+    def chosen(self, config: QueueConfig) -> list[Contender]:
+        """The contenders to run: the sqlite3 reference, ``contenders`` (built-in or from
+        installed plugins), then every ``adapters`` reference's, each name once."""
+        known: dict[str, Contender] = {**contenders(config), **installed_plugins()}
+        unknown = [name for name in self.contenders if name not in known]
+        if unknown:
+            valid = ", ".join(name for name in known if name != REFERENCE)
+            raise ParameterError(
+                f"parameter contenders: unknown contender {', '.join(map(repr, unknown))}; "
+                f"valid: {valid} (an installed plugin adds its own names; or pass "
+                "--adapter module:attr)" + "".join(f"; {b}" for b in broken_plugins())
+            )
+        chosen = [known[REFERENCE], *(known[name] for name in self.contenders)]
+        for reference in self.adapters:
+            chosen.extend(load_reference(reference, verify=False))
+        names = [c.name for c in chosen]
+        twice = sorted({name for name in names if names.count(name) > 1})
+        if twice:
+            raise ParameterError(
+                f"contender {', '.join(twice)} is named twice (contenders and --adapter "
+                "together); leave one out or rename the adapter's Contender"
+            )
+        return list(verified(chosen))
 
 
 @dataclass
@@ -155,7 +186,14 @@ async def run_drain(
     if adapter.spec.has_status:
         not_done = 0
         for ref in refs:
-            if await recorder.timed("status", adapter.status(ref)) != "done":
+            word = await recorder.timed("status", adapter.status(ref))
+            if word is not None and word not in STATUS_WORDS:
+                raise AdapterContractError(
+                    f"{adapter.spec.name}: status() answered {word!r}; the contract is one of "
+                    f"{', '.join(STATUS_WORDS)} (exactly, lower case) or None for an unknown "
+                    "task: map your queue's states onto those words in the adapter"
+                )
+            if word != DONE:
                 not_done += 1
         recorder.count("status_not_done", not_done)
 
@@ -205,8 +243,10 @@ class ComparisonWorkload(DerivesNothingAfterRun):
     async def run(self, params: ComparisonParams, ctx: RunContext) -> WorkloadResult:
         """Every round runs every contender's scenarios; the table is built from the medians."""
         params.check_ready()
-        available = contenders(ctx.queue_config)
-        chosen = [available[REFERENCE], *(available[n] for n in params.contenders)]
+        chosen = params.chosen(ctx.queue_config)
+        # The run folder keeps every spec: `analyze` maps frames to operations from them on a
+        # machine that has none of these adapters installed.
+        ctx.declare_adapters(c.spec for c in chosen)
         recorders = {c.name: Recorder(c.name) for c in chosen}
         for contender in chosen:
             ctx.partial.note(
@@ -278,6 +318,7 @@ async def compare_queues(
         raise ParameterError(f"contender names must be unique; got {', '.join(names)}")
     for contender in extra:
         contender.spec.load()
+    verified(extra)
     recorders = {c.name: Recorder(c.name) for c in chosen}
     numbers = iter(range(1_000_000))
     await measure(
