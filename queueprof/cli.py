@@ -54,7 +54,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(arguments)
     except SystemExit as exit_:  # argparse has printed its usage message
         return exit_.code if isinstance(exit_.code, int) else 2
-    command: Command = args.command
+    command: Command = getattr(args, "command_function", None) or args.command
     try:
         return command(args, arguments)
     except QueueprofError as error:
@@ -216,6 +216,58 @@ def build_parser() -> argparse.ArgumentParser:
     )
     analyze.set_defaults(command=analyze_command)
 
+    program = commands.add_parser(
+        "profile",
+        help="run any Python program under a profiler into traces/<run-id>/",
+        description="Run COMMAND (e.g. `python app.py ARGS`) under a profiler into a run "
+        "folder that `queueprof analyze` reads.",
+    )
+    program.add_argument(
+        "--profiler",
+        default="pyinstrument",
+        metavar="NAME",
+        help="pyinstrument (default), memray, viztracer or py-spy",
+    )
+    program.add_argument(
+        "--profiler-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="set a profiler option (repeatable)",
+    )
+    _ops_option(program)
+    program.add_argument("--out", type=Path, default=Path("traces"), help="where run folders go")
+    program.add_argument("--run-id", help="name of the run folder (default: time-program-random)")
+    program.add_argument(
+        "command",
+        nargs=argparse.REMAINDER,
+        metavar="-- COMMAND",
+        help="the program and its arguments, after --",
+    )
+    program.set_defaults(command_function=profile_command, command=None)
+
+    attaching = commands.add_parser(
+        "attach", help="sample a running Python process (py-spy) into traces/<run-id>/"
+    )
+    attaching.add_argument("pid", type=int, metavar="PID")
+    attaching.add_argument(
+        "--duration",
+        type=float,
+        default=10.0,
+        metavar="S",
+        help="seconds to sample (default 10)",
+    )
+    attaching.add_argument(
+        "--profiler",
+        default="py-spy",
+        metavar="NAME",
+        help="py-spy (default); memray is refused with the reason",
+    )
+    _ops_option(attaching)
+    attaching.add_argument("--out", type=Path, default=Path("traces"), help="where run folders go")
+    attaching.add_argument("--run-id", help="name of the run folder (default: time-attach-random)")
+    attaching.set_defaults(command=attach_command)
+
     adapter = commands.add_parser("adapter", help="queue adapters from outside queueprof")
     adapter_commands = adapter.add_subparsers(title="adapter commands", required=True)
     check = adapter_commands.add_parser(
@@ -257,6 +309,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     view.set_defaults(command=view_check_command)
     return parser
+
+
+def _ops_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--ops",
+        type=Path,
+        metavar="FILE",
+        help='TOML mapping operations to the program\'s functions: enqueue = ["app.py:submit"]; '
+        "operations: enqueue, claim, complete, status, handler",
+    )
 
 
 def _run_selection(parser: argparse.ArgumentParser) -> None:
@@ -499,6 +561,56 @@ def view_check_command(args: argparse.Namespace, argv: Sequence[str]) -> int:
         "`queueprof analyze` shows the screenshots in report.html"
     )
     return 0
+
+
+def profile_command(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    """``queueprof profile``: a program under a profiler, into a run folder."""
+    from .program import ProgramRequest, profile_program
+
+    command = list(args.command)
+    if command[:1] == ["--"]:
+        command = command[1:]
+    outcome = profile_program(
+        ProgramRequest(
+            command=tuple(command),
+            profiler=args.profiler,
+            profiler_options=tuple(args.profiler_option),
+            ops_file=args.ops,
+            out_dir=args.out,
+            run_id=args.run_id,
+            argv=tuple(argv),
+        )
+    )
+    return _report_program(outcome)
+
+
+def attach_command(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    """``queueprof attach``: sample a running process into a run folder."""
+    from .program import attach
+
+    outcome = attach(
+        args.pid,
+        duration_s=args.duration,
+        profiler_name=args.profiler,
+        ops_file=args.ops,
+        out_dir=args.out,
+        run_id=args.run_id,
+        argv=argv,
+    )
+    return _report_program(outcome)
+
+
+def _report_program(outcome: RunOutcome) -> int:
+    console = _console()
+    manifest = Manifest.from_json((outcome.run_dir / MANIFEST).read_bytes())
+    render_artifacts(console, str(outcome.run_dir), manifest)
+    console.print(
+        f"{escape(str(outcome.run_dir))}: {outcome.status.value}"
+        + (f" ({escape(outcome.error.message)})" if outcome.error else "")
+        + f"; next: queueprof analyze {escape(str(outcome.run_dir))}",
+        highlight=False,
+    )
+    return outcome.exit_code
 
 
 def adapter_check_command(args: argparse.Namespace, argv: Sequence[str]) -> int:

@@ -36,9 +36,10 @@ waiting to be claimed, claimed and not finished, completed, given up on (dead-le
 ``unknown`` for a queue that cannot tell the unfinished states apart (huey keeps nothing
 about a task until it has finished). None means the queue has no such task."""
 
-GUARANTEES = ("exactly-once", "at-least-once", "at-most-once", "reference")
+GUARANTEES = ("exactly-once", "at-least-once", "at-most-once", "reference", "undeclared")
 """What :attr:`AdapterSpec.guarantee` may say: what happens to a task whose worker dies
-between claim and completion (``reference``: not a queue, a baseline to compare with)."""
+between claim and completion (``reference``: not a queue, a baseline to compare with;
+``undeclared``: a profiled program's ``--ops`` map, which says nothing about delivery)."""
 
 DONE = "done"
 """The status word of a completed task (the drain scenario counts the others)."""

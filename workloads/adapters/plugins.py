@@ -150,11 +150,14 @@ def verified(contenders: Sequence[Contender]) -> tuple[Contender, ...]:
     return tuple(contenders)
 
 
-def code_path_problems(spec: AdapterSpec) -> list[str]:
-    """What in ``spec.code_paths`` names no real function: one line per mismatch."""
+def code_path_problems(spec: AdapterSpec, roots: Sequence[Path] = ()) -> list[str]:
+    """What in ``spec.code_paths`` names no real function: one line per mismatch.
+
+    Files are looked up under ``roots`` first (a profiled program's folder), then as
+    :func:`find_source` does."""
     problems = []
     for path in spec.code_paths:
-        source = find_source(path.file, spec.module)
+        source = find_source(path.file, spec.module, roots)
         if source is None:
             problems.append(
                 f"{spec.name}: CodePath({path.op!r}, {path.file!r}, ...): no file ends with "
@@ -172,10 +175,10 @@ def code_path_problems(spec: AdapterSpec) -> list[str]:
     return problems
 
 
-def find_source(suffix: str, module: str) -> Path | None:
-    """The file whose path ends with ``suffix``: under a ``sys.path`` entry or the module's
-    package folder (and its parents, for suffixes that start above the package)."""
-    roots: list[Path] = [Path(entry or ".") for entry in sys.path]
+def find_source(suffix: str, module: str, first: Sequence[Path] = ()) -> Path | None:
+    """The file whose path ends with ``suffix``: under ``first``, a ``sys.path`` entry or
+    the module's package folder (and its parents, for suffixes that start above it)."""
+    roots: list[Path] = [*first, *(Path(entry or ".") for entry in sys.path)]
     try:
         spec = importlib.util.find_spec(module)
     except (ImportError, ValueError):
