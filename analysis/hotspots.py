@@ -52,12 +52,15 @@ def sql_hotspots(
     sql_by_op: dict[str, float] = defaultdict(float)
     for statement in statements:
         sql_by_op[statement.op] += statement.total_ms
-    plans: dict[str, QueryPlan] = {}
+    plans: dict[tuple[str, str | None], QueryPlan] = {}
     hotspots = []
     for s in sorted(statements, key=lambda s: -s.total_ms):
-        plan = plans.get(s.sql)
+        # Other connections' statements are planned on their own database's schema.
+        plan = plans.get((s.sql, s.schema))
         if plan is None:
-            plan = plans[s.sql] = explain(s.sql)
+            plan = plans[(s.sql, s.schema)] = (
+                explain(s.sql) if s.schema is None else explain(s.sql, s.schema)
+            )
         latency = op_latency_ms.get(s.op)
         thread = op_thread_s.get(s.op)
         hotspots.append(

@@ -3,7 +3,9 @@
 ``python -m queueprof.program_child --profiler NAME --run-dir DIR [--option K=V]... --
 app.py ARGS`` runs ``app.py`` as ``__main__`` (``sys.argv`` and ``sys.path[0]`` as Python
 sets them for a script) inside the profiler's session, lets the profiler write its artifacts
-into the run folder and lists them there, then exits with the program's status. The parent
+into the run folder and lists them there, with the statements of every ``sqlite3``
+connection the program opened (``sql-statements.json``), then exits with the program's
+status. The parent
 (:mod:`queueprof.program`) finishes the folder.
 """
 
@@ -17,6 +19,8 @@ from pathlib import Path
 
 from profilers import ProfilerError, get_profiler
 from runs import RunFolder
+from workloads.capture import RunCapture
+from workloads.sqlcapture import SqliteCapture
 
 INTERRUPTED = 130
 
@@ -37,8 +41,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     sys.path[0] = str(script.resolve().parent)
     status = 0
     interrupted = False
+    sqlite = SqliteCapture()
     try:
-        with profiler.session():
+        with sqlite.installed(), profiler.session():
             runpy.run_path(str(script), run_name="__main__")
     except SystemExit as exit_:
         status = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
@@ -49,11 +54,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         traceback.print_exc()
         status = 1
+    capture = RunCapture()
+    capture.add_sqlite(sqlite)
+    artifacts = capture.write(args.run_dir)
     try:
-        artifacts = profiler.finish(interrupted=interrupted)
+        artifacts += profiler.finish(interrupted=interrupted)
     except ProfilerError as error:
         print(f"queueprof profile: {error}", file=sys.stderr)
-        return status or 1
+        status = status or 1
     RunFolder(args.run_dir).add_artifacts(artifacts, profiler=profiler.manifest())
     return status
 

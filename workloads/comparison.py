@@ -44,6 +44,7 @@ from .context import RunContext
 from .errors import AdapterContractError, ParameterError
 from .params import Size, WorkloadParams, param, payload_bytes_param, tasks_param
 from .progress import NullProgress, Progress
+from .sqlcapture import operation
 from .tasks import payload
 
 T = TypeVar("T")
@@ -128,7 +129,8 @@ class Recorder:
         the contender, as they see our queue's own operations.
         """
         start = time.perf_counter_ns()
-        value = await call
+        with operation(f"{self.name}.{op}"):  # the statements it runs, when SQL is captured
+            value = await call
         end = time.perf_counter_ns()
         self.timings.setdefault(op, array("q")).append(end - start)
         for observer in observe.active:

@@ -18,7 +18,7 @@ import signal
 import tempfile
 import threading
 import traceback
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +46,7 @@ from .errors import ParameterError
 from .params import Size, WorkloadParams
 from .progress import NullProgress, Progress, RichProgress
 from .registry import get_workload
+from .sqlcapture import SqliteCapture
 from .targets import Targets, load_targets
 
 
@@ -216,7 +217,8 @@ def execute(plan: RunPlan, *, show_progress: bool = False) -> RunOutcome:
                 ctx = RunContext(
                     Path(scratch), plan.queue_config, partial, progress, adapter_specs=declared
                 )
-                result = asyncio.run(_inside_loop(plan, ctx, capture))
+                with _sqlite_capture(plan.queue_config.capture_sql, capture):
+                    result = asyncio.run(_inside_loop(plan, ctx, capture))
             if result is None:
                 status = RunStatus.INTERRUPTED
         except KeyboardInterrupt:  # Ctrl-C outside the loop's own handler (start-up, shutdown)
@@ -254,6 +256,20 @@ def execute(plan: RunPlan, *, show_progress: bool = False) -> RunOutcome:
     # The profiler's entry is read again: summaries (peak memory, overflow...) exist only now.
     folder.finish(status, artifacts=artifacts, error=error, profiler=plan.profiler.manifest())
     return RunOutcome(plan.run_dir, status, result, error)
+
+
+@contextlib.contextmanager
+def _sqlite_capture(enabled: bool, capture: RunCapture) -> Iterator[None]:
+    """With ``capture_sql``, every other sqlite3 connection's statements too (adapters)."""
+    if not enabled:
+        yield
+        return
+    sqlite = SqliteCapture()
+    try:
+        with sqlite.installed():
+            yield
+    finally:
+        capture.add_sqlite(sqlite)
 
 
 async def _inside_loop(
