@@ -22,6 +22,7 @@ shows them as ``lost``.
 
 from __future__ import annotations
 
+import itertools
 import sqlite3
 import statistics
 import time
@@ -74,9 +75,25 @@ class ComparisonParams(WorkloadParams):
     tasks: int = tasks_param(3_000, "tasks per scenario (drain and cycle) per round")
     rounds: int = param(3, "interleaved rounds; each rate is the median", minimum=1, maximum=50)
     payload_bytes: int = payload_bytes_param()
+    backlogs: tuple[int, ...] = param(
+        (),
+        "backlog sweep: for each size, fill a fresh queue with that many tasks, then time "
+        "claiming and completing backlog_probe of them (e.g. 1000,5000,20000); empty: no sweep",
+        minimum=1,
+        maximum=1_000_000,
+        optional_list=True,
+    )
+    backlog_probe: int = param(
+        500, "tasks claimed and completed at each backlog size", minimum=1, maximum=100_000
+    )
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        if self.backlogs and min(self.backlogs) < self.backlog_probe:
+            raise ParameterError(
+                f"parameter backlogs={','.join(map(str, self.backlogs))}: each size must be at "
+                f"least backlog_probe={self.backlog_probe} (the tasks claimed at that size)"
+            )
         if len(set(self.contenders)) != len(self.contenders):
             raise ParameterError(
                 f"parameter contenders={','.join(self.contenders)}: a contender is named twice"
@@ -150,6 +167,14 @@ class Recorder:
         values = self.rates.get(metric)
         return statistics.median(values) if values else None
 
+    def backlog_rates(self) -> dict[int, float]:
+        """The backlog sweep: median claim-and-complete rate by backlog size."""
+        return {
+            int(name.split("_")[1]): rate
+            for name in self.rates
+            if name.startswith("backlog_") and (rate := self.median(name)) is not None
+        }
+
     def publish(self, start: Mapping[str, int]) -> None:
         """Hand the samples recorded since ``start`` (counts per op) to the run's observers.
 
@@ -216,6 +241,67 @@ async def run_cycle(
     _count_outcome(recorder, len(tasks), completed)
 
 
+async def run_backlog(
+    adapter: QueueAdapter,
+    recorder: Recorder,
+    tasks: Sequence[Mapping[str, Any]],
+    probe: int,
+    batch: int,
+) -> None:
+    """Fill the queue with ``tasks`` (untimed), then time claiming and completing ``probe``.
+
+    A queue whose claim reads or sorts every waiting row pays for the backlog on each claim;
+    one whose claim is an index search does not. The rate is recorded as
+    ``backlog_<size>_tasks_per_s``.
+    """
+    with operation(f"{recorder.name}.enqueue"):
+        for body in tasks:
+            await adapter.enqueue(body)
+    completed = 0
+    started = time.perf_counter()
+    while completed < probe:
+        with operation(f"{recorder.name}.claim"):
+            claimed = await adapter.claim(min(batch, probe - completed))
+        if not claimed:
+            break
+        with operation(f"{recorder.name}.complete"):
+            await adapter.complete(claimed)
+        completed += len(claimed)
+    recorder.rate(f"backlog_{len(tasks)}_tasks_per_s", completed, time.perf_counter() - started)
+    recorder.count("backlog_probe_short", max(0, probe - completed))
+
+
+def backlog_growth(rates: Mapping[int, float]) -> float | None:
+    """How many times the cost per task at the largest backlog is that at the smallest
+    (rate at the smallest / rate at the largest); None with fewer than two sizes."""
+    if len(rates) < 2:
+        return None
+    small, large = rates[min(rates)], rates[max(rates)]
+    return small / large if large > 0 else None
+
+
+BACKLOG_GROWTH_FLAG = 1.5
+"""Cost growth from the smallest to the largest backlog that earns a verdict: rounds of the
+same contender differ by up to ~30% on the 2-core machine, so 1.5x is beyond that noise."""
+
+BACKLOG_STEP_NOISE = 1.3
+"""How much faster a larger backlog may measure than a smaller one and still count as
+"not faster" (the same ~30% noise)."""
+
+
+def backlog_grows(rates: Mapping[int, float]) -> bool:
+    """True when the cost per task grows with the backlog: by :data:`BACKLOG_GROWTH_FLAG`
+    from the smallest to the largest size, and no larger size measured clearly faster than a
+    smaller one (a single slow probe, e.g. a WAL checkpoint, is not a trend)."""
+    growth = backlog_growth(rates)
+    if growth is None or growth < BACKLOG_GROWTH_FLAG:
+        return False
+    ordered = [rates[size] for size in sorted(rates)]
+    return all(
+        later <= earlier * BACKLOG_STEP_NOISE for earlier, later in itertools.pairwise(ordered)
+    )
+
+
 def _count_outcome(recorder: Recorder, given: int, completed: int) -> None:
     recorder.count("completed", completed)
     recorder.count("lost", max(0, given - completed))
@@ -239,7 +325,7 @@ class ComparisonWorkload(DerivesNothingAfterRun):
     sizes: Mapping[Size, ComparisonParams] = {
         Size.SMOKE: ComparisonParams(tasks=200, rounds=1),
         Size.DEFAULT: ComparisonParams(tasks=3_000, rounds=3),
-        Size.FULL: ComparisonParams(tasks=20_000, rounds=5),
+        Size.FULL: ComparisonParams(tasks=20_000, rounds=5, backlogs=(1_000, 5_000, 20_000)),
     }
 
     async def run(self, params: ComparisonParams, ctx: RunContext) -> WorkloadResult:
@@ -264,6 +350,8 @@ class ComparisonWorkload(DerivesNothingAfterRun):
                 rounds=params.rounds,
                 payload_bytes=params.payload_bytes,
                 progress=ctx.progress,
+                backlogs=params.backlogs,
+                backlog_probe=params.backlog_probe,
             )
         finally:  # an interrupted run keeps the rows of the rounds it finished
             _record(chosen, recorders, ctx)
@@ -279,15 +367,18 @@ async def measure(
     rounds: int,
     payload_bytes: int = 0,
     progress: Progress | None = None,
+    backlogs: Sequence[int] = (),
+    backlog_probe: int = 500,
 ) -> None:
-    """Run both scenarios of every contender, ``rounds`` times, into ``recorders``.
+    """Run both scenarios of every contender, ``rounds`` times, into ``recorders``, then
+    (each round) the backlog sweep over ``backlogs``.
 
     ``folder_for(label)`` names a fresh folder (created here) for each contender's scenario.
     The order of the contenders rotates each round.
     """
     progress = progress or NullProgress()
     padding = "x" * payload_bytes
-    bodies = [payload("noop", seq, padding) for seq in range(tasks)]
+    bodies = [payload("noop", seq, padding) for seq in range(max(tasks, *backlogs, 0))]
     for round_no in range(rounds):
         shift = round_no % len(chosen)
         for contender in [*chosen[shift:], *chosen[:shift]]:
@@ -295,8 +386,27 @@ async def measure(
                 progress.phase(f"round {round_no + 1}/{rounds}: {contender.name} {scenario}", tasks)
                 folder = folder_for(f"{contender.name}-{scenario}")
                 folder.mkdir(parents=True)
-                await _run_scenario(contender, scenario, folder, recorders[contender.name], bodies)
+                await _run_scenario(
+                    contender, scenario, folder, recorders[contender.name], bodies[:tasks]
+                )
                 progress.advance(tasks)
+            for size in backlogs:
+                label = f"round {round_no + 1}/{rounds}: {contender.name} backlog {size:,}"
+                progress.phase(label, size)
+                folder = folder_for(f"{contender.name}-backlog-{size}")
+                folder.mkdir(parents=True)
+                adapter = await contender.open(folder)
+                try:
+                    await run_backlog(
+                        adapter,
+                        recorders[contender.name],
+                        bodies[:size],
+                        backlog_probe,
+                        contender.claim_batch,
+                    )
+                finally:
+                    await adapter.close()
+                progress.advance(size)
 
 
 async def compare_queues(
@@ -355,6 +465,12 @@ async def _run_scenario(
 def _row(contender: Contender, recorder: Recorder, reference: Recorder) -> StepResult:
     """One contender's row: median rates, ratios to sqlite3, latencies from every sample."""
     metrics: dict[str, float] = {}
+    sweep = recorder.backlog_rates()
+    for size, rate in sorted(sweep.items()):
+        metrics[f"backlog_{size}_tasks_per_s"] = rate
+    growth = backlog_growth(sweep)
+    if growth is not None:
+        metrics["backlog_cost_growth"] = growth
     for metric in ("drain_tasks_per_s", "cycle_tasks_per_s", "enqueue_tasks_per_s"):
         value = recorder.median(metric)
         if value is None:
@@ -395,6 +511,7 @@ def _record(
         ctx.partial.step(_row(contender, recorder, reference))
         lost += recorder.counters.get("lost", 0)
     ctx.partial.count("lost_tasks", lost)
+    _backlog_verdicts(chosen, recorders, ctx)
     peers = [c for c in chosen if c.peer and recorders[c.name].median("drain_tasks_per_s")]
     ours = recorders.get(OURS)
     if ours is None or not peers:
@@ -414,6 +531,31 @@ def _record(
             other = ratio(recorders[contender.name].median("drain_tasks_per_s"), best_rate)
             if other is not None:
                 ctx.partial.metric(f"drain_x_best_peer_{contender.name.replace('-', '_')}", other)
+
+
+def _backlog_verdicts(
+    chosen: Sequence[Contender], recorders: Mapping[str, Recorder], ctx: RunContext
+) -> None:
+    """One note per contender of the sweep: its cost per task grows with the backlog, or not."""
+    for contender in chosen:
+        recorder = recorders[contender.name]
+        sweep = recorder.backlog_rates()
+        growth = backlog_growth(sweep)
+        if growth is None:
+            continue
+        small, large = min(sweep), max(sweep)
+        figures = f"{sweep[small]:,.0f}/s at {small:,} waiting, {sweep[large]:,.0f}/s at {large:,}"
+        if backlog_grows(sweep):
+            ctx.partial.note(
+                f"backlog: {contender.name}'s cost per task grows with the backlog, "
+                f"{growth:.1f}x from {small:,} to {large:,} waiting tasks ({figures}): its claim "
+                "reads or sorts the waiting rows (see the SQL hotspots with capture_sql=true)"
+            )
+        else:
+            ctx.partial.note(
+                f"backlog: {contender.name}'s cost per task shows no steady growth with the "
+                f"backlog ({growth:.2f}x from {small:,} to {large:,}; {figures})"
+            )
 
 
 def _version(contender: Contender) -> str:

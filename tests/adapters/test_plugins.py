@@ -284,3 +284,66 @@ def test_a_spec_with_an_unknown_guarantee_or_a_bare_string_of_functions_is_refus
         AdapterSpec("q", "q", None, True, "at-least-once", "-")
     with pytest.raises(ValueError, match="give a tuple of names"):
         CodePath("claim", "q/core.py", "pop")  # type: ignore[arg-type]
+
+
+def test_backlog_growth_needs_a_trend_beyond_the_noise() -> None:
+    from workloads.comparison import backlog_grows, backlog_growth
+
+    assert backlog_growth({1000: 900.0}) is None
+    assert backlog_growth({1000: 900.0, 20000: 300.0}) == pytest.approx(3.0)
+    assert backlog_grows({1000: 900.0, 5000: 600.0, 20000: 300.0})
+    # flat, or one slow probe in the middle, is not a trend
+    assert not backlog_grows({1000: 900.0, 5000: 880.0, 20000: 850.0})
+    assert not backlog_grows({1000: 900.0, 5000: 200.0, 20000: 500.0})
+
+
+def test_a_backlog_dependent_claim_is_flagged_by_the_sweep_and_the_diagnosis(
+    tmp_path: Path,
+) -> None:
+    # GIVEN a queue whose claim sorts every waiting job, next to one whose claim does not
+    outside = tmp_path / "mine"
+    outside.mkdir()
+    shutil.copy(PLUGIN_SOURCE / "jobtable_queueprof.py", outside / "jobtable_queueprof.py")
+    traces = tmp_path / "traces"
+    # WHEN the comparison sweeps the backlog with the SQL captured
+    done = queueprof(
+        "run",
+        "comparison",
+        "--size",
+        "smoke",
+        "--param",
+        "contenders=taskqueue",
+        "--adapter",
+        "jobtable_queueprof:SORTING_CONTENDER",
+        "--param",
+        "tasks=50",
+        "--param",
+        "backlogs=200,1000,4000",
+        "--param",
+        "backlog_probe=200",
+        "--queue",
+        "capture_sql=true",
+        "--out",
+        str(traces),
+        "--run-id",
+        "sweep",
+        "--quiet",
+        env=env_with(outside),
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr + done.stdout
+    results = orjson.loads((traces / "sweep" / "results.json").read_bytes())
+    rows = {step["settings"]["contender"]: step["metrics"] for step in results["steps"]}
+    # THEN the sweep measures each size and flags the sorting claim's growth
+    sorting = rows["jobtable-sorting"]
+    assert {"backlog_200_tasks_per_s", "backlog_4000_tasks_per_s"} <= set(sorting)
+    assert sorting["backlog_cost_growth"] >= 1.5
+    assert any("jobtable-sorting's cost per task grows" in n for n in results["notes"])
+    # ... and the analysis's SQL rules find the sort in its captured claim statement
+    analysed = queueprof(
+        "analyze", str(traces / "sweep"), "--format", "json", env=env_with(), cwd=tmp_path
+    )
+    assert analysed.returncode == 0, analysed.stderr
+    findings = orjson.loads((traces / "sweep" / "findings.json").read_bytes())["findings"]
+    titles = [f["title"] for f in findings]
+    assert any(t.startswith("jobtable-sorting.claim statement") and "sorts" in t for t in titles)

@@ -23,6 +23,8 @@ class JobTable:
     def __init__(self, path: Path) -> None:
         self.db = sqlite3.connect(path, isolation_level=None)
         self.db.execute("PRAGMA journal_mode=WAL")
+        # No fsync per commit: the tests measure claims, not the disk.
+        self.db.execute("PRAGMA synchronous=OFF")
         self.db.execute(
             "CREATE TABLE IF NOT EXISTS jobs (id INTEGER PRIMARY KEY, body TEXT, taken INT)"
         )
@@ -31,10 +33,13 @@ class JobTable:
         cursor = self.db.execute("INSERT INTO jobs (body, taken) VALUES (?, 0)", (body,))
         return int(cursor.lastrowid or 0)
 
+    order = "id"
+    """The claim's order: by the primary key, an index search."""
+
     def take(self) -> tuple[int, str] | None:
         return self.db.execute(
             "UPDATE jobs SET taken = 1 WHERE id = (SELECT id FROM jobs WHERE taken = 0 "
-            "ORDER BY id LIMIT 1) RETURNING id, body"
+            f"ORDER BY {self.order} LIMIT 1) RETURNING id, body"
         ).fetchone()
 
     def finish(self, job_id: int) -> None:
@@ -91,9 +96,16 @@ class JobTableAdapter:
         self.jobs.db.close()
 
 
-def opener(spec: AdapterSpec, done_word: str = "done") -> Any:
+class SortingJobTable(JobTable):
+    """The planted backlog-dependent claim: ordered by the body, which no index covers, so
+    every claim reads and sorts all waiting jobs."""
+
+    order = "body"
+
+
+def opener(spec: AdapterSpec, done_word: str = "done", table: type[JobTable] = JobTable) -> Any:
     async def open_jobtable(folder: Path) -> QueueAdapter:
-        return JobTableAdapter(JobTable(folder / "jobs.db"), spec, done_word)
+        return JobTableAdapter(table(folder / "jobs.db"), spec, done_word)
 
     return open_jobtable
 
@@ -110,3 +122,9 @@ BROKEN_STATUS = Contender("jobtable-shouting", SHOUTING, "answers DONE", opener(
 TYPO = spec("jobtable-typo", take="taek")
 BROKEN_CODE_PATH = Contender("jobtable-typo", TYPO, "a CodePath typo", opener(TYPO))
 """Declares ``taek`` for the claim: no such function."""
+
+SORTING = spec("jobtable-sorting")
+SORTING_CONTENDER = Contender(
+    "jobtable-sorting", SORTING, "claims in body order", opener(SORTING, table=SortingJobTable)
+)
+"""Claims cost more the more jobs wait: what the backlog sweep and the diagnosis flag."""
