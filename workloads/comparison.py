@@ -138,6 +138,10 @@ class Recorder:
     timings: dict[str, array[int]] = field(default_factory=dict)
     rates: dict[str, list[float]] = field(default_factory=dict)
     counters: dict[str, int] = field(default_factory=dict)
+    scenario: str = ""
+    """The scenario running now (``drain``, ``cycle``): its calls are also kept apart."""
+    by_scenario: dict[str, array[int]] = field(default_factory=dict)
+    """``<scenario>.<op>`` -> durations: drain and cycle latencies reported apart."""
 
     async def timed(self, op: str, call: Awaitable[T]) -> T:
         """Await ``call``, recording its wall time as one ``op`` sample.
@@ -150,6 +154,8 @@ class Recorder:
             value = await call
         end = time.perf_counter_ns()
         self.timings.setdefault(op, array("q")).append(end - start)
+        if self.scenario:
+            self.by_scenario.setdefault(f"{self.scenario}.{op}", array("q")).append(end - start)
         for observer in observe.active:
             observer.operation(f"{self.name}.{op}", self.name, start, end, 1)
         return value
@@ -452,12 +458,14 @@ async def _run_scenario(
 ) -> None:
     start = {op: len(samples) for op, samples in recorder.timings.items()}
     adapter = await contender.open(folder)
+    recorder.scenario = scenario
     try:
         if scenario == "drain":
             await run_drain(adapter, recorder, bodies, contender.claim_batch)
         else:
             await run_cycle(adapter, recorder, bodies)
     finally:
+        recorder.scenario = ""
         await adapter.close()
         recorder.publish(start)
 
@@ -492,8 +500,11 @@ def _row(contender: Contender, recorder: Recorder, reference: Recorder) -> StepR
             "strategy": dict(contender.strategy),
         },
         metrics=metrics,
+        # Every call of an operation, then the drain's and the cycle's apart: a claim on a
+        # full queue (drain) and on a queue of one (cycle) are different costs.
         latencies={
-            op: LatencySummary.from_samples(samples) for op, samples in recorder.timings.items()
+            op: LatencySummary.from_samples(samples)
+            for op, samples in (*recorder.timings.items(), *recorder.by_scenario.items())
         },
         counters=dict(recorder.counters),
     )

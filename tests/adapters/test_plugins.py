@@ -77,6 +77,14 @@ def env_with(*paths: Path) -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": os.pathsep.join(parts), "COLUMNS": "200"}
 
 
+def module_outside_the_repo(tmp_path: Path) -> Path:
+    """A folder holding the plugin's module, not installed: what --adapter names."""
+    outside = tmp_path / "mine"
+    outside.mkdir()
+    shutil.copy(PLUGIN_SOURCE / "jobtable_queueprof.py", outside / "jobtable_queueprof.py")
+    return outside
+
+
 def queueprof(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "queueprof", *args],
@@ -137,9 +145,7 @@ def test_adapter_from_a_module_outside_the_repo_is_profiled_and_analysed_without
     tmp_path: Path,
 ) -> None:
     # GIVEN a module in a folder of its own, not installed
-    outside = tmp_path / "mine"
-    outside.mkdir()
-    shutil.copy(PLUGIN_SOURCE / "jobtable_queueprof.py", outside / "jobtable_queueprof.py")
+    outside = module_outside_the_repo(tmp_path)
     traces = tmp_path / "traces"
     # WHEN the comparison adds it with --adapter, under pyinstrument
     done = queueprof(
@@ -301,9 +307,7 @@ def test_a_backlog_dependent_claim_is_flagged_by_the_sweep_and_the_diagnosis(
     tmp_path: Path,
 ) -> None:
     # GIVEN a queue whose claim sorts every waiting job, next to one whose claim does not
-    outside = tmp_path / "mine"
-    outside.mkdir()
-    shutil.copy(PLUGIN_SOURCE / "jobtable_queueprof.py", outside / "jobtable_queueprof.py")
+    outside = module_outside_the_repo(tmp_path)
     traces = tmp_path / "traces"
     # WHEN the comparison sweeps the backlog with the SQL captured
     done = queueprof(
