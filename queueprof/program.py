@@ -127,6 +127,8 @@ def _run_child(
     ops: AdapterSpec | None,
     launcher: bool,
 ) -> RunOutcome:
+    # Before the start: the child reads the --ops map to name its statements' operations.
+    artifacts = list(write_declarations(folder.path, [ops] if ops else []))
     started = time.perf_counter()
     interrupted = False
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(_python_path())}
@@ -138,7 +140,6 @@ def _run_child(
             process.send_signal(signal.SIGINT)
             _, stderr = process.communicate()
     duration = time.perf_counter() - started
-    artifacts = list(write_declarations(folder.path, [ops] if ops else []))
     problems: list[str] = []
     if launcher:
         try:

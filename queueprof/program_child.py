@@ -19,6 +19,7 @@ from pathlib import Path
 
 from profilers import ProfilerError, get_profiler
 from runs import RunFolder
+from runs.adapters import read_adapter_specs
 from workloads.capture import RunCapture
 from workloads.sqlcapture import SqliteCapture
 
@@ -41,7 +42,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     sys.path[0] = str(script.resolve().parent)
     status = 0
     interrupted = False
-    sqlite = SqliteCapture()
+    # The --ops map (stored by the parent before the start) names each statement's operation.
+    sqlite = SqliteCapture(
+        [path for spec in read_adapter_specs(args.run_dir) for path in spec.code_paths]
+    )
     try:
         with sqlite.installed(), profiler.session():
             runpy.run_path(str(script), run_name="__main__")

@@ -23,10 +23,12 @@ import sqlite3
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
+
+from runs.adapters import CodePath
 
 CURRENT_OPERATION: contextvars.ContextVar[str] = contextvars.ContextVar(
     "queueprof_operation", default=""
@@ -60,8 +62,14 @@ class Statement:
 class SqliteCapture:
     """Times every statement of every ``sqlite3`` connection opened while installed."""
 
-    def __init__(self) -> None:
+    def __init__(self, code_paths: Sequence[CodePath] = ()) -> None:
         self.statements: list[Statement] = []
+        self._by_function: dict[str, list[tuple[str, str]]] = {}
+        """Function name -> (file suffix, operation): a program's ``--ops`` map, which names
+        the operation of a statement run outside every :func:`operation`."""
+        for path in code_paths:
+            for name in path.functions:
+                self._by_function.setdefault(name, []).append((path.file, path.op))
         self.schemas: dict[str, str] = {}
         """Database (file path, or ``:memory:``) -> its schema as a script."""
         self._lock = threading.Lock()
@@ -94,9 +102,22 @@ class SqliteCapture:
 
     def record(self, sql: str, duration_ns: int, database: str) -> None:
         """One statement's time (any thread)."""
-        statement = Statement(CURRENT_OPERATION.get() or UNATTRIBUTED, sql, duration_ns, database)
+        op = CURRENT_OPERATION.get() or self._operation_on_stack() or UNATTRIBUTED
+        statement = Statement(op, sql, duration_ns, database)
         with self._lock:
             self.statements.append(statement)
+
+    def _operation_on_stack(self) -> str | None:
+        """The operation of the innermost mapped function on the caller's stack."""
+        if not self._by_function:
+            return None
+        frame = sys._getframe(2)
+        while frame is not None:
+            for suffix, op in self._by_function.get(frame.f_code.co_name, ()):
+                if frame.f_code.co_filename.replace("\\", "/").endswith(suffix):
+                    return op
+            frame = frame.f_back  # type: ignore[assignment]
+        return None
 
     def opened(self, connection: TimedConnection) -> None:
         with self._lock:

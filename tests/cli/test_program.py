@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from analysis.analyze import analyze
+from analysis.load.capture import load_sql_statements
 from analysis.operations import Category
 from runs import Manifest, RunStatus
 from tests.cli.test_cli import queueprof
@@ -120,6 +121,10 @@ def test_a_script_gives_a_run_folder_that_analyze_splits_by_its_ops(
     shares = operation_shares(folder)
     assert {Category.ENQUEUE, Category.CLAIM, Category.COMPLETE} <= set(shares), shares
     assert shares[Category.CLAIM] > 0
+    if profiler != "py-spy":  # in-process: the script's own connection's SQL, by --ops
+        statements = load_sql_statements(folder / "sql-statements.json")
+        by_op = {(s.op, s.sql.split()[0]) for s in statements}
+        assert {("enqueue", "INSERT"), ("claim", "SELECT"), ("complete", "UPDATE")} <= by_op
 
 
 def test_a_program_that_fails_leaves_a_failed_folder_with_its_profile(app: Path) -> None:
