@@ -322,7 +322,7 @@ def test_a_backlog_dependent_claim_is_flagged_by_the_sweep_and_the_diagnosis(
         "--param",
         "tasks=50",
         "--param",
-        "backlogs=200,1000,4000",
+        "backlogs=300,1000,4000",
         "--param",
         "backlog_probe=200",
         "--queue",
