@@ -340,7 +340,7 @@ def test_a_backlog_dependent_claim_is_flagged_by_the_sweep_and_the_diagnosis(
     rows = {step["settings"]["contender"]: step["metrics"] for step in results["steps"]}
     # THEN the sweep measures each size and flags the sorting claim's growth
     sorting = rows["jobtable-sorting"]
-    assert {"backlog_200_tasks_per_s", "backlog_4000_tasks_per_s"} <= set(sorting)
+    assert {"backlog_300_tasks_per_s", "backlog_4000_tasks_per_s"} <= set(sorting)
     assert sorting["backlog_cost_growth"] >= 1.5
     assert any("jobtable-sorting's cost per task grows" in n for n in results["notes"])
     # ... and the analysis's SQL rules find the sort in its captured claim statement
