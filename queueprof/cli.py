@@ -373,6 +373,16 @@ def run_command(args: argparse.Namespace, argv: Sequence[str]) -> int:
     """``queueprof run``: one workload into one run folder, bare or under a profiler."""
     params = tuple(args.param)
     if args.adapter:
+        drives_adapters = [
+            name
+            for name, workload in WORKLOADS.items()
+            if any(spec[0] == "adapters" for spec in workload.params_type.specs())
+        ]
+        if args.workload not in drives_adapters:
+            raise UsageError(
+                f"--adapter: the {args.workload} workload drives no queue adapters; "
+                f"use it with {', '.join(drives_adapters)}"
+            )
         params += (f"adapters={','.join(args.adapter)}",)
     request = RunRequest(
         workload=args.workload,
@@ -470,6 +480,16 @@ def list_command(args: argparse.Namespace, argv: Sequence[str]) -> int:
     console = _console()
     render_workloads(console, [(w.name, w.description, w.params_type) for w in WORKLOADS.values()])
     console.print("profilers: " + ", ".join(profiler_names()))
+    from workloads.adapters.plugins import broken_plugins, installed_plugins
+
+    plugins = installed_plugins()
+    console.print(
+        "adapter plugins (entry-point group queueprof.adapters): "
+        + escape(", ".join(f"{n} [{c.spec.guarantee}]" for n, c in plugins.items()) or "none"),
+        highlight=False,
+    )
+    for problem in broken_plugins():
+        console.print(f"[yellow]plugin not loaded:[/yellow] {escape(problem)}", highlight=False)
     render_runs(console, list_runs(args.out))
     return 0
 

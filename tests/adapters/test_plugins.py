@@ -351,3 +351,21 @@ def test_a_backlog_dependent_claim_is_flagged_by_the_sweep_and_the_diagnosis(
     findings = orjson.loads((traces / "sweep" / "findings.json").read_bytes())["findings"]
     titles = [f["title"] for f in findings]
     assert any(t.startswith("jobtable-sorting.claim statement") and "sorts" in t for t in titles)
+
+
+def test_list_names_the_installed_plugins_and_adapter_is_refused_where_it_means_nothing(
+    plugin_site: Path, tmp_path: Path
+) -> None:
+    listed = queueprof("list", "--out", str(tmp_path), env=env_with(plugin_site), cwd=tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    assert "jobtable [at-most-once]" in listed.stdout
+    refused = queueprof(
+        "run",
+        "throughput",
+        "--adapter",
+        "jobtable_queueprof:CONTENDERS",
+        env=env_with(plugin_site),
+        cwd=tmp_path,
+    )
+    assert refused.returncode == 2
+    assert "drives no queue adapters; use it with comparison" in refused.stderr
