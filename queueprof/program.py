@@ -28,7 +28,8 @@ from typing import Any
 import psutil
 
 from profilers import ProfilerError, get_profiler
-from profilers.base import Profiler, ProfilerUnavailable
+from profilers.base import Profiler
+from profilers.memray_wrapper import MemrayProfiler
 from profilers.pyspy_wrapper import PySpyProfiler
 from runs import (
     Artifact,
@@ -44,6 +45,7 @@ from runs import (
     now_iso,
 )
 from runs.adapters import AdapterSpec
+from runs.files import MEMRAY_CAPTURE
 from workloads.capture import write_declarations
 from workloads.environment import capture_environment
 from workloads.runner import RunOutcome
@@ -174,8 +176,6 @@ def attach(
         raise UsageError(
             f"queueprof attach {pid}: no such process to attach to ({error})"
         ) from None
-    if profiler_name == "memray":
-        raise ProfilerUnavailable(_memray_attach_error())
     if not 0 < duration_s <= 3600:
         raise UsageError(f"--duration {duration_s:g}: give 0 < seconds <= 3600")
     script = _script(cmdline)
@@ -184,7 +184,6 @@ def attach(
     cls.check_available()
     run_dir = _claim(out_dir, run_id, ATTACH)
     profiler = cls(cls.options_type.parse([]), run_dir)
-    assert isinstance(profiler, PySpyProfiler)
     folder = _create(
         run_dir,
         ATTACH,
@@ -192,19 +191,78 @@ def attach(
         profiler,
         argv,
     )
+    if isinstance(profiler, MemrayProfiler):
+        return _attach_memray(folder, profiler, pid, duration_s, ops)
+    assert isinstance(profiler, PySpyProfiler)
     command = [*profiler.attach_command(pid), "--duration", f"{duration_s:g}"]
     return _run_child(folder, profiler, command, ops, launcher=True)
 
 
-def _memray_attach_error() -> str:
-    """Why ``memray attach`` is refused here, with what would make it work."""
+MEMRAY_GRACE_S = 30.0
+"""How long after the duration the target may take to close its capture (it writes it from
+its own threads, between the program's bytecodes)."""
+
+
+def _attach_memray(
+    folder: RunFolder,
+    profiler: MemrayProfiler,
+    pid: int,
+    duration_s: float,
+    ops: AdapterSpec | None,
+) -> RunOutcome:
+    """memray attach: start tracking, wait while the target records, then render."""
+    artifacts = list(write_declarations(folder.path, [ops] if ops else []))
+    started = time.perf_counter()
+    done = subprocess.run(
+        profiler.attach_command(pid, duration_s), capture_output=True, text=True, check=False
+    )
+    problems: list[str] = []
+    if done.returncode != 0:
+        problems.append(_memray_attach_error((done.stderr or done.stdout).strip()[-600:]))
+    else:
+        capture = folder.path / MEMRAY_CAPTURE
+        if not _capture_closed(capture, started + duration_s + MEMRAY_GRACE_S):
+            problems.append(
+                f"the target did not close its memray capture within {MEMRAY_GRACE_S:g} s of "
+                f"the {duration_s:g} s duration ({capture})"
+            )
+        else:
+            try:
+                artifacts += profiler.finish()
+            except ProfilerError as error:
+                problems.append(str(error))
+    duration = time.perf_counter() - started
+    return _finish(folder, profiler, artifacts, duration, 0, False, problems, launcher=True)
+
+
+def _capture_closed(capture: Path, deadline: float) -> bool:
+    """Wait until memray can read the capture's end time (the target closed it)."""
+    import memray
+
+    while time.perf_counter() < deadline:
+        if capture.exists():
+            try:
+                reader = memray.FileReader(capture)
+            except (OSError, ValueError):
+                pass  # still being written
+            else:
+                try:
+                    if reader.metadata.end_time is not None:
+                        return True
+                finally:
+                    reader.close()
+        time.sleep(0.5)
+    return False
+
+
+def _memray_attach_error(said: str) -> str:
+    """Why ``memray attach`` failed, with what it needs and what works instead."""
     return (
-        "memray attach is not supported by queueprof attach: it injects memray into the "
-        "live process through gdb or lldb, needs the same memray version importable by the "
-        "target's Python and ptrace permission, and writes its capture from inside the "
-        "target, where queueprof cannot finish the run folder. Use `--profiler py-spy` for a "
-        "running process, or start the program under memray: `queueprof profile --profiler "
-        "memray -- python app.py`"
+        f"memray attach failed: {said or 'no output'}. It injects memray into the live "
+        "process through gdb or lldb (install gdb), needs ptrace permission over it (run as "
+        "root or `sysctl kernel.yama.ptrace_scope=0`), and the target's Python must import "
+        "the same memray. Otherwise use `--profiler py-spy`, or start the program under "
+        "memray: `queueprof profile --profiler memray -- python app.py`"
     )
 
 

@@ -3,7 +3,6 @@ run folder that ``analyze`` reads and splits by the program's own ``--ops`` map.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
@@ -196,8 +195,54 @@ def test_an_attached_process_gives_a_run_folder_that_analyze_splits_by_its_ops(
     assert {Category.ENQUEUE, Category.CLAIM} <= set(shares), shares
 
 
-def test_memray_attach_is_refused_with_the_reason(app: Path) -> None:
-    done = queueprof("attach", str(os.getpid()), "--profiler", "memray", cwd=app)
-    assert done.returncode == 2
-    assert "memray attach" in done.stderr
-    assert "--profiler py-spy" in done.stderr
+@pytest.mark.slow
+def test_memray_attaches_to_a_running_program_and_its_memory_splits_by_ops(
+    app: Path, running_app: subprocess.Popen[bytes]
+) -> None:
+    done = queueprof(
+        "attach",
+        str(running_app.pid),
+        "--profiler",
+        "memray",
+        "--duration",
+        "2",
+        "--ops",
+        "ops.toml",
+        "--run-id",
+        "m",
+        cwd=app,
+    )
+    assert done.returncode == 0, done.stderr + done.stdout
+    folder = app / "traces" / "m"
+    manifest = Manifest.from_json((folder / "manifest.json").read_bytes())
+    assert manifest.status is RunStatus.COMPLETE
+    assert {"memray.bin", "memray-flamegraph.html"} <= {a["path"] for a in manifest.artifacts}
+    (run,) = analyze([folder]).runs
+    assert run.allocations is not None
+
+
+def test_memray_attach_where_it_cannot_work_fails_with_what_it_needs(app: Path) -> None:
+    # GIVEN a process that is not Python: memray cannot inject itself there
+    sleeper = subprocess.Popen(["sleep", "60"])
+    try:
+        done = queueprof(
+            "attach",
+            str(sleeper.pid),
+            "--profiler",
+            "memray",
+            "--duration",
+            "1",
+            "--run-id",
+            "x",
+            cwd=app,
+        )
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    # THEN the run folder says it failed, with memray's reason and what works instead
+    assert done.returncode == 1
+    manifest = Manifest.from_json((app / "traces" / "x" / "manifest.json").read_bytes())
+    assert manifest.status is RunStatus.FAILED
+    assert manifest.error is not None
+    assert "memray attach failed" in manifest.error.message
+    assert "--profiler py-spy" in manifest.error.message
