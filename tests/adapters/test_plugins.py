@@ -369,3 +369,34 @@ def test_list_names_the_installed_plugins_and_adapter_is_refused_where_it_means_
     )
     assert refused.returncode == 2
     assert "drives no queue adapters; use it with comparison" in refused.stderr
+
+
+@pytest.mark.slow
+def test_the_gigq_example_plugin_installs_and_keeps_the_contract(
+    tmp_path_factory: pytest.TempPathFactory, tmp_path: Path
+) -> None:
+    # GIVEN examples/queueprof-gigq, a distribution of its own, installed with gigq from PyPI
+    site = tmp_path_factory.mktemp("gigq-site")
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--target",
+            str(site),
+            str(PROJECT_ROOT / "examples" / "queueprof-gigq"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    if done.returncode != 0:
+        pytest.skip(f"gigq could not be installed here: {done.stderr.strip()[-300:]}")
+    # WHEN queueprof checks it by its entry point name
+    checked = queueprof("adapter", "check", "gigq", env=env_with(site), cwd=tmp_path)
+    # THEN it is found and keeps every promise
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "7 of 7 checks passed" in checked.stdout
