@@ -105,7 +105,7 @@ def test_a_script_gives_a_run_folder_that_analyze_splits_by_its_ops(
         "python",
         "app.py",
         "jobs.db",
-        "400",
+        "1500",
         "3",
         cwd=app,
     )
@@ -115,7 +115,7 @@ def test_a_script_gives_a_run_folder_that_analyze_splits_by_its_ops(
     manifest = Manifest.from_json((folder / "manifest.json").read_bytes())
     assert manifest.status is RunStatus.COMPLETE
     assert manifest.workload == "program"
-    assert manifest.params["command"] == ["python", "app.py", "jobs.db", "400", "3"]
+    assert manifest.params["command"] == ["python", "app.py", "jobs.db", "1500", "3"]
     assert "adapters.json" in [a["path"] for a in manifest.artifacts]
     shares = operation_shares(folder)
     assert {Category.ENQUEUE, Category.CLAIM, Category.COMPLETE} <= set(shares), shares
