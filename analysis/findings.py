@@ -386,7 +386,7 @@ def sql_plans(run: RunAnalysis) -> Iterable[Finding]:
             else Severity.LOW,
             title=f"{hotspot.op} statement {hotspot.label!r} "
             + " and ".join(w.split(" (")[0] for w in what),
-            detail=f"{hotspot.sql}\nPlan on the queue's schema: "
+            detail=f"{hotspot.sql}\nPlan on the schema it ran against: "
             + " | ".join(plan.lines)
             + f". It ran {hotspot.count:,} times for {_ms(hotspot.total_ms)} "
             f"({_pct(hotspot.share_of_op_sql)} of {hotspot.op}'s SQL time), p99 "
@@ -409,6 +409,43 @@ def sql_plans(run: RunAnalysis) -> Iterable[Finding]:
             "ORDER BY/GROUP BY turns the SCAN into a SEARCH and drops the temporary B-tree; "
             "check the new plan with EXPLAIN QUERY PLAN.",
             impact=hotspot.share_of_op_sql,
+        )
+
+
+def backlog_growth(run: RunAnalysis) -> Iterable[Finding]:
+    """Queues of a comparison whose cost per task grew with the backlog (the sweep's verdict,
+    ``backlog_grows``, made by the workload against its noise band)."""
+    for step in run.steps:
+        if not step.counters.get("backlog_grows"):
+            continue
+        growth = step.metrics.get("backlog_cost_growth", 0.0)
+        sweep = sorted(
+            (int(name.split("_")[1]), value)
+            for name, value in step.metrics.items()
+            if name.startswith("backlog_") and name.endswith("_tasks_per_s")
+        )
+        if growth <= 1 or len(sweep) < 2:
+            continue
+        (small, small_rate), (large, large_rate) = sweep[0], sweep[-1]
+        queue = str(step.settings.get("contender", step.label))
+        yield Finding(
+            key=f"backlog-{queue}",
+            severity=Severity.MEDIUM,
+            title=f"{queue}'s cost per task grows {growth:.1f}x with the backlog "
+            f"({small:,} to {large:,} waiting tasks)",
+            detail=f"Claiming and completing at {small:,} waiting tasks ran at "
+            f"{small_rate:,.0f}/s, at {large:,} at {large_rate:,.0f}/s: at that backlog "
+            f"{_pct(1 - 1 / growth)} of each task's time is the backlog's. "
+            + ", ".join(f"{size:,}: {rate:,.0f}/s" for size, rate in sweep),
+            evidence=tuple(
+                Evidence(f"{queue} backlog_{size}_tasks_per_s", rate, "tasks/s", RESULTS)
+                for size, rate in sweep
+            ),
+            recommendation="Its claim reads or sorts the waiting rows: see its claim "
+            "statement's plan among the SQL hotspots (run with --queue capture_sql=true); an "
+            "index whose leading columns match the claim's WHERE and ORDER BY keeps it an "
+            "index search whatever the backlog.",
+            impact=1 - 1 / growth,
         )
 
 
@@ -692,6 +729,7 @@ RULES: tuple[Callable[[RunAnalysis], Iterable[Finding]], ...] = (
     busy_retries,
     claim_conflicts,
     sql_plans,
+    backlog_growth,
     profiler_overhead,
     memory_growth,
     peak_memory,

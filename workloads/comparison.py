@@ -485,8 +485,11 @@ def _row(contender: Contender, recorder: Recorder, reference: Recorder) -> StepR
     for size, rate in sorted(sweep.items()):
         metrics[f"backlog_{size}_tasks_per_s"] = rate
     growth = backlog_growth(sweep)
+    counters = dict(recorder.counters)
     if growth is not None:
         metrics["backlog_cost_growth"] = growth
+        # The verdict, for the analysis's diagnosis (which does not re-judge the noise).
+        counters["backlog_grows"] = int(backlog_grows(sweep))
     for metric in ("drain_tasks_per_s", "cycle_tasks_per_s", "enqueue_tasks_per_s"):
         value = recorder.median(metric)
         if value is None:
@@ -514,7 +517,7 @@ def _row(contender: Contender, recorder: Recorder, reference: Recorder) -> StepR
             op: LatencySummary.from_samples(samples)
             for op, samples in (*recorder.timings.items(), *recorder.by_scenario.items())
         },
-        counters=dict(recorder.counters),
+        counters=counters,
     )
 
 

@@ -351,6 +351,8 @@ def test_a_backlog_dependent_claim_is_flagged_by_the_sweep_and_the_diagnosis(
     findings = orjson.loads((traces / "sweep" / "findings.json").read_bytes())["findings"]
     titles = [f["title"] for f in findings]
     assert any(t.startswith("jobtable-sorting.claim statement") and "sorts" in t for t in titles)
+    # ... and the diagnosis states the cost: the sweep's growth, from results.json
+    assert any(t.startswith("jobtable-sorting's cost per task grows") for t in titles)
 
 
 def test_list_names_the_installed_plugins_and_adapter_is_refused_where_it_means_nothing(
