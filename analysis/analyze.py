@@ -29,7 +29,7 @@ from .load.speedscope import load_speedscope
 from .load.trace import load_trace
 from .memory import AllocationAttribution, RetainedGrowth, attribute_growth, attribute_memory
 from .model import Analysis, BareRun, Overhead, RoundTrips, RunAgreement, RunAnalysis, ranked
-from .operations import OP_NAMES
+from .operations import OP_NAMES, OperationMap
 from .profile import SampledProfile, ThreadRole
 from .sqlplan import load_schema
 from .trace_attribution import attribute_trace
@@ -73,7 +73,7 @@ def analyze_run(run: LoadedRun) -> RunAnalysis:
     if trace_path is not None:
         trace = load_trace(trace_path)
         source = _relative(run, trace_path)
-        attributions.append(attribute_trace(trace, source))
+        attributions.append(attribute_trace(trace, source, OperationMap(run.adapter_specs)))
         trace_latencies = from_microseconds(trace.op_durations_us, source)
         if trace.skipped:
             notes.append(
@@ -86,12 +86,16 @@ def analyze_run(run: LoadedRun) -> RunAnalysis:
     allocations: AllocationAttribution | None = None
     stats_path = run.artifact(fmt="json", path=MEMRAY_STATS)
     if stats_path is not None:
-        allocations = attribute_memory(load_memray_stats(stats_path), MEMRAY_STATS)
+        allocations = attribute_memory(
+            load_memray_stats(stats_path), MEMRAY_STATS, OperationMap(run.adapter_specs)
+        )
 
     retained: RetainedGrowth | None = None
     growth_path = run.folder / HEAP_GROWTH
     if growth_path.is_file():
-        retained = attribute_growth(load_heap_growth(growth_path), HEAP_GROWTH)
+        retained = attribute_growth(
+            load_heap_growth(growth_path), HEAP_GROWTH, OperationMap(run.adapter_specs)
+        )
 
     latencies: tuple[LatencyDistribution, ...] = ()
     round_trips: RoundTrips | None = None
@@ -181,7 +185,12 @@ def _profile_attribution(run: LoadedRun) -> Attribution | None:
             source = collapsed
         else:
             return None
-    return attribute(profiles, profiler=run.profiler, source=_relative(run, source))
+    return attribute(
+        profiles,
+        profiler=run.profiler,
+        source=_relative(run, source),
+        operations=OperationMap(run.adapter_specs),
+    )
 
 
 def _store_time_by_op(attributions: Sequence[Attribution]) -> dict[str, float]:

@@ -15,9 +15,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from .operations import (
+    BUILTIN,
     OPERATION_CATEGORIES,
     Category,
     Classifier,
+    OperationMap,
     is_plumbing_frame,
     is_sql_call,
     is_store_frame,
@@ -181,10 +183,10 @@ class _Accumulator:
             defaultdict(lambda: defaultdict(float))
         )
 
-    def add(self, profile: SampledProfile, waits_known: bool) -> None:
+    def add(self, profile: SampledProfile, waits_known: bool, operations: OperationMap) -> None:
         self.threads += 1
         self.units.add(profile.unit)
-        classify = Classifier(profile.frames, profile.stacks)
+        classify = Classifier(profile.frames, profile.stacks, operations)
         keys = [(f.name, f.file) for f in profile.frames]
         store = frozenset(i for i, f in enumerate(profile.frames) if is_store_frame(f))
         plumbing = frozenset(
@@ -330,6 +332,7 @@ def attribute(
     profiler: str,
     source: str,
     waits_known: bool = True,
+    operations: OperationMap = BUILTIN,
 ) -> Attribution:
     """Attribute every sample of ``profiles`` to a category, per thread role.
 
@@ -338,7 +341,7 @@ def attribute(
     """
     by_role: dict[ThreadRole, _Accumulator] = {}
     for profile in profiles:
-        by_role.setdefault(profile.role, _Accumulator()).add(profile, waits_known)
+        by_role.setdefault(profile.role, _Accumulator()).add(profile, waits_known, operations)
     roles = tuple(by_role[role].result(role, waits_known) for role in ThreadRole if role in by_role)
     return Attribution(profiler, source, roles, "wall" if waits_known else "cpu")
 

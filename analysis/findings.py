@@ -1014,6 +1014,48 @@ def worker_imbalance(run: RunAnalysis) -> Iterable[Finding]:
         )
 
 
+def backlog_growth(run: RunAnalysis) -> Iterable[Finding]:
+    """Queues of a comparison whose cost per task grew with the backlog (the sweep's verdict,
+    ``backlog_grows``, made by the workload against its noise band). Its cost is the share of
+    each task's time at the largest backlog that the backlog adds."""
+    for step in run.steps:
+        if not step.counters.get("backlog_grows"):
+            continue
+        growth = step.metrics.get("backlog_cost_growth", 0.0)
+        sweep = sorted(
+            (int(name.split("_")[1]), value)
+            for name, value in step.metrics.items()
+            if name.startswith("backlog_") and name.endswith("_tasks_per_s")
+        )
+        if growth <= 1 or len(sweep) < 2:
+            continue
+        (small, small_rate), (large, large_rate) = sweep[0], sweep[-1]
+        queue = str(step.settings.get("contender", step.label))
+        probe = int(step.settings.get("backlog_probe", 0) or 0)
+        yield Finding(
+            key=f"backlog-{queue}",
+            cause=Cause.BACKLOG_GROWTH,
+            op="claim",
+            title=f"{queue}: cost per task grows {growth:.1f}x with the backlog "
+            f"({small:,} to {large:,} waiting tasks)",
+            detail=f"Claiming and completing at {small:,} waiting tasks ran at "
+            f"{small_rate:,.0f}/s, at {large:,} at {large_rate:,.0f}/s: at that backlog "
+            f"{_pct(1 - 1 / growth)} of each task's time is the backlog's. "
+            + ", ".join(f"{size:,}: {rate:,.0f}/s" for size, rate in sweep),
+            evidence=tuple(
+                Evidence(f"{queue} backlog_{size}_tasks_per_s", rate, "tasks/s", RESULTS)
+                for size, rate in sweep
+            ),
+            recommendation="Its claim reads or sorts the waiting rows: see its claim "
+            "statement's plan among the SQL hotspots (run with --queue capture_sql=true); an "
+            "index whose leading columns match the claim's WHERE and ORDER BY keeps it an "
+            "index search whatever the backlog.",
+            cost=Cost(growth, "x per task", 1 - 1 / growth, Measure.WORKERS),
+            support=Support(probe * len(sweep), "probe tasks", 100) if probe else None,
+            subject=queue,
+        )
+
+
 # -- cause: memory --------------------------------------------------------------------------
 
 
@@ -1410,6 +1452,7 @@ RULES: tuple[Callable[[RunAnalysis], Iterable[Finding]], ...] = (
     handoff,
     contention,
     worker_imbalance,
+    backlog_growth,
     memory_growth,
     peak_memory,
     missed_targets,

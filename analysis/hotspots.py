@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from contextlib import closing
+from contextlib import ExitStack, closing
 from dataclasses import dataclass
 
 from formats.timeline import statement_label
@@ -83,29 +84,37 @@ def sql_hotspots(
     sql_by_op: dict[str, float] = defaultdict(float)
     for statement in statements:
         sql_by_op[statement.op] += statement.total_ms
-    plans: dict[str, tuple[QueryPlan, IndexSuggestion | None]] = {}
+    plans: dict[tuple[str, str], tuple[QueryPlan, IndexSuggestion | None]] = {}
     unplanned = QueryPlan(
         (), error=f"not planned: only the {MAX_PLANNED:,} costliest distinct statements are"
     )
     hotspots = []
-    with closing(planning_database(schema.script)) as db:
+    with ExitStack() as open_planners:
+        planners: dict[str, sqlite3.Connection] = {}
         for s in sorted(statements, key=lambda s: -s.total_ms):
-            planned = plans.get(s.sql)
+            # Other connections' statements are planned on their own database's schema.
+            script = schema.script if s.schema is None else s.schema
+            planned = plans.get((s.sql, script))
             if planned is None:
                 if len(plans) < MAX_PLANNED:
-                    plan = explain(s.sql, db=db)
-                    planned = (plan, suggest_index(s.sql, plan, schema.script))
+                    if script not in planners:
+                        planners[script] = open_planners.enter_context(
+                            closing(planning_database(script))
+                        )
+                    plan = explain(s.sql, db=planners[script])
+                    planned = (plan, suggest_index(s.sql, plan, script))
                 else:
                     planned = (unplanned, None)
-                plans[s.sql] = planned
-            hotspots.append(_hotspot(s, planned, schema, sql_by_op, op_latency_ms, op_thread_s))
+                plans[(s.sql, script)] = planned
+            source = schema.source if s.schema is None else f"the schema of {s.database}"
+            hotspots.append(_hotspot(s, planned, source, sql_by_op, op_latency_ms, op_thread_s))
     return tuple(hotspots)
 
 
 def _hotspot(
     s: SqlStatement,
     planned: tuple[QueryPlan, IndexSuggestion | None],
-    schema: Schema,
+    schema_source: str,
     sql_by_op: Mapping[str, float],
     op_latency_ms: Mapping[str, float],
     op_thread_s: Mapping[str, float],
@@ -132,5 +141,5 @@ def _hotspot(
         share_of_op_thread=(s.total_ms / 1e3) / thread if thread else None,
         plan=plan,
         suggestion=suggestion,
-        schema_source=schema.source,
+        schema_source=schema_source,
     )

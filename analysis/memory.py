@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from .load.heap_growth import HeapGrowth
 from .load.memray_stats import AllocationSnapshot, MemoryStats
-from .operations import Category, frame_category
+from .operations import BUILTIN, Category, OperationMap
 
 TOP_SITES = 5
 
@@ -60,24 +60,26 @@ class AllocationAttribution:
     leaked: SnapshotByOperation
 
 
-def attribute_memory(stats: MemoryStats, source: str) -> AllocationAttribution:
+def attribute_memory(
+    stats: MemoryStats, source: str, operations: OperationMap = BUILTIN
+) -> AllocationAttribution:
     """Split memray's peak and leaked stacks by the innermost operation frame of each."""
     return AllocationAttribution(
         source=source,
         peak_memory_bytes=stats.peak_memory_bytes,
-        peak=_split(stats.peak),
-        leaked=_split(stats.leaked),
+        peak=_split(stats.peak, operations),
+        leaked=_split(stats.leaked, operations),
     )
 
 
-def _split(snapshot: AllocationSnapshot) -> SnapshotByOperation:
+def _split(snapshot: AllocationSnapshot, operations: OperationMap) -> SnapshotByOperation:
     by_category: dict[Category, list[int]] = defaultdict(lambda: [0, 0])
     sites: dict[Category, dict[tuple[str, str | None], list[int]]] = defaultdict(
         lambda: defaultdict(lambda: [0, 0])
     )
     for stack in snapshot.stacks:
         category = next(
-            (c for c in (frame_category(f) for f in stack.frames) if c is not None),
+            (c for c in (operations.category(f) for f in stack.frames) if c is not None),
             Category.OTHER,
         )
         by_category[category][0] += stack.bytes
@@ -115,11 +117,15 @@ class RetainedGrowth:
     growth: SnapshotByOperation
 
 
-def attribute_growth(growth: HeapGrowth, source: str) -> RetainedGrowth:
+def attribute_growth(
+    growth: HeapGrowth, source: str, operations: OperationMap = BUILTIN
+) -> RetainedGrowth:
     """Split the steady-state growth by the innermost operation frame of each stack."""
     snapshot = AllocationSnapshot(
         total_bytes=growth.total_bytes,
         total_allocations=sum(s.allocations for s in growth.stacks),
         stacks=growth.stacks,
     )
-    return RetainedGrowth(source, growth.tasks, growth.bytes_per_1k_tasks, _split(snapshot))
+    return RetainedGrowth(
+        source, growth.tasks, growth.bytes_per_1k_tasks, _split(snapshot, operations)
+    )

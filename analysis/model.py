@@ -41,6 +41,8 @@ class Cause(StrEnum):
     WORKER_IMBALANCE = "worker-imbalance"
     LOOP_HOLD = "loop-hold"
     ROUND_TRIPS = "round-trips"
+    BACKLOG_GROWTH = "backlog-growth"
+    """A queue whose cost per task grows with its backlog (the comparison's sweep)."""
     WAITING = "waiting"
     TARGET = "target"
     TAIL = "tail"

@@ -14,7 +14,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from enum import StrEnum
 
-from workloads.adapters.specs import SPECS
+from runs.adapters import AdapterSpec
+from workloads.adapters.specs import SPECS as BUILTIN_SPECS
 
 from .profile import Frame, Stack
 
@@ -63,8 +64,8 @@ def op_category(op: str) -> Category:
     return OP_NAMES.get(op.rpartition(".")[2], Category.OTHER)
 
 
-# (file the function is defined in, bare function name) -> category.
-_BY_FUNCTION: Mapping[tuple[str, str], Category] = {
+# (file the function is defined in, bare function name) -> category: taskqueue's own code.
+_OWN_FUNCTIONS: Mapping[tuple[str, str], Category] = {
     **{
         ("taskqueue/queue.py", name): category
         for names, category in (
@@ -109,38 +110,68 @@ _BY_FUNCTION: Mapping[tuple[str, str], Category] = {
     # allocations and time are the handler's.
     ("taskqueue/worker.py", "_run_plain"): Category.HANDLER,
     ("taskqueue/worker.py", "_idle"): Category.IDLE,
-    # Other people's queues (and our adapters' own methods), from the adapters' declarations:
-    # one source for what the comparison workload runs and how its samples are attributed.
-    **{
-        (path.file, name): Category(path.op)
-        for spec in SPECS
-        for path in spec.code_paths
-        for name in path.functions
-    },
 }
 
 _HANDLER_FILE = "taskqueue/handlers.py"
 
-_QUEUE_FILES: tuple[tuple[str, str], ...] = (
-    *sorted({(path.file, spec.name) for spec in SPECS for path in spec.code_paths}),
-    ("taskqueue/", "taskqueue"),
-)
-"""(file suffix or folder, queue name): which queue's code a frame is in."""
 
+class OperationMap:
+    """Which operation and which queue a frame belongs to: taskqueue's own functions plus
+    the code paths of adapter specs (other people's queues, a profiled app's ``--ops``).
 
-def frame_queue(frame: Frame) -> str | None:
-    """The queue whose code ``frame`` runs (``huey``, ``taskqueue``...), None for other code.
-
-    From the same adapter declarations as the operation map: a comparison run's samples are
-    split by queue first, then by operation.
+    A run's map is built from the specs stored in its folder (``adapters.json``) over the
+    built-in adapters' specs, so a run attributes its samples the same way on a machine
+    without the adapters' packages; a stored spec replaces a built-in one of the same name.
     """
-    file = _normalised(frame.file)
-    if not file:
+
+    def __init__(self, specs: Sequence[AdapterSpec] = ()) -> None:
+        by_name = {spec.name: spec for spec in (*BUILTIN_SPECS, *specs)}
+        self.specs: tuple[AdapterSpec, ...] = tuple(by_name.values())
+        self._by_function: dict[tuple[str, str], Category] = dict(_OWN_FUNCTIONS)
+        for spec in self.specs:
+            for path in spec.code_paths:
+                for name in path.functions:
+                    self._by_function[(path.file, name)] = Category(path.op)
+        self._queue_files: tuple[tuple[str, str], ...] = (
+            *sorted({(path.file, spec.name) for spec in self.specs for path in spec.code_paths}),
+            ("taskqueue/", "taskqueue"),
+        )
+
+    def category(self, frame: Frame) -> Category | None:
+        """The category ``frame`` marks (None for frames that belong to no operation)."""
+        file = _normalised(frame.file)
+        function = frame.function
+        if file.endswith(_HANDLER_FILE):
+            return Category.HANDLER
+        for (suffix, name), category in self._by_function.items():
+            # A frame without a file (hand-written or stripped) matches by its name only when
+            # the name says the class: ``TaskQueue.claim``, ``Store.insert``.
+            if function == name and (
+                file.endswith(suffix)
+                or (not file and suffix in _OWNER and frame.name.startswith(_OWNER[suffix]))
+            ):
+                return category
         return None
-    for suffix, queue in _QUEUE_FILES:
-        if file.endswith(suffix) or (suffix.endswith("/") and f"/{suffix}" in file):
-            return queue
-    return None
+
+    def queue(self, frame: Frame) -> str | None:
+        """The queue whose code ``frame`` runs (``huey``, ``taskqueue``...), None for other
+        code: a comparison run's samples are split by queue first, then by operation."""
+        file = _normalised(frame.file)
+        if not file:
+            return None
+        for suffix, queue in self._queue_files:
+            if file.endswith(suffix) or (suffix.endswith("/") and f"/{suffix}" in file):
+                return queue
+        return None
+
+
+BUILTIN = OperationMap()
+"""taskqueue's functions and the built-in adapters' code paths (runs that stored no specs)."""
+
+
+def frame_queue(frame: Frame, operations: OperationMap = BUILTIN) -> str | None:
+    """The queue whose code ``frame`` runs (see :meth:`OperationMap.queue`)."""
+    return operations.queue(frame)
 
 
 WAIT_LEAVES = frozenset(
@@ -254,21 +285,9 @@ def is_plumbing_frame(frame: Frame) -> bool:
     )
 
 
-def frame_category(frame: Frame) -> Category | None:
-    """The category ``frame`` marks (None for frames that belong to no operation)."""
-    file = _normalised(frame.file)
-    function = frame.function
-    if file.endswith(_HANDLER_FILE):
-        return Category.HANDLER
-    for (suffix, name), category in _BY_FUNCTION.items():
-        # A frame without a file (hand-written or stripped) matches by its name only when
-        # the name says the class: ``TaskQueue.claim``, ``Store.insert``.
-        if function == name and (
-            file.endswith(suffix)
-            or (not file and suffix in _OWNER and frame.name.startswith(_OWNER[suffix]))
-        ):
-            return category
-    return None
+def frame_category(frame: Frame, operations: OperationMap = BUILTIN) -> Category | None:
+    """The category ``frame`` marks (see :meth:`OperationMap.category`)."""
+    return operations.category(frame)
 
 
 _OWNER = {
@@ -297,11 +316,16 @@ def is_wait(frame: Frame) -> bool:
 class Classifier:
     """Classifies stacks over one frame table, caching each frame's category."""
 
-    def __init__(self, frames: Sequence[Frame], stacks: Sequence[Stack] = ()) -> None:
+    def __init__(
+        self,
+        frames: Sequence[Frame],
+        stacks: Sequence[Stack] = (),
+        operations: OperationMap = BUILTIN,
+    ) -> None:
         self.frames = frames
-        self._categories: list[Category | None] = [frame_category(f) for f in frames]
+        self._categories: list[Category | None] = [operations.category(f) for f in frames]
         self._waits: list[bool] = [is_wait(f) for f in frames]
-        self._queues: list[str | None] = [frame_queue(f) for f in frames]
+        self._queues: list[str | None] = [operations.queue(f) for f in frames]
         self._adopt_wrappers(stacks)
 
     def _adopt_wrappers(self, stacks: Sequence[Stack]) -> None:

@@ -18,16 +18,18 @@ import numpy as np
 from .attribution import TOP_FUNCTIONS, Attribution, CategoryTime, FunctionTime, RoleAttribution
 from .load.collapsed import parse_label
 from .load.trace import CallSlices, TraceData
-from .operations import Category, frame_category, op_category
+from .operations import BUILTIN, Category, OperationMap, op_category
 from .profile import Frame, ThreadRole, guess_role
 
 US = 1e-6
 
 
-def attribute_trace(trace: TraceData, source: str) -> Attribution:
+def attribute_trace(
+    trace: TraceData, source: str, operations: OperationMap = BUILTIN
+) -> Attribution:
     """The :class:`~analysis.attribution.Attribution` of ``trace`` (times in seconds)."""
     frames = [parse_label(name) for name in trace.names]
-    categories = [frame_category(f) for f in frames]
+    categories = [operations.category(f) for f in frames]
     by_role: dict[ThreadRole, list[tuple[CallSlices, str]]] = defaultdict(list)
     for lane, slices in trace.call_lanes.items():
         name = trace.thread_names.get(lane, f"thread {lane[1]}")

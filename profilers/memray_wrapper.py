@@ -64,6 +64,32 @@ class MemrayProfiler(Profiler):
                 "(or `pip install queueprof[profilers]`); it runs on Linux and macOS only"
             ) from None
 
+    def attach_command(self, pid: int, duration_s: float) -> list[str]:
+        """``memray attach`` tracking the running process ``pid`` for ``duration_s`` seconds.
+
+        memray injects its tracker into the target through gdb or lldb (the target's Python
+        must import the same memray, and attaching needs ptrace permission); the target
+        writes the capture into this run folder and closes it when the duration ends.
+        Afterwards :meth:`finish` renders the reports as for an in-process session.
+        """
+        command = [
+            sys.executable,
+            "-m",
+            "memray",
+            "attach",
+            "-f",
+            "-o",
+            str(self.run_dir / CAPTURE),
+        ]
+        if self.opts.mode == "aggregated":
+            command.append("--aggregate")
+        if self.opts.native:
+            command.append("--native")
+        if self.opts.trace_python_allocators:
+            command.append("--trace-python-allocators")
+        self._started = True  # the capture is the target's to write from here on
+        return [*command, "--duration", f"{duration_s:g}", str(pid)]
+
     @contextmanager
     def session(self) -> Iterator[None]:
         import memray

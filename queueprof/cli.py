@@ -15,6 +15,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
 
 from profilers import REGISTRY as PROFILERS
 from runs import (
@@ -59,7 +61,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(arguments)
     except SystemExit as exit_:  # argparse has printed its usage message
         return exit_.code if isinstance(exit_.code, int) else 2
-    command: Command = args.command
+    command: Command = getattr(args, "command_function", None) or args.command
     try:
         return command(args, arguments)
     except QueueprofError as error:
@@ -92,6 +94,15 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         metavar="KEY=VALUE",
         help="set a workload parameter (repeatable); `queueprof list` shows them",
+    )
+    run.add_argument(
+        "--adapter",
+        action="append",
+        default=[],
+        metavar="MODULE:ATTR",
+        help="add a queue adapter from outside queueprof (repeatable; workloads that drive "
+        "adapters, e.g. comparison): a Contender, a sequence of them or a function returning "
+        "either",
     )
     _common_options(run)
     run.add_argument("--run-id", help="name of the run folder (default: time-workload-random)")
@@ -221,6 +232,73 @@ def build_parser() -> argparse.ArgumentParser:
     )
     analyze.set_defaults(command=analyze_command)
 
+    program = commands.add_parser(
+        "profile",
+        help="run any Python program under a profiler into traces/<run-id>/",
+        description="Run COMMAND (e.g. `python app.py ARGS`) under a profiler into a run "
+        "folder that `queueprof analyze` reads.",
+    )
+    program.add_argument(
+        "--profiler",
+        default="pyinstrument",
+        metavar="NAME",
+        help="pyinstrument (default), memray, viztracer or py-spy",
+    )
+    program.add_argument(
+        "--profiler-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="set a profiler option (repeatable)",
+    )
+    _ops_option(program)
+    program.add_argument("--out", type=Path, default=Path("traces"), help="where run folders go")
+    program.add_argument("--run-id", help="name of the run folder (default: time-program-random)")
+    program.add_argument(
+        "command",
+        nargs=argparse.REMAINDER,
+        metavar="-- COMMAND",
+        help="the program and its arguments, after --",
+    )
+    program.set_defaults(command_function=profile_command, command=None)
+
+    attaching = commands.add_parser(
+        "attach", help="sample a running Python process (py-spy) into traces/<run-id>/"
+    )
+    attaching.add_argument("pid", type=int, metavar="PID")
+    attaching.add_argument(
+        "--duration",
+        type=float,
+        default=10.0,
+        metavar="S",
+        help="seconds to sample (default 10)",
+    )
+    attaching.add_argument(
+        "--profiler",
+        default="py-spy",
+        metavar="NAME",
+        help="py-spy (default); memray is refused with the reason",
+    )
+    _ops_option(attaching)
+    attaching.add_argument("--out", type=Path, default=Path("traces"), help="where run folders go")
+    attaching.add_argument("--run-id", help="name of the run folder (default: time-attach-random)")
+    attaching.set_defaults(command=attach_command)
+
+    adapter = commands.add_parser("adapter", help="queue adapters from outside queueprof")
+    adapter_commands = adapter.add_subparsers(title="adapter commands", required=True)
+    check = adapter_commands.add_parser(
+        "check",
+        help="run the adapter contract suite and verify every CodePath resolves",
+    )
+    check.add_argument(
+        "adapters",
+        nargs="+",
+        metavar="ADAPTER",
+        help="module:attr (a Contender, a sequence of them or a function returning either), "
+        "or an installed plugin's contender name",
+    )
+    check.set_defaults(command=adapter_check_command)
+
     view = commands.add_parser(
         "view-check",
         help="open every profile, trace and HTML report of runs in its real viewer "
@@ -247,6 +325,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     view.set_defaults(command=view_check_command)
     return parser
+
+
+def _ops_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--ops",
+        type=Path,
+        metavar="FILE",
+        help='TOML mapping operations to the program\'s functions: enqueue = ["app.py:submit"]; '
+        "operations: enqueue, claim, complete, status, handler",
+    )
 
 
 def _run_selection(parser: argparse.ArgumentParser) -> None:
@@ -299,10 +387,23 @@ def _common_options(parser: argparse.ArgumentParser) -> None:
 
 def run_command(args: argparse.Namespace, argv: Sequence[str]) -> int:
     """``queueprof run``: one workload into one run folder, bare or under a profiler."""
+    params = tuple(args.param)
+    if args.adapter:
+        drives_adapters = [
+            name
+            for name, workload in WORKLOADS.items()
+            if any(spec[0] == "adapters" for spec in workload.params_type.specs())
+        ]
+        if args.workload not in drives_adapters:
+            raise UsageError(
+                f"--adapter: the {args.workload} workload drives no queue adapters; "
+                f"use it with {', '.join(drives_adapters)}"
+            )
+        params += (f"adapters={','.join(args.adapter)}",)
     request = RunRequest(
         workload=args.workload,
         size=args.size,
-        params=tuple(args.param),
+        params=params,
         queue=args.queue,
         targets_file=args.targets,
         out_dir=args.out,
@@ -407,6 +508,17 @@ def list_command(args: argparse.Namespace, argv: Sequence[str]) -> int:
             for name in profiler_names()
         ],
     )
+
+    from workloads.adapters.plugins import broken_plugins, installed_plugins
+
+    plugins = installed_plugins()
+    console.print(
+        "adapter plugins (entry-point group queueprof.adapters): "
+        + escape(", ".join(f"{n} [{c.spec.guarantee}]" for n, c in plugins.items()) or "none"),
+        highlight=False,
+    )
+    for problem in broken_plugins():
+        console.print(f"[yellow]plugin not loaded:[/yellow] {escape(problem)}", highlight=False)
     render_runs(console, list_runs(args.out))
     return 0
 
@@ -506,6 +618,83 @@ def view_check_command(args: argparse.Namespace, argv: Sequence[str]) -> int:
         "`queueprof analyze` shows the screenshots in report.html"
     )
     return 0
+
+
+def profile_command(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    """``queueprof profile``: a program under a profiler, into a run folder."""
+    from .program import ProgramRequest, profile_program
+
+    command = list(args.command)
+    if command[:1] == ["--"]:
+        command = command[1:]
+    outcome = profile_program(
+        ProgramRequest(
+            command=tuple(command),
+            profiler=args.profiler,
+            profiler_options=tuple(args.profiler_option),
+            ops_file=args.ops,
+            out_dir=args.out,
+            run_id=args.run_id,
+            argv=tuple(argv),
+        )
+    )
+    return _report_program(outcome)
+
+
+def attach_command(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    """``queueprof attach``: sample a running process into a run folder."""
+    from .program import attach
+
+    outcome = attach(
+        args.pid,
+        duration_s=args.duration,
+        profiler_name=args.profiler,
+        ops_file=args.ops,
+        out_dir=args.out,
+        run_id=args.run_id,
+        argv=argv,
+    )
+    return _report_program(outcome)
+
+
+def _report_program(outcome: RunOutcome) -> int:
+    console = _console()
+    manifest = Manifest.from_json((outcome.run_dir / MANIFEST).read_bytes())
+    render_artifacts(console, str(outcome.run_dir), manifest)
+    console.print(
+        f"{escape(str(outcome.run_dir))}: {outcome.status.value}"
+        + (f" ({escape(outcome.error.message)})" if outcome.error else "")
+        + f"; next: queueprof analyze {escape(str(outcome.run_dir))}",
+        highlight=False,
+    )
+    return outcome.exit_code
+
+
+def adapter_check_command(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    """``queueprof adapter check``: the contract suite against each adapter; 1 if one fails."""
+    import asyncio
+
+    from workloads.adapters.check import run_checks
+    from workloads.adapters.plugins import find_contenders
+
+    chosen = [c for reference in args.adapters for c in find_contenders(reference)]
+    results = asyncio.run(run_checks(chosen))
+    console = _console()
+    table = Table("adapter", "check", "", "detail")
+    for result in results:
+        table.add_row(
+            escape(result.contender),
+            escape(result.name),
+            "[green]ok[/green]" if result.passed else "[red]FAIL[/red]",
+            escape(result.detail),
+        )
+    console.print(table)
+    failed = [r for r in results if not r.passed]
+    console.print(
+        f"{len(results) - len(failed)} of {len(results)} checks passed"
+        + (f"; [red]{len(failed)} failed[/red]" if failed else "")
+    )
+    return 1 if failed else 0
 
 
 def profiler_names() -> list[str]:

@@ -24,6 +24,9 @@ SCREENSHOTS = "screenshots"
 # What the run itself records, whatever the profiler.
 OP_SAMPLES = "op-samples.npz"
 SQL_STATEMENTS = "sql-statements.json"
+ADAPTERS = "adapters.json"
+"""The queue adapters' declarations (:class:`runs.adapters.AdapterSpec`) a run drove or used
+to map frames to operations; the analysis attributes samples from them."""
 
 # What each profiler writes.
 PYINSTRUMENT_SPEEDSCOPE = "pyinstrument.speedscope.json"

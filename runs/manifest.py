@@ -53,6 +53,8 @@ class ArtifactKind(StrEnum):
     SAMPLES = "samples"
     SQL = "sql"
     REPORT = "report"
+    DECLARATION = "declaration"
+    """What the run declares about its code: the queue adapters' specs (``adapters.json``)."""
     SCREENSHOT = "screenshot"
     """A PNG of another artifact as its viewer showed it (``queueprof view-check``)."""
     SCHEMA = "schema"

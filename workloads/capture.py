@@ -7,12 +7,15 @@ during the run (worker processes' queues arrive through the pool) and writes:
 
 - ``op-samples.npz``: per operation, every duration in nanoseconds (``op/<name>``), and per
   distinct statement every duration (``sql/<index>``, index into the JSON below);
-- ``sql-statements.json``: per (operation, statement): count, total, percentiles, rows.
+- ``sql-statements.json``: per (operation, statement): count, total, percentiles, rows;
+  for statements of other ``sqlite3`` connections (:mod:`workloads.sqlcapture`), the
+  database each ran on, and each database's schema.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +23,11 @@ import numpy as np
 import orjson
 
 from runs import Artifact, ArtifactKind, write_atomic
-from runs.files import OP_SAMPLES, SQL_STATEMENTS
+from runs.adapters import AdapterSpec, write_adapter_specs
+from runs.files import ADAPTERS, OP_SAMPLES, SQL_STATEMENTS
 from taskqueue import QueueObserver, QueueStats
+
+from .sqlcapture import SqliteCapture
 
 CAPTURE_VERSION = 1
 
@@ -33,6 +39,8 @@ class RunCapture(QueueObserver):
         self.timings: dict[str, list[np.ndarray[Any, Any]]] = defaultdict(list)
         self.sql: dict[tuple[str, str], list[int]] = defaultdict(list)
         self.sql_rows: dict[tuple[str, str], int] = defaultdict(int)
+        self.sql_database: dict[tuple[str, str], str] = {}
+        self.schemas: dict[str, str] = {}
         self.queues = 0
 
     def queue_closed(self, stats: QueueStats) -> None:
@@ -43,6 +51,15 @@ class RunCapture(QueueObserver):
             key = (sample.op, sample.sql)
             self.sql[key].append(sample.duration_ns)
             self.sql_rows[key] += sample.rows
+
+    def add_sqlite(self, capture: SqliteCapture) -> None:
+        """Statements timed on other ``sqlite3`` connections (adapters, peers, programs),
+        with the schema of each database they ran on."""
+        for statement in capture.statements:
+            key = (statement.op, statement.sql)
+            self.sql[key].append(statement.duration_ns)
+            self.sql_database[key] = statement.database
+        self.schemas.update(capture.schemas)
 
     def write(self, run_dir: Path) -> list[Artifact]:
         """Write what was captured; returns the artifacts (none if nothing was recorded)."""
@@ -66,6 +83,11 @@ class RunCapture(QueueObserver):
                     "p99_us": float(p99) / 1e3,
                     "max_us": float(values.max()) / 1e3,
                     "rows": self.sql_rows[(op, sql)],
+                    **(
+                        {"database": self.sql_database[(op, sql)]}
+                        if (op, sql) in self.sql_database
+                        else {}
+                    ),
                 }
             )
         temp = run_dir / f".{OP_SAMPLES}.tmp.npz"
@@ -82,7 +104,13 @@ class RunCapture(QueueObserver):
             )
         ]
         if statements:
-            document = {"schema_version": CAPTURE_VERSION, "statements": statements}
+            # "database" (per statement) and "databases" (its schema) are absent for
+            # taskqueue's own statements, which are planned on taskqueue's schema.
+            document = {
+                "schema_version": CAPTURE_VERSION,
+                "statements": statements,
+                "databases": dict(sorted(self.schemas.items())),
+            }
             write_atomic(
                 run_dir / SQL_STATEMENTS,
                 orjson.dumps(document, option=orjson.OPT_INDENT_2),
@@ -97,3 +125,21 @@ class RunCapture(QueueObserver):
                 )
             )
         return artifacts
+
+
+def write_declarations(run_dir: Path, specs: Iterable[AdapterSpec]) -> list[Artifact]:
+    """``adapters.json`` with ``specs`` (none written when there are none)."""
+    specs = list(specs)
+    if not specs:
+        return []
+    write_adapter_specs(run_dir, specs)
+    return [
+        Artifact(
+            ArtifactKind.DECLARATION,
+            ADAPTERS,
+            "json",
+            "any JSON viewer; `queueprof analyze` maps frames to operations from it",
+            f"the code paths and delivery guarantee of {len(specs)} queue adapter(s): "
+            + ", ".join(sorted(s.name for s in specs)),
+        )
+    ]

@@ -22,6 +22,7 @@ shows them as ``lost``.
 
 from __future__ import annotations
 
+import itertools
 import sqlite3
 import statistics
 import time
@@ -35,14 +36,16 @@ from typing import Any, TypeVar
 from runs import LatencySummary, StepResult, WorkloadResult
 from taskqueue import QueueConfig, QueueStats, observe
 
-from .adapters.base import Contender, QueueAdapter
+from .adapters.base import DONE, STATUS_WORDS, Contender, QueueAdapter
 from .adapters.catalog import CONTENDER_NAMES, REFERENCE, contenders
+from .adapters.plugins import broken_plugins, installed_plugins, load_reference, verified
 from .adapters.specs import TASKQUEUE
 from .base import DerivesNothingAfterRun
 from .context import RunContext
-from .errors import ParameterError
+from .errors import AdapterContractError, ParameterError
 from .params import Size, WorkloadParams, param, payload_bytes_param, tasks_param
 from .progress import NullProgress, Progress
+from .sqlcapture import operation
 from .tasks import payload
 
 T = TypeVar("T")
@@ -60,25 +63,72 @@ class ComparisonParams(WorkloadParams):
 
     contenders: tuple[str, ...] = param(
         CONTENDER_NAMES,
-        "queues to run side by side (the plain sqlite3 reference always runs too)",
-        choices=CONTENDER_NAMES,
+        "queues to run side by side (the plain sqlite3 reference always runs too): built-in "
+        "names and the contenders of installed plugins (entry-point group queueprof.adapters)",
+    )
+    adapters: tuple[str, ...] = param(
+        (),
+        "more adapters, each module:attr naming a Contender (or a sequence of them, or a "
+        "function returning either); `queueprof run comparison --adapter module:attr` adds one",
+        optional_list=True,
     )
     tasks: int = tasks_param(3_000, "tasks per scenario (drain and cycle) per round")
     rounds: int = param(3, "interleaved rounds; each rate is the median", minimum=1, maximum=50)
     payload_bytes: int = payload_bytes_param()
+    backlogs: tuple[int, ...] = param(
+        (),
+        "backlog sweep: for each size, fill a fresh queue with that many tasks, then time "
+        "claiming and completing backlog_probe of them (e.g. 1000,5000,20000); empty: no sweep",
+        minimum=1,
+        maximum=1_000_000,
+        optional_list=True,
+    )
+    backlog_probe: int = param(
+        500, "tasks claimed and completed at each backlog size", minimum=1, maximum=100_000
+    )
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        if self.backlogs and min(self.backlogs) <= self.backlog_probe:
+            raise ParameterError(
+                f"parameter backlogs={','.join(map(str, self.backlogs))}: each size must be "
+                f"more than backlog_probe={self.backlog_probe} (the tasks claimed at that size, "
+                "after one untimed claim)"
+            )
         if len(set(self.contenders)) != len(self.contenders):
             raise ParameterError(
                 f"parameter contenders={','.join(self.contenders)}: a contender is named twice"
             )
 
     def check_ready(self) -> None:
-        """Every chosen contender's library imports; else the error names what to install."""
-        catalog = contenders(QueueConfig())
-        for name in self.contenders:
-            catalog[name].spec.load()
+        """Every chosen contender exists and its library imports; else the error says what
+        to install or which names are valid."""
+        for contender in self.chosen(QueueConfig()):
+            contender.spec.load()
+
+    def chosen(self, config: QueueConfig) -> list[Contender]:
+        """The contenders to run: the sqlite3 reference, ``contenders`` (built-in or from
+        installed plugins), then every ``adapters`` reference's, each name once."""
+        known: dict[str, Contender] = {**contenders(config), **installed_plugins()}
+        unknown = [name for name in self.contenders if name not in known]
+        if unknown:
+            valid = ", ".join(name for name in known if name != REFERENCE)
+            raise ParameterError(
+                f"parameter contenders: unknown contender {', '.join(map(repr, unknown))}; "
+                f"valid: {valid} (an installed plugin adds its own names; or pass "
+                "--adapter module:attr)" + "".join(f"; {b}" for b in broken_plugins())
+            )
+        chosen = [known[REFERENCE], *(known[name] for name in self.contenders)]
+        for reference in self.adapters:
+            chosen.extend(load_reference(reference, verify=False))
+        names = [c.name for c in chosen]
+        twice = sorted({name for name in names if names.count(name) > 1})
+        if twice:
+            raise ParameterError(
+                f"contender {', '.join(twice)} is named twice (contenders and --adapter "
+                "together); leave one out or rename the adapter's Contender"
+            )
+        return list(verified(chosen))
 
 
 @dataclass
@@ -89,6 +139,10 @@ class Recorder:
     timings: dict[str, array[int]] = field(default_factory=dict)
     rates: dict[str, list[float]] = field(default_factory=dict)
     counters: dict[str, int] = field(default_factory=dict)
+    scenario: str = ""
+    """The scenario running now (``drain``, ``cycle``): its calls are also kept apart."""
+    by_scenario: dict[str, array[int]] = field(default_factory=dict)
+    """``<scenario>.<op>`` -> durations: drain and cycle latencies reported apart."""
 
     async def timed(self, op: str, call: Awaitable[T]) -> T:
         """Await ``call``, recording its wall time as one ``op`` sample.
@@ -97,9 +151,12 @@ class Recorder:
         the contender, as they see our queue's own operations.
         """
         start = time.perf_counter_ns()
-        value = await call
+        with operation(f"{self.name}.{op}"):  # the statements it runs, when SQL is captured
+            value = await call
         end = time.perf_counter_ns()
         self.timings.setdefault(op, array("q")).append(end - start)
+        if self.scenario:
+            self.by_scenario.setdefault(f"{self.scenario}.{op}", array("q")).append(end - start)
         for observer in observe.active:
             observer.operation(f"{self.name}.{op}", self.name, start, end, 1)
         return value
@@ -116,6 +173,14 @@ class Recorder:
         """The median over rounds (None when no round measured it)."""
         values = self.rates.get(metric)
         return statistics.median(values) if values else None
+
+    def backlog_rates(self) -> dict[int, float]:
+        """The backlog sweep: median claim-and-complete rate by backlog size."""
+        return {
+            int(name.split("_")[1]): rate
+            for name in self.rates
+            if name.startswith("backlog_") and (rate := self.median(name)) is not None
+        }
 
     def publish(self, start: Mapping[str, int]) -> None:
         """Hand the samples recorded since ``start`` (counts per op) to the run's observers.
@@ -155,7 +220,14 @@ async def run_drain(
     if adapter.spec.has_status:
         not_done = 0
         for ref in refs:
-            if await recorder.timed("status", adapter.status(ref)) != "done":
+            word = await recorder.timed("status", adapter.status(ref))
+            if word is not None and word not in STATUS_WORDS:
+                raise AdapterContractError(
+                    f"{adapter.spec.name}: status() answered {word!r}; the contract is one of "
+                    f"{', '.join(STATUS_WORDS)} (exactly, lower case) or None for an unknown "
+                    "task: map your queue's states onto those words in the adapter"
+                )
+            if word != DONE:
                 not_done += 1
         recorder.count("status_not_done", not_done)
 
@@ -174,6 +246,74 @@ async def run_cycle(
             completed += len(claimed)
     recorder.rate("cycle_tasks_per_s", completed, time.perf_counter() - started)
     _count_outcome(recorder, len(tasks), completed)
+
+
+async def run_backlog(
+    adapter: QueueAdapter,
+    recorder: Recorder,
+    tasks: Sequence[Mapping[str, Any]],
+    probe: int,
+    batch: int,
+) -> None:
+    """Fill the queue with ``tasks`` (untimed), claim and complete one (untimed), then time
+    claiming and completing ``probe`` more.
+
+    A queue whose claim reads or sorts every waiting row pays for the backlog on each claim;
+    one whose claim is an index search does not. The rate is recorded as
+    ``backlog_<size>_tasks_per_s``.
+    """
+    with operation(f"{recorder.name}.enqueue"):
+        for body in tasks:
+            await adapter.enqueue(body)
+    # One untimed claim first: the first after the fill pays for its WAL checkpoint once
+    # (taskqueue read 3.7x "growth" at 10,000 from that alone), which is not a per-task cost.
+    with operation(f"{recorder.name}.claim"):
+        warm = await adapter.claim(1)
+    with operation(f"{recorder.name}.complete"):
+        await adapter.complete(warm)
+    completed = 0
+    started = time.perf_counter()
+    while completed < probe:
+        with operation(f"{recorder.name}.claim"):
+            claimed = await adapter.claim(min(batch, probe - completed))
+        if not claimed:
+            break
+        with operation(f"{recorder.name}.complete"):
+            await adapter.complete(claimed)
+        completed += len(claimed)
+    recorder.rate(f"backlog_{len(tasks)}_tasks_per_s", completed, time.perf_counter() - started)
+    recorder.count("backlog_probe_short", max(0, probe - completed))
+
+
+def backlog_growth(rates: Mapping[int, float]) -> float | None:
+    """How many times the cost per task at the largest backlog is that at the smallest
+    (rate at the smallest / rate at the largest); None with fewer than two sizes."""
+    if len(rates) < 2:
+        return None
+    small, large = rates[min(rates)], rates[max(rates)]
+    return small / large if large > 0 else None
+
+
+BACKLOG_GROWTH_FLAG = 1.5
+"""Cost growth from the smallest to the largest backlog that earns a verdict: rounds of the
+same contender differ by up to ~30% on the 2-core machine, so 1.5x is beyond that noise."""
+
+BACKLOG_STEP_NOISE = 1.3
+"""How much faster a larger backlog may measure than a smaller one and still count as
+"not faster" (the same ~30% noise)."""
+
+
+def backlog_grows(rates: Mapping[int, float]) -> bool:
+    """True when the cost per task grows with the backlog: by :data:`BACKLOG_GROWTH_FLAG`
+    from the smallest to the largest size, and no larger size measured clearly faster than a
+    smaller one (a single slow probe, e.g. a WAL checkpoint, is not a trend)."""
+    growth = backlog_growth(rates)
+    if growth is None or growth < BACKLOG_GROWTH_FLAG:
+        return False
+    ordered = [rates[size] for size in sorted(rates)]
+    return all(
+        later <= earlier * BACKLOG_STEP_NOISE for earlier, later in itertools.pairwise(ordered)
+    )
 
 
 def _count_outcome(recorder: Recorder, given: int, completed: int) -> None:
@@ -199,14 +339,16 @@ class ComparisonWorkload(DerivesNothingAfterRun):
     sizes: Mapping[Size, ComparisonParams] = {
         Size.SMOKE: ComparisonParams(tasks=200, rounds=1),
         Size.DEFAULT: ComparisonParams(tasks=3_000, rounds=3),
-        Size.FULL: ComparisonParams(tasks=20_000, rounds=5),
+        Size.FULL: ComparisonParams(tasks=20_000, rounds=5, backlogs=(1_000, 5_000, 20_000)),
     }
 
     async def run(self, params: ComparisonParams, ctx: RunContext) -> WorkloadResult:
         """Every round runs every contender's scenarios; the table is built from the medians."""
         params.check_ready()
-        available = contenders(ctx.queue_config)
-        chosen = [available[REFERENCE], *(available[n] for n in params.contenders)]
+        chosen = params.chosen(ctx.queue_config)
+        # The run folder keeps every spec: `analyze` maps frames to operations from them on a
+        # machine that has none of these adapters installed.
+        ctx.declare_adapters(c.spec for c in chosen)
         recorders = {c.name: Recorder(c.name) for c in chosen}
         for contender in chosen:
             ctx.partial.note(
@@ -222,6 +364,8 @@ class ComparisonWorkload(DerivesNothingAfterRun):
                 rounds=params.rounds,
                 payload_bytes=params.payload_bytes,
                 progress=ctx.progress,
+                backlogs=params.backlogs,
+                backlog_probe=params.backlog_probe,
             )
         finally:  # an interrupted run keeps the rows of the rounds it finished
             _record(chosen, recorders, ctx)
@@ -237,15 +381,18 @@ async def measure(
     rounds: int,
     payload_bytes: int = 0,
     progress: Progress | None = None,
+    backlogs: Sequence[int] = (),
+    backlog_probe: int = 500,
 ) -> None:
-    """Run both scenarios of every contender, ``rounds`` times, into ``recorders``.
+    """Run both scenarios of every contender, ``rounds`` times, into ``recorders``, then
+    (each round) the backlog sweep over ``backlogs``.
 
     ``folder_for(label)`` names a fresh folder (created here) for each contender's scenario.
     The order of the contenders rotates each round.
     """
     progress = progress or NullProgress()
     padding = "x" * payload_bytes
-    bodies = [payload("noop", seq, padding) for seq in range(tasks)]
+    bodies = [payload("noop", seq, padding) for seq in range(max(tasks, *backlogs, 0))]
     for round_no in range(rounds):
         shift = round_no % len(chosen)
         for contender in [*chosen[shift:], *chosen[:shift]]:
@@ -253,8 +400,27 @@ async def measure(
                 progress.phase(f"round {round_no + 1}/{rounds}: {contender.name} {scenario}", tasks)
                 folder = folder_for(f"{contender.name}-{scenario}")
                 folder.mkdir(parents=True)
-                await _run_scenario(contender, scenario, folder, recorders[contender.name], bodies)
+                await _run_scenario(
+                    contender, scenario, folder, recorders[contender.name], bodies[:tasks]
+                )
                 progress.advance(tasks)
+            for size in backlogs:
+                label = f"round {round_no + 1}/{rounds}: {contender.name} backlog {size:,}"
+                progress.phase(label, size)
+                folder = folder_for(f"{contender.name}-backlog-{size}")
+                folder.mkdir(parents=True)
+                adapter = await contender.open(folder)
+                try:
+                    await run_backlog(
+                        adapter,
+                        recorders[contender.name],
+                        bodies[:size],
+                        backlog_probe,
+                        contender.claim_batch,
+                    )
+                finally:
+                    await adapter.close()
+                progress.advance(size)
 
 
 async def compare_queues(
@@ -278,6 +444,7 @@ async def compare_queues(
         raise ParameterError(f"contender names must be unique; got {', '.join(names)}")
     for contender in extra:
         contender.spec.load()
+    verified(extra)
     recorders = {c.name: Recorder(c.name) for c in chosen}
     numbers = iter(range(1_000_000))
     await measure(
@@ -299,12 +466,14 @@ async def _run_scenario(
 ) -> None:
     start = {op: len(samples) for op, samples in recorder.timings.items()}
     adapter = await contender.open(folder)
+    recorder.scenario = scenario
     try:
         if scenario == "drain":
             await run_drain(adapter, recorder, bodies, contender.claim_batch)
         else:
             await run_cycle(adapter, recorder, bodies)
     finally:
+        recorder.scenario = ""
         await adapter.close()
         recorder.publish(start)
 
@@ -312,6 +481,15 @@ async def _run_scenario(
 def _row(contender: Contender, recorder: Recorder, reference: Recorder) -> StepResult:
     """One contender's row: median rates, ratios to sqlite3, latencies from every sample."""
     metrics: dict[str, float] = {}
+    sweep = recorder.backlog_rates()
+    for size, rate in sorted(sweep.items()):
+        metrics[f"backlog_{size}_tasks_per_s"] = rate
+    growth = backlog_growth(sweep)
+    counters = dict(recorder.counters)
+    if growth is not None:
+        metrics["backlog_cost_growth"] = growth
+        # The verdict, for the analysis's diagnosis (which does not re-judge the noise).
+        counters["backlog_grows"] = int(backlog_grows(sweep))
     for metric in ("drain_tasks_per_s", "cycle_tasks_per_s", "enqueue_tasks_per_s"):
         value = recorder.median(metric)
         if value is None:
@@ -333,10 +511,13 @@ def _row(contender: Contender, recorder: Recorder, reference: Recorder) -> StepR
             "strategy": dict(contender.strategy),
         },
         metrics=metrics,
+        # Every call of an operation, then the drain's and the cycle's apart: a claim on a
+        # full queue (drain) and on a queue of one (cycle) are different costs.
         latencies={
-            op: LatencySummary.from_samples(samples) for op, samples in recorder.timings.items()
+            op: LatencySummary.from_samples(samples)
+            for op, samples in (*recorder.timings.items(), *recorder.by_scenario.items())
         },
-        counters=dict(recorder.counters),
+        counters=counters,
     )
 
 
@@ -352,6 +533,7 @@ def _record(
         ctx.partial.step(_row(contender, recorder, reference))
         lost += recorder.counters.get("lost", 0)
     ctx.partial.count("lost_tasks", lost)
+    _backlog_verdicts(chosen, recorders, ctx)
     peers = [c for c in chosen if c.peer and recorders[c.name].median("drain_tasks_per_s")]
     ours = recorders.get(OURS)
     if ours is None or not peers:
@@ -371,6 +553,31 @@ def _record(
             other = ratio(recorders[contender.name].median("drain_tasks_per_s"), best_rate)
             if other is not None:
                 ctx.partial.metric(f"drain_x_best_peer_{contender.name.replace('-', '_')}", other)
+
+
+def _backlog_verdicts(
+    chosen: Sequence[Contender], recorders: Mapping[str, Recorder], ctx: RunContext
+) -> None:
+    """One note per contender of the sweep: its cost per task grows with the backlog, or not."""
+    for contender in chosen:
+        recorder = recorders[contender.name]
+        sweep = recorder.backlog_rates()
+        growth = backlog_growth(sweep)
+        if growth is None:
+            continue
+        small, large = min(sweep), max(sweep)
+        figures = f"{sweep[small]:,.0f}/s at {small:,} waiting, {sweep[large]:,.0f}/s at {large:,}"
+        if backlog_grows(sweep):
+            ctx.partial.note(
+                f"backlog: {contender.name}'s cost per task grows with the backlog, "
+                f"{growth:.1f}x from {small:,} to {large:,} waiting tasks ({figures}): its claim "
+                "reads or sorts the waiting rows (see the SQL hotspots with capture_sql=true)"
+            )
+        else:
+            ctx.partial.note(
+                f"backlog: {contender.name}'s cost per task shows no steady growth with the "
+                f"backlog ({growth:.2f}x from {small:,} to {large:,}; {figures})"
+            )
 
 
 def _version(contender: Contender) -> str:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from runs import Artifact, LatencySummary, StepResult, WorkloadResult
+from runs.adapters import AdapterSpec
 from taskqueue import QueueConfig
 
 from .progress import NullProgress, Progress
@@ -98,6 +99,8 @@ class RunContext:
     """The queue strategy to use (with ``record_timings`` on)."""
     partial: PartialResults
     progress: Progress = field(default_factory=NullProgress)
+    adapter_specs: dict[str, AdapterSpec] = field(default_factory=dict)
+    """The queue adapters the run drove, by name; the runner keeps them in ``adapters.json``."""
     _names: itertools.count[int] = field(default_factory=itertools.count, repr=False)
     artifacts: list[tuple[Artifact, bytes]] = field(default_factory=list)
     """Files the workload measured for the analysis (e.g. ``heap-growth.json``): the runner
@@ -106,6 +109,11 @@ class RunContext:
     def keep_artifact(self, artifact: Artifact, data: bytes) -> None:
         """Have the runner write ``data`` as ``artifact.path`` in the run folder."""
         self.artifacts.append((artifact, data))
+
+    def declare_adapters(self, specs: Iterable[AdapterSpec]) -> None:
+        """Record the specs of adapters the run drives (the analysis maps frames from them)."""
+        for spec in specs:
+            self.adapter_specs[spec.name] = spec
 
     def database(self, label: str = "queue") -> Path:
         """A fresh database path in the scratch folder (never reused within a run)."""

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from runs import QueueprofError, ResultFormatError, UsageError
+from runs.adapters import AdapterUnavailableError
 
 __all__ = [
+    "AdapterContractError",
+    "AdapterReferenceError",
     "AdapterUnavailableError",
     "ParameterError",
     "ResultFormatError",
@@ -30,5 +33,10 @@ class RunFailedError(WorkloadError):
     """A run crashed; its folder is marked ``failed`` and holds the error and traceback."""
 
 
-class AdapterUnavailableError(WorkloadError, UsageError):
-    """A queue adapter's library is not installed; the message names the pip package and extra."""
+class AdapterContractError(WorkloadError):
+    """An adapter broke its contract (a status word, a CodePath, a lost or doubled task);
+    the message names the adapter, what it did and what the contract says."""
+
+
+class AdapterReferenceError(WorkloadError, UsageError):
+    """``--adapter`` or an entry point names no adapter (bad ``module:attr``, wrong type)."""

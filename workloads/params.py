@@ -47,6 +47,8 @@ class ParamSpec:
     choices: tuple[str, ...] | None = None
     minimum: float | None = None
     maximum: float | None = None
+    optional_list: bool = False
+    """A list parameter that may be empty (an optional extra, not a sweep)."""
 
     def valid(self) -> str:
         """The valid values, as an error message or ``queueprof list`` shows them."""
@@ -70,11 +72,14 @@ def param(
     choices: Sequence[str] | None = None,
     minimum: float | None = None,
     maximum: float | None = None,
+    optional_list: bool = False,
 ) -> Any:
     """A params dataclass field with its help text and valid range or choices."""
     if isinstance(default, bool) and choices is None:
         choices = ("true", "false")
-    spec = ParamSpec(help, None if choices is None else tuple(choices), minimum, maximum)
+    spec = ParamSpec(
+        help, None if choices is None else tuple(choices), minimum, maximum, optional_list
+    )
     return dataclasses.field(default=default, metadata={"spec": spec})
 
 
@@ -171,7 +176,7 @@ def _type_name(kind: Any) -> str:
 def _check(name: str, kind: Any, spec: ParamSpec, value: Any) -> None:
     if typing.get_origin(kind) is tuple:
         item_kind = typing.get_args(kind)[0]
-        if not isinstance(value, tuple) or not value:
+        if not isinstance(value, tuple) or not (value or spec.optional_list):
             raise ParameterError(
                 f"parameter {name}={value!r}: expected a non-empty list, e.g. {name}=1,5,10"
             )

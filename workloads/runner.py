@@ -21,7 +21,7 @@ import signal
 import tempfile
 import threading
 import traceback
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,11 +39,12 @@ from runs import (
     now_iso,
     write_atomic,
 )
+from runs.adapters import AdapterSpec
 from runs.files import RESULTS, output_error
 from taskqueue import InvalidArgumentError, QueueConfig, observing
 
 from .base import Workload
-from .capture import RunCapture
+from .capture import RunCapture, write_declarations
 from .context import PartialResults, RunContext
 from .environment import capture_environment
 from .errors import ParameterError
@@ -52,6 +53,7 @@ from .params import Size, WorkloadParams
 from .progress import NullProgress, Progress, RichProgress
 from .registry import get_workload
 from .schema import snapshot_schemas
+from .sqlcapture import SqliteCapture
 from .targets import Targets, load_targets
 
 
@@ -262,6 +264,7 @@ def _execute(
     artifacts: Sequence[Artifact] = ()
     kept: list[tuple[Artifact, bytes]] = []
     capture = RunCapture()
+    declared: dict[str, AdapterSpec] = {}
     status = RunStatus.COMPLETE
     error: RunError | None = None
     result: WorkloadResult | None = None
@@ -275,9 +278,10 @@ def _execute(
             else contextlib.nullcontext(NullProgress())
         )
         with progress_cm as progress:
-            ctx = RunContext(scratch, plan.queue_config, partial, progress)
+            ctx = RunContext(scratch, plan.queue_config, partial, progress, adapter_specs=declared)
             kept = ctx.artifacts
-            result = asyncio.run(_inside_loop(plan, ctx, capture, signals))
+            with _sqlite_capture(plan.queue_config.capture_sql, capture):
+                result = asyncio.run(_inside_loop(plan, ctx, capture, signals))
         if result is None:
             status = RunStatus.INTERRUPTED
     except KeyboardInterrupt:  # outside the loop's own handler (start-up, shutdown)
@@ -295,6 +299,7 @@ def _execute(
                 # Every queue is closed by now and the databases are still in scratch.
                 *snapshot_schemas(scratch, plan.run_dir),
                 *_write_kept(plan.run_dir, kept),
+                *write_declarations(plan.run_dir, declared.values()),
                 *plan.profiler.finish(interrupted=status is RunStatus.INTERRUPTED),
             ]
         except Exception as crash:  # noqa: BLE001 - recorded in the run folder like any crash
@@ -353,6 +358,20 @@ def _write_kept(run_dir: Path, kept: Sequence[tuple[Artifact, bytes]]) -> list[A
     for artifact, data in kept:
         write_atomic(run_dir / artifact.path, data)
     return [artifact for artifact, _ in kept]
+
+
+@contextlib.contextmanager
+def _sqlite_capture(enabled: bool, capture: RunCapture) -> Iterator[None]:
+    """With ``capture_sql``, every other sqlite3 connection's statements too (adapters)."""
+    if not enabled:
+        yield
+        return
+    sqlite = SqliteCapture()
+    try:
+        with sqlite.installed():
+            yield
+    finally:
+        capture.add_sqlite(sqlite)
 
 
 def run_error(crash: BaseException) -> RunError:

@@ -139,6 +139,10 @@ class SqlStatement:
     p99_us: float
     max_us: float
     rows: int
+    database: str = ""
+    """The database it ran on, for statements of other connections than taskqueue's."""
+    schema: str | None = None
+    """That database's schema as a script (None: taskqueue's own schema applies)."""
 
 
 def load_sql_statements(path: Path) -> tuple[SqlStatement, ...]:
@@ -154,6 +158,9 @@ def load_sql_statements(path: Path) -> tuple[SqlStatement, ...]:
     rows = document.get("statements")
     if not isinstance(rows, list):
         raise ArtifactError(path, "no 'statements' list", SQL_FIX)
+    schemas = document.get("databases") or {}
+    if not isinstance(schemas, dict):
+        raise ArtifactError(path, "'databases' is not an object of schemas", SQL_FIX)
     statements = []
     for number, row in enumerate(rows):
         try:
@@ -169,6 +176,10 @@ def load_sql_statements(path: Path) -> tuple[SqlStatement, ...]:
                     p99_us=float(row["p99_us"]),
                     max_us=float(row["max_us"]),
                     rows=int(row["rows"]),
+                    database=str(row.get("database", "")),
+                    schema=(
+                        str(schemas[row["database"]]) if row.get("database") in schemas else None
+                    ),
                 )
             )
         except (KeyError, TypeError, ValueError) as error:

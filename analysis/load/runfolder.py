@@ -8,6 +8,7 @@ from functools import cached_property
 from pathlib import Path
 
 from runs import MANIFEST, RESULTS, Manifest, ResultFormatError, WorkloadResult
+from runs.adapters import AdapterSpec, read_adapter_specs
 from runs.errors import UnsafePathError
 from runs.files import file_inside
 
@@ -40,6 +41,11 @@ class LoadedRun:
     @property
     def artifacts(self) -> Sequence[Mapping[str, str]]:
         return self.manifest.artifacts
+
+    @cached_property
+    def adapter_specs(self) -> tuple[AdapterSpec, ...]:
+        """The queue adapters' specs the run stored (``adapters.json``; empty if none)."""
+        return read_adapter_specs(self.folder)
 
     @cached_property
     def op_samples(self) -> Mapping[str, NsArray]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import numpy as np
@@ -145,3 +146,15 @@ def test_analyze_splits_a_profiled_comparison_by_queue_and_operation(tmp_path: P
     assert "By queue (event loop)" in report
     assert "| huey | claim |" in report
     assert "time by queue and operation" in done.stdout
+
+
+def test_drain_and_cycle_latencies_are_reported_apart(tmp_path: Path) -> None:
+    from workloads.comparison import compare_queues
+
+    rows = asyncio.run(compare_queues([], tmp_path, tasks=20))
+    for row in rows:
+        assert {"drain.claim", "cycle.claim", "drain.enqueue", "cycle.complete"} <= set(
+            row.latencies
+        )
+        both = row.latencies["claim"].count
+        assert both == row.latencies["drain.claim"].count + row.latencies["cycle.claim"].count

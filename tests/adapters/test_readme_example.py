@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import importlib
 import re
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
+
+from workloads.adapters.base import Contender
+from workloads.adapters.check import run_checks
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SECTION = "## Profiling your own queue: adapters"
@@ -40,22 +47,17 @@ def test_the_readme_adapter_example_runs_and_prints_its_row(tmp_path: Path) -> N
     assert all(line.endswith("lost 0") for line in lines)
 
 
-def test_the_readme_adapter_passes_the_contract(tmp_path: Path) -> None:
-    # GIVEN the example's adapter, imported without running its main()
-    namespace: dict[str, object] = {"__name__": "readme_example"}
-    exec(compile(readme_example().replace("asyncio.run(main())", ""), "jobs.py", "exec"), namespace)
-    from workloads.adapters.base import Contender
-
-    from .test_contract import claim_all, run
-
-    contender = Contender("jobtable", namespace["JOBTABLE"], "", namespace["open_jobtable"])  # type: ignore[arg-type]
-
-    async def body(adapter):  # type: ignore[no-untyped-def]
-        refs = [await adapter.enqueue({"seq": seq}) for seq in range(5)]
-        claimed = await claim_all(adapter, 2)
-        held = await adapter.claim(2)
-        await adapter.complete(claimed)
-        return len(claimed), held, [await adapter.status(r) for r in refs]
-
-    # WHEN driven like every built-in adapter THEN every job is handed out once and completes
-    assert run(body, contender, tmp_path) == (5, [], ["done"] * 5)
+def test_the_readme_adapter_passes_the_contract_suite(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN the example saved as jobs.py and importable (its main() does not run on import)
+    (tmp_path / "jobs.py").write_text(readme_example())
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "jobs", raising=False)
+    jobs = importlib.import_module("jobs")
+    contender = Contender("jobtable", jobs.JOBTABLE, "", jobs.open_jobtable)
+    # WHEN `queueprof adapter check` runs its suite on it
+    results = asyncio.run(run_checks([contender]))
+    # THEN every promise holds, its CodePaths included
+    assert [r.name for r in results if not r.passed] == []
+    assert len(results) == 7

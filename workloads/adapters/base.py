@@ -10,80 +10,33 @@ in a foreign queue to enqueue, claim, complete and status from the same declarat
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import ModuleType
 from typing import Any, Protocol
 
-from ..errors import AdapterUnavailableError
+# The declarations are plain data on the ground floor: a run folder keeps them
+# (adapters.json) and the analysis reads them back without importing any adapter.
+from runs.adapters import (
+    ADAPTER_OPERATIONS,
+    DONE,
+    STATUS_WORDS,
+    AdapterSpec,
+    AdapterUnavailableError,
+    CodePath,
+)
 
-ADAPTER_OPERATIONS = ("enqueue", "claim", "complete", "status", "handler")
-"""Operation names a :class:`CodePath` may give (the analysis's category names)."""
-
-
-@dataclass(frozen=True, slots=True)
-class CodePath:
-    """Functions in one source file that do one queue operation.
-
-    ``file`` is a path suffix as profilers record it (``huey/storage.py``); ``functions`` are
-    bare function names as they appear in that file. The innermost mapped frame of a sample
-    decides its operation, so a generic helper (``BaseSqlStorage.sql``) is left out and takes
-    the operation of whichever mapped function called it.
-    """
-
-    op: str
-    file: str
-    functions: tuple[str, ...]
-
-    def __post_init__(self) -> None:
-        if self.op not in ADAPTER_OPERATIONS:
-            valid = ", ".join(ADAPTER_OPERATIONS)
-            raise ValueError(f"CodePath op {self.op!r} for {self.file}: use one of {valid}")
-        if not self.file or not self.functions:
-            raise ValueError(f"CodePath for {self.op!r}: give a file suffix and function names")
-
-
-@dataclass(frozen=True, slots=True)
-class AdapterSpec:
-    """What is known about an adapter without importing its library."""
-
-    name: str
-    """The library's name in tables and in op-samples (``huey.claim``)."""
-    module: str
-    """The import name of the library (``persistqueue``)."""
-    package: str | None
-    """The pip package that provides ``module``; None when queueprof itself ships it."""
-    exactly_once: bool
-    """True when a worker killed between claim and completion neither loses nor doubles the task."""
-    guarantee: str
-    """The delivery guarantee in two words (``at-most-once``), next to the queue's figures."""
-    delivery: str
-    """One sentence on what happens to a task whose worker dies, shown next to its figures."""
-    code_paths: tuple[CodePath, ...] = ()
-    has_status: bool = True
-    """False when the queue has no per-task status query (the status scenario is skipped)."""
-
-    def load(self) -> ModuleType:
-        """Import the library, or raise :class:`AdapterUnavailableError` naming what to install."""
-        try:
-            return importlib.import_module(self.module)
-        except ImportError as error:
-            package = self.package or self.module
-            raise AdapterUnavailableError(
-                f"the {self.name} adapter needs the {package!r} package, which is not installed "
-                f"({error}); install it with `pip install 'queueprof[peers]'` "
-                f"(or `pip install {package}`), or leave {self.name} out of --param contenders"
-            ) from None
-
-    def available(self) -> bool:
-        """True when :meth:`load` would succeed."""
-        try:
-            self.load()
-        except AdapterUnavailableError:
-            return False
-        return True
+__all__ = [
+    "ADAPTER_OPERATIONS",
+    "DONE",
+    "STATUS_WORDS",
+    "AdapterSpec",
+    "AdapterUnavailableError",
+    "CodePath",
+    "Contender",
+    "Opener",
+    "QueueAdapter",
+]
 
 
 class QueueAdapter(Protocol):
@@ -113,9 +66,11 @@ class QueueAdapter(Protocol):
         ...
 
     async def status(self, ref: object) -> str | None:
-        """``done`` when the task has completed, another state name otherwise; None if unknown.
+        """One of :data:`STATUS_WORDS` (``pending``, ``running``, ``done``, ``dead``, ``unknown``,
+        exactly, lower case); None for a task the queue does not know.
 
-        Only called when :attr:`AdapterSpec.has_status` is true.
+        Only called when :attr:`AdapterSpec.has_status` is true. Any other answer makes the
+        comparison fail with :class:`~workloads.errors.AdapterContractError`.
         """
         ...
 

@@ -1,0 +1,411 @@
+"""Adapters from outside queueprof: an installed plugin found by its entry point, a module
+named by ``--adapter module:attr``, the contract checker, and the spec kept in the run folder.
+
+The plugin (``plugin_source/``) is a real distribution: the session fixture pip-installs it
+into a temporary folder (``--target``) that the tests put on ``sys.path`` or ``PYTHONPATH``,
+so the same tests pass in tox's editable install and with ``PYTHONPATH`` set to the checkout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import orjson
+import pytest
+
+from analysis.operations import Category, OperationMap
+from analysis.profile import Frame
+from runs.adapters import AdapterSpec, CodePath, read_adapter_specs, write_adapter_specs
+from runs.errors import ResultFormatError
+from workloads.adapters import plugins
+from workloads.adapters.check import run_checks
+from workloads.adapters.specs import HUEY
+from workloads.comparison import compare_queues
+from workloads.errors import AdapterContractError, AdapterReferenceError
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+PLUGIN_SOURCE = Path(__file__).parent / "plugin_source"
+
+
+@pytest.fixture(scope="session")
+def plugin_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The jobtable plugin, built and pip-installed into a folder of its own."""
+    source = tmp_path_factory.mktemp("plugin-src")
+    for name in ("pyproject.toml", "jobtable_queueprof.py"):
+        shutil.copy(PLUGIN_SOURCE / name, source / name)
+    site = tmp_path_factory.mktemp("plugin-site")
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--target",
+            str(site),
+            str(source),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert any(site.glob("jobtable_queueprof-*.dist-info/entry_points.txt"))
+    return site
+
+
+@pytest.fixture
+def plugin_on_path(plugin_site: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """The installed plugin importable in this process; the plugin scan forgotten around it."""
+    monkeypatch.syspath_prepend(str(plugin_site))
+    plugins._scan_plugins.cache_clear()
+    yield plugin_site
+    plugins._scan_plugins.cache_clear()
+
+
+def env_with(*paths: Path) -> dict[str, str]:
+    parts = [*map(str, paths), str(PROJECT_ROOT)]
+    parts += filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(parts), "COLUMNS": "200"}
+
+
+def module_outside_the_repo(tmp_path: Path) -> Path:
+    """A folder holding the plugin's module, not installed: what --adapter names."""
+    outside = tmp_path / "mine"
+    outside.mkdir()
+    shutil.copy(PLUGIN_SOURCE / "jobtable_queueprof.py", outside / "jobtable_queueprof.py")
+    return outside
+
+
+def queueprof(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "queueprof", *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+        cwd=cwd,
+        check=False,
+    )
+
+
+def test_an_installed_plugin_is_found_by_its_entry_point(plugin_on_path: Path) -> None:
+    # GIVEN the jobtable distribution installed, declaring the queueprof.adapters entry point
+    # WHEN queueprof scans its plugins THEN the contender is there, by its own name
+    found = plugins.installed_plugins()
+    assert "jobtable" in found
+    assert found["jobtable"].spec.guarantee == "at-most-once"
+    assert plugins.find_contenders("jobtable") == (found["jobtable"],)
+
+
+def test_a_comparison_runs_an_installed_plugin_and_keeps_its_spec(
+    plugin_site: Path, tmp_path: Path
+) -> None:
+    # GIVEN the plugin installed (on PYTHONPATH, as --target installs it)
+    # WHEN the comparison names it among the contenders, as a built-in one is named
+    done = queueprof(
+        "run",
+        "comparison",
+        "--size",
+        "smoke",
+        "--param",
+        "contenders=taskqueue,jobtable",
+        "--param",
+        "tasks=50",
+        "--out",
+        str(tmp_path / "traces"),
+        "--run-id",
+        "cmp",
+        "--quiet",
+        env=env_with(plugin_site),
+        cwd=tmp_path,
+    )
+    # THEN it runs as a peer, loses nothing, and the run folder keeps its spec
+    assert done.returncode == 0, done.stderr + done.stdout
+    run = tmp_path / "traces" / "cmp"
+    results = orjson.loads((run / "results.json").read_bytes())
+    rows = {step["settings"]["contender"]: step for step in results["steps"]}
+    assert rows["jobtable"]["counters"]["lost"] == 0
+    assert rows["jobtable"]["metrics"]["drain_tasks_per_s"] > 0
+    stored = {spec.name: spec for spec in read_adapter_specs(run)}
+    assert stored["jobtable"].code_paths[1] == CodePath("claim", "jobtable_queueprof.py", ("take",))
+    manifest = orjson.loads((run / "manifest.json").read_bytes())
+    assert "adapters.json" in [a["path"] for a in manifest["artifacts"]]
+
+
+def test_adapter_from_a_module_outside_the_repo_is_profiled_and_analysed_without_it(
+    tmp_path: Path,
+) -> None:
+    # GIVEN a module in a folder of its own, not installed
+    outside = module_outside_the_repo(tmp_path)
+    traces = tmp_path / "traces"
+    # WHEN the comparison adds it with --adapter, under pyinstrument
+    done = queueprof(
+        "run",
+        "comparison",
+        "--size",
+        "smoke",
+        "--param",
+        "contenders=taskqueue",
+        "--adapter",
+        "jobtable_queueprof:CONTENDERS",
+        "--param",
+        "tasks=400",
+        "--profiler",
+        "pyinstrument",
+        "--no-baseline",
+        "--out",
+        str(traces),
+        "--run-id",
+        "ext",
+        "--quiet",
+        env=env_with(outside),
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr + done.stdout
+    # ... and the run is analysed where the module cannot be imported
+    shutil.rmtree(outside)
+    analysed = queueprof(
+        "analyze", str(traces / "ext"), "--format", "json", env=env_with(), cwd=tmp_path
+    )
+    assert analysed.returncode == 0, analysed.stderr
+    # THEN the profile's time is split into the module's queue, by the stored CodePaths
+    findings = orjson.loads((traces / "ext" / "findings.json").read_bytes())
+    queues = {
+        entry["queue"]
+        for run in findings["runs"]
+        for attribution in run["attributions"]
+        for role in attribution["roles"]
+        for entry in role.get("queues", [])
+    }
+    assert "jobtable" in queues, queues
+
+
+def test_the_operation_map_comes_from_the_stored_specs(tmp_path: Path) -> None:
+    # GIVEN a run folder holding a spec of a queue this machine does not have
+    spec = AdapterSpec(
+        name="faraway",
+        module="faraway_queue",
+        package="faraway-queue",
+        exactly_once=False,
+        guarantee="at-least-once",
+        delivery="redelivered after a timeout",
+        code_paths=(CodePath("claim", "faraway_queue/core.py", ("pop_next",)),),
+    )
+    write_adapter_specs(tmp_path, [spec, HUEY])
+    # WHEN the analysis builds the run's operation map from the folder
+    operations = OperationMap(read_adapter_specs(tmp_path))
+    frame = Frame("Queue.pop_next", "/site-packages/faraway_queue/core.py")
+    # THEN the queue's frames are that queue's claim; built-in specs still apply
+    assert operations.category(frame) is Category.CLAIM
+    assert operations.queue(frame) == "faraway"
+    assert OperationMap().category(frame) is None
+    assert operations.queue(Frame("Huey.dequeue", "/x/huey/api.py")) == "huey"
+
+
+def test_an_adapters_file_of_an_unknown_version_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "adapters.json").write_bytes(orjson.dumps({"schema_version": 99, "adapters": []}))
+    with pytest.raises(ResultFormatError, match="schema_version 99"):
+        read_adapter_specs(tmp_path)
+
+
+def test_the_checker_catches_a_wrong_status_word_and_a_wrong_code_path(
+    plugin_on_path: Path,
+) -> None:
+    # GIVEN one adapter that answers DONE and one whose CodePath names 'taek'
+    chosen = [
+        *plugins.find_contenders("jobtable_queueprof:BROKEN_STATUS"),
+        *plugins.find_contenders("jobtable_queueprof:BROKEN_CODE_PATH"),
+        *plugins.find_contenders("jobtable"),
+    ]
+    # WHEN the contract suite runs against them
+    results = asyncio.run(run_checks(chosen))
+    failed = {(r.contender, r.name): r.detail for r in results if not r.passed}
+    # THEN exactly those two promises fail, each saying the exact mismatch
+    assert set(failed) == {
+        ("jobtable-shouting", "status words"),
+        ("jobtable-shouting", "handed out once"),
+        ("jobtable-typo", "code paths"),
+    }
+    assert "'DONE'" in failed[("jobtable-shouting", "status words")]
+    typo = failed[("jobtable-typo", "code paths")]
+    assert "no function 'taek'" in typo
+    assert "did you mean 'take'" in typo
+    assert all(r.passed for r in results if r.contender == "jobtable")
+
+
+def test_adapter_check_exits_1_and_names_the_failure(plugin_site: Path, tmp_path: Path) -> None:
+    done = queueprof(
+        "adapter",
+        "check",
+        "jobtable_queueprof:BROKEN_CODE_PATH",
+        env=env_with(plugin_site),
+        cwd=tmp_path,
+    )
+    assert done.returncode == 1
+    assert "taek" in done.stdout
+    assert "FAIL" in done.stdout
+    ok = queueprof("adapter", "check", "jobtable", env=env_with(plugin_site), cwd=tmp_path)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "7 of 7 checks passed" in ok.stdout
+
+
+def test_a_comparison_refuses_a_code_path_typo_and_a_status_word_loudly(
+    plugin_on_path: Path, tmp_path: Path
+) -> None:
+    (typo,) = plugins.load_reference("jobtable_queueprof:BROKEN_CODE_PATH", verify=False)
+    with pytest.raises(AdapterContractError, match="did you mean 'take'"):
+        asyncio.run(compare_queues([typo], tmp_path / "a", tasks=5))
+    (shouting,) = plugins.find_contenders("jobtable_queueprof:BROKEN_STATUS")
+    with pytest.raises(AdapterContractError, match="status\\(\\) answered 'DONE'"):
+        asyncio.run(compare_queues([shouting], tmp_path / "b", tasks=5))
+
+
+@pytest.mark.parametrize(
+    ("reference", "message"),
+    [
+        ("no_colon_here", "neither module:attr nor an installed plugin"),
+        ("not_a_module_anywhere:X", "cannot import 'not_a_module_anywhere'"),
+        ("workloads.adapters.specs:NOTHING", "has no attribute 'NOTHING'"),
+        ("workloads.adapters.specs:HUEY", "is a AdapterSpec, not an adapter"),
+    ],
+)
+def test_a_bad_reference_says_what_to_write(reference: str, message: str) -> None:
+    with pytest.raises(AdapterReferenceError, match=message):
+        plugins.find_contenders(reference)
+
+
+def test_a_spec_with_an_unknown_guarantee_or_a_bare_string_of_functions_is_refused() -> None:
+    with pytest.raises(ValueError, match="guarantee 'once-ish'"):
+        AdapterSpec("q", "q", None, False, "once-ish", "-")
+    with pytest.raises(ValueError, match="exactly_once=True contradicts"):
+        AdapterSpec("q", "q", None, True, "at-least-once", "-")
+    with pytest.raises(ValueError, match="give a tuple of names"):
+        CodePath("claim", "q/core.py", "pop")  # type: ignore[arg-type]
+
+
+def test_backlog_growth_needs_a_trend_beyond_the_noise() -> None:
+    from workloads.comparison import backlog_grows, backlog_growth
+
+    assert backlog_growth({1000: 900.0}) is None
+    assert backlog_growth({1000: 900.0, 20000: 300.0}) == pytest.approx(3.0)
+    assert backlog_grows({1000: 900.0, 5000: 600.0, 20000: 300.0})
+    # flat, or one slow probe in the middle, is not a trend
+    assert not backlog_grows({1000: 900.0, 5000: 880.0, 20000: 850.0})
+    assert not backlog_grows({1000: 900.0, 5000: 200.0, 20000: 500.0})
+
+
+def test_a_backlog_dependent_claim_is_flagged_by_the_sweep_and_the_diagnosis(
+    tmp_path: Path,
+) -> None:
+    # GIVEN a queue whose claim sorts every waiting job, next to one whose claim does not
+    outside = module_outside_the_repo(tmp_path)
+    traces = tmp_path / "traces"
+    # WHEN the comparison sweeps the backlog with the SQL captured
+    done = queueprof(
+        "run",
+        "comparison",
+        "--size",
+        "smoke",
+        "--param",
+        "contenders=taskqueue",
+        "--adapter",
+        "jobtable_queueprof:SORTING_CONTENDER",
+        "--param",
+        "tasks=50",
+        "--param",
+        "backlogs=300,1000,4000",
+        "--param",
+        "backlog_probe=200",
+        "--queue",
+        "capture_sql=true",
+        "--out",
+        str(traces),
+        "--run-id",
+        "sweep",
+        "--quiet",
+        env=env_with(outside),
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr + done.stdout
+    results = orjson.loads((traces / "sweep" / "results.json").read_bytes())
+    rows = {step["settings"]["contender"]: step["metrics"] for step in results["steps"]}
+    # THEN the sweep measures each size and flags the sorting claim's growth
+    sorting = rows["jobtable-sorting"]
+    assert {"backlog_300_tasks_per_s", "backlog_4000_tasks_per_s"} <= set(sorting)
+    assert sorting["backlog_cost_growth"] >= 1.5
+    assert any("jobtable-sorting's cost per task grows" in n for n in results["notes"])
+    # ... and the analysis's SQL rules find the sort in its captured claim statement
+    analysed = queueprof(
+        "analyze", str(traces / "sweep"), "--format", "json", env=env_with(), cwd=tmp_path
+    )
+    assert analysed.returncode == 0, analysed.stderr
+    document = orjson.loads((traces / "sweep" / "findings.json").read_bytes())
+    findings = [*document["findings"], *document.get("insufficient_evidence", [])]
+    assert any(
+        f["op"] == "jobtable-sorting.claim" and f["cause"] in ("sql-sort", "sql-scan")
+        for f in findings
+    ), [(f["op"], f["cause"], f["title"]) for f in findings]
+    # ... and the diagnosis states the cost: the sweep's growth, from results.json
+    assert any(
+        f["cause"] == "backlog-growth"
+        and f["title"].startswith("jobtable-sorting: cost per task grows")
+        for f in findings
+    ), [f["title"] for f in findings]
+
+
+def test_list_names_the_installed_plugins_and_adapter_is_refused_where_it_means_nothing(
+    plugin_site: Path, tmp_path: Path
+) -> None:
+    listed = queueprof("list", "--out", str(tmp_path), env=env_with(plugin_site), cwd=tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    assert "jobtable [at-most-once]" in listed.stdout
+    refused = queueprof(
+        "run",
+        "throughput",
+        "--adapter",
+        "jobtable_queueprof:CONTENDERS",
+        env=env_with(plugin_site),
+        cwd=tmp_path,
+    )
+    assert refused.returncode == 2
+    assert "drives no queue adapters; use it with comparison" in refused.stderr
+
+
+@pytest.mark.slow
+def test_the_gigq_example_plugin_installs_and_keeps_the_contract(
+    tmp_path_factory: pytest.TempPathFactory, tmp_path: Path
+) -> None:
+    # GIVEN examples/queueprof-gigq, a distribution of its own, installed with gigq from PyPI
+    site = tmp_path_factory.mktemp("gigq-site")
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--target",
+            str(site),
+            str(PROJECT_ROOT / "examples" / "queueprof-gigq"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    if done.returncode != 0:
+        pytest.skip(f"gigq could not be installed here: {done.stderr.strip()[-300:]}")
+    # WHEN queueprof checks it by its entry point name
+    checked = queueprof("adapter", "check", "gigq", env=env_with(site), cwd=tmp_path)
+    # THEN it is found and keeps every promise
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "7 of 7 checks passed" in checked.stdout

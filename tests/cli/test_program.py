@@ -1,0 +1,248 @@
+"""``queueprof profile -- python app.py`` and ``queueprof attach PID``: any program, into a
+run folder that ``analyze`` reads and splits by the program's own ``--ops`` map."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from analysis.analyze import analyze
+from analysis.load.capture import load_sql_statements
+from analysis.operations import Category
+from runs import Manifest, RunStatus
+from tests.cli.test_cli import queueprof
+
+APP = """
+import sqlite3
+import sys
+
+
+def open_db(path):
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=OFF")
+    db.execute("CREATE TABLE IF NOT EXISTS jobs (id INTEGER PRIMARY KEY, body TEXT, state TEXT)")
+    return db
+
+
+def submit_order(db, n):
+    db.execute("INSERT INTO jobs (body, state) VALUES (?, 'ready')", ("x" * 200,))
+
+
+def next_job(db):
+    row = db.execute(
+        "SELECT id, body FROM jobs WHERE state = 'ready' ORDER BY body LIMIT 1"
+    ).fetchone()
+    if row:
+        db.execute("UPDATE jobs SET state = 'taken' WHERE id = ?", (row[0],))
+    return row
+
+
+def finish(db, job_id):
+    db.execute("UPDATE jobs SET state = 'done' WHERE id = ?", (job_id,))
+
+
+def main(path, count, rounds):
+    db = open_db(path)
+    for _ in range(rounds):
+        for n in range(count):
+            submit_order(db, n)
+        while (job := next_job(db)) is not None:
+            finish(db, job[0])
+    db.close()
+    sys.exit(int(sys.argv[4]) if len(sys.argv) > 4 else 0)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]))
+"""
+
+OPS = """
+enqueue = ["submit_order"]
+claim = ["app.py:next_job"]
+complete = ["finish"]
+"""
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> Path:
+    (tmp_path / "app.py").write_text(APP)
+    (tmp_path / "ops.toml").write_text(OPS)
+    return tmp_path
+
+
+def operation_shares(folder: Path) -> dict[Category, float]:
+    (run,) = analyze([folder]).runs
+    (attribution,) = run.attributions
+    shares: dict[Category, float] = {}
+    for role in attribution.roles:
+        for entry in role.categories:
+            shares[entry.category] = shares.get(entry.category, 0.0) + entry.wall
+    return shares
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("profiler", ["pyinstrument", "py-spy"])
+def test_a_script_gives_a_run_folder_that_analyze_splits_by_its_ops(
+    app: Path, profiler: str
+) -> None:
+    # GIVEN a plain script using its own SQLite job table, and an --ops map of its functions
+    # WHEN it is profiled
+    done = queueprof(
+        "profile",
+        "--profiler",
+        profiler,
+        "--ops",
+        "ops.toml",
+        "--run-id",
+        "p",
+        "--",
+        "python",
+        "app.py",
+        "jobs.db",
+        "1500",
+        "3",
+        cwd=app,
+    )
+    # THEN the run folder is complete and analyze splits its time by the map's operations
+    assert done.returncode == 0, done.stderr + done.stdout
+    folder = app / "traces" / "p"
+    manifest = Manifest.from_json((folder / "manifest.json").read_bytes())
+    assert manifest.status is RunStatus.COMPLETE
+    assert manifest.workload == "program"
+    assert manifest.params["command"] == ["python", "app.py", "jobs.db", "1500", "3"]
+    assert "adapters.json" in [a["path"] for a in manifest.artifacts]
+    shares = operation_shares(folder)
+    assert {Category.ENQUEUE, Category.CLAIM, Category.COMPLETE} <= set(shares), shares
+    assert shares[Category.CLAIM] > 0
+    if profiler != "py-spy":  # in-process: the script's own connection's SQL, by --ops
+        statements = load_sql_statements(folder / "sql-statements.json")
+        by_op = {(s.op, s.sql.split()[0]) for s in statements}
+        assert {("enqueue", "INSERT"), ("claim", "SELECT"), ("complete", "UPDATE")} <= by_op
+
+
+def test_a_program_that_fails_leaves_a_failed_folder_with_its_profile(app: Path) -> None:
+    done = queueprof(
+        "profile", "--run-id", "f", "--", "python", "app.py", "jobs.db", "20", "1", "3", cwd=app
+    )
+    assert done.returncode == 1
+    manifest = Manifest.from_json((app / "traces" / "f" / "manifest.json").read_bytes())
+    assert manifest.status is RunStatus.FAILED
+    assert manifest.error is not None
+    assert "status 3" in manifest.error.message
+    assert "pyinstrument.speedscope.json" in [a["path"] for a in manifest.artifacts]
+
+
+@pytest.mark.parametrize(
+    ("ops", "message"),
+    [
+        ('dequeue = ["next_job"]', "'dequeue' is not an operation"),
+        ('claim = ["app.py:next_jbo"]', "did you mean 'next_job'"),
+        ('claim = "next_job"', "must be a list"),
+    ],
+)
+def test_a_bad_ops_file_is_refused_before_the_program_runs(
+    app: Path, ops: str, message: str
+) -> None:
+    (app / "bad.toml").write_text(ops)
+    done = queueprof(
+        "profile", "--ops", "bad.toml", "--", "python", "app.py", "jobs.db", "5", "1", cwd=app
+    )
+    assert done.returncode == 2
+    assert message in done.stderr
+    assert not (app / "traces").exists()
+    assert not (app / "jobs.db").exists()
+
+
+@pytest.fixture
+def running_app(app: Path) -> Iterator[subprocess.Popen[bytes]]:
+    process = subprocess.Popen([sys.executable, "app.py", "jobs.db", "300", "1000000"], cwd=app)
+    time.sleep(1.0)  # past start-up: the program is in its loop
+    yield process
+    process.kill()
+    process.wait()
+
+
+@pytest.mark.slow
+def test_an_attached_process_gives_a_run_folder_that_analyze_splits_by_its_ops(
+    app: Path, running_app: subprocess.Popen[bytes]
+) -> None:
+    # GIVEN a program already running WHEN queueprof attaches to it for 2 s
+    done = queueprof(
+        "attach",
+        str(running_app.pid),
+        "--duration",
+        "2",
+        "--ops",
+        "ops.toml",
+        "--run-id",
+        "a",
+        cwd=app,
+    )
+    # THEN it leaves a complete folder whose samples split by the --ops map
+    assert done.returncode == 0, done.stderr + done.stdout
+    assert running_app.poll() is None  # the program keeps running
+    folder = app / "traces" / "a"
+    manifest = Manifest.from_json((folder / "manifest.json").read_bytes())
+    assert manifest.status is RunStatus.COMPLETE
+    assert manifest.params["pid"] == running_app.pid
+    shares = operation_shares(folder)
+    assert {Category.ENQUEUE, Category.CLAIM} <= set(shares), shares
+
+
+@pytest.mark.slow
+def test_memray_attaches_to_a_running_program_and_its_memory_splits_by_ops(
+    app: Path, running_app: subprocess.Popen[bytes]
+) -> None:
+    done = queueprof(
+        "attach",
+        str(running_app.pid),
+        "--profiler",
+        "memray",
+        "--duration",
+        "2",
+        "--ops",
+        "ops.toml",
+        "--run-id",
+        "m",
+        cwd=app,
+    )
+    assert done.returncode == 0, done.stderr + done.stdout
+    folder = app / "traces" / "m"
+    manifest = Manifest.from_json((folder / "manifest.json").read_bytes())
+    assert manifest.status is RunStatus.COMPLETE
+    assert {"memray.bin", "memray-flamegraph.html"} <= {a["path"] for a in manifest.artifacts}
+    (run,) = analyze([folder]).runs
+    assert run.allocations is not None
+
+
+def test_memray_attach_where_it_cannot_work_fails_with_what_it_needs(app: Path) -> None:
+    # GIVEN a process that is not Python: memray cannot inject itself there
+    sleeper = subprocess.Popen(["sleep", "60"])
+    try:
+        done = queueprof(
+            "attach",
+            str(sleeper.pid),
+            "--profiler",
+            "memray",
+            "--duration",
+            "1",
+            "--run-id",
+            "x",
+            cwd=app,
+        )
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    # THEN the run folder says it failed, with memray's reason and what works instead
+    assert done.returncode == 1
+    manifest = Manifest.from_json((app / "traces" / "x" / "manifest.json").read_bytes())
+    assert manifest.status is RunStatus.FAILED
+    assert manifest.error is not None
+    assert "memray attach failed" in manifest.error.message
+    assert "--profiler py-spy" in manifest.error.message

@@ -1,0 +1,229 @@
+"""SQL capture for every ``sqlite3`` connection a process opens: adapters, peers, programs.
+
+taskqueue reports its own statements through its observers (``capture_sql``); other code
+talks to ``sqlite3`` directly. :class:`SqliteCapture` replaces ``sqlite3.connect`` while it
+is installed, so each connection opened then is a :class:`TimedConnection`: every
+``execute``/``executemany``/``executescript``, on the connection or its cursors, is timed
+(prepare and first step: what a single-row claim or a sort-then-limit costs; rows fetched
+later are not counted) and recorded with the operation running at that moment
+(:func:`operation`, set by the comparison around each adapter call) and the database it ran
+on. When a connection closes (or the capture ends) the database's schema is read from
+``sqlite_master``, so the analysis plans each statement on the schema it really ran against.
+
+Connections opened by aiosqlite (taskqueue's own, which its observers already report) are
+left alone, as are those a library opened through a ``connect`` it imported before the
+capture was installed. The samples land in a :class:`~workloads.capture.RunCapture`, which
+writes them into ``sql-statements.json`` with taskqueue's.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import sqlite3
+import sys
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from runs.adapters import CodePath
+
+CURRENT_OPERATION: contextvars.ContextVar[str] = contextvars.ContextVar(
+    "queueprof_operation", default=""
+)
+"""The operation in progress (``huey.claim``), for the statements it runs."""
+
+UNATTRIBUTED = "sql"
+"""The operation of a statement run outside every :func:`operation`."""
+
+
+@contextmanager
+def operation(name: str) -> Iterator[None]:
+    """Statements run inside belong to operation ``name``."""
+    token = CURRENT_OPERATION.set(name)
+    try:
+        yield
+    finally:
+        CURRENT_OPERATION.reset(token)
+
+
+@dataclass(frozen=True, slots=True)
+class Statement:
+    """One timed statement."""
+
+    op: str
+    sql: str
+    duration_ns: int
+    database: str
+
+
+class SqliteCapture:
+    """Times every statement of every ``sqlite3`` connection opened while installed."""
+
+    def __init__(self, code_paths: Sequence[CodePath] = ()) -> None:
+        self.statements: list[Statement] = []
+        self._by_function: dict[str, list[tuple[str, str]]] = {}
+        """Function name -> (file suffix, operation): a program's ``--ops`` map, which names
+        the operation of a statement run outside every :func:`operation`."""
+        for path in code_paths:
+            for name in path.functions:
+                self._by_function.setdefault(name, []).append((path.file, path.op))
+        self.schemas: dict[str, str] = {}
+        """Database (file path, or ``:memory:``) -> its schema as a script."""
+        self._lock = threading.Lock()
+        self._open: list[TimedConnection] = []
+
+    @contextmanager
+    def installed(self) -> Iterator[SqliteCapture]:
+        """Replace ``sqlite3.connect`` for the duration; schemas of connections still open
+        at the end are read then."""
+        original = sqlite3.connect
+
+        def connect(database: Any, *args: Any, **kwargs: Any) -> sqlite3.Connection:
+            if _opened_by_aiosqlite():
+                plain: sqlite3.Connection = original(database, *args, **kwargs)
+                return plain
+            base = kwargs.pop("factory", sqlite3.Connection)
+            factory = TimedConnection if base is sqlite3.Connection else _timed(base)
+            connection = original(database, *args, factory=factory, **kwargs)
+            assert isinstance(connection, TimedConnection)
+            connection._queueprof_attach(self, str(database))
+            return connection
+
+        sqlite3.connect = connect  # type: ignore[assignment]
+        try:
+            yield self
+        finally:
+            sqlite3.connect = original
+            for connection in list(self._open):
+                self.snapshot(connection)
+
+    def record(self, sql: str, duration_ns: int, database: str) -> None:
+        """One statement's time (any thread)."""
+        op = CURRENT_OPERATION.get() or self._operation_on_stack() or UNATTRIBUTED
+        statement = Statement(op, sql, duration_ns, database)
+        with self._lock:
+            self.statements.append(statement)
+
+    def _operation_on_stack(self) -> str | None:
+        """The operation of the innermost mapped function on the caller's stack."""
+        if not self._by_function:
+            return None
+        frame = sys._getframe(2)
+        while frame is not None:
+            for suffix, op in self._by_function.get(frame.f_code.co_name, ()):
+                if frame.f_code.co_filename.replace("\\", "/").endswith(suffix):
+                    return op
+            frame = frame.f_back  # type: ignore[assignment]
+        return None
+
+    def opened(self, connection: TimedConnection) -> None:
+        with self._lock:
+            self._open.append(connection)
+
+    def snapshot(self, connection: TimedConnection) -> None:
+        """Keep the schema of ``connection``'s database (once per database)."""
+        with self._lock:
+            if connection in self._open:
+                self._open.remove(connection)
+            if connection._queueprof_database in self.schemas:
+                return
+        try:
+            schema = database_schema(connection)
+        except sqlite3.Error:
+            return  # closed from another thread, or not a database any more: no plan for it
+        with self._lock:
+            self.schemas.setdefault(connection._queueprof_database, schema)
+
+
+def database_schema(connection: sqlite3.Connection) -> str:
+    """The schema of ``connection``'s main database as one script (tables, then indexes)."""
+    # Through the base class: the capture's own read is not one of the program's statements.
+    rows = sqlite3.Connection.execute(
+        connection,
+        "SELECT sql FROM sqlite_master WHERE sql IS NOT NULL AND name NOT LIKE 'sqlite_%' "
+        "ORDER BY type = 'index', rowid",
+    ).fetchall()
+    return "".join(f"{row[0]};\n" for row in rows)
+
+
+def _opened_by_aiosqlite() -> bool:
+    frame = sys._getframe(2)
+    while frame is not None:
+        if "aiosqlite" in frame.f_code.co_filename:
+            return True
+        frame = frame.f_back  # type: ignore[assignment]
+    return False
+
+
+class TimedCursor(sqlite3.Cursor):
+    """A cursor whose ``execute`` and ``executemany`` are timed."""
+
+    def execute(self, sql: str, *args: Any) -> TimedCursor:
+        start = time.perf_counter_ns()
+        try:
+            return super().execute(sql, *args)
+        finally:
+            _record(self.connection, sql, start)
+
+    def executemany(self, sql: str, *args: Any) -> TimedCursor:
+        start = time.perf_counter_ns()
+        try:
+            return super().executemany(sql, *args)
+        finally:
+            _record(self.connection, sql, start)
+
+
+class TimedConnection(sqlite3.Connection):
+    """A connection whose statements are timed into a :class:`SqliteCapture`."""
+
+    _queueprof_capture: SqliteCapture | None = None
+    _queueprof_database: str = ""
+
+    def _queueprof_attach(self, capture: SqliteCapture, database: str) -> None:
+        self._queueprof_capture = capture
+        self._queueprof_database = database
+        capture.opened(self)
+
+    def cursor(self, factory: Any = TimedCursor) -> Any:
+        return super().cursor(factory)
+
+    def execute(self, sql: str, *args: Any) -> sqlite3.Cursor:
+        start = time.perf_counter_ns()
+        try:
+            return super().execute(sql, *args)
+        finally:
+            _record(self, sql, start)
+
+    def executemany(self, sql: str, *args: Any) -> sqlite3.Cursor:
+        start = time.perf_counter_ns()
+        try:
+            return super().executemany(sql, *args)
+        finally:
+            _record(self, sql, start)
+
+    def executescript(self, script: str) -> sqlite3.Cursor:
+        start = time.perf_counter_ns()
+        try:
+            return super().executescript(script)
+        finally:
+            _record(self, script, start)
+
+    def close(self) -> None:
+        if self._queueprof_capture is not None:
+            self._queueprof_capture.snapshot(self)
+        super().close()
+
+
+def _record(connection: sqlite3.Connection, sql: str, start: int) -> None:
+    if isinstance(connection, TimedConnection) and connection._queueprof_capture is not None:
+        connection._queueprof_capture.record(
+            " ".join(sql.split()), time.perf_counter_ns() - start, connection._queueprof_database
+        )
+
+
+def _timed(base: type[sqlite3.Connection]) -> type[TimedConnection]:
+    """A timed subclass of a library's own connection factory."""
+    return type(f"Timed{base.__name__}", (TimedConnection, base), {})
