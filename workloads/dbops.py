@@ -12,7 +12,7 @@ import random
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from taskqueue import QueueStats, TaskQueue
+from taskqueue import PoolResult, TaskQueue
 
 from .base import DerivesNothingAfterRun
 from .context import RunContext
@@ -27,7 +27,7 @@ from .params import (
 )
 from .results import StepResult, WorkloadResult
 from .tasks import error_counters, make_tasks, op_latencies
-from .workers import Workers, combined_stats, drain
+from .workers import Workers, combined_stats, drain, fairness_metrics, worker_shares
 
 TARGET_OPS = ("enqueue", "claim", "status")
 
@@ -88,7 +88,7 @@ class DbopsWorkload(DerivesNothingAfterRun):
                 ctx.progress.advance()
             ctx.progress.phase("1 worker: claim + complete", len(ids))
             result = await drain(queue, 1, params.mode, ctx.progress)
-            self._record("1 worker", 1, params, combined_stats(queue, result), ctx)
+            self._record("1 worker", 1, params, queue, result, ctx)
 
     async def _concurrent(self, params: DbopsParams, ctx: RunContext, rng: random.Random) -> None:
         prefill = make_tasks(params.task_type, params.tasks, params.payload_bytes)
@@ -105,14 +105,21 @@ class DbopsWorkload(DerivesNothingAfterRun):
                     ctx.progress.advance()
                 await pool.drained(0.01)
                 result = await pool.stop()
-            self._record(label, params.workers, params, combined_stats(queue, result), ctx)
+            self._record(label, params.workers, params, queue, result, ctx)
 
     @staticmethod
     def _record(
-        label: str, workers: int, params: DbopsParams, stats: QueueStats, ctx: RunContext
+        label: str,
+        workers: int,
+        params: DbopsParams,
+        queue: TaskQueue,
+        pool: PoolResult,
+        ctx: RunContext,
     ) -> None:
+        stats = combined_stats(queue, pool)
         latencies = op_latencies(stats)
-        metrics: dict[str, float] = {}
+        shares = worker_shares(pool)
+        metrics: dict[str, float] = fairness_metrics(shares)
         for op, summary in latencies.items():
             if summary.p50_ms is not None and summary.p99_ms is not None:
                 metrics[f"{op}_p50_ms"] = summary.p50_ms
@@ -124,6 +131,7 @@ class DbopsWorkload(DerivesNothingAfterRun):
                 metrics=metrics,
                 latencies=latencies,
                 counters=error_counters(stats),
+                workers=shares,
             )
         )
         suffix = "1_worker" if workers == 1 else f"{workers}_workers"
