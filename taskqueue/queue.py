@@ -345,11 +345,17 @@ class TaskQueue:
     # -- workers ---------------------------------------------------------------------------
 
     async def claim(self, worker: str, n: int = 1, lease: float | None = None) -> list[Task]:
-        """Take up to ``n`` ready tasks for ``worker``, leased for ``lease`` seconds."""
-        start = self._clock_start()
+        """Take up to ``n`` ready tasks for ``worker``, leased for ``lease`` seconds.
+
+        A claim first gives the event loop away if its caller's turn is over (``TURN_S``);
+        its timing starts after that, as the engines' own turn-taking is outside it too: it
+        measures the claim, not the other engines' turns on the loop.
+        """
         lease_s = self._claim_args(worker, n, lease)
         key = self._key(worker)
         _, store = await self._store(key)
+        await self._take_turn()
+        start = self._clock_start()
         if self.config.claim_style is not ClaimStyle.DEFERRED:
             _, tasks = await self._claim_group(key, store).claim([], worker, n, lease_s)
         else:
@@ -442,10 +448,11 @@ class TaskQueue:
         if not acks or self.config.claim_style is ClaimStyle.DEFERRED:
             applied = await self.complete_acks(acks, worker)
             return applied, await self.claim(worker, n, lease)
-        start = self._clock_start()
         lease_s = self._claim_args(worker, n, lease)
         key = self._key(worker)
         _, store = await self._store(key)
+        await self._take_turn()  # before the clock starts, as in claim()
+        start = self._clock_start()
         applied, tasks = await self._claim_group(key, store).claim(acks, worker, n, lease_s)
         self.stats.stale_acks += len(acks) - applied
         self._finished(acks)
@@ -577,7 +584,7 @@ class TaskQueue:
         group = self._claim_groups.get(key)
         if group is None:
             immediate = self.config.claim_style is ClaimStyle.IMMEDIATE
-            call = functools.partial(self._call, key)
+            call = functools.partial(self._call, key, turn=False)  # see _take_turn
             group = self._claim_groups[key] = ClaimGroup(
                 call, store, self.stats, immediate=immediate
             )
@@ -661,12 +668,21 @@ class TaskQueue:
         return conn, store
 
     async def _call(
-        self, key: str, op: str, fn: Callable[..., T], *args: Any, rows: int | None = 1
+        self,
+        key: str,
+        op: str,
+        fn: Callable[..., T],
+        *args: Any,
+        rows: int | None = 1,
+        turn: bool = True,
     ) -> T:
         """``fn(*args)`` on ``key``'s connection, SQLITE_BUSY retried.
 
         ``rows`` is about how many rows the call reads or writes, None for "unbounded": with
         ``dispatch=auto`` only calls of at most ``INLINE_ROWS_MOST`` rows run inline.
+        ``turn=False``: do not give way first, for the claims of a :class:`ClaimGroup`, which
+        take their turn before joining it (a claim waiting for its turn while "in flight"
+        would gather every other engine's claim into one big trip to the thread).
         """
         found = self._stores.get(key)
         if found is None:
@@ -674,7 +690,7 @@ class TaskQueue:
         conn = found[0]
         self._calls += 1
         if self._inline:
-            if perf_counter() >= self._turn_ends:
+            if turn and perf_counter() >= self._turn_ends:
                 await self.give_way()
             inline = self._inline_all or (rows is not None and rows <= INLINE_ROWS_MOST)
             return await self._retry_busy(op, lambda: self._dispatch(key, conn, fn, args, inline))
@@ -689,6 +705,12 @@ class TaskQueue:
                 return await _bridge.run(conn, fn, *args)
 
         return await self._retry_busy(op, outside_claims)
+
+    async def _take_turn(self) -> None:
+        """Give way if this turn is over: before a claim joins its :class:`ClaimGroup`, so it
+        never waits for its turn while in flight there."""
+        if self._inline and perf_counter() >= self._turn_ends:
+            await self.give_way()
 
     async def give_way(self) -> None:
         """Let every other task ready on the event loop run once (timers, signal handlers,
