@@ -8,6 +8,7 @@ import contextlib
 import dataclasses
 import functools
 import math
+import os
 import random
 import sqlite3
 import threading
@@ -41,6 +42,9 @@ T = TypeVar("T")
 type_of = type  # `type` is a parameter name of enqueue
 
 _MAIN = "__main__"  # connection key of producers and readers
+INT64_MAX = 2**63 - 1
+"""The largest INTEGER SQLite stores: bigger ids, priorities and counts are refused (binding
+one raised OverflowError; through enqueue_many's JSON it was stored as a REAL)."""
 CHECKPOINT_EVERY_S = 0.1
 """How often the checkpoint connection copies the WAL into the database (when anything was
 written): about 3 MB of WAL at 80,000 tasks/s."""
@@ -367,8 +371,11 @@ class TaskQueue:
         return tasks
 
     def _claim_args(self, worker: str, n: int, lease: float | None) -> float:
-        if not isinstance(worker, str) or not worker:
-            raise InvalidArgumentError(f"claim worker={worker!r}: must be a non-empty name")
+        if not isinstance(worker, str) or not worker or not _utf8(worker):
+            raise InvalidArgumentError(
+                f"claim worker={worker!r}: must be a non-empty name of text SQLite can store "
+                "(no lone surrogates)"
+            )
         _check_count("claim n", n)
         return self.config.lease_s if lease is None else _check_positive("claim lease", lease)
 
@@ -475,7 +482,7 @@ class TaskQueue:
         key = self._key(task.worker)
         _, store = await self._store(key)
         state = await self._call(
-            key, "fail", store.fail, task.id, task.attempts, str(error), retry, backoff
+            key, "fail", store.fail, task.id, task.attempts, _storable(str(error)), retry, backoff
         )
         if state is None:
             self.stats.stale_acks += 1
@@ -519,6 +526,10 @@ class TaskQueue:
     async def status(self, task_id: int) -> TaskStatus | None:
         """The task's current row, or None if there is no such task."""
         start = self._clock_start()
+        if not (type(task_id) is int and -INT64_MAX <= task_id <= INT64_MAX):
+            raise InvalidArgumentError(
+                f"status task_id={task_id!r}: must be a task id, a whole number below 2**63"
+            )
         _, store = await self._store(_MAIN)
         found = await self._call(_MAIN, "status", store.status, task_id)
         if start:
@@ -647,11 +658,17 @@ class TaskQueue:
         config.Dispatch.
         """
         try:
-            return await aiosqlite.connect(self.path, isolation_level=None, check_same_thread=False)
-        except sqlite3.Error as error:
+            return await _bridge.connect(
+                str(self.path), isolation_level=None, check_same_thread=False
+            )
+        except (sqlite3.Error, ValueError) as error:  # ValueError: a NUL in the path
             raise QueueOpenError(
-                f"database {str(self.path)!r} cannot be opened ({error}); check the path and "
-                "its permissions"
+                f"database {str(self.path)!r} cannot be opened ({error}); "
+                + (
+                    _READ_ONLY_FIX
+                    if _read_only(self.path)
+                    else "check the path and its permissions"
+                )
             ) from None
 
     async def _connect(self, key: str) -> tuple[aiosqlite.Connection, Store]:
@@ -786,17 +803,14 @@ def _prepare(db: sqlite3.Connection, path: Path, config: QueueConfig) -> None:
     try:
         app_id = db.execute("PRAGMA application_id").fetchone()[0]
         version = db.execute("PRAGMA user_version").fetchone()[0]
-        tables = [
-            r[0]
-            for r in db.execute(
-                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
-            )
-        ]
+        objects: dict[str, list[str]] = {}  # "tables": [...], "views": [...]
+        for kind, name in db.execute(
+            "SELECT type, name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' "
+            "ORDER BY type <> 'table', type, name"
+        ):
+            objects.setdefault(f"{kind}s", []).append(name)
     except sqlite3.DatabaseError as error:
-        raise QueueOpenError(
-            f"{str(path)!r} is not a SQLite database ({error}); point the queue at a new "
-            "file or remove this one"
-        ) from None
+        raise _unreadable(path, error) from None
     if app_id not in (0, sql.APPLICATION_ID):
         raise QueueOpenError(
             f"{str(path)!r} belongs to another application (application_id {app_id:#x}); "
@@ -807,10 +821,15 @@ def _prepare(db: sqlite3.Connection, path: Path, config: QueueConfig) -> None:
             f"{str(path)!r} has queue schema version {version}, this code needs "
             f"{sql.SCHEMA_VERSION}; drain it with the version that wrote it, or use a new file"
         )
-    if app_id == 0 and tables:
+    if app_id == 0 and (objects or version):
+        # Ours always has its application_id; anything else someone put there (tables,
+        # views, triggers, or just a user_version) marks another application's file.
+        found = "; ".join(f"{kind}: {', '.join(names[:5])}" for kind, names in objects.items()) or (
+            f"user_version {version}"
+        )
         raise QueueOpenError(
-            f"{str(path)!r} is a SQLite database of another application (tables: "
-            f"{', '.join(sorted(tables)[:5])}); use a separate file for the queue"
+            f"{str(path)!r} is a SQLite database of another application ({found}); "
+            "use a separate file for the queue"
         )
     try:
         for pragma in sql.PRAGMAS:
@@ -820,11 +839,68 @@ def _prepare(db: sqlite3.Connection, path: Path, config: QueueConfig) -> None:
     except sqlite3.Error as error:
         if db.in_transaction:
             db.rollback()
-        raise QueueOpenError(f"{str(path)!r}: cannot set up the queue ({error})") from None
+        fix = f"; {_READ_ONLY_FIX}" if _read_only(path) else ""
+        raise QueueOpenError(f"{str(path)!r}: cannot set up the queue ({error}){fix}") from None
     # After the queue restarts a grown WAL (TaskQueue._restart_wal), the next commit cuts the
     # file back to this size instead of leaving it at its peak.
     db.execute(f"PRAGMA journal_size_limit = {int(WAL_RESTART_BYTES)}")
     db.execute(f"PRAGMA busy_timeout = {int(config.busy_timeout_ms)}")
+
+
+_READ_ONLY_FIX = (
+    "its folder is read-only (a read-only mount, or no write permission), and the queue "
+    "writes to the file and to the -wal and -shm files beside it even to read it: copy the "
+    "file to a writable folder, or remount read-write. The file was not changed"
+)
+
+
+def _read_only(path: Path) -> bool:
+    """True when ``path``'s folder (or the file) cannot be written: SQLite in WAL mode cannot
+    even read a database whose -shm file it cannot create."""
+    folder = path.parent
+    try:
+        if os.statvfs(folder).f_flag & os.ST_RDONLY:
+            return True
+    except OSError:
+        pass
+    return not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK))
+
+
+def _unreadable(path: Path, error: sqlite3.DatabaseError) -> QueueOpenError:
+    """The open error for a file SQLite could not read: not a database, or not readable
+    here (a read-only folder looked to SQLite like a file it cannot open)."""
+    code = getattr(error, "sqlite_errorcode", None)
+    if code is not None and code & 0xFF == sqlite3.SQLITE_NOTADB:
+        return QueueOpenError(
+            f"{str(path)!r} is not a SQLite database ({error}); point the queue at a new file "
+            "(this one is left as it is)"
+        )
+    if _read_only(path):
+        return QueueOpenError(
+            f"{str(path)!r} cannot be read as a queue ({error}): {_READ_ONLY_FIX}"
+        )
+    return QueueOpenError(
+        f"{str(path)!r} cannot be read ({error}); check the file's permissions and the disk "
+        "(the file was not changed)"
+    )
+
+
+def _utf8(text: str) -> bool:
+    """True when ``text`` has a UTF-8 form, which is how SQLite stores it (a lone surrogate
+    has none: binding one raised UnicodeEncodeError)."""
+    if text.isascii():
+        return True
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _storable(text: str) -> str:
+    """``text`` with any lone surrogate written as a ``\\udcff`` escape: failure messages
+    come from any exception, and one that SQLite cannot store must not stop the engine."""
+    return text if _utf8(text) else text.encode("utf-8", "backslashreplace").decode()
 
 
 def _checkpoint(db: sqlite3.Connection, mode: str) -> tuple[int, int, int]:
@@ -856,19 +932,24 @@ def _validated_row(
     The ``type(x) is int`` fast paths keep this cheap for batches of thousands; anything else
     goes through the full check, which also refuses bool.
     """
-    if type(type_) is not str or not type_:
-        raise InvalidArgumentError(f"task type {type_!r} must be a non-empty string")
-    if not (type(priority) is int and priority >= 0) and (
-        not isinstance(priority, int) or isinstance(priority, bool) or priority < 0
+    if type(type_) is not str or not type_ or not _utf8(type_):
+        raise InvalidArgumentError(
+            f"task type {type_!r} must be a non-empty string of text SQLite can store "
+            "(no lone surrogates)"
+        )
+    if not (type(priority) is int and 0 <= priority <= INT64_MAX) and (
+        not isinstance(priority, int)
+        or isinstance(priority, bool)
+        or not 0 <= priority <= INT64_MAX
     ):
         raise InvalidArgumentError(
-            f"priority={priority!r} must be a whole number >= 0 (higher runs first)"
+            f"priority={priority!r} must be a whole number 0..2**63-1 (higher runs first)"
         )
     if not ((type(delay) is float or type(delay) is int) and 0 <= delay < math.inf) and (
         not isinstance(delay, int | float) or isinstance(delay, bool) or not 0 <= delay < math.inf
     ):
         raise InvalidArgumentError(f"delay={delay!r} must be a finite number of seconds >= 0")
-    if not (type(max_attempts) is int and max_attempts >= 1):
+    if not (type(max_attempts) is int and 1 <= max_attempts <= INT64_MAX):
         _check_count("max_attempts", max_attempts)
     return [type_, encode_json(payload, "payload"), priority, delay, max_attempts]
 
@@ -938,11 +1019,11 @@ def _fast_row(item: NewTask | tuple[str, Any]) -> list[Any] | None:
         delay_cls = delay.__class__
         if (
             priority.__class__ is not int
-            or priority < 0
+            or not 0 <= priority <= INT64_MAX
             or not (delay_cls is float or delay_cls is int)
             or not 0 <= delay < math.inf
             or attempts.__class__ is not int
-            or attempts < 1
+            or not 1 <= attempts <= INT64_MAX
         ):
             return None
     else:
@@ -1024,8 +1105,8 @@ def _has_non_finite(value: Any) -> bool:
 
 
 def _check_count(what: str, value: object) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise InvalidArgumentError(f"{what}={value!r} must be a whole number >= 1")
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= INT64_MAX:
+        raise InvalidArgumentError(f"{what}={value!r} must be a whole number 1..2**63-1")
     return value
 
 
