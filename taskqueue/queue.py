@@ -124,6 +124,7 @@ class TaskQueue:
         """``perf_counter()`` time after which the next inline call first gives way."""
         self.engines = 0
         """Worker engines running on this queue object now (they share its event loop)."""
+        self._turns: asyncio.Lock | None = None
         self._checkpointer: aiosqlite.Connection | None = None
         self._checkpoints: asyncio.Task[None] | None = None
         self._calls = 0
@@ -628,6 +629,13 @@ class TaskQueue:
     def _key(self, worker: str) -> str:
         return worker if self.config.connection is ConnectionMode.PER_WORKER else _MAIN
 
+    def wake_all(self) -> None:
+        """Wake every engine waiting for work (e.g. to see that the queue is drained)."""
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+
     def _notify(self, tasks: int) -> None:
         # Wake one idle engine per new task, not all of them: waking every engine on each
         # enqueue made N-1 of them claim nothing (the analysis of a dbops run showed claim
@@ -723,6 +731,13 @@ class TaskQueue:
 
         return await self._retry_busy(op, outside_claims)
 
+    @property
+    def turns(self) -> asyncio.Lock:
+        """The lock the worker engines of this queue take turns with (see WorkerEngine)."""
+        if self._turns is None:
+            self._turns = asyncio.Lock()
+        return self._turns
+
     async def _take_turn(self) -> None:
         """Give way if this turn is over: before a claim joins its :class:`ClaimGroup`, so it
         never waits for its turn while in flight there."""
@@ -734,8 +749,7 @@ class TaskQueue:
         other engines), then start a new turn of ``TURN_S``.
 
         Calls that run inline never suspend, so the queue gives way by itself once a turn is
-        over; a worker engine sharing the queue with others gives way before each claim, so
-        that engines on one loop take turns claim by claim (see ``WorkerEngine``).
+        over (worker engines sharing the queue also take turns with :attr:`turns`).
         """
         await asyncio.sleep(0)
         self._turn_ends = perf_counter() + TURN_S
