@@ -213,7 +213,8 @@ class TaskQueue:
                     passive = asyncio.ensure_future(
                         _bridge.run(checkpointer, _checkpoint, db, "PASSIVE")
                     )
-                    await (self._hold_writer_past(wal, passive) if restart else passive)
+                    # Keep looking while it runs, slow as it may be (see _hold_writer_past).
+                    await self._hold_writer_past(wal, passive)
                     self.stats.checkpoints += 1
                 if restart:
                     await self._restart_wal()  # the writer stalls for what is left
