@@ -262,8 +262,8 @@ class TaskQueue:
         busy, _, _ = await self._dispatch(
             _MAIN,
             conn,
-            store.restart_wal,
-            (WAL_RESTART_WAIT_MS, int(self.config.busy_timeout_ms)),
+            _restart_wal,
+            (store.db, WAL_RESTART_WAIT_MS, int(self.config.busy_timeout_ms)),
             inline=False,
         )
         if busy:
@@ -923,6 +923,22 @@ def _checkpoint(db: sqlite3.Connection, mode: str) -> tuple[int, int, int]:
     read here so that no statement is left open on the connection."""
     row = db.execute(f"PRAGMA wal_checkpoint({mode})").fetchone()
     return (int(row[0]), int(row[1]), int(row[2]))
+
+
+def _restart_wal(
+    db: sqlite3.Connection, wait_ms: int, busy_timeout_ms: int
+) -> tuple[int, int, int]:
+    """Checkpoint every frame of the WAL and have the next write start it over
+    (``wal_checkpoint(RESTART)``), waiting up to ``wait_ms`` for other processes' writers and
+    readers, then put the connection's busy timeout back to ``busy_timeout_ms``. Returns
+    SQLite's (busy, frames in the WAL, frames copied): busy 1 when it could not finish. Only
+    while nothing else runs on this connection (TaskQueue._restart_wal's thread call). Not a
+    Store operation: it is the queue's housekeeping, not one of its operations."""
+    db.execute(f"PRAGMA busy_timeout = {int(wait_ms)}")
+    try:
+        return _checkpoint(db, "RESTART")
+    finally:
+        db.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
 
 
 def _file_bytes(path: Path) -> int:

@@ -322,19 +322,6 @@ class Store:
         dead = states.count(TaskState.DEAD.value)
         return ReclaimResult(requeued=len(states) - dead, dead=dead)
 
-    def restart_wal(self, wait_ms: int, busy_timeout_ms: int) -> tuple[int, int, int]:
-        """Checkpoint every frame of the WAL and have the next write start it over
-        (``wal_checkpoint(RESTART)``), waiting up to ``wait_ms`` for other processes' writers
-        and readers, then put the connection's busy timeout back to ``busy_timeout_ms``.
-        Returns SQLite's (busy, frames in the WAL, frames copied): busy 1 when it could not
-        finish. Only while nothing else runs on this connection (the queue's thread call)."""
-        self.db.execute(f"PRAGMA busy_timeout = {int(wait_ms)}")
-        try:
-            row = self.db.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()
-        finally:
-            self.db.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
-        return (int(row[0]), int(row[1]), int(row[2]))
-
     def is_drained(self) -> bool:
         return bool(self._rows("status", sql.IS_DRAINED)[0][0])
 
