@@ -28,6 +28,7 @@ from .results import (
     LatencySummary,
     StepResult,
     Verdict,
+    WorkerShare,
     WorkloadResult,
     check_schema_version,
 )
@@ -52,6 +53,7 @@ __all__ = [
     "StepResult",
     "UsageError",
     "Verdict",
+    "WorkerShare",
     "WorkloadResult",
     "check_run_id",
     "check_schema_version",

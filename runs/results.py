@@ -78,6 +78,18 @@ class Verdict:
 
 
 @dataclass(frozen=True, slots=True)
+class WorkerShare:
+    """What one worker of a step did: "10 workers" must mean ten workers each did work."""
+
+    name: str
+    completed: int
+    """Tasks this worker completed."""
+    busy_s: float
+    """Seconds it was working (not idle, not waiting for its turn on a shared event loop):
+    see ``taskqueue.EngineStats.busy_s``."""
+
+
+@dataclass(frozen=True, slots=True)
 class StepResult:
     """One sub-run of a workload (e.g. one worker count in one worker mode)."""
 
@@ -86,6 +98,9 @@ class StepResult:
     metrics: Mapping[str, float]
     latencies: Mapping[str, LatencySummary] = field(default_factory=dict)
     counters: Mapping[str, int] = field(default_factory=dict)
+    workers: tuple[WorkerShare, ...] = ()
+    """Per worker of the step, in worker order (empty in results written before it was
+    recorded); the step's metrics hold the fairness figures derived from it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,6 +169,7 @@ class WorkloadResult:
                         metrics=dict(s["metrics"]),
                         latencies=_latencies(s.get("latencies", {})),
                         counters=dict(s.get("counters", {})),
+                        workers=tuple(WorkerShare(**w) for w in s.get("workers", ())),
                     )
                     for s in data.get("steps", ())
                 ),

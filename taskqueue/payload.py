@@ -21,6 +21,10 @@ from .errors import InvalidArgumentError, InvalidPayloadError
 from .models import NewTask, Task
 from .store import AckRow
 
+INT64_MAX = 2**63 - 1
+"""The largest INTEGER SQLite stores: bigger ids, priorities and counts are refused (binding
+one raised OverflowError; through enqueue_many's JSON it was stored as a REAL)."""
+
 
 def validated_row(
     type_: str, payload: Any, priority: int, delay: float, max_attempts: int
@@ -45,19 +49,24 @@ def _check_fields(type_: object, priority: object, delay: object, max_attempts: 
     The ``type(x) is int`` fast paths keep this cheap for batches of thousands; anything else
     goes through the full check, which also refuses bool.
     """
-    if type(type_) is not str or not type_:
-        raise InvalidArgumentError(f"task type {type_!r} must be a non-empty string")
-    if not (type(priority) is int and priority >= 0) and (
-        not isinstance(priority, int) or isinstance(priority, bool) or priority < 0
+    if type(type_) is not str or not type_ or not utf8(type_):
+        raise InvalidArgumentError(
+            f"task type {type_!r} must be a non-empty string of text SQLite can store "
+            "(no lone surrogates)"
+        )
+    if not (type(priority) is int and 0 <= priority <= INT64_MAX) and (
+        not isinstance(priority, int)
+        or isinstance(priority, bool)
+        or not 0 <= priority <= INT64_MAX
     ):
         raise InvalidArgumentError(
-            f"priority={priority!r} must be a whole number >= 0 (higher runs first)"
+            f"priority={priority!r} must be a whole number 0..2**63-1 (higher runs first)"
         )
     if not ((type(delay) is float or type(delay) is int) and 0 <= delay < math.inf) and (
         not isinstance(delay, int | float) or isinstance(delay, bool) or not 0 <= delay < math.inf
     ):
         raise InvalidArgumentError(f"delay={delay!r} must be a finite number of seconds >= 0")
-    if not (type(max_attempts) is int and max_attempts >= 1):
+    if not (type(max_attempts) is int and 1 <= max_attempts <= INT64_MAX):
         check_count("max_attempts", max_attempts)
 
 
@@ -190,6 +199,18 @@ def _has_non_finite(value: Any) -> bool:
 
 
 def check_count(what: str, value: object) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise InvalidArgumentError(f"{what}={value!r} must be a whole number >= 1")
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= INT64_MAX:
+        raise InvalidArgumentError(f"{what}={value!r} must be a whole number 1..2**63-1")
     return value
+
+
+def utf8(text: str) -> bool:
+    """True when ``text`` has a UTF-8 form, which is how SQLite stores it (a lone surrogate
+    has none: binding one raised UnicodeEncodeError)."""
+    if text.isascii():
+        return True
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True

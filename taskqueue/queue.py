@@ -7,12 +7,14 @@ import collections
 import contextlib
 import functools
 import math
+import os
 import random
 import sqlite3
+import threading
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from pathlib import Path
-from time import perf_counter_ns
+from time import perf_counter, perf_counter_ns
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -30,9 +32,11 @@ from .errors import (
 )
 from .models import NewTask, ReclaimResult, Task, TaskState, TaskStatus
 from .payload import (
+    INT64_MAX,
     ack_rows,
     batch_document,
     check_count,
+    utf8,
     validated_row,
 )
 from .stats import QueueStats
@@ -45,9 +49,31 @@ _MAIN = "__main__"  # connection key of producers and readers
 CHECKPOINT_EVERY_S = 0.1
 """How often the checkpoint connection copies the WAL into the database (when anything was
 written): about 3 MB of WAL at 80,000 tasks/s."""
+WAL_CHECK_EVERY_S = 0.01
+"""How often the checkpoint task looks at the WAL's size (one ``stat``), when anything was
+written: back-to-back single enqueues add about 9 KB each, 2-4 MB per look on the reference
+machine."""
+WAL_RESTART_BYTES = 16 * 2**20
+"""A WAL past this size is checkpointed by the writing connection itself, so that it
+restarts from its beginning (``TaskQueue._restart_wal``); also the ``journal_size_limit``
+the file is cut back to after a restart. With ``WAL_CHECK_EVERY_S``
+between looks, the WAL stays well under 64 MiB however fast a writer appends."""
+WAL_HOLD_MOST_S = 5.0
+"""The longest the main connection's thread is held for a slow checkpoint (see
+``TaskQueue._hold_writer_past``); a safety bound, far above the slowest seen (0.45 s)."""
+WAL_RESTART_WAIT_MS = 20
+"""How long the restarting checkpoint waits (SQLite's busy handler, on the connection's
+thread, never on the event loop) for writers and readers of other processes to let go."""
 INLINE_ROWS_MOST = 1000
 """With ``dispatch=auto``, the most rows a call may touch and still run on the event loop:
-about 5 ms of SQL on the reference machine, the longest the loop is held."""
+about 5 ms of SQL on the reference machine, the longest one call holds the loop."""
+TURN_S = 0.002
+"""The longest a run of inline calls keeps the event loop before the next call gives it
+away (:meth:`TaskQueue.give_way`). An inline call completes without suspending, so a loop of
+awaits on them (a producer's enqueues, a lone engine's claims) never let timers, signal
+handlers, other engines or the checkpoint task run: a 0.5 s timer never fired during a 4.9 s
+drain and Ctrl-C waited 41.5 s. One give-way costs one pass of the event loop (a few us):
+every 2 ms that is about 0.2 % of a drain, and timers run within a turn plus one call."""
 
 
 class TaskQueue:
@@ -95,8 +121,11 @@ class TaskQueue:
             and self.config.busy_timeout_ms == 0
         )
         self._inline_all = self.config.dispatch is Dispatch.INLINE
+        self._turn_ends = 0.0
+        """``perf_counter()`` time after which the next inline call first gives way."""
         self.engines = 0
         """Worker engines running on this queue object now (they share its event loop)."""
+        self._turns: asyncio.Lock | None = None
         self._checkpointer: aiosqlite.Connection | None = None
         self._checkpoints: asyncio.Task[None] | None = None
         self._calls = 0
@@ -155,19 +184,93 @@ class TaskQueue:
         self._checkpoints = asyncio.get_running_loop().create_task(self._checkpoint_loop())
 
     async def _checkpoint_loop(self) -> None:
+        """Copy the WAL into the database beside the writers; restart it when it grew big.
+
+        The PASSIVE checkpoint copies the frames written so far but, with a writer appending
+        meanwhile, never all of them, and SQLite only starts the WAL over from its beginning
+        once every frame is copied: under back-to-back writes the file grew without end (860
+        MiB after 100,000 single enqueues). So when the file is past ``WAL_RESTART_BYTES``,
+        a PASSIVE checkpoint copies what it can beside the writer, then the writing connection
+        checkpoints the rest itself (:meth:`_restart_wal`): the writer stalls for that rest
+        only (median 13-18 ms, at most about 30 ms per restart on the reference machine under
+        back-to-back single enqueues, against 26-59 ms when it copied everything itself).
+        """
         assert self._checkpointer is not None
+        checkpointer = self._checkpointer
+        db = _bridge.raw_connection(checkpointer)
+        wal = self.path.with_name(self.path.name + "-wal")
         seen = -1
+        next_passive = 0.0
         while True:
-            await asyncio.sleep(CHECKPOINT_EVERY_S)
+            await asyncio.sleep(WAL_CHECK_EVERY_S)
             if self._calls == seen:
-                continue  # nothing written since the last one
+                continue  # nothing written since the last look
             seen = self._calls
             try:
-                await self._checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                restart = _file_bytes(wal) > WAL_RESTART_BYTES
+                if restart or time.monotonic() >= next_passive:
+                    # Beside the writers: most of the copying, with no one waiting for it.
+                    next_passive = time.monotonic() + CHECKPOINT_EVERY_S
+                    passive = asyncio.ensure_future(
+                        _bridge.run(checkpointer, _checkpoint, db, "PASSIVE")
+                    )
+                    # Keep looking while it runs, slow as it may be (see _hold_writer_past).
+                    await self._hold_writer_past(wal, passive)
+                    self.stats.checkpoints += 1
+                if restart:
+                    await self._restart_wal()  # the writer stalls for what is left
             except sqlite3.Error:
                 self.stats.checkpoint_errors += 1  # the next one tries again
-            else:
-                self.stats.checkpoints += 1
+
+    async def _hold_writer_past(
+        self, wal: Path, passive: asyncio.Future[tuple[int, int, int]]
+    ) -> tuple[int, int, int]:
+        """Wait for ``passive``; should the WAL pass twice ``WAL_RESTART_BYTES`` meanwhile,
+        hold the main connection's thread (so its writes queue, off the event loop) until
+        the checkpoint is done.
+
+        A PASSIVE checkpoint waits on the disk (two fsyncs): on the loaded reference machine
+        one took up to 450 ms, while a writer beside it added 40 MB to the WAL.
+        """
+        while not passive.done():
+            await asyncio.wait({passive}, timeout=WAL_CHECK_EVERY_S)
+            if not passive.done() and _file_bytes(wal) > 2 * WAL_RESTART_BYTES:
+                await self._hold_writer_until(passive)
+        return await passive
+
+    async def _hold_writer_until(self, done: asyncio.Future[Any]) -> None:
+        """Block the main connection's thread until ``done`` is (at most WAL_HOLD_MOST_S)."""
+        found = self._stores.get(_MAIN)
+        if found is None:
+            return
+        released = threading.Event()
+        done.add_done_callback(lambda _: released.set())
+        self.stats.wal_holds += 1
+        await self._dispatch(_MAIN, found[0], released.wait, (WAL_HOLD_MOST_S,), inline=False)
+
+    async def _restart_wal(self) -> None:
+        """Checkpoint the whole WAL from the main (writing) connection, on its thread.
+
+        While it runs, that connection's calls queue behind it on its thread (none runs
+        inline meanwhile: see :meth:`_dispatch`), so no frame is appended from this process
+        and the checkpoint completes; the next write then starts the WAL over, and cuts the
+        file back to ``journal_size_limit``. The event loop is free all the while.
+        """
+        found = self._stores.get(_MAIN)
+        if found is None:
+            return
+        conn, store = found
+        busy, _, _ = await self._dispatch(
+            _MAIN,
+            conn,
+            _restart_wal,
+            (store.db, WAL_RESTART_WAIT_MS, int(self.config.busy_timeout_ms)),
+            inline=False,
+        )
+        if busy:
+            self.stats.wal_restarts_blocked += 1  # another process held on: the next look
+        else:
+            self.stats.wal_restarts += 1
 
     async def close(self) -> None:
         """Close every connection. Idempotent."""
@@ -247,11 +350,17 @@ class TaskQueue:
     # -- workers ---------------------------------------------------------------------------
 
     async def claim(self, worker: str, n: int = 1, lease: float | None = None) -> list[Task]:
-        """Take up to ``n`` ready tasks for ``worker``, leased for ``lease`` seconds."""
-        start = self._clock_start()
+        """Take up to ``n`` ready tasks for ``worker``, leased for ``lease`` seconds.
+
+        A claim first gives the event loop away if its caller's turn is over (``TURN_S``);
+        its timing starts after that, as the engines' own turn-taking is outside it too: it
+        measures the claim, not the other engines' turns on the loop.
+        """
         lease_s = self._claim_args(worker, n, lease)
         key = self._key(worker)
         _, store = await self._store(key)
+        await self._take_turn()
+        start = self._clock_start()
         if self.config.claim_style is not ClaimStyle.DEFERRED:
             _, tasks = await self._claim_group(key, store).claim([], worker, n, lease_s)
         else:
@@ -263,8 +372,11 @@ class TaskQueue:
         return tasks
 
     def _claim_args(self, worker: str, n: int, lease: float | None) -> float:
-        if not isinstance(worker, str) or not worker:
-            raise InvalidArgumentError(f"claim worker={worker!r}: must be a non-empty name")
+        if not isinstance(worker, str) or not worker or not utf8(worker):
+            raise InvalidArgumentError(
+                f"claim worker={worker!r}: must be a non-empty name of text SQLite can store "
+                "(no lone surrogates)"
+            )
         check_count("claim n", n)
         return self.config.lease_s if lease is None else _check_positive("claim lease", lease)
 
@@ -344,10 +456,11 @@ class TaskQueue:
         if not acks or self.config.claim_style is ClaimStyle.DEFERRED:
             applied = await self.complete_acks(acks, worker)
             return applied, await self.claim(worker, n, lease)
-        start = self._clock_start()
         lease_s = self._claim_args(worker, n, lease)
         key = self._key(worker)
         _, store = await self._store(key)
+        await self._take_turn()  # before the clock starts, as in claim()
+        start = self._clock_start()
         applied, tasks = await self._claim_group(key, store).claim(acks, worker, n, lease_s)
         self.stats.stale_acks += len(acks) - applied
         self._finished(acks)
@@ -370,7 +483,7 @@ class TaskQueue:
         key = self._key(task.worker)
         _, store = await self._store(key)
         state = await self._call(
-            key, "fail", store.fail, task.id, task.attempts, str(error), retry, backoff
+            key, "fail", store.fail, task.id, task.attempts, _storable(str(error)), retry, backoff
         )
         if state is None:
             self.stats.stale_acks += 1
@@ -414,6 +527,10 @@ class TaskQueue:
     async def status(self, task_id: int) -> TaskStatus | None:
         """The task's current row, or None if there is no such task."""
         start = self._clock_start()
+        if not (type(task_id) is int and -INT64_MAX <= task_id <= INT64_MAX):
+            raise InvalidArgumentError(
+                f"status task_id={task_id!r}: must be a task id, a whole number below 2**63"
+            )
         _, store = await self._store(_MAIN)
         found = await self._call(_MAIN, "status", store.status, task_id)
         if start:
@@ -479,7 +596,7 @@ class TaskQueue:
         group = self._claim_groups.get(key)
         if group is None:
             immediate = self.config.claim_style is ClaimStyle.IMMEDIATE
-            call = functools.partial(self._call, key)
+            call = functools.partial(self._call, key, turn=False)  # see _take_turn
             group = self._claim_groups[key] = ClaimGroup(
                 call, store, self.stats, immediate=immediate
             )
@@ -512,6 +629,13 @@ class TaskQueue:
     def _key(self, worker: str) -> str:
         return worker if self.config.connection is ConnectionMode.PER_WORKER else _MAIN
 
+    def wake_all(self) -> None:
+        """Wake every engine waiting for work (e.g. to see that the queue is drained)."""
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+
     def _notify(self, tasks: int) -> None:
         # Wake one idle engine per new task, not all of them: waking every engine on each
         # enqueue made N-1 of them claim nothing (the analysis of a dbops run showed claim
@@ -542,11 +666,17 @@ class TaskQueue:
         config.Dispatch.
         """
         try:
-            return await aiosqlite.connect(self.path, isolation_level=None, check_same_thread=False)
-        except sqlite3.Error as error:
+            return await _bridge.connect(
+                str(self.path), isolation_level=None, check_same_thread=False
+            )
+        except (sqlite3.Error, ValueError) as error:  # ValueError: a NUL in the path
             raise QueueOpenError(
-                f"database {str(self.path)!r} cannot be opened ({error}); check the path and "
-                "its permissions"
+                f"database {str(self.path)!r} cannot be opened ({error}); "
+                + (
+                    _READ_ONLY_FIX
+                    if _read_only(self.path)
+                    else "check the path and its permissions"
+                )
             ) from None
 
     async def _connect(self, key: str) -> tuple[aiosqlite.Connection, Store]:
@@ -563,12 +693,21 @@ class TaskQueue:
         return conn, store
 
     async def _call(
-        self, key: str, op: str, fn: Callable[..., T], *args: Any, rows: int | None = 1
+        self,
+        key: str,
+        op: str,
+        fn: Callable[..., T],
+        *args: Any,
+        rows: int | None = 1,
+        turn: bool = True,
     ) -> T:
         """``fn(*args)`` on ``key``'s connection, SQLITE_BUSY retried.
 
         ``rows`` is about how many rows the call reads or writes, None for "unbounded": with
         ``dispatch=auto`` only calls of at most ``INLINE_ROWS_MOST`` rows run inline.
+        ``turn=False``: do not give way first, for the claims of a :class:`ClaimGroup`, which
+        take their turn before joining it (a claim waiting for its turn while "in flight"
+        would gather every other engine's claim into one big trip to the thread).
         """
         found = self._stores.get(key)
         if found is None:
@@ -576,6 +715,8 @@ class TaskQueue:
         conn = found[0]
         self._calls += 1
         if self._inline:
+            if turn and perf_counter() >= self._turn_ends:
+                await self.give_way()
             inline = self._inline_all or (rows is not None and rows <= INLINE_ROWS_MOST)
             return await self._retry_busy(op, lambda: self._dispatch(key, conn, fn, args, inline))
         if self.config.claim_style is not ClaimStyle.DEFERRED:
@@ -589,6 +730,29 @@ class TaskQueue:
                 return await _bridge.run(conn, fn, *args)
 
         return await self._retry_busy(op, outside_claims)
+
+    @property
+    def turns(self) -> asyncio.Lock:
+        """The lock the worker engines of this queue take turns with (see WorkerEngine)."""
+        if self._turns is None:
+            self._turns = asyncio.Lock()
+        return self._turns
+
+    async def _take_turn(self) -> None:
+        """Give way if this turn is over: before a claim joins its :class:`ClaimGroup`, so it
+        never waits for its turn while in flight there."""
+        if self._inline and perf_counter() >= self._turn_ends:
+            await self.give_way()
+
+    async def give_way(self) -> None:
+        """Let every other task ready on the event loop run once (timers, signal handlers,
+        other engines), then start a new turn of ``TURN_S``.
+
+        Calls that run inline never suspend, so the queue gives way by itself once a turn is
+        over (worker engines sharing the queue also take turns with :attr:`turns`).
+        """
+        await asyncio.sleep(0)
+        self._turn_ends = perf_counter() + TURN_S
 
     async def _dispatch(
         self,
@@ -655,17 +819,14 @@ def _prepare(db: sqlite3.Connection, path: Path, config: QueueConfig) -> None:
     try:
         app_id = db.execute("PRAGMA application_id").fetchone()[0]
         version = db.execute("PRAGMA user_version").fetchone()[0]
-        tables = [
-            r[0]
-            for r in db.execute(
-                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
-            )
-        ]
+        objects: dict[str, list[str]] = {}  # "tables": [...], "views": [...]
+        for kind, name in db.execute(
+            "SELECT type, name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' "
+            "ORDER BY type <> 'table', type, name"
+        ):
+            objects.setdefault(f"{kind}s", []).append(name)
     except sqlite3.DatabaseError as error:
-        raise QueueOpenError(
-            f"{str(path)!r} is not a SQLite database ({error}); point the queue at a new "
-            "file or remove this one"
-        ) from None
+        raise _unreadable(path, error) from None
     if app_id not in (0, sql.APPLICATION_ID):
         raise QueueOpenError(
             f"{str(path)!r} belongs to another application (application_id {app_id:#x}); "
@@ -676,10 +837,15 @@ def _prepare(db: sqlite3.Connection, path: Path, config: QueueConfig) -> None:
             f"{str(path)!r} has queue schema version {version}, this code needs "
             f"{sql.SCHEMA_VERSION}; drain it with the version that wrote it, or use a new file"
         )
-    if app_id == 0 and tables:
+    if app_id == 0 and (objects or version):
+        # Ours always has its application_id; anything else someone put there (tables,
+        # views, triggers, or just a user_version) marks another application's file.
+        found = "; ".join(f"{kind}: {', '.join(names[:5])}" for kind, names in objects.items()) or (
+            f"user_version {version}"
+        )
         raise QueueOpenError(
-            f"{str(path)!r} is a SQLite database of another application (tables: "
-            f"{', '.join(sorted(tables)[:5])}); use a separate file for the queue"
+            f"{str(path)!r} is a SQLite database of another application ({found}); "
+            "use a separate file for the queue"
         )
     try:
         for pragma in sql.PRAGMAS:
@@ -689,8 +855,86 @@ def _prepare(db: sqlite3.Connection, path: Path, config: QueueConfig) -> None:
     except sqlite3.Error as error:
         if db.in_transaction:
             db.rollback()
-        raise QueueOpenError(f"{str(path)!r}: cannot set up the queue ({error})") from None
+        fix = f"; {_READ_ONLY_FIX}" if _read_only(path) else ""
+        raise QueueOpenError(f"{str(path)!r}: cannot set up the queue ({error}){fix}") from None
+    # After the queue restarts a grown WAL (TaskQueue._restart_wal), the next commit cuts the
+    # file back to this size instead of leaving it at its peak.
+    db.execute(f"PRAGMA journal_size_limit = {int(WAL_RESTART_BYTES)}")
     db.execute(f"PRAGMA busy_timeout = {int(config.busy_timeout_ms)}")
+
+
+_READ_ONLY_FIX = (
+    "its folder is read-only (a read-only mount, or no write permission), and the queue "
+    "writes to the file and to the -wal and -shm files beside it even to read it: copy the "
+    "file to a writable folder, or remount read-write. The file was not changed"
+)
+
+
+def _read_only(path: Path) -> bool:
+    """True when ``path``'s folder (or the file) cannot be written: SQLite in WAL mode cannot
+    even read a database whose -shm file it cannot create."""
+    folder = path.parent
+    try:
+        if os.statvfs(folder).f_flag & os.ST_RDONLY:
+            return True
+    except OSError:
+        pass
+    return not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK))
+
+
+def _unreadable(path: Path, error: sqlite3.DatabaseError) -> QueueOpenError:
+    """The open error for a file SQLite could not read: not a database, or not readable
+    here (a read-only folder looked to SQLite like a file it cannot open)."""
+    code = getattr(error, "sqlite_errorcode", None)
+    if code is not None and code & 0xFF == sqlite3.SQLITE_NOTADB:
+        return QueueOpenError(
+            f"{str(path)!r} is not a SQLite database ({error}); point the queue at a new file "
+            "(this one is left as it is)"
+        )
+    if _read_only(path):
+        return QueueOpenError(
+            f"{str(path)!r} cannot be read as a queue ({error}): {_READ_ONLY_FIX}"
+        )
+    return QueueOpenError(
+        f"{str(path)!r} cannot be read ({error}); check the file's permissions and the disk "
+        "(the file was not changed)"
+    )
+
+
+def _storable(text: str) -> str:
+    """``text`` with any lone surrogate written as a ``\\udcff`` escape: failure messages
+    come from any exception, and one that SQLite cannot store must not stop the engine."""
+    return text if utf8(text) else text.encode("utf-8", "backslashreplace").decode()
+
+
+def _checkpoint(db: sqlite3.Connection, mode: str) -> tuple[int, int, int]:
+    """``PRAGMA wal_checkpoint(mode)``: (busy, frames in the WAL, frames copied); the row is
+    read here so that no statement is left open on the connection."""
+    row = db.execute(f"PRAGMA wal_checkpoint({mode})").fetchone()
+    return (int(row[0]), int(row[1]), int(row[2]))
+
+
+def _restart_wal(
+    db: sqlite3.Connection, wait_ms: int, busy_timeout_ms: int
+) -> tuple[int, int, int]:
+    """Checkpoint every frame of the WAL and have the next write start it over
+    (``wal_checkpoint(RESTART)``), waiting up to ``wait_ms`` for other processes' writers and
+    readers, then put the connection's busy timeout back to ``busy_timeout_ms``. Returns
+    SQLite's (busy, frames in the WAL, frames copied): busy 1 when it could not finish. Only
+    while nothing else runs on this connection (TaskQueue._restart_wal's thread call). Not a
+    Store operation: it is the queue's housekeeping, not one of its operations."""
+    db.execute(f"PRAGMA busy_timeout = {int(wait_ms)}")
+    try:
+        return _checkpoint(db, "RESTART")
+    finally:
+        db.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+
+
+def _file_bytes(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0
 
 
 def _is_busy(error: sqlite3.OperationalError) -> bool:

@@ -58,6 +58,14 @@ class QueueStats:
     """WAL checkpoints run by the queue's checkpoint connection."""
     checkpoint_errors: int = 0
     """Checkpoints that failed (retried at the next interval)."""
+    wal_restarts: int = 0
+    """Checkpoints the writing connection ran to start a grown WAL over (see
+    ``taskqueue.queue.WAL_RESTART_BYTES``)."""
+    wal_restarts_blocked: int = 0
+    """Such checkpoints that another process's reader or writer kept from finishing."""
+    wal_holds: int = 0
+    """Times the writer was held while a slow checkpoint finished, the WAL past twice its
+    restart size (``TaskQueue._hold_writer_past``)."""
     sql: list[SqlSample] = field(default_factory=list)
 
     def record(self, op: str, duration_ns: int, items: int = 1) -> None:
@@ -85,6 +93,9 @@ class QueueStats:
         self.inline_calls = 0
         self.checkpoints = 0
         self.checkpoint_errors = 0
+        self.wal_restarts = 0
+        self.wal_restarts_blocked = 0
+        self.wal_holds = 0
         self.sql.clear()
 
     def merge(self, other: QueueStats) -> None:
@@ -101,6 +112,9 @@ class QueueStats:
         self.inline_calls += other.inline_calls
         self.checkpoints += other.checkpoints
         self.checkpoint_errors += other.checkpoint_errors
+        self.wal_restarts += other.wal_restarts
+        self.wal_restarts_blocked += other.wal_restarts_blocked
+        self.wal_holds += other.wal_holds
         self.sql.extend(other.sql)
 
 

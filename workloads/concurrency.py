@@ -27,7 +27,7 @@ from .params import (
 )
 from .tasks import error_counters, make_tasks, op_latencies
 from .tasks import workers_label as _workers
-from .workers import combined_stats, drain
+from .workers import combined_stats, drain, fairness_metrics, worker_shares
 
 BUSY_FREE_BELOW = 10
 """Target: no SQLITE_BUSY with fewer workers than this (the seed's "under 10 workers")."""
@@ -103,10 +103,12 @@ class ConcurrencyWorkload(DerivesNothingAfterRun):
         attempted = claimed + stats.claim_conflicts
         conflict_pct = 100.0 * stats.claim_conflicts / attempted if attempted else 0.0
         latencies = op_latencies(stats)
+        shares = worker_shares(result)
         metrics = {
             "tasks_per_s": rate,
             "efficiency": per_worker / baseline_per_worker if baseline_per_worker else 1.0,
             "claim_conflict_pct": conflict_pct,
+            **fairness_metrics(shares),
         }
         claim = latencies.get("claim")
         if claim is not None and claim.p99_ms is not None and claim.max_ms is not None:
@@ -124,6 +126,7 @@ class ConcurrencyWorkload(DerivesNothingAfterRun):
                     "dead": total.dead,
                     "lost": params.tasks - total.completed - total.dead,
                 },
+                workers=shares,
             )
         )
         return per_worker

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from runs import StepResult, WorkloadResult
-from taskqueue import PoolResult, QueueStats, TaskQueue
+from taskqueue import PoolResult, TaskQueue
 
 from .base import DerivesNothingAfterRun
 from .context import RunContext
@@ -27,7 +27,7 @@ from .params import (
     tasks_param,
 )
 from .tasks import error_counters, make_tasks, op_latencies
-from .workers import Workers, combined_stats, drain
+from .workers import Workers, combined_stats, drain, fairness_metrics, worker_shares
 
 TARGET_OPS = ("enqueue", "claim", "status")
 
@@ -92,7 +92,7 @@ class DbopsWorkload(DerivesNothingAfterRun):
                 ctx.progress.advance()
             ctx.progress.phase("1 worker: claim + complete", len(ids))
             result = await drain(queue, 1, params.mode, ctx.progress)
-            self._record("1 worker", 1, params, combined_stats(queue, result), result, ctx)
+            self._record("1 worker", 1, params, queue, result, ctx)
 
     async def _concurrent(self, params: DbopsParams, ctx: RunContext, rng: random.Random) -> None:
         prefill = make_tasks(params.task_type, params.tasks, params.payload_bytes)
@@ -109,19 +109,21 @@ class DbopsWorkload(DerivesNothingAfterRun):
                     ctx.progress.advance()
                 await pool.drained(0.01)
                 result = await pool.stop()
-            self._record(label, params.workers, params, combined_stats(queue, result), result, ctx)
+            self._record(label, params.workers, params, queue, result, ctx)
 
     @staticmethod
     def _record(
         label: str,
         workers: int,
         params: DbopsParams,
-        stats: QueueStats,
+        queue: TaskQueue,
         pool: PoolResult,
         ctx: RunContext,
     ) -> None:
+        stats = combined_stats(queue, pool)
         latencies = op_latencies(stats)
-        metrics: dict[str, float] = {}
+        shares = worker_shares(pool)
+        metrics: dict[str, float] = fairness_metrics(shares)
         for op, summary in latencies.items():
             if summary.p50_ms is not None and summary.p99_ms is not None:
                 metrics[f"{op}_p50_ms"] = summary.p50_ms
@@ -133,6 +135,7 @@ class DbopsWorkload(DerivesNothingAfterRun):
                 metrics=metrics,
                 latencies=latencies,
                 counters={**error_counters(stats, pool), "completed": pool.total.completed},
+                workers=shares,
             )
         )
         suffix = "1_worker" if workers == 1 else f"{workers}_workers"

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from runs import LatencySummary, WorkloadResult
+from runs import LatencySummary, StepResult, WorkloadResult
 from taskqueue import QueueConfig, TaskQueue
 
 from .base import DerivesNothingAfterRun
@@ -29,8 +29,8 @@ from .params import (
     tasks_param,
     workers_param,
 )
-from .tasks import error_counters, make_tasks, op_latencies
-from .workers import Workers, combined_stats
+from .tasks import error_counters, make_tasks, op_latencies, workers_label
+from .workers import Workers, combined_stats, fairness_metrics, worker_shares
 
 
 @dataclass(frozen=True)
@@ -80,6 +80,18 @@ class LatencyWorkload(DerivesNothingAfterRun):
                     ctx.partial.metric("achieved_rate_tasks_per_s", len(ids) / offered_s)
                     pool_result = await pool.stop()
                 stats = combined_stats(queue, pool_result)
+                shares = worker_shares(pool_result)
+                # The run's one pool of workers, as a step: who did how much of it.
+                ctx.partial.step(
+                    StepResult(
+                        label=f"{workers_label(params.workers)}, {params.mode}",
+                        settings={"workers": params.workers, "mode": params.mode},
+                        metrics=fairness_metrics(shares),
+                        latencies=op_latencies(stats),
+                        counters=error_counters(stats, pool_result),
+                        workers=shares,
+                    )
+                )
                 ctx.partial.count("completed", pool_result.total.completed)
                 ctx.partial.count("lost", len(ids) - len(polled_s))
                 for name, value in error_counters(stats, pool_result).items():

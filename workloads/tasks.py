@@ -89,7 +89,7 @@ def worker_counters(pool: PoolResult) -> dict[str, int]:
         counters[f"worker_claims.{engine.name}"] = engine.claims
         counters[f"worker_empty_claims.{engine.name}"] = engine.empty_claims
         counters[f"worker_tasks.{engine.name}"] = engine.claimed
-        counters[f"worker_busy_us.{engine.name}"] = engine.busy_ns // 1000
+        counters[f"worker_busy_us.{engine.name}"] = round(engine.busy_s * 1e6)
     return counters
 
 

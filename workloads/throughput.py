@@ -23,7 +23,7 @@ from .params import (
 )
 from .tasks import error_counters, make_tasks, op_latencies
 from .tasks import workers_label as _workers
-from .workers import combined_stats, drain
+from .workers import combined_stats, drain, fairness_metrics, worker_shares
 
 
 @dataclass(frozen=True)
@@ -92,6 +92,8 @@ class ThroughputWorkload(DerivesNothingAfterRun):
         total = result.total
         process_rate = total.completed / result.wall_s if result.wall_s > 0 else 0.0
         enqueue_rate = params.tasks / enqueue_s if enqueue_s > 0 else 0.0
+        shares = worker_shares(result)
+        fairness = fairness_metrics(shares)
         counters = {
             **error_counters(stats, result),
             "completed": total.completed,
@@ -107,9 +109,11 @@ class ThroughputWorkload(DerivesNothingAfterRun):
                     "enqueue_tasks_per_s": enqueue_rate,
                     "process_tasks_per_s": process_rate,
                     "process_wall_s": result.wall_s,
+                    **fairness,
                 },
                 latencies=op_latencies(stats),
                 counters=counters,
+                workers=shares,
             )
         )
         ctx.partial.metric(rate_metric("process", workers), process_rate)

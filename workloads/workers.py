@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Callable
 from types import TracebackType
 from typing import TypeVar
 
+from runs.results import WorkerShare
 from taskqueue import (
     EngineOptions,
     EngineStats,
@@ -209,3 +210,25 @@ def combined_stats(queue: TaskQueue, pool: PoolResult) -> QueueStats:
     merged.merge(queue.stats)
     merged.merge(pool.stats)
     return merged
+
+
+def worker_shares(pool: PoolResult) -> tuple[WorkerShare, ...]:
+    """Each worker's completions and busy time, in worker order."""
+    return tuple(WorkerShare(e.name, e.completed, e.busy_s) for e in pool.engines)
+
+
+def fairness_metrics(shares: tuple[WorkerShare, ...]) -> dict[str, float]:
+    """How evenly the workers shared the tasks, for a step's metrics (none for one worker).
+
+    ``smallest_worker_pct_of_tasks``: the least busy worker's completions as a percentage of
+    all (10 % is an even share among ten); ``smallest_worker_x_even_share``: the same against
+    an even share, 1.0 when even and 0.0 when a worker did nothing.
+    """
+    total = sum(s.completed for s in shares)
+    if len(shares) < 2 or total <= 0:
+        return {}
+    smallest = min(s.completed for s in shares)
+    return {
+        "smallest_worker_pct_of_tasks": 100.0 * smallest / total,
+        "smallest_worker_x_even_share": smallest * len(shares) / total,
+    }

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import math
 import shlex
 import statistics
 import subprocess
@@ -156,8 +157,21 @@ async def engine_cycle(path: Path, tasks: int) -> float:
     return tasks / elapsed
 
 
-async def pool_cycle(path: Path, tasks: int, workers: int, batch: int) -> tuple[float, float]:
-    """(cycle tasks/s, drain-only tasks/s) of ``workers`` engines with ``QueueConfig()``.
+@dataclass(frozen=True)
+class PoolCycle:
+    """One round of the queue side of ``workers_10``."""
+
+    tasks_per_s: float
+    """The whole cycle: enqueue in batches, then drain."""
+    drain_tasks_per_s: float
+    smallest_worker_x_even_share: float
+    """The fewest tasks one engine completed, against an even share (1.0: even; 0: idle)."""
+    idle_workers: int
+    """Engines that completed no task (0: every engine of the pool worked)."""
+
+
+async def pool_cycle(path: Path, tasks: int, workers: int, batch: int) -> PoolCycle:
+    """A cycle of ``workers`` engines with ``QueueConfig()``.
 
     The cycle enqueues in batches of ``batch`` (as :func:`raw_batched` inserts) and then drains;
     the drain-only rate leaves the enqueue out.
@@ -171,7 +185,13 @@ async def pool_cycle(path: Path, tasks: int, workers: int, batch: int) -> tuple[
     completed = result.total.completed
     if completed != tasks:
         raise GoalsError(f"{workers} workers: {completed} of {tasks} tasks completed")
-    return tasks / elapsed, tasks / result.wall_s
+    each = [engine.completed for engine in result.engines]
+    return PoolCycle(
+        tasks / elapsed,
+        tasks / result.wall_s,
+        min(each) * len(each) / completed,
+        sum(1 for n in each if n == 0),
+    )
 
 
 def measure_cycle_1_worker(sizes: Sizes, scratch: Path, say: Say) -> Measured:
@@ -197,23 +217,26 @@ def measure_cycle_1_worker(sizes: Sizes, scratch: Path, say: Say) -> Measured:
 def measure_workers_10(sizes: Sizes, scratch: Path, say: Say) -> Measured:
     """Row 2."""
     n, batch = sizes.batched_tasks, 100
-    drains: list[float] = []
+    cycles: list[PoolCycle] = []
 
     def ours(round_no: int) -> float:
-        cycle, drain_only = asyncio.run(pool_cycle(scratch / f"pool-{round_no}.db", n, 10, batch))
-        drains.append(drain_only)
-        return cycle
+        cycle = asyncio.run(pool_cycle(scratch / f"pool-{round_no}.db", n, 10, batch))
+        cycles.append(cycle)
+        return cycle.tasks_per_s
 
     figures = _ratio_rounds(
         sizes.rounds, lambda r: raw_batched(scratch / f"rawb-{r}.db", n, batch), ours, say
     )
-    drain = max(drains)
+    drain = max(c.drain_tasks_per_s for c in cycles)
+    fairness = min(c.smallest_worker_x_even_share for c in cycles)
     return Measured(
         {
             **figures,
             "tasks": n,
             "queue_drain_only_tasks_per_s": drain,
             "drain_only_ratio": drain / figures["raw_tasks_per_s"],
+            "smallest_worker_x_even_share": fairness,
+            "idle_workers": max(c.idle_workers for c in cycles),
         },
         notes=[
             f"{n:,} tasks per side per round; the queue side enqueues in batches of {batch} "
@@ -221,7 +244,10 @@ def measure_workers_10(sizes: Sizes, scratch: Path, say: Say) -> Measured:
             f"judged on that whole cycle (drain alone, best round: {drain:,.0f}/s, "
             f"{drain / figures['raw_tasks_per_s']:.2f}x)"
         ],
-        detail=f"{_rates(figures)}; drain alone {drain:,.0f}/s",
+        detail=(
+            f"{_rates(figures)}; drain alone {drain:,.0f}/s; smallest worker "
+            f"{fairness:.2f}x an even share (worst round)"
+        ),
     )
 
 
@@ -262,7 +288,8 @@ def measure_workers_20(sizes: Sizes, scratch: Path, say: Say) -> Measured:
     ]
     rates: dict[int, list[float]] = {c: [] for c in counts}
     claim_max = 0.0
-    busy = lost = 0
+    busy = lost = idle = 0
+    fairness_20 = math.inf
     shown = ""
     for _ in range(sizes.concurrency_rounds):
         result, shown = _workload("concurrency", params, scratch, say)
@@ -275,6 +302,10 @@ def measure_workers_20(sizes: Sizes, scratch: Path, say: Say) -> Measured:
             if workers == 20:
                 claim_max = max(claim_max, float(step.metrics.get("claim_max_ms", "nan")))
                 busy += int(step.counters.get("sqlite_busy_retries", 0))
+                fairness_20 = min(
+                    fairness_20, float(step.metrics.get("smallest_worker_x_even_share", "nan"))
+                )
+                idle = max(idle, sum(1 for w in step.workers if w.completed == 0))
     medians = {c: statistics.median(v) for c, v in rates.items() if v}
     if 20 not in medians:
         raise GoalsError("the concurrency workload ran no 20-worker step")
@@ -285,6 +316,8 @@ def measure_workers_20(sizes: Sizes, scratch: Path, say: Say) -> Measured:
         best_workers=best,
         claim_max_ms_20=claim_max,
         sqlite_busy_20=busy,
+        smallest_worker_x_even_share_20=fairness_20,
+        idle_workers_20=idle,
         lost=lost,
         rounds=sizes.concurrency_rounds,
     )
@@ -292,7 +325,8 @@ def measure_workers_20(sizes: Sizes, scratch: Path, say: Say) -> Measured:
         f"async workers, QueueConfig() defaults, {sizes.concurrency_tasks:,} tasks per step; "
         f"medians over {sizes.concurrency_rounds} sweeps; best: {best} workers at "
         f"{medians[best]:,.0f}/s, 20 workers {medians[20]:,.0f}/s; claim max and SQLITE_BUSY "
-        "retries are the worst and the sum over the sweeps at 20"
+        "retries are the worst and the sum over the sweeps at 20; at 20 workers the smallest "
+        f"worker did {fairness_20:.2f}x an even share of the tasks (worst sweep)"
     ]
     if lost:
         notes.append(f"{lost} tasks lost over the steps (the concurrency workload's count)")

@@ -78,10 +78,15 @@ def test_a_goal_with_an_unknown_comparator_is_refused() -> None:
 
 def test_a_row_passes_only_when_every_check_passes() -> None:
     # GIVEN the 20-worker row's checks on figures with one goal missed (a busy retry)
-    figures = {"ratio_to_best": 0.9, "claim_max_ms_20": 12.0, "sqlite_busy_20": 1}
+    figures = {
+        "ratio_to_best": 0.9,
+        "claim_max_ms_20": 12.0,
+        "sqlite_busy_20": 1,
+        "idle_workers_20": 0,
+    }
     checks = ROWS["workers_20"].judge(figures)
     # THEN that check fails and so does the row; without the retry the row passes
-    assert [c.passed for c in checks] == [True, True, False]
+    assert [c.passed for c in checks] == [True, True, False, True]
     assert verdict(checks) == FAIL
     assert verdict(ROWS["workers_20"].judge({**figures, "sqlite_busy_20": 0})) == PASS
 
@@ -98,7 +103,9 @@ def test_a_row_that_was_not_measured_is_an_error_whatever_its_checks() -> None:
     ("key", "figures", "expected"),
     [
         ("cycle_1_worker", {"ratio": 0.36}, [True]),
-        ("workers_10", {"ratio": 0.69}, [False]),
+        ("workers_10", {"ratio": 0.69, "idle_workers": 0}, [False, True]),
+        # "10 workers" measured with one of them doing everything is no 10-worker figure
+        ("workers_10", {"ratio": 0.9, "idle_workers": 9}, [True, False]),
         (
             "processes_10",
             {"tasks_per_s": 16_000, "errors": 0, "lost": 0, "duplicated": 2},
