@@ -37,6 +37,7 @@ from workloads.runner import RunOutcome, execute
 
 from .bench import bench_document, plan_bench, save_bench
 from .gate import gate_suite, measure_gate, plan_gate
+from .instructions import measure_instructions, plan_instructions
 from .profiled import RunRequest, profile
 from .render import render_artifacts, render_result, render_runs, render_workloads
 from .viewers.browser import BrowserOptions
@@ -154,6 +155,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="measure the gate and write it as the baseline (--baseline FILE) instead of "
         "judging; `queueprof bench --save FILE` also writes the seed suite's results",
+    )
+    regress.add_argument(
+        "--only",
+        choices=["wall", "instructions"],
+        help="run one gate: `wall` (the calibrated timings) or `instructions` (callgrind's "
+        "instruction counts); default both. Not with --update-baseline: a baseline holds both",
     )
     regress.add_argument("--quiet", action="store_true", help="only the gate table")
     regress.set_defaults(command=regress_command)
@@ -330,7 +337,10 @@ def bench_command(args: argparse.Namespace, argv: Sequence[str]) -> int:
         assert plan.gate is not None
         console.print(f"regression gate: {plan.gate.suite.rounds} rounds into {plan.gate.folder}")
         gate = measure_gate(plan.gate, lambda line: console.print(escape(line), highlight=False))
-        save_bench(args.save, bench_document(plan.size, outcomes, gate))
+        assert plan.instructions is not None
+        console.print(f"instruction gate: callgrind into {plan.instructions.run_dir}")
+        instructions = measure_instructions(plan.instructions)
+        save_bench(args.save, bench_document(plan.size, outcomes, gate, instructions))
         console.print(f"saved {len(outcomes)} results and the gate's figures to {args.save}")
     console.print(
         f"bench: {len(outcomes)} runs complete; "
@@ -346,29 +356,56 @@ def regress_command(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from .render_gate import render_gate
 
     suite = gate_suite(args.size, args.rounds)
+    command = ["queueprof", *argv]
     plan = plan_gate(
-        suite,
-        queue=args.queue,
-        out_dir=args.out / new_run_id("gate"),
-        command=["queueprof", *argv],
+        suite, queue=args.queue, out_dir=args.out / new_run_id("gate"), command=command
     )
+    instructions = None
+    if args.only != "wall":
+        instructions = plan_instructions(
+            suite.size, queue=args.queue, run_dir=plan.folder / "instructions", command=command
+        )
     baseline_path = args.baseline or DEFAULT_BASELINES[suite.size.value]
     if args.update_baseline:
         if baseline_path.is_dir():
             raise UsageError(f"--baseline {str(baseline_path)!r} is a folder; name a JSON file")
+        if args.only is not None:
+            raise UsageError(
+                f"--only {args.only} with --update-baseline: a baseline holds both gates' "
+                "figures; drop --only"
+            )
     else:
         baseline = load_baseline(baseline_path, suite.size.value)
-        check_comparable(baseline, plan)
+        check_comparable(baseline, plan, instructions)
         check_band(args.noise)
     console = _console()
-    console.print(f"regression gate ({suite.size.value}, {suite.rounds} rounds) into {plan.folder}")
     say = (lambda _: None) if args.quiet else (lambda line: console.print(escape(line)))
-    measurement = measure_gate(plan, say)
+    measurement = None
+    if args.only != "instructions":
+        console.print(
+            f"regression gate ({suite.size.value}, {suite.rounds} rounds) into {plan.folder}"
+        )
+        measurement = measure_gate(plan, say)
+    counted = None
+    if instructions is not None:
+        console.print(
+            f"instruction gate ({suite.size.value}): callgrind into {instructions.run_dir}"
+        )
+        counted = measure_instructions(instructions)
+        if not args.quiet:
+            console.print(f"instruction gate: callgrind ran {counted.seconds:.0f} s")
     if args.update_baseline:
-        save_bench(baseline_path, bench_document(suite.size.value, [], measurement))
+        assert measurement is not None
+        save_bench(baseline_path, bench_document(suite.size.value, [], measurement, counted))
         console.print(f"saved the gate's figures to {escape(str(baseline_path))}")
         return 0
-    report = judge(baseline, measurement, band=args.noise, environment=capture_environment())
+    report = judge(
+        baseline,
+        measurement,
+        band=args.noise,
+        environment=capture_environment(),
+        instructions=counted,
+    )
     write_atomic(plan.folder / REGRESS_REPORT, report.to_json())
     render_gate(console, report)
     console.print(f"wrote {escape(str(plan.folder / REGRESS_REPORT))}", highlight=False)
