@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from .speedscope import FrameKey, SpeedscopeBuilder
+from .speedscope import FrameKey
 
 _COMPRESSED = re.compile(r"^\((\d+)\)(?: (.*))?$")
 _RECURSION = re.compile(r"'\d+$")
@@ -135,26 +135,21 @@ def _name(table: dict[str, str], value: str, source: str, number: int) -> str:
         ) from None
 
 
-def add_to_speedscope(
-    builder: SpeedscopeBuilder, name: str, profile: CallgrindProfile, *, keep: int = 300
-) -> None:
-    """Add ``profile`` as one sampled speedscope profile, weighted by instructions.
+def speedscope_samples(
+    profile: CallgrindProfile, root: FrameKey, *, keep: int = 300
+) -> list[tuple[list[FrameKey], float]]:
+    """``profile`` as speedscope samples under ``root``, weighted by instructions.
 
-    Each function is one sample ``[name, shared object, function]`` weighing its self
+    Each function is one sample ``[root, shared object, function]`` weighing its self
     instructions (the ``keep`` biggest; the rest are one ``(other functions)`` sample), so
-    speedscope's left-heavy and sandwich views rank the operation's C functions.
+    speedscope's left-heavy and sandwich views rank the C functions under each root.
     """
-    root = FrameKey(name)
     samples = []
     rest = profile.total
     for function, instructions in profile.top(keep):
-        samples.append(
-            (
-                [root, FrameKey(function.object), FrameKey(function.name, function.object)],
-                float(instructions),
-            )
-        )
+        stack = [root, FrameKey(function.object), FrameKey(function.name, function.object)]
+        samples.append((stack, float(instructions)))
         rest -= instructions
     if rest > 0:
         samples.append(([root, FrameKey("(other functions)")], float(rest)))
-    builder.add_sampled(name, samples, unit="none")
+    return samples

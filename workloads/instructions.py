@@ -75,6 +75,8 @@ class Phase:
     """The metric's stem: ``enqueue``, ``enqueue_many``, ``claim``, ``complete``, ``status``."""
     operation: str
     """The queue operation (``analysis.operations.OP_NAMES`` key) the phase's calls are."""
+    method: str
+    """The ``TaskQueue`` method the phase calls (the operation map knows each one)."""
     calls: int
     tasks: int
 
@@ -162,11 +164,17 @@ async def measure(path: Path, params: InstructionParams, queue: QueueConfig) -> 
                 await q.status(task_id)
 
         phases: Sequence[tuple[Phase, Callable[[], Awaitable[None]]]] = (
-            (Phase("enqueue", "enqueue", p.enqueue_calls, p.enqueue_calls), enqueue),
-            (Phase("enqueue_many", "enqueue", p.batches, p.batches * p.batch), enqueue_many),
-            (Phase("claim", "claim", p.batches, p.batches * p.batch), claim),
-            (Phase("complete", "complete", p.batches, p.batches * p.batch), complete),
-            (Phase("status", "status", p.status_calls, p.status_calls), status),
+            (Phase("enqueue", "enqueue", "enqueue", p.enqueue_calls, p.enqueue_calls), enqueue),
+            (
+                Phase("enqueue_many", "enqueue", "enqueue_many", p.batches, p.batches * p.batch),
+                enqueue_many,
+            ),
+            (Phase("claim", "claim", "claim", p.batches, p.batches * p.batch), claim),
+            (
+                Phase("complete", "complete", "complete_many", p.batches, p.batches * p.batch),
+                complete,
+            ),
+            (Phase("status", "status", "status", p.status_calls, p.status_calls), status),
         )
         for phase, body in phases:
             mark()
