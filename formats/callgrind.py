@@ -146,7 +146,14 @@ def speedscope_samples(
     """
     samples = []
     rest = profile.total
-    for function, instructions in profile.top(keep):
+    # Grouped by library, biggest first in each: the time-order view then shows one block
+    # per library under the root instead of alternating slivers.
+    kept = profile.top(keep)
+    by_object: dict[str, int] = {}
+    for function, instructions in kept:
+        by_object[function.object] = by_object.get(function.object, 0) + instructions
+    kept.sort(key=lambda kv: (-by_object[kv[0].object], kv[0].object, -kv[1], kv[0].name))
+    for function, instructions in kept:
         stack = [root, FrameKey(function.object), FrameKey(function.name, function.object)]
         samples.append((stack, float(instructions)))
         rest -= instructions
