@@ -63,10 +63,12 @@ INSTRUCTIONS_SCHEMA_VERSION = 1
 """Version of the gate section's ``instructions`` entry. Bump on any change of its layout."""
 
 INSTRUCTION_BAND = 0.03
-"""Relative instruction increase judged as no change. 20 unchanged gates on the reference VM
-(README, "Regression gate") moved no metric by more than 0.01%, so this leaves 300x
-headroom for what could legitimately move a count (a different temp path length, a library
-patch) while failing a planted +10% in one operation by a wide margin."""
+"""Relative instruction increase judged as no change. On the reference VM, 20 unchanged
+gates in a row (10 of them beside a busy loop) gave every metric the same count to 0.02%
+(status; the others 0.003% or less); an edit outside the phases (the workload's set-up code)
+shifted counts by up to 0.21% against a baseline counted before it, most likely by moving
+when the garbage collector runs. +3% is 14x that; a claim planted with +8.5% instructions
+failed every time."""
 
 FUNCTION_SHARE_KEPT = 0.001
 """Functions with at least this share of a phase's instructions are stored with it (the
