@@ -21,6 +21,7 @@ from workloads.environment import capture_environment
 from workloads.runner import RunOutcome, RunPlan, plan_run
 
 from .gate import GateMeasurement, GatePlan, gate_suite, plan_gate
+from .instructions import InstructionMeasurement, InstructionPlan, plan_instructions
 
 SEED_SUITE: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("throughput", ("worker_counts=1,5,10",)),
@@ -39,6 +40,8 @@ class BenchPlan:
     runs: tuple[RunPlan, ...]
     gate: GatePlan | None = None
     """The regression gate's runs, when the file is saved (a baseline)."""
+    instructions: InstructionPlan | None = None
+    """The instruction gate's callgrind run, when the file is saved."""
 
 
 def plan_bench(
@@ -66,17 +69,24 @@ def plan_bench(
         )
         for name, overrides in SEED_SUITE
     )
-    gate = None
+    gate = instructions = None
     if gate_dir is not None:
         gate = plan_gate(gate_suite(size), queue=queue, out_dir=gate_dir, command=command)
-    return BenchPlan(size, runs, gate)
+        instructions = plan_instructions(
+            gate.suite.size, queue=queue, run_dir=gate_dir / "instructions", command=command
+        )
+    return BenchPlan(size, runs, gate, instructions)
 
 
 def bench_document(
-    size: str, outcomes: Sequence[RunOutcome], gate: GateMeasurement | None = None
+    size: str,
+    outcomes: Sequence[RunOutcome],
+    gate: GateMeasurement | None = None,
+    instructions: InstructionMeasurement | None = None,
 ) -> dict[str, Any]:
     """The combined, schema-versioned bench file: environment once, then every result, and
-    the gate's measurement (with its own ``schema_version``) when there is one."""
+    the gate's measurement (with its own ``schema_version``) when there is one, holding the
+    instruction gate's counts as ``instructions`` (their own ``schema_version`` too)."""
     document: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "kind": "bench",
@@ -96,6 +106,8 @@ def bench_document(
     }
     if gate is not None:
         document["gate"] = gate.to_dict()
+        if instructions is not None:
+            document["gate"]["instructions"] = instructions.to_dict()
     return document
 
 

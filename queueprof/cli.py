@@ -15,7 +15,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
 from profilers import REGISTRY as PROFILERS
@@ -39,6 +38,7 @@ from workloads.runner import RunOutcome, execute
 
 from .bench import bench_document, plan_bench, save_bench
 from .gate import gate_suite, measure_gate, plan_gate
+from .instructions import measure_instructions, plan_instructions
 from .profiled import RunRequest, profile, run_claimed
 from .render import (
     render_artifacts,
@@ -180,6 +180,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="measure the gate and write it as the baseline (--baseline FILE) instead of "
         "judging; `queueprof bench --save FILE` also writes the seed suite's results",
+    )
+    regress.add_argument(
+        "--only",
+        choices=["wall", "instructions"],
+        help="run one gate: `wall` (the calibrated timings) or `instructions` (callgrind's "
+        "instruction counts); default both. Not with --update-baseline: a baseline holds both",
     )
     regress.add_argument("--quiet", action="store_true", help="only the gate table")
     regress.set_defaults(command=regress_command)
@@ -451,7 +457,10 @@ def bench_command(args: argparse.Namespace, argv: Sequence[str]) -> int:
         gate = measure_gate(
             plan.gate, lambda line: console.print(terminal_text(line), highlight=False)
         )
-        save_bench(args.save, bench_document(plan.size, outcomes, gate))
+        assert plan.instructions is not None
+        console.print(f"instruction gate: callgrind into {plan.instructions.run_dir}")
+        instructions = measure_instructions(plan.instructions)
+        save_bench(args.save, bench_document(plan.size, outcomes, gate, instructions))
         console.print(f"saved {len(outcomes)} results and the gate's figures to {args.save}")
     console.print(
         f"bench: {len(outcomes)} runs complete; "
@@ -467,29 +476,56 @@ def regress_command(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from .render_gate import render_gate
 
     suite = gate_suite(args.size, args.rounds)
+    command = ["queueprof", *argv]
     plan = plan_gate(
-        suite,
-        queue=args.queue,
-        out_dir=args.out / new_run_id("gate"),
-        command=["queueprof", *argv],
+        suite, queue=args.queue, out_dir=args.out / new_run_id("gate"), command=command
     )
+    instructions = None
+    if args.only != "wall":
+        instructions = plan_instructions(
+            suite.size, queue=args.queue, run_dir=plan.folder / "instructions", command=command
+        )
     baseline_path = args.baseline or DEFAULT_BASELINES[suite.size.value]
     if args.update_baseline:
         if baseline_path.is_dir():
             raise UsageError(f"--baseline {str(baseline_path)!r} is a folder; name a JSON file")
+        if args.only is not None:
+            raise UsageError(
+                f"--only {args.only} with --update-baseline: a baseline holds both gates' "
+                "figures; drop --only"
+            )
     else:
         baseline = load_baseline(baseline_path, suite.size.value)
-        check_comparable(baseline, plan)
+        check_comparable(baseline, plan, instructions)
         check_band(args.noise)
     console = _console()
-    console.print(f"regression gate ({suite.size.value}, {suite.rounds} rounds) into {plan.folder}")
     say = (lambda _: None) if args.quiet else (lambda line: console.print(terminal_text(line)))
-    measurement = measure_gate(plan, say)
+    measurement = None
+    if args.only != "instructions":
+        console.print(
+            f"regression gate ({suite.size.value}, {suite.rounds} rounds) into {plan.folder}"
+        )
+        measurement = measure_gate(plan, say)
+    counted = None
+    if instructions is not None:
+        console.print(
+            f"instruction gate ({suite.size.value}): callgrind into {instructions.run_dir}"
+        )
+        counted = measure_instructions(instructions)
+        if not args.quiet:
+            console.print(f"instruction gate: callgrind ran {counted.seconds:.0f} s")
     if args.update_baseline:
-        save_bench(baseline_path, bench_document(suite.size.value, [], measurement))
+        assert measurement is not None
+        save_bench(baseline_path, bench_document(suite.size.value, [], measurement, counted))
         console.print(f"saved the gate's figures to {terminal_text(str(baseline_path))}")
         return 0
-    report = judge(baseline, measurement, band=args.noise, environment=capture_environment())
+    report = judge(
+        baseline,
+        measurement,
+        band=args.noise,
+        environment=capture_environment(),
+        instructions=counted,
+    )
     write_atomic(plan.folder / REGRESS_REPORT, report.to_json())
     render_gate(console, report)
     console.print(f"wrote {terminal_text(str(plan.folder / REGRESS_REPORT))}", highlight=False)
@@ -514,11 +550,15 @@ def list_command(args: argparse.Namespace, argv: Sequence[str]) -> int:
     plugins = installed_plugins()
     console.print(
         "adapter plugins (entry-point group queueprof.adapters): "
-        + escape(", ".join(f"{n} [{c.spec.guarantee}]" for n, c in plugins.items()) or "none"),
+        + terminal_text(
+            ", ".join(f"{n} [{c.spec.guarantee}]" for n, c in plugins.items()) or "none"
+        ),
         highlight=False,
     )
     for problem in broken_plugins():
-        console.print(f"[yellow]plugin not loaded:[/yellow] {escape(problem)}", highlight=False)
+        console.print(
+            f"[yellow]plugin not loaded:[/yellow] {terminal_text(problem)}", highlight=False
+        )
     render_runs(console, list_runs(args.out))
     return 0
 
@@ -662,9 +702,9 @@ def _report_program(outcome: RunOutcome) -> int:
     manifest = Manifest.from_json((outcome.run_dir / MANIFEST).read_bytes())
     render_artifacts(console, str(outcome.run_dir), manifest)
     console.print(
-        f"{escape(str(outcome.run_dir))}: {outcome.status.value}"
-        + (f" ({escape(outcome.error.message)})" if outcome.error else "")
-        + f"; next: queueprof analyze {escape(str(outcome.run_dir))}",
+        f"{terminal_text(str(outcome.run_dir))}: {outcome.status.value}"
+        + (f" ({terminal_text(outcome.error.message)})" if outcome.error else "")
+        + f"; next: queueprof analyze {terminal_text(str(outcome.run_dir))}",
         highlight=False,
     )
     return outcome.exit_code
@@ -683,10 +723,10 @@ def adapter_check_command(args: argparse.Namespace, argv: Sequence[str]) -> int:
     table = Table("adapter", "check", "", "detail")
     for result in results:
         table.add_row(
-            escape(result.contender),
-            escape(result.name),
+            terminal_text(result.contender),
+            terminal_text(result.name),
             "[green]ok[/green]" if result.passed else "[red]FAIL[/red]",
-            escape(result.detail),
+            terminal_text(result.detail),
         )
     console.print(table)
     failed = [r for r in results if not r.passed]

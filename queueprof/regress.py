@@ -8,6 +8,13 @@ with :func:`analysis.compare.band_comparison`, the comparison's own noise-band v
 band of a metric is its declared band, widened to twice the larger spread of the two
 measurements' rounds when they were noisier than that. A metric regresses when its cost grew
 by more than its band; the gate fails when any gated metric regressed.
+
+Beside those, the instruction gate (:mod:`queueprof.instructions`): each operation's
+instructions per call or task under callgrind, stored in the baseline's gate section as
+``instructions`` and judged with a tight band (:data:`~queueprof.instructions.INSTRUCTION_BAND`);
+a baseline counted with another interpreter, SQLite, library or valgrind build is refused
+(:func:`check_instructions_comparable`). A regressed operation comes with the C functions whose
+self instructions grew the most (:func:`~queueprof.instructions.function_changes`).
 """
 
 from __future__ import annotations
@@ -34,6 +41,16 @@ from workloads.calibration import Calibration
 from workloads.params import Size
 
 from .gate import GATE_SCHEMA_VERSION, GATED_BY_NAME, GateMeasurement, GatePlan
+from .instructions import (
+    CYCLE_METRIC,
+    CYCLE_PHASES,
+    INSTRUCTION_BAND,
+    INSTRUCTION_METRICS,
+    FunctionChange,
+    InstructionMeasurement,
+    InstructionPlan,
+    function_changes,
+)
 
 REPORT_SCHEMA_VERSION = 1
 """Version of ``regress.json``. Bump on any change of :meth:`GateReport.to_dict`."""
@@ -67,6 +84,8 @@ class Baseline:
     created_at: str
     environment: Mapping[str, Any]
     gate: GateMeasurement
+    instructions: InstructionMeasurement | None = None
+    """The instruction gate's counts (None in a baseline saved before it existed)."""
 
 
 def load_baseline(path: Path, size: str) -> Baseline:
@@ -106,16 +125,24 @@ def load_baseline(path: Path, size: str) -> Baseline:
     try:
         measurement = GateMeasurement.from_dict(gate)
         environment = dict(data.get("environment") or {})
+        instructions = (
+            InstructionMeasurement.from_dict(gate["instructions"])
+            if gate.get("instructions") is not None
+            else None
+        )
     except (KeyError, TypeError, ValueError) as error:
         raise BaselineError(
             f"baseline {path}: its gate section is malformed ({type(error).__name__}: {error}); "
             f"regenerate it with `{regenerate_command(size, path)}`"
         ) from None
-    return Baseline(path, str(data.get("created_at", "")), environment, measurement)
+    return Baseline(path, str(data.get("created_at", "")), environment, measurement, instructions)
 
 
-def check_comparable(baseline: Baseline, plan: GatePlan) -> None:
-    """Refuse a gate whose size, suite or queue strategy differs from the baseline's."""
+def check_comparable(
+    baseline: Baseline, plan: GatePlan, instructions: InstructionPlan | None = None
+) -> None:
+    """Refuse a gate whose size, suite or queue strategy differs from the baseline's, and
+    (with ``instructions``) a baseline whose instruction counts cannot be compared."""
     size = plan.suite.size.value
     gate = baseline.gate
     regenerate = f"regenerate the baseline with `{regenerate_command(size, baseline.path)}`"
@@ -145,6 +172,44 @@ def check_comparable(baseline: Baseline, plan: GatePlan) -> None:
         raise BaselineError(
             f"baseline {baseline.path} has no figures for gated metric(s) "
             f"{', '.join(missing)}; {regenerate}"
+        )
+    if instructions is not None:
+        check_instructions_comparable(baseline, instructions)
+
+
+def check_instructions_comparable(baseline: Baseline, plan: InstructionPlan) -> None:
+    """Refuse a baseline without instruction counts, or of another size, suite, strategy or
+    toolchain: instruction counts are a property of the code AND of the builds that run it
+    (another interpreter build, SQLite, orjson or valgrind changes them with no change to
+    the queue), so they are not compared across those."""
+    regenerate = f"regenerate the baseline with `{regenerate_command(plan.size, baseline.path)}`"
+    counted = baseline.instructions
+    if counted is None:
+        raise BaselineError(
+            f"baseline {baseline.path} has no instruction counts (saved before the instruction "
+            f"gate existed); {regenerate}, or judge the wall-clock gate alone with `--only wall`"
+        )
+    where = f"baseline {baseline.path}"
+    if counted.size != plan.size or dict(counted.params) != plan.params.to_dict():
+        raise BaselineError(
+            f"{where} counted instructions of other phases (size {counted.size}, "
+            f"{dict(counted.params)} -> size {plan.size}, {plan.params.to_dict()}): the "
+            f"figures measure different work, so {regenerate}"
+        )
+    if _canonical(counted.queue) != _canonical(plan.queue.to_dict()):
+        raise BaselineError(
+            f"{where} counted instructions with another queue strategy: "
+            f"{_describe_differences(counted.queue, plan.queue.to_dict())}; a strategy is a "
+            f"change of what is measured, not a regression: {regenerate} (with the same --queue)"
+        )
+    changed = differences(flatten(counted.toolchain, ""), flatten(plan.toolchain, ""))
+    if changed:
+        raise BaselineError(
+            f"{where} counted instructions with another toolchain: "
+            + "; ".join(f"{d.field} {d.baseline!r} -> {d.candidate!r}" for d in changed)
+            + ". Instruction counts change with the interpreter's build, SQLite's, the "
+            "libraries' and valgrind's with no change to the queue, so they are not compared: "
+            f"{regenerate} on this machine, or judge the wall-clock gate alone with `--only wall`"
         )
 
 
@@ -179,26 +244,80 @@ class GateRow:
 
 
 @dataclass(frozen=True, slots=True)
+class InstructionRow:
+    """One instruction metric of the gate, and the functions behind its change."""
+
+    comparison: MetricComparison
+    band: float
+    operation: str
+    """The queue operation the metric counts (``enqueue``, ``claim``, ``complete``...)."""
+    functions: tuple[FunctionChange, ...]
+    """The C functions whose self instructions per unit grew the most (empty for the cycle)."""
+
+    @property
+    def regressed(self) -> bool:
+        """True when the instructions grew by more than the band."""
+        return self.comparison.verdict.regressed
+
+    @property
+    def margin(self) -> float | None:
+        """band - relative change (negative = failed)."""
+        change = self.comparison.relative_change
+        return None if change is None else self.band - change
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form (``regress.json``)."""
+        return {
+            "name": self.comparison.name,
+            "operation": self.operation,
+            "unit": self.comparison.unit,
+            "baseline": self.comparison.baseline,
+            "candidate": self.comparison.candidate,
+            "relative_change": self.comparison.relative_change,
+            "band": self.band,
+            "margin": self.margin,
+            "verdict": self.comparison.verdict.value,
+            "regressed": self.regressed,
+            "functions": [f.to_dict() for f in self.functions],
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class GateReport:
     """The gate's verdict on every metric."""
 
     baseline_path: str
     baseline_created_at: str
     size: str
-    baseline_calibration: Calibration
-    candidate_calibration: Calibration
+    baseline_calibration: Calibration | None
+    """None when the wall-clock gate did not run (``--only instructions``)."""
+    candidate_calibration: Calibration | None
     rows: tuple[GateRow, ...]
     environment_differences: tuple[str, ...] = ()
+    instruction_rows: tuple[InstructionRow, ...] = ()
+    instruction_folder: str = ""
+    """The callgrind run folder (its speedscope file and per-phase profiles)."""
 
     @property
     def regressions(self) -> tuple[GateRow, ...]:
-        """Gated metrics that got significantly worse."""
+        """Gated wall-clock metrics that got significantly worse."""
         return tuple(row for row in self.rows if row.regressed)
 
     @property
+    def instruction_regressions(self) -> tuple[InstructionRow, ...]:
+        """Instruction metrics that grew beyond their band."""
+        return tuple(row for row in self.instruction_rows if row.regressed)
+
+    @property
+    def regressed_names(self) -> tuple[str, ...]:
+        """Every regressed metric of both gates, wall-clock first."""
+        wall = tuple(row.comparison.name for row in self.regressions)
+        return wall + tuple(row.comparison.name for row in self.instruction_regressions)
+
+    @property
     def passed(self) -> bool:
-        """True when no gated metric regressed."""
-        return not self.regressions
+        """True when no gated metric of either gate regressed."""
+        return not self.regressed_names
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON-ready form (``regress.json``), with ``schema_version``."""
@@ -209,8 +328,8 @@ class GateReport:
             "size": self.size,
             "passed": self.passed,
             "calibration": {
-                "baseline": self.baseline_calibration.to_dict(),
-                "candidate": self.candidate_calibration.to_dict(),
+                "baseline": _calibration_dict(self.baseline_calibration),
+                "candidate": _calibration_dict(self.candidate_calibration),
             },
             "metrics": [
                 {
@@ -230,8 +349,10 @@ class GateReport:
                 }
                 for row in self.rows
             ],
-            "regressions": [row.comparison.name for row in self.regressions],
+            "regressions": list(self.regressed_names),
             "environment_differences": list(self.environment_differences),
+            "instructions": [row.to_dict() for row in self.instruction_rows],
+            "instruction_folder": self.instruction_folder,
         }
 
     def to_json(self) -> bytes:
@@ -248,15 +369,37 @@ def check_band(band: float | None) -> None:
         )
 
 
+def _calibration_dict(calibration: Calibration | None) -> dict[str, Any] | None:
+    return None if calibration is None else calibration.to_dict()
+
+
 def judge(
     baseline: Baseline,
-    candidate: GateMeasurement,
+    candidate: GateMeasurement | None,
     *,
     band: float | None = None,
     environment: Mapping[str, Any] | None = None,
+    instructions: InstructionMeasurement | None = None,
 ) -> GateReport:
-    """Every metric of ``candidate`` against ``baseline``; ``band`` overrides every gated band."""
+    """Every metric of ``candidate`` against ``baseline``; ``band`` overrides every gated band.
+
+    ``candidate`` is None when only the instruction gate ran; ``instructions`` is None when
+    only the wall-clock gate ran.
+    """
     check_band(band)
+    instruction_rows = () if instructions is None else judge_instructions(baseline, instructions)
+    folder = "" if instructions is None else instructions.run_folder
+    if candidate is None:
+        return GateReport(
+            baseline_path=str(baseline.path),
+            baseline_created_at=baseline.created_at,
+            size=instructions.size if instructions is not None else baseline.gate.size,
+            baseline_calibration=None,
+            candidate_calibration=None,
+            rows=(),
+            instruction_rows=instruction_rows,
+            instruction_folder=folder,
+        )
     base_calibration = baseline.gate.calibration
     cand_calibration = candidate.calibration
     rows = []
@@ -298,6 +441,56 @@ def judge(
         environment_differences=tuple(
             _environment_differences(baseline.environment, environment or {})
         ),
+        instruction_rows=instruction_rows,
+        instruction_folder=folder,
+    )
+
+
+def judge_instructions(
+    baseline: Baseline, candidate: InstructionMeasurement
+) -> tuple[InstructionRow, ...]:
+    """Every instruction metric against the baseline's (``check_instructions_comparable``
+    has refused an incomparable one), with the functions behind each change."""
+    counted = baseline.instructions
+    if counted is None:
+        raise BaselineError(
+            f"baseline {baseline.path} has no instruction counts; regenerate it with "
+            f"`{regenerate_command(candidate.size, baseline.path)}`"
+        )
+    base_metrics, cand_metrics = counted.metrics, candidate.metrics
+    rows = []
+    for metric in INSTRUCTION_METRICS:
+        base_phase, cand_phase = counted.phases[metric.phase], candidate.phases[metric.phase]
+        rows.append(
+            InstructionRow(
+                _instruction_comparison(metric.name, base_metrics, cand_metrics, metric.per),
+                INSTRUCTION_BAND,
+                cand_phase.operation,
+                function_changes(base_phase, cand_phase, metric.per),
+            )
+        )
+    rows.append(
+        InstructionRow(
+            _instruction_comparison(CYCLE_METRIC, base_metrics, cand_metrics, "task"),
+            INSTRUCTION_BAND,
+            "+".join(CYCLE_PHASES),
+            (),
+        )
+    )
+    return tuple(rows)
+
+
+def _instruction_comparison(
+    name: str, baseline: Mapping[str, float], candidate: Mapping[str, float], per: str
+) -> MetricComparison:
+    return band_comparison(
+        name,
+        Scope.METRIC,
+        baseline[name],
+        candidate[name],
+        Direction.LOWER_IS_BETTER,
+        INSTRUCTION_BAND,
+        unit=f"instructions/{per}",
     )
 
 

@@ -39,6 +39,16 @@ MEMRAY_FLAMEGRAPH = "memray-flamegraph.html"
 MEMRAY_LEAKS = "memray-leaks.html"
 MEMRAY_STATS = "memray-stats.json"
 
+# What the instruction gate's callgrind run writes (queueprof.instructions).
+CALLGRIND_PHASE = "callgrind.{phase}.out"
+"""Callgrind's profile of one measured phase (format with ``phase=``): callgrind_annotate."""
+CALLGRIND_SPEEDSCOPE = "callgrind.speedscope.json"
+"""Self instructions by C function, one speedscope profile per phase."""
+CALLGRIND_LOG = "callgrind.log"
+"""Valgrind's own output of the run."""
+INSTRUCTION_PHASES = "phases.json"
+"""What each phase ran (calls, tasks), written by ``workloads.instructions``."""
+
 # What the analysis writes next to the runs it read.
 REPORT_MD = "report.md"
 REPORT_HTML = "report.html"

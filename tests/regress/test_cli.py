@@ -42,10 +42,11 @@ Store.claim_returning = _slow_claim
 def gate(
     baseline: Path, *extra: str, pythonpath: Path | None = None
 ) -> subprocess.CompletedProcess[str]:
-    """The smoke gate, one round, against ``baseline``, run in the baseline's folder."""
+    """The smoke gate's wall-clock half, one round, against ``baseline``, run in the
+    baseline's folder (the instruction gate has its own tests: test_instructions.py)."""
     return queueprof(
-        "regress", "--size", "smoke", "--rounds", "1", "--baseline", baseline, "--quiet", *extra,
-        cwd=baseline.parent, pythonpath=pythonpath,
+        "regress", "--size", "smoke", "--rounds", "1", "--only", "wall", "--baseline", baseline,
+        "--quiet", *extra, cwd=baseline.parent, pythonpath=pythonpath,
     )  # fmt: skip
 
 
