@@ -125,6 +125,8 @@ class TaskQueue:
         """``perf_counter()`` time after which the next inline call first gives way."""
         self.engines = 0
         """Worker engines running on this queue object now (they share its event loop)."""
+        self.turn_holder: object | None = None
+        """The worker engine that last took :attr:`turns`."""
         self._turns: asyncio.Lock | None = None
         self._checkpointer: aiosqlite.Connection | None = None
         self._checkpoints: asyncio.Task[None] | None = None
@@ -743,6 +745,17 @@ class TaskQueue:
         never waits for its turn while in flight there."""
         if self._inline and perf_counter() >= self._turn_ends:
             await self.give_way()
+
+    def turn_left(self) -> bool:
+        """True while the current turn on the event loop (``TURN_S``) has time left, for an
+        engine deciding whether to keep the engines' turn lock (:attr:`turns`) for its next
+        claim: only with inline calls, as a call sent to a thread suspends anyway."""
+        return self._inline and perf_counter() < self._turn_ends
+
+    def turn_started(self) -> None:
+        """The caller just waited at least one pass of the event loop (for :attr:`turns`):
+        that gave way as :meth:`give_way` does, so a new turn of ``TURN_S`` starts now."""
+        self._turn_ends = perf_counter() + TURN_S
 
     async def give_way(self) -> None:
         """Let every other task ready on the event loop run once (timers, signal handlers,
