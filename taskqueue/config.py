@@ -124,6 +124,11 @@ class QueueConfig:
     holds tasks other workers or processes could run, buffered tasks stay well inside their
     lease, and engines sharing one event loop wait at most about this long for each other.
     0 turns sizing off: every claim asks for ``claim_batch``."""
+    turn_ms: float = 2.0
+    """The longest a run of calls that complete inline keeps the event loop before the next
+    one gives it away (timers, signal handlers and other engines run within a turn plus one
+    call). 0 never gives it away: only for a measurement that must run in one step of its
+    coroutine, such as the instruction gate's, where no other task waits for the loop."""
     wakeup: Wakeup = field(default_factory=Wakeup)
     lease_s: float = 30.0
     """How long a claim holds a task before another worker may reclaim it."""
@@ -161,6 +166,10 @@ class QueueConfig:
         # Finite numbers only: nan passes no comparison and inf every upper one, and either
         # fails deep inside a run (lease arithmetic, sleeps) instead of here.
         positive = ("lease_s", "busy_backoff_max_ms", "busy_deadline_s", "retry_backoff_max_s")
+        if not _finite(self.turn_ms) or self.turn_ms < 0:
+            raise InvalidArgumentError(
+                f"turn_ms={self.turn_ms!r}: must be >= 0, a finite number (0: never give way)"
+            )
         if not _finite(self.claim_budget_ms) or self.claim_budget_ms < 0:
             raise InvalidArgumentError(
                 f"claim_budget_ms={self.claim_budget_ms!r}: must be >= 0, a finite number "

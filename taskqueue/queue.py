@@ -67,9 +67,9 @@ thread, never on the event loop) for writers and readers of other processes to l
 INLINE_ROWS_MOST = 1000
 """With ``dispatch=auto``, the most rows a call may touch and still run on the event loop:
 about 5 ms of SQL on the reference machine, the longest one call holds the loop."""
-TURN_S = 0.002
-"""The longest a run of inline calls keeps the event loop before the next call gives it
-away (:meth:`TaskQueue.give_way`). An inline call completes without suspending, so a loop of
+TURN_S = QueueConfig().turn_ms / 1000
+"""The default turn (``QueueConfig.turn_ms``): the longest a run of inline calls keeps the
+event loop before the next call gives it away (:meth:`TaskQueue.give_way`). An inline call completes without suspending, so a loop of
 awaits on them (a producer's enqueues, a lone engine's claims) never let timers, signal
 handlers, other engines or the checkpoint task run: a 0.5 s timer never fired during a 4.9 s
 drain and Ctrl-C waited 41.5 s. One give-way costs one pass of the event loop (a few us):
@@ -121,7 +121,8 @@ class TaskQueue:
             and self.config.busy_timeout_ms == 0
         )
         self._inline_all = self.config.dispatch is Dispatch.INLINE
-        self._turn_ends = 0.0
+        self._turn_s = self.config.turn_ms / 1000 if self.config.turn_ms > 0 else math.inf
+        self._turn_ends = 0.0 if self.config.turn_ms > 0 else math.inf
         """``perf_counter()`` time after which the next inline call first gives way."""
         self.engines = 0
         """Worker engines running on this queue object now (they share its event loop)."""
@@ -755,7 +756,7 @@ class TaskQueue:
     def turn_started(self) -> None:
         """The caller just waited at least one pass of the event loop (for :attr:`turns`):
         that gave way as :meth:`give_way` does, so a new turn of ``TURN_S`` starts now."""
-        self._turn_ends = perf_counter() + TURN_S
+        self._turn_ends = perf_counter() + self._turn_s
 
     async def give_way(self) -> None:
         """Let every other task ready on the event loop run once (timers, signal handlers,
@@ -765,7 +766,7 @@ class TaskQueue:
         over (worker engines sharing the queue also take turns with :attr:`turns`).
         """
         await asyncio.sleep(0)
-        self._turn_ends = perf_counter() + TURN_S
+        self._turn_ends = perf_counter() + self._turn_s
 
     async def _dispatch(
         self,

@@ -34,7 +34,11 @@ def test_deferred_claims_at_twenty_workers_count_busy_and_finish_everything(
     async def scenario() -> tuple[list[int], PoolResult]:
         async with TaskQueue(db_path, config) as queue:
             ids = await queue.enqueue_many([("record", {}) for _ in range(TASKS)])
-            return ids, await run_async_workers(queue, 20, EngineOptions(handlers=SPEC))
+            # Engines of concurrency 1 on one event loop take turns, one claim at a time, so
+            # their deferred claims rarely overlap; with two tasks in flight each, an engine
+            # claims without waiting for a turn and the read-then-write claims collide.
+            options = EngineOptions(handlers=SPEC, concurrency=2)
+            return ids, await run_async_workers(queue, 20, options)
 
     ids, result = asyncio.run(scenario())
     # No worker died: all twenty returned their stats, and they account for every task.
