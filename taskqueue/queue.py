@@ -69,11 +69,12 @@ INLINE_ROWS_MOST = 1000
 about 5 ms of SQL on the reference machine, the longest one call holds the loop."""
 TURN_S = QueueConfig().turn_ms / 1000
 """The default turn (``QueueConfig.turn_ms``): the longest a run of inline calls keeps the
-event loop before the next call gives it away (:meth:`TaskQueue.give_way`). An inline call completes without suspending, so a loop of
-awaits on them (a producer's enqueues, a lone engine's claims) never let timers, signal
-handlers, other engines or the checkpoint task run: a 0.5 s timer never fired during a 4.9 s
-drain and Ctrl-C waited 41.5 s. One give-way costs one pass of the event loop (a few us):
-every 2 ms that is about 0.2 % of a drain, and timers run within a turn plus one call."""
+event loop before the next call gives it away (:meth:`TaskQueue.give_way`). An inline call
+completes without suspending, so a loop of awaits on them (a producer's enqueues, a lone
+engine's claims) never let timers, signal handlers, other engines or the checkpoint task run:
+a 0.5 s timer never fired during a 4.9 s drain and Ctrl-C waited 41.5 s. One give-way costs
+one pass of the event loop (a few us): every 2 ms that is about 0.2 % of a drain, and timers
+run within a turn plus one call."""
 
 
 class TaskQueue:
