@@ -249,6 +249,22 @@ def test_the_profile_cpu_commands_are_read_from_tox_ini_with_posargs_in_place() 
     assert all("{posargs}" not in c for c in commands)
 
 
+def test_a_param_the_row_passes_replaces_the_envs_own(tmp_path: Path) -> None:
+    # GIVEN an env whose run sets tasks itself (queueprof run refuses a key given twice)
+    ini = tmp_path / "tox.ini"
+    ini.write_text(
+        "[testenv:profile-trace]\ncommands =\n"
+        "    queueprof run throughput --param worker_counts=5 --param tasks=10000 {posargs}\n"
+    )
+    # WHEN the row passes its own size for tasks
+    (command,) = tox_commands("profile-trace", ["--quiet", "--param", "tasks=1000"], ini)
+    # THEN the row's value replaces the env's, and the env's other params stay
+    assert command == [
+        "queueprof", "run", "throughput", "--param", "worker_counts=5",
+        "--quiet", "--param", "tasks=1000",
+    ]  # fmt: skip
+
+
 def test_a_tox_env_that_is_missing_is_named(tmp_path: Path) -> None:
     # GIVEN a tox.ini without the env
     ini = tmp_path / "tox.ini"
