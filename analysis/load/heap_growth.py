@@ -11,9 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ArtifactError
-from ..profile import Frame
 from .jsonfile import read_json_object
-from .memray_stats import StackAllocation
+from .memray_stats import StackAllocation, stack_allocation
 
 HEAP_GROWTH = "heap-growth.json"
 FIX = "re-run the memory workload (`queueprof run memory`)"
@@ -52,18 +51,7 @@ def load_heap_growth(path: Path) -> HeapGrowth:
             seconds=float(window.get("seconds", 0.0)),
             total_bytes=int(document["total_bytes"]),
             bytes_per_1k_tasks=float(document["bytes_per_1k_tasks"]),
-            stacks=tuple(
-                StackAllocation(
-                    frames=tuple(
-                        Frame(str(f[0]), str(f[1]) if f[1] else None, int(f[2]) if f[2] else None)
-                        for f in entry["stack"]
-                    ),
-                    bytes=int(entry["bytes"]),
-                    allocations=int(entry["allocations"]),
-                    thread=str(entry.get("thread", "")),
-                )
-                for entry in document["stacks"]
-            ),
+            stacks=tuple(stack_allocation(entry) for entry in document["stacks"]),
         )
     except (KeyError, TypeError, ValueError, IndexError) as error:
         raise ArtifactError(

@@ -70,16 +70,19 @@ def _snapshot(data: dict[str, Any]) -> AllocationSnapshot:
     return AllocationSnapshot(
         total_bytes=int(data["total_bytes"]),
         total_allocations=int(data["total_allocations"]),
-        stacks=tuple(
-            StackAllocation(
-                frames=tuple(
-                    Frame(str(f[0]), str(f[1]) if f[1] else None, int(f[2]) if f[2] else None)
-                    for f in entry["stack"]
-                ),
-                bytes=int(entry["bytes"]),
-                allocations=int(entry["allocations"]),
-                thread=str(entry.get("thread", "")),
-            )
-            for entry in data["stacks"]
+        stacks=tuple(stack_allocation(entry) for entry in data["stacks"]),
+    )
+
+
+def stack_allocation(entry: dict[str, Any]) -> StackAllocation:
+    """One ``stacks`` entry (``stack`` innermost first as [function, file, line], ``bytes``,
+    ``allocations``, ``thread``): the shape memray's statistics and heap growth share."""
+    return StackAllocation(
+        frames=tuple(
+            Frame(str(f[0]), str(f[1]) if f[1] else None, int(f[2]) if f[2] else None)
+            for f in entry["stack"]
         ),
+        bytes=int(entry["bytes"]),
+        allocations=int(entry["allocations"]),
+        thread=str(entry.get("thread", "")),
     )
