@@ -1,10 +1,16 @@
-"""Resource sampling over time: CPU and RSS of this process and its children (psutil)."""
+"""Sampling over time: CPU and RSS of this process and its children (psutil), and a
+queue's tasks by state (its database, read on a connection of its own)."""
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 import threading
 import time
+from abc import ABC, abstractmethod
+from pathlib import Path
 from types import TracebackType
+from typing import Self
 
 import psutil
 
@@ -21,23 +27,20 @@ def tree_rss(root: psutil.Process | None = None) -> int:
     return total
 
 
-class ResourceSampler:
-    """A background thread sampling (elapsed s, CPU %, RSS bytes) of the process tree.
+class PeriodicSampler(ABC):
+    """A background thread calling :meth:`tick` every ``interval_s`` while the context is
+    open, and once more as it closes (the final state, after the last change)."""
 
-    CPU % is summed over processes (200 % = two cores busy). Use as a context manager;
-    ``samples`` holds the rows and ``peak_rss`` the largest RSS seen.
-    """
-
-    def __init__(self, interval_s: float = 0.1) -> None:
+    def __init__(self, interval_s: float, name: str) -> None:
         self.interval_s = interval_s
-        self.samples: list[tuple[float, float, float]] = []
-        self.peak_rss = 0
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="queueprof-sampler", daemon=True)
-        self._root = psutil.Process()
-        self._known: dict[int, psutil.Process] = {}
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
 
-    def __enter__(self) -> ResourceSampler:
+    @abstractmethod
+    def tick(self) -> None:
+        """Take one sample (runs on the sampler's thread, and on the closing one last)."""
+
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 
@@ -49,14 +52,38 @@ class ResourceSampler:
     ) -> None:
         self._stop.set()
         self._thread.join()
+        self.tick()
 
     def _run(self) -> None:
-        started = time.perf_counter()
         while not self._stop.is_set():
-            cpu, rss = self._sample()
-            self.peak_rss = max(self.peak_rss, rss)
-            self.samples.append((time.perf_counter() - started, cpu, float(rss)))
+            self.tick()
             self._stop.wait(self.interval_s)
+
+
+class ResourceSampler(PeriodicSampler):
+    """A background thread sampling (elapsed s, CPU %, RSS bytes) of the process tree.
+
+    CPU % is summed over processes (200 % = two cores busy). Use as a context manager;
+    ``samples`` holds the rows and ``peak_rss`` the largest RSS seen.
+    """
+
+    def __init__(self, interval_s: float = 0.1) -> None:
+        super().__init__(interval_s, "queueprof-sampler")
+        self.samples: list[tuple[float, float, float]] = []
+        self.peak_rss = 0
+        self._root = psutil.Process()
+        self._known: dict[int, psutil.Process] = {}
+        self._started = time.perf_counter()
+
+    def __enter__(self) -> Self:
+        self._started = time.perf_counter()
+        return super().__enter__()
+
+    def tick(self) -> None:
+        """One row: the tree's CPU % since the previous row, and its RSS."""
+        cpu, rss = self._sample()
+        self.peak_rss = max(self.peak_rss, rss)
+        self.samples.append((time.perf_counter() - self._started, cpu, float(rss)))
 
     def _sample(self) -> tuple[float, int]:
         processes = [self._root, *self._root.children(recursive=True)]
@@ -71,3 +98,41 @@ class ResourceSampler:
             except psutil.NoSuchProcess:
                 self._known.pop(process.pid, None)
         return cpu, rss
+
+
+QUEUE_COLUMNS = ("elapsed_s", "tasks_done", "tasks_pending", "tasks_running")
+"""The columns of :class:`QueueDepthSampler` rows, as a results series declares them."""
+
+
+class QueueDepthSampler(PeriodicSampler):
+    """A background thread counting a SQLite queue's tasks by state over time.
+
+    It reads the database file on its own connection (WAL lets it read beside the writers),
+    so the queue's own operation timings and round trips are untouched. Rows follow
+    :data:`QUEUE_COLUMNS`; ``elapsed_s`` counts from ``started`` (a ``time.perf_counter()``
+    value), so a workload can mark its own events (bursts, kills) on the same clock.
+    """
+
+    def __init__(self, path: Path, started: float, interval_s: float = 0.2) -> None:
+        super().__init__(interval_s, "queueprof-depth")
+        self.path = path
+        self.started = started
+        self.samples: list[tuple[float, float, float, float]] = []
+
+    def tick(self) -> None:
+        """One row: the tasks done, pending and running now."""
+        try:
+            with contextlib.closing(sqlite3.connect(self.path, timeout=5)) as db:
+                counts = dict(db.execute("SELECT state, count(*) FROM tasks GROUP BY state"))
+        except sqlite3.Error:
+            # Locked past the timeout, or the table not created yet: a gap in the series
+            # says so better than a made-up row.
+            return
+        self.samples.append(
+            (
+                time.perf_counter() - self.started,
+                float(counts.get("done", 0)),
+                float(counts.get("pending", 0)),
+                float(counts.get("running", 0)),
+            )
+        )

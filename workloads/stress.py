@@ -36,6 +36,7 @@ from .params import (
     task_type_param,
     workers_param,
 )
+from .sampler import QUEUE_COLUMNS, QueueDepthSampler
 from .tasks import error_counters, make_tasks, op_latencies
 from .workers import Workers
 
@@ -75,6 +76,9 @@ class StressParams(WorkloadParams):
         120.0, "longest wait for the queue to drain after the load", minimum=1, maximum=3600
     )
     seed: int = param(1, "random seed (status ids, which worker to kill)", minimum=0)
+    sample_interval_s: float = param(
+        0.2, "seconds between counts of the queue's tasks by state", minimum=0.01, maximum=60
+    )
 
 
 class StressWorkload(DerivesNothingAfterRun):
@@ -102,6 +106,11 @@ class StressWorkload(DerivesNothingAfterRun):
         pools: list[Workers] = []
         results: list[PoolResult] = []
         watchers: list[asyncio.Task[None]] = []
+        ctx.partial.declare_series("queue", QUEUE_COLUMNS)
+        ctx.partial.declare_series("bursts", ("elapsed_s", "tasks"))
+        ctx.partial.declare_series("kills", ("elapsed_s",))
+        stack = contextlib.ExitStack()
+        depth: QueueDepthSampler | None = None
         async with TaskQueue(path, ctx.queue_config) as queue:
             await asyncio.to_thread(_install_audit, path)
             main = Workers(queue, params.workers, params.mode, until_empty=False)
@@ -109,12 +118,15 @@ class StressWorkload(DerivesNothingAfterRun):
             try:
                 await main.start()
                 ctx.progress.phase(f"{params.duration_s:g} s of load", params.duration_s)
-                load = asyncio.create_task(self._produce(queue, params, ids, ctx))
+                # One clock for the queue's depth and the events marked on it.
+                depth = QueueDepthSampler(path, time.perf_counter(), params.sample_interval_s)
+                stack.enter_context(depth)
+                load = asyncio.create_task(self._produce(queue, params, ids, ctx, depth.started))
                 reader = asyncio.create_task(
                     self._read(queue, params, ids, rng), name="status reader"
                 )
                 killer = asyncio.create_task(
-                    self._kill(queue, params, pools, rng, watchers, recoveries, ctx),
+                    self._kill(queue, params, pools, rng, watchers, recoveries, ctx, depth.started),
                     name="worker killer",
                 )
                 try:
@@ -148,6 +160,7 @@ class StressWorkload(DerivesNothingAfterRun):
                         )
                     await asyncio.sleep(0.05)
                 await asyncio.gather(*watchers)
+                stack.close()  # the depth series ends once the queue has drained
                 for pool in pools:
                     results.append(await pool.stop())
             except BaseException:
@@ -162,6 +175,10 @@ class StressWorkload(DerivesNothingAfterRun):
                 if recoveries:
                     ctx.partial.latency("recovery", LatencySummary.from_seconds(recoveries))
                 raise
+            finally:
+                stack.close()
+                for row in depth.samples if depth is not None else ():
+                    ctx.partial.sample("queue", row)
             stats = QueueStats()
             stats.merge(queue.stats)
             if params.mode == "process":
@@ -172,16 +189,21 @@ class StressWorkload(DerivesNothingAfterRun):
         return ctx.partial.result(complete=True)
 
     async def _produce(
-        self, queue: TaskQueue, params: StressParams, ids: list[int], ctx: RunContext
+        self,
+        queue: TaskQueue,
+        params: StressParams,
+        ids: list[int],
+        ctx: RunContext,
+        started: float,
     ) -> None:
         small = "x" * params.payload_bytes
         large = "x" * params.large_payload_bytes
-        started = time.perf_counter()
         next_burst = params.burst_every_s or float("inf")
         sent = 0
         while (elapsed := time.perf_counter() - started) < params.duration_s:
             if elapsed >= next_burst:
                 burst = make_tasks(params.task_type, params.burst_tasks, start=len(ids))
+                ctx.partial.sample("bursts", (elapsed, len(burst)))
                 ids.extend(await queue.enqueue_many(burst))
                 next_burst += params.burst_every_s
             due = sent / params.rate
@@ -215,6 +237,7 @@ class StressWorkload(DerivesNothingAfterRun):
         watchers: list[asyncio.Task[None]],
         recoveries: list[float],
         ctx: RunContext,
+        started: float,
     ) -> None:
         """Until cancelled: SIGKILL a random live worker, start a replacement, time recovery."""
         ctx.partial.count("workers_killed", 0)
@@ -230,6 +253,7 @@ class StressWorkload(DerivesNothingAfterRun):
                 continue
             victim.kill()
             killed_at = time.perf_counter()
+            ctx.partial.sample("kills", (killed_at - started,))
             await asyncio.to_thread(victim.join, 5)
             kills += 1
             held = await asyncio.to_thread(_held_by, queue.path, victim.name)

@@ -82,6 +82,19 @@ def test_smoke_stress_loses_and_duplicates_nothing(tmp_path: Path) -> None:
     assert result.metrics["lost_tasks"] == 0
     assert result.metrics["duplicated_tasks"] == 0
     assert result.counters["done"] == result.metrics["tasks_enqueued"]
+    # The timeline the report plots: the queue's depth until drained, every kill and burst.
+    kills, bursts = result.series["kills"], result.series["bursts"]
+    # A kill is recorded when it is sent; the counter after the replacement started.
+    assert result.counters["workers_killed"] <= len(kills) <= result.counters["workers_killed"] + 1
+    assert 1 <= len(bursts) <= 2  # smoke bursts every second, and the load lasts two
+    assert all(row[1] == 100 for row in bursts)  # smoke's burst_tasks
+    *_, last = result.series["queue"]
+    columns = result.series_columns["queue"]
+    assert last[columns.index("tasks_done")] == result.counters["done"]
+    assert last[columns.index("tasks_pending")] == 0
+    times = [row[0] for row in result.series["queue"]]
+    assert times == sorted(times)
+    assert len(times) >= 5
 
 
 def test_a_planted_leak_fails_the_memory_verdict(tmp_path: Path) -> None:
