@@ -15,6 +15,7 @@ from typing import Any
 from runs.files import MEMRAY_STATS, OP_SAMPLES, SQL_STATEMENTS
 
 from .attribution import Attribution, attribute, compare_attributions
+from .errors import ScalingError
 from .findings import OVERHEAD_GOALS, agreement_findings, consolidate, run_findings
 from .hotspots import SqlHotspot, sql_hotspots
 from .latency import LatencyDistribution, from_microseconds, from_nanoseconds
@@ -31,7 +32,9 @@ from .memory import AllocationAttribution, RetainedGrowth, attribute_growth, att
 from .model import Analysis, BareRun, Overhead, RoundTrips, RunAgreement, RunAnalysis, ranked
 from .operations import OP_NAMES, OperationMap
 from .profile import SampledProfile, ThreadRole
+from .scaling import MIN_POINTS, UslFit, scaling_fits
 from .sqlplan import load_schema
+from .timelines import memory_timeline, queue_timelines
 from .trace_attribution import attribute_trace
 
 PYINSTRUMENT_SESSION = "pyinstrument.pyisession"
@@ -159,8 +162,25 @@ def analyze_run(run: LoadedRun) -> RunAnalysis:
         bare=_bare(run),
         screenshots=load_screenshots(run),
         notes=tuple(notes),
+        scaling=_scaling(run, notes),
+        timelines=queue_timelines(run.result),
+        memory_timeline=memory_timeline(run.result),
     )
+    analysis = dataclasses.replace(analysis, notes=tuple(notes))
     return dataclasses.replace(analysis, findings=ranked(run_findings(analysis)))
+
+
+def _scaling(run: LoadedRun, notes: list[str]) -> tuple[UslFit, ...]:
+    """The fit per worker mode when the steps vary the worker count (three counts or more)."""
+    counts = {step.settings.get("workers") for step in run.result.steps} - {None}
+    if len(counts) < MIN_POINTS:
+        return ()
+    try:
+        fits = scaling_fits(run.result)
+    except ScalingError as error:
+        notes.append(f"no scalability fit: {error}")
+        return ()
+    return tuple(fits[mode] for mode in sorted(fits))
 
 
 def _profile_attribution(run: LoadedRun) -> Attribution | None:

@@ -15,8 +15,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from runs import MANIFEST, RESULTS
 from runs.files import COMPARISON_JSON, COMPARISON_MD, DIFF_FLAMEGRAPH, output_error
 from runs.text import markdown_code, markdown_text
@@ -29,6 +27,7 @@ from .load.runfolder import RUN_FIX, LoadedRun, inside_run, open_run
 from .output import FILE_FORMATS, write_reports
 from .render.comparison import comparison_markdown, scaling_markdown
 from .scaling import scaling_fits
+from .timelines import memory_timeline, queue_timelines, worker_steps
 
 INDEX = "index.md"
 ANALYSIS_DIR = "analysis"
@@ -208,7 +207,7 @@ def _bundle_run(run: LoadedRun, dest: Path) -> Written:
         files.append(
             _write(
                 plots_dir / "latency-cdf.svg",
-                plots.latency_cdf_svg(run.op_samples, f"{run.run_id}: latency per operation"),
+                plots.samples_cdf_svg(run.op_samples, f"{run.run_id}: latency per operation"),
                 "latency CDF per queue operation",
             )
         )
@@ -238,22 +237,39 @@ def _bundle_run(run: LoadedRun, dest: Path) -> Written:
 
 
 def _timeline(run: LoadedRun, plots_dir: Path) -> list[WrittenFile]:
-    """Throughput over time from any results series with ``elapsed_s`` and ``tasks_done``."""
+    """Over-time plots: throughput and queue depth with the run's events, memory with its
+    growth lines, and each step's work per worker."""
     files = []
-    for name, rows in run.result.series.items():
-        columns = run.result.series_columns.get(name, ())
-        if "elapsed_s" not in columns or "tasks_done" not in columns or len(rows) < 2:
-            continue
-        table = np.asarray(rows, dtype=np.float64)
-        elapsed = table[:, columns.index("elapsed_s")]
-        done = table[:, columns.index("tasks_done")]
-        span = np.diff(elapsed)
-        rate = np.divide(np.diff(done), span, out=np.zeros_like(span), where=span > 0)
+    for timeline in queue_timelines(run.result):
         files.append(
             _write(
-                plots_dir / f"throughput-{name}.svg",
-                plots.timeline_svg(elapsed[1:], throughput=rate, title=f"{run.run_id}: {name}"),
-                f"throughput over time (series {name!r})",
+                plots_dir / f"throughput-{timeline.series}.svg",
+                plots.timeline_svg(
+                    timeline.elapsed_s,
+                    throughput=timeline.throughput,
+                    queue_depth=timeline.queue_depth,
+                    title=f"{run.run_id}: {timeline.series}",
+                    events=timeline.events,
+                ),
+                f"throughput{' and queue depth' if timeline.queue_depth else ''} over time "
+                f"(series {timeline.series!r})",
+            )
+        )
+    memory = memory_timeline(run.result)
+    if memory is not None:
+        files.append(
+            _write(
+                plots_dir / "memory.svg",
+                plots.memory_svg(memory, f"{run.run_id}: memory over time"),
+                "RSS and heap over time, with the growth lines",
+            )
+        )
+    for number, step in enumerate(worker_steps(run.result.steps), start=1):
+        files.append(
+            _write(
+                plots_dir / f"workers-{number}.svg",
+                plots.workers_svg(step.workers, f"{run.run_id}: {step.label}"),
+                f"tasks and busy time per worker ({step.label})",
             )
         )
     return files
@@ -270,7 +286,7 @@ def _latency_overlay(baseline: LoadedRun, candidate: LoadedRun, folder: Path) ->
         return _write(folder / "latency-cdf.md", "Neither run kept op samples.\n", title)
     return _write(
         folder / "latency-cdf.svg",
-        plots.latency_cdf_svg(samples, title),
+        plots.samples_cdf_svg(samples, title),
         "latency CDFs of both runs, per operation",
     )
 

@@ -10,6 +10,49 @@ import numpy as np
 
 CDF_PROBABILITIES = (*(p / 100 for p in range(0, 100)), 0.995, 0.999, 1.0)
 """Where each distribution's CDF is sampled: every percent, then the far tail."""
+BINS_PER_DECADE = 50
+"""Resolution of :class:`LatencyHistogram`: neighbouring bin edges 4.7 % apart."""
+SMALLEST_MS = 1e-6
+"""One nanosecond, the clocks' resolution: a zero duration is counted in this bin."""
+
+
+@dataclass(frozen=True, slots=True)
+class LatencyHistogram:
+    """Every sample of one operation counted in log-spaced bins: the true count and the
+    shape of the distribution, compact enough to keep in ``findings.json``.
+
+    Bin ``k`` holds the samples in ``[10**(k / bins_per_decade), 10**((k + 1) / bins_per_decade))``
+    milliseconds; only bins holding samples are listed, in increasing order.
+    """
+
+    bins_per_decade: int
+    bins: tuple[int, ...]
+    counts: tuple[int, ...]
+
+    @property
+    def count(self) -> int:
+        """How many samples were counted."""
+        return sum(self.counts)
+
+    def lower_edges_ms(self) -> np.ndarray[Any, Any]:
+        """The lower edge of each listed bin, in milliseconds."""
+        return np.power(10.0, np.asarray(self.bins, dtype=np.float64) / self.bins_per_decade)
+
+    def upper_edges_ms(self) -> np.ndarray[Any, Any]:
+        """The upper edge of each listed bin, in milliseconds."""
+        return np.power(10.0, (np.asarray(self.bins, dtype=np.float64) + 1) / self.bins_per_decade)
+
+
+def log_histogram(
+    values_ms: np.ndarray[Any, Any], bins_per_decade: int = BINS_PER_DECADE
+) -> LatencyHistogram:
+    """Count ``values_ms`` (durations in milliseconds) into :class:`LatencyHistogram` bins."""
+    values = np.maximum(np.asarray(values_ms, dtype=np.float64), SMALLEST_MS)
+    index = np.floor(np.log10(values) * bins_per_decade).astype(np.int64)
+    bins, counts = np.unique(index, return_counts=True)
+    return LatencyHistogram(
+        bins_per_decade, tuple(int(b) for b in bins), tuple(int(c) for c in counts)
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,7 +71,9 @@ class LatencyDistribution:
     p999_ms: float
     max_ms: float
     cdf_ms: tuple[float, ...]
-    """Latency at each of :data:`CDF_PROBABILITIES` (for plots)."""
+    """Latency at each of :data:`CDF_PROBABILITIES`."""
+    histogram: LatencyHistogram
+    """Every sample, binned: what the CDF plots are drawn from (with the true count)."""
 
 
 def distribution(op: str, source: str, values_ms: np.ndarray[Any, Any]) -> LatencyDistribution:
@@ -50,6 +95,7 @@ def distribution(op: str, source: str, values_ms: np.ndarray[Any, Any]) -> Laten
         p999_ms=float(p999),
         max_ms=float(values.max()),
         cdf_ms=tuple(float(q) for q in quantiles),
+        histogram=log_histogram(values),
     )
 
 

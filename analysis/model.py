@@ -18,13 +18,17 @@ from .attribution import Agreement, Attribution
 from .hotspots import SqlHotspot
 from .latency import LatencyDistribution
 from .memory import AllocationAttribution, RetainedGrowth
+from .scaling import UslFit
+from .timelines import MemoryTimeline, QueueTimeline
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """Version of ``findings.json``. Bump on any change to these classes.
 
 2: :attr:`RunAnalysis.screenshots`.
 3: findings carry a cause, a cost and their support instead of a severity; the analysis
-lists them by standing (causes, information, insufficient evidence)."""
+lists them by standing (causes, information, insufficient evidence).
+4: latency distributions carry a histogram of every sample; runs carry their scaling fits,
+timelines and memory timeline."""
 
 
 class Cause(StrEnum):
@@ -270,6 +274,12 @@ class RunAnalysis:
     bare: BareRun | None = None
     notes: tuple[str, ...] = ()
     """Caveats about the inputs (partial run, profiler problems, skipped events...)."""
+    scaling: tuple[UslFit, ...] = ()
+    """The scalability fit per worker mode, when the run's steps vary the worker count."""
+    timelines: tuple[QueueTimeline, ...] = ()
+    """Throughput (and queue depth) over time, with the workload's events."""
+    memory_timeline: MemoryTimeline | None = None
+    """RSS and heap over time with the growth lines (the memory workload)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,12 +10,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from html import escape
 
-import numpy as np
-
 from ..attribution import Attribution
 from ..latency import LatencyDistribution
 from ..model import Analysis, Finding, RunAnalysis, Standing
-from ..plots import allocations_svg, latency_cdf_svg
+from ..plots import (
+    allocations_svg,
+    latency_cdf_svg,
+    memory_svg,
+    scaling_svg,
+    timeline_svg,
+    workers_svg,
+)
+from ..timelines import worker_steps
 from .svg import share_bars
 from .text import (
     QUEUE_HEADER,
@@ -25,6 +31,7 @@ from .text import (
     cost_line,
     evidence,
     function,
+    latency_section,
     ms,
     pct,
     queue_rows,
@@ -170,14 +177,13 @@ def _run(run: RunAnalysis) -> list[str]:
         )
     for attribution in run.attributions:
         out += _attribution(attribution)
-    for title, latencies in (
-        ("Operation latency (op-samples.npz, every call)", run.latencies),
-        ("Operation spans in the trace", run.trace_latencies),
-    ):
-        if latencies:
-            out.append(f"<h3>{_e(title)}</h3>")
-            out.append(_latency_table(latencies))
-            out.append(f'<div class="plot">{_cdf(latencies)}</div>')
+    latency = latency_section(run)
+    if latency is not None:
+        title, latencies = latency
+        out.append(f"<h3>{_e(title)}</h3>")
+        out.append(_latency_table(latencies))
+        out.append(_plot(_cdf(latencies)))
+    out += _over_time(run)
     if run.sql:
         out += _sql(run)
     if run.allocations is not None:
@@ -296,10 +302,52 @@ def _latency_table(latencies: Sequence[LatencyDistribution]) -> str:
 
 
 def _cdf(latencies: Sequence[LatencyDistribution]) -> str:
-    # The distributions keep their quantiles, not every sample: drawn through those points,
-    # the CDF is the samples' own at every percent and in the far tail.
-    points = {d.op: np.asarray(d.cdf_ms, dtype=np.float64) * 1e6 for d in latencies if d.count}
-    return latency_cdf_svg(points) if points else ""
+    # Drawn from each distribution's histogram of every sample: the legend's n is the calls'.
+    return latency_cdf_svg({d.op: d.histogram for d in latencies if d.count})
+
+
+def _plot(svg: str) -> str:
+    return f'<div class="plot">{svg}</div>'
+
+
+def _over_time(run: RunAnalysis) -> list[str]:
+    """Scaling, throughput and depth over time, memory over time, work per worker."""
+    out = []
+    if run.scaling:
+        out.append("<h3>Throughput against worker count</h3>")
+        out.append(_plot(scaling_svg(run.scaling)))
+        out.append(
+            "<ul>"
+            + "".join(
+                f"<li>{_e(fit.mode or 'workers')}: {_e(fit.contention)}</li>" for fit in run.scaling
+            )
+            + "</ul>"
+        )
+    for timeline in run.timelines:
+        events = ", ".join(f"{len(t)} {kind}" for kind, t in timeline.events.items() if t)
+        out.append(f"<h3>Throughput over time (series {_e(timeline.series)})</h3>")
+        out.append(
+            _plot(
+                timeline_svg(
+                    timeline.elapsed_s,
+                    throughput=timeline.throughput,
+                    queue_depth=timeline.queue_depth,
+                    events=timeline.events,
+                )
+            )
+        )
+        out.append(
+            f"<p>{timeline.completed:,} tasks completed over {len(timeline.elapsed_s)} "
+            f"intervals{_e(f'; marked: {events}') if events else ''}.</p>"
+        )
+    if run.memory_timeline is not None:
+        out.append("<h3>Memory over time</h3>")
+        out.append(_plot(memory_svg(run.memory_timeline)))
+    steps = worker_steps(run.steps)
+    if steps:
+        out.append("<h3>Work per worker</h3>")
+        out += [_plot(workers_svg(step.workers, step.label)) for step in steps]
+    return out
 
 
 def _sql(run: RunAnalysis) -> list[str]:

@@ -22,6 +22,7 @@ from .text import (
     cost_line,
     evidence,
     function,
+    latency_section,
     ms,
     pct,
     queue_rows,
@@ -138,15 +139,10 @@ def _run(run: RunAnalysis) -> list[str]:
         ]
     for attribution in run.attributions:
         out += _attribution(attribution)
-    if run.latencies:
-        out += [
-            "### Operation latency (op-samples.npz, every call)",
-            "",
-            *_latencies(run.latencies),
-            "",
-        ]
-    if run.trace_latencies:
-        out += ["### Operation spans in the trace", "", *_latencies(run.trace_latencies), ""]
+    latency = latency_section(run)
+    if latency is not None:
+        title, latencies = latency
+        out += [f"### {title}", "", *_latencies(latencies), ""]
     if run.sql:
         out += _sql(run)
     if run.allocations is not None:

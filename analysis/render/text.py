@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from ..attribution import FunctionTime, RoleAttribution
 from ..hotspots import SqlHotspot
-from ..model import Evidence, Finding, Standing
+from ..latency import LatencyDistribution
+from ..model import Evidence, Finding, RunAnalysis, Standing
 
 SECTION_TITLES = {
     Standing.CAUSE: "Causes, by measured cost",
@@ -99,3 +100,14 @@ def queue_rows(role: RoleAttribution, *, min_share: float = 0.0) -> list[list[st
         for q in role.queues
         if q.share >= min_share
     ]
+
+
+def latency_section(run: RunAnalysis) -> tuple[str, tuple[LatencyDistribution, ...]] | None:
+    """The one operation-latency table a report shows, and its title: every call from
+    op-samples.npz when the run kept them, else the trace's operation spans (the same calls,
+    timed again by the tracer: showing both would print each operation twice)."""
+    if run.latencies:
+        return "Operation latency (op-samples.npz, every call)", run.latencies
+    if run.trace_latencies:
+        return "Operation latency (operation spans in the trace)", run.trace_latencies
+    return None
