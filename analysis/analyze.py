@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from runs.files import MEMRAY_STATS, OP_SAMPLES, SQL_STATEMENTS
+from workloads.goals import goal_verdicts
 
 from .attribution import Attribution, attribute, compare_attributions
 from .errors import ScalingError
@@ -165,6 +166,7 @@ def analyze_run(run: LoadedRun) -> RunAnalysis:
         scaling=_scaling(run, notes),
         timelines=queue_timelines(run.result),
         memory_timeline=memory_timeline(run.result),
+        goals=goal_verdicts(run.manifest.workload, run.result.metrics),
     )
     analysis = dataclasses.replace(analysis, notes=tuple(notes))
     return dataclasses.replace(analysis, findings=ranked(run_findings(analysis)))

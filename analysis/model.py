@@ -28,7 +28,7 @@ SCHEMA_VERSION = 4
 3: findings carry a cause, a cost and their support instead of a severity; the analysis
 lists them by standing (causes, information, insufficient evidence).
 4: latency distributions carry a histogram of every sample; runs carry their scaling fits,
-timelines and memory timeline."""
+timelines, memory timeline and the project's goals."""
 
 
 class Cause(StrEnum):
@@ -280,6 +280,9 @@ class RunAnalysis:
     """Throughput (and queue depth) over time, with the workload's events."""
     memory_timeline: MemoryTimeline | None = None
     """RSS and heap over time with the growth lines (the memory workload)."""
+    goals: tuple[Verdict, ...] = ()
+    """The project's own goals (``workloads.goals``) on this run's metrics, beside
+    :attr:`targets` (the seed's)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,18 +24,22 @@ from ..plots import (
 from ..timelines import worker_steps
 from .svg import share_bars
 from .text import (
+    MISSED,
     QUEUE_HEADER,
     SECTION_TITLES,
     SQL_TIMING_HEADERS,
+    TARGET_HEADER,
     amount,
     cost_line,
     evidence,
     function,
+    goal_notes,
     latency_section,
     ms,
     pct,
     queue_rows,
     sql_timings,
+    target_rows,
 )
 
 CSS = """
@@ -156,25 +160,24 @@ def _run(run: RunAnalysis) -> list[str]:
             f"({run.round_trips.inline_share:.0%} inline)"
         )
     out.append("<ul>" + "".join(f"<li>{f}</li>" for f in facts) + "</ul>")
-    if run.targets:
-        out.append("<h3>Targets</h3>")
+    if run.targets or run.goals:
+        out.append("<h3>Targets: the seed's and the project's goals</h3>")
         out.append(
             _table(
-                ["metric", "measured", "target", "unit", "result"],
+                TARGET_HEADER,
                 [
-                    [
-                        _e(v.metric),
-                        f"{v.measured:.4g}",
-                        _e(f"{v.comparator} {v.target:g}"),
-                        _e(v.unit),
-                        '<span class="pass">pass</span>'
-                        if v.passed
-                        else '<span class="fail">FAIL</span>',
-                    ]
-                    for v in run.targets
+                    [f'<span class="fail">{c}</span>' if c in MISSED else _e(c) for c in row]
+                    for row in target_rows(run)
                 ],
             )
         )
+        notes = goal_notes(run)
+        if notes:
+            out.append(
+                "<ul>"
+                + "".join(f"<li>{_e(n)}: <code>{_e(c)}</code></li>" for n, c in notes)
+                + "</ul>"
+            )
     for attribution in run.attributions:
         out += _attribution(attribution)
     latency = latency_section(run)

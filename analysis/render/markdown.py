@@ -15,18 +15,22 @@ from ..attribution import Attribution, RoleAttribution
 from ..latency import LatencyDistribution
 from ..model import Analysis, Finding, RunAnalysis, Standing
 from .text import (
+    MISSED,
     QUEUE_HEADER,
     SECTION_TITLES,
     SQL_TIMING_HEADERS,
+    TARGET_HEADER,
     amount,
     cost_line,
     evidence,
     function,
+    goal_notes,
     latency_section,
     ms,
     pct,
     queue_rows,
     sql_timings,
+    target_rows,
 )
 
 
@@ -118,25 +122,22 @@ def _run(run: RunAnalysis) -> list[str]:
             f"{run.round_trips.inline_share:.0%} inline)"
         )
     out.append("")
-    if run.targets:
+    if run.targets or run.goals:
         out += [
-            "### Targets",
+            "### Targets: the seed's and the project's goals",
             "",
             *_table(
-                ["metric", "measured", "target", "unit", "result"],
+                TARGET_HEADER,
                 [
-                    [
-                        v.metric,
-                        f"{v.measured:.4g}",
-                        f"{v.comparator} {v.target:g}",
-                        v.unit,
-                        "pass" if v.passed else Markup("**FAIL**"),
-                    ]
-                    for v in run.targets
+                    [Markup(f"**{c}**") if c in MISSED else c for c in row]
+                    for row in target_rows(run)
                 ],
             ),
             "",
         ]
+        notes = goal_notes(run)
+        if notes:
+            out += [*(f"- {_inline(n)}: {markdown_code(c)}" for n, c in notes), ""]
     for attribution in run.attributions:
         out += _attribution(attribution)
     latency = latency_section(run)

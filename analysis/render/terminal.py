@@ -9,10 +9,21 @@ from rich.console import Console
 from rich.table import Table
 
 from runs.text import terminal_text
+from workloads.goals import headroom
 
 from ..attribution import Attribution
 from ..model import Analysis, RunAnalysis, Standing
-from .text import QUEUE_HEADER, SECTION_TITLES, amount, cost_line, function, ms, pct, queue_rows
+from .text import (
+    QUEUE_HEADER,
+    SECTION_TITLES,
+    amount,
+    cost_line,
+    function,
+    ms,
+    pct,
+    queue_rows,
+    times,
+)
 
 SHOWN_FINDINGS = 12
 SHOWN_STATEMENTS = 6
@@ -136,5 +147,15 @@ def _run(console: Console, run: RunAnalysis) -> None:
         console.print(
             f"targets: {len(run.targets) - len(failed)}/{len(run.targets)} met"
             + ("; missed: " + ", ".join(terminal_text(v.metric) for v in failed) if failed else ""),
+            highlight=False,
+        )
+    if run.goals:
+        missed = [v for v in run.goals if not v.passed]
+        rooms = [(room, v.metric) for v in run.goals if (room := headroom(v)) is not None]
+        least = f"; least headroom: {min(rooms)[1]} {times(min(rooms)[0])}" if rooms else ""
+        console.print(
+            f"project goals: {len(run.goals) - len(missed)}/{len(run.goals)} met"
+            + ("; missed: " + ", ".join(terminal_text(v.metric) for v in missed) if missed else "")
+            + terminal_text(least),
             highlight=False,
         )

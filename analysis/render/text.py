@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from runs import Verdict
+from workloads.goals import GOALS_COMMAND, METRIC_GOALS, beside_targets, headroom
+
 from ..attribution import FunctionTime, RoleAttribution
 from ..hotspots import SqlHotspot
 from ..latency import LatencyDistribution
@@ -111,3 +114,69 @@ def latency_section(run: RunAnalysis) -> tuple[str, tuple[LatencyDistribution, .
     if run.trace_latencies:
         return "Operation latency (operation spans in the trace)", run.trace_latencies
     return None
+
+
+TARGET_HEADER = (
+    "metric",
+    "measured",
+    "unit",
+    "seed target",
+    "headroom",
+    "seed",
+    "project goal",
+    "headroom",
+    "goal",
+)
+"""Columns of the targets table: the seed's target and the project's goal side by side,
+each with its headroom (how many times over the bar: below 1x it is missed)."""
+MISSED = ("FAIL", "missed")
+"""The cells of :data:`TARGET_HEADER`'s verdict columns that renderers mark as failures."""
+
+
+def times(value: float | None) -> str:
+    """A headroom: ``1,051x``, ``3.20x``, ``0.84x``; ``-`` where a ratio says nothing."""
+    if value is None:
+        return "-"
+    if value == float("inf"):
+        return "∞"
+    return f"{value:,.0f}x" if value >= 100 else f"{value:.2f}x"
+
+
+def target_rows(run: RunAnalysis) -> list[list[str]]:
+    """The targets table of ``run`` as plain text cells (renderers escape them)."""
+
+    def bar(verdict: Verdict | None) -> list[str]:
+        if verdict is None:
+            return ["-", "-"]
+        return [f"{verdict.comparator} {verdict.target:g}", times(headroom(verdict))]
+
+    rows = []
+    for metric, target, goal in beside_targets(run.targets, run.goals):
+        shown = target if target is not None else goal
+        if shown is None:  # beside_targets gives at least one of the two
+            continue
+        rows.append(
+            [
+                metric,
+                f"{shown.measured:.4g}",
+                shown.unit,
+                *bar(target),
+                "-" if target is None else ("pass" if target.passed else "FAIL"),
+                *bar(goal),
+                "-" if goal is None else ("met" if goal.passed else "missed"),
+            ]
+        )
+    return rows
+
+
+def goal_notes(run: RunAnalysis) -> list[tuple[str, str]]:
+    """Where each project goal of ``run`` comes from, and the command that measures it."""
+    measured = {verdict.metric for verdict in run.goals}
+    return [
+        (
+            f"{goal.metric}: goal table row {goal.row}, measured with {goal.conditions}",
+            f"{GOALS_COMMAND} --only {goal.row}",
+        )
+        for goal in METRIC_GOALS.get(run.workload, ())
+        if goal.metric in measured
+    ]

@@ -30,17 +30,13 @@ from profilers import get_profiler
 from queueprof.profiled import RunRequest
 from runs import MANIFEST, Manifest, RunStatus, WorkloadResult
 from taskqueue import QueueConfig, TaskQueue, WorkerEngine, run_async_workers
+from workloads.goals import E2E_PERCENTILES, OPERATIONS
 from workloads.runner import RunOutcome, execute
 
 from . import ROOT, GoalsError, Say
 from .tox_env import run_tox_commands
 
 Figures = dict[str, float]
-
-OPERATIONS = ("enqueue", "claim", "status")
-"""The operations of the per-operation latency row."""
-E2E_PERCENTILES = ("p50", "p95", "p99")
-"""The end-to-end latency percentiles the latency row reports."""
 
 
 @dataclass(frozen=True)

@@ -25,12 +25,22 @@ from queueprof.render import number
 from runs import QueueprofError, Verdict, now_iso
 from taskqueue import TaskQueueError
 from workloads.environment import capture_environment
+from workloads.goals import (
+    GOAL_CLAIM_MAX_MS,
+    GOAL_CYCLE_RATIO,
+    GOAL_E2E_MS,
+    GOAL_LOAD_RSS_RATIO,
+    GOAL_LOAD_S,
+    GOAL_OP_P50_US,
+    GOAL_PROCESSES_TASKS_PER_S,
+    GOAL_PROFILE_CPU_S,
+    GOAL_WORKERS_10_RATIO,
+    GOAL_WORKERS_20_RATIO,
+)
 from workloads.targets import COMPARATORS
 
 from . import PROG, GoalsError, Say
 from .measure import (
-    E2E_PERCENTILES,
-    OPERATIONS,
     Measured,
     Sizes,
     measure_analysis_load,
@@ -47,17 +57,6 @@ from .measure import (
 
 SCHEMA_VERSION = 1
 """Version of the goals JSON (``--save``). Bump on any change of its shape."""
-
-GOAL_CYCLE_RATIO = 0.35
-GOAL_WORKERS_10_RATIO = 0.7
-GOAL_WORKERS_20_RATIO = 0.8
-GOAL_CLAIM_MAX_MS = 50.0
-GOAL_PROCESSES_TASKS_PER_S = 15_000.0
-GOAL_OP_P50_US = dict(zip(OPERATIONS, (100.0, 150.0, 100.0), strict=True))
-GOAL_E2E_MS = dict(zip(E2E_PERCENTILES, (2.0, 5.0, 10.0), strict=True))
-GOAL_LOAD_S = 5.0
-GOAL_LOAD_RSS_RATIO = 2.0
-GOAL_PROFILE_CPU_S = 60.0
 
 
 def _figure(figures: Mapping[str, float], name: str) -> float:
