@@ -30,7 +30,16 @@ from .load.screenshots import load_screenshots
 from .load.speedscope import load_speedscope
 from .load.trace import load_trace
 from .memory import AllocationAttribution, RetainedGrowth, attribute_growth, attribute_memory
-from .model import Analysis, BareRun, Overhead, RoundTrips, RunAgreement, RunAnalysis, ranked
+from .model import (
+    Analysis,
+    ArtifactLink,
+    BareRun,
+    Overhead,
+    RoundTrips,
+    RunAgreement,
+    RunAnalysis,
+    ranked,
+)
 from .operations import OP_NAMES, OperationMap
 from .profile import SampledProfile, ThreadRole
 from .scaling import MIN_POINTS, UslFit, scaling_fits
@@ -167,6 +176,17 @@ def analyze_run(run: LoadedRun) -> RunAnalysis:
         timelines=queue_timelines(run.result),
         memory_timeline=memory_timeline(run.result),
         goals=goal_verdicts(run.manifest.workload, run.result.metrics),
+        artifacts=tuple(
+            ArtifactLink(
+                path=entry["path"],
+                kind=entry["kind"],
+                format=entry["format"],
+                description=entry.get("description") or entry["kind"],
+                viewer=entry["viewer"],
+            )
+            for entry in run.manifest.artifacts
+            if (run.folder / entry["path"]).is_file()
+        ),
     )
     analysis = dataclasses.replace(analysis, notes=tuple(notes))
     return dataclasses.replace(analysis, findings=ranked(run_findings(analysis)))

@@ -143,7 +143,13 @@ def _write_bundle(
     report_dir = out_dir / ANALYSIS_DIR
     files += [
         WrittenFile(path, f"analysis report: {_REPORTS.get(path.name, path.name)}")
-        for path in write_reports(analyze([run.folder for run in loaded]), FILE_FORMATS, report_dir)
+        for path in write_reports(
+            analyze([run.folder for run in loaded]),
+            FILE_FORMATS,
+            report_dir,
+            # Links go to the bundle's copies, so they work once the bundle is moved or unzipped.
+            artifact_roots={run.run_id: out_dir / run.run_id for run in loaded},
+        )
     ]
     baseline = loaded[0]
     for candidate in loaded[1:]:

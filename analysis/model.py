@@ -28,7 +28,8 @@ SCHEMA_VERSION = 4
 3: findings carry a cause, a cost and their support instead of a severity; the analysis
 lists them by standing (causes, information, insufficient evidence).
 4: latency distributions carry a histogram of every sample; runs carry their scaling fits,
-timelines, memory timeline and the project's goals."""
+timelines, memory timeline, artifacts and the project's goals; the analysis, where each run's
+artifacts are relative to the report."""
 
 
 class Cause(StrEnum):
@@ -229,6 +230,19 @@ class Screenshot:
 
 
 @dataclass(frozen=True, slots=True)
+class ArtifactLink:
+    """An artifact of a run, as its manifest lists it: what the reports link and cite."""
+
+    path: str
+    """Relative to the run folder."""
+    kind: str
+    format: str
+    description: str
+    viewer: str
+    """How to open it, as the profiler that wrote it says."""
+
+
+@dataclass(frozen=True, slots=True)
 class BareRun:
     """The bare (unprofiled) run of the same invocation (``baseline/``): call timings without
     the profiler's cost on every Python call, for rules that weigh the queue's own Python."""
@@ -280,6 +294,8 @@ class RunAnalysis:
     """Throughput (and queue depth) over time, with the workload's events."""
     memory_timeline: MemoryTimeline | None = None
     """RSS and heap over time with the growth lines (the memory workload)."""
+    artifacts: tuple[ArtifactLink, ...] = ()
+    """The run's artifacts present in its folder, in the manifest's order."""
     goals: tuple[Verdict, ...] = ()
     """The project's own goals (``workloads.goals``) on this run's metrics, beside
     :attr:`targets` (the seed's)."""
@@ -302,6 +318,9 @@ class Analysis:
     agreements: tuple[RunAgreement, ...] = ()
     findings: tuple[Finding, ...] = ()
     """Every run's findings and the cross-run ones, ranked."""
+    artifact_dirs: Mapping[str, str] = field(default_factory=dict)
+    """Per run id, where its artifacts are, relative to the folder the report is written to
+    (set when a report is written; without it, links are relative to the run folder)."""
     schema_version: int = field(default=SCHEMA_VERSION)
 
 

@@ -8,7 +8,9 @@ part. With ``--out``, everything goes to that folder.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import dataclasses
+import os
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 
@@ -39,6 +41,17 @@ def for_run(analysis: Analysis, run_id: str) -> Analysis:
     )
 
 
+def with_links(analysis: Analysis, folder: Path, roots: Mapping[str, Path]) -> Analysis:
+    """``analysis`` with each run's artifact folder relative to ``folder`` (the report's)."""
+    dirs = {
+        run.run_id: Path(
+            os.path.relpath(roots.get(run.run_id, Path(run.folder)).resolve(), folder.resolve())
+        ).as_posix()
+        for run in analysis.runs
+    }
+    return dataclasses.replace(analysis, artifact_dirs=dirs)
+
+
 COMBINED_PREFIX = "analysis-"
 
 
@@ -66,10 +79,14 @@ def write_reports(
     formats: Sequence[Format],
     out: Path | None,
     combined: Path | None = None,
+    artifact_roots: Mapping[str, Path] | None = None,
 ) -> list[Path]:
     """Write each file format in ``formats``: all runs into ``out``; without ``out``, each
     run's own report into its run folder and, for several runs, the combined report into
-    ``combined`` (see :func:`report_folder`). Returns the files written."""
+    ``combined`` (see :func:`report_folder`). Returns the files written.
+
+    Reports link each run's artifacts relative to where they are written, in the run's
+    folder or, per run id, in ``artifact_roots`` (a bundle's copies)."""
     targets: list[tuple[Path, Analysis]]
     if out is not None:
         if out.exists() and not out.is_dir():
@@ -90,7 +107,8 @@ def write_reports(
             folder.mkdir(parents=True, exist_ok=True)
             targets.insert(0, (folder, analysis))
     written = []
-    for folder, part in targets:
+    for folder, whole in targets:
+        part = with_links(whole, folder, artifact_roots or {})
         for fmt in formats:
             renderer = RENDERERS[fmt]
             if renderer.file_name is None:

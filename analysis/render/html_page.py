@@ -12,7 +12,7 @@ from html import escape
 
 from ..attribution import Attribution
 from ..latency import LatencyDistribution
-from ..model import Analysis, Finding, RunAnalysis, Standing
+from ..model import Analysis, Evidence, Finding, RunAnalysis, Standing
 from ..plots import (
     allocations_svg,
     latency_cdf_svg,
@@ -24,14 +24,18 @@ from ..plots import (
 from ..timelines import worker_steps
 from .svg import share_bars
 from .text import (
+    ARTIFACT_HEADER,
     MISSED,
     QUEUE_HEADER,
     SECTION_TITLES,
     SQL_TIMING_HEADERS,
     TARGET_HEADER,
     amount,
+    artifact_href,
+    artifact_rows,
     cost_line,
     evidence,
+    evidence_figure,
     function,
     goal_notes,
     latency_section,
@@ -85,7 +89,7 @@ def render(analysis: Analysis) -> str:
         body.append(f"<h3>{_e(SECTION_TITLES[standing])}</h3>")
         for finding in section:
             number += 1
-            body.append(_finding(number, finding))
+            body.append(_finding(number, finding, analysis))
     if analysis.agreements:
         body.append("<h2>Profiler agreement</h2>")
         body.append(
@@ -107,7 +111,7 @@ def render(analysis: Analysis) -> str:
             )
         )
     for run in analysis.runs:
-        body += _run(run)
+        body += _run(run, analysis)
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
@@ -121,7 +125,7 @@ def _e(value: object) -> str:
     return escape(str(value), quote=True)
 
 
-def _finding(number: int, finding: Finding) -> str:
+def _finding(number: int, finding: Finding, analysis: Analysis) -> str:
     parts = [
         f'<div class="finding {finding.standing.value.split()[0]}">',
         f'<p><span class="sev">{_e(finding.cause)}</span> {number}. '
@@ -136,14 +140,36 @@ def _finding(number: int, finding: Finding) -> str:
     if finding.evidence:
         parts.append(
             "<details><summary>evidence</summary><ul>"
-            + "".join(f"<li>{_e(evidence(e))}</li>" for e in finding.evidence)
+            + "".join(
+                f"<li>{_evidence(e, finding.run_id, analysis)}</li>" for e in finding.evidence
+            )
             + "</ul></details>"
         )
     parts.append("</div>")
     return "".join(parts)
 
 
-def _run(run: RunAnalysis) -> list[str]:
+def _evidence(item: Evidence, run_id: str | None, analysis: Analysis) -> str:
+    href = artifact_href(analysis, run_id, item.artifact)
+    if href is None:
+        return _e(evidence(item))
+    return f'{_e(evidence_figure(item))} (<a href="{_e(href)}">{_e(item.artifact)}</a>)'
+
+
+def _artifacts(run: RunAnalysis, analysis: Analysis) -> list[str]:
+    """Each artifact linked (relative: it works inside a bundle too) with how to open it."""
+    rows = [
+        [
+            f'<a href="{_e(href)}"><code>{_e(path)}</code></a>' if href else _e(path),
+            _e(description),
+            _e(viewer),
+        ]
+        for path, href, description, viewer in artifact_rows(run, analysis)
+    ]
+    return ["<h3>Artifacts</h3>", _table(ARTIFACT_HEADER, rows)]
+
+
+def _run(run: RunAnalysis, analysis: Analysis) -> list[str]:
     out = [f"<h2>Run <code>{_e(run.run_id)}</code></h2>"]
     facts = [
         f"workload <strong>{_e(run.workload)}</strong> ({_e(run.size)}), profiler "
@@ -219,6 +245,8 @@ def _run(run: RunAnalysis) -> list[str]:
                 f'<div class="plot">{allocations_svg(peak, title="Bytes at peak by operation")}'
                 "</div>"
             )
+    if run.artifacts:
+        out += _artifacts(run, analysis)
     if run.screenshots:
         out += _screenshots(run)
     if run.notes:

@@ -13,16 +13,20 @@ from runs.text import markdown_code, markdown_text
 
 from ..attribution import Attribution, RoleAttribution
 from ..latency import LatencyDistribution
-from ..model import Analysis, Finding, RunAnalysis, Standing
+from ..model import Analysis, Evidence, Finding, RunAnalysis, Standing
 from .text import (
+    ARTIFACT_HEADER,
     MISSED,
     QUEUE_HEADER,
     SECTION_TITLES,
     SQL_TIMING_HEADERS,
     TARGET_HEADER,
     amount,
+    artifact_href,
+    artifact_rows,
     cost_line,
     evidence,
+    evidence_figure,
     function,
     goal_notes,
     latency_section,
@@ -59,7 +63,7 @@ def render(analysis: Analysis) -> str:
         out += [f"### {SECTION_TITLES[standing]}", ""]
         for finding in section:
             number += 1
-            out += _finding(number, finding)
+            out += _finding(number, finding, analysis)
     if analysis.agreements:
         out += [
             "## Profiler agreement",
@@ -83,11 +87,11 @@ def render(analysis: Analysis) -> str:
             "",
         ]
     for run in analysis.runs:
-        out += _run(run)
+        out += _run(run, analysis)
     return "\n".join(out).rstrip() + "\n"
 
 
-def _finding(number: int, finding: Finding) -> list[str]:
+def _finding(number: int, finding: Finding, analysis: Analysis) -> list[str]:
     where = f" — run {markdown_code(finding.run_id)}" if finding.run_id else ""
     lines = [
         f"#### {number}. {_inline(finding.title)}{where}",
@@ -100,11 +104,35 @@ def _finding(number: int, finding: Finding) -> list[str]:
     if finding.recommendation:
         lines += [f"**Recommendation:** {_inline(finding.recommendation)}", ""]
     if finding.evidence:
-        lines += ["Evidence:", *(f"- {_inline(evidence(e))}" for e in finding.evidence), ""]
+        lines += [
+            "Evidence:",
+            *(f"- {_evidence(e, finding.run_id, analysis)}" for e in finding.evidence),
+            "",
+        ]
     return lines
 
 
-def _run(run: RunAnalysis) -> list[str]:
+def _evidence(item: Evidence, run_id: str | None, analysis: Analysis) -> str:
+    href = artifact_href(analysis, run_id, item.artifact)
+    if href is None:
+        return _inline(evidence(item))
+    return f"{_inline(evidence_figure(item))} ([{_inline(item.artifact)}]({href}))"
+
+
+def _artifacts(run: RunAnalysis, analysis: Analysis) -> list[str]:
+    """Each artifact linked (relative: it works inside a bundle too) with how to open it."""
+    rows = [
+        [
+            Markup(f"[{markdown_code(path)}]({href})" if href else markdown_code(path)),
+            description,
+            viewer,
+        ]
+        for path, href, description, viewer in artifact_rows(run, analysis)
+    ]
+    return ["### Artifacts", "", *_table(ARTIFACT_HEADER, rows), ""]
+
+
+def _run(run: RunAnalysis, analysis: Analysis) -> list[str]:
     out = [f"## Run {markdown_code(run.run_id)}", ""]
     out += [
         f"- workload **{_inline(run.workload)}** ({_inline(run.size)}), profiler "
@@ -171,6 +199,8 @@ def _run(run: RunAnalysis) -> list[str]:
             ),
             "",
         ]
+    if run.artifacts:
+        out += _artifacts(run, analysis)
     if run.screenshots:
         # Listed, not embedded: report.html carries the images themselves.
         out += [

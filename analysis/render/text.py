@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import posixpath
+from urllib.parse import quote
+
 from runs import Verdict
 from workloads.goals import GOALS_COMMAND, METRIC_GOALS, beside_targets, headroom
 
 from ..attribution import FunctionTime, RoleAttribution
 from ..hotspots import SqlHotspot
 from ..latency import LatencyDistribution
-from ..model import Evidence, Finding, RunAnalysis, Standing
+from ..model import Analysis, Evidence, Finding, RunAnalysis, Standing
 
 SECTION_TITLES = {
     Standing.CAUSE: "Causes, by measured cost",
@@ -51,13 +54,29 @@ def ms(value: float | None) -> str:
 
 def evidence(item: Evidence) -> str:
     """``figure = value unit (artifact)``."""
+    return f"{evidence_figure(item)} ({item.artifact})"
+
+
+def evidence_figure(item: Evidence) -> str:
+    """``figure = value unit``: an evidence item without the artifact it came from."""
     if item.unit == "fraction":
         value = pct(item.value)
     elif item.unit == "bytes":
         value = f"{item.value:,.0f} bytes"
     else:
         value = f"{item.value:,.4g} {item.unit}"
-    return f"{item.figure} = {value} ({item.artifact})"
+    return f"{item.figure} = {value}"
+
+
+def artifact_href(analysis: Analysis, run_id: str | None, path: str) -> str | None:
+    """A relative link from the report to ``path`` of run ``run_id`` (a path in its folder),
+    or None when the run lists no such artifact (a figure from the results, a finding about
+    several runs)."""
+    run = next((r for r in analysis.runs if r.run_id == run_id), None)
+    if run is None or not any(a.path == path for a in run.artifacts):
+        return None
+    folder = analysis.artifact_dirs.get(run.run_id, ".")
+    return quote(posixpath.normpath(posixpath.join(folder, path)))
 
 
 def function(item: FunctionTime) -> str:
@@ -179,4 +198,16 @@ def goal_notes(run: RunAnalysis) -> list[tuple[str, str]]:
         )
         for goal in METRIC_GOALS.get(run.workload, ())
         if goal.metric in measured
+    ]
+
+
+ARTIFACT_HEADER = ("file", "what it holds", "how to open it")
+
+
+def artifact_rows(run: RunAnalysis, analysis: Analysis) -> list[tuple[str, str | None, str, str]]:
+    """Each artifact of ``run``: its path, its link from the report, what it holds and how
+    to open it (as the profiler that wrote it says)."""
+    return [
+        (a.path, artifact_href(analysis, run.run_id, a.path), a.description, a.viewer)
+        for a in run.artifacts
     ]

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import re
+import zipfile
+from pathlib import Path
+from urllib.parse import unquote
 
 import numpy as np
+import orjson
 import pytest
 
 from analysis.latency import distribution
@@ -12,9 +16,10 @@ from analysis.model import Analysis
 from analysis.render import html_page, markdown
 from analysis.scaling import ScalingPoint, fit_usl, usl
 from analysis.timelines import memory_timeline, queue_timelines, worker_steps
-from runs import StepResult, WorkerShare, WorkloadResult
+from runs import MANIFEST, StepResult, WorkerShare, WorkloadResult
 from tests.analysis import builders
 
+from .conftest import queueprof
 from .svgread import points, texts
 
 
@@ -134,3 +139,50 @@ def test_report_draws_scaling_timeline_memory_and_workers() -> None:
     assert {"w0", "w1", "tasks completed (total 100)"} <= drawn[2]
     assert len(points(scaling, "measured-async")) == 4
     assert "busy-1" in workers
+
+
+def _hrefs(report: Path) -> list[str]:
+    return re.findall(r'<a href="([^"]+)"', report.read_text(encoding="utf-8"))
+
+
+def test_report_links_every_artifact_relative_to_itself(
+    throughput_run: Path, tmp_path: Path
+) -> None:
+    # GIVEN reports written away from the run folder
+    out = tmp_path / "elsewhere" / "reports"
+    done = queueprof("analyze", throughput_run, "--out", out, "--format", "all")
+    assert done.returncode == 0, done.stderr
+    # THEN each artifact of the manifest is linked once, and each link opens a file
+    listed = {
+        a["path"] for a in orjson.loads((throughput_run / MANIFEST).read_bytes())["artifacts"]
+    }
+    for report in (out / "report.html", out / "report.md"):
+        text = report.read_text(encoding="utf-8")
+        links = _hrefs(report) if report.suffix == ".html" else re.findall(r"\]\(([^)]+)\)", text)
+        assert links
+        for link in links:
+            assert (report.parent / unquote(link)).is_file(), link
+        assert {Path(unquote(link)).name for link in links} >= {Path(p).name for p in listed}
+        assert "how to open it" in text
+
+
+def test_bundle_report_links_work_once_the_bundle_is_unzipped(
+    throughput_run: Path, concurrency_run: Path, tmp_path: Path
+) -> None:
+    bundle = tmp_path / "made" / "proposal"
+    done = queueprof("report", throughput_run, concurrency_run, "--bundle", bundle)
+    assert done.returncode == 0, done.stderr
+    moved = tmp_path / "unzipped"
+    with zipfile.ZipFile(tmp_path / "made" / "proposal.zip") as archive:
+        archive.extractall(moved)
+    report = moved / "proposal" / "analysis" / "report.html"
+    links = _hrefs(report)
+    assert any(link.endswith("op-samples.npz") for link in links)
+    for link in links:
+        target = (report.parent / unquote(link)).resolve()
+        assert target.is_file(), link
+        assert target.is_relative_to(moved.resolve())  # the bundle's copies, not the originals
+    # AND the bundle's plots include the per-worker strips and the scaling fit
+    plots = moved / "proposal" / "concurrency-async" / "plots"
+    assert (plots / "scaling.svg").is_file()
+    assert "tasks completed (total" in " ".join(texts((plots / "workers-1.svg").read_text()))
