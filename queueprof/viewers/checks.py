@@ -62,6 +62,14 @@ class PageExpectation:
     selector: str
     minimum: int
     what: str
+    disowned: tuple[str, ...] = ()
+    """Phrases by which the page says its own results are not to be trusted (memray's
+    leak page without Python-allocator tracing): any of them shown fails the check."""
+
+    def disowning(self, shown_text: str) -> list[str]:
+        """The :attr:`disowned` phrases in ``shown_text`` (whitespace runs count as one)."""
+        text = " ".join(shown_text.split()).casefold()
+        return [phrase for phrase in self.disowned if " ".join(phrase.split()).casefold() in text]
 
 
 @dataclass(frozen=True, slots=True)
@@ -370,6 +378,12 @@ def _page(target: Target, browser: Browser, apps: ViewerApps) -> tuple[_Findings
             )
         else:
             findings.shown.append(f"{expect.what} ({count} x {expect.selector})")
+        shown_text = browser.evaluate("return document.body ? document.body.innerText : ''")
+        for phrase in expect.disowning(str(shown_text or "")):
+            findings.problems.append(
+                f"the page says its results are not to be trusted ({phrase!r}): fix what "
+                "the artifact was made from, or stop writing it"
+            )
         time.sleep(0.3)
         shot = browser.screenshot()
     return findings, shot

@@ -18,11 +18,15 @@ def test_capture_opens_with_filereader_and_reports_render_offline(run_under: Run
     reader = memray.FileReader(run_dir / "memray.bin")
     assert reader.metadata.peak_memory > 0
     reader.close()
-    # AND both flame graphs exist without CDN scripts
-    for name in ("memray-flamegraph.html", "memray-leaks.html"):
-        html = (run_dir / name).read_text()
-        assert '<script src="http' not in html
-        assert "cdn.jsdelivr" not in html
+    # AND the flame graph exists without CDN scripts
+    html = (run_dir / "memray-flamegraph.html").read_text()
+    assert '<script src="http' not in html
+    assert "cdn.jsdelivr" not in html
+    # AND no leak page: without Python-allocator tracing memray's own page says it misleads;
+    # the manifest says why it is missing and how to get it
+    assert not (run_dir / "memray-leaks.html").exists()
+    (problem,) = profiler.manifest()["problems"]
+    assert "trace_python_allocators=true" in problem
     # AND the stats name stacks from the queue's own code
     stats = orjson.loads((run_dir / "memray-stats.json").read_bytes())
     assert stats["peak_memory_bytes"] == profiler.manifest()["summary"]["peak_memory_bytes"]
@@ -35,3 +39,15 @@ def test_full_mode_capture(run_under: RunUnder) -> None:
     profiler = run_under("memray", ["mode=full"])
     profiler.finish()
     assert profiler.manifest()["summary"]["file_format"] == "full"
+
+
+def test_leak_page_with_python_allocators_traced(run_under: RunUnder) -> None:
+    # GIVEN Python-allocator tracing WHEN the run ends THEN the leak page is written, offline,
+    # without memray's banner that its results are misleading
+    profiler = run_under("memray", ["trace_python_allocators=true"])
+    artifacts = profiler.finish()
+    assert "memray-leaks.html" in {a.path for a in artifacts}
+    html = (profiler.run_dir / "memray-leaks.html").read_text()
+    assert "misleading results" not in html
+    assert "cdn.jsdelivr" not in html
+    assert "problems" not in profiler.manifest()

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import orjson
@@ -10,8 +13,9 @@ import pytest
 from queueprof.viewers.browser import BrowserOptions, is_external
 from queueprof.viewers.checks import _Findings, _missing_tracks, _trace_names
 from queueprof.viewers.errors import ViewerSetupError
-from queueprof.viewers.runs import find_apps
+from queueprof.viewers.runs import PAGES, find_apps
 from queueprof.viewers.server import Routes
+from runs.files import MEMRAY_LEAKS as LEAKS
 
 from .conftest import queueprof
 
@@ -154,3 +158,34 @@ def test_view_check_of_a_folder_that_is_not_a_run_names_it(tmp_path: Path) -> No
     assert done.returncode == 2
     assert str(tmp_path) in done.stderr
     assert "not a run folder" in done.stderr
+
+
+MEMRAY_LEAKS_COMMAND = (sys.executable, "-m", "memray", "flamegraph", "--leaks", "--no-web", "-f")
+
+
+def _leaks_page(tmp_path: Path, trace_python_allocators: bool) -> str:
+    """The text of a real memray leak page of a small capture (tags stripped)."""
+    import memray
+
+    capture = tmp_path / f"capture-{trace_python_allocators}.bin"
+    kept = []
+    with memray.Tracker(capture, trace_python_allocators=trace_python_allocators):
+        kept.extend(bytearray(1024) for _ in range(100))
+    page = tmp_path / f"leaks-{trace_python_allocators}.html"
+    done = subprocess.run(
+        [*MEMRAY_LEAKS_COMMAND, "-o", str(page), str(capture)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return re.sub(r"<[^>]+>", " ", page.read_text(encoding="utf-8"))
+
+
+def test_a_leak_page_that_disowns_its_results_fails_the_check(tmp_path: Path) -> None:
+    # GIVEN memray's leak page of a capture without Python-allocator tracing, and one with
+    expect = PAGES[LEAKS]
+    # WHEN the check reads what each page says THEN only the first is refused, by memray's
+    # own words
+    assert expect.disowning(_leaks_page(tmp_path, trace_python_allocators=False))
+    assert expect.disowning(_leaks_page(tmp_path, trace_python_allocators=True)) == []
