@@ -10,10 +10,13 @@ each operation.
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Sequence
 
 import numpy as np
+
+from formats.timeline import is_inline_sql_lane
 
 from .attribution import TOP_FUNCTIONS, Attribution, CategoryTime, FunctionTime, RoleAttribution
 from .load.collapsed import parse_label
@@ -22,6 +25,7 @@ from .operations import BUILTIN, Category, OperationMap, op_category
 from .profile import Frame, ThreadRole, guess_role
 
 US = 1e-6
+_OVERLAP = re.compile(r" \(overlap \d+\)$")
 
 
 def attribute_trace(
@@ -60,18 +64,26 @@ def _calls_role(
     for slices in lanes:
         starts = np.frombuffer(slices.starts, dtype=np.float64)
         durations = np.frombuffer(slices.durations, dtype=np.float64)
-        names = np.frombuffer(slices.names, dtype=np.int32)
+        names = np.frombuffer(slices.names, dtype=np.int32).tolist()
         order = np.lexsort((-durations, starts))
         ends = starts + durations
         remaining = durations.copy()
         owner: list[Category] = [Category.OTHER] * len(starts)
+        # A function's inclusive time counts only its outermost slices: a recursive call,
+        # or a coroutine resumed inside its own earlier slice, is time already counted
+        # (summing every slice gave the workload's step 708% of its category).
+        outermost = [False] * len(starts)
+        on_stack: dict[int, int] = defaultdict(int)
         stack: list[int] = []
         for index in order.tolist():
             start = starts[index]
             while stack and ends[stack[-1]] <= start:
-                stack.pop()
+                on_stack[names[stack.pop()]] -= 1
             parent = stack[-1] if stack else None
-            own = categories[names[index]]
+            name_id = names[index]
+            outermost[index] = on_stack[name_id] == 0
+            on_stack[name_id] += 1
+            own = categories[name_id]
             owner[index] = (
                 own
                 if own is not None
@@ -82,12 +94,13 @@ def _calls_role(
             stack.append(index)
         for index in range(len(starts)):
             category = owner[index]
-            name = int(names[index])
+            name = names[index]
             own_time = max(float(remaining[index]), 0.0) * US
             wall[category] += own_time
             count[category] += 1
             self_time[category][name] += own_time
-            total_time[category][name] += float(durations[index]) * US
+            if outermost[index]:
+                total_time[category][name] += float(durations[index]) * US
     total = sum(wall.values())
     entries = tuple(
         CategoryTime(
@@ -129,19 +142,31 @@ def _top(
 
 
 def _sql_role(trace: TraceData) -> RoleAttribution | None:
-    if not trace.sql_by_op:
+    """The connection threads' time by operation, from the SQL slices on their lanes.
+
+    SQL that ran inline on the event loop is left out: it ran inside the loop's own traced
+    calls, which the event loop's role already counts, and no connection thread ran it.
+    """
+    on_threads = {
+        lane: ops
+        for lane, ops in trace.sql_by_lane.items()
+        if not is_inline_sql_lane(trace.thread_names.get(lane, ""))
+    }
+    if not on_threads:
         return None
     wall: dict[Category, float] = defaultdict(float)
     count: dict[Category, int] = defaultdict(int)
-    for op, totals in trace.sql_by_op.items():
-        category = op_category(op)
-        wall[category] += totals.total_us * US
-        count[category] += totals.count
+    for ops in on_threads.values():
+        for op, totals in ops.items():
+            category = op_category(op)
+            wall[category] += totals.total_us * US
+            count[category] += totals.count
     total = sum(wall.values())
-    threads = sum(1 for name in trace.thread_names.values() if "sqlite thread" in name)
+    # Overlapping statements of one thread go to extra lanes ("..., overlap 2"): one thread.
+    threads = {_OVERLAP.sub("", trace.thread_names.get(lane, str(lane))) for lane in on_threads}
     return RoleAttribution(
         role=ThreadRole.SQLITE_THREAD,
-        threads=threads,
+        threads=len(threads),
         unit="seconds",
         total=total,
         samples=sum(count.values()),

@@ -9,6 +9,27 @@ from __future__ import annotations
 SYNTHETIC_TID_BASE = 1_000_000_000
 """First ``tid`` of the synthetic lanes (Linux thread ids stay below 2**22)."""
 
+SQL_LANE = "sqlite thread"
+"""Prefix of the lane of SQL run on a connection's own thread: ``sqlite thread Thread-3``."""
+INLINE_SQL_LANE = "SQL inline on the event loop"
+"""Prefix of the lane of SQL run on the event loop's thread (``dispatch`` ran the call inline,
+with no trip to a connection thread): ``SQL inline on the event loop (MainThread)``."""
+
+
+def sql_lane(thread: str, *, inline: bool) -> str:
+    """The lane name of SQL statements that ran on ``thread``."""
+    return f"{INLINE_SQL_LANE} ({thread})" if inline else f"{SQL_LANE} {thread}"
+
+
+def is_inline_sql_lane(name: str) -> bool:
+    """True for the lane of SQL that ran on the event loop, not on a connection thread.
+
+    Traces written before the inline lane had its own name put that SQL on
+    ``sqlite thread MainThread``: the main thread runs the event loop, never a connection.
+    """
+    return name.startswith(INLINE_SQL_LANE) or name.startswith(f"{SQL_LANE} MainThread")
+
+
 PRODUCER_LANE = "producer"
 """Label of the lane for operations that carry no worker name."""
 

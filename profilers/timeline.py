@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -32,6 +32,7 @@ from formats.timeline import (
     PRODUCER_LANE,
     RATE,
     SYNTHETIC_TID_BASE,
+    sql_lane,
     statement_label,
 )
 from taskqueue import SqlSample
@@ -163,8 +164,11 @@ def sql_slices(
     lanes: Lanes,
     sql_chars: int,
     connections: Mapping[str, str] | None = None,
+    loop_threads: Collection[str] = (),
 ) -> Built:
-    """One X slice per statement on its connection thread's lane (``sqlite thread <name>``).
+    """One X slice per statement on the lane of the thread it ran on: its connection
+    thread's (``sqlite thread <name>``), or, for a thread in ``loop_threads`` (the call ran
+    inline on the event loop), ``SQL inline on the event loop (<name>)``.
 
     ``connections`` maps a thread name to the connection it serves (``shared`` or a worker
     name), which is added to the lane's name when known.
@@ -181,7 +185,7 @@ def sql_slices(
     texts: dict[str, tuple[str, str, int]] = {}
     built = Built()
     for thread in sorted(by_thread, key=natural_key):
-        label = f"sqlite thread {thread}"
+        label = sql_lane(thread, inline=thread in loop_threads)
         if connections and thread in connections:
             label += f", connection {connections[thread]}"
         packer = LanePacker()

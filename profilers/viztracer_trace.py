@@ -134,6 +134,8 @@ class QueueRecording:
     queues_closed: int
     open_connections: int
     """Connections opened during the session and not closed (their SQL is missing)."""
+    loop_threads: frozenset[str] = frozenset()
+    """Threads queue operations finished on (event loops): SQL there ran inline."""
 
 
 @dataclass(frozen=True)
@@ -308,7 +310,14 @@ def process_trace(
     )
     lanes = Lanes(pid)
     spans = op_spans(ops, clock, lanes)
-    statements = sql_slices(sql, clock, lanes, options.sql_chars, dict(recording.connections))
+    statements = sql_slices(
+        sql,
+        clock,
+        lanes,
+        options.sql_chars,
+        dict(recording.connections),
+        loop_threads=recording.loop_threads,
+    )
     from_sql = any(s.op == "complete" for s in sql)
     completions = completions_from_sql(sql) if from_sql else completions_from_ops(ops)
     counters = queue_counters(

@@ -85,11 +85,14 @@ class _Recorder(QueueObserver):
         """Connection thread name -> the connection's owner (``shared`` or a worker)."""
         self._open_connections = 0
         self._lock = threading.Lock()
+        self.loop_threads: set[str] = set()
 
     def operation(
         self, op: str, worker: str | None, start_ns: int, end_ns: int, items: int
     ) -> None:
         self.ops.append(OpRecord(op, worker, start_ns, end_ns, items))
+        # Operations finish on the event loop's thread: SQL seen there ran inline.
+        self.loop_threads.add(threading.current_thread().name)
 
     def queue_closed(self, stats: QueueStats) -> None:
         self.sql.extend(stats.sql)
@@ -112,6 +115,7 @@ class _Recorder(QueueObserver):
                 ops=self.ops,
                 sql=self.sql,
                 connections=dict(self.connections),
+                loop_threads=frozenset(self.loop_threads),
                 queues_closed=self.queues_closed,
                 open_connections=self._open_connections,
             )

@@ -73,6 +73,9 @@ class TraceData:
     op_durations_us: dict[str, np.ndarray[Any, np.dtype[np.float64]]]
     sql_by_op: dict[str, SqlSliceTotals]
     sql_by_statement: dict[int, tuple[str, SqlSliceTotals]]
+    sql_by_lane: dict[Lane, dict[str, SqlSliceTotals]]
+    """Each SQL lane's slices by operation: which thread ran them (a connection's, or the
+    event loop's when the call ran inline)."""
     call_lanes: dict[Lane, CallSlices]
     names: list[str]
     counters: int
@@ -88,6 +91,7 @@ class _Builder:
         self.sql_op_count: dict[str, int] = defaultdict(int)
         self.sql_op_total: dict[str, float] = defaultdict(float)
         self.sql_statement: dict[int, list[Any]] = {}
+        self.sql_lanes: dict[Lane, dict[str, list[float]]] = defaultdict(dict)
         self.lanes: dict[Lane, CallSlices] = defaultdict(CallSlices)
         self.name_ids: dict[str, int] = {}
         self.names: list[str] = []
@@ -142,6 +146,9 @@ class _Builder:
         duration = float(event["dur"])
         self.sql_op_count[op] += 1
         self.sql_op_total[op] += duration
+        on_lane = self.sql_lanes[(event["pid"], event["tid"])].setdefault(op, [0, 0.0])
+        on_lane[0] += 1
+        on_lane[1] += duration
         statement = args.get("statement")
         if isinstance(statement, int):
             entry = self.sql_statement.setdefault(statement, [op, 0, 0.0])
@@ -206,6 +213,10 @@ def load_trace(path: Path) -> TraceData:
         sql_by_statement={
             index: (str(op), SqlSliceTotals(int(count), float(total)))
             for index, (op, count, total) in builder.sql_statement.items()
+        },
+        sql_by_lane={
+            lane: {op: SqlSliceTotals(int(c), float(t)) for op, (c, t) in ops.items()}
+            for lane, ops in builder.sql_lanes.items()
         },
         call_lanes=dict(builder.lanes),
         names=builder.names,

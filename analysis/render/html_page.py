@@ -284,7 +284,7 @@ def _attribution(attribution: Attribution) -> list[str]:
                     "share",
                     "waiting",
                     "top functions by self time",
-                    "top functions by total time",
+                    "top functions by inclusive time",
                 ],
                 [
                     [
@@ -296,8 +296,10 @@ def _attribution(attribution: Attribution) -> list[str]:
                             _e(f"{function(f)} {pct(f.self_time / c.wall if c.wall else 0)}")
                             for f in c.top_self[:5]
                         ),
+                        # Inclusive time holds callees of other categories (and, in a
+                        # trace, a coroutine's awaits): a share of this row would pass 100%.
                         "<br>".join(
-                            _e(f"{function(f)} {pct(f.total_time / c.wall if c.wall else 0)}")
+                            _e(f"{function(f)} {amount(f.total_time, role.unit)}")
                             for f in c.top_total[:5]
                         ),
                     ]

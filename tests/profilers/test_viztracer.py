@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from formats.chrome_trace import Event, check_nesting, check_trace, read_trace
-from formats.timeline import SYNTHETIC_TID_BASE
+from formats.timeline import INLINE_SQL_LANE, SQL_LANE, SYNTHETIC_TID_BASE
 from profilers import (
     REGISTRY,
     ArtifactKind,
@@ -70,9 +70,13 @@ def test_smoke_run_writes_a_valid_trace_with_every_part(run_under: RunUnder) -> 
     producer = Counter(e["name"] for e in slices_on(events, lanes["producer (queue ops)"]))
     assert producer["enqueue"] == 2
     assert producer["status"] == 19
-    # AND SQL statements on their connection thread's lane, with op, text and rows
-    sql_lanes = [tid for name, tid in lanes.items() if name.startswith("sqlite thread ")]
-    assert len(sql_lanes) == 1
+    # AND SQL statements on the lane of the thread that ran them, with op, text and rows:
+    # the default dispatch runs them inline on the event loop, and the lane says so (not
+    # "sqlite thread MainThread", which read as a connection thread)
+    sql_lanes = [tid for name, tid in lanes.items() if name.startswith((SQL_LANE, INLINE_SQL_LANE))]
+    assert [name for name, tid in lanes.items() if tid in sql_lanes] == [
+        f"{INLINE_SQL_LANE} (MainThread)"
+    ]
     statements = slices_on(events, sql_lanes[0])
     assert {"enqueue: INSERT INTO tasks", "claim: UPDATE tasks", "complete: UPDATE tasks"} <= {
         e["name"] for e in statements
