@@ -158,7 +158,7 @@ def timeline_svg(
     elapsed_s: Sequence[float] | np.ndarray[Any, Any],
     throughput: Sequence[float] | np.ndarray[Any, Any] | None = None,
     queue_depth: Sequence[float] | np.ndarray[Any, Any] | None = None,
-    title: str = "Throughput and queue depth over time",
+    title: str | None = None,
     events: Mapping[str, Sequence[float]] | None = None,
 ) -> str:
     """Throughput (tasks/s, left axis) and queue depth (tasks, right axis) against time,
@@ -183,6 +183,8 @@ def timeline_svg(
             f"timeline: {len(marked)} kinds of event ({', '.join(marked)}); "
             f"mark at most {len(EVENT_STYLES)}"
         )
+    if title is None:
+        title = " and ".join(given).capitalize() + " over time"
     with _figure() as (figure, axes):
         handles = []
         if "throughput" in given:
