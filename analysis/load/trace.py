@@ -88,10 +88,9 @@ class _Builder:
     def __init__(self) -> None:
         self.thread_names: dict[Lane, str] = {}
         self.op_durations: dict[str, array[float]] = defaultdict(lambda: array("d"))
-        self.sql_op_count: dict[str, int] = defaultdict(int)
-        self.sql_op_total: dict[str, float] = defaultdict(float)
         self.sql_statement: dict[int, list[Any]] = {}
-        self.sql_lanes: dict[Lane, dict[str, list[float]]] = defaultdict(dict)
+        self.sql_totals: dict[tuple[int, int, str], list[float]] = {}
+        """(pid, tid, op) -> [count, total us] of the SQL slices on that lane."""
         self.lanes: dict[Lane, CallSlices] = defaultdict(CallSlices)
         self.name_ids: dict[str, int] = {}
         self.names: list[str] = []
@@ -144,11 +143,12 @@ class _Builder:
         args = event.get("args") or {}
         op = str(args.get("op") or event["name"].partition(":")[0])
         duration = float(event["dur"])
-        self.sql_op_count[op] += 1
-        self.sql_op_total[op] += duration
-        on_lane = self.sql_lanes[(event["pid"], event["tid"])].setdefault(op, [0, 0.0])
-        on_lane[0] += 1
-        on_lane[1] += duration
+        key = (event["pid"], event["tid"], op)
+        totals = self.sql_totals.get(key)
+        if totals is None:
+            totals = self.sql_totals[key] = [0, 0.0]
+        totals[0] += 1
+        totals[1] += duration
         statement = args.get("statement")
         if isinstance(statement, int):
             entry = self.sql_statement.setdefault(statement, [op, 0, 0.0])
@@ -206,18 +206,12 @@ def load_trace(path: Path) -> TraceData:
             op: np.frombuffer(values, dtype=np.float64).copy()
             for op, values in builder.op_durations.items()
         },
-        sql_by_op={
-            op: SqlSliceTotals(builder.sql_op_count[op], builder.sql_op_total[op])
-            for op in builder.sql_op_count
-        },
+        sql_by_op=_sql_by_op(builder.sql_totals),
         sql_by_statement={
             index: (str(op), SqlSliceTotals(int(count), float(total)))
             for index, (op, count, total) in builder.sql_statement.items()
         },
-        sql_by_lane={
-            lane: {op: SqlSliceTotals(int(c), float(t)) for op, (c, t) in ops.items()}
-            for lane, ops in builder.sql_lanes.items()
-        },
+        sql_by_lane=_sql_by_lane(builder.sql_totals),
         call_lanes=dict(builder.lanes),
         names=builder.names,
         counters=builder.counters,
@@ -225,3 +219,21 @@ def load_trace(path: Path) -> TraceData:
         skipped=builder.skipped,
         metadata=stream.metadata,
     )
+
+
+def _sql_by_op(totals: Mapping[tuple[int, int, str], list[float]]) -> dict[str, SqlSliceTotals]:
+    count: dict[str, int] = defaultdict(int)
+    total: dict[str, float] = defaultdict(float)
+    for (_, _, op), (n, us) in totals.items():
+        count[op] += int(n)
+        total[op] += us
+    return {op: SqlSliceTotals(count[op], total[op]) for op in count}
+
+
+def _sql_by_lane(
+    totals: Mapping[tuple[int, int, str], list[float]],
+) -> dict[Lane, dict[str, SqlSliceTotals]]:
+    lanes: dict[Lane, dict[str, SqlSliceTotals]] = defaultdict(dict)
+    for (pid, tid, op), (n, us) in totals.items():
+        lanes[(pid, tid)][op] = SqlSliceTotals(int(n), us)
+    return dict(lanes)
