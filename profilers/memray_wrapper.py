@@ -170,8 +170,8 @@ class MemrayProfiler(Profiler):
                     "html",
                     f"open {LEAKS} in a browser (works offline)",
                     "flame graph of memory allocated during the run and still held at its end, "
-                    "Python objects freed one by one (one-time allocations such as imports "
-                    "stay held and show too)",
+                    "Python objects freed one by one (one-time allocations such as imports, "
+                    "and the memory workload's own heap snapshots, are held too and show)",
                 )
             )
         else:
