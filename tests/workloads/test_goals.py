@@ -7,7 +7,7 @@ import math
 import pytest
 
 from analysis.model import Analysis
-from analysis.render import html_page, markdown
+from analysis.render import html_page, markdown, terminal
 from benchmarks.goals.table import ROWS
 from runs import Verdict
 from tests.analysis import builders
@@ -96,3 +96,9 @@ def test_report_shows_seed_target_goal_and_headroom() -> None:
     assert "`python -m benchmarks.goals --only processes_10`" in text
     html = html_page.render(analysis)
     assert '<span class="fail">missed</span>' in html
+    # AND the terminal summary names the goal missed and the least headroom
+    summary = " ".join(terminal.render(analysis).split())
+    assert (
+        "project goals: 0/1 met; missed: process_tasks_per_s_10_workers; least headroom: "
+        "process_tasks_per_s_10_workers 0.80x"
+    ) in summary
