@@ -357,8 +357,9 @@ def _over_time(run: RunAnalysis) -> list[str]:
             + "</ul>"
         )
     for timeline in run.timelines:
-        events = ", ".join(f"{len(t)} {kind}" for kind, t in timeline.events.items() if t)
-        out.append(f"<h3>Throughput over time (series {_e(timeline.series)})</h3>")
+        events = ", ".join(f"{kind} x{len(t)}" for kind, t in timeline.events.items() if t)
+        what = "Throughput and queue depth" if timeline.queue_depth else "Throughput"
+        out.append(f"<h3>{what} over time (series {_e(timeline.series)})</h3>")
         out.append(
             _plot(
                 timeline_svg(
