@@ -105,3 +105,20 @@ def runs(pristine_runs: Path, tmp_path: Path) -> Path:
     copy = tmp_path / "traces"
     shutil.copytree(pristine_runs, copy)
     return copy
+
+
+def memray_leak_page(page: Path, *, trace_python_allocators: bool) -> Path:
+    """memray's real leak flame graph (``--leaks``, offline) of a small capture, at ``page``."""
+    import memray
+
+    capture = page.with_suffix(".bin")
+    kept = []
+    with memray.Tracker(capture, trace_python_allocators=trace_python_allocators):
+        kept.extend(bytearray(1024) for _ in range(100))
+    command = [sys.executable, "-m", "memray", "flamegraph", "--leaks", "--no-web", "-f"]
+    done = subprocess.run(
+        [*command, "-o", str(page), str(capture)], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    capture.unlink()
+    return page

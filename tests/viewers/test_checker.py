@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import orjson
@@ -17,7 +15,7 @@ from queueprof.viewers.runs import PAGES, find_apps
 from queueprof.viewers.server import Routes
 from runs.files import MEMRAY_LEAKS as LEAKS
 
-from .conftest import queueprof
+from .conftest import memray_leak_page, queueprof
 
 
 def test_routes_serve_files_and_app_folders_but_never_climb_out(tmp_path: Path) -> None:
@@ -160,25 +158,12 @@ def test_view_check_of_a_folder_that_is_not_a_run_names_it(tmp_path: Path) -> No
     assert "not a run folder" in done.stderr
 
 
-MEMRAY_LEAKS_COMMAND = (sys.executable, "-m", "memray", "flamegraph", "--leaks", "--no-web", "-f")
-
-
 def _leaks_page(tmp_path: Path, trace_python_allocators: bool) -> str:
     """The text of a real memray leak page of a small capture (tags stripped)."""
-    import memray
-
-    capture = tmp_path / f"capture-{trace_python_allocators}.bin"
-    kept = []
-    with memray.Tracker(capture, trace_python_allocators=trace_python_allocators):
-        kept.extend(bytearray(1024) for _ in range(100))
-    page = tmp_path / f"leaks-{trace_python_allocators}.html"
-    done = subprocess.run(
-        [*MEMRAY_LEAKS_COMMAND, "-o", str(page), str(capture)],
-        capture_output=True,
-        text=True,
-        check=False,
+    page = memray_leak_page(
+        tmp_path / f"leaks-{trace_python_allocators}.html",
+        trace_python_allocators=trace_python_allocators,
     )
-    assert done.returncode == 0, done.stderr
     return re.sub(r"<[^>]+>", " ", page.read_text(encoding="utf-8"))
 
 

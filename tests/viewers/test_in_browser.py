@@ -9,7 +9,7 @@ import pytest
 
 from runs import Manifest
 
-from .conftest import ViewerSetup, queueprof
+from .conftest import ViewerSetup, memray_leak_page, queueprof
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -150,3 +150,48 @@ def test_a_profile_file_with_one_profile_renders_by_its_name(
     # THEN it rendered, showing that one profile
     assert done.returncode == 0, done.stdout + done.stderr
     assert "shows 1: event loop (async-aware wall time)" in done.stdout
+
+
+@pytest.mark.slow
+def test_the_report_with_its_plots_is_screenshotted(viewers: ViewerSetup, runs: Path) -> None:
+    # GIVEN a run's report.html, with its latency CDF drawn inline
+    analyzed = queueprof("analyze", "cpu", "--traces", str(runs), "--format", "html", cwd=runs)
+    assert analyzed.returncode == 0, analyzed.stderr
+    assert '<div class="plot"><svg' in (runs / "cpu" / "report.html").read_text()
+    # WHEN view-check opens the run's artifacts and its report
+    done = queueprof(
+        "view-check", "cpu", "--traces", str(runs),
+        "--speedscope-app", str(viewers.speedscope_app), cwd=runs,
+    )  # fmt: skip
+    # THEN the report rendered and its screenshot is kept beside the others
+    assert done.returncode == 0, done.stdout + done.stderr
+    shots = _screenshots(runs / "cpu")
+    assert shots["screenshots/report.html.png"].endswith(": rendered")
+    assert (runs / "cpu" / "screenshots" / "report.html.png").read_bytes().startswith(PNG)
+
+
+@pytest.mark.slow
+def test_a_leak_page_that_says_it_misleads_fails(viewers: ViewerSetup, runs: Path) -> None:
+    # GIVEN memray's leak page of a capture made without Python-allocator tracing, listed
+    # in the run's manifest as the memray wrapper used to list it
+    folder = runs / "cpu"
+    memray_leak_page(folder / "memray-leaks.html", trace_python_allocators=False)
+    manifest = orjson.loads((folder / "manifest.json").read_bytes())
+    manifest["artifacts"].append(
+        {
+            "kind": "allocations",
+            "path": "memray-leaks.html",
+            "format": "html",
+            "viewer": "open memray-leaks.html in a browser (works offline)",
+            "description": "leak flame graph",
+        }
+    )
+    (folder / "manifest.json").write_bytes(orjson.dumps(manifest))
+    # WHEN view-check opens it THEN it fails on memray's own banner, naming the page
+    done = queueprof(
+        "view-check", "cpu", "--traces", str(runs),
+        "--speedscope-app", str(viewers.speedscope_app), cwd=runs,
+    )  # fmt: skip
+    assert done.returncode == 1, done.stdout + done.stderr
+    failure = next(line for line in done.stderr.splitlines() if "memray-leaks.html" in line)
+    assert "not to be trusted" in failure
