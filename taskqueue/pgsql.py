@@ -145,9 +145,9 @@ COMPLETE_MANY = _ACK_UPDATE.format(acks="$1", now="$2")
 
 FAIL = (
     "UPDATE tasks SET "
-    "state = CASE WHEN $4 AND attempts < max_attempts THEN 'pending' ELSE 'dead' END, "
-    "finished_at = CASE WHEN $4 AND attempts < max_attempts THEN NULL ELSE $6 END, "
-    "run_at = $5, error = $3, worker = NULL, lease_until = NULL "
+    "state = CASE WHEN $4::boolean AND attempts < max_attempts THEN 'pending' ELSE 'dead' END, "
+    "finished_at = CASE WHEN $4::boolean AND attempts < max_attempts THEN NULL "
+    "ELSE $6::float8 END, run_at = $5, error = $3, worker = NULL, lease_until = NULL "
     "WHERE id = $1 AND state = 'running' AND attempts = $2 RETURNING state"
 )
 
@@ -159,7 +159,7 @@ RECLAIM = (
     "FOR UPDATE SKIP LOCKED) "
     "UPDATE tasks AS t SET "
     "state = CASE WHEN t.attempts < t.max_attempts THEN 'pending' ELSE 'dead' END, "
-    "finished_at = CASE WHEN t.attempts < t.max_attempts THEN NULL ELSE $1 END, "
+    "finished_at = CASE WHEN t.attempts < t.max_attempts THEN NULL ELSE $1::float8 END, "
     "error = 'lease expired on worker ' || t.worker, worker = NULL, lease_until = NULL, "
     "run_at = $1 FROM expired WHERE t.id = expired.id AND t.state = 'running' "
     "RETURNING t.state"
