@@ -5,7 +5,16 @@ Atomic claims, leases, retries with backoff, dead-lettering, and selectable stra
 (connection sharing, claim style, batch sizes, wake-up mode) so workloads can compare them.
 """
 
-from .config import ClaimStyle, ConnectionMode, Dispatch, PgClaim, QueueConfig, Wakeup, is_dsn
+from .config import (
+    ClaimStyle,
+    ConnectionMode,
+    Dispatch,
+    PgClaim,
+    QueueConfig,
+    Wakeup,
+    is_dsn,
+    redact_dsn,
+)
 from .errors import (
     InvalidArgumentError,
     InvalidPayloadError,
@@ -64,6 +73,7 @@ __all__ = [
     "encode_json",
     "is_dsn",
     "observing",
+    "redact_dsn",
     "run_async_workers",
     "run_process_workers",
 ]

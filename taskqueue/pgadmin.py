@@ -17,8 +17,11 @@ import secrets
 import shutil
 import subprocess
 import tempfile
+import threading
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -26,6 +29,7 @@ import asyncpg
 from .config import redact_dsn
 from .errors import QueueOpenError
 
+T = TypeVar("T")
 ADMIN_TIMEOUT_S = 10.0
 
 
@@ -73,9 +77,34 @@ async def drop_database(server: str, name: str) -> None:
         await conn.close()
 
 
+def create_database_now(server: str, name: str) -> str:
+    """:func:`create_database` from any code, also inside a running event loop (on a
+    thread of its own: set-up code that must return the URL before its first await)."""
+    return run_now(create_database(server, name))
+
+
 def drop_database_now(server: str, name: str) -> None:
-    """:func:`drop_database` from synchronous code (a cleanup, a signal's aftermath)."""
-    asyncio.run(drop_database(server, name))
+    """:func:`drop_database` from any code (a cleanup, a signal's aftermath)."""
+    run_now(drop_database(server, name))
+
+
+def run_now(work: Coroutine[Any, Any, T]) -> T:
+    """Run ``work`` to its end on an event loop of its own, on a thread of its own."""
+    out: list[T] = []
+    failed: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            out.append(asyncio.run(work))
+        except BaseException as error:  # noqa: BLE001 - re-raised on the caller's thread
+            failed.append(error)
+
+    thread = threading.Thread(target=run, name="queueprof-pgadmin")
+    thread.start()
+    thread.join()
+    if failed:
+        raise failed[0]
+    return out[0]
 
 
 async def server_answers(server: str) -> str | None:

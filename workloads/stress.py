@@ -84,6 +84,8 @@ class StressWorkload(DerivesNothingAfterRun):
     description = "sustained load, bursts, 64 KiB payloads, SIGKILLed workers: lost/duplicated"
     params_type = StressParams
     queue_defaults = "lease_s=1"
+    sqlite_only = True
+    """Reads its queue's SQLite file itself: the runner refuses ``backend=postgresql://``."""
     """A short lease so a killed worker's tasks come back within the run."""
     sizes: Mapping[Size, StressParams] = {
         Size.SMOKE: StressParams(
@@ -95,7 +97,7 @@ class StressWorkload(DerivesNothingAfterRun):
 
     async def run(self, params: StressParams, ctx: RunContext) -> WorkloadResult:
         """Load, kill, drain, then audit the database."""
-        path = ctx.database("stress")
+        path = ctx.sqlite_database("stress")
         rng = random.Random(params.seed)
         ids: list[int] = []
         recoveries: list[float] = []
