@@ -1,0 +1,126 @@
+"""The workloads on the PostgreSQL backend: same results, scratch databases dropped.
+
+Each run gets ``--queue backend=<server>`` (the test server of tests/pg.py); afterwards no
+database the run made is left on the server, the manifest names the backend without its
+password, and the SQL capture and schema snapshot are in the folder.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+import pytest
+
+from runs import MANIFEST, RESULTS, Manifest, RunStatus, WorkloadResult
+from taskqueue import QueueConfig
+from tests.helpers.db import fetch
+from workloads.errors import ParameterError
+from workloads.pgschema import SCHEMA_POSTGRES_JSON
+from workloads.runner import execute, plan_run
+from workloads.sqlcapture import UNATTRIBUTED
+
+from .test_smoke import EXPECTED_LATENCIES, EXPECTED_METRICS
+
+
+def _scratch_left(server: str) -> list[str]:
+    rows = fetch(server, "SELECT datname FROM pg_database WHERE datname LIKE 'qp\\_%'")
+    return sorted(str(r[0]) for r in rows if not str(r[0]).startswith("qp_test_"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["throughput", "latency", "dbops", "concurrency", "memory"])
+def test_a_workload_runs_on_postgres_and_drops_its_databases(
+    name: str, tmp_path: Path, pg_server: str
+) -> None:
+    before = _scratch_left(pg_server)
+    # GIVEN a smoke-size plan on the PostgreSQL backend, with the SQL capture on
+    plan = plan_run(
+        name,
+        size="smoke",
+        out_dir=tmp_path,
+        run_id=f"pg-{name}",
+        queue=f"backend={pg_server},capture_sql=true",
+    )
+    # WHEN it runs
+    outcome = execute(plan)
+    # THEN it completed with the figures the SQLite run has
+    assert outcome.status is RunStatus.COMPLETE, outcome.error
+    folder = tmp_path / f"pg-{name}"
+    result = WorkloadResult.from_dict(orjson.loads((folder / RESULTS).read_bytes()))
+    assert EXPECTED_METRICS[name] <= set(result.metrics)
+    assert EXPECTED_LATENCIES[name] <= set(result.latencies)
+    if name in ("throughput", "concurrency"):
+        assert all(step.workers for step in result.steps), "per-worker figures per step"
+    # AND the manifest names the backend
+    manifest = Manifest.from_json((folder / MANIFEST).read_bytes())
+    assert manifest.queue["backend"] == QueueConfig(backend=pg_server).to_dict()["backend"]
+    # AND the statements were captured per operation, and the schema snapshotted
+    captured = orjson.loads((folder / "sql-statements.json").read_bytes())
+    text = orjson.dumps(captured).decode()
+    assert "FOR UPDATE SKIP LOCKED" in text
+    assert UNATTRIBUTED not in {s.get("op") for s in captured.get("statements", [])}
+    schema = orjson.loads((folder / SCHEMA_POSTGRES_JSON).read_bytes())
+    chosen = next(d for d in schema["databases"] if d["name"] == schema["chosen"])
+    assert chosen["tasks_rows"] > 0
+    assert any("tasks_ready" in index for index in chosen["indexes"])
+    assert chosen["plans"]["claim"]["seq_scans"] == 0
+    # AND no database of the run is left on the server
+    assert _scratch_left(pg_server) == before
+
+
+def test_the_password_stays_out_of_the_manifest(tmp_path: Path) -> None:
+    config = QueueConfig(backend="postgresql://alice:s3cret@db.example:5432/queues")
+    assert config.to_dict()["backend"] == "postgresql://alice:***@db.example:5432/queues"
+    assert "s3cret" not in orjson.dumps(config.to_dict()).decode()
+
+
+def test_a_sqlite_strategy_reads_as_before_the_backend_existed() -> None:
+    # Baselines compare strategies as dicts: the Postgres knobs must not appear in SQLite's.
+    assert not {"backend", "pg_claim", "pg_pool", "pg_synchronous_commit"} & set(
+        QueueConfig().to_dict()
+    )
+
+
+@pytest.mark.parametrize("name", ["stress", "comparison"])
+def test_workloads_that_read_sqlite_files_refuse_the_postgres_backend(
+    name: str, tmp_path: Path
+) -> None:
+    with pytest.raises(ParameterError, match="SQLite backend only") as raised:
+        plan_run(
+            name,
+            size="smoke",
+            out_dir=tmp_path,
+            queue="backend=postgresql://bob:pw@127.0.0.1/test",
+        )
+    assert "pw@" not in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "wrong"),
+    [
+        ("backend=mysql://x", "backend='mysql://x'"),
+        ("pg_claim=nowait", "pg_claim='nowait'"),
+        ("pg_pool=0", "pg_pool=0"),
+        ("pg_synchronous_commit=maybe", "pg_synchronous_commit='maybe'"),
+    ],
+)
+def test_bad_postgres_options_are_refused_by_name(text: str, wrong: str, tmp_path: Path) -> None:
+    with pytest.raises(ParameterError, match=wrong.replace("(", r"\(")):
+        plan_run("throughput", size="smoke", out_dir=tmp_path, queue=text)
+
+
+def test_an_unreachable_server_fails_the_run_with_the_fix(tmp_path: Path) -> None:
+    # A port nothing listens on: the run fails (exit 1) naming the server and what to do.
+    plan = plan_run(
+        "throughput",
+        size="smoke",
+        out_dir=tmp_path,
+        run_id="unreachable",
+        queue="backend=postgresql://nobody@127.0.0.1:1/postgres",
+    )
+    outcome = execute(plan)
+    assert outcome.status is RunStatus.FAILED
+    assert outcome.error is not None
+    assert "cannot be reached" in outcome.error.message
+    assert "start it, or fix the URL" in outcome.error.message
