@@ -54,6 +54,10 @@ _LOST = (
     asyncpg.AdminShutdownError,
     asyncpg.CannotConnectNowError,
     asyncpg.TooManyConnectionsError,
+    # The client lost track of the connection's state (a server-ended session seen in the
+    # middle of a call): as good as lost; the pool replaces the connection.
+    asyncpg.InternalClientError,
+    asyncpg.ProtocolError,
     ConnectionError,
     OSError,
     TimeoutError,
