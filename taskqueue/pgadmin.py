@@ -31,6 +31,15 @@ from .errors import QueueOpenError
 
 T = TypeVar("T")
 ADMIN_TIMEOUT_S = 10.0
+SERVER_ENV = "QUEUEPROF_PG"
+"""The environment variable naming the server benchmarks and tests use (a URL)."""
+
+
+def default_server() -> str:
+    """``QUEUEPROF_PG``, else the local server on 127.0.0.1:5432 as ``PGUSER`` or the login."""
+    return os.environ.get(SERVER_ENV) or (
+        f"postgresql://{os.environ.get('PGUSER') or _login()}@127.0.0.1:5432/postgres"
+    )
 
 
 def with_database(dsn: str, name: str) -> str:

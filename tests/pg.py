@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-SERVER_ENV = "QUEUEPROF_PG"
+SERVER_ENV = "QUEUEPROF_PG"  # as taskqueue.pgadmin.SERVER_ENV (importable without asyncpg)
 SOCKET_DIR = "/var/run/postgresql"
 
 

@@ -38,6 +38,8 @@ from .measure import (
     measure_latency_500,
     measure_op_p50,
     measure_perfetto_trace,
+    measure_pg_cycle_1_worker,
+    measure_pg_workers_10,
     measure_processes_10,
     measure_profile_cpu,
     measure_profiler_overhead,
@@ -58,6 +60,8 @@ GOAL_E2E_MS = dict(zip(E2E_PERCENTILES, (2.0, 5.0, 10.0), strict=True))
 GOAL_LOAD_S = 5.0
 GOAL_LOAD_RSS_RATIO = 2.0
 GOAL_PROFILE_CPU_S = 60.0
+GOAL_PG_CYCLE_RATIO = 0.8
+GOAL_PG_WORKERS_10_RATIO = 0.8
 
 
 def _figure(figures: Mapping[str, float], name: str) -> float:
@@ -245,6 +249,26 @@ ROWS: Mapping[str, Row] = {
             (
                 Goal("load", "load_s", "<=", GOAL_LOAD_S, "s"),
                 Goal("peak RSS/file", "rss_ratio", "<=", GOAL_LOAD_RSS_RATIO, "x"),
+            ),
+        ),
+        Row(
+            "pg_cycle_1_worker",
+            "PostgreSQL backend, 1 worker, one task per call",
+            "-",
+            f">= {GOAL_PG_CYCLE_RATIO}x plain asyncpg running the same statements",
+            measure_pg_cycle_1_worker,
+            (Goal("ratio", "ratio", ">=", GOAL_PG_CYCLE_RATIO, "x"),),
+        ),
+        Row(
+            "pg_workers_10",
+            "PostgreSQL backend, 10 workers, default batching",
+            "-",
+            f">= {GOAL_PG_WORKERS_10_RATIO}x plain asyncpg claiming 100 at a time; every "
+            "worker does work",
+            measure_pg_workers_10,
+            (
+                Goal("ratio", "ratio", ">=", GOAL_PG_WORKERS_10_RATIO, "x"),
+                Goal("idle workers", "idle_workers", "==", 0, ""),
             ),
         ),
         Row(
