@@ -4,6 +4,8 @@ The counterpart of :mod:`benchmarks.queue_vs_sqlite` for the PostgreSQL backend:
 gets a fresh database on the same server, the plain side runs :mod:`taskqueue.pgsql`'s strings
 (as the queue builds them for its default strategy) on one asyncpg connection, so the ratio
 is the queue's own overhead (the pool, engines, JSON, Task objects), not a different SQL.
+The queue's side is the SQLite rows' own (:func:`benchmarks.goals.measure.engine_cycle` and
+``pool_cycle``), given a database URL.
 
 - :func:`raw_pg_cycle`: INSERT one task at a time, then claim one task at a time with the
   previous task's ack in the same statement (what one engine with ``claim_batch=1,
@@ -24,16 +26,7 @@ from typing import TypeVar
 import asyncpg
 import orjson
 
-from taskqueue import (
-    QueueConfig,
-    TaskQueue,
-    WorkerEngine,
-    pgadmin,
-    pgsql,
-    redact_dsn,
-    run_async_workers,
-    sql,
-)
+from taskqueue import QueueConfig, TaskQueue, pgadmin, pgsql, redact_dsn, sql
 from taskqueue.config import PgClaim
 
 T = TypeVar("T")
@@ -118,35 +111,6 @@ def _check(done: int, tasks: int, dsn: str) -> None:
             f"plain asyncpg completed {done} of the {tasks} tasks it inserted into "
             f"{redact_dsn(dsn)}; taskqueue/pgsql.py and this loop disagree"
         )
-
-
-async def queue_pg_cycle(dsn: str, tasks: int) -> float:
-    """Tasks/s of the queue: ``tasks`` single enqueues, then one engine with
-    ``claim_batch=1, ack_batch=1`` (the work of :func:`raw_pg_cycle`)."""
-    config = QueueConfig(claim_batch=1, ack_batch=1)
-    async with TaskQueue(dsn, config) as queue:
-        started = time.perf_counter()
-        for _ in range(tasks):
-            await queue.enqueue("noop", {"n": 0})
-        stats = await WorkerEngine("w0", queue, claim_batch=1, ack_batch=1).run_until_empty()
-        elapsed = time.perf_counter() - started
-    if stats.completed != tasks:
-        raise RuntimeError(f"queue cycle: {stats.completed} of {tasks} tasks completed")
-    return tasks / elapsed
-
-
-async def queue_pg_pool(dsn: str, tasks: int, workers: int, batch: int) -> tuple[float, int]:
-    """Tasks/s of the queue with ``QueueConfig()`` defaults: enqueue_many of ``batch``, then
-    ``workers`` async engines drain; also how many engines completed nothing."""
-    async with TaskQueue(dsn, QueueConfig()) as queue:
-        started = time.perf_counter()
-        for first in range(0, tasks, batch):
-            await queue.enqueue_many([("noop", {"n": 0})] * min(batch, tasks - first))
-        result = await run_async_workers(queue, workers)
-        elapsed = time.perf_counter() - started
-    if result.total.completed != tasks:
-        raise RuntimeError(f"{workers} workers: {result.total.completed} of {tasks} completed")
-    return tasks / elapsed, sum(1 for e in result.engines if e.completed == 0)
 
 
 def run(work: Awaitable[T]) -> T:

@@ -149,7 +149,7 @@ def _rates(figures: Mapping[str, float]) -> str:
     )
 
 
-async def engine_cycle(path: Path, tasks: int) -> float:
+async def engine_cycle(path: Path | str, tasks: int) -> float:
     """Tasks/s of enqueueing ``tasks`` one at a time, then one engine claiming and acking 1.
 
     Per task that is the work of :func:`raw_cycle`: one insert, one claim of one task, one
@@ -180,7 +180,7 @@ class PoolCycle:
     """Engines that completed no task (0: every engine of the pool worked)."""
 
 
-async def pool_cycle(path: Path, tasks: int, workers: int, batch: int) -> PoolCycle:
+async def pool_cycle(path: Path | str, tasks: int, workers: int, batch: int) -> PoolCycle:
     """A cycle of ``workers`` engines with ``QueueConfig()``.
 
     The cycle enqueues in batches of ``batch`` (as :func:`raw_batched` inserts) and then drains;
@@ -300,7 +300,7 @@ def measure_pg_cycle_1_worker(sizes: Sizes, scratch: Path, say: Say) -> Measured
     figures, server = _pg_ratio_rounds(
         sizes,
         lambda dsn: pg.raw_pg_cycle(dsn, n),
-        lambda dsn: pg.queue_pg_cycle(dsn, n),
+        lambda dsn: engine_cycle(dsn, n),
         "goal-cycle",
         say,
     )
@@ -325,9 +325,9 @@ def measure_pg_workers_10(sizes: Sizes, scratch: Path, say: Say) -> Measured:
     idle: list[int] = []
 
     async def ours(dsn: str) -> float:
-        rate, idle_workers = await pg.queue_pg_pool(dsn, n, 10, batch)
-        idle.append(idle_workers)
-        return rate
+        cycle = await pool_cycle(dsn, n, 10, batch)
+        idle.append(cycle.idle_workers)
+        return cycle.tasks_per_s
 
     figures, server = _pg_ratio_rounds(
         sizes, lambda dsn: pg.raw_pg_batched(dsn, n, batch), ours, "goal-pool", say
