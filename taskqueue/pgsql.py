@@ -7,6 +7,7 @@ plain-asyncpg baseline of the goal table runs these same strings.
 
 from __future__ import annotations
 
+from . import sql
 from .config import PgClaim
 
 APPLICATION = "queueprof"
@@ -170,9 +171,29 @@ STATUS = (
     "created_at, started_at, finished_at, result, error FROM tasks WHERE id = $1"
 )
 
-COUNTS = "SELECT state, count(*) FROM tasks GROUP BY state"
+# Plain SQL both databases read alike: the same strings as SQLite's.
+COUNTS = sql.COUNTS
+IS_DRAINED = sql.IS_DRAINED
 
-IS_DRAINED = (
-    "SELECT NOT EXISTS (SELECT 1 FROM tasks WHERE state = 'pending') "
-    "AND NOT EXISTS (SELECT 1 FROM tasks WHERE state = 'running')"
-)
+
+def every_statement() -> dict[str, str]:
+    """Every statement the queue may send, by a name, in each strategy's variant: what a
+    run's schema snapshot plans (``workloads.pgschema``)."""
+    found = {
+        "complete": COMPLETE,
+        "complete_many": COMPLETE_MANY,
+        "fail": FAIL,
+        "expired_exists": EXPIRED_EXISTS,
+        "reclaim": RECLAIM,
+        "status": STATUS,
+        "counts": COUNTS,
+        "is_drained": IS_DRAINED,
+    }
+    for notify in (False, True):
+        suffix = "_notify" if notify else ""
+        found[f"insert{suffix}"] = insert_statement(notify)
+        found[f"insert_many{suffix}"] = insert_many_statement(notify)
+    for style in PgClaim:
+        found[f"claim_{style.value}"] = claim_statement(style)
+        found[f"claim_with_acks_{style.value}"] = claim_with_acks_statement(style)
+    return found

@@ -3,11 +3,12 @@
 The counterpart of :mod:`workloads.schema` for ``backend=postgresql://...``. Plans are true
 only of the schema they were made on, so before the run's scratch databases are dropped the
 runner copies each one's tables, columns and indexes (with ``EXPLAIN`` plans of the queue's
-own statements, made there and then) into ``schema-postgres.json``:
+statements in every strategy's variant, made there and then) into ``schema-postgres.json``:
 ``{"schema_version": 1, "chosen": name, "databases": [{"name", "tasks_rows", "tables":
 {table: [[column, type, nullable], ...]}, "indexes": [CREATE INDEX ...], "plans": {statement
-name: {"sql", "plan", "seq_scans", "sorts"}}}]}``. A plan flags each ``Seq Scan`` and
-``Sort`` node on the queue's tables, the two a queue's hot statements must not have.
+name: {"sql", "plan": [line, ...], "seq_scans": [node line, ...], "sorts": [...]}}}]}``.
+A plan lists its ``Seq Scan`` nodes on ``tasks`` and its ``Sort`` nodes, the two a queue's
+hot statements must not have (the analysis reads them as SQLite's full scans and sorts).
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ from typing import Any
 import orjson
 
 from runs import Artifact, ArtifactKind, write_atomic
+from runs.files import SCHEMA_POSTGRES
 
-SCHEMA_POSTGRES_JSON = "schema-postgres.json"
+SCHEMA_POSTGRES_JSON = SCHEMA_POSTGRES
 SCHEMA_POSTGRES_VERSION = 1
 
 
@@ -80,7 +82,6 @@ async def _read(dsn: str, name: str) -> dict[str, Any] | None:
     import asyncpg
 
     from taskqueue import pgsql
-    from taskqueue.config import PgClaim
 
     try:
         conn = await asyncpg.connect(dsn, timeout=10)
@@ -105,16 +106,7 @@ async def _read(dsn: str, name: str) -> dict[str, Any] | None:
         plans: dict[str, Any] = {}
         if "tasks" in tables:
             rows = int(await conn.fetchval("SELECT count(*) FROM tasks"))
-            statements = {
-                "claim": pgsql.claim_statement(PgClaim.SKIP_LOCKED),
-                "complete": pgsql.COMPLETE,
-                "fail": pgsql.FAIL,
-                "expired_exists": pgsql.EXPIRED_EXISTS,
-                "reclaim": pgsql.RECLAIM,
-                "status": pgsql.STATUS,
-                "is_drained": pgsql.IS_DRAINED,
-            }
-            for label, statement in statements.items():
+            for label, statement in pgsql.every_statement().items():
                 plans[label] = await _plan(conn, statement)
     finally:
         await conn.close()
@@ -140,6 +132,11 @@ async def _plan(conn: Any, statement: str) -> dict[str, Any]:
     return {
         "sql": statement,
         "plan": lines,
-        "seq_scans": sum(1 for line in lines if "Seq Scan on tasks" in line),
-        "sorts": sum(1 for line in lines if line.lstrip(" ->").startswith("Sort ")),
+        "seq_scans": [line.strip() for line in lines if SEQ_SCAN_NODE.match(line)],
+        "sorts": [line.strip() for line in lines if SORT_NODE.match(line)],
     }
+
+
+# Plan nodes, not their detail lines ("Sort Key: ..."): a node line has its cost.
+SEQ_SCAN_NODE = re.compile(r"^\s*(->\s+)?(Parallel )?Seq Scan on tasks\b.*\(cost=")
+SORT_NODE = re.compile(r"^\s*(->\s+)?(Incremental )?Sort\s+\(cost=")
