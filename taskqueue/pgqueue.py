@@ -111,6 +111,7 @@ class PgTaskQueue(TaskQueue):
                 min_size=1,
                 max_size=self.config.pg_pool,
                 server_settings=settings,
+                reset=_nothing_to_reset,
             )
             assert self._pool is not None
             async with self._pool.acquire() as conn:
@@ -325,6 +326,13 @@ class PgTaskQueue(TaskQueue):
             await asyncio.sleep(delay * random.uniform(0.5, 1.5))
             self.stats.busy_wait_ns[op] += perf_counter_ns() - slept
             delay = min(delay * 2, max(cfg.busy_backoff_max_ms / 1000.0, 0.1))
+
+
+async def _nothing_to_reset(conn: asyncpg.Connection) -> None:
+    """The pool's reset of a released connection: nothing to do, as the queue leaves no
+    session state behind (no SET, LISTEN, cursor or session-level lock; its schema lock is
+    per transaction). asyncpg's default reset (RESET ALL, UNLISTEN *, ...) is one more round
+    trip on every operation; asyncpg still rolls back a transaction left open."""
 
 
 async def _prepare(conn: asyncpg.Connection, where: str) -> None:
