@@ -189,7 +189,7 @@ def plan_run(
         raise ParameterError(
             f"--queue backend={redact_dsn(queue_config.backend)}: workload {workload.name!r} "
             "reads its SQLite file directly and runs on the SQLite backend only; drop the "
-            "backend option, or run throughput, latency, dbops, concurrency or memory"
+            "backend option, or run throughput, latency, dbops, concurrency, stress or memory"
         )
     targets = load_targets(targets_file)
     run_dir = out_dir / check_run_id(run_id or new_run_id(workload.name))

@@ -30,7 +30,9 @@ def _scratch_left(server: str, workload: str) -> list[str]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["throughput", "latency", "dbops", "concurrency", "memory"])
+@pytest.mark.parametrize(
+    "name", ["throughput", "latency", "dbops", "concurrency", "memory", "stress"]
+)
 def test_a_workload_runs_on_postgres_and_drops_its_databases(
     name: str, tmp_path: Path, pg_server: str
 ) -> None:
@@ -84,8 +86,8 @@ def test_a_sqlite_strategy_reads_as_before_the_backend_existed() -> None:
     )
 
 
-@pytest.mark.parametrize("name", ["stress", "comparison"])
-def test_workloads_that_read_sqlite_files_refuse_the_postgres_backend(
+@pytest.mark.parametrize("name", ["comparison"])
+def test_a_workload_that_reads_sqlite_files_refuses_the_postgres_backend(
     name: str, tmp_path: Path
 ) -> None:
     with pytest.raises(ParameterError, match="SQLite backend only") as raised:
@@ -126,3 +128,29 @@ def test_an_unreachable_server_fails_the_run_with_the_fix(tmp_path: Path) -> Non
     assert outcome.error is not None
     assert "cannot be reached" in outcome.error.message
     assert "start it, or fix the URL" in outcome.error.message
+
+
+@pytest.mark.slow
+def test_stress_kills_worker_processes_on_postgres_and_loses_nothing(
+    tmp_path: Path, pg_server: str
+) -> None:
+    # GIVEN process workers on the Postgres backend, one SIGKILLed every half second
+    plan = plan_run(
+        "stress",
+        size="smoke",
+        out_dir=tmp_path,
+        run_id="pg-stress-kills",
+        params=("mode=process", "kill_every_s=0.5"),
+        queue=f"backend={pg_server}",
+    )
+    # WHEN the load runs and drains
+    outcome = execute(plan)
+    # THEN workers were killed holding leases, and the database's own audit (a trigger on
+    # the tasks table) found nothing lost and nothing completed twice
+    assert outcome.status is RunStatus.COMPLETE, outcome.error
+    assert outcome.result.counters["workers_killed"] >= 1
+    assert outcome.result.counters["lost"] == 0
+    assert outcome.result.counters["duplicated"] == 0
+    assert outcome.result.counters["done"] > 0
+    assert outcome.result.metrics["lost_tasks"] == 0
+    assert outcome.result.metrics["duplicated_tasks"] == 0
