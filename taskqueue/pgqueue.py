@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 import asyncpg
 
 from . import observe, pgsql
-from .config import QueueConfig, redact_dsn
+from .config import ConnectionMode, QueueConfig, redact_dsn
 from .errors import (
     InvalidArgumentError,
     QueueBusyError,
@@ -84,6 +84,10 @@ class PgTaskQueue(TaskQueue):
         self._where = redact_dsn(self.target)
         self._inline = False  # every call suspends on the network: no turns to give away
         self._pool: asyncpg.Pool | None = None
+        self._worker_pools: dict[str, asyncpg.Pool] = {}
+        """With ``connection=per-worker``: one connection of its own per worker name (a pool
+        of one, which replaces the connection when it is lost)."""
+        self._pools_opening = asyncio.Lock()
         self._listener: asyncpg.Connection | None = None
         self._token = f"{os.getpid()}.{id(self)}"
         """This queue's notifications carry it, so the listener skips its own."""
@@ -104,17 +108,9 @@ class PgTaskQueue(TaskQueue):
     async def open(self) -> PgTaskQueue:
         """Connect, check the database is ours (or empty) and create the schema; listen for
         other processes' enqueues with ``wakeup=notify``. Raises :class:`QueueOpenError`."""
-        settings = {"synchronous_commit": self.config.pg_synchronous_commit}
         try:
-            self._pool = await asyncpg.create_pool(
-                self.target,
-                min_size=1,
-                max_size=self.config.pg_pool,
-                server_settings=settings,
-                reset=_nothing_to_reset,
-            )
-            assert self._pool is not None
-            async with self._pool.acquire() as conn:
+            self._pool = pool = await self._new_pool(self.config.pg_pool)
+            async with pool.acquire() as conn:
                 await _prepare(conn, self._where)
             if self.config.wakeup.mode == "notify":
                 self._listener = await asyncpg.connect(self.target)
@@ -127,6 +123,29 @@ class PgTaskQueue(TaskQueue):
                 raise QueueOpenError(_open_fix(self._where, error)) from None
             raise
         return self
+
+    async def _new_pool(self, size: int) -> asyncpg.Pool:
+        pool: asyncpg.Pool = await asyncpg.create_pool(
+            self.target,
+            min_size=1,
+            max_size=size,
+            server_settings={"synchronous_commit": self.config.pg_synchronous_commit},
+            reset=_nothing_to_reset,
+        )
+        return pool
+
+    async def _pool_of(self, worker: str | None) -> asyncpg.Pool | None:
+        """The pool ``worker``'s operations use: the shared one, or with
+        ``connection=per-worker`` the worker's own; None once the queue is closed."""
+        if worker is None or self.config.connection is not ConnectionMode.PER_WORKER:
+            return self._pool
+        found = self._worker_pools.get(worker)
+        if found is None:
+            async with self._pools_opening:
+                found = self._worker_pools.get(worker)
+                if found is None and not self._closed:
+                    found = self._worker_pools[worker] = await self._new_pool(1)
+        return None if self._closed else found
 
     def _heard(self, conn: object, pid: int, channel: str, payload: str) -> None:
         token, _, count = payload.rpartition(" ")
@@ -144,10 +163,13 @@ class PgTaskQueue(TaskQueue):
         if pool is not None:
             for observer in observe.active:
                 observer.queue_closed(self.stats)
+        async with self._pools_opening:  # none is being opened now; none will be
+            pools, self._worker_pools = list(self._worker_pools.values()), {}
+        for each in [*pools, *([pool] if pool is not None else [])]:
             try:
-                await asyncio.wait_for(pool.close(), 10)
+                await asyncio.wait_for(each.close(), 10)
             except (TimeoutError, *_LOST):
-                pool.terminate()  # a connection stuck on a dead server
+                each.terminate()  # a connection stuck on a dead server
 
     # -- operations ------------------------------------------------------------------------
 
@@ -188,7 +210,7 @@ class PgTaskQueue(TaskQueue):
         start = self._clock_start()
         # A claim whose connection was lost may have committed: its tasks come back when
         # their lease expires, so sending it again loses nothing and runs nothing twice.
-        tasks = await self._run("claim", self._pg.claim, worker, n, lease_s)
+        tasks = await self._run("claim", self._pg.claim, worker, n, lease_s, worker=worker)
         self.stats.claim_trips += 1
         if start:
             self._finish("claim", start, len(tasks), worker)
@@ -199,7 +221,7 @@ class PgTaskQueue(TaskQueue):
             return 0
         start = self._clock_start()
         # (id, attempts) names one claim: an ack sent twice applies once.
-        applied = await self._run("complete", self._pg.complete_acks, acks)
+        applied = await self._run("complete", self._pg.complete_acks, acks, worker=worker)
         self.stats.stale_acks += len(acks) - applied
         self._finished(acks)
         if start:
@@ -214,7 +236,7 @@ class PgTaskQueue(TaskQueue):
         lease_s = self._claim_args(worker, n, lease)
         start = self._clock_start()
         applied, tasks = await self._run(
-            "claim", self._pg.complete_and_claim, acks, worker, n, lease_s
+            "claim", self._pg.complete_and_claim, acks, worker, n, lease_s, worker=worker
         )
         self.stats.claim_trips += 1
         self.stats.stale_acks += len(acks) - applied
@@ -229,7 +251,14 @@ class PgTaskQueue(TaskQueue):
         cfg = self.config
         backoff = min(cfg.retry_backoff_s * 2 ** (task.attempts - 1), cfg.retry_backoff_max_s)
         state = await self._run(
-            "fail", self._pg.fail, task.id, task.attempts, _storable(str(error)), retry, backoff
+            "fail",
+            self._pg.fail,
+            task.id,
+            task.attempts,
+            _storable(str(error)),
+            retry,
+            backoff,
+            worker=task.worker,
         )
         if state is None:
             self.stats.stale_acks += 1
@@ -272,19 +301,27 @@ class PgTaskQueue(TaskQueue):
     # -- plumbing --------------------------------------------------------------------------
 
     async def _run(
-        self, op: str, fn: Callable[..., Awaitable[T]], *args: Any, resend: bool = True
+        self,
+        op: str,
+        fn: Callable[..., Awaitable[T]],
+        *args: Any,
+        resend: bool = True,
+        worker: str | None = None,
     ) -> T:
-        """``fn(conn, *args)`` on a connection of the pool; contention retried in short
-        jittered steps (as SQLITE_BUSY is), a lost connection retried when ``resend`` (the
-        operation is safe to send twice), every other failure a queue error."""
+        """``fn(conn, *args)`` on a connection of ``worker``'s pool (:meth:`_pool_of`);
+        contention retried in short jittered steps (as SQLITE_BUSY is), a lost connection
+        retried when ``resend`` (the operation is safe to send twice), every other failure a
+        queue error."""
         cfg = self.config
         delay = 0.0001
         deadline = 0.0
         while True:
-            pool = self._pool
-            if pool is None or self._closed:
+            if self._pool is None or self._closed:
                 raise QueueClosedError(f"{op} on {self._where}: the queue is closed")
             try:
+                pool = await self._pool_of(worker)
+                if pool is None:
+                    raise QueueClosedError(f"{op} on {self._where}: the queue is closed")
                 async with pool.acquire() as conn:
                     return await fn(conn, *args)
             except _CONTENTION as error:

@@ -89,6 +89,9 @@ def test_twenty_async_workers_run_every_task_exactly_once(
         pytest.param(PgClaim.SKIP_LOCKED, 10, "poll:10", 5, id="skip-locked-pool5-poll"),
         # The naive claim waits on other claims' row locks, then finds their rows taken.
         pytest.param(PgClaim.FOR_UPDATE, 1, "notify", 10, id="for-update"),
+        # A connection of its own per engine (connection=per-worker), as each one would have
+        # on its own host.
+        pytest.param(PgClaim.SKIP_LOCKED, 10, "notify", 0, id="per-worker"),
     ],
 )
 def test_twenty_async_workers_on_postgres_run_every_task_exactly_once(
@@ -99,7 +102,13 @@ def test_twenty_async_workers_on_postgres_run_every_task_exactly_once(
     wakeup: str,
     pool: int,
 ) -> None:
-    config = QueueConfig(pg_claim=claim, ack_batch=ack_batch, wakeup=wakeup, pg_pool=pool)
+    config = QueueConfig(
+        pg_claim=claim,
+        ack_batch=ack_batch,
+        wakeup=wakeup,
+        pg_pool=pool or 1,
+        connection=ConnectionMode.PER_WORKER if pool == 0 else ConnectionMode.SHARED,
+    )
     _drain_with_twenty_workers(pg_dsn, config, executed)
 
 

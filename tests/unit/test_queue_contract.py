@@ -4,7 +4,7 @@ queue reaches its database.
 SQLite: connection in {shared, per-worker} x claim_style in {returning, immediate,
 deferred} x claim/ack batch in {1, 50}. PostgreSQL (a fresh database per test, see
 tests/pg.py): pg_claim in {skip-locked, for-update} x batch in {1, 50}, with LISTEN/NOTIFY
-and polling wake-ups and a pool of one connection among them. Time is a
+and polling wake-ups, a pool of one connection, and a connection per worker among them. Time is a
 :class:`FakeClock`: delays and leases move only when a test advances it.
 """
 
@@ -56,16 +56,18 @@ STRATEGIES = [
                 ack_batch=batch,
                 wakeup=wakeup,
                 pg_pool=pool,
+                connection=connection,
                 retry_backoff_s=1.0,
             ),
         ),
-        id=f"pg-{claim}-batch{batch}-{wakeup.replace(':', '')}-pool{pool}",
+        id=f"pg-{claim}-batch{batch}-{wakeup.replace(':', '')}-pool{pool}-{connection}",
     )
-    for claim, batch, wakeup, pool in [
-        (PgClaim.SKIP_LOCKED, 1, "notify", 10),
-        (PgClaim.SKIP_LOCKED, 50, "poll:20", 1),
-        (PgClaim.FOR_UPDATE, 1, "poll:20", 10),
-        (PgClaim.FOR_UPDATE, 50, "notify", 10),
+    for claim, batch, wakeup, pool, connection in [
+        (PgClaim.SKIP_LOCKED, 1, "notify", 10, ConnectionMode.SHARED),
+        (PgClaim.SKIP_LOCKED, 50, "poll:20", 1, ConnectionMode.SHARED),
+        (PgClaim.FOR_UPDATE, 1, "poll:20", 10, ConnectionMode.PER_WORKER),
+        (PgClaim.FOR_UPDATE, 50, "notify", 10, ConnectionMode.SHARED),
+        (PgClaim.SKIP_LOCKED, 50, "notify", 10, ConnectionMode.PER_WORKER),
     ]
 ]
 
