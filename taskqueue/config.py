@@ -66,8 +66,9 @@ class PgClaim(StrEnum):
     SKIP_LOCKED = "skip-locked"
     """``SELECT ... FOR UPDATE SKIP LOCKED``: concurrent claims pass over each other's rows."""
     FOR_UPDATE = "for-update"
-    """The naive ``FOR UPDATE``: a claim waits for the rows another one locked, then finds
-    them taken. Kept to show lock waits and claim conflicts."""
+    """The naive ``FOR UPDATE``: a claim waits for the rows another one locked, finds them
+    taken and reads on past them, so concurrent claims queue on each other's locks. Kept to
+    show the lock waits."""
 
 
 SYNCHRONOUS_COMMIT = ("on", "off", "local", "remote_write", "remote_apply")

@@ -91,8 +91,9 @@ def claim_statement(style: PgClaim) -> str:
     rows, locking them, then lease them.
 
     ``skip-locked`` passes over rows another claim has locked; ``for-update`` waits for
-    them, then finds them taken (re-checked after the wait) and returns fewer rows: kept to
-    show the lock waits and conflicts a naive claim has under concurrency.
+    them to be released, re-checks them (taken by then) and reads on past them: concurrent
+    claims of the head of the queue run one after another. Kept to show the lock waits a
+    naive claim has under concurrency.
     """
     return f"WITH picked AS ({_picked(style)}) {_LEASE}"
 
