@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import importlib.util
 import shutil
 import signal
 import tempfile
@@ -46,7 +47,7 @@ from taskqueue import InvalidArgumentError, QueueConfig, observing, redact_dsn
 from .base import Workload
 from .capture import RunCapture, write_declarations
 from .context import PartialResults, RunContext
-from .environment import capture_environment
+from .environment import capture_environment, postgres_environment
 from .errors import ParameterError
 from .interrupts import Interrupts, describe, interrupts
 from .params import Size, WorkloadParams
@@ -185,6 +186,11 @@ def plan_run(
     chosen = workload.sizes[size_value].with_overrides(params)
     chosen.check_ready()
     queue_config = parse_queue(queue, workload.queue_defaults)
+    if queue_config.backend != "sqlite" and importlib.util.find_spec("asyncpg") is None:
+        raise ParameterError(
+            f"--queue backend={redact_dsn(queue_config.backend)}: the PostgreSQL backend needs "
+            "asyncpg, which is not installed; pip install 'queueprof[postgres]' (or asyncpg)"
+        )
     if queue_config.backend != "sqlite" and getattr(workload, "sqlite_only", False):
         raise ParameterError(
             f"--queue backend={redact_dsn(queue_config.backend)}: workload {workload.name!r} "
@@ -229,6 +235,8 @@ def claim(plan: RunPlan) -> RunFolder:
     the caller acts on ``Interrupts.received`` once it holds the folder.
     """
     environment = capture_environment()  # before the folder exists: nothing half-written
+    if plan.queue_config.backend != "sqlite":
+        environment["postgresql"] = postgres_environment(plan.queue_config.backend)
     manifest = Manifest(
         run_id=plan.run_id,
         workload=plan.workload.name,

@@ -7,6 +7,7 @@ password, and the SQL capture and schema snapshot are in the folder.
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 import orjson
@@ -58,6 +59,9 @@ def test_a_workload_runs_on_postgres_and_drops_its_databases(
     # AND the manifest names the backend
     manifest = Manifest.from_json((folder / MANIFEST).read_bytes())
     assert manifest.queue["backend"] == QueueConfig(backend=pg_server).to_dict()["backend"]
+    server = manifest.environment["postgresql"]
+    assert server["settings"]["server_version"]
+    assert "synchronous_commit" in server["settings"]
     # AND the statements were captured per operation, and the schema snapshotted
     captured = orjson.loads((folder / "sql-statements.json").read_bytes())
     text = orjson.dumps(captured).decode()
@@ -154,3 +158,16 @@ def test_stress_kills_worker_processes_on_postgres_and_loses_nothing(
     assert outcome.result.counters["done"] > 0
     assert outcome.result.metrics["lost_tasks"] == 0
     assert outcome.result.metrics["duplicated_tasks"] == 0
+
+
+def test_the_postgres_backend_without_asyncpg_is_a_usage_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A machine with nothing but Python: SQLite runs, Postgres says what to install.
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "asyncpg" else real(name, *a)
+    )
+    with pytest.raises(ParameterError, match=r"needs asyncpg.*pip install"):
+        plan_run("throughput", size="smoke", out_dir=tmp_path, queue="backend=postgresql://x/y")
+    plan_run("throughput", size="smoke", out_dir=tmp_path)
