@@ -66,6 +66,10 @@ _LOST = (
 unknown."""
 _BAD_TEXT = (asyncpg.CharacterNotInRepertoireError, asyncpg.UntranslatableCharacterError)
 _SCHEMA_LOCK = 0x71707266  # "qprf": serializes schema creation between openers
+RECONNECT_BACKOFF_MAX_S = 0.1
+"""The longest step between tries to reach a server that went away (contention backs off
+in steps of at most ``busy_backoff_max_ms``, as on SQLite): a restarting server takes
+seconds, and a tight loop would only add connection attempts to its log."""
 
 
 class PgTaskQueue(TaskQueue):
@@ -327,6 +331,7 @@ class PgTaskQueue(TaskQueue):
             except _CONTENTION as error:
                 self.stats.busy_retries[op] += 1
                 reason = f"kept failing on contention ({type(error).__name__})"
+                most_s = cfg.busy_backoff_max_ms / 1000.0
             except _LOST as error:
                 if self._closed:
                     raise QueueClosedError(f"{op} on {self._where}: the queue is closed") from None
@@ -338,6 +343,7 @@ class PgTaskQueue(TaskQueue):
                     ) from None
                 self.stats.busy_retries[op] += 1
                 reason = f"could not reach the server ({error})"
+                most_s = RECONNECT_BACKOFF_MAX_S
             except _BAD_TEXT as error:
                 raise InvalidArgumentError(
                     f"{op}: a text value cannot be stored by PostgreSQL ({error}); remove NUL "
@@ -362,7 +368,7 @@ class PgTaskQueue(TaskQueue):
             slept = perf_counter_ns()
             await asyncio.sleep(delay * random.uniform(0.5, 1.5))
             self.stats.busy_wait_ns[op] += perf_counter_ns() - slept
-            delay = min(delay * 2, max(cfg.busy_backoff_max_ms / 1000.0, 0.1))
+            delay = min(delay * 2, most_s)
 
 
 async def _nothing_to_reset(conn: asyncpg.Connection) -> None:

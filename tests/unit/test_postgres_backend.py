@@ -119,18 +119,44 @@ def test_sessions_the_server_ended_are_replaced(pg_dsn: str) -> None:
     asyncio.run(scenario())
 
 
-class _LosesTheConnectionOnce:
-    """Wraps a store operation: the first call fails as a dropped connection does."""
+class _FailsOnce:
+    """Wraps a store operation: the first call raises ``error`` (as the server would)."""
 
-    def __init__(self, operation: Callable[..., Awaitable[Any]]) -> None:
+    def __init__(self, operation: Callable[..., Awaitable[Any]], error: Exception) -> None:
         self.operation = operation
+        self.error = error
         self.calls = 0
 
     async def __call__(self, *args: Any) -> Any:
         self.calls += 1
         if self.calls == 1:
-            raise asyncpg.ConnectionDoesNotExistError("connection was closed in the middle")
+            raise self.error
         return await self.operation(*args)
+
+
+def _lost() -> Exception:
+    return asyncpg.ConnectionDoesNotExistError("connection was closed in the middle")
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        asyncpg.SerializationError("could not serialize access"),
+        asyncpg.DeadlockDetectedError("deadlock detected"),
+        asyncpg.LockNotAvailableError("canceling statement due to lock timeout"),
+    ],
+)
+def test_contention_is_retried_and_counted_never_raised(pg_dsn: str, error: Exception) -> None:
+    async def scenario() -> None:
+        async with TaskQueue(pg_dsn) as queue:
+            assert isinstance(queue, PgTaskQueue)
+            await queue.enqueue_many([("noop", {}) for _ in range(3)])
+            queue._pg.claim = _FailsOnce(queue._pg.claim, error)  # type: ignore[method-assign]
+            assert len(await queue.claim("w", 3)) == 3
+            assert queue.stats.busy_retries["claim"] == 1
+            assert queue.stats.busy_wait_ns["claim"] > 0
+
+    asyncio.run(scenario())
 
 
 def test_a_claim_whose_connection_was_lost_is_sent_again(pg_dsn: str) -> None:
@@ -138,7 +164,7 @@ def test_a_claim_whose_connection_was_lost_is_sent_again(pg_dsn: str) -> None:
         async with TaskQueue(pg_dsn) as queue:
             assert isinstance(queue, PgTaskQueue)
             await queue.enqueue_many([("noop", {}) for _ in range(3)])
-            queue._pg.claim = _LosesTheConnectionOnce(queue._pg.claim)  # type: ignore[method-assign]
+            queue._pg.claim = _FailsOnce(queue._pg.claim, _lost())  # type: ignore[method-assign]
             assert len(await queue.claim("w", 3)) == 3
             assert queue.stats.busy_retries["claim"] == 1
 
@@ -149,7 +175,7 @@ def test_an_enqueue_whose_connection_was_lost_says_the_outcome_is_unknown(pg_dsn
     async def scenario() -> None:
         async with TaskQueue(pg_dsn) as queue:
             assert isinstance(queue, PgTaskQueue)
-            queue._pg.insert = _LosesTheConnectionOnce(queue._pg.insert)  # type: ignore[method-assign]
+            queue._pg.insert = _FailsOnce(queue._pg.insert, _lost())  # type: ignore[method-assign]
             with pytest.raises(QueueDatabaseError, match="may or may not have been stored"):
                 await queue.enqueue("noop")
 
