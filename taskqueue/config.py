@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from enum import StrEnum
@@ -300,15 +301,22 @@ def check_backend(text: object) -> str:
 
 
 def redact_dsn(dsn: str) -> str:
-    """``dsn`` with its password, if any, written as ``***`` (for manifests and messages)."""
+    """``dsn`` with its password, in the user part or the query, written as ``***`` (for
+    manifests and messages)."""
+    dsn = _QUERY_PASSWORD.sub(r"\1***", dsn)
     scheme, sep, rest = dsn.partition("://")
     if not sep:
         return dsn
-    userinfo, at, host = rest.rpartition("@")
+    cut = min((i for i in map(rest.find, "/?#") if i >= 0), default=len(rest))
+    authority, tail = rest[:cut], rest[cut:]
+    userinfo, at, host = authority.rpartition("@")
     if not at or ":" not in userinfo:
         return dsn
     user = userinfo.split(":", 1)[0]
-    return f"{scheme}://{user}:***@{host}"
+    return f"{scheme}://{user}:***@{host}{tail}"
+
+
+_QUERY_PASSWORD = re.compile(r"(?i)([?&]password=)[^&#]*")
 
 
 def parse_affinity(text: str) -> int | None:

@@ -77,9 +77,28 @@ def test_a_workload_runs_on_postgres_and_drops_its_databases(
     assert _scratch_left(pg_server, name) == before
 
 
-def test_the_password_stays_out_of_the_manifest(tmp_path: Path) -> None:
-    config = QueueConfig(backend="postgresql://alice:s3cret@db.example:5432/queues")
-    assert config.to_dict()["backend"] == "postgresql://alice:***@db.example:5432/queues"
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        (
+            "postgresql://alice:s3cret@db.example:5432/queues",
+            "postgresql://alice:***@db.example:5432/queues",
+        ),
+        (
+            "postgresql://alice@db.example/queues?sslmode=require&password=s3cret",
+            "postgresql://alice@db.example/queues?sslmode=require&password=***",
+        ),
+        ("postgres://db.example/queues", "postgres://db.example/queues"),
+        ("postgresql://al:ice:s3cret@h/q", "postgresql://al:***@h/q"),
+        (
+            "postgresql://al:s3cret@x@h/q?application_name=a@b",
+            "postgresql://al:***@h/q?application_name=a@b",
+        ),
+    ],
+)
+def test_the_password_stays_out_of_the_manifest(url: str, shown: str) -> None:
+    config = QueueConfig(backend=url)
+    assert config.to_dict()["backend"] == shown
     assert "s3cret" not in orjson.dumps(config.to_dict()).decode()
 
 
