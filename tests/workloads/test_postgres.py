@@ -8,6 +8,10 @@ password, and the SQL capture and schema snapshot are in the folder.
 from __future__ import annotations
 
 import importlib.util
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import orjson
@@ -15,6 +19,7 @@ import pytest
 
 from runs import MANIFEST, RESULTS, Manifest, RunStatus, WorkloadResult
 from taskqueue import QueueConfig
+from tests.cli.test_cli import _env
 from tests.helpers.db import fetch
 from workloads.errors import ParameterError
 from workloads.pgschema import SCHEMA_POSTGRES_JSON
@@ -190,3 +195,57 @@ def test_the_postgres_backend_without_asyncpg_is_a_usage_error(
     with pytest.raises(ParameterError, match=r"needs asyncpg.*pip install"):
         plan_run("throughput", size="smoke", out_dir=tmp_path, queue="backend=postgresql://x/y")
     plan_run("throughput", size="smoke", out_dir=tmp_path)
+
+
+def _latency_databases(server: str) -> set[str]:
+    rows = fetch(server, "SELECT datname FROM pg_database WHERE datname LIKE 'qp_latency%'")
+    return {str(r[0]) for r in rows}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_an_interrupted_run_drops_its_scratch_databases(
+    tmp_path: Path, pg_server: str, signum: signal.Signals
+) -> None:
+    before = _latency_databases(pg_server)
+    # GIVEN a long run on the Postgres backend, from the real command
+    child = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "queueprof",
+            "run",
+            "latency",
+            "--size",
+            "smoke",
+            "--param",
+            "tasks=100000",
+            "--queue",
+            f"backend={pg_server}",
+            "--run-id",
+            "cut",
+            "--quiet",
+        ],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_env(),
+    )
+    try:
+        # WHEN its scratch database exists and it is signalled
+        deadline = time.monotonic() + 60
+        while not _latency_databases(pg_server) - before:
+            assert child.poll() is None, child.communicate()
+            assert time.monotonic() < deadline, "the run made no scratch database in 60 s"
+            time.sleep(0.1)
+        time.sleep(1.0)
+        child.send_signal(signum)
+        child.communicate(timeout=120)
+    finally:
+        if child.poll() is None:
+            child.kill()
+    # THEN the run ended interrupted, and its database is gone from the server
+    manifest = Manifest.from_json((tmp_path / "traces" / "cut" / MANIFEST).read_bytes())
+    assert manifest.status is RunStatus.INTERRUPTED
+    assert _latency_databases(pg_server) - before == set()
