@@ -67,7 +67,15 @@ def pg_server() -> Iterator[str]:
             "in /usr/lib/postgresql/*/bin to start one; install postgresql or set "
             f"{SERVER_ENV}=postgresql://USER@HOST/DB"
         )
-    cluster = pgadmin.ThrowawayCluster(Path(str(initdb)).parent).start()
+    cluster = pgadmin.ThrowawayCluster(Path(str(initdb)).parent)
+    try:
+        cluster.start()
+    except (pgadmin.QueueOpenError, OSError) as error:
+        cluster.stop()
+        unavailable(
+            "no server answers (" + "; ".join(tried) + f") and {initdb} could not start a "
+            f"throwaway cluster: {error}"
+        )
     try:
         yield cluster.dsn
     finally:
