@@ -2,8 +2,9 @@
 
 The same public API and guarantees as the SQLite queue, which this class extends: the
 Python side (wake-ups, polls, argument checks, timings, observers) is shared, the storage
-is :class:`~taskqueue.pgstore.PgStore` on a connection pool. Every operation is one
-statement, so one round trip and one atomic commit; a claim takes rows with ``FOR UPDATE
+is :class:`~taskqueue.pgstore.PgStore` on a connection pool of its own
+(:mod:`taskqueue.pgpool`). Every operation is one statement, so one round trip and one
+atomic commit; a claim takes rows with ``FOR UPDATE
 SKIP LOCKED`` (or the naive ``FOR UPDATE``: ``pg_claim``). Serialization failures,
 deadlocks and lock timeouts are retried as SQLITE_BUSY is on SQLite; a lost connection is
 retried for every operation that is safe to send again, and any other server error is a
@@ -35,6 +36,7 @@ from .errors import (
 )
 from .models import NewTask, ReclaimResult, Task, TaskState, TaskStatus
 from .payload import INT64_MAX, batch_document, validated_row
+from .pgpool import ConnectionPool
 from .pgstore import PgStore
 from .queue import TaskQueue, _storable
 from .store import AckRow
@@ -55,7 +57,7 @@ _LOST = (
     asyncpg.CannotConnectNowError,
     asyncpg.TooManyConnectionsError,
     # The client lost track of the connection's state (a server-ended session seen in the
-    # middle of a call): as good as lost; the pool replaces the connection.
+    # middle of a call): as good as lost; the pool closes it and opens another.
     asyncpg.InternalClientError,
     asyncpg.ProtocolError,
     ConnectionError,
@@ -87,11 +89,10 @@ class PgTaskQueue(TaskQueue):
         self.target = str(path)
         self._where = redact_dsn(self.target)
         self._inline = False  # every call suspends on the network: no turns to give away
-        self._pool: asyncpg.Pool | None = None
-        self._worker_pools: dict[str, asyncpg.Pool] = {}
+        self._pool: ConnectionPool | None = None
+        self._worker_pools: dict[str, ConnectionPool] = {}
         """With ``connection=per-worker``: one connection of its own per worker name (a pool
         of one, which replaces the connection when it is lost)."""
-        self._pools_opening = asyncio.Lock()
         self._listener: asyncpg.Connection | None = None
         self._token = f"{os.getpid()}.{id(self)}"
         """This queue's notifications carry it, so the listener skips its own."""
@@ -113,9 +114,12 @@ class PgTaskQueue(TaskQueue):
         """Connect, check the database is ours (or empty) and create the schema; listen for
         other processes' enqueues with ``wakeup=notify``. Raises :class:`QueueOpenError`."""
         try:
-            self._pool = pool = await self._new_pool(self.config.pg_pool)
-            async with pool.acquire() as conn:
+            self._pool = pool = self._new_pool(self.config.pg_pool)
+            conn = await pool.acquire()
+            try:
                 await _prepare(conn, self._where)
+            finally:
+                pool.release(conn, reusable=not conn.is_in_transaction())
             if self.config.wakeup.mode == "notify":
                 self._listener = await asyncpg.connect(self.target)
                 await self._listener.add_listener(pgsql.CHANNEL, self._heard)
@@ -128,28 +132,26 @@ class PgTaskQueue(TaskQueue):
             raise
         return self
 
-    async def _new_pool(self, size: int) -> asyncpg.Pool:
-        pool: asyncpg.Pool = await asyncpg.create_pool(
-            self.target,
-            min_size=1,
-            max_size=size,
-            server_settings={"synchronous_commit": self.config.pg_synchronous_commit},
-            reset=_nothing_to_reset,
-        )
-        return pool
+    def _new_pool(self, size: int) -> ConnectionPool:
+        settings = {"synchronous_commit": self.config.pg_synchronous_commit}
 
-    async def _pool_of(self, worker: str | None) -> asyncpg.Pool | None:
+        async def connect() -> asyncpg.Connection:
+            conn: asyncpg.Connection = await asyncpg.connect(self.target, server_settings=settings)
+            return conn
+
+        return ConnectionPool(connect, size, self._where)
+
+    def _pool_of(self, worker: str | None) -> ConnectionPool | None:
         """The pool ``worker``'s operations use: the shared one, or with
         ``connection=per-worker`` the worker's own; None once the queue is closed."""
+        if self._closed or self._pool is None:
+            return None
         if worker is None or self.config.connection is not ConnectionMode.PER_WORKER:
             return self._pool
         found = self._worker_pools.get(worker)
         if found is None:
-            async with self._pools_opening:
-                found = self._worker_pools.get(worker)
-                if found is None and not self._closed:
-                    found = self._worker_pools[worker] = await self._new_pool(1)
-        return None if self._closed else found
+            found = self._worker_pools[worker] = self._new_pool(1)
+        return found
 
     def _heard(self, conn: object, pid: int, channel: str, payload: str) -> None:
         token, _, count = payload.rpartition(" ")
@@ -167,13 +169,9 @@ class PgTaskQueue(TaskQueue):
         if pool is not None:
             for observer in observe.active:
                 observer.queue_closed(self.stats)
-        async with self._pools_opening:  # none is being opened now; none will be
-            pools, self._worker_pools = list(self._worker_pools.values()), {}
+        pools, self._worker_pools = list(self._worker_pools.values()), {}
         for each in [*pools, *([pool] if pool is not None else [])]:
-            try:
-                await asyncio.wait_for(each.close(), 10)
-            except (TimeoutError, *_LOST):
-                each.terminate()  # a connection stuck on a dead server
+            await each.close()
 
     # -- operations ------------------------------------------------------------------------
 
@@ -320,14 +318,23 @@ class PgTaskQueue(TaskQueue):
         delay = 0.0001
         deadline = 0.0
         while True:
-            if self._pool is None or self._closed:
+            pool = self._pool_of(worker)
+            if pool is None:
                 raise QueueClosedError(f"{op} on {self._where}: the queue is closed")
             try:
-                pool = await self._pool_of(worker)
-                if pool is None:
-                    raise QueueClosedError(f"{op} on {self._where}: the queue is closed")
-                async with pool.acquire() as conn:
-                    return await fn(conn, *args)
+                conn = await pool.acquire()
+                # Reused only when the call ended between statements: after a server error
+                # outside a transaction, not after a lost connection or a cancellation.
+                reusable = False
+                try:
+                    result = await fn(conn, *args)
+                    reusable = True
+                    return result
+                except asyncpg.PostgresError:
+                    reusable = not conn.is_in_transaction()
+                    raise
+                finally:
+                    pool.release(conn, reusable)
             except _CONTENTION as error:
                 self.stats.busy_retries[op] += 1
                 reason = f"kept failing on contention ({type(error).__name__})"
@@ -369,13 +376,6 @@ class PgTaskQueue(TaskQueue):
             await asyncio.sleep(delay * random.uniform(0.5, 1.5))
             self.stats.busy_wait_ns[op] += perf_counter_ns() - slept
             delay = min(delay * 2, most_s)
-
-
-async def _nothing_to_reset(conn: asyncpg.Connection) -> None:
-    """The pool's reset of a released connection: nothing to do, as the queue leaves no
-    session state behind (no SET, LISTEN, cursor or session-level lock; its schema lock is
-    per transaction). asyncpg's default reset (RESET ALL, UNLISTEN *, ...) is one more round
-    trip on every operation; asyncpg still rolls back a transaction left open."""
 
 
 async def _prepare(conn: asyncpg.Connection, where: str) -> None:

@@ -222,8 +222,11 @@ def test_synchronous_commit_is_set_on_the_sessions(pg_dsn: str) -> None:
             assert isinstance(queue, PgTaskQueue)
             pool = queue._pool
             assert pool is not None
-            async with pool.acquire() as conn:
+            conn = await pool.acquire()
+            try:
                 value: str = await conn.fetchval("SHOW synchronous_commit")
-                return value
+            finally:
+                pool.release(conn, reusable=True)
+            return value
 
     assert asyncio.run(scenario()) == "off"
