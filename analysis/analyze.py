@@ -41,6 +41,7 @@ from .model import (
     ranked,
 )
 from .operations import OP_NAMES, OperationMap
+from .pgplan import load_pg_plans
 from .profile import SampledProfile, ThreadRole
 from .scaling import MIN_POINTS, UslFit, scaling_fits
 from .sqlplan import load_schema
@@ -133,7 +134,8 @@ def analyze_run(run: LoadedRun) -> RunAnalysis:
     hotspots: tuple[SqlHotspot, ...] = ()
     if sql_path is not None:
         schema = load_schema(run.folder)
-        if not schema.snapshot:
+        run_plans = load_pg_plans(run.folder)
+        if not schema.snapshot and not run_plans:
             notes.append(
                 "no schema.sql in the run folder: query plans are of the analysing checkout's "
                 "schema, which may not be the one the run used"
@@ -143,6 +145,7 @@ def analyze_run(run: LoadedRun) -> RunAnalysis:
             {d.op: d.total_ms for d in latencies},
             _store_time_by_op(attributions),
             schema,
+            run_plans,
         )
 
     analysis = RunAnalysis(

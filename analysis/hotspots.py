@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from formats.timeline import statement_label
 
 from .load.capture import SqlStatement
+from .pgplan import SOURCE as PG_SOURCE
 from .sqlplan import (
     CHECKOUT_SCHEMA,
     IndexSuggestion,
@@ -75,12 +76,16 @@ def sql_hotspots(
     op_latency_ms: Mapping[str, float],
     op_thread_s: Mapping[str, float],
     schema: Schema = CHECKOUT_SCHEMA,
+    run_plans: Mapping[str, QueryPlan] | None = None,
 ) -> tuple[SqlHotspot, ...]:
     """Every statement, the most total time first, planned against ``schema``.
 
     ``op_latency_ms`` is each operation's summed call latency; ``op_thread_s`` each
     operation's time in the store's code from a profile (either may lack an op).
+    ``run_plans`` (statement text on one line -> plan) are plans the run made itself (a
+    PostgreSQL run's: :mod:`analysis.pgplan`); a statement found there is not re-planned.
     """
+    run_plans = run_plans or {}
     sql_by_op: dict[str, float] = defaultdict(float)
     for statement in statements:
         sql_by_op[statement.op] += statement.total_ms
@@ -92,6 +97,12 @@ def sql_hotspots(
     with ExitStack() as open_planners:
         planners: dict[str, sqlite3.Connection] = {}
         for s in sorted(statements, key=lambda s: -s.total_ms):
+            made = run_plans.get(" ".join(s.sql.split())) if run_plans else None
+            if made is not None:
+                hotspots.append(
+                    _hotspot(s, (made, None), PG_SOURCE, sql_by_op, op_latency_ms, op_thread_s)
+                )
+                continue
             # Other connections' statements are planned on their own database's schema.
             script = schema.script if s.schema is None else s.schema
             planned = plans.get((s.sql, script))

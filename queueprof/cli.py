@@ -384,7 +384,10 @@ def _common_options(parser: argparse.ArgumentParser) -> None:
         "--queue",
         default="",
         metavar="KEY=VALUE,...",
-        help="queue strategy, e.g. connection=per-worker,claim_batch=10",
+        help=(
+            "queue strategy, e.g. connection=per-worker,claim_batch=10; "
+            "backend=postgresql://HOST/DB runs on PostgreSQL (docs/postgres.md)"
+        ),
     )
     parser.add_argument("--targets", type=Path, metavar="FILE", help="TOML overriding targets")
     parser.add_argument("--out", type=Path, default=Path("traces"), help="where run folders go")

@@ -24,6 +24,9 @@ SCREENSHOTS = "screenshots"
 # What the run itself records, whatever the profiler.
 OP_SAMPLES = "op-samples.npz"
 SQL_STATEMENTS = "sql-statements.json"
+SCHEMA_POSTGRES = "schema-postgres.json"
+"""A PostgreSQL run's databases as it left them, with the plans of the queue's statements
+(``workloads.pgschema``); the analysis takes a statement's plan from it."""
 ADAPTERS = "adapters.json"
 """The queue adapters' declarations (:class:`runs.adapters.AdapterSpec`) a run drove or used
 to map frames to operations; the analysis attributes samples from them."""

@@ -1,10 +1,20 @@
-"""taskqueue: the SQLite (aiosqlite) task queue that queueprof measures.
+"""taskqueue: the task queue that queueprof measures, on SQLite (aiosqlite, the default) or
+PostgreSQL (asyncpg: ``TaskQueue("postgresql://...")``).
 
 Atomic claims, leases, retries with backoff, dead-lettering, and selectable strategies
 (connection sharing, claim style, batch sizes, wake-up mode) so workloads can compare them.
 """
 
-from .config import ClaimStyle, ConnectionMode, Dispatch, QueueConfig, Wakeup
+from .config import (
+    ClaimStyle,
+    ConnectionMode,
+    Dispatch,
+    PgClaim,
+    QueueConfig,
+    Wakeup,
+    is_dsn,
+    redact_dsn,
+)
 from .errors import (
     InvalidArgumentError,
     InvalidPayloadError,
@@ -40,6 +50,7 @@ __all__ = [
     "InvalidPayloadError",
     "JSONText",
     "NewTask",
+    "PgClaim",
     "PoolResult",
     "QueueBusyError",
     "QueueClosedError",
@@ -60,7 +71,9 @@ __all__ = [
     "WorkerMode",
     "WorkerProcesses",
     "encode_json",
+    "is_dsn",
     "observing",
+    "redact_dsn",
     "run_async_workers",
     "run_process_workers",
 ]

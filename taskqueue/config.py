@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from enum import StrEnum
@@ -58,6 +59,21 @@ class ClaimStyle(StrEnum):
     """``BEGIN IMMEDIATE``; select; update; commit, in one trip to the connection thread."""
     DEFERRED = "deferred"
     """The naive read-then-write, one await per statement. Kept to show SQLITE_BUSY."""
+
+
+class PgClaim(StrEnum):
+    """How a claim on the PostgreSQL backend locks the rows it picks."""
+
+    SKIP_LOCKED = "skip-locked"
+    """``SELECT ... FOR UPDATE SKIP LOCKED``: concurrent claims pass over each other's rows."""
+    FOR_UPDATE = "for-update"
+    """The naive ``FOR UPDATE``: a claim waits for the rows another one locked, finds them
+    taken and reads on past them, so concurrent claims queue on each other's locks. Kept to
+    show the lock waits."""
+
+
+SYNCHRONOUS_COMMIT = ("on", "off", "local", "remote_write", "remote_apply")
+"""PostgreSQL's ``synchronous_commit`` settings (``pg_synchronous_commit``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +166,18 @@ class QueueConfig:
     """Time every queue operation with ``perf_counter_ns`` (see :class:`QueueStats`)."""
     capture_sql: bool = False
     """Record each SQL statement with its duration measured on the connection thread."""
+    backend: str = "sqlite"
+    """Where workloads put their queue databases: ``sqlite`` (files in the run's scratch
+    folder) or a ``postgresql://`` URL of a server, on which each database is a fresh scratch
+    database, dropped after the run. (A :class:`TaskQueue` itself goes by the path or URL it
+    is given.) The fields below starting ``pg_`` apply to PostgreSQL only."""
+    pg_claim: PgClaim = PgClaim.SKIP_LOCKED
+    pg_pool: int = 10
+    """The most connections one queue object opens (engines on one event loop claim on
+    connections of their own, concurrently, up to this many)."""
+    pg_synchronous_commit: str = "on"
+    """``synchronous_commit`` of the queue's sessions: ``off`` trades the last moments of
+    commits on a server crash for not waiting on the WAL flush."""
 
     def __post_init__(self) -> None:
         # Accept plain strings for the enums so dataclasses.replace(cfg, connection="shared")
@@ -157,6 +185,16 @@ class QueueConfig:
         object.__setattr__(self, "connection", _enum(ConnectionMode, "connection", self.connection))
         object.__setattr__(self, "claim_style", _enum(ClaimStyle, "claim_style", self.claim_style))
         object.__setattr__(self, "dispatch", _enum(Dispatch, "dispatch", self.dispatch))
+        object.__setattr__(self, "pg_claim", _enum(PgClaim, "pg_claim", self.pg_claim))
+        check_backend(self.backend)
+        if self.pg_synchronous_commit not in SYNCHRONOUS_COMMIT:
+            raise InvalidArgumentError(
+                f"pg_synchronous_commit={self.pg_synchronous_commit!r}: choose one of "
+                + ", ".join(SYNCHRONOUS_COMMIT)
+            )
+        pool = self.pg_pool
+        if not isinstance(pool, int) or isinstance(pool, bool) or not 1 <= pool <= 100:
+            raise InvalidArgumentError(f"pg_pool={pool!r}: must be a whole number 1..100")
         if isinstance(self.wakeup, str):
             object.__setattr__(self, "wakeup", Wakeup.parse(self.wakeup))
         for name in ("claim_batch", "ack_batch"):
@@ -193,11 +231,21 @@ class QueueConfig:
             )
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict; :meth:`from_dict` reads it back."""
+        """A JSON-ready dict; :meth:`from_dict` reads it back.
+
+        With the SQLite backend the backend and ``pg_`` fields are left out (they do not
+        apply, and a SQLite strategy reads as it did before they existed); a server URL's
+        password is written as ``***``.
+        """
         out: dict[str, Any] = {}
+        postgres = self.backend != "sqlite"
         for f in fields(self):
+            if not postgres and f.name in _POSTGRES_FIELDS:
+                continue
             value = getattr(self, f.name)
             out[f.name] = str(value) if isinstance(value, StrEnum | Wakeup) else value
+        if postgres:
+            out["backend"] = redact_dsn(self.backend)
         return out
 
     @classmethod
@@ -232,6 +280,43 @@ class QueueConfig:
                 f"queue option {error.item!r}: expected {error.expected}"
             ) from None
         return dataclasses.replace(base, **changes)
+
+
+_POSTGRES_FIELDS = frozenset({"backend", "pg_claim", "pg_pool", "pg_synchronous_commit"})
+
+
+def is_dsn(target: object) -> bool:
+    """True when ``target`` names a PostgreSQL database (``postgresql://`` or ``postgres://``)."""
+    return isinstance(target, str) and target.startswith(("postgresql://", "postgres://"))
+
+
+def check_backend(text: object) -> str:
+    """``text`` if it is ``sqlite`` or a PostgreSQL URL; otherwise an error saying which."""
+    if text == "sqlite" or is_dsn(text):
+        return str(text)
+    raise InvalidArgumentError(
+        f"backend={text!r}: choose 'sqlite' or a PostgreSQL URL such as "
+        "postgresql://127.0.0.1/postgres (user, password and port as usual)"
+    )
+
+
+def redact_dsn(dsn: str) -> str:
+    """``dsn`` with its password, in the user part or the query, written as ``***`` (for
+    manifests and messages)."""
+    dsn = _QUERY_PASSWORD.sub(r"\1***", dsn)
+    scheme, sep, rest = dsn.partition("://")
+    if not sep:
+        return dsn
+    cut = min((i for i in map(rest.find, "/?#") if i >= 0), default=len(rest))
+    authority, tail = rest[:cut], rest[cut:]
+    userinfo, at, host = authority.rpartition("@")
+    if not at or ":" not in userinfo:
+        return dsn
+    user = userinfo.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{host}{tail}"
+
+
+_QUERY_PASSWORD = re.compile(r"(?i)([?&]password=)[^&#]*")
 
 
 def parse_affinity(text: str) -> int | None:

@@ -22,7 +22,7 @@ import aiosqlite
 
 from . import _bridge, affinity, observe, sql
 from .claimgroup import ClaimGroup
-from .config import ClaimStyle, ConnectionMode, Dispatch, QueueConfig
+from .config import ClaimStyle, ConnectionMode, Dispatch, QueueConfig, is_dsn, redact_dsn
 from .errors import (
     InvalidArgumentError,
     QueueBusyError,
@@ -86,6 +86,27 @@ class TaskQueue:
     :class:`~taskqueue.config.QueueConfig`.
     """
 
+    def __new__(
+        cls,
+        path: str | Path,
+        config: QueueConfig | None = None,
+        *,
+        clock: Callable[[], float] = time.time,
+        affinity_slot: int | None = None,
+    ) -> TaskQueue:
+        """The backend goes by ``path``: a ``postgresql://`` URL opens the PostgreSQL queue
+        (:class:`~taskqueue.pgqueue.PgTaskQueue`, same API), anything else a SQLite file."""
+        if cls is TaskQueue and is_dsn(path):
+            try:
+                from .pgqueue import PgTaskQueue  # asyncpg is needed only for PostgreSQL
+            except ImportError as error:
+                raise QueueOpenError(
+                    f"PostgreSQL queue {redact_dsn(str(path))}: {error}; install asyncpg "
+                    "(pip install 'queueprof[test]' or pip install asyncpg)"
+                ) from None
+            return object.__new__(PgTaskQueue)
+        return object.__new__(cls)
+
     def __init__(
         self,
         path: str | Path,
@@ -95,6 +116,9 @@ class TaskQueue:
         affinity_slot: int | None = None,
     ) -> None:
         self.path = Path(path)
+        self.target = str(path)
+        """What the queue was opened on: a file path, or a PostgreSQL URL (whose password
+        only worker processes see; messages show :attr:`where`)."""
         self.config = config or QueueConfig()
         self.stats = QueueStats()
         self._clock = clock
@@ -134,6 +158,11 @@ class TaskQueue:
         self._checkpoints: asyncio.Task[None] | None = None
         self._calls = 0
         """Operation calls so far: the checkpoint task skips a round when none was made."""
+
+    @property
+    def where(self) -> str:
+        """The queue's database, as messages name it."""
+        return str(self.path)
 
     @property
     def clock(self) -> Callable[[], float]:
@@ -556,7 +585,7 @@ class TaskQueue:
         while True:
             found = await self.status(task_id)
             if found is None:
-                raise InvalidArgumentError(f"poll task {task_id}: no such task in {self.path}")
+                raise InvalidArgumentError(f"poll task {task_id}: no such task in {self.where}")
             if found.finished:
                 return found
             wait = interval

@@ -10,6 +10,9 @@ import pytest
 
 from tests.helpers import handlers
 from tests.helpers.clock import FakeClock
+from tests.pg import pg_dsn, pg_server, queue_target
+
+__all__ = ["pg_dsn", "pg_server", "queue_target"]  # fixtures, shared by every test folder
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 

@@ -336,6 +336,8 @@ class ComparisonWorkload(DerivesNothingAfterRun):
     description = "our queue vs huey and persist-queue vs plain sqlite3: drain and full cycle"
     params_type = ComparisonParams
     queue_defaults = ""
+    sqlite_only = True
+    """Reads its queue's SQLite file itself: the runner refuses ``backend=postgresql://``."""
     sizes: Mapping[Size, ComparisonParams] = {
         Size.SMOKE: ComparisonParams(tasks=200, rounds=1),
         Size.DEFAULT: ComparisonParams(tasks=3_000, rounds=3),
@@ -359,7 +361,7 @@ class ComparisonWorkload(DerivesNothingAfterRun):
             await measure(
                 chosen,
                 recorders,
-                lambda label: ctx.database(label).with_suffix(""),
+                lambda label: ctx.sqlite_database(label).with_suffix(""),
                 tasks=params.tasks,
                 rounds=params.rounds,
                 payload_bytes=params.payload_bytes,

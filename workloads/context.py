@@ -115,6 +115,24 @@ class RunContext:
         for spec in specs:
             self.adapter_specs[spec.name] = spec
 
-    def database(self, label: str = "queue") -> Path:
-        """A fresh database path in the scratch folder (never reused within a run)."""
+    scratch_databases: list[tuple[str, str]] = field(default_factory=list)
+    """(server URL, name) of each PostgreSQL scratch database made for the run: the runner
+    snapshots their schemas and drops them at its end, also after an interrupt."""
+
+    def database(self, label: str = "queue") -> Path | str:
+        """Where a fresh queue goes (never reused within a run): with the SQLite backend a
+        path in the scratch folder; with ``backend=postgresql://...`` the URL of a new
+        scratch database on that server (:attr:`scratch_databases`)."""
+        server = self.queue_config.backend
+        if server == "sqlite":
+            return self.sqlite_database(label)
+        from taskqueue import pgadmin  # asyncpg is needed only for PostgreSQL
+
+        name = pgadmin.scratch_name(f"{label}-{next(self._names)}")
+        self.scratch_databases.append((server, name))  # before: dropped even half made
+        return pgadmin.create_database_now(server, name)
+
+    def sqlite_database(self, label: str = "queue") -> Path:
+        """A fresh SQLite file path in the scratch folder, whatever the backend (for
+        code that reads the file itself: other queues' adapters)."""
         return self.scratch / f"{label}-{next(self._names)}.db"

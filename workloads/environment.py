@@ -16,6 +16,7 @@ import psutil
 PACKAGES = (
     "queueprof",
     "aiosqlite",
+    "asyncpg",
     "orjson",
     "rich",
     "psutil",
@@ -88,3 +89,46 @@ def git_revision(root: Path) -> dict[str, Any] | None:
     except (OSError, subprocess.TimeoutExpired):
         return None  # no git binary, or it hung: the revision is unknown, which null says
     return {"commit": commit.stdout.strip(), "dirty": bool(status.stdout.strip())}
+
+
+POSTGRES_SETTINGS = (
+    "server_version",
+    "synchronous_commit",
+    "fsync",
+    "wal_level",
+    "max_connections",
+    "shared_buffers",
+    "shared_preload_libraries",
+)
+"""The server settings a PostgreSQL run records: what its figures depend on besides the
+queue (a commit waits for the WAL flush unless synchronous_commit or fsync is off)."""
+
+
+def postgres_environment(server: str) -> dict[str, Any]:
+    """The server a PostgreSQL run uses: its URL (password masked) and
+    :data:`POSTGRES_SETTINGS`; an ``error`` instead of settings when it cannot be asked."""
+    from taskqueue import redact_dsn
+
+    found: dict[str, Any] = {"server": redact_dsn(server)}
+    try:
+        import asyncpg
+
+        from taskqueue.pgadmin import run_now
+
+        async def read() -> dict[str, str]:
+            conn = await asyncpg.connect(server, timeout=10)
+            try:
+                rows = await conn.fetch(
+                    "SELECT name, setting FROM pg_settings WHERE name = ANY($1::text[])",
+                    list(POSTGRES_SETTINGS),
+                )
+                return {str(name): str(value) for name, value in rows}
+            finally:
+                await conn.close()
+
+        found["settings"] = run_now(read())
+    except (ImportError, OSError, TimeoutError) as error:
+        found["error"] = f"{type(error).__name__}: {error}"
+    except Exception as error:  # noqa: BLE001 - asyncpg's own errors: recorded, the run says more
+        found["error"] = f"{type(error).__name__}: {error}"
+    return found

@@ -43,6 +43,10 @@ GOAL_E2E_MS = dict(zip(E2E_PERCENTILES, (2.0, 5.0, 10.0), strict=True))
 GOAL_LOAD_S = 5.0
 GOAL_LOAD_RSS_RATIO = 2.0
 GOAL_PROFILE_CPU_S = 60.0
+GOAL_PG_CYCLE_RATIO = 0.8
+"""PostgreSQL, 1 worker, one task per call: at least this fraction of plain asyncpg's rate."""
+GOAL_PG_WORKERS_10_RATIO = 0.8
+"""PostgreSQL, 10 workers, default batching: this fraction of plain asyncpg claiming 100."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -152,7 +152,7 @@ class LatencyWorkload(DerivesNothingAfterRun):
                 ctx.partial.metric(f"e2e_{name}", value)
 
     @staticmethod
-    async def _record_timestamps(path: Path, ids: list[int], ctx: RunContext) -> None:
+    async def _record_timestamps(path: Path | str, ids: list[int], ctx: RunContext) -> None:
         # A second, uninstrumented queue object, so these reads do not count as status calls.
         e2e: list[float] = []
         wait: list[float] = []

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import importlib.util
 import shutil
 import signal
 import tempfile
@@ -41,15 +42,16 @@ from runs import (
 )
 from runs.adapters import AdapterSpec
 from runs.files import RESULTS, output_error
-from taskqueue import InvalidArgumentError, QueueConfig, observing
+from taskqueue import InvalidArgumentError, QueueConfig, observing, redact_dsn
 
 from .base import Workload
 from .capture import RunCapture, write_declarations
 from .context import PartialResults, RunContext
-from .environment import capture_environment
+from .environment import capture_environment, postgres_environment
 from .errors import ParameterError
 from .interrupts import Interrupts, describe, interrupts
 from .params import Size, WorkloadParams
+from .pgschema import finish_scratch_databases
 from .progress import NullProgress, Progress, RichProgress
 from .registry import get_workload
 from .schema import snapshot_schemas
@@ -184,6 +186,17 @@ def plan_run(
     chosen = workload.sizes[size_value].with_overrides(params)
     chosen.check_ready()
     queue_config = parse_queue(queue, workload.queue_defaults)
+    if queue_config.backend != "sqlite" and importlib.util.find_spec("asyncpg") is None:
+        raise ParameterError(
+            f"--queue backend={redact_dsn(queue_config.backend)}: the PostgreSQL backend needs "
+            "asyncpg, which is not installed; pip install 'queueprof[postgres]' (or asyncpg)"
+        )
+    if queue_config.backend != "sqlite" and getattr(workload, "sqlite_only", False):
+        raise ParameterError(
+            f"--queue backend={redact_dsn(queue_config.backend)}: workload {workload.name!r} "
+            "reads its SQLite file directly and runs on the SQLite backend only; drop the "
+            "backend option, or run throughput, latency, dbops, concurrency, stress or memory"
+        )
     targets = load_targets(targets_file)
     run_dir = out_dir / check_run_id(run_id or new_run_id(workload.name))
     if run_dir.exists() and not claimed:  # early word only: the claim is execute's mkdir
@@ -222,6 +235,8 @@ def claim(plan: RunPlan) -> RunFolder:
     the caller acts on ``Interrupts.received`` once it holds the folder.
     """
     environment = capture_environment()  # before the folder exists: nothing half-written
+    if plan.queue_config.backend != "sqlite":
+        environment["postgresql"] = postgres_environment(plan.queue_config.backend)
     manifest = Manifest(
         run_id=plan.run_id,
         workload=plan.workload.name,
@@ -268,6 +283,7 @@ def _execute(
     status = RunStatus.COMPLETE
     error: RunError | None = None
     result: WorkloadResult | None = None
+    scratch_databases: list[tuple[str, str]] = []
     with signals.held():  # an interrupt now must not leave the folder behind
         scratch = Path(tempfile.mkdtemp(prefix=f"queueprof-{plan.run_id}-"))
     try:
@@ -278,7 +294,14 @@ def _execute(
             else contextlib.nullcontext(NullProgress())
         )
         with progress_cm as progress:
-            ctx = RunContext(scratch, plan.queue_config, partial, progress, adapter_specs=declared)
+            ctx = RunContext(
+                scratch,
+                plan.queue_config,
+                partial,
+                progress,
+                adapter_specs=declared,
+                scratch_databases=scratch_databases,
+            )
             kept = ctx.artifacts
             with _sqlite_capture(plan.queue_config.capture_sql, capture):
                 result = asyncio.run(_inside_loop(plan, ctx, capture, signals))
@@ -298,6 +321,8 @@ def _execute(
                 *capture.write(plan.run_dir),
                 # Every queue is closed by now and the databases are still in scratch.
                 *snapshot_schemas(scratch, plan.run_dir),
+                # PostgreSQL scratch databases: snapshotted, then dropped (also on failure).
+                *finish_scratch_databases(scratch_databases, plan.run_dir),
                 *_write_kept(plan.run_dir, kept),
                 *write_declarations(plan.run_dir, declared.values()),
                 *plan.profiler.finish(interrupted=status is RunStatus.INTERRUPTED),

@@ -22,8 +22,9 @@ from multiprocessing.context import SpawnProcess
 from pathlib import Path
 
 from runs import LatencySummary, WorkloadResult
-from taskqueue import EngineOptions, PoolResult, QueueStats, TaskQueue
+from taskqueue import EngineOptions, PoolResult, QueueStats, TaskQueue, is_dsn
 
+from . import pgaudit
 from .base import DerivesNothingAfterRun
 from .context import RunContext
 from .errors import WorkloadError
@@ -248,7 +249,7 @@ class StressWorkload(DerivesNothingAfterRun):
         kills = 0
         while True:
             await asyncio.sleep(params.kill_every_s)
-            victim = await self._victim(queue.path, pools, rng)
+            victim = await self._victim(queue.target, pools, rng)
             if victim is None:
                 continue
             victim.kill()
@@ -256,7 +257,7 @@ class StressWorkload(DerivesNothingAfterRun):
             ctx.partial.sample("kills", (killed_at - started,))
             await asyncio.to_thread(victim.join, 5)
             kills += 1
-            held = await asyncio.to_thread(_held_by, queue.path, victim.name)
+            held = await asyncio.to_thread(_held_by, queue.target, victim.name)
             watchers.append(asyncio.create_task(self._recovery(queue, held, killed_at, recoveries)))
             replacement = Workers(
                 queue,
@@ -270,7 +271,9 @@ class StressWorkload(DerivesNothingAfterRun):
             ctx.partial.count("workers_killed", kills)
 
     @staticmethod
-    async def _victim(path: Path, pools: list[Workers], rng: random.Random) -> SpawnProcess | None:
+    async def _victim(
+        path: Path | str, pools: list[Workers], rng: random.Random
+    ) -> SpawnProcess | None:
         """A live worker process, preferably one holding tasks (a crash in mid-task).
 
         Looks for a busy worker for up to half a second, then takes any live one.
@@ -340,25 +343,35 @@ def _alive(pools: list[Workers]) -> list[SpawnProcess]:
     ]
 
 
-def _install_audit(path: Path) -> None:
+# Each helper reads a SQLite file, or, given a postgresql:// URL, asks workloads.pgaudit.
+
+
+def _install_audit(path: Path | str) -> None:
+    if is_dsn(path):
+        return pgaudit.install(str(path))
     with contextlib.closing(sqlite3.connect(path, timeout=30)) as db:
         db.executescript(AUDIT_SCHEMA)
 
 
-def _busy_workers(path: Path) -> list[str]:
+def _busy_workers(path: Path | str) -> list[str]:
+    if is_dsn(path):
+        return pgaudit.busy_workers(str(path))
     with contextlib.closing(sqlite3.connect(path, timeout=30)) as db:
         rows = db.execute("SELECT DISTINCT worker FROM tasks WHERE state = 'running'").fetchall()
     return [row[0] for row in rows if row[0] is not None]
 
 
-def _unfinished(path: Path) -> str:
+def _unfinished(path: Path | str) -> str:
     """Tasks still pending or running, by state and worker, for a drain-timeout message."""
-    with contextlib.closing(sqlite3.connect(path, timeout=30)) as db:
-        rows = db.execute(
-            "SELECT state, coalesce(worker, '-'), count(*), min(lease_until) - ? "
-            "FROM tasks WHERE state IN ('pending', 'running') GROUP BY 1, 2",
-            (time.time(),),
-        ).fetchall()
+    if is_dsn(path):
+        rows = pgaudit.unfinished(str(path))
+    else:
+        with contextlib.closing(sqlite3.connect(path, timeout=30)) as db:
+            rows = db.execute(
+                "SELECT state, coalesce(worker, '-'), count(*), min(lease_until) - ? "
+                "FROM tasks WHERE state IN ('pending', 'running') GROUP BY 1, 2",
+                (time.time(),),
+            ).fetchall()
     return ", ".join(
         f"{count} {state} on {worker} (lease ends in {left:.1f} s)"
         if left is not None
@@ -367,7 +380,9 @@ def _unfinished(path: Path) -> str:
     )
 
 
-def _held_by(path: Path, worker: str) -> list[int]:
+def _held_by(path: Path | str, worker: str) -> list[int]:
+    if is_dsn(path):
+        return pgaudit.held_by(str(path), worker)
     with contextlib.closing(sqlite3.connect(path, timeout=30)) as db:
         rows = db.execute(
             "SELECT id FROM tasks WHERE state = 'running' AND worker = ?", (worker,)
@@ -375,8 +390,10 @@ def _held_by(path: Path, worker: str) -> list[int]:
     return [row[0] for row in rows]
 
 
-def _audit(path: Path, ids: list[int]) -> dict[str, int]:
+def _audit(path: Path | str, ids: list[int]) -> dict[str, int]:
     """Count, from the database itself, tasks lost, completed twice and run more than once."""
+    if is_dsn(path):
+        return pgaudit.audit(str(path), ids)
     with contextlib.closing(sqlite3.connect(path, timeout=30)) as db:
         db.execute("CREATE TEMP TABLE enqueued (id INTEGER PRIMARY KEY)")
         db.executemany("INSERT INTO enqueued VALUES (?)", ((i,) for i in ids))

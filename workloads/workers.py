@@ -95,7 +95,7 @@ class Workers:
             ]
             return
         self.processes = WorkerProcesses(
-            self.queue.path,
+            self.queue.target,
             self.queue.config,
             self.count,
             self.options,
@@ -142,7 +142,7 @@ class Workers:
             ):
                 await self.stop()  # raises TaskQueueError with the workers' own errors
                 raise WorkloadError(
-                    f"every worker process exited with tasks left in {self.queue.path}"
+                    f"every worker process exited with tasks left in {self.queue.where}"
                 )
             await asyncio.sleep(poll_s)
 

@@ -15,7 +15,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -67,6 +67,10 @@ class Sizes:
     load_mb: float = 150.0
     profile_cpu_args: tuple[str, ...] = ()
     """Put where ``{posargs}`` is in ``tox -e profile-cpu``'s commands."""
+    pg_cycle_tasks: int = 1_000
+    """Tasks per side per round of the Postgres one-at-a-time row: each task is two commits,
+    each waiting for the server's WAL flush with synchronous_commit=on (5 ms here)."""
+    pg_batched_tasks: int = 20_000
 
 
 FULL = Sizes()
@@ -85,6 +89,8 @@ QUICK = Sizes(
     trace_tasks=1_000,
     load_mb=10.0,
     profile_cpu_args=("--size", "smoke"),
+    pg_cycle_tasks=300,
+    pg_batched_tasks=2_000,
 )
 
 
@@ -101,7 +107,11 @@ class Measured:
 
 
 def _ratio_rounds(
-    rounds: int, bare: Callable[[int], float], ours: Callable[[int], float], say: Say
+    rounds: int,
+    bare: Callable[[int], float],
+    ours: Callable[[int], float],
+    say: Say,
+    reference: str = "sqlite3",
 ) -> Figures:
     """``rounds`` back-to-back pairs, order alternating: each side's best rate, their ratio
     (judged), and the median of the per-round ratios (reported)."""
@@ -114,7 +124,7 @@ def _ratio_rounds(
             queue, raw = ours(round_no), bare(round_no)
         raw_rates.append(raw)
         queue_rates.append(queue)
-        say(f"round {round_no + 1}/{rounds}: sqlite3 {raw:,.0f}/s, queue {queue:,.0f}/s")
+        say(f"round {round_no + 1}/{rounds}: {reference} {raw:,.0f}/s, queue {queue:,.0f}/s")
     pairs = [q / r for q, r in zip(queue_rates, raw_rates, strict=True)]
     return {
         "raw_tasks_per_s": max(raw_rates),
@@ -135,7 +145,7 @@ def _rates(figures: Mapping[str, float]) -> str:
     )
 
 
-async def engine_cycle(path: Path, tasks: int) -> float:
+async def engine_cycle(path: Path | str, tasks: int) -> float:
     """Tasks/s of enqueueing ``tasks`` one at a time, then one engine claiming and acking 1.
 
     Per task that is the work of :func:`raw_cycle`: one insert, one claim of one task, one
@@ -166,7 +176,7 @@ class PoolCycle:
     """Engines that completed no task (0: every engine of the pool worked)."""
 
 
-async def pool_cycle(path: Path, tasks: int, workers: int, batch: int) -> PoolCycle:
+async def pool_cycle(path: Path | str, tasks: int, workers: int, batch: int) -> PoolCycle:
     """A cycle of ``workers`` engines with ``QueueConfig()``.
 
     The cycle enqueues in batches of ``batch`` (as :func:`raw_batched` inserts) and then drains;
@@ -244,6 +254,89 @@ def measure_workers_10(sizes: Sizes, scratch: Path, say: Say) -> Measured:
             f"{_rates(figures)}; drain alone {drain:,.0f}/s; smallest worker "
             f"{fairness:.2f}x an even share (worst round)"
         ),
+    )
+
+
+def _pg_ratio_rounds(
+    sizes: Sizes,
+    raw: Callable[[str], Awaitable[float]],
+    ours: Callable[[str], Awaitable[float]],
+    label: str,
+    say: Say,
+) -> tuple[Figures, str]:
+    """:func:`_ratio_rounds` on PostgreSQL: each side of each round on a fresh database of
+    the server (``QUEUEPROF_PG`` or the local one), dropped after; returns the server too."""
+    try:
+        from benchmarks import pg_vs_asyncpg as pg
+        from taskqueue import pgadmin
+    except ImportError as error:
+        raise GoalsError(
+            f"the PostgreSQL rows need asyncpg ({error}); pip install asyncpg"
+        ) from None
+    server = pgadmin.default_server()
+    problem = asyncio.run(pgadmin.server_answers(server))
+    if problem is not None:
+        raise GoalsError(
+            f"no PostgreSQL server answers at {pgadmin.redact_dsn(server)} ({problem}); start "
+            f"one or set {pgadmin.SERVER_ENV}=postgresql://USER@HOST:PORT/DATABASE"
+        )
+
+    def side(work: Callable[[str], Awaitable[float]], name: str) -> Callable[[int], float]:
+        return lambda r: pg.run(pg.on_scratch_database(server, f"{label}-{name}-{r}", work))
+
+    figures = _ratio_rounds(sizes.rounds, side(raw, "raw"), side(ours, "queue"), say, "asyncpg")
+    return figures, pgadmin.redact_dsn(server)
+
+
+def measure_pg_cycle_1_worker(sizes: Sizes, scratch: Path, say: Say) -> Measured:
+    """Postgres row 1: one engine, one task per call, against plain asyncpg."""
+    from benchmarks import pg_vs_asyncpg as pg
+
+    n = sizes.pg_cycle_tasks
+    figures, server = _pg_ratio_rounds(
+        sizes,
+        lambda dsn: pg.raw_pg_cycle(dsn, n),
+        lambda dsn: engine_cycle(dsn, n),
+        "goal-cycle",
+        say,
+    )
+    return Measured(
+        {**figures, "tasks": n},
+        detail=_rates(figures).replace("sqlite3", "asyncpg"),
+        notes=[
+            f"{n:,} tasks per side per round on {server}: one enqueue each, then one "
+            "WorkerEngine with claim_batch=1, ack_batch=1; plain asyncpg runs the queue's own "
+            "statements on one connection, the ack riding on the next claim as the engine's "
+            "does (benchmarks.pg_vs_asyncpg.raw_pg_cycle)"
+        ],
+    )
+
+
+def measure_pg_workers_10(sizes: Sizes, scratch: Path, say: Say) -> Measured:
+    """Postgres row 2: ten engines with the default batching against plain asyncpg
+    claiming 100 at a time."""
+    from benchmarks import pg_vs_asyncpg as pg
+
+    n, batch = sizes.pg_batched_tasks, 100
+    idle: list[int] = []
+
+    async def ours(dsn: str) -> float:
+        cycle = await pool_cycle(dsn, n, 10, batch)
+        idle.append(cycle.idle_workers)
+        return cycle.tasks_per_s
+
+    figures, server = _pg_ratio_rounds(
+        sizes, lambda dsn: pg.raw_pg_batched(dsn, n, batch), ours, "goal-pool", say
+    )
+    return Measured(
+        {**figures, "tasks": n, "idle_workers": max(idle)},
+        detail=_rates(figures).replace("sqlite3", "asyncpg"),
+        notes=[
+            f"{n:,} tasks per side per round on {server}: the queue enqueues in batches of "
+            f"{batch} and 10 async engines with QueueConfig() defaults drain them; plain "
+            f"asyncpg inserts {batch} at a time and claims {batch} at a time with the acks "
+            "riding along, on one connection (benchmarks.pg_vs_asyncpg.raw_pg_batched)"
+        ],
     )
 
 

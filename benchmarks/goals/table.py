@@ -32,6 +32,8 @@ from workloads.goals import (
     GOAL_LOAD_RSS_RATIO,
     GOAL_LOAD_S,
     GOAL_OP_P50_US,
+    GOAL_PG_CYCLE_RATIO,
+    GOAL_PG_WORKERS_10_RATIO,
     GOAL_PROCESSES_TASKS_PER_S,
     GOAL_PROFILE_CPU_S,
     GOAL_WORKERS_10_RATIO,
@@ -48,6 +50,8 @@ from .measure import (
     measure_latency_500,
     measure_op_p50,
     measure_perfetto_trace,
+    measure_pg_cycle_1_worker,
+    measure_pg_workers_10,
     measure_processes_10,
     measure_profile_cpu,
     measure_profiler_overhead,
@@ -244,6 +248,26 @@ ROWS: Mapping[str, Row] = {
             (
                 Goal("load", "load_s", "<=", GOAL_LOAD_S, "s"),
                 Goal("peak RSS/file", "rss_ratio", "<=", GOAL_LOAD_RSS_RATIO, "x"),
+            ),
+        ),
+        Row(
+            "pg_cycle_1_worker",
+            "PostgreSQL backend, 1 worker, one task per call",
+            "-",
+            f">= {GOAL_PG_CYCLE_RATIO}x plain asyncpg running the same statements",
+            measure_pg_cycle_1_worker,
+            (Goal("ratio", "ratio", ">=", GOAL_PG_CYCLE_RATIO, "x"),),
+        ),
+        Row(
+            "pg_workers_10",
+            "PostgreSQL backend, 10 workers, default batching",
+            "-",
+            f">= {GOAL_PG_WORKERS_10_RATIO}x plain asyncpg claiming 100 at a time; every "
+            "worker does work",
+            measure_pg_workers_10,
+            (
+                Goal("ratio", "ratio", ">=", GOAL_PG_WORKERS_10_RATIO, "x"),
+                Goal("idle workers", "idle_workers", "==", 0, ""),
             ),
         ),
         Row(

@@ -1,8 +1,13 @@
-"""Read a queue's database with plain ``sqlite3``, independently of the queue's own code."""
+"""Read a queue's database independently of the queue's own code: plain ``sqlite3`` for a
+file, plain asyncpg (on a thread of its own, so callers may be inside an event loop) for a
+``postgresql://`` URL. Queries are written with ``?`` placeholders for both."""
 
 from __future__ import annotations
 
+import asyncio
+import re
 import sqlite3
+import threading
 from contextlib import closing
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -28,29 +33,68 @@ class TaskRow(NamedTuple):
 _COLUMNS = ", ".join(TaskRow._fields)
 
 
-def task_rows(path: Path) -> list[TaskRow]:
+Target = Path | str
+"""A SQLite file path or a PostgreSQL URL."""
+
+
+def fetch(target: Target, query: str, *params: Any) -> list[tuple[Any, ...]]:
+    """Every row of ``query`` (``?`` placeholders) on ``target``."""
+    if isinstance(target, str) and target.startswith("postgresql://"):
+        return _pg_fetch(target, _numbered(query), params)
+    with closing(sqlite3.connect(target)) as db:
+        return db.execute(query, params).fetchall()
+
+
+def task_rows(path: Target) -> list[TaskRow]:
     """Every task, in id order."""
-    with closing(sqlite3.connect(path)) as db:
-        rows = db.execute(f"SELECT {_COLUMNS} FROM tasks ORDER BY id").fetchall()
-    return [TaskRow(*row) for row in rows]
+    return [TaskRow(*row) for row in fetch(path, f"SELECT {_COLUMNS} FROM tasks ORDER BY id")]
 
 
-def task_row(path: Path, task_id: int) -> TaskRow:
+def task_row(path: Target, task_id: int) -> TaskRow:
     """One task's row (the task must exist)."""
-    with closing(sqlite3.connect(path)) as db:
-        row = db.execute(f"SELECT {_COLUMNS} FROM tasks WHERE id = ?", (task_id,)).fetchone()
-    assert row is not None, f"task {task_id} is not in {path}"
-    return TaskRow(*row)
+    rows = fetch(path, f"SELECT {_COLUMNS} FROM tasks WHERE id = ?", task_id)
+    assert rows, f"task {task_id} is not in {path}"
+    return TaskRow(*rows[0])
 
 
-def row_count(path: Path) -> int:
-    """How many tasks the file holds."""
-    with closing(sqlite3.connect(path)) as db:
-        count: int = db.execute("SELECT count(*) FROM tasks").fetchone()[0]
+def row_count(path: Target) -> int:
+    """How many tasks the database holds."""
+    count: int = fetch(path, "SELECT count(*) FROM tasks")[0][0]
     return count
 
 
-def scalar(path: Path, query: str, *params: Any) -> Any:
+def scalar(path: Target, query: str, *params: Any) -> Any:
     """The first column of the first row of ``query``."""
-    with closing(sqlite3.connect(path)) as db:
-        return db.execute(query, params).fetchone()[0]
+    return fetch(path, query, *params)[0][0]
+
+
+def _numbered(query: str) -> str:
+    counter = iter(range(1, 1000))
+    return re.sub(r"\?", lambda _: f"${next(counter)}", query)
+
+
+def _pg_fetch(dsn: str, query: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+    import asyncpg
+
+    async def run() -> list[tuple[Any, ...]]:
+        conn = await asyncpg.connect(dsn)
+        try:
+            return [tuple(r) for r in await conn.fetch(query, *params)]
+        finally:
+            await conn.close()
+
+    out: list[list[tuple[Any, ...]]] = []
+    failed: list[BaseException] = []
+
+    def thread() -> None:
+        try:
+            out.append(asyncio.run(run()))
+        except BaseException as error:  # noqa: BLE001 - re-raised on the caller's thread
+            failed.append(error)
+
+    worker = threading.Thread(target=thread)
+    worker.start()
+    worker.join()
+    if failed:
+        raise failed[0]
+    return out[0]

@@ -1,44 +1,41 @@
 """A worker process killed with SIGKILL mid-task: its lease expires, another worker runs it.
 
-Nothing in the killed process gets to clean up. The task it held stays ``running`` until its
-lease (1 s) expires; a surviving worker in ``run_until_empty`` then reclaims it, runs it
-again, and it is completed once, on attempt 2.
+On SQLite and on PostgreSQL. Nothing in the killed process gets to clean up. The task it
+held stays ``running`` until its lease (1 s) expires; a surviving worker in
+``run_until_empty`` then reclaims it, runs it again, and it is completed once, on attempt 2.
 """
 
 from __future__ import annotations
 
 import asyncio
 import signal
-import sqlite3
 import time
 from collections import Counter
-from contextlib import closing
 from pathlib import Path
 
 import pytest
 
 from taskqueue import EngineOptions, NewTask, QueueConfig, TaskQueue, WorkerProcesses
-from tests.helpers.db import task_row, task_rows
+from tests.helpers.db import fetch, task_row, task_rows
 from tests.helpers.handlers import read_logs
 
 
-def _running_worker(db_path: Path, task_id: int, timeout: float = 60.0) -> str:
+def _running_worker(db_path: Path | str, task_id: int, timeout: float = 60.0) -> str:
     """The worker that holds ``task_id``, once one does."""
     deadline = time.monotonic() + timeout
-    with closing(sqlite3.connect(db_path)) as db:
-        while time.monotonic() < deadline:
-            row = db.execute("SELECT state, worker FROM tasks WHERE id = ?", (task_id,)).fetchone()
-            if row[0] == "running":
-                worker: str = row[1]
-                return worker
-            time.sleep(0.01)
+    while time.monotonic() < deadline:
+        ((state, worker),) = fetch(db_path, "SELECT state, worker FROM tasks WHERE id = ?", task_id)
+        if state == "running":
+            return str(worker)
+        time.sleep(0.01)
     raise AssertionError(f"task {task_id} was not claimed within {timeout} s")
 
 
 @pytest.mark.slow
 def test_a_task_of_a_killed_worker_is_reclaimed_and_completed_once(
-    db_path: Path, tmp_path: Path, importable_tests: str
+    queue_target: Path | str, tmp_path: Path, importable_tests: str
 ) -> None:
+    db_path = queue_target
     log = tmp_path / "executions"
     log.mkdir()
     config = QueueConfig(lease_s=1.0)

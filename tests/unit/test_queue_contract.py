@@ -1,8 +1,11 @@
-"""The queue's contract, run against every strategy that changes how it reaches SQLite.
+"""The queue's contract, run against both backends and every strategy that changes how the
+queue reaches its database.
 
-Every test runs for connection in {shared, per-worker} x claim_style in {returning,
-immediate, deferred} x claim/ack batch in {1, 50}. Time is a :class:`FakeClock`: delays and
-leases move only when a test advances it.
+SQLite: connection in {shared, per-worker} x claim_style in {returning, immediate,
+deferred} x claim/ack batch in {1, 50}. PostgreSQL (a fresh database per test, see
+tests/pg.py): pg_claim in {skip-locked, for-update} x batch in {1, 50}, with LISTEN/NOTIFY
+and polling wake-ups, a pool of one connection, and a connection per worker among them. Time is a
+:class:`FakeClock`: delays and leases move only when a test advances it.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from taskqueue import (
     ClaimStyle,
     ConnectionMode,
     NewTask,
+    PgClaim,
     QueueClosedError,
     QueueConfig,
     Task,
@@ -29,23 +33,65 @@ from tests.helpers.db import task_row, task_rows
 
 STRATEGIES = [
     pytest.param(
-        QueueConfig(
-            connection=connection,
-            claim_style=style,
-            claim_batch=batch,
-            ack_batch=batch,
-            retry_backoff_s=1.0,
+        (
+            "sqlite",
+            QueueConfig(
+                connection=connection,
+                claim_style=style,
+                claim_batch=batch,
+                ack_batch=batch,
+                retry_backoff_s=1.0,
+            ),
         ),
         id=f"{connection}-{style}-batch{batch}",
     )
     for connection, style, batch in itertools.product(ConnectionMode, ClaimStyle, (1, 50))
+] + [
+    pytest.param(
+        (
+            "postgres",
+            QueueConfig(
+                pg_claim=claim,
+                claim_batch=batch,
+                ack_batch=batch,
+                wakeup=wakeup,
+                pg_pool=pool,
+                connection=connection,
+                retry_backoff_s=1.0,
+            ),
+        ),
+        id=f"pg-{claim}-batch{batch}-{wakeup.replace(':', '')}-pool{pool}-{connection}",
+    )
+    for claim, batch, wakeup, pool, connection in [
+        (PgClaim.SKIP_LOCKED, 1, "notify", 10, ConnectionMode.SHARED),
+        (PgClaim.SKIP_LOCKED, 50, "poll:20", 1, ConnectionMode.SHARED),
+        (PgClaim.FOR_UPDATE, 1, "poll:20", 10, ConnectionMode.PER_WORKER),
+        (PgClaim.FOR_UPDATE, 50, "notify", 10, ConnectionMode.SHARED),
+        (PgClaim.SKIP_LOCKED, 50, "notify", 10, ConnectionMode.PER_WORKER),
+    ]
 ]
 
 
 @pytest.fixture(params=STRATEGIES)
-def config(request: pytest.FixtureRequest) -> QueueConfig:
-    value: QueueConfig = request.param
+def backend_config(request: pytest.FixtureRequest) -> tuple[str, QueueConfig]:
+    value: tuple[str, QueueConfig] = request.param
     return value
+
+
+@pytest.fixture
+def config(backend_config: tuple[str, QueueConfig]) -> QueueConfig:
+    return backend_config[1]
+
+
+@pytest.fixture
+def db_path(
+    backend_config: tuple[str, QueueConfig], tmp_path: Path, request: pytest.FixtureRequest
+) -> Path | str:
+    """The queue's database on the strategy's backend (overrides the SQLite-only one)."""
+    if backend_config[0] == "sqlite":
+        return tmp_path / "queue.db"
+    dsn: str = request.getfixturevalue("pg_dsn")
+    return dsn
 
 
 def test_enqueue_stores_a_pending_task(

@@ -1,0 +1,226 @@
+"""Scratch databases and throwaway clusters for the PostgreSQL backend.
+
+Workloads and tests put every queue in a database of its own: :func:`create_database` makes
+one on a server (named by a URL of any database there) and :func:`drop_database` removes it,
+closing whatever connections a killed worker left. :class:`ThrowawayCluster` starts a private
+server with ``initdb``/``pg_ctl`` in a temporary folder, for machines with no server running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import glob
+import os
+import pwd
+import secrets
+import shutil
+import subprocess
+import tempfile
+import threading
+from collections.abc import Coroutine
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+
+from .config import redact_dsn
+from .errors import QueueOpenError
+
+T = TypeVar("T")
+ADMIN_TIMEOUT_S = 10.0
+SERVER_ENV = "QUEUEPROF_PG"
+"""The environment variable naming the server benchmarks and tests use (a URL)."""
+
+
+def default_server() -> str:
+    """``QUEUEPROF_PG``, else the local server on 127.0.0.1:5432 as ``PGUSER`` or the login."""
+    return os.environ.get(SERVER_ENV) or (
+        f"postgresql://{os.environ.get('PGUSER') or _login()}@127.0.0.1:5432/postgres"
+    )
+
+
+def with_database(dsn: str, name: str) -> str:
+    """``dsn`` with its database part replaced by ``name``."""
+    parts = urlsplit(dsn)
+    return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
+
+
+def scratch_name(label: str) -> str:
+    """A fresh database name: ``qp_<label>_<random>``, lower case, at most 63 bytes."""
+    clean = "".join(c if c.isalnum() else "_" for c in label.lower())[:40]
+    return f"qp_{clean}_{secrets.token_hex(6)}"
+
+
+async def create_database(server: str, name: str) -> str:
+    """Create database ``name`` on the server ``server`` names; returns its URL.
+
+    Raises :class:`QueueOpenError` naming the server and the fix when it cannot."""
+    try:
+        conn = await asyncpg.connect(server, timeout=ADMIN_TIMEOUT_S)
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as error:
+        raise QueueOpenError(
+            f"PostgreSQL server {redact_dsn(server)} cannot be reached ({error}); start it, or "
+            "fix the URL (postgresql://USER@HOST:PORT/DATABASE; any existing database will do)"
+        ) from None
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    except asyncpg.PostgresError as error:
+        raise QueueOpenError(
+            f"cannot create scratch database {name!r} on {redact_dsn(server)} ({error}); the "
+            "user needs the CREATEDB privilege"
+        ) from None
+    finally:
+        await conn.close()
+    return with_database(server, name)
+
+
+async def drop_database(server: str, name: str) -> None:
+    """Drop database ``name`` (if it exists), ending any session still connected to it."""
+    conn = await asyncpg.connect(server, timeout=ADMIN_TIMEOUT_S)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+def create_database_now(server: str, name: str) -> str:
+    """:func:`create_database` from any code, also inside a running event loop (on a
+    thread of its own: set-up code that must return the URL before its first await)."""
+    return run_now(create_database(server, name))
+
+
+def drop_database_now(server: str, name: str) -> None:
+    """:func:`drop_database` from any code (a cleanup, a signal's aftermath)."""
+    run_now(drop_database(server, name))
+
+
+def run_now(work: Coroutine[Any, Any, T]) -> T:
+    """Run ``work`` to its end on an event loop of its own, on a thread of its own."""
+    out: list[T] = []
+    failed: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            out.append(asyncio.run(work))
+        except BaseException as error:  # noqa: BLE001 - re-raised on the caller's thread
+            failed.append(error)
+
+    thread = threading.Thread(target=run, name="queueprof-pgadmin")
+    thread.start()
+    thread.join()
+    if failed:
+        raise failed[0]
+    return out[0]
+
+
+async def server_answers(server: str) -> str | None:
+    """None when ``server`` accepts a connection, else why not."""
+    try:
+        conn = await asyncpg.connect(server, timeout=3)
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as error:
+        return f"{type(error).__name__}: {error}"
+    await conn.close()
+    return None
+
+
+def find_initdb() -> Path | None:
+    """``initdb`` on PATH, else the newest Debian one (/usr/lib/postgresql/*/bin)."""
+    found = shutil.which("initdb")
+    if found:
+        return Path(found)
+    candidates = sorted(
+        glob.glob("/usr/lib/postgresql/*/bin/initdb"),
+        key=lambda p: (
+            int(Path(p).parent.parent.name) if Path(p).parent.parent.name.isdigit() else 0
+        ),
+    )
+    return Path(candidates[-1]) if candidates else None
+
+
+@dataclass
+class ThrowawayCluster:
+    """A private PostgreSQL server in a temporary folder, listening on its own socket only.
+
+    ``start()`` runs ``initdb`` (trust auth for the current user) and ``pg_ctl start``;
+    ``stop()`` stops it and deletes the folder. ``dsn`` names its ``postgres`` database.
+    """
+
+    bin_dir: Path
+    folder: Path | None = None
+    port: int = 0
+    _as: list[str] = field(default_factory=list)
+    """The command prefix that runs the server's tools as its owner (``runuser`` for root)."""
+
+    @property
+    def dsn(self) -> str:
+        assert self.folder is not None
+        user = os.environ.get("PGUSER") or _login()
+        return f"postgresql://{user}@/postgres?host={self.folder}&port={self.port}"
+
+    def start(self) -> ThrowawayCluster:
+        """Create and start the cluster; raises :class:`QueueOpenError` saying why not."""
+        self.folder = Path(tempfile.mkdtemp(prefix="queueprof-pg-"))
+        data = self.folder / "data"
+        self.port = 20000 + secrets.randbelow(20000)
+        user = os.environ.get("PGUSER") or _login()
+        if os.geteuid() == 0:
+            # initdb refuses to run as root: the server runs as the `postgres` account,
+            # with a superuser named after the caller so that the URL works unchanged.
+            try:
+                owner = pwd.getpwnam("postgres")
+            except KeyError:
+                raise QueueOpenError(
+                    "a throwaway PostgreSQL cluster cannot run as root and there is no "
+                    "'postgres' account to run it as; create one (adduser --system postgres)"
+                ) from None
+            os.chown(self.folder, owner.pw_uid, owner.pw_gid)
+            self._as = ["runuser", "-u", "postgres", "--"]
+        self._run("initdb", "-D", str(data), "-U", user, "--auth=trust", "--no-sync", "-E", "UTF8")
+        options = (
+            f"-k {self.folder} -p {self.port} -c listen_addresses='' -c fsync=off "
+            "-c shared_preload_libraries=pg_stat_statements"
+        )
+        self._run(
+            "pg_ctl", "-D", str(data), "-o", options, "-l", str(self.folder / "log"), "-w", "start"
+        )
+        return self
+
+    def stop(self) -> None:
+        if self.folder is None:
+            return
+        data = self.folder / "data"
+        if data.exists():
+            subprocess.run(
+                [
+                    *self._as,
+                    str(self.bin_dir / "pg_ctl"),
+                    "-D",
+                    str(data),
+                    "-m",
+                    "immediate",
+                    "stop",
+                ],
+                capture_output=True,
+                check=False,
+            )
+        shutil.rmtree(self.folder, ignore_errors=True)
+        self.folder = None
+
+    def _run(self, tool: str, *args: str) -> None:
+        done = subprocess.run(
+            [*self._as, str(self.bin_dir / tool), *args],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if done.returncode != 0:
+            raise QueueOpenError(
+                f"{tool} failed (exit {done.returncode}): {done.stderr.strip() or done.stdout}"
+            )
+
+
+def _login() -> str:
+    return getpass.getuser()

@@ -1,0 +1,419 @@
+"""The task queue on PostgreSQL (asyncpg): ``TaskQueue("postgresql://...")`` opens one.
+
+The same public API and guarantees as the SQLite queue, which this class extends: the
+Python side (wake-ups, polls, argument checks, timings, observers) is shared, the storage
+is :class:`~taskqueue.pgstore.PgStore` on a connection pool of its own
+(:mod:`taskqueue.pgpool`). Every operation is one statement, so one round trip and one
+atomic commit; a claim takes rows with ``FOR UPDATE
+SKIP LOCKED`` (or the naive ``FOR UPDATE``: ``pg_claim``). Serialization failures,
+deadlocks and lock timeouts are retried as SQLITE_BUSY is on SQLite; a lost connection is
+retried for every operation that is safe to send again, and any other server error is a
+:class:`QueueDatabaseError`: asyncpg's own errors never reach the caller.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import random
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from pathlib import Path
+from time import perf_counter_ns
+from typing import Any, TypeVar
+
+import asyncpg
+
+from . import observe, pgsql
+from .config import ConnectionMode, QueueConfig, redact_dsn
+from .errors import (
+    InvalidArgumentError,
+    QueueBusyError,
+    QueueClosedError,
+    QueueDatabaseError,
+    QueueOpenError,
+)
+from .models import NewTask, ReclaimResult, Task, TaskState, TaskStatus
+from .payload import INT64_MAX, batch_document, validated_row
+from .pgpool import ConnectionPool
+from .pgstore import PgStore
+from .queue import TaskQueue, _storable
+from .store import AckRow
+
+T = TypeVar("T")
+type_of = type  # `type` is a parameter name of enqueue
+
+_CONTENTION = (
+    asyncpg.SerializationError,
+    asyncpg.DeadlockDetectedError,
+    asyncpg.LockNotAvailableError,
+)
+"""Errors after which the server rolled the statement back and a retry can succeed."""
+_LOST = (
+    asyncpg.PostgresConnectionError,
+    asyncpg.ConnectionDoesNotExistError,
+    asyncpg.AdminShutdownError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.TooManyConnectionsError,
+    # The client lost track of the connection's state (a server-ended session seen in the
+    # middle of a call): as good as lost; the pool closes it and opens another.
+    asyncpg.InternalClientError,
+    asyncpg.ProtocolError,
+    ConnectionError,
+    OSError,
+    TimeoutError,
+)
+"""The connection went away (or none could be had): whether the statement committed is
+unknown."""
+_BAD_TEXT = (asyncpg.CharacterNotInRepertoireError, asyncpg.UntranslatableCharacterError)
+_SCHEMA_LOCK = 0x71707266  # "qprf": serializes schema creation between openers
+RECONNECT_BACKOFF_MAX_S = 0.1
+"""The longest step between tries to reach a server that went away (contention backs off
+in steps of at most ``busy_backoff_max_ms``, as on SQLite): a restarting server takes
+seconds, and a tight loop would only add connection attempts to its log."""
+
+
+class PgTaskQueue(TaskQueue):
+    """A PostgreSQL task queue; build it as ``TaskQueue(dsn, config)``."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        config: QueueConfig | None = None,
+        *,
+        clock: Callable[[], float] = time.time,
+        affinity_slot: int | None = None,
+    ) -> None:
+        super().__init__(path, config, clock=clock, affinity_slot=affinity_slot)
+        self.target = str(path)
+        self._where = redact_dsn(self.target)
+        self._inline = False  # every call suspends on the network: no turns to give away
+        self._pool: ConnectionPool | None = None
+        self._worker_pools: dict[str, ConnectionPool] = {}
+        """With ``connection=per-worker``: one connection of its own per worker name (a pool
+        of one, which replaces the connection when it is lost)."""
+        self._listener: asyncpg.Connection | None = None
+        self._token = f"{os.getpid()}.{id(self)}"
+        """This queue's notifications carry it, so the listener skips its own."""
+        notify = self.config.wakeup.mode == "notify"
+        self._pg = PgStore(
+            self._clock,
+            self.config.pg_claim,
+            self.stats.sql if self.config.capture_sql else None,
+            self._token if notify else None,
+        )
+
+    @property
+    def where(self) -> str:
+        return self._where
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def open(self) -> PgTaskQueue:
+        """Connect, check the database is ours (or empty) and create the schema; listen for
+        other processes' enqueues with ``wakeup=notify``. Raises :class:`QueueOpenError`."""
+        try:
+            self._pool = pool = self._new_pool(self.config.pg_pool)
+            conn = await pool.acquire()
+            try:
+                await _prepare(conn, self._where)
+            finally:
+                pool.release(conn, reusable=not conn.is_in_transaction())
+            if self.config.wakeup.mode == "notify":
+                self._listener = await asyncpg.connect(self.target)
+                await self._listener.add_listener(pgsql.CHANNEL, self._heard)
+        except BaseException as error:
+            await self.close()
+            if isinstance(error, QueueOpenError | asyncio.CancelledError | KeyboardInterrupt):
+                raise
+            if isinstance(error, Exception):
+                raise QueueOpenError(_open_fix(self._where, error)) from None
+            raise
+        return self
+
+    def _new_pool(self, size: int) -> ConnectionPool:
+        settings = {"synchronous_commit": self.config.pg_synchronous_commit}
+
+        async def connect() -> asyncpg.Connection:
+            conn: asyncpg.Connection = await asyncpg.connect(self.target, server_settings=settings)
+            return conn
+
+        return ConnectionPool(connect, size, self._where)
+
+    def _pool_of(self, worker: str | None) -> ConnectionPool | None:
+        """The pool ``worker``'s operations use: the shared one, or with
+        ``connection=per-worker`` the worker's own; None once the queue is closed."""
+        if self._closed or self._pool is None:
+            return None
+        if worker is None or self.config.connection is not ConnectionMode.PER_WORKER:
+            return self._pool
+        found = self._worker_pools.get(worker)
+        if found is None:
+            found = self._worker_pools[worker] = self._new_pool(1)
+        return found
+
+    def _heard(self, conn: object, pid: int, channel: str, payload: str) -> None:
+        token, _, count = payload.rpartition(" ")
+        if token != self._token and count.isdigit():
+            self._notify(int(count))
+
+    async def close(self) -> None:
+        """Close the pool and the listener. Idempotent."""
+        self._closed = True
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            with contextlib.suppress(*_LOST, asyncpg.InterfaceError):
+                await listener.close(timeout=5)
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            for observer in observe.active:
+                observer.queue_closed(self.stats)
+        pools, self._worker_pools = list(self._worker_pools.values()), {}
+        for each in [*pools, *([pool] if pool is not None else [])]:
+            await each.close()
+
+    # -- operations ------------------------------------------------------------------------
+
+    async def enqueue(
+        self,
+        type: str,
+        payload: Any = None,
+        *,
+        priority: int = 0,
+        delay: float = 0.0,
+        max_attempts: int = 3,
+    ) -> int:
+        start = self._clock_start()
+        try:
+            row = validated_row(type, payload, priority, delay, max_attempts)
+        except InvalidArgumentError as error:
+            raise type_of(error)(f"enqueue ({type!r}): {error}") from None
+        task_id = await self._run("enqueue", self._pg.insert, *row, resend=False)
+        self._notify(1)
+        if start:
+            self._finish("enqueue", start, 1)
+        return task_id
+
+    async def enqueue_many(self, tasks: Iterable[NewTask | tuple[str, Any]]) -> list[int]:
+        start = self._clock_start()
+        items = tasks if isinstance(tasks, list | tuple) else list(tasks)
+        if not items:
+            return []
+        documents = batch_document(items)
+        ids = await self._run("enqueue", self._pg.insert_many, documents, len(items), resend=False)
+        self._notify(len(ids))
+        if start:
+            self._finish("enqueue", start, len(ids))
+        return ids
+
+    async def claim(self, worker: str, n: int = 1, lease: float | None = None) -> list[Task]:
+        lease_s = self._claim_args(worker, n, lease)
+        start = self._clock_start()
+        # A claim whose connection was lost may have committed: its tasks come back when
+        # their lease expires, so sending it again loses nothing and runs nothing twice.
+        tasks = await self._run("claim", self._pg.claim, worker, n, lease_s, worker=worker)
+        self.stats.claim_trips += 1
+        if start:
+            self._finish("claim", start, len(tasks), worker)
+        return tasks
+
+    async def complete_acks(self, acks: list[AckRow], worker: str) -> int:
+        if not acks:
+            return 0
+        start = self._clock_start()
+        # (id, attempts) names one claim: an ack sent twice applies once.
+        applied = await self._run("complete", self._pg.complete_acks, acks, worker=worker)
+        self.stats.stale_acks += len(acks) - applied
+        self._finished(acks)
+        if start:
+            self._finish("complete", start, len(acks), worker)
+        return applied
+
+    async def complete_acks_and_claim(
+        self, acks: list[AckRow], worker: str, n: int = 1, lease: float | None = None
+    ) -> tuple[int, list[Task]]:
+        if not acks:
+            return 0, await self.claim(worker, n, lease)
+        lease_s = self._claim_args(worker, n, lease)
+        start = self._clock_start()
+        applied, tasks = await self._run(
+            "claim", self._pg.complete_and_claim, acks, worker, n, lease_s, worker=worker
+        )
+        self.stats.claim_trips += 1
+        self.stats.stale_acks += len(acks) - applied
+        self._finished(acks)
+        if start:
+            self.stats.items["complete"] += len(acks)
+            self._finish("claim", start, len(tasks), worker)
+        return applied, tasks
+
+    async def fail(self, task: Task, error: str, *, retry: bool = True) -> TaskState | None:
+        start = self._clock_start()
+        cfg = self.config
+        backoff = min(cfg.retry_backoff_s * 2 ** (task.attempts - 1), cfg.retry_backoff_max_s)
+        state = await self._run(
+            "fail",
+            self._pg.fail,
+            task.id,
+            task.attempts,
+            _storable(str(error)),
+            retry,
+            backoff,
+            worker=task.worker,
+        )
+        if state is None:
+            self.stats.stale_acks += 1
+        elif state is TaskState.DEAD:
+            self._finished(((task.id, task.attempts, ""),))
+        if start:
+            self._finish("fail", start, 1, task.worker)
+        return state
+
+    async def reclaim_expired(self) -> ReclaimResult:
+        start = self._clock_start()
+        result = await self._run("reclaim", self._pg.reclaim)
+        if result.requeued:
+            self._notify(result.requeued)
+        if start:
+            self._finish("reclaim", start, result.requeued + result.dead)
+        return result
+
+    async def status(self, task_id: int) -> TaskStatus | None:
+        start = self._clock_start()
+        if not (type(task_id) is int and -INT64_MAX <= task_id <= INT64_MAX):
+            raise InvalidArgumentError(
+                f"status task_id={task_id!r}: must be a task id, a whole number below 2**63"
+            )
+        found = await self._run("status", self._pg.status, task_id)
+        if start:
+            self._finish("status", start, 1)
+        return found
+
+    async def counts(self) -> dict[TaskState, int]:
+        start = self._clock_start()
+        found = await self._run("counts", self._pg.counts)
+        if start:
+            self._finish("counts", start, 1)
+        return found
+
+    async def is_drained(self) -> bool:
+        return await self._run("status", self._pg.is_drained)
+
+    # -- plumbing --------------------------------------------------------------------------
+
+    async def _run(
+        self,
+        op: str,
+        fn: Callable[..., Awaitable[T]],
+        *args: Any,
+        resend: bool = True,
+        worker: str | None = None,
+    ) -> T:
+        """``fn(conn, *args)`` on a connection of ``worker``'s pool (:meth:`_pool_of`);
+        contention retried in short jittered steps (as SQLITE_BUSY is), a lost connection
+        retried when ``resend`` (the operation is safe to send twice), every other failure a
+        queue error."""
+        cfg = self.config
+        delay = 0.0001
+        deadline = 0.0
+        while True:
+            pool = self._pool_of(worker)
+            if pool is None:
+                raise QueueClosedError(f"{op} on {self._where}: the queue is closed")
+            try:
+                conn = await pool.acquire()
+                # Reused only when the call ended between statements: after a server error
+                # outside a transaction, not after a lost connection or a cancellation.
+                reusable = False
+                try:
+                    result = await fn(conn, *args)
+                    reusable = True
+                    return result
+                except asyncpg.PostgresError:
+                    reusable = not conn.is_in_transaction()
+                    raise
+                finally:
+                    pool.release(conn, reusable)
+            except _CONTENTION as error:
+                self.stats.busy_retries[op] += 1
+                reason = f"kept failing on contention ({type(error).__name__})"
+                most_s = cfg.busy_backoff_max_ms / 1000.0
+            except _LOST as error:
+                if self._closed:
+                    raise QueueClosedError(f"{op} on {self._where}: the queue is closed") from None
+                if not resend:
+                    raise QueueDatabaseError(
+                        f"{op} on {self._where}: the connection was lost ({error}) and the "
+                        "task may or may not have been stored; check with status()/counts() "
+                        "before enqueueing it again"
+                    ) from None
+                self.stats.busy_retries[op] += 1
+                reason = f"could not reach the server ({error})"
+                most_s = RECONNECT_BACKOFF_MAX_S
+            except _BAD_TEXT as error:
+                raise InvalidArgumentError(
+                    f"{op}: a text value cannot be stored by PostgreSQL ({error}); remove NUL "
+                    "characters from task types and worker names"
+                ) from None
+            except asyncpg.InterfaceError as error:
+                if self._closed or "clos" in str(error):
+                    raise QueueClosedError(f"{op} on {self._where}: the queue is closed") from None
+                raise QueueDatabaseError(f"{op} on {self._where} failed: {error}") from None
+            except asyncpg.PostgresError as error:
+                raise QueueDatabaseError(
+                    f"{op} on {self._where} failed: {type(error).__name__}: {error}. Check the "
+                    "server's log; a database changed by hand may need a new one"
+                ) from None
+            now = time.monotonic()
+            deadline = deadline or now + cfg.busy_deadline_s
+            if now >= deadline:
+                raise QueueBusyError(
+                    f"{op} on {self._where}: {reason} for {cfg.busy_deadline_s} s; check the "
+                    "server, or a longer busy_deadline_s"
+                )
+            slept = perf_counter_ns()
+            await asyncio.sleep(delay * random.uniform(0.5, 1.5))
+            self.stats.busy_wait_ns[op] += perf_counter_ns() - slept
+            delay = min(delay * 2, most_s)
+
+
+async def _prepare(conn: asyncpg.Connection, where: str) -> None:
+    """Check the database holds our schema or no ``tasks`` table, and create the schema.
+
+    Nothing is written to a database whose ``tasks`` table belongs to someone else.
+    """
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", _SCHEMA_LOCK)
+        tables = {r[0] for r in await conn.fetch(pgsql.TABLES)}
+        if "queueprof_meta" in tables:
+            meta = await conn.fetchrow(pgsql.META)
+            if meta is not None and tuple(meta) != (pgsql.APPLICATION, pgsql.SCHEMA_VERSION):
+                raise QueueOpenError(
+                    f"{where} has queue schema {tuple(meta)}, this code needs "
+                    f"{(pgsql.APPLICATION, pgsql.SCHEMA_VERSION)}; drain it with the version "
+                    "that wrote it, or use a new database"
+                )
+            if meta is not None:
+                return
+        elif "tasks" in tables:
+            raise QueueOpenError(
+                f"{where} already has a 'tasks' table of another application; use a separate "
+                "database (or schema) for the queue. Nothing was changed"
+            )
+        await conn.execute(pgsql.SCHEMA)
+
+
+def _open_fix(where: str, error: Exception) -> str:
+    """The open error's message: what failed and what to do."""
+    if isinstance(error, asyncpg.InvalidCatalogNameError):
+        fix = "create the database first (createdb NAME) or name an existing one"
+    elif isinstance(
+        error, asyncpg.InvalidAuthorizationSpecificationError | asyncpg.InvalidPasswordError
+    ):
+        fix = "check the user and password in the URL (or PGUSER/PGPASSWORD)"
+    elif isinstance(error, _LOST):
+        fix = "check that the server runs and listens there (pg_isready -d URL)"
+    else:
+        fix = "check the URL and the server's log"
+    return f"PostgreSQL queue {where} cannot be opened ({type(error).__name__}: {error}); {fix}"

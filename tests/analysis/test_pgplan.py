@@ -1,0 +1,96 @@
+"""A PostgreSQL run's own plans: read from schema-postgres.json and carried by the hotspots."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+import pytest
+
+from analysis.hotspots import sql_hotspots
+from analysis.load.capture import SqlStatement
+from analysis.pgplan import SOURCE, load_pg_plans
+from runs.files import SCHEMA_POSTGRES
+from workloads.pgschema import SEQ_SCAN_NODE, SORT_NODE
+
+CLAIM = "WITH picked AS (SELECT id FROM tasks ORDER BY priority LIMIT $1 FOR UPDATE SKIP LOCKED)"
+SCAN_PLAN = [
+    "Limit  (cost=10.0..10.1 rows=1 width=8)",
+    "  ->  LockRows  (cost=10.0..10.1 rows=1 width=8)",
+    "        ->  Sort  (cost=10.0..10.1 rows=100 width=8)",
+    "              Sort Key: priority",
+    "              ->  Seq Scan on tasks  (cost=0.00..5.00 rows=100 width=8)",
+]
+
+
+def _entry(sql: str, lines: list[str]) -> dict[str, object]:
+    """A plan entry as workloads.pgschema writes it (its own node classifier)."""
+    return {
+        "sql": sql,
+        "plan": lines,
+        "seq_scans": [line.strip() for line in lines if SEQ_SCAN_NODE.match(line)],
+        "sorts": [line.strip() for line in lines if SORT_NODE.match(line)],
+    }
+
+
+def _snapshot(folder: Path, plans: object, chosen: str = "main") -> None:
+    document = {
+        "schema_version": 1,
+        "chosen": chosen,
+        "databases": [
+            {"name": "other", "tasks_rows": 0, "plans": {}},
+            {"name": "main", "tasks_rows": 10, "plans": plans},
+        ],
+    }
+    (folder / SCHEMA_POSTGRES).write_bytes(orjson.dumps(document))
+
+
+def test_a_seq_scan_and_a_sort_are_flagged(tmp_path: Path) -> None:
+    _snapshot(tmp_path, {"claim": _entry(CLAIM + "  ", SCAN_PLAN)})
+    plans = load_pg_plans(tmp_path)
+    plan = plans[CLAIM]
+    assert plan.full_scans == ("->  Seq Scan on tasks  (cost=0.00..5.00 rows=100 width=8)",)
+    assert plan.temp_btrees == ("->  Sort  (cost=10.0..10.1 rows=100 width=8)",)
+    assert plan.lines == tuple(SCAN_PLAN)
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"not json",
+        b"[]",
+        b'{"chosen": "main", "databases": "x"}',
+        b'{"chosen": "main", "databases": [{"name": "main", "plans": [1]}]}',
+        b'{"chosen": "main", "databases": [{"name": "main", "plans": {"a": {"sql": 1}}}]}',
+        b'{"chosen": "main", "databases": [{"name": "main", "plans": {"a": {"sql": "x", '
+        b'"plan": [1]}}}]}',
+    ],
+)
+def test_a_snapshot_that_does_not_read_gives_no_plans(tmp_path: Path, content: bytes) -> None:
+    (tmp_path / SCHEMA_POSTGRES).write_bytes(content)
+    assert load_pg_plans(tmp_path) == {}
+
+
+def test_no_snapshot_gives_no_plans(tmp_path: Path) -> None:
+    assert load_pg_plans(tmp_path) == {}
+
+
+def test_hotspots_take_the_runs_own_plan_instead_of_planning_on_sqlite(tmp_path: Path) -> None:
+    _snapshot(tmp_path, {"claim": _entry(CLAIM, SCAN_PLAN)})
+    statement = SqlStatement(
+        index=0,
+        op="claim",
+        sql=CLAIM,
+        count=10,
+        total_ms=5.0,
+        p50_us=400.0,
+        p95_us=600.0,
+        p99_us=700.0,
+        max_us=800.0,
+        rows=10,
+    )
+    (hotspot,) = sql_hotspots([statement], {"claim": 10.0}, {}, run_plans=load_pg_plans(tmp_path))
+    assert hotspot.schema_source == SOURCE
+    assert hotspot.plan.error is None
+    assert hotspot.plan.full_scans
+    assert hotspot.suggestion is None

@@ -1,0 +1,92 @@
+"""The goal table's PostgreSQL rows: verdicts on hand-made figures, and a real quick run."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import orjson
+import pytest
+
+from benchmarks.goals.table import FAIL, PASS, ROWS, verdict
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize(
+    ("key", "figures", "expected"),
+    [
+        ("pg_cycle_1_worker", {"ratio": 0.8}, PASS),
+        ("pg_cycle_1_worker", {"ratio": 0.79}, FAIL),
+        ("pg_workers_10", {"ratio": 0.9, "idle_workers": 0}, PASS),
+        ("pg_workers_10", {"ratio": 0.9, "idle_workers": 1}, FAIL),
+        ("pg_workers_10", {"ratio": 0.7, "idle_workers": 0}, FAIL),
+    ],
+)
+def test_the_postgres_rows_judge_their_ratio(
+    key: str, figures: dict[str, float], expected: str
+) -> None:
+    assert verdict(ROWS[key].judge(figures)) == expected
+
+
+@pytest.mark.slow
+def test_a_quick_run_of_the_postgres_rows_measures_both_sides(
+    tmp_path: Path, pg_server: str
+) -> None:
+    saved = tmp_path / "goals.json"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.goals",
+            "--quick",
+            "--only",
+            "pg_cycle_1_worker,pg_workers_10",
+            "--save",
+            str(saved),
+        ],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+        env={**os.environ, "QUEUEPROF_PG": pg_server},
+    )
+    assert done.returncode == 0, done.stderr
+    document = orjson.loads(saved.read_bytes())
+    for row in document["rows"]:
+        assert row["error"] is None, row["error"]
+        assert row["figures"]["raw_tasks_per_s"] > 0
+        assert row["figures"]["queue_tasks_per_s"] > 0
+        assert row["figures"]["ratio"] == pytest.approx(
+            row["figures"]["queue_tasks_per_s"] / row["figures"]["raw_tasks_per_s"]
+        )
+    assert "asyncpg" in done.stdout
+
+
+def test_an_unreachable_server_is_a_row_error_naming_the_fix(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.goals",
+            "--quick",
+            "--only",
+            "pg_cycle_1_worker",
+            "--save",
+            str(tmp_path / "goals.json"),
+        ],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+        env={**os.environ, "QUEUEPROF_PG": "postgresql://nobody@127.0.0.1:1/postgres"},
+    )
+    assert done.returncode == 1
+    (row,) = orjson.loads((tmp_path / "goals.json").read_bytes())["rows"]
+    assert row["verdict"] == "ERROR"
+    assert "no PostgreSQL server answers at postgresql://nobody@127.0.0.1:1" in row["error"]
+    assert "QUEUEPROF_PG=" in row["error"]

@@ -1,0 +1,232 @@
+"""What is particular to the PostgreSQL backend: how it opens, fails and recovers.
+
+The shared contract runs in test_queue_contract.py on both backends; here, the errors a
+user meets (a missing database, someone else's tables, a text Postgres cannot store, the
+server dropping the connection) and the strategies only Postgres has.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import asyncpg
+import pytest
+
+from taskqueue import (
+    InvalidArgumentError,
+    PgClaim,
+    QueueConfig,
+    QueueDatabaseError,
+    QueueOpenError,
+    TaskQueue,
+    TaskState,
+    WorkerEngine,
+)
+from taskqueue.pgadmin import with_database
+from taskqueue.pgqueue import PgTaskQueue
+from tests.helpers.db import fetch
+
+
+async def _execute(dsn: str, statement: str) -> None:
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
+def test_a_url_opens_the_postgres_queue(pg_dsn: str) -> None:
+    queue = TaskQueue(pg_dsn)
+    assert isinstance(queue, PgTaskQueue)
+    assert queue.target == pg_dsn
+
+
+def test_a_missing_database_is_an_open_error_with_the_fix(pg_server: str) -> None:
+    missing = with_database(pg_server, "qp_no_such_database")
+
+    async def scenario() -> None:
+        async with TaskQueue(missing):
+            pass
+
+    with pytest.raises(QueueOpenError, match="create the database first"):
+        asyncio.run(scenario())
+
+
+def test_another_applications_tasks_table_is_left_alone(pg_dsn: str) -> None:
+    asyncio.run(_execute(pg_dsn, "CREATE TABLE tasks (name text); INSERT INTO tasks VALUES ('x')"))
+
+    async def scenario() -> None:
+        async with TaskQueue(pg_dsn):
+            pass
+
+    with pytest.raises(QueueOpenError, match="another application"):
+        asyncio.run(scenario())
+    assert fetch(pg_dsn, "SELECT name FROM tasks") == [("x",)]
+
+
+def test_another_schema_version_is_refused(pg_dsn: str) -> None:
+    async def scenario() -> None:
+        async with TaskQueue(pg_dsn):
+            pass
+
+    asyncio.run(scenario())
+    asyncio.run(_execute(pg_dsn, "UPDATE queueprof_meta SET schema_version = 99"))
+    with pytest.raises(QueueOpenError, match="schema"):
+        asyncio.run(scenario())
+
+
+def test_a_nul_in_a_task_type_is_an_argument_error(pg_dsn: str) -> None:
+    async def scenario() -> None:
+        async with TaskQueue(pg_dsn) as queue:
+            with pytest.raises(InvalidArgumentError, match="NUL"):
+                await queue.enqueue("bad\x00type")
+            # and the queue still works afterwards
+            assert await queue.enqueue("good") == 1
+
+    asyncio.run(scenario())
+
+
+def _end_sessions(dsn: str) -> None:
+    asyncio.run(
+        _execute(
+            dsn,
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()",
+        )
+    )
+
+
+def test_sessions_the_server_ended_are_replaced(pg_dsn: str) -> None:
+    async def scenario() -> None:
+        async with TaskQueue(pg_dsn, QueueConfig(pg_pool=1)) as queue:
+            await queue.enqueue_many([("noop", {}) for _ in range(3)])
+            # GIVEN the server ended every session of the queue (an admin, a failover)
+            await asyncio.to_thread(_end_sessions, pg_dsn)
+            # WHEN the queue claims, enqueues and reads, THEN it works on new connections
+            # (or says the outcome of an enqueue is unknown, never with asyncpg's error)
+            assert len(await queue.claim("w", 3)) == 3
+            outcomes = []
+            for _ in range(3):
+                try:
+                    outcomes.append(str(await queue.enqueue("noop")))
+                except QueueDatabaseError as error:
+                    outcomes.append(str(error))
+            assert all(o.isdigit() or "may or may not have been stored" in o for o in outcomes)
+            assert (await queue.counts())[TaskState.RUNNING] == 3
+
+    asyncio.run(scenario())
+
+
+class _FailsOnce:
+    """Wraps a store operation: the first call raises ``error`` (as the server would)."""
+
+    def __init__(self, operation: Callable[..., Awaitable[Any]], error: Exception) -> None:
+        self.operation = operation
+        self.error = error
+        self.calls = 0
+
+    async def __call__(self, *args: Any) -> Any:
+        self.calls += 1
+        if self.calls == 1:
+            raise self.error
+        return await self.operation(*args)
+
+
+def _lost() -> Exception:
+    return asyncpg.ConnectionDoesNotExistError("connection was closed in the middle")
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        asyncpg.SerializationError("could not serialize access"),
+        asyncpg.DeadlockDetectedError("deadlock detected"),
+        asyncpg.LockNotAvailableError("canceling statement due to lock timeout"),
+    ],
+)
+def test_contention_is_retried_and_counted_never_raised(pg_dsn: str, error: Exception) -> None:
+    async def scenario() -> None:
+        async with TaskQueue(pg_dsn) as queue:
+            assert isinstance(queue, PgTaskQueue)
+            await queue.enqueue_many([("noop", {}) for _ in range(3)])
+            queue._pg.claim = _FailsOnce(queue._pg.claim, error)  # type: ignore[method-assign]
+            assert len(await queue.claim("w", 3)) == 3
+            assert queue.stats.busy_retries["claim"] == 1
+            assert queue.stats.busy_wait_ns["claim"] > 0
+
+    asyncio.run(scenario())
+
+
+def test_a_claim_whose_connection_was_lost_is_sent_again(pg_dsn: str) -> None:
+    async def scenario() -> None:
+        async with TaskQueue(pg_dsn) as queue:
+            assert isinstance(queue, PgTaskQueue)
+            await queue.enqueue_many([("noop", {}) for _ in range(3)])
+            queue._pg.claim = _FailsOnce(queue._pg.claim, _lost())  # type: ignore[method-assign]
+            assert len(await queue.claim("w", 3)) == 3
+            assert queue.stats.busy_retries["claim"] == 1
+
+    asyncio.run(scenario())
+
+
+def test_an_enqueue_whose_connection_was_lost_says_the_outcome_is_unknown(pg_dsn: str) -> None:
+    async def scenario() -> None:
+        async with TaskQueue(pg_dsn) as queue:
+            assert isinstance(queue, PgTaskQueue)
+            queue._pg.insert = _FailsOnce(queue._pg.insert, _lost())  # type: ignore[method-assign]
+            with pytest.raises(QueueDatabaseError, match="may or may not have been stored"):
+                await queue.enqueue("noop")
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.parametrize("claim", list(PgClaim))
+def test_ten_engines_on_one_queue_share_the_work_once(pg_dsn: str, claim: PgClaim) -> None:
+    config = QueueConfig(pg_claim=claim, claim_batch=5, ack_batch=5, pg_pool=4)
+
+    async def scenario() -> None:
+        async with TaskQueue(pg_dsn, config) as queue:
+            await queue.enqueue_many([("noop", {"i": i}) for i in range(500)])
+            engines = [WorkerEngine(f"w{i}", queue) for i in range(10)]
+            results = await asyncio.gather(*(e.run_until_empty() for e in engines))
+            assert sum(r.completed for r in results) == 500
+            counts = await queue.counts()
+            assert counts[TaskState.DONE] == 500
+
+    asyncio.run(scenario())
+    rows = fetch(pg_dsn, "SELECT attempts, count(*) FROM tasks GROUP BY attempts")
+    assert rows == [(1, 500)]
+
+
+def test_a_notification_from_another_queue_wakes_an_idle_engine(pg_dsn: str) -> None:
+    # Polling every 10 s: only the LISTEN/NOTIFY wake-up can make this fast.
+    config = QueueConfig(wakeup="notify:10000")
+
+    async def scenario() -> float:
+        async with TaskQueue(pg_dsn, config) as consumer, TaskQueue(pg_dsn, config) as producer:
+            waiting = asyncio.ensure_future(consumer.wait_for_work())
+            await asyncio.sleep(0.2)
+            started = asyncio.get_running_loop().time()
+            await producer.enqueue("noop")
+            await asyncio.wait_for(waiting, 5)
+            return asyncio.get_running_loop().time() - started
+
+    assert asyncio.run(scenario()) < 2.0
+
+
+def test_synchronous_commit_is_set_on_the_sessions(pg_dsn: str) -> None:
+    async def scenario() -> str:
+        async with TaskQueue(pg_dsn, QueueConfig(pg_synchronous_commit="off")) as queue:
+            assert isinstance(queue, PgTaskQueue)
+            pool = queue._pool
+            assert pool is not None
+            conn = await pool.acquire()
+            try:
+                value: str = await conn.fetchval("SHOW synchronous_commit")
+            finally:
+                pool.release(conn, reusable=True)
+            return value
+
+    assert asyncio.run(scenario()) == "off"
