@@ -26,11 +26,11 @@ import orjson
 import pytest
 
 from runs.adapters import AdapterUnavailableError, read_adapter_specs
+from tests.adapters.test_plugins import PROJECT_ROOT, env_with, queueprof
 from workloads.adapters import plugins
 from workloads.adapters import postgres as scratch
 from workloads.adapters.check import run_checks
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("queueprof-pgqueuer", "queueprof-procrastinate")
 LIBRARIES = ("pgqueuer", "procrastinate", "asyncpg", "psycopg", "psycopg_pool")
 PEERS = ("pgqueuer", "pgqueuer-batch100", "procrastinate", "procrastinate-c10")
@@ -110,21 +110,15 @@ def peers_on_path(peers_site: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator
     plugins._scan_plugins.cache_clear()
 
 
-def env_with(*paths: Path, **extra: str) -> dict[str, str]:
-    parts = [*map(str, paths), str(PROJECT_ROOT)]
-    parts += filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))
-    return {**os.environ, "PYTHONPATH": os.pathsep.join(parts), "COLUMNS": "200", **extra}
-
-
-def queueprof(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "queueprof", *args],
-        capture_output=True,
-        text=True,
-        timeout=900,
+def smoke_comparison(
+    contenders: str, tasks: int, traces: Path, env: dict[str, str], cwd: Path, *more: str
+) -> subprocess.CompletedProcess[str]:
+    """``queueprof run comparison`` at smoke size, quietly, into ``traces``."""
+    return queueprof(
+        *("run", "comparison", "--size", "smoke", "--quiet", "--out", str(traces)),
+        *("--param", f"contenders={contenders}", "--param", f"tasks={tasks}", *more),
         env=env,
         cwd=cwd,
-        check=False,
     )
 
 
@@ -327,21 +321,8 @@ def test_no_server_is_a_clear_error(
 def test_a_comparison_without_a_server_fails_naming_the_variable(
     peers_site: Path, tmp_path: Path
 ) -> None:
-    done = queueprof(
-        "run",
-        "comparison",
-        "--size",
-        "smoke",
-        "--param",
-        "contenders=pgqueuer",
-        "--param",
-        "tasks=5",
-        "--out",
-        str(tmp_path / "traces"),
-        "--quiet",
-        env=env_with(peers_site, **{scratch.DSN_VARIABLE: NOWHERE}),
-        cwd=tmp_path,
-    )
+    env = {**env_with(peers_site), scratch.DSN_VARIABLE: NOWHERE}
+    done = smoke_comparison("pgqueuer", 5, tmp_path / "traces", env, tmp_path)
     # The server is first asked for inside the run: the run fails, and its folder says why.
     assert done.returncode == 1, done.stdout + done.stderr
     assert "no PostgreSQL server answers at QUEUEPROF_PG_DSN=" in done.stderr
@@ -358,22 +339,9 @@ def test_a_short_comparison_runs_the_postgres_peers_next_to_our_queue(
     # GIVEN the peers installed (on PYTHONPATH, as --target installs them)
     traces = tmp_path / "traces"
     # WHEN the comparison names them with our queue, then the run is analysed
-    done = queueprof(
-        "run",
-        "comparison",
-        "--size",
-        "smoke",
-        "--param",
-        f"contenders=taskqueue,{','.join(PEERS)}",
-        "--param",
-        "tasks=60",
-        "--out",
-        str(traces),
-        "--run-id",
-        "pg",
-        "--quiet",
-        env=env_with(peers_site),
-        cwd=tmp_path,
+    contenders = ",".join(("taskqueue", *PEERS))
+    done = smoke_comparison(
+        contenders, 60, traces, env_with(peers_site), tmp_path, "--run-id", "pg"
     )
     assert done.returncode == 0, done.stderr + done.stdout
     run = traces / "pg"

@@ -48,7 +48,11 @@ PROCRASTINATE = AdapterSpec(
         *adapter_methods(_ADAPTER),
         CodePath("enqueue", "procrastinate/tasks.py", ("defer_async", "configure")),
         CodePath("enqueue", "procrastinate/jobs.py", ("defer_async",)),
-        CodePath("enqueue", _MANAGER, ("defer_job_async", "_defer_jobs_query_kwargs")),
+        CodePath(
+            "enqueue",
+            _MANAGER,
+            ("defer_job_async", "batch_defer_jobs_async", "_defer_jobs_query_kwargs"),
+        ),
         CodePath("claim", _MANAGER, ("fetch_job",)),
         CodePath("complete", _MANAGER, ("finish_job", "finish_job_by_id_async")),
         CodePath("status", _MANAGER, ("get_job_status_async",)),
