@@ -261,6 +261,9 @@ def test_a_scratch_database_is_the_folders_until_the_folder_is_gone(
     assert scratch_databases_under(tmp_path) == [second.name]
     asyncio.run(second.drop())
     assert scratch_databases_under(tmp_path) == []
+    # ... and its folder, opened again, says its database is gone instead of making a new one
+    with pytest.raises(AdapterUnavailableError, match="no longer on the server"):
+        asyncio.run(scratch.scratch_database(other, "q"))
 
 
 def test_a_killed_process_leaves_no_scratch_database_behind(postgres: None, tmp_path: Path) -> None:

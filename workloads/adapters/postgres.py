@@ -81,8 +81,7 @@ async def scratch_database(folder: Path, owner: str) -> ScratchDatabase:
     answers or this user may not create a database."""
     marker = folder / MARKER
     if marker.is_file():
-        recorded = json.loads(marker.read_text(encoding="utf-8"))
-        return ScratchDatabase(dsn=str(recorded["dsn"]), name=str(recorded["name"]))
+        return await _recorded(marker)
     dsn = server_dsn()
     slug = re.sub(r"[^a-z0-9]+", "_", owner.lower()).strip("_")[:20]
     name = f"{PREFIX}{slug}_{os.getpid()}_{uuid.uuid4().hex[:12]}"
@@ -107,6 +106,24 @@ async def scratch_database(folder: Path, owner: str) -> ScratchDatabase:
         await admin.close()
     marker.write_text(json.dumps({"dsn": dsn, "name": name}), encoding="utf-8")
     return ScratchDatabase(dsn=dsn, name=name)
+
+
+async def _recorded(marker: Path) -> ScratchDatabase:
+    """The database ``marker`` names, if it is still on the server."""
+    recorded = json.loads(marker.read_text(encoding="utf-8"))
+    database = ScratchDatabase(dsn=str(recorded["dsn"]), name=str(recorded["name"]))
+    admin = await _admin(database.dsn)
+    try:
+        there = await admin.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", database.name)
+    finally:
+        await admin.close()
+    if there is None:
+        raise AdapterUnavailableError(
+            f"{marker} names the scratch database {database.name!r}, which is no longer on the "
+            "server (dropped when the process that made it ended, or its folder was gone): "
+            "open the adapter on a fresh folder"
+        )
+    return database
 
 
 def _asyncpg() -> Any:
