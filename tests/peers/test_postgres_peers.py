@@ -250,7 +250,8 @@ def test_a_scratch_database_is_the_folders_until_the_folder_is_gone(
     made = asyncio.run(scratch.scratch_database(folder, "Some Queue!"))
     assert made.name.startswith(scratch.PREFIX + "some_queue_")
     # WHEN the folder is opened again THEN it is the same database
-    assert asyncio.run(scratch.scratch_database(folder, "Some Queue!")) == made
+    again = asyncio.run(scratch.scratch_database(folder, "Some Queue!"))
+    assert (again.name, made.fresh, again.fresh) == (made.name, True, False)
     assert scratch_databases_under(tmp_path) == [made.name]
     # WHEN the folder is gone and another scratch database is made
     shutil.rmtree(folder)
@@ -296,21 +297,50 @@ def test_a_killed_process_leaves_no_scratch_database_behind(postgres: None, tmp_
     asyncio.run(made.drop())
 
 
-def test_an_open_that_fails_drops_its_database(
+def test_an_open_that_fails_drops_the_database_it_made_and_keeps_a_reopened_one(
     peers_on_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # GIVEN pgqueuer's schema install failing half-way through an open
     from pgqueuer.queries import Queries
 
-    async def broken_install(self: Queries, create_schema: bool = True) -> None:
-        raise RuntimeError("install failed")
-
-    monkeypatch.setattr(Queries, "install", broken_install)
     contender = plugins.installed_plugins()["pgqueuer"]
-    # WHEN the adapter is opened THEN the error is the install's and no database is left
-    with pytest.raises(RuntimeError, match="install failed"):
-        asyncio.run(contender.open(tmp_path))
-    assert scratch_databases_under(tmp_path) == []
+
+    async def broken(self: Queries, *args: object) -> bool:
+        raise RuntimeError("schema step failed")
+
+    # GIVEN pgqueuer's schema install failing half-way through a first open
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    with monkeypatch.context() as patched:
+        patched.setattr(Queries, "install", broken)
+        # WHEN the adapter is opened THEN the error is the install's and no database is left
+        with pytest.raises(RuntimeError, match="schema step failed"):
+            asyncio.run(contender.open(fresh))
+    assert scratch_databases_under(fresh) == []
+
+    # GIVEN a folder holding one task, whose reopen fails
+    kept = tmp_path / "kept"
+    kept.mkdir()
+
+    async def enqueue_one() -> None:
+        adapter = await contender.open(kept)
+        await adapter.enqueue({"seq": 1})
+        await adapter.close()
+
+    async def claim_all() -> int:
+        adapter = await contender.open(kept)
+        try:
+            return len(await adapter.claim(5))
+        finally:
+            await adapter.close()
+
+    asyncio.run(enqueue_one())
+    with monkeypatch.context() as patched:
+        patched.setattr(Queries, "schema_is_installed", broken)
+        with pytest.raises(RuntimeError, match="schema step failed"):
+            asyncio.run(claim_all())
+    # THEN the folder keeps its database and its task
+    assert len(scratch_databases_under(kept)) == 1
+    assert asyncio.run(claim_all()) == 1
 
 
 def test_no_server_is_a_clear_error(

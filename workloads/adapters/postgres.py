@@ -10,9 +10,9 @@ finds the same database, so a queue's tasks survive its ``close()`` as they do i
 A scratch database is dropped when the folder it belongs to is gone or the process that made it
 has ended: at this process's exit (also after a failed run) and, for a process that was killed,
 by the next :func:`scratch_database` on the same host. An adapter whose open fails half-way
-drops its database at once with :meth:`ScratchDatabase.drop`. asyncpg is imported here only when
-a scratch database is asked for; a plugin that uses this declares asyncpg in its own
-dependencies.
+drops the database it made at once with :meth:`ScratchDatabase.abandon`. asyncpg is imported
+here only when a scratch database is asked for; a plugin that uses this declares asyncpg in its
+own dependencies.
 """
 
 from __future__ import annotations
@@ -60,6 +60,8 @@ class ScratchDatabase:
     dsn: str
     """The DSN as given in ``QUEUEPROF_PG_DSN`` (empty: libpq's defaults)."""
     name: str
+    fresh: bool = False
+    """True when this call made it (empty); False when the folder already had it."""
 
     def asyncpg_arguments(self) -> dict[str, Any]:
         """``asyncpg.connect`` keyword arguments that reach this database."""
@@ -68,6 +70,12 @@ class ScratchDatabase:
     async def drop(self) -> None:
         """Drop the database now, closing any connection still on it."""
         await _drop(self.dsn, self.name)
+
+    async def abandon(self) -> None:
+        """After a failed open: drop the database if that open made it (a reopened folder
+        keeps its tasks)."""
+        if self.fresh:
+            await self.drop()
 
 
 def server_dsn() -> str:
@@ -105,7 +113,7 @@ async def scratch_database(folder: Path, owner: str) -> ScratchDatabase:
     finally:
         await admin.close()
     marker.write_text(json.dumps({"dsn": dsn, "name": name}), encoding="utf-8")
-    return ScratchDatabase(dsn=dsn, name=name)
+    return ScratchDatabase(dsn=dsn, name=name, fresh=True)
 
 
 async def _recorded(marker: Path) -> ScratchDatabase:

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from workloads.adapters import AdapterSpec, CodePath, Contender, QueueAdapter, adapter_methods
-from workloads.adapters.postgres import ScratchDatabase, scratch_database
+from workloads.adapters.postgres import scratch_database
 
 _ADAPTER = "queueprof_pgqueuer/adapter.py"
 _QUERIES = "pgqueuer/adapters/persistence/queries.py"
@@ -131,9 +131,13 @@ def pgqueuer_opener(durability: str = "durable", *, synchronous_commit: str | No
 
         database = await scratch_database(folder, PGQUEUER.name)
         server_settings = {"synchronous_commit": synchronous_commit} if synchronous_commit else {}
-        connection = await asyncpg.connect(
-            **database.asyncpg_arguments(), server_settings=server_settings
-        )
+        try:
+            connection = await asyncpg.connect(
+                **database.asyncpg_arguments(), server_settings=server_settings
+            )
+        except BaseException:
+            await database.abandon()
+            raise
         settings = DBSettings(durability=Durability(durability))
         queries = Queries.from_asyncpg_connection(connection)
         queries.qbe = qb.QueryBuilderEnvironment(settings)
@@ -143,16 +147,12 @@ def pgqueuer_opener(durability: str = "durable", *, synchronous_commit: str | No
             if not await queries.schema_is_installed():
                 await queries.install()
         except BaseException:
-            await _abandon(connection, database)
+            await connection.close()
+            await database.abandon()
             raise
         return PgqueuerAdapter(connection, queries)
 
     return open_pgqueuer
-
-
-async def _abandon(connection: Any, database: ScratchDatabase) -> None:
-    await connection.close()
-    await database.drop()
 
 
 SESSION_COMMIT = (

@@ -169,7 +169,7 @@ def procrastinate_opener(concurrency: int = 1, *, synchronous_commit: str | None
             worker_id = await app.job_manager.register_worker()
         except BaseException:
             await app.close_async()
-            await database.drop()
+            await database.abandon()
             raise
         return ProcrastinateAdapter(app, task, worker_id)
 
