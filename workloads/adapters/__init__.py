@@ -5,6 +5,6 @@ declarations (no library imported), :mod:`.catalog` the contenders the compariso
 runs. Write your own adapter as in the README's "Profiling your own queue: adapters".
 """
 
-from .base import AdapterSpec, CodePath, Contender, Opener, QueueAdapter
+from .base import AdapterSpec, CodePath, Contender, Opener, QueueAdapter, adapter_methods
 
-__all__ = ["AdapterSpec", "CodePath", "Contender", "Opener", "QueueAdapter"]
+__all__ = ["AdapterSpec", "CodePath", "Contender", "Opener", "QueueAdapter", "adapter_methods"]

@@ -36,7 +36,18 @@ __all__ = [
     "Contender",
     "Opener",
     "QueueAdapter",
+    "adapter_methods",
 ]
+
+
+def adapter_methods(file: str, *, handler: tuple[str, ...] = ()) -> tuple[CodePath, ...]:
+    """The CodePaths of an adapter's own four methods in ``file`` (a path suffix such as
+    ``my_queue_bench/adapter.py``): the time spent in each is that operation's, too.
+    ``handler`` names the adapter's task function, when it has one."""
+    paths = [CodePath(op, file, (op,)) for op in ("enqueue", "claim", "complete", "status")]
+    if handler:
+        paths.append(CodePath("handler", file, handler))
+    return tuple(paths)
 
 
 class QueueAdapter(Protocol):

@@ -6,23 +6,14 @@ one declaration serves the workload (what to install, delivery guarantee) and th
 
 from __future__ import annotations
 
-from .base import AdapterSpec, CodePath
+from .base import AdapterSpec, CodePath, adapter_methods
 
 _ADAPTERS = "workloads/adapters/"
 
 
 def _adapter_methods(module: str, *, handler: tuple[str, ...] = ()) -> tuple[CodePath, ...]:
-    """The adapter's own methods, one per operation (its time is that operation's, too)."""
-    file = f"{_ADAPTERS}{module}.py"
-    paths = [
-        CodePath("enqueue", file, ("enqueue",)),
-        CodePath("claim", file, ("claim",)),
-        CodePath("complete", file, ("complete",)),
-        CodePath("status", file, ("status",)),
-    ]
-    if handler:
-        paths.append(CodePath("handler", file, handler))
-    return tuple(paths)
+    """The built-in adapter ``module``'s own methods, one per operation."""
+    return adapter_methods(f"{_ADAPTERS}{module}.py", handler=handler)
 
 
 TASKQUEUE = AdapterSpec(

@@ -1,0 +1,1 @@
+"""pgqueuer as a queueprof peer: installed next to queueprof, found by its entry point."""
