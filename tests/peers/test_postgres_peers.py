@@ -4,7 +4,7 @@
 their own: the session fixture pip-installs a temporary copy of each into a folder that the
 tests put on ``sys.path`` or ``PYTHONPATH`` (their libraries from PyPI when the environment
 lacks them). They need a PostgreSQL server where this user may CREATE DATABASE: the one
-``QUEUEPROF_PG_DSN`` names, or libpq's defaults. Without one the tests skip and say so, except
+``QUEUEPROF_PG`` names, or libpq's defaults. Without one the tests skip and say so, except
 under ``CI=true``, where they fail.
 """
 
@@ -358,11 +358,11 @@ def test_a_comparison_without_a_server_fails_naming_the_variable(
     done = smoke_comparison("pgqueuer", 5, tmp_path / "traces", env, tmp_path)
     # The server is first asked for inside the run: the run fails, and its folder says why.
     assert done.returncode == 1, done.stdout + done.stderr
-    assert "no PostgreSQL server answers at QUEUEPROF_PG_DSN=" in done.stderr
+    assert "no PostgreSQL server answers at QUEUEPROF_PG=" in done.stderr
     (manifest,) = (tmp_path / "traces").glob("*/manifest.json")
     recorded = orjson.loads(manifest.read_bytes())
     assert recorded["status"] == "failed"
-    assert "QUEUEPROF_PG_DSN" in orjson.dumps(recorded).decode()
+    assert "QUEUEPROF_PG" in orjson.dumps(recorded).decode()
 
 
 @pytest.mark.slow

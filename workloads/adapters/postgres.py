@@ -2,7 +2,7 @@
 
 An adapter is opened on a fresh folder (:data:`~workloads.adapters.base.Opener`); a queue that
 lives in PostgreSQL gets a database of its own for that folder instead: created on the server
-named by ``QUEUEPROF_PG_DSN`` (a libpq URI or ``key=value`` string; empty or unset: libpq's
+named by ``QUEUEPROF_PG`` (a libpq URI or ``key=value`` string; empty or unset: libpq's
 defaults, i.e. ``PGHOST``/``PGUSER``/... or the local socket as the current user, database
 ``postgres``), with a unique name, and recorded in the folder. Opening the same folder again
 finds the same database, so a queue's tasks survive its ``close()`` as they do in a file.
@@ -33,7 +33,7 @@ import psutil
 
 from runs.adapters import AdapterUnavailableError
 
-DSN_VARIABLE = "QUEUEPROF_PG_DSN"
+DSN_VARIABLE = "QUEUEPROF_PG"
 """The environment variable naming the server (and the database to connect to for CREATE)."""
 
 DEFAULT_ADMIN_DATABASE = "postgres"
@@ -58,7 +58,7 @@ class ScratchDatabase:
     """One scratch database: the server's DSN as given and the database's name on it."""
 
     dsn: str
-    """The DSN as given in ``QUEUEPROF_PG_DSN`` (empty: libpq's defaults)."""
+    """The DSN as given in ``QUEUEPROF_PG`` (empty: libpq's defaults)."""
     name: str
     fresh: bool = False
     """True when this call made it (empty); False when the folder already had it."""
@@ -79,7 +79,7 @@ class ScratchDatabase:
 
 
 def server_dsn() -> str:
-    """The DSN the scratch databases are made with (``QUEUEPROF_PG_DSN``, or empty)."""
+    """The DSN the scratch databases are made with (``QUEUEPROF_PG``, or empty)."""
     return os.environ.get(DSN_VARIABLE, "").strip()
 
 

@@ -14,7 +14,7 @@ dequeue of ``n``, ``complete`` one ``log_jobs`` of the claimed batch. ``Queries.
 job, ``Queries.job_status`` reads its latest logged status. Everything runs on one asyncpg
 connection, as one ``QueueManager`` does.
 
-Each open makes a scratch database on the server that ``QUEUEPROF_PG_DSN`` names (see
+Each open makes a scratch database on the server that ``QUEUEPROF_PG`` names (see
 ``workloads.adapters.postgres``) and installs pgqueuer's schema with ``Queries.install``, the
 function behind ``pgq install``.
 """

@@ -15,7 +15,7 @@ with ``concurrency=n`` do; one at a time with the default ``concurrency=1``), ``
 their status read with ``JobManager.get_job_status_async``. procrastinate talks to PostgreSQL
 through its ``PsycopgConnector`` (psycopg 3 and a psycopg_pool connection pool).
 
-Each open makes a scratch database on the server that ``QUEUEPROF_PG_DSN`` names (see
+Each open makes a scratch database on the server that ``QUEUEPROF_PG`` names (see
 ``workloads.adapters.postgres``) and installs procrastinate's schema with
 ``SchemaManager.apply_schema_async``, the function behind ``procrastinate schema --apply``.
 """
