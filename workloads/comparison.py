@@ -33,7 +33,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, TypeVar
 
-from runs import LatencySummary, StepResult, WorkloadResult
+from runs import LatencySummary, StepResult, WorkerShare, WorkloadResult
 from taskqueue import QueueConfig, QueueStats, observe
 
 from .adapters.base import DONE, STATUS_WORDS, Contender, QueueAdapter
@@ -51,6 +51,10 @@ from .tasks import payload
 T = TypeVar("T")
 
 SCENARIOS = ("drain", "cycle")
+WORKER_OPS = frozenset({"claim", "complete"})
+"""The operations of the scenarios' one worker."""
+WORKER = "worker"
+"""That worker's name in each row's per-worker record."""
 OURS = "taskqueue"
 """The contender whose drain rate the goal compares with the best peer's."""
 
@@ -143,6 +147,9 @@ class Recorder:
     """The scenario running now (``drain``, ``cycle``): its calls are also kept apart."""
     by_scenario: dict[str, array[int]] = field(default_factory=dict)
     """``<scenario>.<op>`` -> durations: drain and cycle latencies reported apart."""
+    worker_busy_ns: int = 0
+    """Time the scenarios' one worker spent claiming and completing (its busy time; the
+    enqueues are the producer's, the status queries the reader's)."""
 
     async def timed(self, op: str, call: Awaitable[T]) -> T:
         """Await ``call``, recording its wall time as one ``op`` sample.
@@ -155,6 +162,8 @@ class Recorder:
             value = await call
         end = time.perf_counter_ns()
         self.timings.setdefault(op, array("q")).append(end - start)
+        if op in WORKER_OPS:
+            self.worker_busy_ns += end - start
         if self.scenario:
             self.by_scenario.setdefault(f"{self.scenario}.{op}", array("q")).append(end - start)
         for observer in observe.active:
@@ -501,6 +510,7 @@ def _row(contender: Contender, recorder: Recorder, reference: Recorder) -> StepR
     return StepResult(
         label=f"{contender.name} [{contender.spec.guarantee}]",
         settings={
+            "workers": 1,
             "contender": contender.name,
             "library": contender.spec.package or contender.spec.module,
             "version": _version(contender),
@@ -518,6 +528,11 @@ def _row(contender: Contender, recorder: Recorder, reference: Recorder) -> StepR
             for op, samples in (*recorder.timings.items(), *recorder.by_scenario.items())
         },
         counters=counters,
+        workers=(
+            WorkerShare(
+                WORKER, recorder.counters.get("completed", 0), recorder.worker_busy_ns / 1e9
+            ),
+        ),
     )
 
 
