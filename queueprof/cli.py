@@ -49,6 +49,7 @@ from .render import (
 )
 from .viewers.browser import BrowserOptions
 from .viewers.runs import check_runs
+from .watchdog import exit_with_parent
 
 Command = Callable[[argparse.Namespace, Sequence[str]], int]
 
@@ -416,6 +417,7 @@ def run_command(args: argparse.Namespace, argv: Sequence[str]) -> int:
         run_id=args.run_id,
         command=("queueprof", *argv),
     )
+    exit_with_parent()  # a child of a profiled run: ends (cleanly) with the run's parent
     if args.claimed:
         outcome = run_claimed(request, show_progress=_show_progress(args))
     else:

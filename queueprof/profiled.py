@@ -24,8 +24,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import psutil
-
 from profilers import Profiler, ProfilerError, get_profiler
 from runs import (
     BASELINE,
@@ -52,6 +50,8 @@ from workloads.runner import (
     plan_run,
     run_error,
 )
+
+from .watchdog import EXIT_WITH_PARENT, interrupt_run, watched
 
 
 @dataclass(frozen=True)
@@ -297,23 +297,30 @@ def _run_child(
     command: Sequence[str],
     *,
     interrupt: Callable[[subprocess.Popen[str]], None],
+    launcher: bool = False,
     quiet: bool = False,
 ) -> ChildEnd:
     """Run ``command`` in a session of its own until it ends; nothing it started outlives it.
 
     The child's session is its own so that a Ctrl-C at the terminal reaches this process
-    only: ``interrupt`` passes it on once, in the order the child needs (py-spy: to the run,
-    not to py-spy, which would stop at once and lose the profile). An interrupted child gets
-    :data:`INTERRUPT_GRACE_S` to end; whatever is left in its session then is killed.
+    only: ``interrupt`` passes it on once, in the order the child needs (py-spy, a
+    ``launcher``: to the run, not to py-spy, which would stop at once and lose the profile).
+    An interrupted child gets :data:`INTERRUPT_GRACE_S` to end; whatever is left in its
+    session then is killed. Should this process die outright meanwhile (SIGKILL), a watchdog
+    does the same (see :mod:`queueprof.watchdog`).
     """
     interrupted = False
-    with subprocess.Popen(
-        command,
-        stdout=subprocess.DEVNULL if quiet else None,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    ) as child:
+    with (
+        subprocess.Popen(
+            command,
+            stdout=subprocess.DEVNULL if quiet else None,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+            env={**os.environ, EXIT_WITH_PARENT: "1"},
+        ) as child,
+        watched(child.pid, launcher=launcher, grace_s=INTERRUPT_GRACE_S),
+    ):
         try:
             _, stderr = child.communicate()
         except KeyboardInterrupt:
@@ -356,7 +363,10 @@ def _launch(
     command = profiler.command(request.child_argv(request.out_dir, plan.run_id, claimed=True))
     ended = _run_child(
         command,
-        interrupt=lambda child: _interrupt_workload(child.pid, signals.received or signal.SIGINT),
+        interrupt=lambda child: interrupt_run(
+            child.pid, signals.received or signal.SIGINT, launcher=True
+        ),
+        launcher=True,
     )
     with signals.held():
         if folder.read().status is RunStatus.RUNNING:  # the run never started, or was killed
@@ -389,18 +399,6 @@ def _outcome_of(folder: RunFolder) -> RunOutcome:
     """The outcome a finished folder records."""
     manifest = folder.read()
     return RunOutcome(folder.path, manifest.status, folder.read_results(), manifest.error)
-
-
-def _interrupt_workload(launcher_pid: int, signum: signal.Signals) -> None:
-    """``signum`` (the one this process got) to the launcher's children (the run); to the
-    launcher if it has none yet."""
-    try:
-        launcher = psutil.Process(launcher_pid)
-        targets = launcher.children(recursive=False) or [launcher]
-        for target in targets:
-            target.send_signal(signum)
-    except psutil.NoSuchProcess:
-        pass  # already gone: nothing left to interrupt
 
 
 def _attach_baseline(run_dir: Path, bare: Path) -> None:
