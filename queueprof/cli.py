@@ -24,6 +24,7 @@ from runs import (
     QueueprofError,
     RunStatus,
     UsageError,
+    keyvalue,
     list_runs,
     new_run_id,
     write_atomic,
@@ -95,6 +96,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         metavar="KEY=VALUE",
         help="set a workload parameter (repeatable); `queueprof list` shows them",
+    )
+    run.add_argument(
+        "--param-default",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a workload parameter's value unless a --param sets the same key (repeatable): "
+        "tox envs set their sizes this way, so `tox -e ENV -- --param key=value` replaces them",
     )
     run.add_argument(
         "--adapter",
@@ -394,7 +403,7 @@ def _common_options(parser: argparse.ArgumentParser) -> None:
 
 def run_command(args: argparse.Namespace, argv: Sequence[str]) -> int:
     """``queueprof run``: one workload into one run folder, bare or under a profiler."""
-    params = tuple(args.param)
+    params = tuple(keyvalue.overridden(args.param_default, args.param))
     if args.adapter:
         drives_adapters = [
             name

@@ -220,15 +220,12 @@ def _under(user_queue: str, profiler_queue: str) -> str:
     the user's value wins, as it did when the two were simply joined.
     """
     try:
-        users = {pair.key for pair in keyvalue.pairs(keyvalue.split_list(user_queue))}
-        kept = [
-            pair.item
-            for pair in keyvalue.pairs(keyvalue.split_list(profiler_queue))
-            if pair.key not in users
-        ]
+        items = keyvalue.overridden(
+            keyvalue.split_list(profiler_queue), keyvalue.split_list(user_queue)
+        )
     except keyvalue.KeyValueError:
-        kept = [profiler_queue]  # planning names the user's bad item
-    return ",".join(part for part in (*kept, user_queue) if part)
+        return ",".join(part for part in (profiler_queue, user_queue) if part)  # planning names it
+    return ",".join(items)
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,8 @@ from benchmarks.goals.table import (
     verdict,
 )
 from benchmarks.goals.tox_env import tox_commands
+from queueprof.cli import build_parser
+from runs import keyvalue
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -250,19 +252,14 @@ def test_the_profile_cpu_commands_are_read_from_tox_ini_with_posargs_in_place() 
 
 
 def test_a_param_the_row_passes_replaces_the_envs_own(tmp_path: Path) -> None:
-    # GIVEN an env whose run sets tasks itself (queueprof run refuses a key given twice)
-    ini = tmp_path / "tox.ini"
-    ini.write_text(
-        "[testenv:profile-trace]\ncommands =\n"
-        "    queueprof run throughput --param worker_counts=5 --param tasks=10000 {posargs}\n"
-    )
-    # WHEN the row passes its own size for tasks
-    (command,) = tox_commands("profile-trace", ["--quiet", "--param", "tasks=1000"], ini)
+    # GIVEN the project's profile-trace env, which sets tasks itself (queueprof run refuses
+    # a key given twice), and a row that passes its own size for tasks
+    (command, _analyze) = tox_commands("profile-trace", ["--quiet", "--param", "tasks=200"])
+    # WHEN queueprof run reads that command line
+    args = build_parser().parse_args([*command[1:], "--out", str(tmp_path)])
+    params = keyvalue.overridden(args.param_default, args.param)
     # THEN the row's value replaces the env's, and the env's other params stay
-    assert command == [
-        "queueprof", "run", "throughput", "--param", "worker_counts=5",
-        "--quiet", "--param", "tasks=1000",
-    ]  # fmt: skip
+    assert params == ["worker_counts=5", "tasks=200"]
 
 
 def test_a_tox_env_that_is_missing_is_named(tmp_path: Path) -> None:
