@@ -19,7 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -287,6 +287,8 @@ class ChildEnd:
     returncode: int
     stderr: str
     interrupted: bool
+    stdout: str = ""
+    """What it printed, when asked for (``keep_stdout``)."""
     """An interrupt signal reached this process while the child ran (and was passed on)."""
 
 
@@ -296,6 +298,8 @@ def _run_child(
     interrupt: Callable[[subprocess.Popen[str]], None],
     launcher: bool = False,
     quiet: bool = False,
+    keep_stdout: bool = False,
+    env: Mapping[str, str] | None = None,
 ) -> ChildEnd:
     """Run ``command`` in a session of its own until it ends; nothing it started outlives it.
 
@@ -304,32 +308,33 @@ def _run_child(
     ``launcher``: to the run, not to py-spy, which would stop at once and lose the profile).
     An interrupted child gets :data:`INTERRUPT_GRACE_S` to end; whatever is left in its
     session then is killed. Should this process die outright meanwhile (SIGKILL), a watchdog
-    does the same (see :mod:`queueprof.watchdog`).
+    does the same (see :mod:`queueprof.watchdog`). ``quiet`` drops what the child prints,
+    ``keep_stdout`` returns it instead; ``env`` adds to this process's environment.
     """
     interrupted = False
     with (
         subprocess.Popen(
             command,
-            stdout=subprocess.DEVNULL if quiet else None,
+            stdout=subprocess.PIPE if keep_stdout else subprocess.DEVNULL if quiet else None,
             stderr=subprocess.PIPE,
             text=True,
             start_new_session=True,
-            env={**os.environ, EXIT_WITH_PARENT: "1"},
+            env={**os.environ, **(env or {}), EXIT_WITH_PARENT: "1"},
         ) as child,
         watched(child.pid, launcher=launcher, grace_s=INTERRUPT_GRACE_S),
     ):
         try:
-            _, stderr = child.communicate()
+            stdout, stderr = child.communicate()
         except KeyboardInterrupt:
             interrupted = True
             interrupt(child)
             try:
-                _, stderr = child.communicate(timeout=INTERRUPT_GRACE_S)
+                stdout, stderr = child.communicate(timeout=INTERRUPT_GRACE_S)
             except subprocess.TimeoutExpired:
                 _kill_session(child.pid)
-                _, stderr = child.communicate()
+                stdout, stderr = child.communicate()
         _end_session(child.pid, LEFTOVER_GRACE_S)
-    return ChildEnd(child.returncode, stderr or "", interrupted)
+    return ChildEnd(child.returncode, stderr or "", interrupted, stdout or "")
 
 
 def _end_session(session: int, grace_s: float) -> None:
@@ -364,6 +369,13 @@ def _launch(
             child.pid, signals.received or signal.SIGINT, launcher=True
         ),
         launcher=True,
+        # What py-spy prints goes into the folder and the one report printed at the end;
+        # the run under it prints its own summary, before py-spy's artifacts exist: dropped.
+        keep_stdout=True,
+        env=profiler.launcher_env(),
+    )
+    profiler.read_output(
+        [line for line in ended.stdout.splitlines() if profiler.owns_line(line)], ended.stderr
     )
     with signals.held():
         if folder.read().status is RunStatus.RUNNING:  # the run never started, or was killed

@@ -19,6 +19,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -134,23 +135,66 @@ def _run_child(
     started = time.perf_counter()
     interrupted = False
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(_python_path())}
-    with subprocess.Popen(child, stderr=subprocess.PIPE, text=True, env=env) as process:
+    if launcher:
+        env.update(profiler.launcher_env())
+    own: list[str] = []
+    with subprocess.Popen(
+        child,
+        stdout=subprocess.PIPE if launcher else None,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    ) as process:
+        # The program's own output goes on to the terminal as it comes; py-spy's lines are
+        # kept for the run folder and the summary printed once at the end.
+        relay = _relay(process, profiler, own) if launcher else None
         try:
-            _, stderr = process.communicate()
+            stderr = _stderr_of(process)
         except KeyboardInterrupt:
             interrupted = True
             process.send_signal(signal.SIGINT)
-            _, stderr = process.communicate()
+            stderr = _stderr_of(process)
+        if relay is not None:
+            relay.join()
     duration = time.perf_counter() - started
     problems: list[str] = []
     if launcher:
+        profiler.read_output(own, stderr)
         try:
             artifacts += profiler.finish(interrupted=interrupted)
         except ProfilerError as error:
             problems.append(f"{error}; py-spy said: {profiler.explain(stderr)}")
-    sys.stderr.write(stderr)
+    sys.stderr.writelines(
+        line for line in stderr.splitlines(keepends=True) if not profiler.owns_line(line)
+    )
     code = process.returncode
     return _finish(folder, profiler, artifacts, duration, code, interrupted, problems, launcher)
+
+
+def _relay(process: subprocess.Popen[str], profiler: Profiler, own: list[str]) -> threading.Thread:
+    """A thread that copies ``process``'s standard output to ours, line by line, less the
+    lines the launcher printed itself, which go to ``own``."""
+
+    def copy() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            if profiler.owns_line(line):
+                own.append(line)
+            else:
+                sys.stdout.write(line)
+                sys.stdout.flush()
+
+    relay = threading.Thread(target=copy, name="launcher output", daemon=True)
+    relay.start()
+    return relay
+
+
+def _stderr_of(process: subprocess.Popen[str]) -> str:
+    """Wait for ``process`` and return its standard error (its output is relayed apart)."""
+    assert process.stderr is not None
+    stderr = process.stderr.read()
+    process.wait()
+    return stderr
 
 
 def attach(

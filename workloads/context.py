@@ -22,10 +22,11 @@ def idle_workers_note(step: StepResult) -> str | None:
     idle = [w.name for w in step.workers if w.completed == 0]
     if not idle:
         return None
+    working = len(step.workers) - len(idle)
     return (
         f"{step.label}: {len(idle)} of {len(step.workers)} workers did no task "
-        f"({', '.join(idle)}); the step's figures are those of "
-        f"{len(step.workers) - len(idle)} working workers"
+        f"({', '.join(idle)}); the step's figures are those of {working} working "
+        f"worker{'s' if working != 1 else ''}"
     )
 
 

@@ -337,3 +337,34 @@ def _as_tox_runs_it(env: str, posargs: list[str]) -> list[str]:
     for word in shlex.split(line):
         words.extend(posargs if word == "{posargs}" else [word])
     return words
+
+
+@pytest.mark.slow
+def test_a_py_spy_run_prints_its_report_once_in_order_with_offline_viewers(
+    tmp_path: Path,
+) -> None:
+    # GIVEN a run under py-spy (process workers: several processes to sample)
+    done = queueprof(
+        "run", "throughput", "--size", "smoke", "--profiler", "py-spy", "--no-baseline",
+        "--param", "mode=process", "--param", "worker_counts=2", "--run-id", "spy",
+        cwd=tmp_path,
+        PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]]),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    # THEN the result and its artifacts are printed once, the summary before the artifacts,
+    # with py-spy's own lines (and its web viewer's address) left out
+    out = done.stdout
+    assert out.count("artifacts in traces/spy/") == 1
+    assert out.count("throughput (smoke) - complete") == 1
+    assert out.index("throughput (smoke) - complete") < out.index("artifacts in traces/spy/")
+    assert "py-spy.speedscope.json" in out
+    assert "py-spy>" not in out
+    assert "http" not in out
+    assert "py_spy]" not in done.stderr
+    # AND what py-spy said is in the manifest, with any error explained
+    manifest = Manifest.from_json((tmp_path / "traces" / "spy" / "manifest.json").read_bytes())
+    summary = manifest.profiler["summary"]
+    assert summary["samples_reported"] > 0
+    assert summary["sampling_errors"] is not None
+    if summary["sampling_errors"]:
+        assert "could not read one live process's stacks" in " ".join(out.split())
