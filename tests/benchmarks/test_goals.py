@@ -361,3 +361,15 @@ def test_ratio_rounds_judge_each_sides_best_round_and_report_the_round_ratios() 
     assert figures["highest_round_ratio"] == pytest.approx(80.0 / 60.0)
     assert figures["median_round_ratio"] == pytest.approx((0.5 + 80.0 / 60.0) / 2)
     assert len(said) == 4
+
+
+@pytest.mark.slow
+def test_the_quick_worker_rows_give_every_worker_work(tmp_path: Path) -> None:
+    # GIVEN the worker rows at --quick sizes (2,000 tasks on 10 engines left 1-3 idle, 300
+    # on 20 engines 17-18)
+    # WHEN they run
+    ten = measure.measure_workers_10(measure.QUICK, tmp_path, lambda line: None)
+    twenty = measure.measure_workers_20(measure.QUICK, tmp_path, lambda line: None)
+    # THEN every engine did work in every round and sweep
+    assert ten.figures["idle_workers"] == 0
+    assert twenty.figures["idle_workers_20"] == 0
