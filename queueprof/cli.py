@@ -349,7 +349,8 @@ def _ops_option(parser: argparse.ArgumentParser) -> None:
         type=Path,
         metavar="FILE",
         help='TOML mapping operations to the program\'s functions: enqueue = ["app.py:submit"]; '
-        "operations: enqueue, claim, complete, status, handler",
+        "the queue's operations (enqueue, claim, complete, status, handler) or the program's "
+        'own names: render = ["render_page"]',
     )
 
 
