@@ -9,6 +9,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import orjson
 import pytest
 
 from analysis.analyze import analyze
@@ -120,10 +121,14 @@ def test_a_script_gives_a_run_folder_that_analyze_splits_by_its_ops(
     shares = operation_shares(folder)
     assert {Category.ENQUEUE, Category.CLAIM, Category.COMPLETE} <= set(shares), shares
     assert shares[Category.CLAIM] > 0
-    if profiler != "py-spy":  # in-process: the script's own connection's SQL, by --ops
-        statements = load_sql_statements(folder / "sql-statements.json")
-        by_op = {(s.op, s.sql.split()[0]) for s in statements}
-        assert {("enqueue", "INSERT"), ("claim", "SELECT"), ("complete", "UPDATE")} <= by_op
+    # AND under every profiler (py-spy's too, which samples from outside) the script's own
+    # connection's SQL is captured, each statement named by --ops, with its schema
+    statements = load_sql_statements(folder / "sql-statements.json")
+    by_op = {(s.op, s.sql.split()[0]) for s in statements}
+    assert {("enqueue", "INSERT"), ("claim", "SELECT"), ("complete", "UPDATE")} <= by_op
+    databases = orjson.loads((folder / "sql-statements.json").read_bytes())["databases"]
+    assert any("CREATE TABLE jobs" in schema for schema in databases.values()), databases
+    assert manifest.profiler["name"] == profiler
 
 
 PAGES_APP = """
@@ -256,6 +261,13 @@ def test_an_attached_process_gives_a_run_folder_that_analyze_splits_by_its_ops(
     assert manifest.params["pid"] == running_app.pid
     shares = operation_shares(folder)
     assert {Category.ENQUEUE, Category.CLAIM} <= set(shares), shares
+    # AND the folder and its report say plainly that there is no SQL capture, and why
+    assert not (folder / "sql-statements.json").exists()
+    (run,) = analyze([folder]).runs
+    assert any("no SQL capture: attach samples a process" in note for note in run.notes)
+    report = queueprof("analyze", str(folder), cwd=app)
+    assert report.returncode == 0, report.stderr
+    assert "no SQL capture" in (folder / "report.md").read_text()
 
 
 @pytest.mark.slow
