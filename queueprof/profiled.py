@@ -287,9 +287,9 @@ class ChildEnd:
     returncode: int
     stderr: str
     interrupted: bool
+    """An interrupt signal reached this process while the child ran (and was passed on)."""
     stdout: str = ""
     """What it printed, when asked for (``keep_stdout``)."""
-    """An interrupt signal reached this process while the child ran (and was passed on)."""
 
 
 def _run_child(
