@@ -237,6 +237,8 @@ class StressWorkload(DerivesNothingAfterRun):
             killed_at = time.perf_counter()
             await asyncio.to_thread(victim.join, 5)
             kills += 1
+            # Counted now: the load may end (and cancel this) while the replacement starts.
+            ctx.partial.count("workers_killed", kills)
             held = await asyncio.to_thread(_held_by, queue.path, victim.name)
             watchers.append(asyncio.create_task(self._recovery(queue, held, killed_at, recoveries)))
             replacement = Workers(
@@ -248,7 +250,6 @@ class StressWorkload(DerivesNothingAfterRun):
             )
             pools.append(replacement)
             await replacement.start()
-            ctx.partial.count("workers_killed", kills)
 
     @staticmethod
     async def _victim(path: Path, pools: list[Workers], rng: random.Random) -> SpawnProcess | None:
