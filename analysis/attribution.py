@@ -16,10 +16,11 @@ from dataclasses import dataclass
 
 from .operations import (
     BUILTIN,
-    OPERATION_CATEGORIES,
-    Category,
     Classifier,
+    Op,
     OperationMap,
+    in_order,
+    is_operation,
     is_plumbing_frame,
     is_sql_call,
     is_store_frame,
@@ -44,7 +45,7 @@ class FunctionTime:
 class CategoryTime:
     """One category's time on one thread role."""
 
-    category: Category
+    category: Op
     wall: float
     wait: float | None
     """Of ``wall``, samples whose innermost frame waits; None when the source cannot tell."""
@@ -78,7 +79,7 @@ class QueueCategoryTime:
     """One queue's time in one category on one thread role (runs that drive several queues)."""
 
     queue: str
-    category: Category
+    category: Op
     wall: float
     share: float
     """``wall`` over everything sampled in this queue's code on the role."""
@@ -102,11 +103,11 @@ class RoleAttribution:
     """Time by queue, then category, when samples fell in more than one queue's code
     (the comparison workload); empty otherwise."""
 
-    def get(self, category: Category) -> CategoryTime | None:
+    def get(self, category: Op) -> CategoryTime | None:
         """The entry of ``category`` (None when nothing was sampled in it)."""
         return next((c for c in self.categories if c.category is category), None)
 
-    def share(self, category: Category) -> float:
+    def share(self, category: Op) -> float:
         """``category``'s share of this role's wall time (0 when absent)."""
         found = self.get(category)
         return 0.0 if found is None else found.share
@@ -116,9 +117,9 @@ class RoleAttribution:
         """True when the source tells waiting apart from computing."""
         return all(c.wait is not None for c in self.categories)
 
-    def cpu_shares(self) -> dict[Category, float]:
+    def cpu_shares(self) -> dict[Op, float]:
         """Each operation category's share of the operations' non-waiting time."""
-        cpu = {c.category: c.cpu for c in self.categories if c.category in OPERATION_CATEGORIES}
+        cpu = {c.category: c.cpu for c in self.categories if is_operation(c.category)}
         total = sum(cpu.values())
         return {k: (v / total if total > 0 else 0.0) for k, v in cpu.items()}
 
@@ -138,12 +139,12 @@ class Attribution:
         """The attribution of ``role`` (None if no thread of that role was sampled)."""
         return next((r for r in self.roles if r.role is role), None)
 
-    def store_time(self) -> dict[Category, dict[ThreadRole, float]]:
+    def store_time(self) -> dict[Op, dict[ThreadRole, float]]:
         """Each operation's time in the store's SQL code, by the thread role it ran on."""
-        found: dict[Category, dict[ThreadRole, float]] = defaultdict(dict)
+        found: dict[Op, dict[ThreadRole, float]] = defaultdict(dict)
         for role in self.roles:
             for entry in role.categories:
-                if entry.store > 0 and entry.category in OPERATION_CATEGORIES:
+                if entry.store > 0 and is_operation(entry.category):
                     found[entry.category][role.role] = entry.store
         return dict(found)
 
@@ -152,35 +153,35 @@ class _Accumulator:
     """Sums one role's samples by category and function."""
 
     def __init__(self) -> None:
-        self.wall: dict[Category, float] = defaultdict(float)
-        self.wait: dict[Category, float] = defaultdict(float)
-        self.samples: dict[Category, int] = defaultdict(int)
-        self.store: dict[Category, float] = defaultdict(float)
-        self.self_time: dict[Category, dict[tuple[str, str | None], float]] = defaultdict(
+        self.wall: dict[Op, float] = defaultdict(float)
+        self.wait: dict[Op, float] = defaultdict(float)
+        self.samples: dict[Op, int] = defaultdict(int)
+        self.store: dict[Op, float] = defaultdict(float)
+        self.self_time: dict[Op, dict[tuple[str, str | None], float]] = defaultdict(
             lambda: defaultdict(float)
         )
-        self.total_time: dict[Category, dict[tuple[str, str | None], float]] = defaultdict(
+        self.total_time: dict[Op, dict[tuple[str, str | None], float]] = defaultdict(
             lambda: defaultdict(float)
         )
-        self.inner_total: dict[Category, dict[tuple[str, str | None], float]] = defaultdict(
+        self.inner_total: dict[Op, dict[tuple[str, str | None], float]] = defaultdict(
             lambda: defaultdict(float)
         )
-        self.inner_samples: dict[Category, dict[tuple[str, str | None], int]] = defaultdict(
+        self.inner_samples: dict[Op, dict[tuple[str, str | None], int]] = defaultdict(
             lambda: defaultdict(int)
         )
-        self.inner_locked: dict[Category, dict[tuple[str, str | None], float]] = defaultdict(
+        self.inner_locked: dict[Op, dict[tuple[str, str | None], float]] = defaultdict(
             lambda: defaultdict(float)
         )
         self.threads = 0
         self.excluded = 0.0
         self.units: set[str] = set()
-        self.by_queue: dict[tuple[str, Category], float] = defaultdict(float)
-        self.queue_samples: dict[tuple[str, Category], int] = defaultdict(int)
-        self.queue_self: dict[tuple[str, Category], dict[tuple[str, str | None], float]] = (
-            defaultdict(lambda: defaultdict(float))
+        self.by_queue: dict[tuple[str, Op], float] = defaultdict(float)
+        self.queue_samples: dict[tuple[str, Op], int] = defaultdict(int)
+        self.queue_self: dict[tuple[str, Op], dict[tuple[str, str | None], float]] = defaultdict(
+            lambda: defaultdict(float)
         )
-        self.queue_total: dict[tuple[str, Category], dict[tuple[str, str | None], float]] = (
-            defaultdict(lambda: defaultdict(float))
+        self.queue_total: dict[tuple[str, Op], dict[tuple[str, str | None], float]] = defaultdict(
+            lambda: defaultdict(float)
         )
 
     def add(self, profile: SampledProfile, waits_known: bool, operations: OperationMap) -> None:
@@ -257,7 +258,7 @@ class _Accumulator:
                     if seconds > 0
                 ),
             )
-            for category in Category
+            for category in in_order(self.samples)
             if self.samples[category]
         )
         return RoleAttribution(
@@ -353,8 +354,8 @@ def attribute(
 class Disagreement:
     """Two operations that two profilers rank in opposite orders beyond sampling noise."""
 
-    first: Category
-    second: Category
+    first: Op
+    second: Op
     shares_a: tuple[float, float]
     shares_b: tuple[float, float]
 
@@ -372,10 +373,10 @@ class Agreement:
     role: ThreadRole
     source_a: str
     source_b: str
-    ranking_a: tuple[Category, ...]
-    ranking_b: tuple[Category, ...]
-    shares_a: tuple[tuple[Category, float], ...]
-    shares_b: tuple[tuple[Category, float], ...]
+    ranking_a: tuple[Op, ...]
+    ranking_b: tuple[Op, ...]
+    shares_a: tuple[tuple[Op, float], ...]
+    shares_b: tuple[tuple[Op, float], ...]
     tolerance: float
     """Share differences below this are within sampling noise (two standard errors)."""
     disagreements: tuple[Disagreement, ...]
@@ -410,7 +411,11 @@ def compare_attributions(
     if role_a is None or role_b is None:
         return None
     shares_a, shares_b = role_a.cpu_shares(), role_b.cpu_shares()
-    ops = [op for op in OPERATION_CATEGORIES if shares_a.get(op, 0) > 0 or shares_b.get(op, 0) > 0]
+    ops = [
+        op
+        for op in in_order((*shares_a, *shares_b))
+        if shares_a.get(op, 0) > 0 or shares_b.get(op, 0) > 0
+    ]
     tolerance = max(
         MIN_TOLERANCE,
         2
@@ -446,15 +451,15 @@ def compare_attributions(
     )
 
 
-def _ranking(shares: dict[Category, float], ops: Sequence[Category]) -> tuple[Category, ...]:
+def _ranking(shares: dict[Op, float], ops: Sequence[Op]) -> tuple[Op, ...]:
     return tuple(sorted(ops, key=lambda op: (-shares.get(op, 0.0), ops.index(op))))
 
 
 def _op_samples(role: RoleAttribution) -> int:
-    return sum(c.samples for c in role.categories if c.category in OPERATION_CATEGORIES)
+    return sum(c.samples for c in role.categories if is_operation(c.category))
 
 
-def _standard_error(shares: dict[Category, float], samples: int) -> float:
+def _standard_error(shares: dict[Op, float], samples: int) -> float:
     """The largest standard error a share estimated from ``samples`` samples can have.
 
     The binomial bound at p = 1/2, not the observed shares: with a handful of samples the

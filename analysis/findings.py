@@ -39,7 +39,14 @@ from .model import (
     RunAnalysis,
     Support,
 )
-from .operations import OPERATION_CATEGORIES, Category, frame_category, is_store_frame
+from .operations import (
+    Category,
+    Op,
+    frame_category,
+    in_order,
+    is_operation,
+    is_store_frame,
+)
 from .profile import Frame, ThreadRole
 from .sqlplan import SCHEMA_SNAPSHOT
 
@@ -334,7 +341,7 @@ def statements_per_call(run: RunAnalysis) -> Iterable[Finding]:
 class Subtree:
     """The function inside an operation that holds most of its running time."""
 
-    category: Category
+    category: Op
     role: ThreadRole
     function: FunctionTime
     samples: int
@@ -359,7 +366,7 @@ def hot_subtrees(run: RunAnalysis) -> list[Subtree]:
             if role.role not in (ThreadRole.EVENT_LOOP, ThreadRole.SQLITE_THREAD):
                 continue
             for entry in role.categories:
-                if entry.category not in OPERATION_CATEGORIES:
+                if not is_operation(entry.category):
                     continue
                 subtree = _subtree(entry, role, attribution)
                 if subtree is not None:
@@ -753,7 +760,7 @@ def handoff(run: RunAnalysis) -> Iterable[Finding]:
             continue
         found = [f for f in other.top_total if f.function.endswith("call_soon_threadsafe")]
         handing = max((f.total_time for f in found), default=0.0)
-        ops = sum(c.wall for c in thread.categories if c.category in OPERATION_CATEGORIES)
+        ops = sum(c.wall for c in thread.categories if is_operation(c.category))
         if handing <= 0 or ops <= 0 or handing < 0.25 * ops:
             continue
         # Seconds the connection thread spent on it, as a share of the run's wall time (a
@@ -1161,7 +1168,7 @@ def peak_memory(run: RunAnalysis) -> Iterable[Finding]:
     yield Finding(
         key="peak-memory",
         cause=Cause.MEMORY_PEAK,
-        op=str(top.category) if top.category in OPERATION_CATEGORIES else None,
+        op=str(top.category) if is_operation(top.category) else None,
         title=f"at the memory peak ({allocations.peak_memory_bytes / 2**20:.1f} MiB), "
         f"{top.category} held {top.bytes / 1024:.0f} KiB ({_pct(top.share)} of the listed stacks)"
         + (f", mostly {site.function}" if site else ""),
@@ -1305,7 +1312,7 @@ def where_time_goes(run: RunAnalysis) -> Iterable[Finding]:
         loop = attribution.role(ThreadRole.EVENT_LOOP)
         if loop is not None and loop.total > 0:
             ops = sorted(
-                (c for c in loop.categories if c.category in OPERATION_CATEGORIES),
+                (c for c in loop.categories if is_operation(c.category)),
                 key=lambda c: -c.wall,
             )
             idle = loop.get(Category.IDLE)
@@ -1388,7 +1395,7 @@ def _busiest(run: RunAnalysis, attribution: Attribution) -> Iterable[Finding]:
     )
 
 
-def _store_functions(attribution: Attribution, category: Category) -> list[FunctionTime]:
+def _store_functions(attribution: Attribution, category: Op) -> list[FunctionTime]:
     """The functions with the most self time inside ``category``'s store code: every one of
     the connection threads' (they run nothing else for it), the store's own elsewhere."""
     merged: dict[tuple[str, str | None], FunctionTime] = {}
@@ -1417,7 +1424,7 @@ def waiting_operations(run: RunAnalysis) -> Iterable[Finding]:
             continue
         rows = []
         waited_total = 0.0
-        for category in OPERATION_CATEGORIES:
+        for category in in_order(c.category for c in loop.categories if is_operation(c.category)):
             entry = loop.get(category)
             if entry is None or entry.wait is None or entry.share < 0.05 or entry.wall <= 0:
                 continue

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from .load.heap_growth import HeapGrowth
 from .load.memray_stats import AllocationSnapshot, MemoryStats
-from .operations import BUILTIN, Category, OperationMap
+from .operations import BUILTIN, Category, Op, OperationMap
 
 TOP_SITES = 5
 
@@ -26,7 +26,7 @@ class AllocationSite:
 class CategoryBytes:
     """Memory a category's stacks hold."""
 
-    category: Category
+    category: Op
     bytes: int
     allocations: int
     share: float
@@ -73,8 +73,8 @@ def attribute_memory(
 
 
 def _split(snapshot: AllocationSnapshot, operations: OperationMap) -> SnapshotByOperation:
-    by_category: dict[Category, list[int]] = defaultdict(lambda: [0, 0])
-    sites: dict[Category, dict[tuple[str, str | None], list[int]]] = defaultdict(
+    by_category: dict[Op, list[int]] = defaultdict(lambda: [0, 0])
+    sites: dict[Op, dict[tuple[str, str | None], list[int]]] = defaultdict(
         lambda: defaultdict(lambda: [0, 0])
     )
     for stack in snapshot.stacks:

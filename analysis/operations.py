@@ -11,7 +11,7 @@ wait, outside every operation it is idle time.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from enum import StrEnum
 
 from runs.adapters import AdapterSpec
@@ -44,6 +44,40 @@ OPERATION_CATEGORIES = (
     Category.HANDLER,
 )
 """The categories that are the queue's own work (ranked when profilers are compared)."""
+
+
+class Operation(str):
+    """An operation a profiled program's ``--ops`` map names for itself (``render``,
+    ``fetch_page``): the analysis splits time by it and names it in findings like the
+    queue's own operations."""
+
+    __slots__ = ()
+
+
+Op = Category | Operation
+"""Where time or memory goes: one of the queue's categories or a program's own operation."""
+
+
+def operation_named(name: str) -> Op:
+    """The category of an operation name as a code path gives it: the queue's own
+    (``claim``) or a program's (``render``)."""
+    try:
+        return Category(name)
+    except ValueError:
+        return Operation(name)
+
+
+def is_operation(category: Op) -> bool:
+    """True for work: the queue's operations and a program's own, not idle time or "other"."""
+    return isinstance(category, Operation) or category in OPERATION_CATEGORIES
+
+
+def in_order(categories: Iterable[Op]) -> list[Op]:
+    """``categories`` with the queue's in their usual order, then a program's by name."""
+    found = set(categories)
+    own = sorted(c for c in found if isinstance(c, Operation))
+    return [c for c in Category if c in found] + own
+
 
 OP_NAMES: Mapping[str, Category] = {
     "enqueue": Category.ENQUEUE,
@@ -127,17 +161,17 @@ class OperationMap:
     def __init__(self, specs: Sequence[AdapterSpec] = ()) -> None:
         by_name = {spec.name: spec for spec in (*BUILTIN_SPECS, *specs)}
         self.specs: tuple[AdapterSpec, ...] = tuple(by_name.values())
-        self._by_function: dict[tuple[str, str], Category] = dict(_OWN_FUNCTIONS)
+        self._by_function: dict[tuple[str, str], Op] = dict(_OWN_FUNCTIONS)
         for spec in self.specs:
             for path in spec.code_paths:
                 for name in path.functions:
-                    self._by_function[(path.file, name)] = Category(path.op)
+                    self._by_function[(path.file, name)] = operation_named(path.op)
         self._queue_files: tuple[tuple[str, str], ...] = (
             *sorted({(path.file, spec.name) for spec in self.specs for path in spec.code_paths}),
             ("taskqueue/", "taskqueue"),
         )
 
-    def category(self, frame: Frame) -> Category | None:
+    def category(self, frame: Frame) -> Op | None:
         """The category ``frame`` marks (None for frames that belong to no operation)."""
         file = _normalised(frame.file)
         function = frame.function
@@ -285,7 +319,7 @@ def is_plumbing_frame(frame: Frame) -> bool:
     )
 
 
-def frame_category(frame: Frame, operations: OperationMap = BUILTIN) -> Category | None:
+def frame_category(frame: Frame, operations: OperationMap = BUILTIN) -> Op | None:
     """The category ``frame`` marks (see :meth:`OperationMap.category`)."""
     return operations.category(frame)
 
@@ -323,7 +357,7 @@ class Classifier:
         operations: OperationMap = BUILTIN,
     ) -> None:
         self.frames = frames
-        self._categories: list[Category | None] = [operations.category(f) for f in frames]
+        self._categories: list[Op | None] = [operations.category(f) for f in frames]
         self._waits: list[bool] = [is_wait(f) for f in frames]
         self._queues: list[str | None] = [operations.queue(f) for f in frames]
         self._adopt_wrappers(stacks)
@@ -332,7 +366,7 @@ class Classifier:
         """A method set on the queue's classes from another file (a decorator, a patch: the
         profiler names it ``TaskQueue.limited``) that calls exactly one operation is that
         operation: what it does before and after is the operation's cost to its caller."""
-        found: dict[int, set[Category]] = {}
+        found: dict[int, set[Op]] = {}
         for stack in stacks:
             for position in range(len(stack) - 1):
                 index = stack[position]
@@ -355,7 +389,7 @@ class Classifier:
                 return found
         return None
 
-    def category(self, stack: Stack) -> tuple[Category, bool]:
+    def category(self, stack: Stack) -> tuple[Op, bool]:
         """The stack's category and whether its innermost frame waits."""
         waiting = bool(stack) and self._waits[stack[-1]]
         for index in reversed(stack):

@@ -21,7 +21,7 @@ from formats.timeline import is_inline_sql_lane
 from .attribution import TOP_FUNCTIONS, Attribution, CategoryTime, FunctionTime, RoleAttribution
 from .load.collapsed import parse_label
 from .load.trace import CallSlices, TraceData
-from .operations import BUILTIN, Category, OperationMap, op_category
+from .operations import BUILTIN, Category, Op, OperationMap, in_order, op_category
 from .profile import Frame, ThreadRole, guess_role
 
 US = 1e-6
@@ -55,12 +55,12 @@ def _calls_role(
     role: ThreadRole,
     lanes: Sequence[CallSlices],
     frames: Sequence[Frame],
-    categories: Sequence[Category | None],
+    categories: Sequence[Op | None],
 ) -> RoleAttribution:
-    wall: dict[Category, float] = defaultdict(float)
-    count: dict[Category, int] = defaultdict(int)
-    self_time: dict[Category, dict[int, float]] = defaultdict(lambda: defaultdict(float))
-    total_time: dict[Category, dict[int, float]] = defaultdict(lambda: defaultdict(float))
+    wall: dict[Op, float] = defaultdict(float)
+    count: dict[Op, int] = defaultdict(int)
+    self_time: dict[Op, dict[int, float]] = defaultdict(lambda: defaultdict(float))
+    total_time: dict[Op, dict[int, float]] = defaultdict(lambda: defaultdict(float))
     for slices in lanes:
         starts = np.frombuffer(slices.starts, dtype=np.float64)
         durations = np.frombuffer(slices.durations, dtype=np.float64)
@@ -68,7 +68,7 @@ def _calls_role(
         order = np.lexsort((-durations, starts))
         ends = starts + durations
         remaining = durations.copy()
-        owner: list[Category] = [Category.OTHER] * len(starts)
+        owner: list[Op] = [Category.OTHER] * len(starts)
         # A function's inclusive time counts only its outermost slices: a recursive call,
         # or a coroutine resumed inside its own earlier slice, is time already counted
         # (summing every slice gave the workload's step 708% of its category).
@@ -112,7 +112,7 @@ def _calls_role(
             top_self=_top(self_time[category], total_time[category], frames, by_self=True),
             top_total=_top(self_time[category], total_time[category], frames, by_self=False),
         )
-        for category in Category
+        for category in in_order(count)
         if count[category]
     )
     return RoleAttribution(
@@ -154,8 +154,8 @@ def _sql_role(trace: TraceData) -> RoleAttribution | None:
     }
     if not on_threads:
         return None
-    wall: dict[Category, float] = defaultdict(float)
-    count: dict[Category, int] = defaultdict(int)
+    wall: dict[Op, float] = defaultdict(float)
+    count: dict[Op, int] = defaultdict(int)
     for ops in on_threads.values():
         for op, totals in ops.items():
             category = op_category(op)
@@ -172,7 +172,7 @@ def _sql_role(trace: TraceData) -> RoleAttribution | None:
         samples=sum(count.values()),
         categories=tuple(
             CategoryTime(c, wall[c], None, wall[c] / total if total else 0.0, count[c])
-            for c in Category
+            for c in in_order(count)
             if count[c]
         ),
     )

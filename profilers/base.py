@@ -133,6 +133,21 @@ class Profiler(ABC):
         """Why a launcher's child failed, from its stderr, with the fix where one is known."""
         return stderr.strip()[-800:] or "no output"
 
+    def launcher_env(self) -> dict[str, str]:
+        """Environment variables a launcher runs with, besides this process's own."""
+        return {}
+
+    def owns_line(self, line: str) -> bool:
+        """True for a line the launcher printed itself (not its child), on its standard
+        output or its standard error."""
+        return False
+
+    def read_output(self, own_lines: Sequence[str], stderr: str) -> None:
+        """Read what a launcher printed about its run, once it ended: its own lines of
+        standard output (:meth:`owns_line`) and its standard error. What it says goes into
+        :meth:`manifest`; nothing of it is printed as it is."""
+        return None
+
     @abstractmethod
     def finish(self, *, interrupted: bool = False) -> list[Artifact]:
         """Write reports from what was recorded and list every artifact now in the run folder.

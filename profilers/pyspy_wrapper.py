@@ -8,11 +8,12 @@ a child needs no extra privilege; attaching to a running pid may.
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -80,6 +81,7 @@ class PySpyProfiler(Profiler):
         assert isinstance(options, PySpyOptions)
         self.opts = options
         self.summary: dict[str, Any] = {}
+        self.sampling: SamplingReport | None = None
 
     @classmethod
     def check_available(cls) -> None:
@@ -134,11 +136,23 @@ class PySpyProfiler(Profiler):
 
     def explain(self, stderr: str) -> str:
         """A message for a py-spy run that failed, with the fix when it is a permission one."""
-        text = stderr.strip()[-800:]
+        own_log = (line for line in stderr.splitlines() if not _LOG_LINE.match(line))
+        text = "\n".join(own_log).strip()[-800:]
         lowered = text.lower()
         if "permission" in lowered or "ptrace" in lowered or "operation not permitted" in lowered:
             return f"{PERMISSION_FIX}. py-spy said: {text}"
         return f"py-spy failed: {text or 'no output'}"
+
+    def launcher_env(self) -> dict[str, str]:
+        # py-spy logs each sampling error as a warning (the process it failed to read, and
+        # why) only when its log level asks for warnings.
+        return {"RUST_LOG": "warn"}
+
+    def owns_line(self, line: str) -> bool:
+        return line.startswith(LEDE) or _LOG_LINE.match(line) is not None
+
+    def read_output(self, own_lines: Sequence[str], stderr: str) -> None:
+        self.sampling = SamplingReport.read(own_lines, stderr)
 
     def finish(self, *, interrupted: bool = False) -> list[Artifact]:
         path = self.run_dir / SPEEDSCOPE
@@ -175,7 +189,103 @@ class PySpyProfiler(Profiler):
         ]
 
     def manifest(self) -> dict[str, Any]:
-        return {**super().manifest(), "summary": self.summary}
+        entry = {**super().manifest(), "summary": self.summary}
+        if self.sampling is not None:
+            entry["summary"] = {**self.summary, **self.sampling.to_dict()}
+            entry["notes"] = self.sampling.notes()
+        return entry
+
+
+LEDE = "py-spy> "
+"""How py-spy starts each line it prints itself (its child's output has no such start)."""
+
+_LOG_LINE = re.compile(r"\[\S+ +(TRACE|DEBUG|INFO|WARN|ERROR) +py_spy")
+"""A line of py-spy's log on its standard error (``[<time> WARN  py_spy] ...``)."""
+_COUNTS = re.compile(r"Samples: (\d+) Errors: (\d+)")
+_BEHIND = re.compile(r"([\d.]+)s behind in sampling")
+_SAMPLING_ERROR = re.compile(r"Failed to get stack trace from (\d+): (.*)")
+
+
+@dataclass(frozen=True)
+class SamplingReport:
+    """What py-spy said about its sampling: counts, errors and how far behind it fell.
+
+    An error in py-spy's count is one sampling interval in which it could not read one
+    process's Python stacks: that process's whole sample for the interval is dropped (its
+    log names the process and the thread whose frames it failed to copy). py-spy stops
+    sampling a process that has exited without counting an error, so these are reads of a
+    live process that failed: with ``nonblocking`` (the default here) the target runs on
+    while py-spy copies its frames from memory, and a thread that changed its stack during
+    the copy (a call returning, a frame freed, a thread starting or ending) gives a read
+    that does not hold together and is thrown away.
+    """
+
+    samples: int | None
+    """Stack samples py-spy kept (one per thread per interval)."""
+    errors: int | None
+    """Sampling intervals lost, one per process whose stacks could not be read."""
+    errors_by_process: Mapping[int, int]
+    """Errors per process id, from py-spy's warnings."""
+    behind_s: float
+    """The furthest py-spy fell behind its rate (it prints this past one second)."""
+    stopped: str
+    """Why sampling stopped, as py-spy put it."""
+
+    @classmethod
+    def read(cls, own_lines: Sequence[str], stderr: str) -> SamplingReport:
+        """The report from py-spy's own lines of output and its warnings on stderr."""
+        samples = errors = None
+        behind = 0.0
+        stopped = ""
+        for line in own_lines:
+            text = line[len(LEDE) :].strip() if line.startswith(LEDE) else line.strip()
+            if counts := _COUNTS.search(text):
+                samples, errors = int(counts[1]), int(counts[2])
+            elif late := _BEHIND.search(text):
+                behind = max(behind, float(late[1]))
+            elif text.startswith("Stopped sampling"):
+                stopped = text
+        by_process: Counter[int] = Counter()
+        for line in stderr.splitlines():
+            if failed := _SAMPLING_ERROR.search(line):
+                by_process[int(failed[1])] += 1
+        return cls(samples, errors, dict(by_process), behind, stopped)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The manifest summary's fields."""
+        return {
+            "samples_reported": self.samples,
+            "sampling_errors": self.errors,
+            "sampling_errors_by_process": {str(k): v for k, v in self.errors_by_process.items()},
+            "behind_s": self.behind_s,
+            "stopped": self.stopped,
+        }
+
+    def notes(self) -> list[str]:
+        """What a reader of the run should know, in plain words (nothing when all is well)."""
+        notes: list[str] = []
+        if self.errors:
+            processes = len(self.errors_by_process)
+            where = f" in {processes} process(es)" if processes else ""
+            share = (
+                f" ({self.errors / (self.samples + self.errors):.1%} of what was read)"
+                if self.samples
+                else ""
+            )
+            notes.append(
+                f"py-spy: {self.errors} sampling error(s){where}{share}: each is one sampling "
+                "interval in which py-spy could not read one live process's stacks, so that "
+                "interval's sample of the process was dropped. With nonblocking=true the "
+                "process runs on while py-spy copies its frames, and a thread whose stack "
+                "changed mid-copy gives a torn read; a few are expected and do not bias the "
+                "profile (nonblocking=false pauses the process for each sample instead)"
+            )
+        if self.behind_s > 0:
+            notes.append(
+                f"py-spy fell up to {self.behind_s:.1f} s behind its sampling rate (the "
+                "machine was busy): the profile rests on fewer samples than the rate implies"
+            )
+        return notes
 
 
 def collapse(profile: dict[str, Any]) -> tuple[list[str], int]:

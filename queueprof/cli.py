@@ -24,6 +24,7 @@ from runs import (
     QueueprofError,
     RunStatus,
     UsageError,
+    keyvalue,
     list_runs,
     new_run_id,
     write_atomic,
@@ -49,6 +50,7 @@ from .render import (
 )
 from .viewers.browser import BrowserOptions
 from .viewers.runs import check_runs
+from .watchdog import exit_with_parent
 
 Command = Callable[[argparse.Namespace, Sequence[str]], int]
 
@@ -94,6 +96,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         metavar="KEY=VALUE",
         help="set a workload parameter (repeatable); `queueprof list` shows them",
+    )
+    run.add_argument(
+        "--param-default",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a workload parameter's value unless a --param sets the same key (repeatable): "
+        "tox envs set their sizes this way, so `tox -e ENV -- --param key=value` replaces them",
     )
     run.add_argument(
         "--adapter",
@@ -339,7 +349,8 @@ def _ops_option(parser: argparse.ArgumentParser) -> None:
         type=Path,
         metavar="FILE",
         help='TOML mapping operations to the program\'s functions: enqueue = ["app.py:submit"]; '
-        "operations: enqueue, claim, complete, status, handler",
+        "the queue's operations (enqueue, claim, complete, status, handler) or the program's "
+        'own names: render = ["render_page"]',
     )
 
 
@@ -396,7 +407,7 @@ def _common_options(parser: argparse.ArgumentParser) -> None:
 
 def run_command(args: argparse.Namespace, argv: Sequence[str]) -> int:
     """``queueprof run``: one workload into one run folder, bare or under a profiler."""
-    params = tuple(args.param)
+    params = tuple(keyvalue.overridden(args.param_default, args.param))
     if args.adapter:
         drives_adapters = [
             name
@@ -419,6 +430,7 @@ def run_command(args: argparse.Namespace, argv: Sequence[str]) -> int:
         run_id=args.run_id,
         command=("queueprof", *argv),
     )
+    exit_with_parent()  # a child of a profiled run: ends (cleanly) with the run's parent
     if args.claimed:
         outcome = run_claimed(request, show_progress=_show_progress(args))
     else:

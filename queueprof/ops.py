@@ -6,9 +6,12 @@
     enqueue = ["app.py:submit_order"]
     claim = ["jobs/store.py:take_next", "jobs/store.py:lease"]
     complete = ["finish"]
+    render = ["render_page"]          # an operation of the program's own
+    fetch_page = ["http.py:fetch"]
 
-The map becomes an :class:`~runs.adapters.AdapterSpec` named after the program, kept in the
-run folder like an adapter's, so ``analyze`` splits the program's time by these operations
+Operations are the queue's (enqueue, claim, complete, status, handler) or the program's own
+names. The map becomes an :class:`~runs.adapters.AdapterSpec` named after the program, kept in
+the run folder like an adapter's, so ``analyze`` splits the program's time by these operations
 (and by taskqueue's and the built-in adapters' code paths where the program uses them).
 Every function is checked against its file before the program starts.
 """
@@ -20,7 +23,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from runs import UsageError
-from runs.adapters import ADAPTER_OPERATIONS, AdapterSpec, CodePath
+from runs.adapters import ADAPTER_OPERATIONS, AdapterSpec, CodePath, check_operation_name
 from workloads.adapters.plugins import code_path_problems
 
 
@@ -36,11 +39,12 @@ def load_ops(path: Path, program: Path) -> AdapterSpec:
         raise OpsFileError(f"--ops {str(path)!r}: cannot read it as TOML ({error})") from None
     functions: dict[tuple[str, str], list[str]] = defaultdict(list)
     for op, entries in table.items():
-        if op not in ADAPTER_OPERATIONS:
+        try:
+            check_operation_name(op)
+        except ValueError as error:
             raise OpsFileError(
-                f"--ops {str(path)!r}: {op!r} is not an operation; use "
-                f"{', '.join(ADAPTER_OPERATIONS)} (the analysis's categories)"
-            )
+                f"--ops {str(path)!r}: {error}; the queue's own are {', '.join(ADAPTER_OPERATIONS)}"
+            ) from None
         if not isinstance(entries, list) or not all(isinstance(e, str) for e in entries):
             raise OpsFileError(
                 f'--ops {str(path)!r}: {op} must be a list of "file:function" strings'

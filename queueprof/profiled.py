@@ -19,12 +19,10 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import psutil
 
 from profilers import Profiler, ProfilerError, get_profiler
 from runs import (
@@ -52,6 +50,8 @@ from workloads.runner import (
     plan_run,
     run_error,
 )
+
+from .watchdog import EXIT_WITH_PARENT, interrupt_run, watched
 
 
 @dataclass(frozen=True)
@@ -220,15 +220,12 @@ def _under(user_queue: str, profiler_queue: str) -> str:
     the user's value wins, as it did when the two were simply joined.
     """
     try:
-        users = {pair.key for pair in keyvalue.pairs(keyvalue.split_list(user_queue))}
-        kept = [
-            pair.item
-            for pair in keyvalue.pairs(keyvalue.split_list(profiler_queue))
-            if pair.key not in users
-        ]
+        items = keyvalue.overridden(
+            keyvalue.split_list(profiler_queue), keyvalue.split_list(user_queue)
+        )
     except keyvalue.KeyValueError:
-        kept = [profiler_queue]  # planning names the user's bad item
-    return ",".join(part for part in (*kept, user_queue) if part)
+        return ",".join(part for part in (profiler_queue, user_queue) if part)  # planning names it
+    return ",".join(items)
 
 
 @dataclass(frozen=True)
@@ -291,41 +288,53 @@ class ChildEnd:
     stderr: str
     interrupted: bool
     """An interrupt signal reached this process while the child ran (and was passed on)."""
+    stdout: str = ""
+    """What it printed, when asked for (``keep_stdout``)."""
 
 
 def _run_child(
     command: Sequence[str],
     *,
     interrupt: Callable[[subprocess.Popen[str]], None],
+    launcher: bool = False,
     quiet: bool = False,
+    keep_stdout: bool = False,
+    env: Mapping[str, str] | None = None,
 ) -> ChildEnd:
     """Run ``command`` in a session of its own until it ends; nothing it started outlives it.
 
     The child's session is its own so that a Ctrl-C at the terminal reaches this process
-    only: ``interrupt`` passes it on once, in the order the child needs (py-spy: to the run,
-    not to py-spy, which would stop at once and lose the profile). An interrupted child gets
-    :data:`INTERRUPT_GRACE_S` to end; whatever is left in its session then is killed.
+    only: ``interrupt`` passes it on once, in the order the child needs (py-spy, a
+    ``launcher``: to the run, not to py-spy, which would stop at once and lose the profile).
+    An interrupted child gets :data:`INTERRUPT_GRACE_S` to end; whatever is left in its
+    session then is killed. Should this process die outright meanwhile (SIGKILL), a watchdog
+    does the same (see :mod:`queueprof.watchdog`). ``quiet`` drops what the child prints,
+    ``keep_stdout`` returns it instead; ``env`` adds to this process's environment.
     """
     interrupted = False
-    with subprocess.Popen(
-        command,
-        stdout=subprocess.DEVNULL if quiet else None,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    ) as child:
+    with (
+        subprocess.Popen(
+            command,
+            stdout=subprocess.PIPE if keep_stdout else subprocess.DEVNULL if quiet else None,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+            env={**os.environ, **(env or {}), EXIT_WITH_PARENT: "1"},
+        ) as child,
+        watched(child.pid, launcher=launcher, grace_s=INTERRUPT_GRACE_S),
+    ):
         try:
-            _, stderr = child.communicate()
+            stdout, stderr = child.communicate()
         except KeyboardInterrupt:
             interrupted = True
             interrupt(child)
             try:
-                _, stderr = child.communicate(timeout=INTERRUPT_GRACE_S)
+                stdout, stderr = child.communicate(timeout=INTERRUPT_GRACE_S)
             except subprocess.TimeoutExpired:
                 _kill_session(child.pid)
-                _, stderr = child.communicate()
+                stdout, stderr = child.communicate()
         _end_session(child.pid, LEFTOVER_GRACE_S)
-    return ChildEnd(child.returncode, stderr or "", interrupted)
+    return ChildEnd(child.returncode, stderr or "", interrupted, stdout or "")
 
 
 def _end_session(session: int, grace_s: float) -> None:
@@ -356,7 +365,17 @@ def _launch(
     command = profiler.command(request.child_argv(request.out_dir, plan.run_id, claimed=True))
     ended = _run_child(
         command,
-        interrupt=lambda child: _interrupt_workload(child.pid, signals.received or signal.SIGINT),
+        interrupt=lambda child: interrupt_run(
+            child.pid, signals.received or signal.SIGINT, launcher=True
+        ),
+        launcher=True,
+        # What py-spy prints goes into the folder and the one report printed at the end;
+        # the run under it prints its own summary, before py-spy's artifacts exist: dropped.
+        keep_stdout=True,
+        env=profiler.launcher_env(),
+    )
+    profiler.read_output(
+        [line for line in ended.stdout.splitlines() if profiler.owns_line(line)], ended.stderr
     )
     with signals.held():
         if folder.read().status is RunStatus.RUNNING:  # the run never started, or was killed
@@ -389,18 +408,6 @@ def _outcome_of(folder: RunFolder) -> RunOutcome:
     """The outcome a finished folder records."""
     manifest = folder.read()
     return RunOutcome(folder.path, manifest.status, folder.read_results(), manifest.error)
-
-
-def _interrupt_workload(launcher_pid: int, signum: signal.Signals) -> None:
-    """``signum`` (the one this process got) to the launcher's children (the run); to the
-    launcher if it has none yet."""
-    try:
-        launcher = psutil.Process(launcher_pid)
-        targets = launcher.children(recursive=False) or [launcher]
-        for target in targets:
-            target.send_signal(signum)
-    except psutil.NoSuchProcess:
-        pass  # already gone: nothing left to interrupt
 
 
 def _attach_baseline(run_dir: Path, bare: Path) -> None:

@@ -19,6 +19,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -103,23 +104,44 @@ def profile_program(request: ProgramRequest) -> RunOutcome:
         profiler,
         request.argv,
     )
-    if cls.launcher:
-        child = profiler.command(_this_python(request.command))
+    notes: list[str] = []
+    if script is None or _this_python(request.command)[0] != sys.executable:
+        # py-spy runs any command; only a script on this Python runs where the capture is
+        # installed (the in-process profilers refused the rest above).
+        child = profiler.command(list(request.command))
+        notes.append(NO_CAPTURE_COMMAND)
     else:
-        assert script is not None
+        # The script runs in queueprof's child, which captures every sqlite3 connection's
+        # statements: inside an in-process profiler's session, or bare under py-spy.
         child = [
             sys.executable,
             "-m",
             "queueprof.program_child",
             "--profiler",
-            cls.name,
+            "none" if cls.launcher else cls.name,
             "--run-dir",
             str(run_dir),
-            *(arg for option in options for arg in ("--option", option)),
+            *(arg for option in options for arg in ("--option", option) if not cls.launcher),
             "--",
             *request.command[1:],
         ]
-    return _run_child(folder, profiler, child, ops, cls.launcher)
+        if cls.launcher:
+            child = profiler.command(child)
+    return _run_child(folder, profiler, child, ops, cls.launcher, notes)
+
+
+NO_CAPTURE_COMMAND = (
+    "no SQL capture: the command is not `python SCRIPT` on queueprof's Python, so it ran as "
+    "given under py-spy, "
+    "where queueprof cannot hook its sqlite3 connections (no statement timings, SQL hotspots, "
+    "query plans or schema); run the program as `-- python app.py ARGS` to capture its SQL"
+)
+NO_CAPTURE_ATTACH = (
+    "no SQL capture: attach samples a process that was already running, from outside; its "
+    "sqlite3 connections were opened without queueprof's statement hooks, so there are no "
+    "statement timings, SQL hotspots, query plans or schema snapshot. To capture them, start "
+    "the program under queueprof: `queueprof profile --profiler py-spy -- python app.py`"
+)
 
 
 def _run_child(
@@ -128,29 +150,75 @@ def _run_child(
     child: Sequence[str],
     ops: AdapterSpec | None,
     launcher: bool,
+    notes: Sequence[str] = (),
 ) -> RunOutcome:
     # Before the start: the child reads the --ops map to name its statements' operations.
     artifacts = list(write_declarations(folder.path, [ops] if ops else []))
     started = time.perf_counter()
     interrupted = False
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(_python_path())}
-    with subprocess.Popen(child, stderr=subprocess.PIPE, text=True, env=env) as process:
+    if launcher:
+        env.update(profiler.launcher_env())
+    own: list[str] = []
+    with subprocess.Popen(
+        child,
+        stdout=subprocess.PIPE if launcher else None,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    ) as process:
+        # The program's own output goes on to the terminal as it comes; py-spy's lines are
+        # kept for the run folder and the summary printed once at the end.
+        relay = _relay(process, profiler, own) if launcher else None
         try:
-            _, stderr = process.communicate()
+            stderr = _stderr_of(process)
         except KeyboardInterrupt:
             interrupted = True
             process.send_signal(signal.SIGINT)
-            _, stderr = process.communicate()
+            stderr = _stderr_of(process)
+        if relay is not None:
+            relay.join()
     duration = time.perf_counter() - started
     problems: list[str] = []
     if launcher:
+        profiler.read_output(own, stderr)
         try:
             artifacts += profiler.finish(interrupted=interrupted)
         except ProfilerError as error:
             problems.append(f"{error}; py-spy said: {profiler.explain(stderr)}")
-    sys.stderr.write(stderr)
+    sys.stderr.writelines(
+        line for line in stderr.splitlines(keepends=True) if not profiler.owns_line(line)
+    )
     code = process.returncode
-    return _finish(folder, profiler, artifacts, duration, code, interrupted, problems, launcher)
+    return _finish(
+        folder, profiler, artifacts, duration, code, interrupted, problems, launcher, notes
+    )
+
+
+def _relay(process: subprocess.Popen[str], profiler: Profiler, own: list[str]) -> threading.Thread:
+    """A thread that copies ``process``'s standard output to ours, line by line, less the
+    lines the launcher printed itself, which go to ``own``."""
+
+    def copy() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            if profiler.owns_line(line):
+                own.append(line)
+            else:
+                sys.stdout.write(line)
+                sys.stdout.flush()
+
+    relay = threading.Thread(target=copy, name="launcher output", daemon=True)
+    relay.start()
+    return relay
+
+
+def _stderr_of(process: subprocess.Popen[str]) -> str:
+    """Wait for ``process`` and return its standard error (its output is relayed apart)."""
+    assert process.stderr is not None
+    stderr = process.stderr.read()
+    process.wait()
+    return stderr
 
 
 def attach(
@@ -195,7 +263,7 @@ def attach(
         return _attach_memray(folder, profiler, pid, duration_s, ops)
     assert isinstance(profiler, PySpyProfiler)
     command = [*profiler.attach_command(pid), "--duration", f"{duration_s:g}"]
-    return _run_child(folder, profiler, command, ops, launcher=True)
+    return _run_child(folder, profiler, command, ops, launcher=True, notes=[NO_CAPTURE_ATTACH])
 
 
 MEMRAY_GRACE_S = 30.0
@@ -232,7 +300,9 @@ def _attach_memray(
             except ProfilerError as error:
                 problems.append(str(error))
     duration = time.perf_counter() - started
-    return _finish(folder, profiler, artifacts, duration, 0, False, problems, launcher=True)
+    return _finish(
+        folder, profiler, artifacts, duration, 0, False, problems, True, [NO_CAPTURE_ATTACH]
+    )
 
 
 def _capture_closed(capture: Path, deadline: float) -> bool:
@@ -275,6 +345,7 @@ def _finish(
     interrupted: bool,
     problems: list[str],
     launcher: bool,
+    notes: Sequence[str] = (),
 ) -> RunOutcome:
     manifest = folder.read()
     error = None
@@ -300,7 +371,7 @@ def _finish(
         complete=status is RunStatus.COMPLETE,
         duration_s=duration,
         counters={"exit_status": code},
-        notes=tuple(problems),
+        notes=(*problems, *notes),
     )
     folder.write_results(result)
     # An in-process profiler's child listed its artifacts and its final entry already.

@@ -1,4 +1,6 @@
-"""The child of ``queueprof profile`` for in-process profilers: runs a script in a session.
+"""The child of ``queueprof profile``: runs a script in an in-process profiler's session, or,
+with ``--profiler none``, bare under py-spy (which samples it from outside), for the SQL
+capture.
 
 ``python -m queueprof.program_child --profiler NAME --run-dir DIR [--option K=V]... --
 app.py ARGS`` runs ``app.py`` as ``__main__`` (``sys.argv`` and ``sys.path[0]`` as Python
@@ -66,7 +68,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ProfilerError as error:
         print(f"queueprof profile: {error}", file=sys.stderr)
         status = status or 1
-    RunFolder(args.run_dir).add_artifacts(artifacts, profiler=profiler.manifest())
+    # Under a launcher (py-spy runs this child with ``--profiler none`` for the SQL capture)
+    # the folder's profiler entry is the launcher's, and stays.
+    entry = None if cls.name == "none" else profiler.manifest()
+    RunFolder(args.run_dir).add_artifacts(artifacts, profiler=entry)
     return status
 
 

@@ -175,5 +175,7 @@ def render_artifacts(console: Console, run_dir: str, manifest: Manifest) -> None
             f"overhead: {overhead['ratio']:.2f}x (profiled / bare, measured in this invocation; "
             f"bare run in {terminal_text(run_dir)}/{overhead.get('baseline', 'baseline')})"
         )
+    for note in profiler.get("notes", ()):
+        console.print(f"note: {terminal_text(str(note))}")
     for problem in profiler.get("problems", ()):
         console.print(f"[yellow]profiler problem:[/yellow] {terminal_text(str(problem))}")

@@ -7,8 +7,10 @@ attributes the run's samples exactly as the machine that recorded them did.
 
 The contracts, written out once:
 
-- an operation is one of :data:`ADAPTER_OPERATIONS`; a :class:`CodePath` with any other
-  operation, an empty file or no function is refused when it is built;
+- a queue adapter's operations are :data:`ADAPTER_OPERATIONS`; a profiled program's map
+  (``--ops``, guarantee ``undeclared``) may also name operations of its own (``render``,
+  ``fetch_page``: lower case, digits and underscores). A :class:`CodePath` with an operation
+  outside those, an empty file or no function is refused when it is built;
 - ``status()`` answers one of :data:`STATUS_WORDS` (lower case, exactly) or None for a task
   the queue does not know; anything else is a broken adapter, not a slow one.
 """
@@ -16,6 +18,7 @@ The contracts, written out once:
 from __future__ import annotations
 
 import importlib
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +31,27 @@ from .errors import ResultFormatError, UsageError
 from .files import ADAPTERS, write_atomic
 
 ADAPTER_OPERATIONS = ("enqueue", "claim", "complete", "status", "handler")
-"""Operation names a :class:`CodePath` may give (the analysis's category names)."""
+"""Operation names a queue adapter's :class:`CodePath` may give (the analysis's categories)."""
+
+NOT_OPERATIONS = ("other", "idle", "wait", "idle_wait")
+"""Names the analysis gives to time outside every operation: no code path may claim them."""
+
+_OPERATION_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}\Z")
+
+
+def check_operation_name(op: str) -> None:
+    """Raise ValueError unless ``op`` can name an operation (see the module's contracts)."""
+    if not isinstance(op, str) or not _OPERATION_NAME.match(op):
+        raise ValueError(
+            f"operation {op!r}: use a lower-case name of letters, digits and underscores "
+            "(e.g. fetch_page), starting with a letter, at most 64 characters"
+        )
+    if op in NOT_OPERATIONS:
+        raise ValueError(
+            f"operation {op!r}: the analysis uses that name for time outside every "
+            "operation; name the work itself (e.g. render)"
+        )
+
 
 STATUS_WORDS = ("pending", "running", "done", "dead", "unknown")
 """What ``status()`` may answer, exactly and in lower case (taskqueue's own state names):
@@ -67,9 +90,10 @@ class CodePath:
     functions: tuple[str, ...]
 
     def __post_init__(self) -> None:
-        if self.op not in ADAPTER_OPERATIONS:
-            valid = ", ".join(ADAPTER_OPERATIONS)
-            raise ValueError(f"CodePath op {self.op!r} for {self.file}: use one of {valid}")
+        try:
+            check_operation_name(self.op)
+        except ValueError as error:
+            raise ValueError(f"CodePath for {self.file}: {error}") from None
         if isinstance(self.functions, str):
             raise ValueError(
                 f"CodePath {self.op!r} for {self.file}: functions is one string "
@@ -120,6 +144,16 @@ class AdapterSpec:
                 f"AdapterSpec {self.name!r}: exactly_once={self.exactly_once} contradicts "
                 f"guarantee {self.guarantee!r}"
             )
+        if self.guarantee != "undeclared":
+            # A queue's code paths name the queue's operations: an unknown name is a typo,
+            # which would otherwise turn the time of those functions into an operation of
+            # its own that no queue table shows.
+            for path in self.code_paths:
+                if path.op not in ADAPTER_OPERATIONS:
+                    raise ValueError(
+                        f"AdapterSpec {self.name!r}: CodePath op {path.op!r} for {path.file}: "
+                        f"use one of {', '.join(ADAPTER_OPERATIONS)}"
+                    )
 
     def load(self) -> ModuleType:
         """Import the library, or raise :class:`AdapterUnavailableError` naming what to install."""

@@ -61,6 +61,20 @@ def pairs(items: Iterable[str]) -> Iterator[Pair]:
         yield Pair(name, raw.strip(), item)
 
 
+def overridden(defaults: Iterable[str], given: Iterable[str]) -> list[str]:
+    """``defaults`` less each item whose key an item of ``given`` sets, then ``given``.
+
+    Where defaults and a user's items meet (a tox env's sizes and the user's ``--param``, a
+    profiler's queue options and the user's ``--queue``), the user's value replaces the
+    default: joined as they are, the key would be set twice, which :func:`pairs` refuses.
+    Items that do not parse are kept as they are, for :func:`pairs` to name.
+    """
+    chosen = list(given)
+    keys = {normalise_key(item.partition("=")[0]) for item in chosen if "=" in item}
+    kept = [item for item in defaults if normalise_key(item.partition("=")[0]) not in keys]
+    return kept + chosen
+
+
 def split_list(text: str) -> list[str]:
     """``a=1,b=2`` (the comma-joined form of ``--queue`` and of list values) as its items.
 

@@ -33,7 +33,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, TypeVar
 
-from runs import LatencySummary, StepResult, WorkloadResult
+from runs import LatencySummary, StepResult, WorkerShare, WorkloadResult
 from taskqueue import QueueConfig, QueueStats, observe
 
 from .adapters.base import DONE, STATUS_WORDS, Contender, QueueAdapter
@@ -51,6 +51,10 @@ from .tasks import payload
 T = TypeVar("T")
 
 SCENARIOS = ("drain", "cycle")
+WORKER_OPS = frozenset({"claim", "complete"})
+"""The operations of the scenarios' one worker."""
+WORKER = "worker"
+"""That worker's name in each row's per-worker record."""
 OURS = "taskqueue"
 """The contender whose drain rate the goal compares with the best peer's."""
 
@@ -74,6 +78,14 @@ class ComparisonParams(WorkloadParams):
     )
     tasks: int = tasks_param(3_000, "tasks per scenario (drain and cycle) per round")
     rounds: int = param(3, "interleaved rounds; each rate is the median", minimum=1, maximum=50)
+    budget_s: float = param(
+        1.0,
+        "seconds a contender's scenario may take (0: no limit): one whose every call waits on "
+        "an fsync (huey with synchronous=FULL, persist-queue) runs fewer of the tasks, at the "
+        "same cost per task; the table says how many",
+        minimum=0,
+        maximum=3600,
+    )
     payload_bytes: int = payload_bytes_param()
     backlogs: tuple[int, ...] = param(
         (),
@@ -143,6 +155,11 @@ class Recorder:
     """The scenario running now (``drain``, ``cycle``): its calls are also kept apart."""
     by_scenario: dict[str, array[int]] = field(default_factory=dict)
     """``<scenario>.<op>`` -> durations: drain and cycle latencies reported apart."""
+    tasks_run: dict[str, list[int]] = field(default_factory=dict)
+    """Tasks each scenario ran, per round (fewer than given when its budget ran out)."""
+    worker_busy_ns: int = 0
+    """Time the scenarios' one worker spent claiming and completing (its busy time; the
+    enqueues are the producer's, the status queries the reader's)."""
 
     async def timed(self, op: str, call: Awaitable[T]) -> T:
         """Await ``call``, recording its wall time as one ``op`` sample.
@@ -155,11 +172,17 @@ class Recorder:
             value = await call
         end = time.perf_counter_ns()
         self.timings.setdefault(op, array("q")).append(end - start)
+        if op in WORKER_OPS:
+            self.worker_busy_ns += end - start
         if self.scenario:
             self.by_scenario.setdefault(f"{self.scenario}.{op}", array("q")).append(end - start)
         for observer in observe.active:
             observer.operation(f"{self.name}.{op}", self.name, start, end, 1)
         return value
+
+    def ran(self, scenario: str, tasks: int) -> None:
+        """Record how many tasks one round of ``scenario`` ran."""
+        self.tasks_run.setdefault(scenario, []).append(tasks)
 
     def rate(self, metric: str, tasks: int, seconds: float) -> None:
         """Record one round's rate of ``metric``."""
@@ -200,14 +223,26 @@ class Recorder:
 
 
 async def run_drain(
-    adapter: QueueAdapter, recorder: Recorder, tasks: Sequence[Mapping[str, Any]], batch: int
+    adapter: QueueAdapter,
+    recorder: Recorder,
+    tasks: Sequence[Mapping[str, Any]],
+    batch: int,
+    budget_s: float = 0.0,
 ) -> None:
-    """Enqueue every task, then claim and complete until empty, then ask each one's status."""
+    """Enqueue every task, then claim and complete until empty, then ask each one's status.
+
+    With a ``budget_s``, enqueueing stops once it has taken a third of it (the claims,
+    completions and status queries that follow cost about as much each), so the scenario
+    runs the tasks enqueued by then."""
     refs: list[object] = []
     started = time.perf_counter()
+    deadline = started + budget_s / 3 if budget_s else float("inf")
     for body in tasks:
         refs.append(await recorder.timed("enqueue", adapter.enqueue(body)))
-    recorder.rate("enqueue_tasks_per_s", len(tasks), time.perf_counter() - started)
+        if time.perf_counter() > deadline:
+            break
+    recorder.rate("enqueue_tasks_per_s", len(refs), time.perf_counter() - started)
+    recorder.ran("drain", len(refs))
 
     completed = 0
     started = time.perf_counter()
@@ -215,7 +250,7 @@ async def run_drain(
         await recorder.timed("complete", adapter.complete(claimed))
         completed += len(claimed)
     recorder.rate("drain_tasks_per_s", completed, time.perf_counter() - started)
-    _count_outcome(recorder, len(tasks), completed)
+    _count_outcome(recorder, len(refs), completed)
 
     if adapter.spec.has_status:
         not_done = 0
@@ -233,19 +268,27 @@ async def run_drain(
 
 
 async def run_cycle(
-    adapter: QueueAdapter, recorder: Recorder, tasks: Sequence[Mapping[str, Any]]
+    adapter: QueueAdapter,
+    recorder: Recorder,
+    tasks: Sequence[Mapping[str, Any]],
+    budget_s: float = 0.0,
 ) -> None:
-    """For each task: enqueue it, claim it, complete it."""
-    completed = 0
+    """For each task: enqueue it, claim it, complete it (until ``budget_s`` has passed)."""
+    completed = given = 0
     started = time.perf_counter()
+    deadline = started + budget_s if budget_s else float("inf")
     for body in tasks:
         await recorder.timed("enqueue", adapter.enqueue(body))
+        given += 1
         claimed = await recorder.timed("claim", adapter.claim(1))
         if claimed:
             await recorder.timed("complete", adapter.complete(claimed))
             completed += len(claimed)
+        if time.perf_counter() > deadline:
+            break
     recorder.rate("cycle_tasks_per_s", completed, time.perf_counter() - started)
-    _count_outcome(recorder, len(tasks), completed)
+    recorder.ran("cycle", given)
+    _count_outcome(recorder, given, completed)
 
 
 async def run_backlog(
@@ -341,7 +384,10 @@ class ComparisonWorkload(DerivesNothingAfterRun):
     sizes: Mapping[Size, ComparisonParams] = {
         Size.SMOKE: ComparisonParams(tasks=200, rounds=1),
         Size.DEFAULT: ComparisonParams(tasks=3_000, rounds=3),
-        Size.FULL: ComparisonParams(tasks=20_000, rounds=5, backlogs=(1_000, 5_000, 20_000)),
+        # The full size runs every task of every contender, however long that takes.
+        Size.FULL: ComparisonParams(
+            tasks=20_000, rounds=5, backlogs=(1_000, 5_000, 20_000), budget_s=0.0
+        ),
     }
 
     async def run(self, params: ComparisonParams, ctx: RunContext) -> WorkloadResult:
@@ -368,9 +414,11 @@ class ComparisonWorkload(DerivesNothingAfterRun):
                 progress=ctx.progress,
                 backlogs=params.backlogs,
                 backlog_probe=params.backlog_probe,
+                budget_s=params.budget_s,
             )
         finally:  # an interrupted run keeps the rows of the rounds it finished
             _record(chosen, recorders, ctx)
+            _budget_notes(chosen, recorders, params, ctx)
         return ctx.partial.result(complete=True)
 
 
@@ -385,12 +433,14 @@ async def measure(
     progress: Progress | None = None,
     backlogs: Sequence[int] = (),
     backlog_probe: int = 500,
+    budget_s: float = 0.0,
 ) -> None:
     """Run both scenarios of every contender, ``rounds`` times, into ``recorders``, then
     (each round) the backlog sweep over ``backlogs``.
 
     ``folder_for(label)`` names a fresh folder (created here) for each contender's scenario.
-    The order of the contenders rotates each round.
+    The order of the contenders rotates each round. A scenario stops early once it has
+    taken ``budget_s`` (0: never).
     """
     progress = progress or NullProgress()
     padding = "x" * payload_bytes
@@ -403,7 +453,12 @@ async def measure(
                 folder = folder_for(f"{contender.name}-{scenario}")
                 folder.mkdir(parents=True)
                 await _run_scenario(
-                    contender, scenario, folder, recorders[contender.name], bodies[:tasks]
+                    contender,
+                    scenario,
+                    folder,
+                    recorders[contender.name],
+                    bodies[:tasks],
+                    budget_s,
                 )
                 progress.advance(tasks)
             for size in backlogs:
@@ -465,15 +520,16 @@ async def _run_scenario(
     folder: Path,
     recorder: Recorder,
     bodies: Sequence[Mapping[str, Any]],
+    budget_s: float = 0.0,
 ) -> None:
     start = {op: len(samples) for op, samples in recorder.timings.items()}
     adapter = await contender.open(folder)
     recorder.scenario = scenario
     try:
         if scenario == "drain":
-            await run_drain(adapter, recorder, bodies, contender.claim_batch)
+            await run_drain(adapter, recorder, bodies, contender.claim_batch, budget_s)
         else:
-            await run_cycle(adapter, recorder, bodies)
+            await run_cycle(adapter, recorder, bodies, budget_s)
     finally:
         recorder.scenario = ""
         await adapter.close()
@@ -492,6 +548,8 @@ def _row(contender: Contender, recorder: Recorder, reference: Recorder) -> StepR
         metrics["backlog_cost_growth"] = growth
         # The verdict, for the analysis's diagnosis (which does not re-judge the noise).
         counters["backlog_grows"] = int(backlog_grows(sweep))
+    for scenario, runs in recorder.tasks_run.items():
+        metrics[f"{scenario}_tasks"] = min(runs)  # the fewest any round ran
     for metric in ("drain_tasks_per_s", "cycle_tasks_per_s", "enqueue_tasks_per_s"):
         value = recorder.median(metric)
         if value is None:
@@ -503,6 +561,7 @@ def _row(contender: Contender, recorder: Recorder, reference: Recorder) -> StepR
     return StepResult(
         label=f"{contender.name} [{contender.spec.guarantee}]",
         settings={
+            "workers": 1,
             "contender": contender.name,
             "library": contender.spec.package or contender.spec.module,
             "version": _version(contender),
@@ -520,6 +579,11 @@ def _row(contender: Contender, recorder: Recorder, reference: Recorder) -> StepR
             for op, samples in (*recorder.timings.items(), *recorder.by_scenario.items())
         },
         counters=counters,
+        workers=(
+            WorkerShare(
+                WORKER, recorder.counters.get("completed", 0), recorder.worker_busy_ns / 1e9
+            ),
+        ),
     )
 
 
@@ -555,6 +619,25 @@ def _record(
             other = ratio(recorders[contender.name].median("drain_tasks_per_s"), best_rate)
             if other is not None:
                 ctx.partial.metric(f"drain_x_best_peer_{contender.name.replace('-', '_')}", other)
+
+
+def _budget_notes(
+    chosen: Sequence[Contender],
+    recorders: Mapping[str, Recorder],
+    params: ComparisonParams,
+    ctx: RunContext,
+) -> None:
+    """One note per contender whose scenarios ran out of their time budget."""
+    for contender in chosen:
+        runs = recorders[contender.name].tasks_run
+        cut = {scenario: min(n) for scenario, n in runs.items() if min(n) < params.tasks}
+        if cut:
+            counts = " and ".join(f"its {s} to {n:,}" for s, n in sorted(cut.items()))
+            ctx.partial.note(
+                f"{contender.name}: the {params.budget_s:g} s budget per scenario cut {counts} "
+                f"of {params.tasks:,} tasks (the fewest in any round); its rates are per task, "
+                "over that smaller backlog (budget_s=0 runs every task)"
+            )
 
 
 def _backlog_verdicts(

@@ -16,6 +16,20 @@ from taskqueue import QueueConfig
 from .progress import NullProgress, Progress
 
 
+def idle_workers_note(step: StepResult) -> str | None:
+    """``"<step>: 3 of 10 workers did no task (w7, w8, w9)"``, or None when every worker of
+    ``step`` completed at least one task (or it records no workers)."""
+    idle = [w.name for w in step.workers if w.completed == 0]
+    if not idle:
+        return None
+    working = len(step.workers) - len(idle)
+    return (
+        f"{step.label}: {len(idle)} of {len(step.workers)} workers did no task "
+        f"({', '.join(idle)}); the step's figures are those of {working} working "
+        f"worker{'s' if working != 1 else ''}"
+    )
+
+
 class PartialResults:
     """Where a workload records what it measured, as it measures it.
 
@@ -39,8 +53,11 @@ class PartialResults:
         self._started = time.perf_counter()
 
     def step(self, step: StepResult) -> None:
-        """Record a finished sub-run."""
+        """Record a finished sub-run; a worker of it that did no task is noted in plain words."""
         self.steps.append(step)
+        idle = idle_workers_note(step)
+        if idle is not None:
+            self.note(idle)
 
     def metric(self, name: str, value: float) -> None:
         """Record a headline number (named as in the targets file, where it has a target)."""

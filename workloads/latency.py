@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from runs import LatencySummary, StepResult, WorkloadResult
+from runs import LatencySummary, WorkloadResult
 from taskqueue import QueueConfig, TaskQueue
 
 from .base import DerivesNothingAfterRun
@@ -30,7 +30,7 @@ from .params import (
     workers_param,
 )
 from .tasks import error_counters, make_tasks, op_latencies, workers_label
-from .workers import Workers, combined_stats, fairness_metrics, worker_shares
+from .workers import Workers, combined_stats, worker_shares, worker_step
 
 
 @dataclass(frozen=True)
@@ -83,13 +83,12 @@ class LatencyWorkload(DerivesNothingAfterRun):
                 shares = worker_shares(pool_result)
                 # The run's one pool of workers, as a step: who did how much of it.
                 ctx.partial.step(
-                    StepResult(
-                        label=f"{workers_label(params.workers)}, {params.mode}",
-                        settings={"workers": params.workers, "mode": params.mode},
-                        metrics=fairness_metrics(shares),
+                    worker_step(
+                        f"{workers_label(params.workers)}, {params.mode}",
+                        {"workers": params.workers, "mode": params.mode},
+                        shares,
                         latencies=op_latencies(stats),
                         counters=error_counters(stats, pool_result),
-                        workers=shares,
                     )
                 )
                 ctx.partial.count("completed", pool_result.total.completed)

@@ -39,7 +39,7 @@ from .params import (
 )
 from .sampler import ResourceSampler, tree_rss
 from .tasks import error_counters, make_tasks, op_latencies
-from .workers import Workers
+from .workers import Workers, worker_shares, worker_step
 
 
 @dataclass(frozen=True)
@@ -180,6 +180,15 @@ class MemoryWorkload:
             for name, value in error_counters(stats, result).items():
                 ctx.partial.count(name, value)
             ctx.partial.count("completed", result.total.completed)
+            ctx.partial.step(
+                worker_step(
+                    f"{params.workers} workers, {params.mode}",
+                    {"workers": params.workers, "mode": params.mode},
+                    worker_shares(result),
+                    latencies=op_latencies(stats),
+                    counters={"completed": result.total.completed},
+                )
+            )
 
     @staticmethod
     def _tasks(params: MemoryParams, first: int) -> list[tuple[str, dict[str, object]]]:

@@ -13,10 +13,13 @@ import time
 from typing import Any
 
 AUDIT_SCHEMA = """
-CREATE TABLE IF NOT EXISTS stress_completions (task_id BIGINT NOT NULL, attempts INTEGER);
+CREATE TABLE IF NOT EXISTS stress_completions (
+    task_id BIGINT NOT NULL, attempts INTEGER, worker TEXT
+);
 CREATE OR REPLACE FUNCTION stress_audit_done() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    INSERT INTO stress_completions (task_id, attempts) VALUES (NEW.id, NEW.attempts);
+    INSERT INTO stress_completions (task_id, attempts, worker)
+    VALUES (NEW.id, NEW.attempts, NEW.worker);
     RETURN NEW;
 END $$;
 DROP TRIGGER IF EXISTS stress_audit_done ON tasks;
@@ -79,6 +82,23 @@ def unfinished(dsn: str) -> list[tuple[str, str, int, float | None]]:
     return [
         (str(s), str(w), int(c), None if left is None else float(left)) for s, w, c, left in rows
     ]
+
+
+def counts_by_state(dsn: str) -> dict[str, int] | None:
+    """Tasks by state now; None when the server does not answer (a gap in a series)."""
+    import asyncpg
+
+    try:
+        rows = _rows(dsn, "SELECT state, count(*) FROM tasks GROUP BY state")
+    except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
+        return None
+    return {str(state): int(count) for state, count in rows}
+
+
+def completed_by_worker(dsn: str) -> dict[str, int]:
+    """Tasks each worker completed, from the completion log."""
+    rows = _rows(dsn, "SELECT worker, count(*) FROM stress_completions GROUP BY worker")
+    return {str(worker): int(count) for worker, count in rows}
 
 
 def audit(dsn: str, ids: list[int]) -> dict[str, int]:

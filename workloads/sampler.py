@@ -14,6 +14,10 @@ from typing import Self
 
 import psutil
 
+from taskqueue import is_dsn
+
+from . import pgaudit
+
 
 def tree_rss(root: psutil.Process | None = None) -> int:
     """Resident memory of ``root`` (default: this process) plus all its live children."""
@@ -105,15 +109,16 @@ QUEUE_COLUMNS = ("elapsed_s", "tasks_done", "tasks_pending", "tasks_running")
 
 
 class QueueDepthSampler(PeriodicSampler):
-    """A background thread counting a SQLite queue's tasks by state over time.
+    """A background thread counting a queue's tasks by state over time.
 
-    It reads the database file on its own connection (WAL lets it read beside the writers),
+    It reads the database (a SQLite file, or a ``postgresql://`` URL) on its own connection
+    (WAL lets it read a SQLite file beside the writers),
     so the queue's own operation timings and round trips are untouched. Rows follow
     :data:`QUEUE_COLUMNS`; ``elapsed_s`` counts from ``started`` (a ``time.perf_counter()``
     value), so a workload can mark its own events (bursts, kills) on the same clock.
     """
 
-    def __init__(self, path: Path, started: float, interval_s: float = 0.2) -> None:
+    def __init__(self, path: Path | str, started: float, interval_s: float = 0.2) -> None:
         super().__init__(interval_s, "queueprof-depth")
         self.path = path
         self.started = started
@@ -122,11 +127,12 @@ class QueueDepthSampler(PeriodicSampler):
     def tick(self) -> None:
         """One row: the tasks done, pending and running now."""
         try:
-            with contextlib.closing(sqlite3.connect(self.path, timeout=5)) as db:
-                counts = dict(db.execute("SELECT state, count(*) FROM tasks GROUP BY state"))
+            counts = _counts_by_state(self.path)
         except sqlite3.Error:
             # Locked past the timeout, or the table not created yet: a gap in the series
             # says so better than a made-up row.
+            return
+        if counts is None:  # the server did not answer: a gap, as above
             return
         self.samples.append(
             (
@@ -136,3 +142,10 @@ class QueueDepthSampler(PeriodicSampler):
                 float(counts.get("running", 0)),
             )
         )
+
+
+def _counts_by_state(path: Path | str) -> dict[str, int] | None:
+    if is_dsn(path):
+        return pgaudit.counts_by_state(str(path))
+    with contextlib.closing(sqlite3.connect(path, timeout=5)) as db:
+        return dict(db.execute("SELECT state, count(*) FROM tasks GROUP BY state"))

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from multiprocessing.context import SpawnProcess
 from pathlib import Path
 
-from runs import LatencySummary, WorkloadResult
+from runs import LatencySummary, WorkerShare, WorkloadResult
 from taskqueue import EngineOptions, PoolResult, QueueStats, TaskQueue, is_dsn
 
 from . import pgaudit
@@ -39,14 +39,17 @@ from .params import (
 )
 from .sampler import QUEUE_COLUMNS, QueueDepthSampler
 from .tasks import error_counters, make_tasks, op_latencies
-from .workers import Workers
+from .workers import Workers, worker_step
 
 AUDIT_SCHEMA = """
-CREATE TABLE IF NOT EXISTS stress_completions (task_id INTEGER NOT NULL, attempts INTEGER);
+CREATE TABLE IF NOT EXISTS stress_completions (
+    task_id INTEGER NOT NULL, attempts INTEGER, worker TEXT
+);
 CREATE TRIGGER IF NOT EXISTS stress_audit_done AFTER UPDATE OF state ON tasks
 WHEN NEW.state = 'done' AND OLD.state <> 'done'
 BEGIN
-    INSERT INTO stress_completions (task_id, attempts) VALUES (NEW.id, NEW.attempts);
+    INSERT INTO stress_completions (task_id, attempts, worker)
+    VALUES (NEW.id, NEW.attempts, NEW.worker);
 END;
 """
 
@@ -186,7 +189,9 @@ class StressWorkload(DerivesNothingAfterRun):
                 for result in results:
                     stats.merge(result.stats)
         audit = await asyncio.to_thread(_audit, path, ids)
+        by_worker = await asyncio.to_thread(_completed_by_worker, path)
         self._record(params, ids, stats, audit, recoveries, results, ctx)
+        self._record_workers(params, results, by_worker, stats, ctx)
         return ctx.partial.result(complete=True)
 
     async def _produce(
@@ -257,6 +262,8 @@ class StressWorkload(DerivesNothingAfterRun):
             ctx.partial.sample("kills", (killed_at - started,))
             await asyncio.to_thread(victim.join, 5)
             kills += 1
+            # Counted now: the load may end (and cancel this) while the replacement starts.
+            ctx.partial.count("workers_killed", kills)
             held = await asyncio.to_thread(_held_by, queue.target, victim.name)
             watchers.append(asyncio.create_task(self._recovery(queue, held, killed_at, recoveries)))
             replacement = Workers(
@@ -268,7 +275,6 @@ class StressWorkload(DerivesNothingAfterRun):
             )
             pools.append(replacement)
             await replacement.start()
-            ctx.partial.count("workers_killed", kills)
 
     @staticmethod
     async def _victim(
@@ -332,6 +338,41 @@ class StressWorkload(DerivesNothingAfterRun):
         partial.count("kills_with_tasks_in_flight", len(recoveries))
         partial.count("failed_attempts", sum(r.total.failed for r in results))
 
+    @staticmethod
+    def _record_workers(
+        params: StressParams,
+        results: list[PoolResult],
+        by_worker: Mapping[str, int],
+        stats: QueueStats,
+        ctx: RunContext,
+    ) -> None:
+        """One step with every worker that ran, the killed ones and their replacements too.
+
+        Completions come from the audit table (the database's own count, by the worker that
+        held the lease), so a SIGKILLed worker's tasks are counted; its busy time died with
+        its process and shows as 0.
+        """
+        shares = tuple(
+            WorkerShare(engine.name, by_worker.get(engine.name, 0), engine.busy_s)
+            for result in results
+            for engine in result.engines
+        )
+        ctx.partial.step(
+            worker_step(
+                f"{params.workers} workers, {params.mode}",
+                {"workers": params.workers, "mode": params.mode, "workers_started": len(shares)},
+                shares,
+                latencies=op_latencies(stats),
+                counters={"completed": sum(s.completed for s in shares)},
+            )
+        )
+        if len(shares) > params.workers:
+            ctx.partial.note(
+                f"{len(shares) - params.workers} of the {len(shares)} workers are replacements "
+                "for killed ones (r<n>-...): they started late, so they did less; a killed "
+                "worker's busy time is lost with its process (recorded as 0 s)"
+            )
+
 
 def _alive(pools: list[Workers]) -> list[SpawnProcess]:
     return [
@@ -388,6 +429,17 @@ def _held_by(path: Path | str, worker: str) -> list[int]:
             "SELECT id FROM tasks WHERE state = 'running' AND worker = ?", (worker,)
         ).fetchall()
     return [row[0] for row in rows]
+
+
+def _completed_by_worker(path: Path | str) -> dict[str, int]:
+    """Tasks each worker completed, from the audit table."""
+    if is_dsn(path):
+        return pgaudit.completed_by_worker(str(path))
+    with contextlib.closing(sqlite3.connect(path, timeout=30)) as db:
+        rows = db.execute(
+            "SELECT worker, count(*) FROM stress_completions GROUP BY worker"
+        ).fetchall()
+    return {str(worker): count for worker, count in rows}
 
 
 def _audit(path: Path | str, ids: list[int]) -> dict[str, int]:

@@ -12,11 +12,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from types import TracebackType
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from runs.results import WorkerShare
+from runs.results import LatencySummary, StepResult, WorkerShare
 from taskqueue import (
     EngineOptions,
     EngineStats,
@@ -215,6 +215,26 @@ def combined_stats(queue: TaskQueue, pool: PoolResult) -> QueueStats:
 def worker_shares(pool: PoolResult) -> tuple[WorkerShare, ...]:
     """Each worker's completions and busy time, in worker order."""
     return tuple(WorkerShare(e.name, e.completed, e.busy_s) for e in pool.engines)
+
+
+def worker_step(
+    label: str,
+    settings: Mapping[str, Any],
+    shares: tuple[WorkerShare, ...],
+    *,
+    metrics: Mapping[str, float] | None = None,
+    latencies: Mapping[str, LatencySummary] | None = None,
+    counters: Mapping[str, int] | None = None,
+) -> StepResult:
+    """A step of ``shares``'s workers, its metrics led by their fairness figures."""
+    return StepResult(
+        label=label,
+        settings=settings,
+        metrics={**fairness_metrics(shares), **(metrics or {})},
+        latencies=latencies or {},
+        counters=counters or {},
+        workers=shares,
+    )
 
 
 def fairness_metrics(shares: tuple[WorkerShare, ...]) -> dict[str, float]:

@@ -77,8 +77,11 @@ FULL = Sizes()
 QUICK = Sizes(
     rounds=2,
     cycle_tasks=500,
-    batched_tasks=2_000,
-    concurrency_tasks=300,
+    # Big enough that every engine gets work: claims of up to 100 in 2 ms turns ran out
+    # before every engine's turn came at 2,000 tasks on 10 engines (1-3 idle) and at 300 on
+    # 20 (17-18 idle); 3,000 on 20 engines left 4-9 idle, 5,000 and 8,000 none (3 runs each).
+    batched_tasks=5_000,
+    concurrency_tasks=10_000,
     concurrency_rounds=1,
     process_tasks=2_000,
     stress_duration_s=1.0,

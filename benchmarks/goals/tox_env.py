@@ -9,15 +9,12 @@ whose env set-up is not what the profile-cpu goal ("in a warm env") is about.
 from __future__ import annotations
 
 import configparser
-import itertools
 import shlex
 import subprocess
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-
-from runs import keyvalue
 
 from . import PROG, ROOT, GoalsError, Say
 
@@ -26,6 +23,9 @@ TOX_INI = ROOT / "tox.ini"
 
 def tox_commands(env: str, posargs: Sequence[str], tox_ini: Path = TOX_INI) -> list[list[str]]:
     """The commands of ``[testenv:ENV]`` in ``tox_ini``, with ``{posargs}`` replaced.
+
+    An env gives its sizes as ``--param-default``, so a row's ``--param`` in ``posargs``
+    replaces them in ``queueprof run`` itself, as a user's does.
 
     Raises :class:`GoalsError` naming the file and section when they are missing.
     """
@@ -37,39 +37,14 @@ def tox_commands(env: str, posargs: Sequence[str], tox_ini: Path = TOX_INI) -> l
     section = f"testenv:{env}"
     if not read or not parser.has_option(section, "commands"):
         raise GoalsError(f"{tox_ini}: no [{section}] with commands; the row needs that tox env")
-    overridden = _param_keys(posargs)
     commands = []
     for line in parser.get(section, "commands").splitlines():
         words: list[str] = []
-        for word in _without_params(shlex.split(line), overridden):
+        for word in shlex.split(line):
             words.extend(posargs if word == "{posargs}" else [word])
         if words:
             commands.append(words)
     return commands
-
-
-def _param_keys(argv: Sequence[str]) -> set[str]:
-    """The keys of the ``--param key=value`` items in ``argv``."""
-    return {
-        keyvalue.normalise_key(value.partition("=")[0])
-        for flag, value in itertools.pairwise(argv)
-        if flag == "--param"
-    }
-
-
-def _without_params(words: Sequence[str], keys: set[str]) -> list[str]:
-    """``words`` less the ``--param`` items whose key is in ``keys``: the row's own values
-    replace the env's (``queueprof run`` refuses a key given twice)."""
-    kept: list[str] = []
-    index = 0
-    while index < len(words):
-        value = words[index + 1] if index + 1 < len(words) else ""
-        if words[index] == "--param" and keyvalue.normalise_key(value.partition("=")[0]) in keys:
-            index += 2
-            continue
-        kept.append(words[index])
-        index += 1
-    return kept
 
 
 def run_tox_commands(

@@ -158,3 +158,72 @@ def test_drain_and_cycle_latencies_are_reported_apart(tmp_path: Path) -> None:
         )
         both = row.latencies["claim"].count
         assert both == row.latencies["drain.claim"].count + row.latencies["cycle.claim"].count
+
+
+class _SlowQueue:
+    """An in-memory queue whose every call takes 5 ms (as one fsync per call does)."""
+
+    def __init__(self) -> None:
+        from workloads.adapters.specs import TASKQUEUE
+
+        self.spec = TASKQUEUE
+        self.waiting: list[int] = []
+        self.done: set[int] = set()
+
+    async def enqueue(self, body: object) -> int:
+        await asyncio.sleep(0.005)
+        self.waiting.append(len(self.waiting) + len(self.done))
+        return self.waiting[-1]
+
+    async def claim(self, n: int) -> list[int]:
+        await asyncio.sleep(0.005)
+        taken, self.waiting = self.waiting[:n], self.waiting[n:]
+        return taken
+
+    async def complete(self, claimed: list[int]) -> None:
+        await asyncio.sleep(0.005)
+        self.done.update(claimed)
+
+    async def status(self, ref: int) -> str:
+        return "done" if ref in self.done else "pending"
+
+
+def test_a_scenario_stops_at_its_budget_and_counts_what_it_ran() -> None:
+    from workloads.comparison import Recorder, run_cycle, run_drain
+
+    bodies = [{"n": i} for i in range(1_000)]
+    # GIVEN a queue whose calls take 5 ms, 1,000 tasks and a budget of 0.3 s per scenario
+    recorder = Recorder("slow")
+    # WHEN both scenarios run
+    asyncio.run(run_drain(_SlowQueue(), recorder, bodies, 1, budget_s=0.3))  # type: ignore[arg-type]
+    asyncio.run(run_cycle(_SlowQueue(), recorder, bodies, budget_s=0.3))  # type: ignore[arg-type]
+    # THEN each ran a part of the tasks (5 ms a call: about 20 enqueues in a third of the
+    # budget), every task it enqueued was completed, nothing is counted lost, and the rates
+    # are over the tasks run
+    drained, cycled = recorder.tasks_run["drain"], recorder.tasks_run["cycle"]
+    assert 0 < drained[0] < 100
+    assert 0 < cycled[0] < 100
+    assert recorder.counters["completed"] == drained[0] + cycled[0]
+    assert recorder.counters["lost"] == 0
+    assert recorder.rates["drain_tasks_per_s"][0] < 1_000
+    # AND with no budget every task runs
+    whole = Recorder("slow")
+    asyncio.run(run_cycle(_SlowQueue(), whole, bodies[:30], budget_s=0.0))  # type: ignore[arg-type]
+    assert whole.tasks_run["cycle"] == [30]
+
+
+@pytest.mark.slow
+def test_the_default_comparison_names_the_contenders_its_budget_cut(tmp_path: Path) -> None:
+    # GIVEN a comparison with a budget far below what 2,000 durable huey calls take
+    done = queueprof(
+        "run", "comparison", "--param", "contenders=huey", "--param", "tasks=2000",
+        "--param", "rounds=1", "--param", "budget_s=0.2", "--run-id", "b", "--quiet",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    result = WorkloadResult.from_json((tmp_path / "traces" / "b" / "results.json").read_bytes())
+    (huey,) = [s for s in result.steps if s.settings["contender"] == "huey"]
+    # THEN huey's row says how many tasks it ran, and a note says the budget cut them
+    assert huey.metrics["drain_tasks"] < 2_000
+    assert huey.counters["lost"] == 0
+    assert any(note.startswith("huey: the 0.2 s budget per scenario cut") for note in result.notes)

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import pytest
 
-from analysis.operations import Category, Classifier, op_category
+from analysis.operations import Category, Classifier, Operation, OperationMap, op_category
 from analysis.profile import Frame
+from runs.adapters import AdapterSpec, CodePath
 
 SITE = "/venv/lib/python3.11/site-packages"
 LOOP = [Frame("Runner.run", "/usr/lib/python3.11/asyncio/runners.py")]
@@ -168,3 +169,21 @@ def test_recorded_operation_names_qualified_by_queue_keep_their_category(
 ) -> None:
     # GIVEN an op-samples / trace-span name WHEN categorised THEN the queue prefix is ignored
     assert op_category(op) is category
+
+
+def test_a_programs_map_may_name_its_own_operations_a_queues_may_not() -> None:
+    # GIVEN a profiled program's map (guarantee undeclared) with an operation of its own
+    render = CodePath("render", "app.py", ("render_page",))
+    program = AdapterSpec(
+        "app", "app", None, False, "undeclared", "the program app.py", code_paths=(render,)
+    )
+    # THEN a frame of that function is that operation, by its own name
+    frame = Frame("render_page", "/srv/app.py", 3)
+    assert OperationMap([program]).category(frame) == Operation("render")
+    # AND a queue adapter naming an operation the queue has not is a typo, refused
+    with pytest.raises(ValueError, match="use one of enqueue, claim, complete, status"):
+        AdapterSpec("q", "q", None, False, "at-most-once", "lost on a crash", code_paths=(render,))
+    # AND names that mean "no operation", or are not names, are refused for everyone
+    for bad in ("other", "idle", "Render", "fetch-page", ""):
+        with pytest.raises(ValueError, match="operation"):
+            CodePath(bad, "app.py", ("f",))

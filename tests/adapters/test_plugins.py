@@ -71,6 +71,10 @@ def plugin_on_path(plugin_site: Path, monkeypatch: pytest.MonkeyPatch) -> Iterat
     plugins._scan_plugins.cache_clear()
 
 
+def _run(command: list[str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
+
+
 def env_with(*paths: Path) -> dict[str, str]:
     parts = [*map(str, paths), str(PROJECT_ROOT)]
     parts += filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))
@@ -384,26 +388,39 @@ def test_list_names_the_installed_plugins_and_adapter_is_refused_where_it_means_
 def test_the_gigq_example_plugin_installs_and_keeps_the_contract(
     tmp_path_factory: pytest.TempPathFactory, tmp_path: Path
 ) -> None:
-    # GIVEN examples/queueprof-gigq, a distribution of its own, installed with gigq from PyPI
+    # GIVEN examples/queueprof-gigq, the source users copy, built as a wheel from a copy
+    # outside the repository (building in place wrote build/ and *.egg-info into examples/)
+    # and installed with gigq from PyPI into a folder of its own, as a user's package is
+    example = PROJECT_ROOT / "examples" / "queueprof-gigq"
+    before = sorted(p.relative_to(example) for p in example.rglob("*"))
+    source = tmp_path_factory.mktemp("gigq-source") / "queueprof-gigq"
+    shutil.copytree(example, source, ignore=shutil.ignore_patterns("build", "*.egg-info"))
+    wheels = tmp_path_factory.mktemp("gigq-wheel")
     site = tmp_path_factory.mktemp("gigq-site")
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--target",
-            str(site),
-            str(PROJECT_ROOT / "examples" / "queueprof-gigq"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
+    pip = [sys.executable, "-m", "pip", "--quiet", "--disable-pip-version-check"]
+    built = _run([*pip, "wheel", "--no-deps", "--wheel-dir", str(wheels), str(source)])
+    if built.returncode != 0:
+        pytest.skip(f"the gigq plugin's wheel could not be built here: {built.stderr[-300:]}")
+    (wheel,) = wheels.glob("queueprof_gigq-*.whl")
+    done = _run([*pip, "install", "--target", str(site), str(wheel)])
     if done.returncode != 0:
         pytest.skip(f"gigq could not be installed here: {done.stderr.strip()[-300:]}")
+    assert sorted(p.relative_to(example) for p in example.rglob("*")) == before
+    # AND the plugin imports from where it was installed, and no code of queueprof names it
+    # (it is found by its entry point only)
+    where = subprocess.run(
+        [sys.executable, "-c", "import queueprof_gigq; print(queueprof_gigq.__file__)"],
+        capture_output=True, text=True, env=env_with(site), cwd=tmp_path, check=False,
+    )  # fmt: skip
+    assert Path(where.stdout.strip()).is_relative_to(site), where.stdout + where.stderr
+    naming = [
+        path
+        for room in ("runs", "formats", "taskqueue", "workloads", "profilers", "analysis",
+                     "queueprof", "benchmarks")
+        for path in (PROJECT_ROOT / room).rglob("*.py")
+        if "queueprof_gigq" in path.read_text(encoding="utf-8")
+    ]  # fmt: skip
+    assert naming == []
     # WHEN queueprof checks it by its entry point name
     checked = queueprof("adapter", "check", "gigq", env=env_with(site), cwd=tmp_path)
     # THEN it is found and keeps every promise

@@ -28,6 +28,8 @@ from benchmarks.goals.table import (
     verdict,
 )
 from benchmarks.goals.tox_env import tox_commands
+from queueprof.cli import build_parser
+from runs import keyvalue
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -250,19 +252,14 @@ def test_the_profile_cpu_commands_are_read_from_tox_ini_with_posargs_in_place() 
 
 
 def test_a_param_the_row_passes_replaces_the_envs_own(tmp_path: Path) -> None:
-    # GIVEN an env whose run sets tasks itself (queueprof run refuses a key given twice)
-    ini = tmp_path / "tox.ini"
-    ini.write_text(
-        "[testenv:profile-trace]\ncommands =\n"
-        "    queueprof run throughput --param worker_counts=5 --param tasks=10000 {posargs}\n"
-    )
-    # WHEN the row passes its own size for tasks
-    (command,) = tox_commands("profile-trace", ["--quiet", "--param", "tasks=1000"], ini)
+    # GIVEN the project's profile-trace env, which sets tasks itself (queueprof run refuses
+    # a key given twice), and a row that passes its own size for tasks
+    (command, _analyze) = tox_commands("profile-trace", ["--quiet", "--param", "tasks=200"])
+    # WHEN queueprof run reads that command line
+    args = build_parser().parse_args([*command[1:], "--out", str(tmp_path)])
+    params = keyvalue.overridden(args.param_default, args.param)
     # THEN the row's value replaces the env's, and the env's other params stay
-    assert command == [
-        "queueprof", "run", "throughput", "--param", "worker_counts=5",
-        "--quiet", "--param", "tasks=1000",
-    ]  # fmt: skip
+    assert params == ["worker_counts=5", "tasks=200"]
 
 
 def test_a_tox_env_that_is_missing_is_named(tmp_path: Path) -> None:
@@ -364,3 +361,15 @@ def test_ratio_rounds_judge_each_sides_best_round_and_report_the_round_ratios() 
     assert figures["highest_round_ratio"] == pytest.approx(80.0 / 60.0)
     assert figures["median_round_ratio"] == pytest.approx((0.5 + 80.0 / 60.0) / 2)
     assert len(said) == 4
+
+
+@pytest.mark.slow
+def test_the_quick_worker_rows_give_every_worker_work(tmp_path: Path) -> None:
+    # GIVEN the worker rows at --quick sizes (2,000 tasks on 10 engines left 1-3 idle, 300
+    # on 20 engines 17-18)
+    # WHEN they run
+    ten = measure.measure_workers_10(measure.QUICK, tmp_path, lambda line: None)
+    twenty = measure.measure_workers_20(measure.QUICK, tmp_path, lambda line: None)
+    # THEN every engine did work in every round and sweep
+    assert ten.figures["idle_workers"] == 0
+    assert twenty.figures["idle_workers_20"] == 0

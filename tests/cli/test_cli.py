@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import configparser
 import os
+import shlex
 import signal
 import sqlite3
 import subprocess
@@ -304,3 +306,65 @@ def finished_tasks(path: Path) -> int:
     except sqlite3.OperationalError:
         return 0  # not created yet
     return int(done)
+
+
+@pytest.mark.slow
+def test_a_users_param_replaces_the_tox_envs_own(tmp_path: Path) -> None:
+    # GIVEN the profile-trace env's run command, as tox.ini has it, and a user's own
+    # `tox -e profile-trace -- --param tasks=300` (it used to be refused as a key given twice)
+    command = _as_tox_runs_it("profile-trace", ["--param", "tasks=300"])
+    # WHEN it runs
+    done = queueprof(*command[1:], "--no-baseline", "--quiet", "--run-id", "t", cwd=tmp_path)
+    # THEN it runs with the user's size and keeps the env's other settings
+    assert done.returncode == 0, done.stderr
+    manifest = Manifest.from_json((tmp_path / "traces" / "t" / "manifest.json").read_bytes())
+    assert manifest.params["tasks"] == 300
+    assert manifest.params["worker_counts"] == [5]
+    # AND a key the user gives twice is still refused, naming both values
+    twice = queueprof("run", "dbops", "--param", "tasks=5", "--param", "tasks=6", cwd=tmp_path)
+    assert twice.returncode == 2
+    assert "tasks=6" in twice.stderr
+    assert "tasks=5" in twice.stderr
+
+
+def _as_tox_runs_it(env: str, posargs: list[str]) -> list[str]:
+    """The first command of ``env`` in the project's tox.ini, with ``{posargs}`` replaced
+    as tox does it: the user's words in its place, nothing else changed."""
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.read(PROJECT_ROOT / "tox.ini", encoding="utf-8")
+    line = parser.get(f"testenv:{env}", "commands").strip().splitlines()[0]
+    words: list[str] = []
+    for word in shlex.split(line):
+        words.extend(posargs if word == "{posargs}" else [word])
+    return words
+
+
+@pytest.mark.slow
+def test_a_py_spy_run_prints_its_report_once_in_order_with_offline_viewers(
+    tmp_path: Path,
+) -> None:
+    # GIVEN a run under py-spy (process workers: several processes to sample)
+    done = queueprof(
+        "run", "throughput", "--size", "smoke", "--profiler", "py-spy", "--no-baseline",
+        "--param", "mode=process", "--param", "worker_counts=2", "--run-id", "spy",
+        cwd=tmp_path,
+        PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]]),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    # THEN the result and its artifacts are printed once, the summary before the artifacts,
+    # with py-spy's own lines (and its web viewer's address) left out
+    out = done.stdout
+    assert out.count("artifacts in traces/spy/") == 1
+    assert out.count("throughput (smoke) - complete") == 1
+    assert out.index("throughput (smoke) - complete") < out.index("artifacts in traces/spy/")
+    assert "py-spy.speedscope.json" in out
+    assert "py-spy>" not in out
+    assert "http" not in out
+    assert "py_spy]" not in done.stderr
+    # AND what py-spy said is in the manifest, with any error explained
+    manifest = Manifest.from_json((tmp_path / "traces" / "spy" / "manifest.json").read_bytes())
+    summary = manifest.profiler["summary"]
+    assert summary["samples_reported"] > 0
+    assert summary["sampling_errors"] is not None
+    if summary["sampling_errors"]:
+        assert "could not read one live process's stacks" in " ".join(out.split())

@@ -9,11 +9,12 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import orjson
 import pytest
 
 from analysis.analyze import analyze
 from analysis.load.capture import load_sql_statements
-from analysis.operations import Category
+from analysis.operations import Category, Op, Operation
 from runs import Manifest, RunStatus
 from tests.cli.test_cli import queueprof
 
@@ -76,10 +77,10 @@ def app(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def operation_shares(folder: Path) -> dict[Category, float]:
+def operation_shares(folder: Path) -> dict[Op, float]:
     (run,) = analyze([folder]).runs
     (attribution,) = run.attributions
-    shares: dict[Category, float] = {}
+    shares: dict[Op, float] = {}
     for role in attribution.roles:
         for entry in role.categories:
             shares[entry.category] = shares.get(entry.category, 0.0) + entry.wall
@@ -120,10 +121,76 @@ def test_a_script_gives_a_run_folder_that_analyze_splits_by_its_ops(
     shares = operation_shares(folder)
     assert {Category.ENQUEUE, Category.CLAIM, Category.COMPLETE} <= set(shares), shares
     assert shares[Category.CLAIM] > 0
-    if profiler != "py-spy":  # in-process: the script's own connection's SQL, by --ops
-        statements = load_sql_statements(folder / "sql-statements.json")
-        by_op = {(s.op, s.sql.split()[0]) for s in statements}
-        assert {("enqueue", "INSERT"), ("claim", "SELECT"), ("complete", "UPDATE")} <= by_op
+    # AND under every profiler (py-spy's too, which samples from outside) the script's own
+    # connection's SQL is captured, each statement named by --ops, with its schema
+    statements = load_sql_statements(folder / "sql-statements.json")
+    by_op = {(s.op, s.sql.split()[0]) for s in statements}
+    assert {("enqueue", "INSERT"), ("claim", "SELECT"), ("complete", "UPDATE")} <= by_op
+    databases = orjson.loads((folder / "sql-statements.json").read_bytes())["databases"]
+    assert any("CREATE TABLE jobs" in schema for schema in databases.values()), databases
+    assert manifest.profiler["name"] == profiler
+
+
+PAGES_APP = """
+import sqlite3
+import sys
+
+
+def fetch_page(db, n):
+    db.execute("INSERT INTO pages (body) VALUES (?)", ("x" * 200,))
+    return db.execute("SELECT body FROM pages WHERE id = last_insert_rowid()").fetchone()[0]
+
+
+def render(body):
+    return sum(sum(ord(c) for c in body) for _ in range(200))
+
+
+def main(path, count):
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=OFF")
+    db.execute("CREATE TABLE IF NOT EXISTS pages (id INTEGER PRIMARY KEY, body TEXT)")
+    for n in range(count):
+        render(fetch_page(db, n))
+    db.close()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], int(sys.argv[2]))
+"""
+
+
+@pytest.mark.slow
+def test_an_ops_map_names_operations_of_the_programs_own(tmp_path: Path) -> None:
+    # GIVEN a program that is no queue: it fetches pages and renders them, and an --ops map
+    # naming those two operations (they used to be refused: "not an operation")
+    (tmp_path / "pages.py").write_text(PAGES_APP)
+    (tmp_path / "ops.toml").write_text(
+        'render = ["render"]\nfetch_page = ["pages.py:fetch_page"]\n'
+    )
+    # WHEN it is profiled
+    done = queueprof(
+        "profile", "--ops", "ops.toml", "--run-id", "own", "--",
+        "python", "pages.py", "pages.db", "300",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr + done.stdout
+    folder = tmp_path / "traces" / "own"
+    # THEN the analysis splits the time by the program's operations, render (CPU) leading
+    shares = operation_shares(folder)
+    assert {Operation("render"), Operation("fetch_page")} <= set(shares), shares
+    assert shares[Operation("render")] > shares[Operation("fetch_page")]
+    # AND the SQL capture names fetch_page's statements by it
+    statements = load_sql_statements(folder / "sql-statements.json")
+    assert {(s.op, s.sql.split()[0]) for s in statements} >= {
+        ("fetch_page", "INSERT"),
+        ("fetch_page", "SELECT"),
+    }
+    # AND the diagnosis speaks of the program's operations by their names
+    (run,) = analyze([folder]).runs
+    ops = [finding.op for finding in run.findings]
+    assert "render" in ops, [finding.title for finding in run.findings]
+    assert ops[0] == "render", [finding.title for finding in run.findings]
 
 
 def test_a_program_that_fails_leaves_a_failed_folder_with_its_profile(app: Path) -> None:
@@ -141,7 +208,8 @@ def test_a_program_that_fails_leaves_a_failed_folder_with_its_profile(app: Path)
 @pytest.mark.parametrize(
     ("ops", "message"),
     [
-        ('dequeue = ["next_job"]', "'dequeue' is not an operation"),
+        ('Next-Job = ["next_job"]', "use a lower-case name of letters, digits and underscores"),
+        ('other = ["next_job"]', "the analysis uses that name for time outside every operation"),
         ('claim = ["app.py:next_jbo"]', "did you mean 'next_job'"),
         ('claim = "next_job"', "must be a list"),
     ],
@@ -193,6 +261,13 @@ def test_an_attached_process_gives_a_run_folder_that_analyze_splits_by_its_ops(
     assert manifest.params["pid"] == running_app.pid
     shares = operation_shares(folder)
     assert {Category.ENQUEUE, Category.CLAIM} <= set(shares), shares
+    # AND the folder and its report say plainly that there is no SQL capture, and why
+    assert not (folder / "sql-statements.json").exists()
+    (run,) = analyze([folder]).runs
+    assert any("no SQL capture: attach samples a process" in note for note in run.notes)
+    report = queueprof("analyze", str(folder), cwd=app)
+    assert report.returncode == 0, report.stderr
+    assert "no SQL capture" in (folder / "report.md").read_text()
 
 
 @pytest.mark.slow

@@ -198,3 +198,35 @@ def test_worker_processes_exit_when_the_run_is_killed_outright(tmp_path: Path) -
         assert run.survivors() == []
     finally:
         run.kill()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("extra", "baseline"),
+    [
+        pytest.param((NO_BASELINE,), False, id="profiled-run"),
+        pytest.param((), True, id="bare-baseline"),
+    ],
+)
+def test_a_sigkilled_py_spy_launcher_leaves_no_process_behind(
+    tmp_path: Path, extra: tuple[str, ...], baseline: bool
+) -> None:
+    # GIVEN a run under py-spy (py-spy and the run under it, or the bare baseline child)
+    run = Run(tmp_path, "--profiler", "py-spy", *extra)
+    try:
+        run.wait_for_done_tasks(baseline=baseline)
+        # WHEN the queueprof process that launched them is killed outright
+        run.child.kill()
+        run.child.communicate(timeout=60)
+        # THEN py-spy and every process under it end within seconds (py-spy used to keep
+        # running, and the run under it, until the run's own end), and the run under it
+        # ended like an interrupted one: its scratch databases are gone
+        assert len(run.descendants) >= (1 if baseline else 2)
+        assert run.survivors() == []
+        assert list(run.scratch.rglob("*.db")) == []
+    finally:
+        run.kill()
+    if not baseline:
+        # AND the folder says interrupted, not running
+        manifest = Manifest.from_json((run.folder / "manifest.json").read_bytes())
+        assert manifest.status is RunStatus.INTERRUPTED

@@ -88,3 +88,64 @@ def test_permission_failures_name_the_fix() -> None:
     )
     assert "ptrace_scope" in message
     assert "SYS_PTRACE" in message
+
+
+PYSPY_STDOUT = [
+    "py-spy> Sampling process 100 times a second. Press Control-C to exit.\n",
+    "py-spy> 1.56s behind in sampling, results may be inaccurate. Try reducing the rate\n",
+    "py-spy> 2.73s behind in sampling, results may be inaccurate. Try reducing the rate\n",
+    "py-spy> Stopped sampling because process exited\n",
+    "py-spy> Wrote speedscope file to 'traces/x/py-spy.speedscope.json'. Samples: 996 Errors: 4\n",
+    "py-spy> Visit https://www.speedscope.app/ to view\n",
+]
+PYSPY_STDERR = (
+    "[2026-12-04T21:40:22.638762352Z WARN  py_spy] Failed to get stack trace from 26347: "
+    "Failed to call get_stack_trace for thread 94753760849408\n"
+    "[2026-12-04T21:40:22.674201400Z WARN  py_spy] Failed to get stack trace from 26347: "
+    "Failed to call get_stack_trace for thread 139993272302464\n"
+    "[2026-12-04T21:40:23.100000000Z WARN  py_spy] Failed to get stack trace from 26528: "
+    "Failed to call get_stack_trace for thread 140491790252928\n"
+    "[2026-12-04T21:40:23.200000000Z WARN  py_spy] Failed to get stack trace from 26347: "
+    "Failed to call get_stack_trace for thread 139993272302464\n"
+)
+
+
+def test_py_spys_counts_and_errors_are_read_and_explained_not_passed_on() -> None:
+    # GIVEN what py-spy printed about a run: its own lines, and its warnings on stderr
+    profiler = PySpyProfiler(PySpyOptions(), Path("."))
+    assert all(profiler.owns_line(line) for line in PYSPY_STDOUT)
+    assert all(profiler.owns_line(line) for line in PYSPY_STDERR.splitlines())
+    assert not profiler.owns_line("throughput (smoke) - complete  traces/x\n")
+    # WHEN it reads them
+    profiler.read_output(PYSPY_STDOUT, PYSPY_STDERR)
+    entry = profiler.manifest()
+    # THEN the manifest has the counts, the errors by process and how far it fell behind
+    summary = entry["summary"]
+    assert summary["samples_reported"] == 996
+    assert summary["sampling_errors"] == 4
+    assert summary["sampling_errors_by_process"] == {"26347": 3, "26528": 1}
+    assert summary["behind_s"] == 2.73
+    assert summary["stopped"] == "Stopped sampling because process exited"
+    # AND the notes say what an error is, in plain words, and nothing points at a website
+    errors, behind = entry["notes"]
+    assert errors.startswith("py-spy: 4 sampling error(s) in 2 process(es) (0.4% of")
+    assert "could not read one live process's stacks" in errors
+    assert "nonblocking" in errors
+    assert "2.7 s behind" in behind
+    assert not any("http" in note for note in entry["notes"])
+
+
+def test_a_clean_py_spy_run_has_no_notes() -> None:
+    profiler = PySpyProfiler(PySpyOptions(), Path("."))
+    profiler.read_output(["py-spy> Wrote speedscope file to 'x'. Samples: 10 Errors: 0\n"], "")
+    assert profiler.manifest()["notes"] == []
+
+
+def test_py_spys_log_lines_stay_out_of_its_failure_message() -> None:
+    message = PySpyProfiler(PySpyOptions(), Path(".")).explain(
+        PYSPY_STDERR + "Error: Failed to create process 'nope': No such file or directory\n"
+    )
+    assert (
+        message
+        == "py-spy failed: Error: Failed to create process 'nope': No such file or directory"
+    )

@@ -72,3 +72,17 @@ def test_an_empty_item_is_refused_not_dropped(text: str) -> None:
     with pytest.raises(ParameterError, match="none of them empty"):
         ThroughputParams().with_overrides(["worker_counts=1,,5"])
     assert keyvalue.split_list("  ") == []  # no --queue at all is not an empty item
+
+
+def test_given_items_replace_the_defaults_of_the_same_key() -> None:
+    # GIVEN defaults (a tox env's sizes) and a user's items, one of them for the same key
+    defaults = ["worker_counts=5", "tasks=10000"]
+    # WHEN they are put together THEN the user's value replaces the default, dashes and
+    # underscores alike, and the other defaults stay, before the user's items
+    assert keyvalue.overridden(defaults, ["tasks=300"]) == ["worker_counts=5", "tasks=300"]
+    assert keyvalue.overridden(defaults, ["worker-counts=1"]) == ["tasks=10000", "worker-counts=1"]
+    # AND items that do not parse are kept for the parser to name
+    assert keyvalue.overridden(defaults, ["oops"]) == [*defaults, "oops"]
+    # AND defaults that repeat a key among themselves are still refused by the parser
+    with pytest.raises(keyvalue.KeyValueError, match="each key once"):
+        list(keyvalue.pairs(keyvalue.overridden(["a=1", "a=2"], [])))

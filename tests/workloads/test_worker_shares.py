@@ -14,6 +14,7 @@ import pytest
 
 from runs import RunStatus
 from runs.results import StepResult, WorkerShare, WorkloadResult
+from workloads.context import PartialResults
 from workloads.runner import execute, plan_run
 from workloads.workers import fairness_metrics
 
@@ -73,3 +74,77 @@ def test_fairness_is_the_smallest_worker_s_share() -> None:
     # one worker, or nothing done: no fairness to speak of
     assert fairness_metrics(even[:1]) == {}
     assert fairness_metrics((WorkerShare("w0", 0, 0), WorkerShare("w1", 0, 0))) == {}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("name", "params"),
+    [
+        ("memory", ("workers=3", "mode=async", "chunks=3", "chunk_tasks=300", "warmup_chunks=1")),
+        ("stress", ("workers=3", "mode=async", "duration_s=1", "rate=300", "burst_every_s=0")),
+    ],
+)
+def test_memory_and_stress_record_each_worker(
+    name: str, params: Sequence[str], tmp_path: Path
+) -> None:
+    # GIVEN the memory or the stress workload with three async workers
+    # WHEN it runs
+    result = _run(name, params, tmp_path)
+    # THEN one step lists the three workers, each of which completed tasks and was busy,
+    # with the fairness figures, and the completions add up to the step's
+    (step,) = result.steps
+    assert [w.name for w in step.workers] == ["w0", "w1", "w2"]
+    assert all(w.completed > 0 and w.busy_s > 0 for w in step.workers), step.workers
+    assert step.metrics["smallest_worker_x_even_share"] > 0
+    assert sum(w.completed for w in step.workers) == step.counters["completed"]
+
+
+@pytest.mark.slow
+def test_stress_counts_the_tasks_of_killed_workers_and_their_replacements(
+    tmp_path: Path,
+) -> None:
+    # GIVEN the stress workload in process mode, killing a worker every 0.6 s
+    result = _run(
+        "stress",
+        ("workers=2", "duration_s=2", "rate=200", "kill_every_s=0.6", "burst_every_s=0"),
+        tmp_path,
+    )
+    (step,) = result.steps
+    # THEN the step lists the first two workers and every replacement
+    names = [w.name for w in step.workers]
+    assert names[:2] == ["w0", "w1"]
+    assert len(names) == 2 + result.counters["workers_killed"] > 2
+    # AND the completions, from the database, add up to every task done, killed workers' too
+    assert sum(w.completed for w in step.workers) == result.counters["done"]
+    assert step.settings["workers_started"] == len(names)
+
+
+def test_comparison_rows_record_their_one_worker(tmp_path: Path) -> None:
+    # GIVEN a small comparison of our queue with the sqlite3 reference
+    result = _run("comparison", ("contenders=taskqueue", "tasks=100"), tmp_path)
+    # THEN each row names its one worker, with the tasks it completed and its busy time
+    for step in result.steps:
+        assert step.settings["workers"] == 1
+        (worker,) = step.workers
+        assert worker.completed == step.counters["completed"] > 0
+        assert worker.busy_s > 0
+
+
+def test_a_step_with_an_idle_worker_is_noted_in_plain_words() -> None:
+    # GIVEN a step in which two of four workers did nothing
+    partial = PartialResults("throughput", "smoke", {})
+    shares = (
+        WorkerShare("w0", 10, 0.1),
+        WorkerShare("w1", 0, 0.0),
+        WorkerShare("w2", 5, 0.1),
+        WorkerShare("w3", 0, 0.0),
+    )
+    partial.step(StepResult("4 workers", {"workers": 4}, {}, workers=shares))
+    # THEN the results' notes say so, naming them
+    assert partial.notes == [
+        "4 workers: 2 of 4 workers did no task (w1, w3); the step's figures are those of "
+        "2 working workers"
+    ]
+    # AND a step where everyone worked adds no note
+    partial.step(StepResult("2 workers", {"workers": 2}, {}, workers=shares[:1] + shares[2:3]))
+    assert len(partial.notes) == 1

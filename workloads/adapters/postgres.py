@@ -136,7 +136,7 @@ async def _recorded(marker: Path) -> ScratchDatabase:
 
 def _asyncpg() -> Any:
     try:
-        import asyncpg  # type: ignore[import-untyped]
+        import asyncpg
     except ImportError:
         raise AdapterUnavailableError(
             "a PostgreSQL peer needs the 'asyncpg' package to make its scratch database; "
