@@ -37,6 +37,7 @@ from workloads.registry import WORKLOADS
 from workloads.runner import RunOutcome, execute
 
 from .bench import bench_document, plan_bench, save_bench
+from .closing import print_closing
 from .gate import gate_suite, measure_gate, plan_gate
 from .instructions import measure_instructions, plan_instructions
 from .profiled import RunRequest, profile, run_claimed
@@ -235,6 +236,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     analyze.add_argument(
         "--out", type=Path, help="write the reports of all runs here (default: each run's folder)"
+    )
+    analyze.add_argument(
+        "--quiet",
+        action="store_true",
+        help="no summary tables: only the top findings, the file to open and how to open the "
+        "artifacts",
     )
     analyze.set_defaults(command=analyze_command)
 
@@ -535,7 +542,7 @@ def regress_command(args: argparse.Namespace, argv: Sequence[str]) -> int:
 def list_command(args: argparse.Namespace, argv: Sequence[str]) -> int:
     """``queueprof list``: workloads with their params, profilers with their options, past runs."""
     console = _console()
-    render_workloads(console, [(w.name, w.description, w.params_type) for w in WORKLOADS.values()])
+    render_workloads(console, [(w.name, w.description, w.sizes) for w in WORKLOADS.values()])
     console.print("profilers: " + ", ".join(profiler_names()))
     render_profilers(
         console,
@@ -623,18 +630,29 @@ def analyze_command(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from analysis.render import Format
     from analysis.render.terminal import print_summary
 
-    result = analyze(_selected_runs(args, "analyze"))
+    folders = _selected_runs(args, "analyze")
+    result = analyze(folders)
     console = _console()
     formats = FILE_FORMATS if args.format == "all" else [Format(args.format)]
     files = [f for f in formats if f is not Format.TERMINAL]
     folder = report_folder(result, args.out)
     report = folder / "report.md" if folder is not None and Format.MARKDOWN in files else None
-    if args.format in ("terminal", "all"):
+    if args.format in ("terminal", "all") and not args.quiet:
         print_summary(console, result, report)
-    for path in write_reports(result, files, args.out, folder):
-        console.print(f"wrote {terminal_text(str(path))}", highlight=False)
-    if folder is not None and files and (args.out is not None or len(result.runs) > 1):
-        console.print(f"combined report: {terminal_text(str(folder))}", highlight=False)
+    written = write_reports(result, files, args.out, folder)
+    if args.format != "all":
+        for path in written:
+            console.print(f"wrote {terminal_text(str(path))}", highlight=False)
+        return 0
+    combined = [p for p in written if folder is not None and p.parent == folder]
+    print_closing(
+        console,
+        findings=[(f.title, f.run_id) for f in result.findings],
+        report=next((p for p in combined if p.suffix == ".html"), None),
+        run_reports=len({p.parent for p in written} - {folder}),
+        folders=folders,
+        quiet=args.quiet,
+    )
     return 0
 
 
