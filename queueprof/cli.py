@@ -218,7 +218,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="run folders or run ids; the first is the baseline",
     )
     report.add_argument(
-        "--bundle", type=Path, required=True, metavar="DIR", help="new folder (DIR.zip too)"
+        "--bundle",
+        required=True,
+        metavar="NAME|DIR",
+        help="a new folder (and its .zip): a bare NAME goes beside the first run "
+        "(traces/NAME), a path with a / (./NAME, /tmp/NAME) where it says",
     )
     report.add_argument("--noise", type=float, default=0.10, help="as for compare")
     report.set_defaults(command=report_command)
@@ -612,14 +616,33 @@ def report_command(args: argparse.Namespace, argv: Sequence[str]) -> int:
     """``queueprof report``: one folder and zip with runs, plots and comparisons."""
     from analysis.bundle import write_bundle
     from analysis.compare import ComparisonOptions
+    from analysis.load.runfolder import resolve_run
 
-    written = write_bundle(args.runs, args.bundle, ComparisonOptions(noise=args.noise))
+    bundle = bundle_folder(args.bundle, resolve_run(str(args.runs[0])))
+    written = write_bundle(args.runs, bundle, ComparisonOptions(noise=args.noise))
     console = _console()
-    console.print(f"bundle: {len(written.files)} files in {terminal_text(str(args.bundle))}")
+    zipped = bundle.with_name(bundle.name + ".zip")
+    console.print(
+        f"bundle: {len(written.files)} files in {terminal_text(str(bundle))}", highlight=False
+    )
+    console.print(f"the same as one zip: {terminal_text(str(zipped))}", highlight=False)
     for note in written.notes:
         console.print(f"left out: {terminal_text(note)}", highlight=False)
-    console.print(f"index: {terminal_text(str(args.bundle / 'index.md'))}", highlight=False)
+    console.print(f"open: {terminal_text(str(bundle / 'index.md'))}", highlight=False)
     return 0
+
+
+def bundle_folder(argument: str, first_run: Path) -> Path:
+    """Where ``report --bundle ARGUMENT`` writes: a bare name goes beside ``first_run`` (in
+    ``traces/`` for runs named by id), never into the working tree by surprise; anything with
+    a path separator is a path, taken as given."""
+    if not argument or argument in (".", ".."):
+        raise UsageError(
+            f"--bundle {argument!r}: name a new folder, e.g. --bundle proposal (traces/proposal)"
+        )
+    if "/" in argument or (os.altsep is not None and os.altsep in argument):
+        return Path(argument)
+    return first_run.parent / argument
 
 
 def analyze_command(args: argparse.Namespace, argv: Sequence[str]) -> int:
