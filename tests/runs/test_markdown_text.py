@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import re
 
 import pytest
 from markdown_it import MarkdownIt
@@ -13,8 +14,9 @@ from runs.text import markdown_text
 def shown(markdown: str) -> str:
     """The text a CommonMark renderer shows for one paragraph (entities decoded)."""
     page = MarkdownIt("commonmark").render(markdown)
-    assert page.startswith("<p>") and page.endswith("</p>\n"), page
-    return html.unescape(page[3:-5])
+    paragraph = re.fullmatch(r"<p>(.*)</p>\n", page, re.DOTALL)
+    assert paragraph is not None, page
+    return html.unescape(paragraph[1])
 
 
 @pytest.mark.parametrize(
