@@ -247,6 +247,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="no summary tables: only the top findings, the file to open and how to open the "
         "artifacts",
     )
+    analyze.add_argument(
+        "--run-args",
+        nargs=argparse.REMAINDER,
+        default=[],
+        metavar="ARGS",
+        help="last: the arguments the analysed runs were given (the tox envs pass theirs); "
+        "--quiet among them makes the analysis quiet too, the rest is the runs' business",
+    )
     analyze.set_defaults(command=analyze_command)
 
     program = commands.add_parser(
@@ -654,13 +662,14 @@ def analyze_command(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from analysis.render.terminal import print_summary
 
     folders = _selected_runs(args, "analyze")
+    quiet = args.quiet or "--quiet" in args.run_args
     result = analyze(folders)
     console = _console()
     formats = FILE_FORMATS if args.format == "all" else [Format(args.format)]
     files = [f for f in formats if f is not Format.TERMINAL]
     folder = report_folder(result, args.out)
     report = folder / "report.md" if folder is not None and Format.MARKDOWN in files else None
-    if args.format in ("terminal", "all") and not args.quiet:
+    if args.format in ("terminal", "all") and not quiet:
         print_summary(console, result, report)
     written = write_reports(result, files, args.out, folder)
     if args.format != "all":
@@ -674,7 +683,7 @@ def analyze_command(args: argparse.Namespace, argv: Sequence[str]) -> int:
         report=next((p for p in combined if p.suffix == ".html"), None),
         run_reports=len({p.parent for p in written} - {folder}),
         folders=folders,
-        quiet=args.quiet,
+        quiet=quiet,
     )
     return 0
 

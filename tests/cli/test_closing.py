@@ -60,14 +60,18 @@ def test_analyze_ends_with_one_block_instead_of_a_line_per_file(tmp_path: Path) 
             *args, cwd=tmp_path,
         )  # fmt: skip
         assert done.returncode == 0, done.stderr
-    # WHEN both are analysed, as the profile-* tox envs do, once in full and once --quiet
+    # WHEN both are analysed, once in full, once --quiet, and once as the profile-* tox envs
+    # do it, with the runs' own arguments (tox's posargs) after --run-args
     full = queueprof("analyze", "prof", "bare", cwd=tmp_path, TOX_ENV_DIR="/x/.tox/profile-cpu")
     quiet = queueprof("analyze", "prof", "bare", "--quiet", cwd=tmp_path)
-    assert full.returncode == 0, full.stderr
-    assert quiet.returncode == 0, quiet.stderr
+    as_tox = queueprof(
+        "analyze", "prof", "bare", "--run-args", "--size", "smoke", "--quiet", cwd=tmp_path
+    )
+    for done in (full, quiet, as_tox):
+        assert done.returncode == 0, done.stderr
     # THEN the combined report is named once as the file to open, no `wrote` line per file,
     # and each artifact kind comes with its offline viewer's command on a real file
-    for done in (full, quiet):
+    for done in (full, quiet, as_tox):
         (report,) = re.findall(r"^open: (traces/analysis-[-\d]+/report\.html) ", done.stdout, re.M)
         assert (tmp_path / report).is_file()
         assert (tmp_path / report).with_name("report.md").is_file()
@@ -83,5 +87,6 @@ def test_analyze_ends_with_one_block_instead_of_a_line_per_file(tmp_path: Path) 
     assert "queueprof analyze prof bare" in full.stdout
     assert "queueprof compare bare NEW_RUN" in full.stdout
     assert "source /x/.tox/profile-cpu/bin/activate" in full.stdout
-    assert "queueprof analysis of" not in quiet.stdout
-    assert "next:" not in quiet.stdout
+    for short in (quiet, as_tox):
+        assert "queueprof analysis of" not in short.stdout
+        assert "next:" not in short.stdout
