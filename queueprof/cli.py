@@ -38,6 +38,7 @@ from workloads.registry import WORKLOADS
 from workloads.runner import RunOutcome, execute
 
 from .bench import bench_document, plan_bench, save_bench
+from .closing import print_closing
 from .gate import gate_suite, measure_gate, plan_gate
 from .instructions import measure_instructions, plan_instructions
 from .profiled import RunRequest, profile, run_claimed
@@ -227,7 +228,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="run folders or run ids; the first is the baseline",
     )
     report.add_argument(
-        "--bundle", type=Path, required=True, metavar="DIR", help="new folder (DIR.zip too)"
+        "--bundle",
+        required=True,
+        metavar="NAME|DIR",
+        help="a new folder (and its .zip): a bare NAME goes beside the first run "
+        "(traces/NAME), a path with a / (./NAME, /tmp/NAME) where it says",
     )
     report.add_argument("--noise", type=float, default=0.10, help="as for compare")
     report.set_defaults(command=report_command)
@@ -245,6 +250,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     analyze.add_argument(
         "--out", type=Path, help="write the reports of all runs here (default: each run's folder)"
+    )
+    analyze.add_argument(
+        "--quiet",
+        action="store_true",
+        help="no summary tables: only the top findings, the file to open and how to open the "
+        "artifacts",
+    )
+    analyze.add_argument(
+        "--run-args",
+        nargs=argparse.REMAINDER,
+        default=[],
+        metavar="ARGS",
+        help="last: the arguments the analysed runs were given (the tox envs pass theirs); "
+        "--quiet among them makes the analysis quiet too, the rest is the runs' business",
     )
     analyze.set_defaults(command=analyze_command)
 
@@ -550,7 +569,7 @@ def regress_command(args: argparse.Namespace, argv: Sequence[str]) -> int:
 def list_command(args: argparse.Namespace, argv: Sequence[str]) -> int:
     """``queueprof list``: workloads with their params, profilers with their options, past runs."""
     console = _console()
-    render_workloads(console, [(w.name, w.description, w.params_type) for w in WORKLOADS.values()])
+    render_workloads(console, [(w.name, w.description, w.sizes) for w in WORKLOADS.values()])
     console.print("profilers: " + ", ".join(profiler_names()))
     render_profilers(
         console,
@@ -620,14 +639,33 @@ def report_command(args: argparse.Namespace, argv: Sequence[str]) -> int:
     """``queueprof report``: one folder and zip with runs, plots and comparisons."""
     from analysis.bundle import write_bundle
     from analysis.compare import ComparisonOptions
+    from analysis.load.runfolder import resolve_run
 
-    written = write_bundle(args.runs, args.bundle, ComparisonOptions(noise=args.noise))
+    bundle = bundle_folder(args.bundle, resolve_run(str(args.runs[0])))
+    written = write_bundle(args.runs, bundle, ComparisonOptions(noise=args.noise))
     console = _console()
-    console.print(f"bundle: {len(written.files)} files in {terminal_text(str(args.bundle))}")
+    zipped = bundle.with_name(bundle.name + ".zip")
+    console.print(
+        f"bundle: {len(written.files)} files in {terminal_text(str(bundle))}", highlight=False
+    )
+    console.print(f"the same as one zip: {terminal_text(str(zipped))}", highlight=False)
     for note in written.notes:
         console.print(f"left out: {terminal_text(note)}", highlight=False)
-    console.print(f"index: {terminal_text(str(args.bundle / 'index.md'))}", highlight=False)
+    console.print(f"open: {terminal_text(str(bundle / 'index.md'))}", highlight=False)
     return 0
+
+
+def bundle_folder(argument: str, first_run: Path) -> Path:
+    """Where ``report --bundle ARGUMENT`` writes: a bare name goes beside ``first_run`` (in
+    ``traces/`` for runs named by id), never into the working tree by surprise; anything with
+    a path separator is a path, taken as given."""
+    if not argument or argument in (".", ".."):
+        raise UsageError(
+            f"--bundle {argument!r}: name a new folder, e.g. --bundle proposal (traces/proposal)"
+        )
+    if "/" in argument or (os.altsep is not None and os.altsep in argument):
+        return Path(argument)
+    return first_run.parent / argument
 
 
 def analyze_command(args: argparse.Namespace, argv: Sequence[str]) -> int:
@@ -638,18 +676,30 @@ def analyze_command(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from analysis.render import Format
     from analysis.render.terminal import print_summary
 
-    result = analyze(_selected_runs(args, "analyze"))
+    folders = _selected_runs(args, "analyze")
+    quiet = args.quiet or "--quiet" in args.run_args
+    result = analyze(folders)
     console = _console()
     formats = FILE_FORMATS if args.format == "all" else [Format(args.format)]
     files = [f for f in formats if f is not Format.TERMINAL]
     folder = report_folder(result, args.out)
     report = folder / "report.md" if folder is not None and Format.MARKDOWN in files else None
-    if args.format in ("terminal", "all"):
+    if args.format in ("terminal", "all") and not quiet:
         print_summary(console, result, report)
-    for path in write_reports(result, files, args.out, folder):
-        console.print(f"wrote {terminal_text(str(path))}", highlight=False)
-    if folder is not None and files and (args.out is not None or len(result.runs) > 1):
-        console.print(f"combined report: {terminal_text(str(folder))}", highlight=False)
+    written = write_reports(result, files, args.out, folder)
+    if args.format != "all":
+        for path in written:
+            console.print(f"wrote {terminal_text(str(path))}", highlight=False)
+        return 0
+    combined = [p for p in written if folder is not None and p.parent == folder]
+    print_closing(
+        console,
+        findings=[(f.title, f.run_id) for f in result.findings],
+        report=next((p for p in combined if p.suffix == ".html"), None),
+        run_reports=len({p.parent for p in written} - {folder}),
+        folders=folders,
+        quiet=quiet,
+    )
     return 0
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from rich.console import Console
 from rich.table import Table
@@ -11,7 +11,7 @@ from rich.table import Table
 from profilers.base import OptionSpec
 from runs import LatencySummary, Manifest, RunSummary, WorkloadResult
 from runs.text import terminal_text
-from workloads.params import WorkloadParams
+from workloads.params import Size, WorkloadParams
 
 LATENCY_FIELDS = ("count", "p50_ms", "p95_ms", "p99_ms", "p999_ms", "max_ms")
 LATENCY_HEADERS = ("n", "p50 ms", "p95 ms", "p99 ms", "p99.9 ms", "max ms")
@@ -107,17 +107,33 @@ def render_verdicts(console: Console, result: WorkloadResult) -> None:
 
 
 def render_workloads(
-    console: Console, workloads: Sequence[tuple[str, str, type[WorkloadParams]]]
+    console: Console,
+    workloads: Sequence[tuple[str, str, Mapping[Size, WorkloadParams]]],
 ) -> None:
-    """Each workload with its parameters, defaults and valid values."""
-    for name, description, params_type in workloads:
+    """Each workload with its parameters: the value each ``--size`` runs with, the valid
+    values and the meaning (a field's own default is not shown: no run uses it unless a size
+    leaves it as it is, and then the size's column shows it)."""
+    console.print(
+        "workloads: a run takes the values of its --size column (smoke, default: the default, "
+        "full); --param key=value replaces one"
+    )
+    for name, description, sizes in workloads:
         table = Table(title=f"{name}: {description}", title_justify="left")
-        for header in ("param", "type", "default", "valid", "meaning"):
-            table.add_column(header)
-        for param_name, type_name, spec, default in params_type.specs():
-            shown = ",".join(map(str, default)) if isinstance(default, tuple) else str(default)
-            table.add_row(param_name, type_name, shown, spec.valid(), spec.help)
+        table.add_column("param")
+        table.add_column("type")
+        for size in sizes:
+            table.add_column(str(size))
+        table.add_column("valid")
+        table.add_column("meaning")
+        params_type = type(next(iter(sizes.values())))
+        for param_name, type_name, spec, _ in params_type.specs():
+            values = [_param_value(getattr(p, param_name)) for p in sizes.values()]
+            table.add_row(param_name, type_name, *values, spec.valid(), spec.help)
         console.print(table)
+
+
+def _param_value(value: object) -> str:
+    return ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
 
 
 def render_profilers(

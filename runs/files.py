@@ -6,8 +6,9 @@ that reads it cannot drift apart.
 
 from __future__ import annotations
 
+import errno
 import os
-import tempfile
+import secrets
 from pathlib import Path, PurePosixPath
 
 from .errors import OutputError, UnsafePathError
@@ -63,8 +64,12 @@ REGRESS_REPORT = "regress.json"
 
 
 def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so readers see the old file or the new one, never half."""
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    """Write ``data`` to ``path`` so readers see the old file or the new one, never half.
+
+    The file gets the mode any other file the process creates gets (0666 less the umask),
+    like the profiles beside it; ``tempfile.mkstemp`` would make every report 0600.
+    """
+    fd, temp = _create_temp(path)
     try:
         with os.fdopen(fd, "wb") as out:
             out.write(data)
@@ -74,6 +79,17 @@ def write_atomic(path: Path, data: bytes) -> None:
     except BaseException:
         Path(temp).unlink(missing_ok=True)
         raise
+
+
+def _create_temp(path: Path) -> tuple[int, str]:
+    """A new, exclusive temp file beside ``path``: (descriptor, name), mode 0666 less umask."""
+    for _ in range(100):
+        temp = str(path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp")
+        try:
+            return os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666), temp
+        except FileExistsError:
+            continue
+    raise FileExistsError(errno.EEXIST, "no unused temp file name", str(path.parent))
 
 
 def output_error(path: Path, error: OSError, fix: str) -> OutputError:

@@ -24,10 +24,15 @@ from rich.markup import escape as _rich_escape
 # bidirectional overrides that make text read differently from what it is.
 _CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 _LINE_BREAKS = re.compile("[\t\n\r\x0b\x0c]")
-# Characters that open inline markup, raw HTML, a link or image, or end a table cell, anywhere
-# in a line. `]`, `!`, `>`, `#` and `_` inside a word open nothing once `[` and `<` are
-# escaped, so they stay as they are and the file stays readable.
-_INLINE_SPECIAL = re.compile(r"([\\`*\[<|&~])|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])")
+# Characters that open inline markup, raw HTML, a link or image, an entity, or end a table
+# cell, anywhere in a line. `]`, `!`, `>`, `#` and `_` inside a word open nothing once `[` and
+# `<` are escaped, so they stay as they are and the file stays readable. `<` opens a tag or an
+# autolink only before a letter, `/`, `!` or `?`, and `&` an entity only before `#` or a
+# letter or digit (or at the end, where the next piece of text may supply one): `goal <= 1.3x`
+# and `a & b` stay as written.
+_INLINE_SPECIAL = re.compile(
+    r"([\\`*\[|~])|<(?=[A-Za-z/!?]|$)|&(?=[#A-Za-z0-9]|$)|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])"
+)
 # What opens a block where a line starts: a heading, quote, list item, rule or underline.
 _BLOCK_START = re.compile(r"^(\s*)(?:([#>+=-])|(\d{1,9})([.)])(?=\s|$))")
 

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import stat
 import zipfile
 from pathlib import Path
 
 import orjson
+import pytest
 
 from analysis.compare import SCHEMA_VERSION
+from queueprof.cli import bundle_folder
+from runs import UsageError
 
 from .conftest import queueprof
 from .test_compare import plant_slowdown
@@ -96,3 +101,54 @@ def test_report_never_overwrites(throughput_run: Path, tmp_path: Path) -> None:
     done = queueprof("report", throughput_run, "--bundle", tmp_path / "taken")
     assert done.returncode == 2
     assert "not an empty folder" in done.stderr
+
+
+def test_a_bundle_named_by_a_bare_name_goes_beside_the_run_and_says_where(
+    throughput_run: Path, tmp_path: Path
+) -> None:
+    # GIVEN a run in a traces folder, and a working tree that must stay clean
+    run = Path(shutil.copytree(throughput_run, tmp_path / "traces" / "r1"))
+    # WHEN a bundle is asked for by a bare name
+    done = queueprof("report", run, "--bundle", "proposal")
+    # THEN it is written beside the run, in traces/, and the output names both files
+    assert done.returncode == 0, done.stderr
+    bundle = tmp_path / "traces" / "proposal"
+    assert (bundle / "index.md").is_file()
+    assert (tmp_path / "traces" / "proposal.zip").is_file()
+    assert f"files in {bundle}\n" in done.stdout
+    assert f"the same as one zip: {bundle}.zip\n" in done.stdout
+    assert f"open: {bundle / 'index.md'}" in done.stdout
+    assert not Path("proposal").exists()
+    assert not Path("proposal.zip").exists()
+
+
+def test_reports_get_the_same_mode_as_the_profiles_beside_them(
+    throughput_run: Path, tmp_path: Path
+) -> None:
+    # GIVEN a run folder WHEN it is analysed (report.md/html, findings.json) and bundled
+    run = Path(shutil.copytree(throughput_run, tmp_path / "r1"))
+    assert queueprof("analyze", run).returncode == 0
+    assert queueprof("report", run, "--bundle", tmp_path / "b").returncode == 0
+    # THEN every file written has the mode the umask gives a new file, like op-samples.npz
+    umask = os.umask(0)
+    os.umask(umask)
+    expected = 0o666 & ~umask
+    written = [run / "report.md", run / "report.html", run / "findings.json"]
+    written += [p for p in (tmp_path / "b").rglob("*") if p.is_file()]
+    modes = {str(p): stat.S_IMODE(p.stat().st_mode) for p in written}
+    assert modes == dict.fromkeys(modes, expected)
+    assert stat.S_IMODE((run / "op-samples.npz").stat().st_mode) == expected
+
+
+@pytest.mark.parametrize(
+    ("argument", "expected"),
+    [("proposal", "traces/proposal"), ("./proposal", "proposal"), ("/tmp/p", "/tmp/p")],
+)
+def test_bundle_folder_puts_a_bare_name_beside_the_run(argument: str, expected: str) -> None:
+    assert bundle_folder(argument, Path("traces/r1")) == Path(expected)
+
+
+@pytest.mark.parametrize("argument", ["", ".", ".."])
+def test_bundle_folder_refuses_a_name_that_is_no_new_folder(argument: str) -> None:
+    with pytest.raises(UsageError, match="name a new folder"):
+        bundle_folder(argument, Path("traces/r1"))

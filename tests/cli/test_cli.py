@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import configparser
 import os
+import re
 import shlex
 import signal
 import sqlite3
@@ -170,7 +171,11 @@ def test_list_shows_workloads_params_profilers_and_runs(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     for name in ("throughput", "latency", "dbops", "concurrency", "stress", "memory"):
         assert name in done.stdout
-    assert "worker_counts" in done.stdout  # params with their defaults
+    assert "worker_counts" in done.stdout  # params with the values each size runs with
+    header = re.search(r"param .* type .* smoke .* default .* full .* valid", done.stdout)
+    assert header is not None
+    tasks = re.search(r"tasks\W+int\W+300\W+3000\W+50000\W", done.stdout)  # throughput's
+    assert tasks is not None, done.stdout
     assert "profilers: none" in done.stdout
     assert "min_duration_us" in done.stdout  # each profiler's options, as --profiler-option says
     assert "past" in done.stdout
