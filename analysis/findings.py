@@ -743,7 +743,12 @@ def _current_batch(run: RunAnalysis, op: str, calls: int, tasks: int) -> float:
 
 def handoff(run: RunAnalysis) -> Iterable[Finding]:
     """Connection-thread time spent handing results back to the event loop: a round trip's
-    cost on the thread, by its measured time."""
+    cost on the thread, by its measured time, named after the operation making the most
+    trips. When the run has a round-trips finding, the hand-back is part of the per-call
+    overhead that finding already costs: it is listed as information, not counted twice."""
+    trips = next(iter(round_trips(run)), None)
+    calls = run.round_trips.calls if run.round_trips is not None else {}
+    op = trips.op if trips is not None else max(calls, key=lambda o: calls[o], default=None)
     for attribution in run.attributions:
         thread = attribution.role(ThreadRole.SQLITE_THREAD)
         if thread is None:
@@ -763,21 +768,30 @@ def handoff(run: RunAnalysis) -> Iterable[Finding]:
             if thread.unit == "seconds"
             else Cost(handing, _unit(thread.unit), 0.0, Measure.WALL)
         )
+        counted = f' This is part of the per-call overhead of "{trips.title}".' if trips else ""
         yield Finding(
             key=f"handoff-{attribution.profiler}",
             cause=Cause.ROUND_TRIPS,
-            op=None,
-            title=f"round trips: the connection thread spends {_pct(handing / (handing + ops))} "
-            f"of its busy time handing results back to the event loop ({_s(handing)})",
+            op=op,
+            title=f"{op or 'queue'}: round trips: the connection thread spends "
+            f"{_pct(handing / (handing + ops))} of its busy time handing results back to the "
+            f"event loop ({_s(handing)})",
             detail=f"{attribution.profiler} ({attribution.source}): call_soon_threadsafe took "
             f"{_s(handing)} on the aiosqlite threads against {_s(ops)} running the operations "
-            "themselves. Every trip pays this once.",
+            "themselves. Every trip pays this once"
+            + (
+                f"; {op} makes the most calls ({calls[op]:,})"
+                if op is not None and op in calls and trips is None
+                else ""
+            )
+            + "."
+            + counted,
             evidence=(
                 Evidence("call_soon_threadsafe", handing, thread.unit, attribution.source),
                 Evidence("operations on the threads", ops, thread.unit, attribution.source),
             ),
             recommendation="Fewer trips: batching (claim_batch, ack_batch) or inline dispatch.",
-            cost=cost,
+            cost=None if trips is not None else cost,
             support=Support(other.samples, "samples", SAMPLES_FLOOR),
         )
 
@@ -905,8 +919,16 @@ def _op_total(run: RunAnalysis, counter: str, op: str) -> int:
 
 
 def _worker_time_share(run: RunAnalysis, seconds: float) -> float:
-    """``seconds`` summed over concurrent workers, as a share of their time: each step's wall
-    (``pool_wall_us``) times its workers, or the run's wall times its most workers."""
+    """``seconds`` summed over concurrent workers, as a share of their working time: the
+    workers' busy time (``worker_busy_us``: holding claimed tasks or claiming, not idle),
+    else each step's wall (``pool_wall_us``) times its workers, else the run's wall times its
+    most workers. Busy time is what a worker waiting on a lock or a trip could have worked:
+    idle workers of a step with little to do do not dilute it."""
+    busy_us = sum(sum(_workers(step.counters, "worker_busy_us").values()) for step in run.steps)
+    if busy_us <= 0:
+        busy_us = sum(_workers(run.counters, "worker_busy_us").values())
+    if busy_us > 0:
+        return min(seconds / (busy_us / 1e6), 1.0)
     capacity = 0.0
     for step in run.steps:
         wall_us = step.counters.get("pool_wall_us")

@@ -16,6 +16,7 @@ from analysis.attribution import attribute
 from analysis.findings import (
     consolidate,
     contention,
+    handoff,
     memory_growth,
     missed_targets,
     peak_memory,
@@ -665,3 +666,61 @@ def test_async_workers_running_handler_code_are_no_imbalance(tmp_path: Path) -> 
     assert found.cost is not None
     assert found.cost.value == pytest.approx(0.0)
     assert found.standing is Standing.INFORMATION
+
+
+def test_the_hand_back_is_counted_once_in_the_round_trips_it_belongs_to(tmp_path: Path) -> None:
+    # GIVEN a connection thread that spends most of its busy time handing results back
+    thread = [([builders.THREAD, builders.INSERT, builders.EXECUTE], 0.01)] * 30 + [
+        ([builders.THREAD, builders.HANDOFF], 0.01)
+    ] * 60
+    path = builders.write_json(
+        tmp_path / "p.speedscope.json",
+        builders.speedscope([("event loop", builders.LOOP_SAMPLES), ("aiosqlite", thread)]),
+    )
+    attribution = attribute(load_speedscope(path), profiler="pyinstrument", source=path.name)
+
+    def run_with(queue: dict[str, int]) -> RunAnalysis:
+        return builders.run_analysis(
+            attributions=(attribution,),
+            duration_s=2.0,
+            queue=queue,
+            latencies=calls(complete=100, claim=10),
+            sql=sql_hotspots(
+                [statement(0, "complete", "UPDATE tasks SET state='done'", 100, 10)], {}, {}
+            ),
+            round_trips=RoundTrips({"complete": 100, "claim": 10}, 100),
+        )
+
+    # WHEN no finding costs the trips (no setting batches them): the hand-back is the cause,
+    # named after the operation that makes the most calls
+    (alone,) = handoff(run_with({}))
+    assert (alone.op, alone.cause, alone.standing) == (
+        "complete",
+        Cause.ROUND_TRIPS,
+        Standing.CAUSE,
+    )
+    # AND when a round-trips finding costs them, the hand-back is part of its per-call
+    # overhead: information that names the same operation, never a second lead
+    (part,) = handoff(run_with({"ack_batch": 1}))
+    (trips,) = round_trips(run_with({"ack_batch": 1}))
+    assert part.op == trips.op == "complete"
+    assert part.standing is Standing.INFORMATION
+    assert trips.title in part.detail
+
+
+def test_lock_waits_are_a_share_of_the_workers_busy_time_not_of_their_idle_time() -> None:
+    # GIVEN 10 workers busy 0.2 s each in a 4 s step (mostly idle), 0.5 s waiting on locks
+    counters = {
+        "sqlite_busy_retries": 100,
+        "sqlite_busy_retries.claim": 100,
+        "lock_wait_us": 500_000,
+        "lock_wait_us.claim": 500_000,
+        "pool_wall_us": 4_000_000,
+    } | {f"worker_busy_us.w{i}": 200_000 for i in range(10)}
+    run = builders.run_analysis(
+        steps=(StepResult("10 workers", {"workers": 10}, {}, {}, counters),), duration_s=4.0
+    )
+    (found,) = contention(run)
+    # THEN it costs a quarter of what the workers did (not 0.5 / 40 s of their capacity)
+    assert found.cost is not None
+    assert found.cost.share == pytest.approx(0.25)

@@ -18,6 +18,7 @@ import tempfile
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from .harness import DEFAULT_JOB_SIZE, PlantOutcome, run_default_job, run_plant
@@ -56,13 +57,16 @@ def main(argv: list[str] | None = None) -> int:
                 outcomes.append(outcome)
                 verdict = "OK" if outcome.ok else "MISS"
                 console.print(
-                    f"{_label(outcome)}: {verdict} ({outcome.seconds:.1f} s) {outcome.top_text}"
+                    f"{_label(outcome)}: {verdict} ({outcome.seconds:.1f} s) {outcome.top_text}",
+                    markup=False,
+                    highlight=False,
                 )
     table = Table(title=f"planted bottlenecks ({out})", show_lines=True)
     for column in ("plant", "expected", "#1 finding", "OK/MISS"):
         table.add_column(column, overflow="fold")
     for o in outcomes:
-        table.add_row(_label(o), o.expected_text, o.top_text, "OK" if o.ok else "MISS")
+        cells = (_label(o), o.expected_text, o.top_text, "OK" if o.ok else "MISS")
+        table.add_row(*map(escape, cells))
     console.print(table)
     markdown = _markdown(outcomes)
     (out / "plants-table.md").write_text(markdown, encoding="utf-8")
