@@ -104,8 +104,12 @@ GROWTH_FLOOR_BYTES_PER_1K = 64 * 1024
 """Steady-state growth below the project's leak target (64 KiB per 1,000 tasks, targets.toml;
 the run's own target when it has one) is not retention worth a cause."""
 
-IMBALANCE_RATIO = 2.0
-"""The busiest worker's busy time over the mean: above this one worker carried the step."""
+IMBALANCE_RATIO = 3.0
+"""The heaviest worker's tasks (or busy time) over the next heaviest's: from this one worker
+carried the step. Against the runner-up, not the mean: ten engines that claim a few large
+batches each split the tasks unevenly by chance (one engine with two claims' worth, 2x the
+mean, on a clean queue), and a worker preempted on a loaded machine is busy longer (1.5-1.7x
+the next in clean runs); a worker that takes every ready task leaves the next far behind."""
 TAIL_RATIO = 10.0
 MIN_TAIL_SAMPLES = 100
 
@@ -976,6 +980,16 @@ def _serial_share(run: RunAnalysis, places: Sequence[tuple[str, Mapping[str, int
     return min(running / busy_s, 1.0) if busy_s > 0 else 0.0
 
 
+def _carrier(amounts: Mapping[str, int]) -> str | None:
+    """The worker that did :data:`IMBALANCE_RATIO` times the next one's amount, if any."""
+    if len(amounts) < 2:
+        return None
+    first, second = sorted(amounts, key=lambda w: -amounts[w])[:2]
+    if amounts[first] <= 0 or amounts[first] < IMBALANCE_RATIO * amounts[second]:
+        return None
+    return first
+
+
 def worker_imbalance(run: RunAnalysis) -> Iterable[Finding]:
     """Steps whose workers did unequal shares: per-worker claims, tasks and busy time."""
     places: list[tuple[str, Mapping[str, int]]] = [
@@ -993,9 +1007,10 @@ def worker_imbalance(run: RunAnalysis) -> Iterable[Finding]:
         total_tasks = sum(tasks.values())
         measure = busy if busy and sum(busy.values()) > 0 else tasks
         mean = sum(measure.values()) / len(measure)
-        heaviest = max(measure, key=lambda w: measure[w])
-        if mean <= 0 or measure[heaviest] / mean < IMBALANCE_RATIO:
+        carrier = next((w for w in (_carrier(tasks), _carrier(busy)) if w is not None), None)
+        if mean <= 0 or carrier is None:
             continue
+        heaviest = carrier if measure[carrier] > mean else max(measure, key=lambda w: measure[w])
         # Time the step waited on its busiest worker beyond an even split of the same work.
         if measure is busy:
             # Engines on one event loop share its thread: only the part of the busy time

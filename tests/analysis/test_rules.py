@@ -380,6 +380,21 @@ def test_one_worker_carrying_the_step_is_an_imbalance() -> None:
     assert found.cost.value == pytest.approx(0.64)
 
 
+def test_one_claim_more_or_a_preempted_worker_is_no_imbalance() -> None:
+    # GIVEN ten workers: w1 ran two claims' worth of tasks (2x the others), w4 was busy 2.3x
+    # the next (preempted on a loaded machine): the splits of a clean run under load
+    counters = {f"worker_tasks.w{i}": 300 for i in range(10)} | {
+        f"worker_busy_us.w{i}": 100_000 for i in range(10)
+    }
+    counters |= {"worker_tasks.w1": 600, "worker_busy_us.w1": 100_000}
+    counters |= {"worker_busy_us.w4": 230_000}
+    run = builders.run_analysis(
+        steps=(StepResult("10 workers", {"workers": 10}, {}, {}, counters),), duration_s=1.0
+    )
+    # THEN no worker carried the step
+    assert list(worker_imbalance(run)) == []
+
+
 def test_balanced_workers_are_no_finding() -> None:
     counters = {f"worker_tasks.w{i}": 100 for i in range(4)} | {
         f"worker_busy_us.w{i}": 1000 for i in range(4)
