@@ -668,7 +668,7 @@ def round_trips(run: RunAnalysis) -> Iterable[Finding]:
         op=top[0],
         title=f"{top[0]}: round trips, one task per call: {_ms(overhead_ms)} of per-call "
         f"overhead ({', '.join(op for op, *_ in levers)}; {_pct(cost.share)} of the "
-        + ("run)" if cost.measure is Measure.WALL else "workers' time)"),
+        + ("run)" if cost.measure is Measure.WALL else "workers' busy time)"),
         detail=detail
         + (
             " Measured on the bare run of the same invocation (baseline/), without the "
@@ -747,9 +747,11 @@ def _current_batch(run: RunAnalysis, op: str, calls: int, tasks: int) -> float:
 
 def handoff(run: RunAnalysis) -> Iterable[Finding]:
     """Connection-thread time spent handing results back to the event loop: a round trip's
-    cost on the thread, by its measured time, named after the operation making the most
-    trips. When the run has a round-trips finding, the hand-back is part of the per-call
-    overhead that finding already costs: it is listed as information, not counted twice."""
+    cost on the thread, named after the operation making the most trips. Information (no
+    cost to rank by): the thread's time runs beside the event loop's, so it is no share of
+    the run, and the trips' cost to the run is the per-call overhead the round-trips rule
+    measures. On a clean run with inline dispatch the thread is nearly idle, and a few ms of
+    hand-backs were a large share of its busy time."""
     trips = next(iter(round_trips(run)), None)
     calls = run.round_trips.calls if run.round_trips is not None else {}
     op = trips.op if trips is not None else max(calls, key=lambda o: calls[o], default=None)
@@ -765,13 +767,6 @@ def handoff(run: RunAnalysis) -> Iterable[Finding]:
         ops = sum(c.wall for c in thread.categories if c.category in OPERATION_CATEGORIES)
         if handing <= 0 or ops <= 0 or handing < 0.25 * ops:
             continue
-        # Seconds the connection thread spent on it, as a share of the run's wall time (a
-        # thread's own sampled total can be a sliver of the run: py-spy drops idle samples).
-        cost = (
-            time_cost(run, handing)
-            if thread.unit == "seconds"
-            else Cost(handing, _unit(thread.unit), 0.0, Measure.WALL)
-        )
         counted = f' This is part of the per-call overhead of "{trips.title}".' if trips else ""
         yield Finding(
             key=f"handoff-{attribution.profiler}",
@@ -795,7 +790,6 @@ def handoff(run: RunAnalysis) -> Iterable[Finding]:
                 Evidence("operations on the threads", ops, thread.unit, attribution.source),
             ),
             recommendation="Fewer trips: batching (claim_batch, ack_batch) or inline dispatch.",
-            cost=None if trips is not None else cost,
             support=Support(other.samples, "samples", SAMPLES_FLOOR),
         )
 
@@ -879,7 +873,7 @@ def contention(run: RunAnalysis) -> Iterable[Finding]:
         title=f"{op or 'queue'}: lock contention: {retries:,} SQLITE_BUSY retries, "
         f"{conflicts:,} claim conflicts, {_s(seconds)} "
         + ("waiting (estimated)" if estimated else "waiting on locks")
-        + (f" ({_pct(cost.share)} of the workers' time)" if cost.share else "")
+        + (f" ({_pct(cost.share)} of the workers' busy time)" if cost.share else "")
         + (f", caused by {causes[0].split(' (')[0]}" if causes else ""),
         detail="Per step: "
         + (per_step or "not split by step")

@@ -706,13 +706,13 @@ def test_the_hand_back_is_counted_once_in_the_round_trips_it_belongs_to(tmp_path
             round_trips=RoundTrips({"complete": 100, "claim": 10}, 100),
         )
 
-    # WHEN no finding costs the trips (no setting batches them): the hand-back is the cause,
-    # named after the operation that makes the most calls
+    # WHEN no finding costs the trips (no setting batches them): the hand-back names the
+    # operation that makes the most calls, as information (the thread runs beside the loop)
     (alone,) = handoff(run_with({}))
     assert (alone.op, alone.cause, alone.standing) == (
         "complete",
         Cause.ROUND_TRIPS,
-        Standing.CAUSE,
+        Standing.INFORMATION,
     )
     # AND when a round-trips finding costs them, the hand-back is part of its per-call
     # overhead: information that names the same operation, never a second lead
