@@ -37,6 +37,7 @@ from .model import (
     Measure,
     RunAgreement,
     RunAnalysis,
+    Standing,
     Support,
 )
 from .operations import OPERATION_CATEGORIES, Category, frame_category, is_store_frame
@@ -432,8 +433,19 @@ def consolidate(findings: Sequence[Finding], runs: Mapping[str, RunAnalysis]) ->
         return (run.workload if run is not None else "", f.op, f.subject)
 
     holds = {where(f) for f in findings if f.cause is Cause.LOOP_HOLD}
+    contended = next(
+        (
+            f
+            for f in sorted(findings, key=lambda f: -(f.cost.share if f.cost else 0.0))
+            if f.cause is Cause.CONTENTION and f.standing is Standing.CAUSE
+        ),
+        None,
+    )
     merged = []
     for f in findings:
+        run = runs.get(f.run_id or "")
+        if contended is not None and run is not None and _trips_for_lost_inline(f, run):
+            f = _owned_by_contention(f, contended)
         if f.cause is Cause.HOT_SUBTREE and where(f) in holds:
             f = dataclasses.replace(
                 f,
@@ -449,6 +461,37 @@ def consolidate(findings: Sequence[Finding], runs: Mapping[str, RunAnalysis]) ->
             )
         merged.append(f)
     return merged
+
+
+def _trips_for_lost_inline(f: Finding, run: RunAnalysis) -> bool:
+    """True for a round-trips finding of a run where no call ran inline although its
+    dispatch (``auto``, the default) runs short calls on the event loop: something turned
+    inline dispatch off, and each call paid a trip it would not have."""
+    trips = run.round_trips
+    return (
+        f.key == "round-trips"
+        and trips is not None
+        and trips.inline == 0
+        and str(run.queue.get("dispatch", "auto")) == "auto"
+    )
+
+
+def _owned_by_contention(f: Finding, contention: Finding) -> Finding:
+    """The trips of a run whose calls lost inline dispatch, in an invocation whose writers
+    collide: the queue turns inline dispatch off for the strategies that contend (deferred
+    claims, SQLite's busy handler) and for writers on connections of their own, so fixing
+    the contention is what restores it. Reported as information beside the contention."""
+    return dataclasses.replace(
+        f,
+        cost=None,
+        title=f"{f.title}: no call ran inline, a consequence of what makes the writers collide",
+        detail=f.detail + " No call ran inline although dispatch=auto runs short calls on the "
+        "event loop: the queue sends every call to a connection thread under the strategies "
+        "that contend (claim_style=deferred, busy_timeout_ms > 0) and for writers with "
+        f'connections of their own, and this invocation measured that contention: "'
+        f'{contention.title}". Fixing it restores inline dispatch and removes these trips; '
+        "batching only hides them.",
+    )
 
 
 def _function(f: FunctionTime) -> str:

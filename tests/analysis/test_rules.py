@@ -6,6 +6,7 @@ rules run, THEN the #1 finding names the operation and the cause, with its cost 
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -739,3 +740,40 @@ def test_lock_waits_are_a_share_of_the_workers_busy_time_not_of_their_idle_time(
     # THEN it costs a quarter of what the workers did (not 0.5 / 40 s of their capacity)
     assert found.cost is not None
     assert found.cost.share == pytest.approx(0.25)
+
+
+def test_trips_of_calls_that_lost_inline_dispatch_belong_to_the_contention() -> None:
+    # GIVEN an invocation whose dbops run measured contention (20% of the workers' time) and
+    # whose throughput run's enqueues each paid a trip (47% of its run), none of them inline
+    def trips_run(run_id: str, inline: int) -> RunAnalysis:
+        return builders.run_analysis(
+            run_id=run_id, round_trips=RoundTrips({"enqueue": 3000}, 3000, inline=inline)
+        )
+
+    runs = {
+        "dbops": builders.run_analysis(run_id="dbops"),
+        "lost": trips_run("lost", inline=0),
+        "kept": trips_run("kept", inline=2500),
+    }
+    contended = dataclasses.replace(
+        finding("contention", Cause.CONTENTION, 0.2), op="claim", run_id="dbops"
+    )
+
+    def trips(run_id: str) -> Finding:
+        return dataclasses.replace(
+            finding("round-trips", Cause.ROUND_TRIPS, 0.47), op="enqueue", run_id=run_id
+        )
+
+    # WHEN the findings are consolidated and ranked
+    merged = ranked(consolidate([contended, trips("lost"), trips("kept")], runs))
+    by_run = {f.run_id: f for f in merged}
+    # THEN the trips of the run that lost inline dispatch are the contention's consequence
+    # (information that says so), while trips of calls that could run inline stay a cause
+    assert by_run["lost"].standing is Standing.INFORMATION
+    assert "no call ran inline" in by_run["lost"].title
+    assert contended.title in by_run["lost"].detail
+    assert by_run["kept"].standing is Standing.CAUSE
+    assert merged[0].run_id == "kept"
+    # AND with no contention in the invocation, they stay a cause too
+    (alone,) = consolidate([trips("lost")], runs)
+    assert alone.standing is Standing.CAUSE
