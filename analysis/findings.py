@@ -433,6 +433,14 @@ def consolidate(findings: Sequence[Finding], runs: Mapping[str, RunAnalysis]) ->
         return (run.workload if run is not None else "", f.op, f.subject)
 
     holds = {where(f) for f in findings if f.cause is Cause.LOOP_HOLD}
+    # A hold and a subtree that each take most of one operation's running time overlap (two
+    # parts of over half of one whole do): the subtree holds the blocking call, whatever its
+    # name in a profile that shows no C frames (the caller a plant or a wrapper defines).
+    most = {
+        where(f)[:2]
+        for f in findings
+        if f.cause is Cause.LOOP_HOLD and _share_of_op(f) > BLOCKING_SHARE
+    }
     contended = next(
         (
             f
@@ -446,7 +454,10 @@ def consolidate(findings: Sequence[Finding], runs: Mapping[str, RunAnalysis]) ->
         run = runs.get(f.run_id or "")
         if contended is not None and run is not None and _trips_for_lost_inline(f, run):
             f = _owned_by_contention(f, contended)
-        if f.cause is Cause.HOT_SUBTREE and where(f) in holds:
+        if f.cause is Cause.HOT_SUBTREE and (
+            where(f) in holds
+            or (where(f)[:2] in most and _share_of_op(f) > BLOCKING_SHARE and _on_loop(f))
+        ):
             f = dataclasses.replace(
                 f,
                 cause=Cause.LOOP_HOLD,
@@ -461,6 +472,23 @@ def consolidate(findings: Sequence[Finding], runs: Mapping[str, RunAnalysis]) ->
             )
         merged.append(f)
     return merged
+
+
+def _share_of_op(f: Finding) -> float:
+    """A subtree finding's inclusive time over its operation's running time (its first two
+    figures, :func:`subtree_findings`); 0 for any other finding."""
+    if len(f.evidence) < 2 or f.evidence[1].value <= 0:
+        return 0.0
+    inclusive, running = f.evidence[0], f.evidence[1]
+    if not (
+        inclusive.figure.endswith("inclusive time") and running.figure.endswith("running time")
+    ):
+        return 0.0
+    return inclusive.value / running.value
+
+
+def _on_loop(f: Finding) -> bool:
+    return ThreadRole.EVENT_LOOP.value.replace(" ", "-") in f.key
 
 
 def _trips_for_lost_inline(f: Finding, run: RunAnalysis) -> bool:

@@ -41,6 +41,7 @@ from analysis.model import (
     BareRun,
     Cause,
     Cost,
+    Evidence,
     Finding,
     Overhead,
     RoundTrips,
@@ -664,6 +665,38 @@ def test_a_subtree_another_profiler_saw_blocking_is_a_loop_hold_in_every_run() -
     merged = consolidate([subtree("a", Cause.LOOP_HOLD), subtree("b", Cause.HOT_SUBTREE)], runs)
     assert [f.cause for f in merged] == [Cause.LOOP_HOLD, Cause.LOOP_HOLD]
     assert merged[1].title.startswith("enqueue: blocking call holds the event loop")
+
+
+def test_a_subtree_holding_most_of_an_op_that_another_profile_saw_held_is_that_hold() -> None:
+    # GIVEN pyinstrument saw `sleep` hold 92% of enqueue; py-spy (no C frames) sees the
+    # caller a wrapper defines, `insert`, take 97% of enqueue, and `encode` take 30% of claim
+    def subtree(run_id: str, cause: Cause, op: str, subject: str, share: float) -> Finding:
+        return Finding(
+            key=f"{cause}-{op}-event-loop-{run_id}",
+            cause=cause,
+            title=f"{op}: {subject} (a.py) takes {share:.0%} of {op}'s running time",
+            detail="",
+            evidence=(
+                Evidence(f"{subject} inclusive time", share, "s", "p.json"),
+                Evidence(f"{op} running time", 1.0, "s", "p.json"),
+            ),
+            op=op,
+            subject=subject,
+            run_id=run_id,
+        )
+
+    runs = {
+        "a": builders.run_analysis(run_id="a", workload="dbops"),
+        "b": builders.run_analysis(run_id="b", workload="dbops"),
+    }
+    hold = subtree("a", Cause.LOOP_HOLD, "enqueue", "sleep", 0.92)
+    caller = subtree("b", Cause.HOT_SUBTREE, "enqueue", "insert", 0.97)
+    other = subtree("b", Cause.HOT_SUBTREE, "claim", "encode", 0.30)
+    # WHEN the runs are consolidated
+    merged = consolidate([hold, caller, other], runs)
+    # THEN the caller is the hold (over half of one operation each: they overlap), while a
+    # subtree of another operation stays what it is
+    assert [f.cause for f in merged] == [Cause.LOOP_HOLD, Cause.LOOP_HOLD, Cause.HOT_SUBTREE]
 
 
 def test_async_workers_running_handler_code_are_no_imbalance(tmp_path: Path) -> None:
