@@ -258,6 +258,83 @@ def sql_plans(run: RunAnalysis) -> Iterable[Finding]:
         )
 
 
+WAITING_STATEMENT_US = 1_000.0
+"""Mean time from which a statement that touches few rows (:data:`FEW_ROWS`) is waiting, not
+computing: the queue's own statements take 5-60 us each in a clean run (a single-row insert,
+claim or commit); a millisecond is the disk (an fsync per commit), a checkpoint, or a lock."""
+FEW_ROWS = 10
+"""Rows per execution up to which a statement's own work is a few B-tree steps."""
+
+
+def waiting_statements(run: RunAnalysis) -> Iterable[Finding]:
+    """Statements that touch a few rows yet take milliseconds each, run on the event loop
+    (inline dispatch): SQLite waits there (for the disk, a checkpoint, a lock) with the loop
+    held, and every other coroutine waits with it. Per operation, ranked by that time."""
+    on_loop = _store_share_on_loop(run)
+    by_op: dict[str, list[SqlHotspot]] = {}
+    for hotspot in run.sql:
+        if hotspot.plan.flagged or hotspot.count < SQL_FLOOR:
+            continue  # a scan or a sort is its own rule's
+        if hotspot.mean_us < WAITING_STATEMENT_US or hotspot.rows > FEW_ROWS * hotspot.count:
+            continue
+        if on_loop.get(hotspot.op, 0.0) < 0.5:
+            continue  # on a connection thread it holds no loop (its waits are the call's)
+        by_op.setdefault(hotspot.op, []).append(hotspot)
+    for op, hotspots in by_op.items():
+        hotspots.sort(key=lambda h: -h.total_ms)
+        total_ms = sum(h.total_ms for h in hotspots)
+        executions = sum(h.count for h in hotspots)
+        cost = time_cost(run, total_ms / 1e3)
+        listed = "; ".join(
+            f"`{h.label}` {h.count:,} times, mean {_us(h.mean_us)}, {h.rows / h.count:.2g} "
+            "rows each"
+            for h in hotspots[:4]
+        )
+        top = hotspots[0]
+        yield Finding(
+            key=f"waiting-statements-{op}",
+            cause=Cause.LOOP_HOLD,
+            op=op,
+            subject=top.kind,
+            title=f"{op}: statements that touch a few rows wait in SQLite with the event loop "
+            f"held: `{top.label}` {_us(top.mean_us)} each, {_ms(total_ms)} over "
+            f"{executions:,} executions ({_pct(cost.share)} of the run)",
+            detail=f"{listed}. Each touches at most {FEW_ROWS} rows, so its own work is a few "
+            f"B-tree steps (microseconds); at {_us(WAITING_STATEMENT_US)} or more on average it "
+            f"waits: for the disk (a sync per commit), a checkpoint, or a lock. {op} ran "
+            f"{_pct(on_loop[op])} of its store time on the event loop (inline dispatch), so "
+            "the loop waited too.",
+            evidence=(
+                Evidence(f"statement {top.index} mean", top.mean_us, "us", SQL_STATEMENTS),
+                Evidence(f"{op} waiting statements total", total_ms, "ms", SQL_STATEMENTS),
+            ),
+            recommendation="Find what the statement waits for: PRAGMA synchronous (NORMAL is "
+            "enough in WAL mode), checkpoints or journal settings on the queue's connections, "
+            "or another writer; or keep such calls off the event loop (dispatch=thread).",
+            cost=cost,
+            support=Support(executions, "statement executions", SQL_FLOOR),
+        )
+
+
+def _store_share_on_loop(run: RunAnalysis) -> dict[str, float]:
+    """Per operation, the share of its store time (from the first profile in seconds) that
+    ran on the event loop; without a profile, the run's share of inline calls for all."""
+    for attribution in run.attributions:
+        if any(role.unit != "seconds" for role in attribution.roles):
+            continue
+        found = {
+            str(category): roles.get(ThreadRole.EVENT_LOOP, 0.0) / total
+            for category, roles in attribution.store_time().items()
+            if (total := sum(roles.values())) > 0
+        }
+        if found:
+            return found
+    if run.round_trips is None:
+        return {}
+    share = run.round_trips.inline_share
+    return {op: share for op in {h.op for h in run.sql}}
+
+
 # -- cause: statements per call -------------------------------------------------------------
 
 
@@ -1548,6 +1625,7 @@ def waiting_operations(run: RunAnalysis) -> Iterable[Finding]:
 
 RULES: tuple[Callable[[RunAnalysis], Iterable[Finding]], ...] = (
     sql_plans,
+    waiting_statements,
     statements_per_call,
     subtree_findings,
     round_trips,

@@ -27,6 +27,7 @@ from analysis.findings import (
     sql_plans,
     statements_per_call,
     subtree_findings,
+    waiting_statements,
     worker_imbalance,
 )
 from analysis.hotspots import sql_hotspots
@@ -810,3 +811,31 @@ def test_trips_of_calls_that_lost_inline_dispatch_belong_to_the_contention() -> 
     # AND with no contention in the invocation, they stay a cause too
     (alone,) = consolidate([trips("lost")], runs)
     assert alone.standing is Standing.CAUSE
+
+
+def test_few_row_statements_taking_milliseconds_on_the_loop_are_a_loop_hold() -> None:
+    # GIVEN 200 single-row inserts at 40 us and their 200 commits at 3 ms each (a sync per
+    # commit), run inline on the event loop
+    def run_with(inline: int, commit_ms: float) -> RunAnalysis:
+        return builders.run_analysis(
+            duration_s=1.0,
+            sql=sql_hotspots(
+                [
+                    statement(0, "enqueue", "INSERT INTO tasks (state) VALUES ('pending')", 200, 8),
+                    SqlStatement(1, "enqueue", "COMMIT", 200, 200 * commit_ms, 1, 2, 3, 4, 0),
+                ],
+                {},
+                {},
+            ),
+            round_trips=RoundTrips({"enqueue": 200}, 200, inline=inline),
+        )
+
+    (found,) = waiting_statements(run_with(inline=200, commit_ms=3.0))
+    # THEN enqueue holds the loop while SQLite waits: 0.6 s, 60% of the run
+    assert (found.op, found.cause) == ("enqueue", Cause.LOOP_HOLD)
+    assert "`COMMIT` 3 ms each" in found.title
+    assert found.cost is not None
+    assert found.cost.share == pytest.approx(0.6)
+    # AND the same statements on the connection threads hold no loop; fast ones wait for nothing
+    assert list(waiting_statements(run_with(inline=0, commit_ms=3.0))) == []
+    assert list(waiting_statements(run_with(inline=200, commit_ms=0.05))) == []
