@@ -107,10 +107,11 @@ the run's own target when it has one) is not retention worth a cause."""
 
 IMBALANCE_RATIO = 3.0
 """The heaviest worker's tasks (or busy time) over the next heaviest's: from this one worker
-carried the step. Against the runner-up, not the mean: ten engines that claim a few large
-batches each split the tasks unevenly by chance (one engine with two claims' worth, 2x the
-mean, on a clean queue), and a worker preempted on a loaded machine is busy longer (1.5-1.7x
-the next in clean runs); a worker that takes every ready task leaves the next far behind."""
+carried the step (as do the others when some worker ran no task at all). Against the
+runner-up, not the mean: ten engines that claim a few large batches each split the tasks
+unevenly by chance (one engine with two claims' worth, 2x the mean, on a clean queue), and a
+worker preempted on a loaded machine is busy longer (1.5-1.7x the next in clean runs); a
+worker that takes every ready task leaves the next far behind."""
 TAIL_RATIO = 10.0
 MIN_TAIL_SAMPLES = 100
 
@@ -1150,9 +1151,15 @@ def worker_imbalance(run: RunAnalysis) -> Iterable[Finding]:
         measure = busy if busy and sum(busy.values()) > 0 else tasks
         mean = sum(measure.values()) / len(measure)
         carrier = next((w for w in (_carrier(tasks), _carrier(busy)) if w is not None), None)
-        if mean <= 0 or carrier is None:
+        # Workers that ran nothing while the step had work: the others carried it.
+        starved = sorted(w for w in tasks if tasks[w] == 0) if total_tasks else []
+        if mean <= 0 or (carrier is None and not starved):
             continue
-        heaviest = carrier if measure[carrier] > mean else max(measure, key=lambda w: measure[w])
+        heaviest = (
+            carrier
+            if carrier is not None and measure[carrier] > mean
+            else max(measure, key=lambda w: measure[w])
+        )
         # Time the step waited on its busiest worker beyond an even split of the same work.
         if measure is busy:
             # Engines on one event loop share its thread: only the part of the busy time
@@ -1181,8 +1188,13 @@ def worker_imbalance(run: RunAnalysis) -> Iterable[Finding]:
             f"{_pct(measure[heaviest] / sum(measure.values()))} of the "
             + ("busy time" if measure is busy else "tasks")
             + f" of {len(tasks)} workers; {cost_text}",
-            detail=f"Per worker ({label}): {rows}. One engine carried the step while the others "
-            "found nothing to claim or waited.",
+            detail=f"Per worker ({label}): {rows}. "
+            + (
+                f"{', '.join(starved)} ran no task: the others carried the step while they "
+                "found nothing to claim or waited."
+                if starved
+                else "One engine carried the step while the others found little to claim."
+            ),
             evidence=tuple(
                 Evidence(f"{w} tasks", n, "tasks", RESULTS) for w, n in sorted(tasks.items())
             ),

@@ -398,6 +398,24 @@ def test_one_claim_more_or_a_preempted_worker_is_no_imbalance() -> None:
     assert list(worker_imbalance(run)) == []
 
 
+def test_workers_that_ran_nothing_while_the_others_carried_the_step_are_an_imbalance() -> None:
+    # GIVEN five workers: three ran 100 tasks each (100 ms busy), two ran none
+    counters = {f"worker_tasks.w{i}": 100 for i in range(3)} | {
+        f"worker_busy_us.w{i}": 100_000 for i in range(3)
+    }
+    counters |= {"worker_tasks.w3": 0, "worker_busy_us.w3": 0}
+    counters |= {"worker_tasks.w4": 0, "worker_busy_us.w4": 0}
+    run = builders.run_analysis(
+        steps=(StepResult("5 workers", {"workers": 5}, {}, {}, counters),), duration_s=0.5
+    )
+    (found,) = worker_imbalance(run)
+    # THEN it names the starved workers, and costs the wait beyond an even split (40 ms)
+    assert (found.op, found.cause) == ("worker", Cause.WORKER_IMBALANCE)
+    assert "w3, w4 ran no task" in found.detail
+    assert found.cost is not None
+    assert found.cost.value == pytest.approx(0.04)
+
+
 def test_balanced_workers_are_no_finding() -> None:
     counters = {f"worker_tasks.w{i}": 100 for i in range(4)} | {
         f"worker_busy_us.w{i}": 1000 for i in range(4)
