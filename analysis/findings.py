@@ -259,6 +259,62 @@ def sql_plans(run: RunAnalysis) -> Iterable[Finding]:
         )
 
 
+WIDE_READ_ROWS = 100
+"""Rows per execution from which a statement reads a set, not a few rows."""
+WIDE_READ_RATIO = 10.0
+"""Rows read per execution over the tasks its operation handles per call, from which the
+statement reads far more than the call needs: the rest is read (and sent to Python) to be
+thrown away, a scan whatever its plan says (an index range as wide as the table)."""
+
+
+def wide_reads(run: RunAnalysis) -> Iterable[Finding]:
+    """Statements whose plan uses an index, yet read many times the rows their operation
+    handles per call (every ready row to claim one): a scan in effect, ranked by the
+    statement's total time in the run."""
+    trips = run.round_trips
+    if trips is None or trips.tasks <= 0:
+        return
+    for hotspot in run.sql:
+        calls = trips.calls.get(hotspot.op, 0)
+        if hotspot.plan.flagged or calls <= 0 or hotspot.count <= 0:
+            continue
+        per_execution = hotspot.rows / hotspot.count
+        needed = max(trips.tasks / calls, 1.0)
+        if per_execution < WIDE_READ_ROWS or per_execution < WIDE_READ_RATIO * needed:
+            continue
+        cost = time_cost(run, hotspot.total_ms / 1e3)
+        op = hotspot.op
+        yield Finding(
+            key=f"wide-read-{op}-{hotspot.index}",
+            cause=Cause.SQL_SCAN,
+            op=op,
+            subject=hotspot.kind,
+            title=f"{op}: reads {per_execution:,.0f} rows per execution to handle "
+            f"{needed:.2g} task(s) per call, in `{hotspot.label}`: {_ms(hotspot.total_ms)} over "
+            f"{hotspot.count:,} calls ({_pct(cost.share)} of the run)",
+            detail=f"{hotspot.sql}\nIt returned {hotspot.rows:,} rows over {hotspot.count:,} "
+            f"executions; {op} handled {trips.tasks:,} tasks in {calls:,} calls. Plan on "
+            f"{hotspot.schema_source}: " + " | ".join(hotspot.plan.lines) + ". The plan uses "
+            "an index, but the range it reads grows with the queue: every row beyond what the "
+            "call needs is read, sent to Python and thrown away.",
+            evidence=(
+                Evidence(
+                    f"statement {hotspot.index} rows per execution",
+                    per_execution,
+                    "rows",
+                    SQL_STATEMENTS,
+                ),
+                Evidence(
+                    f"statement {hotspot.index} total", hotspot.total_ms, "ms", SQL_STATEMENTS
+                ),
+            ),
+            recommendation="Let SQL pick the rows the call needs (ORDER BY ... LIMIT n on an "
+            "index that matches both), instead of reading the whole set and choosing in Python.",
+            cost=cost,
+            support=Support(hotspot.count, "calls", SQL_FLOOR),
+        )
+
+
 WAITING_STATEMENT_US = 1_000.0
 """Mean time from which a statement that touches few rows (:data:`FEW_ROWS`) is waiting, not
 computing: the queue's own statements take 5-60 us each in a clean run (a single-row insert,
@@ -1637,6 +1693,7 @@ def waiting_operations(run: RunAnalysis) -> Iterable[Finding]:
 
 RULES: tuple[Callable[[RunAnalysis], Iterable[Finding]], ...] = (
     sql_plans,
+    wide_reads,
     waiting_statements,
     statements_per_call,
     subtree_findings,

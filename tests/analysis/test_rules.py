@@ -28,6 +28,7 @@ from analysis.findings import (
     statements_per_call,
     subtree_findings,
     waiting_statements,
+    wide_reads,
     worker_imbalance,
 )
 from analysis.hotspots import sql_hotspots
@@ -857,3 +858,41 @@ def test_few_row_statements_taking_milliseconds_on_the_loop_are_a_loop_hold() ->
     # AND the same statements on the connection threads hold no loop; fast ones wait for nothing
     assert list(waiting_statements(run_with(inline=0, commit_ms=3.0))) == []
     assert list(waiting_statements(run_with(inline=200, commit_ms=0.05))) == []
+
+
+def test_reading_every_ready_row_to_claim_one_is_a_scan_whatever_the_plan() -> None:
+    # GIVEN 300 claims of one task each, each reading 800 ready rows through an index
+    def run_with(rows_per_read: int, tasks: int) -> RunAnalysis:
+        return builders.run_analysis(
+            duration_s=1.0,
+            sql=sql_hotspots(
+                [
+                    SqlStatement(
+                        0,
+                        "claim",
+                        "SELECT id, priority FROM tasks WHERE id > 0",
+                        300,
+                        400.0,
+                        1,
+                        2,
+                        3,
+                        4,
+                        300 * rows_per_read,
+                    )
+                ],
+                {},
+                {},
+                Schema(TABLE, "schema.sql", snapshot=True),
+            ),
+            round_trips=RoundTrips({"claim": 300}, tasks),
+        )
+
+    (found,) = wide_reads(run_with(800, 300))
+    # THEN the claim reads far more than it takes: a scan, costing the statement's time
+    assert (found.op, found.cause) == ("claim", Cause.SQL_SCAN)
+    assert found.title.startswith("claim: reads 800 rows per execution to handle 1 task(s)")
+    assert found.cost is not None
+    assert found.cost.share == pytest.approx(0.4)
+    # AND claims of 100 tasks reading their 100 rows, or a few rows per claim, are no finding
+    assert list(wide_reads(run_with(100, 30_000))) == []
+    assert list(wide_reads(run_with(5, 300))) == []
