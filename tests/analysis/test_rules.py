@@ -896,3 +896,23 @@ def test_reading_every_ready_row_to_claim_one_is_a_scan_whatever_the_plan() -> N
     # AND claims of 100 tasks reading their 100 rows, or a few rows per claim, are no finding
     assert list(wide_reads(run_with(100, 30_000))) == []
     assert list(wide_reads(run_with(5, 300))) == []
+
+
+def test_work_after_acks_land_is_completion_work_even_when_a_claim_carried_them(
+    tmp_path: Path,
+) -> None:
+    # GIVEN acks that ride on a claim, and the bookkeeping after they land blocking in fsync
+    carried = ("TaskQueue.complete_acks_and_claim", "taskqueue/queue.py")
+    finished = ("TaskQueue._finished", "taskqueue/queue.py")
+    base: list[builders.Frame] = [builders.LOOP, builders.RUN_FOREVER, builders.WORKER, carried]
+    run = _profile(
+        tmp_path,
+        [
+            *[([*base, finished, ("fsync", "<built-in>")], 0.1)] * 30,
+            *[([*base, builders.CALL, builders.AWAIT], 0.1)] * 10,
+        ],
+    )
+    # WHEN the subtree rule runs
+    (found,) = subtree_findings(run)
+    # THEN it is complete's loop hold, not the claim's
+    assert (found.op, found.cause) == ("complete", Cause.LOOP_HOLD)
