@@ -916,3 +916,27 @@ def test_work_after_acks_land_is_completion_work_even_when_a_claim_carried_them(
     (found,) = subtree_findings(run)
     # THEN it is complete's loop hold, not the claim's
     assert (found.op, found.cause) == ("complete", Cause.LOOP_HOLD)
+
+
+def test_per_call_overhead_of_inline_calls_under_the_profiler_alone_is_information() -> None:
+    # GIVEN completes one task per call, 1 ms each of which 0.1 ms SQL, all run inline (no
+    # trip), with no bare run kept: the overhead is Python, inflated by the profiler's hook
+    def run_with(inline: int, bare: BareRun | None) -> RunAnalysis:
+        return builders.run_analysis(
+            queue={"ack_batch": 1},
+            latencies=calls(complete=100),
+            sql=sql_hotspots(
+                [statement(0, "complete", "UPDATE tasks SET state='done'", 100, 10)], {}, {}
+            ),
+            round_trips=RoundTrips({"complete": 100}, 100, inline=inline),
+            bare=bare,
+        )
+
+    (inline,) = round_trips(run_with(inline=100, bare=None))
+    assert inline.standing is Standing.INFORMATION
+    # AND calls that made trips, or overhead measured on the bare run, stay a cause
+    (tripped,) = round_trips(run_with(inline=0, bare=None))
+    assert tripped.standing is Standing.CAUSE
+    bare = BareRun(1.0, calls(complete=100), {"complete": 10.0})
+    (measured,) = round_trips(run_with(inline=100, bare=bare))
+    assert measured.standing is Standing.CAUSE
