@@ -220,6 +220,44 @@ def run_default_job(
     return PlantOutcome(plant, found.parent, top, ok, reason, seconds, processes, env_name, attempt)
 
 
+def reanalyse(plant: Plant, out_dir: Path, *, attempt: int = 0, job: bool = False) -> PlantOutcome:
+    """Judge again the run folders an earlier :func:`run_plant` (or, ``job``,
+    :func:`run_default_job`) left in ``out_dir``, analysed afresh by this checkout: what the
+    current rules say of the same runs, with no new run (the analysis needs the folder only)."""
+    started = time.perf_counter()
+    if job:
+        folder = out_dir / f"{plant.name}-job-{attempt}"
+        runs = [m.parent for m in folder.glob("*/manifest.json")]
+        runs = [r for r in runs if not r.name.startswith("analysis-")]
+        env_name = DEFAULT_JOBS[plant.profiler]
+        command = ["analyze", "--latest", str(len(runs)), "--traces", str(folder)]
+    else:
+        folder = out_dir / f"{plant.name}-{attempt}"
+        runs = [folder]
+        env_name = ""
+        command = ["analyze", str(folder)]
+    if not runs or not all((r / "manifest.json").is_file() for r in runs):
+        raise RuntimeError(f"plant {plant.name}: no run folder to reanalyse in {folder}")
+    analysed = subprocess.run(
+        [sys.executable, "-m", "queueprof", *command, "--format", "json"],
+        cwd=ROOT,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT_S,
+    )
+    if analysed.returncode != 0:
+        raise RuntimeError(f"plant {plant.name}: `queueprof analyze` failed:\n{analysed.stderr}")
+    combined = sorted(folder.glob("analysis-*/findings.json"))
+    found = combined[-1] if combined and len(runs) > 1 else runs[0] / "findings.json"
+    top = top_finding(orjson.loads(found.read_bytes()))
+    ok, reason = judge(plant, top)
+    log = folder / "plant-log" if job else out_dir / f"{plant.name}-{attempt}.plant-log"
+    processes = len(log.read_text().splitlines()) if log.exists() else 0
+    seconds = time.perf_counter() - started
+    return PlantOutcome(plant, found.parent, top, ok, reason, seconds, processes, env_name, attempt)
+
+
 def top_finding(document: dict[str, Any]) -> dict[str, Any] | None:
     """The #1 finding: ``leading`` (schema 3), else the first sufficient one in rank order."""
     if "leading" in document:

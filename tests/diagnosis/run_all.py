@@ -4,9 +4,11 @@
 from the repository root. Each plant runs through the real ``queueprof run`` + ``queueprof
 analyze`` (:mod:`tests.diagnosis.harness`): ``--mode tailored`` (the default) runs the
 plant's own run; ``--mode default-job`` runs the commands of the tox env a user runs for it
-(``profile-cpu``, or ``profile-mem`` for memray plants), read from ``tox.ini``, with
-``--size smoke`` (``--size``), and judges the combined report's #1; ``--mode both`` runs
-both. The table is printed and written as Markdown to ``<out>/plants-table.md``. Exit
+(``profile-cpu``, or ``profile-mem`` for memray plants), read from ``tox.ini``, at the
+default size (``--size smoke`` to append one), and judges the combined report's #1;
+``--mode both`` runs both. ``--reanalyse --out DIR`` runs nothing: it analyses the run
+folders an earlier ``run_all`` left in DIR again, with this checkout's rules, and judges
+them. The table is printed and written as Markdown to ``<out>/plants-table.md``. Exit
 status 1 when any run's #1 finding is a MISS.
 """
 
@@ -21,7 +23,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from .harness import DEFAULT_JOB_SIZE, PlantOutcome, run_default_job, run_plant
+from .harness import DEFAULT_JOB_SIZE, PlantOutcome, reanalyse, run_default_job, run_plant
 from .plants import PLANTS
 
 
@@ -42,7 +44,15 @@ def main(argv: list[str] | None = None) -> int:
         default=DEFAULT_JOB_SIZE,
         help=f"size appended to the default job's commands (default {DEFAULT_JOB_SIZE})",
     )
+    parser.add_argument(
+        "--reanalyse",
+        action="store_true",
+        help="run nothing: analyse again the run folders an earlier run_all left in --out, "
+        "with this checkout's rules, and judge them",
+    )
     args = parser.parse_args(argv)
+    if args.reanalyse and args.out is None:
+        parser.error("--reanalyse needs --out, the folder of an earlier run_all")
     modes = ("tailored", "default-job") if args.mode == "both" else (args.mode,)
     out = args.out or Path(tempfile.mkdtemp(prefix="queueprof-plants-"))
     console = Console(width=200)
@@ -50,7 +60,14 @@ def main(argv: list[str] | None = None) -> int:
     for name in args.only or list(PLANTS):
         for mode in modes:
             for attempt in range(args.repeat):
-                if mode == "tailored":
+                if args.reanalyse:
+                    job = mode == "default-job"
+                    if not (
+                        out / (f"{name}-job-{attempt}" if job else f"{name}-{attempt}")
+                    ).is_dir():
+                        continue
+                    outcome = reanalyse(PLANTS[name], out, attempt=attempt, job=job)
+                elif mode == "tailored":
                     outcome = run_plant(PLANTS[name], out, attempt=attempt)
                 else:
                     outcome = run_default_job(PLANTS[name], out, attempt=attempt, size=args.size)
