@@ -328,11 +328,17 @@ def waiting_statements(run: RunAnalysis) -> Iterable[Finding]:
     (inline dispatch): SQLite waits there (for the disk, a checkpoint, a lock) with the loop
     held, and every other coroutine waits with it. Per operation, ranked by that time."""
     on_loop = _store_share_on_loop(run)
+    # A COMMIT's work is its transaction's writes: the rows of its operation's statements.
+    op_rows: dict[str, int] = {}
+    for hotspot in run.sql:
+        if not _is_transaction(hotspot.sql):
+            op_rows[hotspot.op] = op_rows.get(hotspot.op, 0) + hotspot.rows
     by_op: dict[str, list[SqlHotspot]] = {}
     for hotspot in run.sql:
         if hotspot.plan.flagged or hotspot.count < SQL_FLOOR:
             continue  # a scan or a sort is its own rule's
-        if hotspot.mean_us < WAITING_STATEMENT_US or hotspot.rows > FEW_ROWS * hotspot.count:
+        rows = op_rows.get(hotspot.op, 0) if _is_transaction(hotspot.sql) else hotspot.rows
+        if hotspot.mean_us < WAITING_STATEMENT_US or rows > FEW_ROWS * hotspot.count:
             continue
         if on_loop.get(hotspot.op, 0.0) < 0.5:
             continue  # on a connection thread it holds no loop (its waits are the call's)

@@ -858,6 +858,22 @@ def test_few_row_statements_taking_milliseconds_on_the_loop_are_a_loop_hold() ->
     # AND the same statements on the connection threads hold no loop; fast ones wait for nothing
     assert list(waiting_statements(run_with(inline=0, commit_ms=3.0))) == []
     assert list(waiting_statements(run_with(inline=200, commit_ms=0.05))) == []
+    # AND a commit of a transaction that wrote many rows (claims of 100) does that work
+    claims = builders.run_analysis(
+        duration_s=1.0,
+        sql=sql_hotspots(
+            [
+                SqlStatement(
+                    0, "claim", "UPDATE tasks SET state = 'running'", 50, 5, 1, 2, 3, 4, 5000
+                ),
+                SqlStatement(1, "claim", "COMMIT", 50, 50.0, 1, 2, 3, 4, 0),
+            ],
+            {},
+            {},
+        ),
+        round_trips=RoundTrips({"claim": 50}, 5000, inline=50),
+    )
+    assert list(waiting_statements(claims)) == []
 
 
 def test_reading_every_ready_row_to_claim_one_is_a_scan_whatever_the_plan() -> None:
