@@ -397,6 +397,12 @@ def test_one_claim_more_or_a_preempted_worker_is_no_imbalance() -> None:
     )
     # THEN no worker carried the step
     assert list(worker_imbalance(run)) == []
+    # AND neither when one of the ten found the queue empty at the drain's end
+    counters |= {"worker_tasks.w9": 0, "worker_busy_us.w9": 1_000}
+    run = builders.run_analysis(
+        steps=(StepResult("10 workers", {"workers": 10}, {}, {}, counters),), duration_s=1.0
+    )
+    assert list(worker_imbalance(run)) == []
 
 
 def test_workers_that_ran_nothing_while_the_others_carried_the_step_are_an_imbalance() -> None:
