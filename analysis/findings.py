@@ -106,7 +106,7 @@ GROWTH_FLOOR_BYTES_PER_1K = 64 * 1024
 the run's own target when it has one) is not retention worth a cause."""
 
 IMBALANCE_RATIO = 3.0
-"""The heaviest worker's tasks (or busy time) over the next heaviest's: from this one worker
+"""The heaviest worker's tasks over the next heaviest's: from this one worker
 carried the step (as do the others when some worker ran no task at all). Against the
 runner-up, not the mean: ten engines that claim a few large batches each split the tasks
 unevenly by chance (one engine with two claims' worth, 2x the mean, on a clean queue), and a
@@ -1219,7 +1219,9 @@ def worker_imbalance(run: RunAnalysis) -> Iterable[Finding]:
         total_tasks = sum(tasks.values())
         measure = busy if busy and sum(busy.values()) > 0 else tasks
         mean = sum(measure.values()) / len(measure)
-        carrier = next((w for w in (_carrier(tasks), _carrier(busy)) if w is not None), None)
+        # The split of the tasks says who carried the step; busy time alone does not (one
+        # engine stalled 47 ms on a loaded machine with its share of the tasks, clean run).
+        carrier = _carrier(tasks)
         # Workers that ran nothing while the step had work: the others carried it. One of
         # ten finding the queue empty is the drain's end (claims of 300 noop tasks leave the
         # last engine none on a clean queue); a quarter of them never working is the split.
