@@ -77,8 +77,9 @@ class Measure(StrEnum):
 
     WALL = "wall time of the run"
     """Seconds of the run (statement time, lock waits, profile time on the event loop)."""
-    WORKERS = "workers' time"
-    """Seconds summed over concurrent workers (lock waits), over their wall time each."""
+    WORKERS = "workers' busy time"
+    """Seconds summed over concurrent workers (lock waits, trips), over their busy time (not
+    idle) summed; the wall time each when busy time was not recorded."""
     MEMORY = "heap growth of the run"
     """Bytes retained in steady state, or held at the peak: memory findings rank by this."""
 

@@ -104,8 +104,19 @@ _OWN_FUNCTIONS: Mapping[tuple[str, str], Category] = {
         ("taskqueue/queue.py", name): category
         for names, category in (
             (("enqueue", "enqueue_many"), Category.ENQUEUE),
-            (("claim", "complete_and_claim", "_claim_deferred", "_claim_args"), Category.CLAIM),
-            (("complete", "complete_many"), Category.COMPLETE),
+            (
+                (
+                    "claim",
+                    "complete_and_claim",
+                    "complete_acks_and_claim",
+                    "_claim_deferred",
+                    "_claim_args",
+                ),
+                Category.CLAIM,
+            ),
+            # _finished: the bookkeeping once completions land (waking their pollers), also
+            # when the acks ride on a claim: completion work, whoever carried the acks.
+            (("complete", "complete_many", "complete_acks", "_finished"), Category.COMPLETE),
             (("fail",), Category.FAIL),
             (("status", "poll", "counts", "is_drained"), Category.STATUS),
             (("reclaim_expired",), Category.RECLAIM),

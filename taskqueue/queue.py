@@ -821,12 +821,18 @@ class TaskQueue:
         cfg = self.config
         delay = 0.0001
         deadline = 0.0
+        # With busy_timeout_ms > 0, SQLite's own busy handler sleeps inside the call before it
+        # gives up with SQLITE_BUSY: that wait is lock wait too, so such an attempt is timed.
+        handler = cfg.busy_timeout_ms > 0
         while True:
+            started = perf_counter_ns() if handler else 0
             try:
                 return await attempt()
             except sqlite3.OperationalError as error:
                 if not _is_busy(error):
                     raise self._database_error(op, error) from error
+                if started:
+                    self.stats.busy_wait_ns[op] += perf_counter_ns() - started
                 self.stats.busy_retries[op] += 1
                 now = time.monotonic()
                 deadline = deadline or now + cfg.busy_deadline_s

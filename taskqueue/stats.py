@@ -43,7 +43,9 @@ class QueueStats:
     """Per operation, SQLITE_BUSY errors caught and retried (they never reach the caller)."""
     busy_wait_ns: Counter[str] = field(default_factory=Counter)
     """Per operation, time slept in the busy-retry loop waiting for another connection's
-    lock: the wall time contention cost, which the retry count alone does not give."""
+    lock: the wall time contention cost, which the retry count alone does not give. With
+    ``busy_timeout_ms > 0`` it also holds the attempts that SQLite's own busy handler slept
+    through before giving up with SQLITE_BUSY (a wait that ends in the lock is not seen)."""
     claim_conflicts: int = 0
     """Tasks a two-step claim selected but another connection took first."""
     stale_acks: int = 0

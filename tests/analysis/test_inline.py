@@ -114,8 +114,15 @@ def test_the_round_trip_finding_says_how_many_made_the_trip(inline: int, says: s
     )
     # WHEN the round-trip finding is made
     (finding,) = round_trips(run)
-    # THEN it counts the calls, says where they ran and costs the per-call overhead
+    # THEN it counts the calls, says where they ran and measures the per-call overhead
     assert finding.cause == "round-trips"
     assert says in finding.detail
-    assert finding.cost is not None
-    assert finding.cost.value == pytest.approx(0.16)  # 2 ops x 100 calls x 0.8 ms
+    overhead = {e.figure: e.value for e in finding.evidence}["per-call overhead in the run"]
+    assert overhead == pytest.approx(160)  # 2 ops x 100 calls x 0.8 ms
+    # AND costs it, unless no call made a trip and no bare run measured the queue's Python
+    # (then the overhead is the profiler hook's as much as the queue's: information)
+    if inline < 300:
+        assert finding.cost is not None
+        assert finding.cost.value == pytest.approx(0.16)
+    else:
+        assert finding.cost is None

@@ -6,6 +6,7 @@ rules run, THEN the #1 finding names the operation and the cause, with its cost 
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,7 @@ from analysis.attribution import attribute
 from analysis.findings import (
     consolidate,
     contention,
+    handoff,
     memory_growth,
     missed_targets,
     peak_memory,
@@ -25,6 +27,8 @@ from analysis.findings import (
     sql_plans,
     statements_per_call,
     subtree_findings,
+    waiting_statements,
+    wide_reads,
     worker_imbalance,
 )
 from analysis.hotspots import sql_hotspots
@@ -39,6 +43,7 @@ from analysis.model import (
     BareRun,
     Cause,
     Cost,
+    Evidence,
     Finding,
     Overhead,
     RoundTrips,
@@ -379,6 +384,45 @@ def test_one_worker_carrying_the_step_is_an_imbalance() -> None:
     assert found.cost.value == pytest.approx(0.64)
 
 
+def test_one_claim_more_or_a_preempted_worker_is_no_imbalance() -> None:
+    # GIVEN ten workers: w1 ran two claims' worth of tasks (2x the others), w4 was busy 2.3x
+    # the next (preempted on a loaded machine): the splits of a clean run under load
+    counters = {f"worker_tasks.w{i}": 300 for i in range(10)} | {
+        f"worker_busy_us.w{i}": 100_000 for i in range(10)
+    }
+    counters |= {"worker_tasks.w1": 600, "worker_busy_us.w1": 100_000}
+    counters |= {"worker_busy_us.w4": 230_000}
+    run = builders.run_analysis(
+        steps=(StepResult("10 workers", {"workers": 10}, {}, {}, counters),), duration_s=1.0
+    )
+    # THEN no worker carried the step
+    assert list(worker_imbalance(run)) == []
+    # AND neither when one of the ten found the queue empty at the drain's end
+    counters |= {"worker_tasks.w9": 0, "worker_busy_us.w9": 1_000}
+    run = builders.run_analysis(
+        steps=(StepResult("10 workers", {"workers": 10}, {}, {}, counters),), duration_s=1.0
+    )
+    assert list(worker_imbalance(run)) == []
+
+
+def test_workers_that_ran_nothing_while_the_others_carried_the_step_are_an_imbalance() -> None:
+    # GIVEN five workers: three ran 100 tasks each (100 ms busy), two ran none
+    counters = {f"worker_tasks.w{i}": 100 for i in range(3)} | {
+        f"worker_busy_us.w{i}": 100_000 for i in range(3)
+    }
+    counters |= {"worker_tasks.w3": 0, "worker_busy_us.w3": 0}
+    counters |= {"worker_tasks.w4": 0, "worker_busy_us.w4": 0}
+    run = builders.run_analysis(
+        steps=(StepResult("5 workers", {"workers": 5}, {}, {}, counters),), duration_s=0.5
+    )
+    (found,) = worker_imbalance(run)
+    # THEN it names the starved workers, and costs the wait beyond an even split (40 ms)
+    assert (found.op, found.cause) == ("worker", Cause.WORKER_IMBALANCE)
+    assert "w3, w4 ran no task" in found.detail
+    assert found.cost is not None
+    assert found.cost.value == pytest.approx(0.04)
+
+
 def test_balanced_workers_are_no_finding() -> None:
     counters = {f"worker_tasks.w{i}": 100 for i in range(4)} | {
         f"worker_busy_us.w{i}": 1000 for i in range(4)
@@ -649,6 +693,38 @@ def test_a_subtree_another_profiler_saw_blocking_is_a_loop_hold_in_every_run() -
     assert merged[1].title.startswith("enqueue: blocking call holds the event loop")
 
 
+def test_a_subtree_holding_most_of_an_op_that_another_profile_saw_held_is_that_hold() -> None:
+    # GIVEN pyinstrument saw `sleep` hold 92% of enqueue; py-spy (no C frames) sees the
+    # caller a wrapper defines, `insert`, take 97% of enqueue, and `encode` take 30% of claim
+    def subtree(run_id: str, cause: Cause, op: str, subject: str, share: float) -> Finding:
+        return Finding(
+            key=f"{cause}-{op}-event-loop-{run_id}",
+            cause=cause,
+            title=f"{op}: {subject} (a.py) takes {share:.0%} of {op}'s running time",
+            detail="",
+            evidence=(
+                Evidence(f"{subject} inclusive time", share, "s", "p.json"),
+                Evidence(f"{op} running time", 1.0, "s", "p.json"),
+            ),
+            op=op,
+            subject=subject,
+            run_id=run_id,
+        )
+
+    runs = {
+        "a": builders.run_analysis(run_id="a", workload="dbops"),
+        "b": builders.run_analysis(run_id="b", workload="dbops"),
+    }
+    hold = subtree("a", Cause.LOOP_HOLD, "enqueue", "sleep", 0.92)
+    caller = subtree("b", Cause.HOT_SUBTREE, "enqueue", "insert", 0.97)
+    other = subtree("b", Cause.HOT_SUBTREE, "claim", "encode", 0.30)
+    # WHEN the runs are consolidated
+    merged = consolidate([hold, caller, other], runs)
+    # THEN the caller is the hold (over half of one operation each: they overlap), while a
+    # subtree of another operation stays what it is
+    assert [f.cause for f in merged] == [Cause.LOOP_HOLD, Cause.LOOP_HOLD, Cause.HOT_SUBTREE]
+
+
 def test_async_workers_running_handler_code_are_no_imbalance(tmp_path: Path) -> None:
     # GIVEN w0 did all of 1 s of busy time, all of it handler code on the one event loop
     counters = {"worker_tasks.w0": 100, "worker_busy_us.w0": 1_000_000}
@@ -665,3 +741,224 @@ def test_async_workers_running_handler_code_are_no_imbalance(tmp_path: Path) -> 
     assert found.cost is not None
     assert found.cost.value == pytest.approx(0.0)
     assert found.standing is Standing.INFORMATION
+
+
+def test_the_hand_back_is_counted_once_in_the_round_trips_it_belongs_to(tmp_path: Path) -> None:
+    # GIVEN a connection thread that spends most of its busy time handing results back
+    thread = [([builders.THREAD, builders.INSERT, builders.EXECUTE], 0.01)] * 30 + [
+        ([builders.THREAD, builders.HANDOFF], 0.01)
+    ] * 60
+    path = builders.write_json(
+        tmp_path / "p.speedscope.json",
+        builders.speedscope([("event loop", builders.LOOP_SAMPLES), ("aiosqlite", thread)]),
+    )
+    attribution = attribute(load_speedscope(path), profiler="pyinstrument", source=path.name)
+
+    def run_with(queue: dict[str, int]) -> RunAnalysis:
+        return builders.run_analysis(
+            attributions=(attribution,),
+            duration_s=2.0,
+            queue=queue,
+            latencies=calls(complete=100, claim=10),
+            sql=sql_hotspots(
+                [statement(0, "complete", "UPDATE tasks SET state='done'", 100, 10)], {}, {}
+            ),
+            round_trips=RoundTrips({"complete": 100, "claim": 10}, 100),
+        )
+
+    # WHEN no finding costs the trips (no setting batches them): the hand-back names the
+    # operation that makes the most calls, as information (the thread runs beside the loop)
+    (alone,) = handoff(run_with({}))
+    assert (alone.op, alone.cause, alone.standing) == (
+        "complete",
+        Cause.ROUND_TRIPS,
+        Standing.INFORMATION,
+    )
+    # AND when a round-trips finding costs them, the hand-back is part of its per-call
+    # overhead: information that names the same operation, never a second lead
+    (part,) = handoff(run_with({"ack_batch": 1}))
+    (trips,) = round_trips(run_with({"ack_batch": 1}))
+    assert part.op == trips.op == "complete"
+    assert part.standing is Standing.INFORMATION
+    assert trips.title in part.detail
+
+
+def test_lock_waits_are_a_share_of_the_workers_busy_time_not_of_their_idle_time() -> None:
+    # GIVEN 10 workers busy 0.2 s each in a 4 s step (mostly idle), 0.5 s waiting on locks
+    counters = {
+        "sqlite_busy_retries": 100,
+        "sqlite_busy_retries.claim": 100,
+        "lock_wait_us": 500_000,
+        "lock_wait_us.claim": 500_000,
+        "pool_wall_us": 4_000_000,
+    } | {f"worker_busy_us.w{i}": 200_000 for i in range(10)}
+    run = builders.run_analysis(
+        steps=(StepResult("10 workers", {"workers": 10}, {}, {}, counters),), duration_s=4.0
+    )
+    (found,) = contention(run)
+    # THEN it costs a quarter of what the workers did (not 0.5 / 40 s of their capacity)
+    assert found.cost is not None
+    assert found.cost.share == pytest.approx(0.25)
+
+
+def test_trips_of_calls_that_lost_inline_dispatch_belong_to_the_contention() -> None:
+    # GIVEN an invocation whose dbops run measured contention (20% of the workers' time) and
+    # whose throughput run's enqueues each paid a trip (47% of its run), none of them inline
+    def trips_run(run_id: str, inline: int) -> RunAnalysis:
+        return builders.run_analysis(
+            run_id=run_id, round_trips=RoundTrips({"enqueue": 3000}, 3000, inline=inline)
+        )
+
+    runs = {
+        "dbops": builders.run_analysis(run_id="dbops"),
+        "lost": trips_run("lost", inline=0),
+        "kept": trips_run("kept", inline=2500),
+    }
+    contended = dataclasses.replace(
+        finding("contention", Cause.CONTENTION, 0.2), op="claim", run_id="dbops"
+    )
+
+    def trips(run_id: str) -> Finding:
+        return dataclasses.replace(
+            finding("round-trips", Cause.ROUND_TRIPS, 0.47), op="enqueue", run_id=run_id
+        )
+
+    # WHEN the findings are consolidated and ranked
+    merged = ranked(consolidate([contended, trips("lost"), trips("kept")], runs))
+    by_run = {f.run_id: f for f in merged}
+    # THEN the trips of the run that lost inline dispatch are the contention's consequence
+    # (information that says so), while trips of calls that could run inline stay a cause
+    assert by_run["lost"].standing is Standing.INFORMATION
+    assert "no call ran inline" in by_run["lost"].title
+    assert contended.title in by_run["lost"].detail
+    assert by_run["kept"].standing is Standing.CAUSE
+    assert merged[0].run_id == "kept"
+    # AND with no contention in the invocation, they stay a cause too
+    (alone,) = consolidate([trips("lost")], runs)
+    assert alone.standing is Standing.CAUSE
+
+
+def test_few_row_statements_taking_milliseconds_on_the_loop_are_a_loop_hold() -> None:
+    # GIVEN 200 single-row inserts at 40 us and their 200 commits at 3 ms each (a sync per
+    # commit), run inline on the event loop
+    def run_with(inline: int, commit_ms: float) -> RunAnalysis:
+        return builders.run_analysis(
+            duration_s=1.0,
+            sql=sql_hotspots(
+                [
+                    statement(0, "enqueue", "INSERT INTO tasks (state) VALUES ('pending')", 200, 8),
+                    SqlStatement(1, "enqueue", "COMMIT", 200, 200 * commit_ms, 1, 2, 3, 4, 0),
+                ],
+                {},
+                {},
+            ),
+            round_trips=RoundTrips({"enqueue": 200}, 200, inline=inline),
+        )
+
+    (found,) = waiting_statements(run_with(inline=200, commit_ms=3.0))
+    # THEN enqueue holds the loop while SQLite waits: 0.6 s, 60% of the run
+    assert (found.op, found.cause) == ("enqueue", Cause.LOOP_HOLD)
+    assert "`COMMIT` 3 ms each" in found.title
+    assert found.cost is not None
+    assert found.cost.share == pytest.approx(0.6)
+    # AND the same statements on the connection threads hold no loop; fast ones wait for nothing
+    assert list(waiting_statements(run_with(inline=0, commit_ms=3.0))) == []
+    assert list(waiting_statements(run_with(inline=200, commit_ms=0.05))) == []
+    # AND a commit of a transaction that wrote many rows (claims of 100) does that work
+    claims = builders.run_analysis(
+        duration_s=1.0,
+        sql=sql_hotspots(
+            [
+                SqlStatement(
+                    0, "claim", "UPDATE tasks SET state = 'running'", 50, 5, 1, 2, 3, 4, 5000
+                ),
+                SqlStatement(1, "claim", "COMMIT", 50, 50.0, 1, 2, 3, 4, 0),
+            ],
+            {},
+            {},
+        ),
+        round_trips=RoundTrips({"claim": 50}, 5000, inline=50),
+    )
+    assert list(waiting_statements(claims)) == []
+
+
+def test_reading_every_ready_row_to_claim_one_is_a_scan_whatever_the_plan() -> None:
+    # GIVEN 300 claims of one task each, each reading 800 ready rows through an index
+    def run_with(rows_per_read: int, tasks: int) -> RunAnalysis:
+        return builders.run_analysis(
+            duration_s=1.0,
+            sql=sql_hotspots(
+                [
+                    SqlStatement(
+                        0,
+                        "claim",
+                        "SELECT id, priority FROM tasks WHERE id > 0",
+                        300,
+                        400.0,
+                        1,
+                        2,
+                        3,
+                        4,
+                        300 * rows_per_read,
+                    )
+                ],
+                {},
+                {},
+                Schema(TABLE, "schema.sql", snapshot=True),
+            ),
+            round_trips=RoundTrips({"claim": 300}, tasks),
+        )
+
+    (found,) = wide_reads(run_with(800, 300))
+    # THEN the claim reads far more than it takes: a scan, costing the statement's time
+    assert (found.op, found.cause) == ("claim", Cause.SQL_SCAN)
+    assert found.title.startswith("claim: reads 800 rows per execution to handle 1 task(s)")
+    assert found.cost is not None
+    assert found.cost.share == pytest.approx(0.4)
+    # AND claims of 100 tasks reading their 100 rows, or a few rows per claim, are no finding
+    assert list(wide_reads(run_with(100, 30_000))) == []
+    assert list(wide_reads(run_with(5, 300))) == []
+
+
+def test_work_after_acks_land_is_completion_work_even_when_a_claim_carried_them(
+    tmp_path: Path,
+) -> None:
+    # GIVEN acks that ride on a claim, and the bookkeeping after they land blocking in fsync
+    carried = ("TaskQueue.complete_acks_and_claim", "taskqueue/queue.py")
+    finished = ("TaskQueue._finished", "taskqueue/queue.py")
+    base: list[builders.Frame] = [builders.LOOP, builders.RUN_FOREVER, builders.WORKER, carried]
+    run = _profile(
+        tmp_path,
+        [
+            *[([*base, finished, ("fsync", "<built-in>")], 0.1)] * 30,
+            *[([*base, builders.CALL, builders.AWAIT], 0.1)] * 10,
+        ],
+    )
+    # WHEN the subtree rule runs
+    (found,) = subtree_findings(run)
+    # THEN it is complete's loop hold, not the claim's
+    assert (found.op, found.cause) == ("complete", Cause.LOOP_HOLD)
+
+
+def test_per_call_overhead_of_inline_calls_under_the_profiler_alone_is_information() -> None:
+    # GIVEN completes one task per call, 1 ms each of which 0.1 ms SQL, all run inline (no
+    # trip), with no bare run kept: the overhead is Python, inflated by the profiler's hook
+    def run_with(inline: int, bare: BareRun | None) -> RunAnalysis:
+        return builders.run_analysis(
+            queue={"ack_batch": 1},
+            latencies=calls(complete=100),
+            sql=sql_hotspots(
+                [statement(0, "complete", "UPDATE tasks SET state='done'", 100, 10)], {}, {}
+            ),
+            round_trips=RoundTrips({"complete": 100}, 100, inline=inline),
+            bare=bare,
+        )
+
+    (inline,) = round_trips(run_with(inline=100, bare=None))
+    assert inline.standing is Standing.INFORMATION
+    # AND calls that made trips, or overhead measured on the bare run, stay a cause
+    (tripped,) = round_trips(run_with(inline=0, bare=None))
+    assert tripped.standing is Standing.CAUSE
+    bare = BareRun(1.0, calls(complete=100), {"complete": 10.0})
+    (measured,) = round_trips(run_with(inline=100, bare=bare))
+    assert measured.standing is Standing.CAUSE

@@ -15,7 +15,9 @@ is none of :data:`DEFECT_CAUSES`), or the defect it claims costs under
 
 from __future__ import annotations
 
+import configparser
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -31,6 +33,15 @@ from .plants import Plant
 ROOT = Path(__file__).resolve().parents[2]
 SITE = Path(__file__).resolve().parent / "site"
 RUN_TIMEOUT_S = 300
+JOB_TIMEOUT_S = 1200
+"""A default-job command's limit: the default size under memray took 190 s on the loaded
+machine, and over 300 s with the suite running beside it."""
+TOX_INI = ROOT / "tox.ini"
+DEFAULT_JOB_SIZE = "default"
+"""The size of the default-job mode: ``default`` adds nothing to the tox env's commands (what
+a user gets); another size is appended as ``{posargs}`` (``--size smoke``)."""
+DEFAULT_JOBS = {"pyinstrument": "profile-cpu", "py-spy": "profile-cpu", "memray": "profile-mem"}
+"""The tox env a user runs for a plant of each profiler: the one whose #1 counts."""
 
 DEFECT_CAUSES = frozenset(
     {
@@ -63,6 +74,9 @@ class PlantOutcome:
     seconds: float
     processes: int = 0
     """Processes the plant was applied in (the run, its launcher, worker processes)."""
+    job: str = ""
+    """The tox env whose commands ran (default-job mode); empty for the plant's own run."""
+    attempt: int = 0
 
     @property
     def top_text(self) -> str:
@@ -141,7 +155,110 @@ def run_plant(plant: Plant, out_dir: Path, *, attempt: int = 0) -> PlantOutcome:
     top = top_finding(orjson.loads((run_dir / "findings.json").read_bytes()))
     ok, reason = judge(plant, top)
     processes = len(log.read_text().splitlines()) if log.exists() else 0
-    return PlantOutcome(plant, run_dir, top, ok, reason, time.perf_counter() - started, processes)
+    seconds = time.perf_counter() - started
+    return PlantOutcome(plant, run_dir, top, ok, reason, seconds, processes, attempt=attempt)
+
+
+def default_job_commands(env: str, posargs: list[str], out_dir: Path) -> list[list[str]]:
+    """The ``commands`` of tox env ``env``, read from ``tox.ini`` so they cannot drift: each
+    ``queueprof`` becomes this interpreter's ``-m queueprof``, ``{posargs}`` becomes
+    ``posargs``, and every command reads and writes run folders in ``out_dir``."""
+    config = configparser.ConfigParser(interpolation=None)
+    config.read(TOX_INI, encoding="utf-8")
+    section = f"testenv:{env}"
+    if not config.has_option(section, "commands"):
+        raise RuntimeError(f"{TOX_INI}: no [{section}] with commands")
+    commands = []
+    for line in config.get(section, "commands").splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        words: list[str] = []
+        for word in shlex.split(line):
+            words += posargs if word == "{posargs}" else [word]
+        if words[0] != "queueprof" or len(words) < 2:
+            raise RuntimeError(f"{TOX_INI} [{section}]: not a queueprof command: {line}")
+        where = "--traces" if words[1] == "analyze" else "--out"
+        commands.append([sys.executable, "-m", *words, where, str(out_dir)])
+    return commands
+
+
+def run_default_job(
+    plant: Plant, out_dir: Path, *, attempt: int = 0, size: str = DEFAULT_JOB_SIZE
+) -> PlantOutcome:
+    """Run ``plant`` through the tox env a user runs for it (:data:`DEFAULT_JOBS`): every run
+    command with the plant applied, at ``size``, and the env's ``analyze`` without it; judge
+    the combined report's #1. The plant's own params, queue strategy and profiler are not
+    used: the default job is what counts."""
+    started = time.perf_counter()
+    env_name = DEFAULT_JOBS[plant.profiler]
+    folder = out_dir / f"{plant.name}-job-{attempt}"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    log = folder / "plant-log"
+    posargs = ["--quiet"] if size == DEFAULT_JOB_SIZE else ["--size", size, "--quiet"]
+    commands = default_job_commands(env_name, posargs, folder)
+    for command in commands:
+        analysing = command[3] == "analyze"
+        env = _env() if analysing else _env(plant_name=plant.name, log=log)
+        done = subprocess.run(
+            command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=JOB_TIMEOUT_S
+        )
+        if done.returncode != 0:
+            raise RuntimeError(
+                f"plant {plant.name} ({env_name}): `{shlex.join(command[2:])}` exited "
+                f"{done.returncode}:\n{done.stderr[-3000:]}\n{done.stdout[-2000:]}"
+            )
+    if not plant.control and not log.exists():
+        raise RuntimeError(f"plant {plant.name}: sitecustomize never applied it (no {log})")
+    combined = sorted(folder.glob("analysis-*/findings.json"))
+    runs = [f for f in folder.glob("*/findings.json") if not f.parent.name.startswith("analysis-")]
+    found = combined[-1] if combined else (runs[0] if len(runs) == 1 else None)
+    if found is None:
+        raise RuntimeError(f"plant {plant.name}: no combined findings.json in {folder}")
+    top = top_finding(orjson.loads(found.read_bytes()))
+    ok, reason = judge(plant, top)
+    processes = len(log.read_text().splitlines()) if log.exists() else 0
+    seconds = time.perf_counter() - started
+    return PlantOutcome(plant, found.parent, top, ok, reason, seconds, processes, env_name, attempt)
+
+
+def reanalyse(plant: Plant, out_dir: Path, *, attempt: int = 0, job: bool = False) -> PlantOutcome:
+    """Judge again the run folders an earlier :func:`run_plant` (or, ``job``,
+    :func:`run_default_job`) left in ``out_dir``, analysed afresh by this checkout: what the
+    current rules say of the same runs, with no new run (the analysis needs the folder only)."""
+    started = time.perf_counter()
+    if job:
+        folder = out_dir / f"{plant.name}-job-{attempt}"
+        runs = [m.parent for m in folder.glob("*/manifest.json")]
+        runs = [r for r in runs if not r.name.startswith("analysis-")]
+        env_name = DEFAULT_JOBS[plant.profiler]
+        command = ["analyze", "--latest", str(len(runs)), "--traces", str(folder)]
+    else:
+        folder = out_dir / f"{plant.name}-{attempt}"
+        runs = [folder]
+        env_name = ""
+        command = ["analyze", str(folder)]
+    if not runs or not all((r / "manifest.json").is_file() for r in runs):
+        raise RuntimeError(f"plant {plant.name}: no run folder to reanalyse in {folder}")
+    analysed = subprocess.run(
+        [sys.executable, "-m", "queueprof", *command, "--format", "json"],
+        cwd=ROOT,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT_S,
+    )
+    if analysed.returncode != 0:
+        raise RuntimeError(f"plant {plant.name}: `queueprof analyze` failed:\n{analysed.stderr}")
+    combined = sorted(folder.glob("analysis-*/findings.json"))
+    found = combined[-1] if combined and len(runs) > 1 else runs[0] / "findings.json"
+    top = top_finding(orjson.loads(found.read_bytes()))
+    ok, reason = judge(plant, top)
+    log = folder / "plant-log" if job else out_dir / f"{plant.name}-{attempt}.plant-log"
+    processes = len(log.read_text().splitlines()) if log.exists() else 0
+    seconds = time.perf_counter() - started
+    return PlantOutcome(plant, found.parent, top, ok, reason, seconds, processes, env_name, attempt)
 
 
 def top_finding(document: dict[str, Any]) -> dict[str, Any] | None:

@@ -162,3 +162,24 @@ def test_an_enqueue_many_retried_after_busy_stores_each_task_once_and_due_now(
     rows = task_rows(db_path)
     assert [r.id for r in rows] == ids
     assert [r.run_at for r in rows] == [clock.now, clock.now + 5.0]
+
+
+def test_sqlite_busy_handler_waits_count_as_lock_wait(db_path: Path) -> None:
+    # GIVEN SQLite's own busy handler (busy_timeout_ms=40): each attempt sleeps inside sqlite3
+    # for up to 40 ms before it gives up with SQLITE_BUSY, where the retry loop cannot see it
+    config = QueueConfig(busy_timeout_ms=40, busy_backoff_max_ms=1)
+
+    async def scenario() -> tuple[int, int]:
+        async with TaskQueue(db_path, config) as queue:
+            # WHEN another writer holds the lock through at least two such attempts
+            with write_lock(db_path):
+                pending = asyncio.ensure_future(queue.enqueue("noop", "waited"))
+                await _until(lambda: queue.stats.busy_retries["enqueue"] >= 2, "two retries")
+            await pending
+            return queue.stats.busy_retries["enqueue"], queue.stats.busy_wait_ns["enqueue"]
+
+    retries, waited_ns = asyncio.run(scenario())
+    # THEN the handler's sleeps are in the lock wait: about 40 ms per attempt given up, far
+    # above the retry loop's own sleeps (at most 1 ms each)
+    assert retries >= 2
+    assert waited_ns >= retries * 35_000_000, (retries, waited_ns)
