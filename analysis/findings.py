@@ -715,15 +715,26 @@ def subtree_findings(run: RunAnalysis) -> Iterable[Finding]:
                 f"Take the blocking call out of {op} (an await, asyncio.to_thread, or move it "
                 "off the request path): while it runs, no other worker's call proceeds."
             )
+            client = _database_client((tree.function, *tree.chain))
+            if client:
+                recommendation += (
+                    f" It is {client} waiting for the database server's reply: use the "
+                    "library's async API, or run its calls on a thread."
+                )
             cause = Cause.LOOP_HOLD
         else:
             title = (
                 f"{op}: {name} takes {_pct(seconds / tree.op_running)} of {op}'s running time "
                 f"{where} ({_s(seconds)} inclusive, {_pct(share)} of the thread)"
             )
+            client = _database_client((tree.function, *tree.chain))
             recommendation = (
-                f"Make {tree.function.function} cheaper or call it less: it is not SQL and not "
-                f"the trip to SQLite, it is work {op} does on every call."
+                f"Most of it is {client} waiting for the database server's reply: the round "
+                f"trip, not work in Python. Make fewer trips per {op} call (batch its "
+                "statements into one) or bring the server closer."
+                if client
+                else f"Make {tree.function.function} cheaper or call it less: it is not SQL and "
+                f"not the trip to SQLite, it is work {op} does on every call."
             )
             cause = Cause.HOT_SUBTREE
             # Inside the store it runs within the operation's transaction, holding SQLite's
@@ -1702,19 +1713,53 @@ def waiting_operations(run: RunAnalysis) -> Iterable[Finding]:
         if not rows:
             continue
         share = waited_total / loop.total
+        waited_for, trip = _waited_for(run)
         yield Finding(
             key=f"waiting-{attribution.profiler}",
             cause=Cause.WAITING,
-            title=f"operations spend most of their event-loop time waiting for the connection "
-            f"thread ({_pct(share)} of the loop's time)",
+            title=f"operations spend most of their event-loop time waiting for {waited_for} "
+            f"({_pct(share)} of the loop's time)",
             detail=f"{attribution.profiler} ({attribution.source}): " + "; ".join(rows) + ". "
-            "The part of a wait the thread did not spend on the operation is the trip there and "
-            "back and time queued behind other calls.",
+            f"The part of a wait {trip}.",
             evidence=(
                 Evidence("waiting share of the loop", share, "fraction", attribution.source),
             ),
             cost=Cost(waited_total, _unit(loop.unit), share, Measure.WALL),
         )
+
+
+_DATABASE_CLIENTS = ("asyncpg", "psycopg", "psycopg2", "pymysql", "aiomysql", "asyncmy")
+"""Client libraries whose frames in a hot subtree are the wait for a server's reply."""
+
+
+def _database_client(chain: Sequence[FunctionTime]) -> str | None:
+    """The database client library the deepest frames of ``chain`` belong to, if any."""
+    for function in reversed(chain):
+        parts = (function.file or "").replace("\\", "/").split("/")
+        for client in _DATABASE_CLIENTS:
+            if client in parts:
+                return client
+    return None
+
+
+def _waited_for(run: RunAnalysis) -> tuple[str, str]:
+    """What a run's operations wait on, and what of a wait is not the operation's own work."""
+    backend = str(run.queue.get("backend", ""))
+    if backend.startswith(("postgresql://", "postgres://")):
+        return "the PostgreSQL server", (
+            "the server did not spend running the statement is the network round trip, the "
+            "commit's flush and time queued behind other sessions' locks"
+        )
+    if run.workload == "comparison":
+        # Other people's queues: a SQLite library's thread, or a server's reply.
+        return "their database connection (a thread or a server)", (
+            "the database did not spend on the operation is the trip there and back and time "
+            "queued behind other calls"
+        )
+    return "the connection thread", (
+        "the thread did not spend on the operation is the trip there and back and time "
+        "queued behind other calls"
+    )
 
 
 RULES: tuple[Callable[[RunAnalysis], Iterable[Finding]], ...] = (

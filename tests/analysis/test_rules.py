@@ -13,7 +13,7 @@ import numpy as np
 import orjson
 import pytest
 
-from analysis.attribution import attribute
+from analysis.attribution import Attribution, CategoryTime, RoleAttribution, attribute
 from analysis.findings import (
     consolidate,
     contention,
@@ -27,6 +27,7 @@ from analysis.findings import (
     sql_plans,
     statements_per_call,
     subtree_findings,
+    waiting_operations,
     waiting_statements,
     wide_reads,
     worker_imbalance,
@@ -52,8 +53,9 @@ from analysis.model import (
     Support,
     ranked,
 )
+from analysis.operations import Category
 from analysis.output import report_folder, write_reports
-from analysis.profile import Frame
+from analysis.profile import Frame, ThreadRole
 from analysis.render import Format
 from analysis.sqlplan import CHECKOUT_SCHEMA, Schema, explain, load_schema, suggest_index
 from runs import LatencySummary, StepResult, Verdict
@@ -962,3 +964,47 @@ def test_per_call_overhead_of_inline_calls_under_the_profiler_alone_is_informati
     bare = BareRun(1.0, calls(complete=100), {"complete": 10.0})
     (measured,) = round_trips(run_with(inline=100, bare=bare))
     assert measured.standing is Standing.CAUSE
+
+
+def test_a_subtree_inside_a_database_client_is_the_trip_to_its_server(tmp_path: Path) -> None:
+    # GIVEN enqueue's time inside psycopg's wait for a PostgreSQL server's reply
+    base: list[builders.Frame] = [builders.LOOP, builders.RUN_FOREVER, builders.ENQUEUE]
+    defer: builders.Frame = ("batch_defer_jobs_async", "/venv/lib/procrastinate/manager.py")
+    wait: builders.Frame = ("Cursor._execute_gen", "/venv/lib/psycopg/cursor_async.py")
+    run = _profile(
+        tmp_path,
+        [
+            *[([*base, defer, wait], 0.2)] * 30,
+            *[(base, 0.05)] * 10,
+            *[([builders.LOOP, builders.RUN_FOREVER, builders.SELECT], 0.1)] * 10,
+        ],
+    )
+    # WHEN the subtree rule runs
+    (found,) = subtree_findings(run)
+    # THEN it names enqueue and says the time is the round trip, not Python work or SQLite
+    assert found.op == "enqueue"
+    assert "psycopg waiting for the database server's reply" in found.recommendation
+    assert "SQLite" not in found.recommendation
+
+
+def test_waiting_for_a_postgres_server_is_not_called_a_connection_thread() -> None:
+    # GIVEN a run on the PostgreSQL backend whose enqueue waits most of its loop time
+    loop = RoleAttribution(
+        role=ThreadRole.EVENT_LOOP,
+        threads=1,
+        unit="seconds",
+        total=10.0,
+        samples=1000,
+        categories=(CategoryTime(Category.ENQUEUE, wall=8.0, wait=6.0, share=0.8, samples=800),),
+    )
+    attribution = Attribution("pyinstrument", "p.speedscope.json", (loop,))
+    for backend, words in (
+        ("postgresql://127.0.0.1/test", "waiting for the PostgreSQL server"),
+        (None, "waiting for the connection thread"),
+    ):
+        queue = {"backend": backend} if backend else {}
+        run = builders.run_analysis(attributions=(attribution,), duration_s=10.0, queue=queue)
+        # WHEN the waiting rule runs
+        (found,) = waiting_operations(run)
+        # THEN its words name what the queue waits on
+        assert words in found.title
