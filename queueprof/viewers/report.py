@@ -22,7 +22,12 @@ def print_view(console: Console, result: ViewResult) -> None:
     )
     if result.shown:
         shown = ", ".join(result.shown)
-        console.print(f"    shows {len(result.shown)}: {terminal_text(shown)}", highlight=False)
+        # One line however long: a track's name is never split across lines.
+        console.print(
+            f"    shows {len(result.shown)}: {terminal_text(shown)}",
+            highlight=False,
+            soft_wrap=True,
+        )
     for url in result.blocked:
         console.print(f"    blocked (not needed): {terminal_text(url)}", highlight=False)
     for problem in result.problems:
