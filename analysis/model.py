@@ -127,6 +127,10 @@ class Support:
 MIN_LEADING_SHARE = 0.03
 """A cause costing less than this share of its run's measure is ranked with the information:
 on a clean run every operation has some cost, and the largest of them is not an alarm."""
+MIN_LEADING_SECONDS = 0.01
+"""A cause costing less than this many seconds of its run is ranked with the information
+whatever its share: in a run of a tenth of a second, one scheduler hiccup on a shared machine
+is a few milliseconds and several percent, and no change to the queue would win it back."""
 
 
 class Standing(StrEnum):
@@ -178,6 +182,8 @@ class Finding:
         if self.support is not None and not self.support.sufficient:
             return Standing.INSUFFICIENT
         if self.cause in INFORMATION or self.cost is None or self.cost.share < MIN_LEADING_SHARE:
+            return Standing.INFORMATION
+        if self.cost.unit == "s" and self.cost.value < MIN_LEADING_SECONDS:
             return Standing.INFORMATION
         return Standing.CAUSE
 

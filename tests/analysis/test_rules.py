@@ -115,6 +115,21 @@ def test_ranking_is_by_cost_and_a_finding_below_its_floor_never_leads() -> None:
     assert order[2].standing is Standing.INFORMATION
 
 
+def test_a_few_milliseconds_of_a_tiny_run_are_information_whatever_their_share() -> None:
+    # GIVEN two imbalances of 4% of their runs: 3.5 ms of a smoke run, 0.2 s of a longer one
+    tiny = dataclasses.replace(
+        finding("tiny", Cause.WORKER_IMBALANCE, 0.04), cost=Cost(0.0035, "s", 0.04)
+    )
+    real = dataclasses.replace(
+        finding("real", Cause.WORKER_IMBALANCE, 0.04), cost=Cost(0.2, "s", 0.04)
+    )
+    # WHEN ranked
+    order = ranked([tiny, real])
+    # THEN the longer one leads as a cause and the milliseconds are information
+    assert [f.key for f in order] == ["real", "tiny"]
+    assert (order[0].standing, order[1].standing) == (Standing.CAUSE, Standing.INFORMATION)
+
+
 # -- plans ----------------------------------------------------------------------------------
 
 
