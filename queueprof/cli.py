@@ -694,7 +694,7 @@ def analyze_command(args: argparse.Namespace, argv: Sequence[str]) -> int:
     combined = [p for p in written if folder is not None and p.parent == folder]
     print_closing(
         console,
-        findings=[(f.title, f.run_id) for f in result.findings],
+        findings=[(f.title, f.run_id, (f.cause, f.op)) for f in result.findings],
         report=next((p for p in combined if p.suffix == ".html"), None),
         run_reports=len({p.parent for p in written} - {folder}),
         folders=folders,

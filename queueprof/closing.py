@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import shlex
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,6 +50,28 @@ class Opened:
     paths: tuple[Path, ...]
 
 
+def collapse_alike(
+    findings: Sequence[tuple[str, str | None, Hashable]],
+) -> list[tuple[str, str | None]]:
+    """``findings`` as (title, run id, group) in ranked order, each group once: its first
+    finding, saying how many more alike (the same cause in the same operation, from another
+    profiler or run) the report lists."""
+    first: dict[Hashable, int] = {}
+    alike: list[int] = []
+    kept: list[tuple[str, str | None]] = []
+    for title, run_id, group in findings:
+        if group in first:
+            alike[first[group]] += 1
+            continue
+        first[group] = len(kept)
+        kept.append((title, run_id))
+        alike.append(0)
+    return [
+        (f"{title} [+{more} alike in the report]" if more else title, run_id)
+        for (title, run_id), more in zip(kept, alike, strict=True)
+    ]
+
+
 def artifacts_by_kind(folders: Sequence[Path]) -> list[Opened]:
     """Each kind of :data:`ARTIFACT_KINDS` that the runs in ``folders`` hold, with its files
     in the runs' order. A run folder without a readable manifest adds nothing (the analysis
@@ -69,16 +91,17 @@ def artifacts_by_kind(folders: Sequence[Path]) -> list[Opened]:
 def print_closing(
     console: Console,
     *,
-    findings: Sequence[tuple[str, str | None]],
+    findings: Sequence[tuple[str, str | None, Hashable]],
     report: Path | None,
     run_reports: int,
     folders: Sequence[Path],
     quiet: bool,
 ) -> None:
-    """Draw the block: ``findings`` are (title, run id) in ranked order, ``report`` the one
+    """Draw the block: ``findings`` are (title, run id, group) in ranked order (alike ones,
+    of one group, shown once: :func:`collapse_alike`), ``report`` the one
     file to open (None when no report file was written), ``run_reports`` how many run
     folders got their own report beside the combined one."""
-    shown = findings[: TOP_FINDINGS_QUIET if quiet else TOP_FINDINGS]
+    shown = collapse_alike(findings)[: TOP_FINDINGS_QUIET if quiet else TOP_FINDINGS]
     console.print()
     console.rule("[bold]what to open[/bold]", align="left")
     if shown:

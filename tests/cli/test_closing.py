@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from queueprof.closing import TOP_FINDINGS, TOP_FINDINGS_QUIET, print_closing
+from queueprof.closing import TOP_FINDINGS, TOP_FINDINGS_QUIET, collapse_alike, print_closing
 from tests.cli.test_cli import queueprof
 
 
@@ -17,7 +17,7 @@ def _closing(tmp_path: Path, *, quiet: bool, findings: int = 8, **env: str) -> s
     buffer = io.StringIO()
     print_closing(
         Console(file=buffer, width=200, color_system=None),
-        findings=[(f"finding {n}", f"run{n}") for n in range(1, findings + 1)],
+        findings=[(f"finding {n}", f"run{n}", n) for n in range(1, findings + 1)],
         report=tmp_path / "analysis-x" / "report.html",
         run_reports=2,
         folders=[tmp_path / "missing-run"],
@@ -90,3 +90,19 @@ def test_analyze_ends_with_one_block_instead_of_a_line_per_file(tmp_path: Path) 
     for short in (quiet, as_tox):
         assert "queueprof analysis of" not in short.stdout
         assert "next:" not in short.stdout
+
+
+def test_alike_findings_show_once_saying_how_many_more_the_report_lists() -> None:
+    # GIVEN where the time goes from two profilers and two runs, and one other cause
+    loop = ("profile", "enqueue")
+    findings = [
+        ("enqueue takes the most event-loop wall time: 69% (py-spy)", "r1", loop),
+        ("enqueue takes the most event-loop wall time: 66% (pyinstrument)", "r2", loop),
+        ("claim: full table scan", "r1", ("sql-scan", "claim")),
+        ("enqueue takes the most event-loop wall time: 38% (pyinstrument)", "r3", loop),
+    ]
+    # WHEN collapsed for the closing block
+    shown = collapse_alike(findings)
+    # THEN each group shows once, in rank order, its first saying how many more are alike
+    first = "enqueue takes the most event-loop wall time: 69% (py-spy) [+2 alike in the report]"
+    assert shown == [(first, "r1"), ("claim: full table scan", "r1")]
