@@ -588,6 +588,7 @@ def consolidate(findings: Sequence[Finding], runs: Mapping[str, RunAnalysis]) ->
         for f in findings
         if f.cause is Cause.LOOP_HOLD and _share_of_op(f) > BLOCKING_SHARE
     }
+    findings = _collisions_own_their_waits(findings, runs)
     contended = next(
         (
             f
@@ -638,17 +639,75 @@ def _on_loop(f: Finding) -> bool:
     return ThreadRole.EVENT_LOOP.value.replace(" ", "-") in f.key
 
 
-def _trips_for_lost_inline(f: Finding, run: RunAnalysis) -> bool:
-    """True for a round-trips finding of a run where no call ran inline although its
-    dispatch (``auto``, the default) runs short calls on the event loop: something turned
-    inline dispatch off, and each call paid a trip it would not have."""
+def _lost_inline(run: RunAnalysis) -> bool:
+    """True for a SQLite run where no call ran inline although its dispatch (``auto``, the
+    default) runs short calls on the event loop: something turned inline dispatch off, and
+    each call paid a trip to a connection thread it would not have."""
     trips = run.round_trips
     return (
-        f.key == "round-trips"
-        and trips is not None
+        trips is not None
         and trips.inline == 0
+        and sum(trips.calls.values()) > 0
         and str(run.queue.get("dispatch", "auto")) == "auto"
+        and not str(run.queue.get("backend", "")).startswith(("postgresql://", "postgres://"))
     )
+
+
+def _trips_for_lost_inline(f: Finding, run: RunAnalysis) -> bool:
+    """True for a round-trips finding of a run that lost inline dispatch."""
+    return f.key == "round-trips" and _lost_inline(run)
+
+
+def _collisions_own_their_waits(
+    findings: Sequence[Finding], runs: Mapping[str, RunAnalysis]
+) -> list[Finding]:
+    """Writers that collide (SQLITE_BUSY retries) in a workload whose calls lost inline
+    dispatch: the event loop's wait for the connection threads is what the collision costs
+    beyond the lock waits the queue counted, because the queue gives up inline dispatch for
+    writers that contend. The contention finding takes the larger cost and names the wait;
+    the wait finding stays as information that points to it."""
+
+    def workload(f: Finding) -> str | None:
+        run = runs.get(f.run_id or "")
+        return run.workload if run is not None and _lost_inline(run) else None
+
+    out = list(findings)
+    for i, contention in enumerate(out):
+        where = workload(contention)
+        if contention.cause is not Cause.CONTENTION or where is None or not contention.sufficient:
+            continue
+        waits = [
+            (j, f)
+            for j, f in enumerate(out)
+            if f.cause is Cause.WAITING and f.cost is not None and workload(f) == where
+        ]
+        if not waits:
+            continue
+        j, wait = max(waits, key=lambda jf: jf[1].cost.share if jf[1].cost else 0.0)
+        assert wait.cost is not None
+        if contention.cost is not None and contention.cost.share >= wait.cost.share:
+            continue
+        share = _pct(wait.cost.share)
+        out[i] = dataclasses.replace(
+            contention,
+            cost=wait.cost,
+            title=f"{contention.title}; no call ran inline, so operations waited for their "
+            f"connection threads {share} of the loop's time",
+            detail=contention.detail + " No call ran inline although dispatch=auto runs short "
+            "calls on the event loop: the queue sends every call to a connection thread for "
+            "writers that contend, and the event loop waited for those threads "
+            f'{share} of its time ("{wait.title}"). The profile shows the collision there '
+            "more than in the lock waits counted above, so that wait is this finding's cost: "
+            "with one shared connection these calls run inline, and what is left of the wait "
+            "is their statements' own time.",
+        )
+        out[j] = dataclasses.replace(
+            wait,
+            cost=None,
+            title=f"{wait.title}: the cost of the writers' collision, reported with it",
+            detail=wait.detail + f' Counted in "{out[i].title}".',
+        )
+    return out
 
 
 def _owned_by_contention(f: Finding, contention: Finding) -> Finding:

@@ -855,6 +855,48 @@ def test_trips_of_calls_that_lost_inline_dispatch_belong_to_the_contention() -> 
     assert alone.standing is Standing.CAUSE
 
 
+def test_writers_that_collide_own_the_loops_wait_for_their_threads() -> None:
+    # GIVEN a run whose writers collided (SQLITE_BUSY retries, lock waits 2% of the workers'
+    # time) and whose calls all lost inline dispatch, the event loop waiting 45% of its time
+    # for the connection threads
+    def run(run_id: str, dispatch: str) -> RunAnalysis:
+        return builders.run_analysis(
+            run_id=run_id,
+            queue={"dispatch": dispatch},
+            round_trips=RoundTrips({"enqueue": 4000, "claim": 3000}, 6000, inline=0),
+        )
+
+    runs = {"lost": run("lost", "auto"), "chosen": run("chosen", "thread")}
+
+    def pair(run_id: str) -> list[Finding]:
+        collided = dataclasses.replace(
+            finding("contention", Cause.CONTENTION, 0.02), op="enqueue", run_id=run_id
+        )
+        waiting = dataclasses.replace(
+            finding("waiting-pyinstrument", Cause.WAITING, 0.45), run_id=run_id
+        )
+        return [collided, waiting]
+
+    # WHEN the findings are consolidated and ranked
+    merged = ranked(consolidate(pair("lost"), runs))
+    # THEN the contention leads, as a cause costing the loop's wait, and names that wait
+    assert merged[0].cause is Cause.CONTENTION
+    assert merged[0].standing is Standing.CAUSE
+    assert merged[0].cost is not None
+    assert merged[0].cost.share == pytest.approx(0.45)
+    assert "no call ran inline" in merged[0].title
+    # AND the wait stays as information that points to it, with no cost of its own
+    (wait,) = [f for f in merged if f.cause is Cause.WAITING]
+    assert wait.cost is None
+    assert merged[0].title in wait.detail
+    # AND where the user chose thread dispatch, the wait is not the collision's to claim
+    chosen = ranked(consolidate(pair("chosen"), runs))
+    assert chosen[0].cause is Cause.WAITING
+    # AND with no collision, the wait is left as it was
+    (alone,) = consolidate(pair("lost")[1:], runs)
+    assert alone == pair("lost")[1]
+
+
 def test_few_row_statements_taking_milliseconds_on_the_loop_are_a_loop_hold() -> None:
     # GIVEN 200 single-row inserts at 40 us and their 200 commits at 3 ms each (a sync per
     # commit), run inline on the event loop
