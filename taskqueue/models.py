@@ -5,7 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import partial
+from itertools import repeat
+from operator import itemgetter
 from typing import Any, NamedTuple
+
+import orjson
 
 
 class TaskState(StrEnum):
@@ -57,6 +61,81 @@ new_task = partial(tuple.__new__, Task)
 """``new_task((id, type, payload, priority, attempts, max_attempts, worker, lease_until))``:
 a :class:`Task` from a claimed row in one C call, without ``Task.__new__``'s argument
 handling (the fields come in their order)."""
+
+
+_ID = itemgetter(0)
+_PAYLOAD = itemgetter(2)
+_PRIORITY = itemgetter(3)
+
+
+@dataclass(frozen=True, slots=True)
+class BadPayload:
+    """A claimed row whose stored payload is not JSON: the store dead-letters it."""
+
+    id: int
+    attempts: int
+    reason: str
+
+
+def claimed_tasks(
+    rows: list[Any], worker: str, lease_until: float
+) -> tuple[list[Task], list[BadPayload]]:
+    """Tasks from claimed rows ``(id, type, payload text, priority, attempts, max_attempts)``,
+    highest priority first, then oldest (RETURNING's order is unspecified), and the rows whose
+    payload is not JSON (changed outside the queue), for the store to dead-letter.
+
+    Two sorts with C-level keys instead of one with a Python key per task: the second is
+    stable, also with ``reverse``, so equal priorities stay in id order. The payloads are
+    decoded as one JSON array: one call per claim, not one per task (each call is also an
+    event for every profiler's hook). Sorts ``rows`` in place."""
+    if not rows:
+        return [], []
+    if len(rows) > 1:
+        rows.sort(key=_ID)
+        rows.sort(key=_PRIORITY, reverse=True)
+    try:
+        payloads = orjson.loads("[" + ",".join(map(_PAYLOAD, rows)) + "]")
+        if len(payloads) != len(rows):
+            raise ValueError("a payload holds more than one JSON value")
+    except (ValueError, TypeError):  # orjson.JSONDecodeError is a ValueError
+        return _claimed_one_by_one(rows, worker, lease_until)
+    # Laid out column by column with C iterators: no bytecode per task (see sql.py).
+    ids, types, _, priorities, attempts, max_attempts = zip(*rows, strict=True)
+    fields = zip(
+        ids,
+        types,
+        payloads,
+        priorities,
+        attempts,
+        max_attempts,
+        repeat(worker),
+        repeat(lease_until),
+        strict=False,
+    )
+    return list(map(new_task, fields)), []
+
+
+def _claimed_one_by_one(
+    rows: list[Any], worker: str, lease_until: float
+) -> tuple[list[Task], list[BadPayload]]:
+    """Claimed rows, one payload at a time, when the batch did not decode: a row whose stored
+    payload is not JSON is set aside with the reason instead of failing the whole claim on
+    every retry."""
+    tasks, bad = [], []
+    for id_, type_, text, priority, attempts, max_attempts in rows:
+        try:
+            payload = orjson.loads(text)
+        except (orjson.JSONDecodeError, TypeError) as error:
+            reason = (
+                f"stored payload is not JSON ({error}): the row was changed outside the "
+                "queue; dead-lettered when claimed, enqueue the task again"
+            )
+            bad.append(BadPayload(id_, attempts, reason))
+            continue
+        tasks.append(
+            new_task((id_, type_, payload, priority, attempts, max_attempts, worker, lease_until))
+        )
+    return tasks, bad
 
 
 @dataclass(frozen=True, slots=True)

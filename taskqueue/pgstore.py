@@ -8,8 +8,6 @@ run (:meth:`PgStore._fetch`, :meth:`PgStore._execute`), so the SQL capture sees 
 from __future__ import annotations
 
 from collections.abc import Callable
-from itertools import repeat
-from operator import itemgetter
 from time import perf_counter_ns
 from typing import Any
 
@@ -18,7 +16,7 @@ import orjson
 
 from . import pgsql, sql
 from .config import PgClaim
-from .models import ReclaimResult, Task, TaskState, TaskStatus, new_task
+from .models import ReclaimResult, Task, TaskState, TaskStatus, claimed_tasks
 from .stats import SqlSample
 from .store import AckRow
 
@@ -171,52 +169,12 @@ class PgStore:
     async def _tasks(
         self, conn: asyncpg.Connection, rows: list[Any], worker: str, lease_until: float
     ) -> list[Task]:
-        """Tasks from claimed rows, highest priority first, then oldest; the payloads are
-        decoded as one JSON array. A row whose payload is not JSON (changed outside the
-        queue) is dead-lettered with the reason, and the others are returned."""
-        if not rows:
-            return []
-        rows = sorted(rows, key=_ID)
-        rows.sort(key=_PRIORITY, reverse=True)
-        try:
-            payloads = orjson.loads("[" + ",".join(map(_PAYLOAD, rows)) + "]")
-            if len(payloads) != len(rows):
-                raise ValueError("a payload holds more than one JSON value")
-        except (ValueError, TypeError):  # orjson.JSONDecodeError is a ValueError
-            return await self._tasks_one_by_one(conn, rows, worker, lease_until)
-        ids, types, _, priorities, attempts, max_attempts = zip(*rows, strict=True)
-        fields = zip(
-            ids,
-            types,
-            payloads,
-            priorities,
-            attempts,
-            max_attempts,
-            repeat(worker),
-            repeat(lease_until),
-            strict=False,
-        )
-        return list(map(new_task, fields))
-
-    async def _tasks_one_by_one(
-        self, conn: asyncpg.Connection, rows: list[Any], worker: str, lease_until: float
-    ) -> list[Task]:
-        tasks = []
-        for id_, type_, text, priority, attempts, max_attempts in rows:
-            try:
-                payload = orjson.loads(text)
-            except (orjson.JSONDecodeError, TypeError) as error:
-                reason = (
-                    f"stored payload is not JSON ({error}): the row was changed outside the "
-                    "queue; dead-lettered when claimed, enqueue the task again"
-                )
-                await self.fail(conn, id_, attempts, reason, False, 0.0)
-                continue
-            tasks.append(
-                new_task(
-                    (id_, type_, payload, priority, attempts, max_attempts, worker, lease_until)
-                )
-            )
+        """Tasks from claimed rows (:func:`claimed_tasks`); a row whose payload is not JSON
+        (changed outside the queue) is dead-lettered with the reason, and the others are
+        returned."""
+        tasks, bad = claimed_tasks(list(rows), worker, lease_until)
+        for row in bad:
+            await self.fail(conn, row.id, row.attempts, row.reason, False, 0.0)
         return tasks
 
     async def fail(
@@ -272,8 +230,3 @@ class PgStore:
     async def is_drained(self, conn: asyncpg.Connection) -> bool:
         rows = await self._fetch(conn, "status", pgsql.IS_DRAINED)
         return bool(rows[0][0])
-
-
-_ID = itemgetter(0)
-_PRIORITY = itemgetter(3)
-_PAYLOAD = itemgetter(2)

@@ -11,15 +11,13 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Sequence
-from itertools import repeat
-from operator import itemgetter
 from time import perf_counter_ns
 from typing import Any, TypeVar
 
 import orjson
 
 from . import sql
-from .models import ReclaimResult, Task, TaskState, TaskStatus, new_task
+from .models import ReclaimResult, Task, TaskState, TaskStatus, claimed_tasks
 from .stats import SqlSample, thread_label
 
 Params = Sequence[Any] | dict[str, Any]
@@ -205,57 +203,11 @@ class Store:
         return self._transaction("claim", "BEGIN IMMEDIATE", body)
 
     def _tasks(self, rows: list[Any], worker: str, lease_until: float) -> list[Task]:
-        """Tasks from claimed rows, highest priority first, then oldest (RETURNING's order is
-        unspecified). Two sorts with C-level keys instead of one with a Python key per task:
-        the second is stable, also with ``reverse``, so equal priorities stay in id order. The
-        payloads are decoded as one JSON array: one call per claim, not one per task (each
-        call is also an event for every profiler's hook)."""
-        if not rows:
-            return []
-        if len(rows) > 1:
-            rows.sort(key=_ID)
-            rows.sort(key=_PRIORITY, reverse=True)
-        try:
-            payloads = orjson.loads("[" + ",".join(map(_PAYLOAD, rows)) + "]")
-            if len(payloads) != len(rows):
-                raise ValueError("a payload holds more than one JSON value")
-        except (ValueError, TypeError):  # orjson.JSONDecodeError is a ValueError
-            return self._tasks_one_by_one(rows, worker, lease_until)
-        # Laid out column by column with C iterators: no bytecode per task (see sql.py).
-        ids, types, _, priorities, attempts, max_attempts = zip(*rows, strict=True)
-        fields = zip(
-            ids,
-            types,
-            payloads,
-            priorities,
-            attempts,
-            max_attempts,
-            repeat(worker),
-            repeat(lease_until),
-            strict=False,
-        )
-        return list(map(new_task, fields))
-
-    def _tasks_one_by_one(self, rows: list[Any], worker: str, lease_until: float) -> list[Task]:
-        """Claimed rows, one payload at a time: a row whose stored payload is not JSON (the file
-        was written by something else) is dead-lettered here, with the reason, instead of
-        failing the whole claim on every retry; the others are returned as tasks."""
-        tasks = []
-        for id_, type_, text, priority, attempts, max_attempts in rows:
-            try:
-                payload = orjson.loads(text)
-            except (orjson.JSONDecodeError, TypeError) as error:
-                reason = (
-                    f"stored payload is not JSON ({error}): the row was changed outside the "
-                    "queue; dead-lettered when claimed, enqueue the task again"
-                )
-                self.fail(id_, attempts, reason, retry=False, backoff_s=0.0)
-                continue
-            tasks.append(
-                new_task(
-                    (id_, type_, payload, priority, attempts, max_attempts, worker, lease_until)
-                )
-            )
+        """Tasks from claimed rows (:func:`claimed_tasks`); a row whose payload is not JSON
+        is dead-lettered with the reason, and the others are returned."""
+        tasks, bad = claimed_tasks(rows, worker, lease_until)
+        for row in bad:
+            self.fail(row.id, row.attempts, row.reason, retry=False, backoff_s=0.0)
         return tasks
 
     def fail(
@@ -327,6 +279,3 @@ class Store:
 
 
 _BEGIN = "BEGIN IMMEDIATE"
-_ID = itemgetter(0)
-_PRIORITY = itemgetter(3)
-_PAYLOAD = itemgetter(2)

@@ -173,3 +173,34 @@ def test_a_payload_changed_outside_the_queue_dead_letters_only_its_task(
     assert bad.error is not None
     assert "stored payload is not JSON" in bad.error
     assert stats.completed == 2
+
+
+@pytest.mark.parametrize("stored", ["{not json", "1,2"], ids=["garbage", "two-values"])
+def test_a_payload_changed_outside_a_postgres_queue_dead_letters_only_its_task(
+    pg_dsn: str, stored: str
+) -> None:
+    # GIVEN the same three tasks on PostgreSQL, the middle one's payload overwritten there
+    import asyncpg
+
+    async def scenario() -> tuple[list[tuple[str, int, str | None]], EngineStats]:
+        async with TaskQueue(pg_dsn) as queue:
+            await queue.enqueue_many([("noop", {"n": i}) for i in range(3)])
+        conn = await asyncpg.connect(pg_dsn)
+        try:
+            await conn.execute("UPDATE tasks SET payload = $1 WHERE id = 2", stored)
+            # WHEN an engine drains the queue
+            async with TaskQueue(pg_dsn) as queue:
+                stats = await WorkerEngine("w1", queue).run_until_empty()
+            rows = await conn.fetch("SELECT state, attempts, error FROM tasks ORDER BY id")
+        finally:
+            await conn.close()
+        return [(r["state"], r["attempts"], r["error"]) for r in rows], stats
+
+    rows, stats = asyncio.run(scenario())
+    # THEN that task is dead with the reason, and the others ran
+    (first, _, _), (state, attempts, error), (last, _, _) = rows
+    assert (first, last) == ("done", "done")
+    assert (state, attempts) == ("dead", 1)
+    assert error is not None
+    assert "stored payload is not JSON" in error
+    assert stats.completed == 2
