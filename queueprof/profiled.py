@@ -221,7 +221,7 @@ def _under(user_queue: str, profiler_queue: str) -> str:
     """
     try:
         items = keyvalue.overridden(
-            keyvalue.split_list(profiler_queue), keyvalue.split_list(user_queue)
+            keyvalue.split_pairs(profiler_queue), keyvalue.split_pairs(user_queue)
         )
     except keyvalue.KeyValueError:
         return ",".join(part for part in (profiler_queue, user_queue) if part)  # planning names it

@@ -7,6 +7,7 @@ true or false are decided here, once.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -86,6 +87,25 @@ def split_list(text: str) -> list[str]:
     items = [part.strip() for part in text.split(",")]
     if not all(items):
         raise KeyValueError(text, "items separated by single commas, none of them empty")
+    return items
+
+
+_STARTS_PAIR = re.compile(r"\s*[A-Za-z_][A-Za-z0-9_-]*\s*=")
+
+
+def split_pairs(text: str) -> list[str]:
+    """``a=1,b=2`` (the comma-joined form of ``--queue``) as its ``key=value`` items, where a
+    value may hold commas: a part that does not start with ``key=`` continues the value
+    before it. A PostgreSQL URL naming several hosts
+    (``backend=postgresql://h1,h2/db,pg_pool=5``) is one item, and so is a URL's query
+    (``...?host=a,b``: ``b`` starts no pair). Empty parts are refused as in
+    :func:`split_list`."""
+    items: list[str] = []
+    for part in split_list(text):
+        if items and not _STARTS_PAIR.match(part):
+            items[-1] = f"{items[-1]},{part}"
+        else:
+            items.append(part)
     return items
 
 

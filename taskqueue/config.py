@@ -269,7 +269,7 @@ class QueueConfig:
         known = {f.name: f for f in fields(cls)}
         changes: dict[str, Any] = {}
         try:
-            for pair in keyvalue.pairs(keyvalue.split_list(text)):
+            for pair in keyvalue.pairs(keyvalue.split_pairs(text)):
                 if pair.key not in known:
                     raise InvalidArgumentError(
                         f"unknown queue option {pair.key!r}; valid: {', '.join(known)}"

@@ -86,3 +86,18 @@ def test_given_items_replace_the_defaults_of_the_same_key() -> None:
     # AND defaults that repeat a key among themselves are still refused by the parser
     with pytest.raises(keyvalue.KeyValueError, match="each key once"):
         list(keyvalue.pairs(keyvalue.overridden(["a=1", "a=2"], [])))
+
+
+def test_a_postgres_url_with_several_hosts_is_one_queue_option() -> None:
+    # GIVEN a URL naming two hosts (libpq's form) and a query with a comma, between options
+    text = (
+        "backend=postgresql://app@10.0.0.1:5432,10.0.0.2:5432/queues?options=-c%20x=1,pg_pool=5,"
+        "claim_batch=10"
+    )
+    # WHEN it is parsed THEN the URL keeps its commas and the other options are their own
+    config = QueueConfig.parse(text)
+    assert config.backend == "postgresql://app@10.0.0.1:5432,10.0.0.2:5432/queues?options=-c%20x=1"
+    assert (config.pg_pool, config.claim_batch) == (5, 10)
+    # AND a part that starts no pair still fails, naming the value it ended up in
+    with pytest.raises(InvalidArgumentError, match=r"'1,oops'"):
+        QueueConfig.parse("claim_batch=1,oops")
