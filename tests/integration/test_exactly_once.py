@@ -75,8 +75,10 @@ def test_twenty_async_workers_run_every_task_exactly_once(
         connection=connection, claim_style=style, ack_batch=ack_batch, dispatch=dispatch
     )
     result = _drain_with_twenty_workers(db_path, config, executed)
-    if connection is PER_WORKER and dispatch is THREAD:
-        # Twenty writers on one file did collide: the queue retried SQLITE_BUSY itself.
+    if connection is PER_WORKER and dispatch is THREAD and ack_batch == 1:
+        # Twenty writers on one file did collide: the queue retried SQLITE_BUSY itself. (With
+        # acks riding on claims there are a tenth as many writes, and on a loaded machine the
+        # threads can take turns without one collision: once in CI, 0 retries.)
         assert sum(result.stats.busy_retries.values()) > 0
 
 
