@@ -20,10 +20,11 @@ server keep theirs); when it does not, the file says why. Both files are written
 "state", "wait_event", "count", "blocked_by": {op: count}}]}``.
 
 ``pg-statements.json``: ``{"schema_version": 1, "available": bool, "reason": str | null,
-"statements": [{"op", "statement", "query", "calls", "total_exec_ms", "mean_exec_ms",
+"statements": [{"op", "statement", "sql", "query", "calls", "total_exec_ms", "mean_exec_ms",
 "rows", "shared_blks_hit", "shared_blks_read", "shared_blks_dirtied",
-"shared_blks_written"}]}``; ``op`` and ``statement`` are null for a statement that is not
-the queue's.
+"shared_blks_written"}]}``; ``op``, ``statement`` (its name) and ``sql`` (its text as the queue
+sends it, the key of its plan in ``schema-postgres.json``) are null for a statement that is
+not the queue's; ``query`` is the server's text, constants as ``$n``.
 """
 
 from __future__ import annotations
@@ -153,6 +154,7 @@ class StatementCounters:
         """The end less the start, summed per statement text over the run's databases."""
         from taskqueue import pgsql
 
+        statements = pgsql.every_statement()
         merged: dict[str, dict[str, float]] = {}
         for key, (query, values) in self.end.items():
             before = self.baseline.get(key, {})
@@ -172,6 +174,7 @@ class StatementCounters:
                     "op": found[1] if found else None,
                     "statement": found[0] if found else None,
                     "query": query if found else query[:QUERY_CHARS],
+                    "sql": " ".join(statements[found[0]].split()) if found else None,
                     "calls": calls,
                     "total_exec_ms": round(values["total_exec_ms"], 4),
                     "mean_exec_ms": round(values["total_exec_ms"] / calls, 6),
