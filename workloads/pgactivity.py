@@ -10,9 +10,10 @@ statements), its wait event, and the queue statement its query text is
 operations of the sessions blocking it (``pg_blocking_pids``). Samples are counted, not
 kept one by one, so the file stays small whatever the run's length.
 
-When the server preloads ``pg_stat_statements``, its counters for the scratch databases are
-read at the start and at the end of the run and diffed (nothing is reset: other users of the
-server keep theirs); when it does not, the file says why. Both files are written by
+When the server preloads ``pg_stat_statements``, its counters are read at the start of the
+run (every database's) and at its end (the scratch databases') and diffed (nothing is reset:
+other users of the server keep theirs); when it does not, the file says why. Both files are
+written by
 :meth:`ServerSampler.write`:
 
 ``pg-activity.json``: ``{"schema_version": 1, "interval_ms", "polls", "poll_seconds",
@@ -62,8 +63,8 @@ WHERE a.datname = ANY($1::text[]) AND a.pid <> pg_backend_pid()
 COUNTERS = """
 SELECT s.dbid, s.userid, s.queryid, s.toplevel, s.query, s.calls, s.total_exec_time, s.rows,
        s.shared_blks_hit, s.shared_blks_read, s.shared_blks_dirtied, s.shared_blks_written
-FROM {schema}.pg_stat_statements AS s JOIN pg_database AS d ON d.oid = s.dbid
-WHERE d.datname = ANY($1::text[])
+FROM {schema}.pg_stat_statements AS s LEFT JOIN pg_database AS d ON d.oid = s.dbid
+WHERE $1::text[] IS NULL OR d.datname = ANY($1::text[])
 """
 _COUNTED = (
     "calls",
@@ -228,6 +229,8 @@ class ServerSampler:
             asyncio.run(self._main())
         except Exception as error:  # noqa: BLE001 - the run goes on; the file says what failed
             self.problems.append(f"sampling stopped: {type(error).__name__}: {error}")
+            if not self.counters.available:
+                self.counters.reason = f"the sampler failed: {type(error).__name__}: {error}"
 
     async def _main(self) -> None:
         import asyncpg
@@ -248,8 +251,11 @@ class ServerSampler:
         try:
             stats, own_database = await self._open_counters(conn)
             if stats is not None:
+                # Every database's counters, those of dropped ones included: the run's
+                # databases do not exist yet, but one may get the number of a dropped one.
                 self.counters.baseline = {
-                    key: values for key, (_q, values) in (await self._counters(stats)).items()
+                    key: values
+                    for key, (_q, values) in (await self._counters(stats, every=True)).items()
                 }
             while not self._stop.is_set():
                 names = sorted({name for _server, name in list(self.databases)})
@@ -315,8 +321,11 @@ class ServerSampler:
         self._schema = "public"
         return stats, name
 
-    async def _counters(self, stats: Any) -> dict[tuple[Any, ...], tuple[str, dict[str, float]]]:
-        names = sorted({name for _server, name in list(self.databases)})
+    async def _counters(
+        self, stats: Any, *, every: bool = False
+    ) -> dict[tuple[Any, ...], tuple[str, dict[str, float]]]:
+        """The counters of the run's databases (``every``: of all databases)."""
+        names = None if every else sorted({name for _server, name in list(self.databases)})
         rows = await stats.fetch(COUNTERS.format(schema=f'"{self._schema}"'), names)
         return {
             (row[0], row[1], row[2], row[3]): (
