@@ -49,6 +49,11 @@ OTHER = "other"
 """The operation of a session whose query is none of the queue's statements."""
 QUERY_CHARS = 200
 """How much of a statement that is not the queue's the files keep (they name it, no more)."""
+MAX_KEYS = 2_000
+"""The most (operation, statement, state, wait event) rows counted; past it, new statements
+are counted as :data:`MORE_STATEMENTS` (a program sending endless distinct texts stays
+bounded). The queue's statements make a few dozen rows."""
+MORE_STATEMENTS = "(more statements)"
 STOP_TIMEOUT_S = 15.0
 """How long the run waits for the sampler's last reads before going on without them."""
 
@@ -120,6 +125,8 @@ class ActivityCounts:
         for pid, state, wait_type, wait_event, _query, blockers in rows:
             op, statement = ops[int(pid)]
             key = (op, statement, session_state(state, wait_type), wait_event or "")
+            if key not in self.counts and len(self.counts) >= MAX_KEYS:
+                key = (op, MORE_STATEMENTS, key[2], key[3])
             self.counts[key] = self.counts.get(key, 0) + 1
             for blocker in blockers or ():
                 by = self.blocked_by.setdefault(key, {})

@@ -18,7 +18,14 @@ from taskqueue import pgadmin, pgsql
 from taskqueue.config import PgClaim, QueueConfig
 from taskqueue.errors import InvalidArgumentError
 from tests.pg import unavailable
-from workloads.pgactivity import ActivityCounts, ServerSampler, operation_of, session_state
+from workloads.pgactivity import (
+    MAX_KEYS,
+    MORE_STATEMENTS,
+    ActivityCounts,
+    ServerSampler,
+    operation_of,
+    session_state,
+)
 
 SAMPLE_DEADLINE_S = 20.0
 """The longest the test waits for the sampler to see the lock wait (it polls every 10 ms)."""
@@ -78,6 +85,15 @@ def test_a_poll_counts_waits_and_names_the_holders_operation() -> None:
     assert waiting["blocked_by"] == {"claim": 1}
     assert rows[("claim", "Lock", "tuple")]["blocked_by"] == {"claim": 1, "unknown": 1}
     assert rows[("claim", "Client", "ClientRead")]["count"] == 1
+
+
+def test_endless_distinct_queries_stay_bounded() -> None:
+    counts = ActivityCounts()
+    for n in range(MAX_KEYS + 500):
+        counts.add([(1, "active", None, None, f"SELECT {n} AS a_query_of_its_own", None)])
+    assert len(counts.counts) <= MAX_KEYS + 1
+    folded = counts.counts[("other", MORE_STATEMENTS, "running", "")]
+    assert folded == 500
 
 
 def test_the_sampling_interval_is_checked() -> None:
