@@ -12,7 +12,7 @@ from itertools import combinations
 from pathlib import Path
 from typing import Any
 
-from runs.files import MEMRAY_STATS, OP_SAMPLES, SQL_STATEMENTS
+from runs.files import MEMRAY_STATS, OP_SAMPLES, PG_ACTIVITY, PG_STATEMENTS, SQL_STATEMENTS
 from workloads.goals import goal_verdicts
 
 from .attribution import Attribution, attribute, compare_attributions
@@ -24,6 +24,7 @@ from .load.capture import load_op_samples, load_sql_statements
 from .load.collapsed import load_collapsed
 from .load.heap_growth import HEAP_GROWTH, load_heap_growth
 from .load.memray_stats import load_memray_stats
+from .load.pgserver import load_server_activity, load_server_statements
 from .load.pyinstrument_session import load_session
 from .load.runfolder import LoadedRun, load_run
 from .load.screenshots import load_screenshots
@@ -42,6 +43,7 @@ from .model import (
 )
 from .operations import OP_NAMES, OperationMap
 from .pgplan import load_pg_plans
+from .pgserver import DatabaseSide, database_side
 from .profile import SampledProfile, ThreadRole
 from .scaling import MIN_POINTS, UslFit, scaling_fits
 from .sqlplan import load_schema
@@ -170,6 +172,7 @@ def analyze_run(run: LoadedRun) -> RunAnalysis:
         latencies=latencies,
         trace_latencies=trace_latencies,
         sql=hotspots,
+        database=_database(run),
         round_trips=round_trips,
         overhead=_overhead(run),
         bare=_bare(run),
@@ -193,6 +196,19 @@ def analyze_run(run: LoadedRun) -> RunAnalysis:
     )
     analysis = dataclasses.replace(analysis, notes=tuple(notes))
     return dataclasses.replace(analysis, findings=ranked(run_findings(analysis)))
+
+
+def _database(run: LoadedRun) -> DatabaseSide | None:
+    """The server side of a PostgreSQL run, from the files its manifest lists."""
+    activity = run.artifact(fmt="json", path=PG_ACTIVITY)
+    statements = run.artifact(fmt="json", path=PG_STATEMENTS)
+    return database_side(
+        load_server_activity(activity) if activity is not None else None,
+        PG_ACTIVITY,
+        load_server_statements(statements) if statements is not None else None,
+        PG_STATEMENTS if statements is not None else None,
+        load_pg_plans(run.folder),
+    )
 
 
 def _scaling(run: LoadedRun, notes: list[str]) -> tuple[UslFit, ...]:

@@ -11,7 +11,9 @@ The cause rules: query plans (scans, sorts) ranked by the statement's total time
 the run's own schema snapshot; statements per call (N+1); hot non-SQL subtrees inside an
 operation by inclusive time, with blocking calls on the event loop as loop holds; round trips
 (per-call overhead) only where no subtree explains an operation's time; contention (busy
-retries, lock waits, conflicts) with the strategy behind it; worker imbalance; retained memory
+retries, lock waits, conflicts) with the strategy behind it; in a PostgreSQL run, the server's
+own view (lock waits by operation from sampled ``pg_stat_activity``, plans ranked by
+``pg_stat_statements`` execution time, statements per call); worker imbalance; retained memory
 growth by allocation site in steady state. Targets, tails, profiler overhead and where the
 time goes are information.
 """
@@ -28,6 +30,7 @@ from runs.files import OP_SAMPLES, SQL_STATEMENTS
 
 from .attribution import Attribution, CategoryTime, FunctionTime, RoleAttribution
 from .hotspots import SqlHotspot
+from .load.pgserver import ServerStatement as ServerStatementRow
 from .memory import CategoryBytes, SnapshotByOperation
 from .model import (
     Cause,
@@ -48,6 +51,7 @@ from .operations import (
     is_operation,
     is_store_frame,
 )
+from .pgserver import NOT_THE_QUEUES
 from .profile import Frame, ThreadRole
 from .sqlplan import SCHEMA_SNAPSHOT
 
@@ -1237,6 +1241,209 @@ def _worker_time_share(run: RunAnalysis, seconds: float) -> float:
     return min(seconds / capacity, 1.0) if capacity > 0 else 0.0
 
 
+# -- cause: the database side (PostgreSQL's own view of the run) -----------------------------
+
+
+def _server_cost(run: RunAnalysis, seconds: float) -> Cost:
+    """Session time waiting in the server, as a share of the workers' busy time (each session
+    is one worker's connection, so its wait is that worker's)."""
+    return dataclasses.replace(
+        time_cost(run, seconds), share=_worker_time_share(run, seconds), measure=Measure.WORKERS
+    )
+
+
+def _listed(pairs: Sequence[tuple[str, int]], total: int) -> str:
+    return ", ".join(f"{name} {_pct(n / total)}" for name, n in pairs[:4]) if total else "-"
+
+
+def server_lock_waits(run: RunAnalysis) -> Iterable[Finding]:
+    """Operations whose statements wait on another transaction's locks in the server
+    (``pg_stat_activity``: ``wait_event_type = Lock``): contention, with the operations
+    holding the locks and the strategy behind it."""
+    side = run.database
+    if side is None:
+        return
+    for profile in side.ops:
+        locks = profile.samples("Lock")
+        if profile.op == NOT_THE_QUEUES or locks <= 0:
+            continue
+        seconds = side.seconds(locks)
+        cost = _server_cost(run, seconds)
+        events = [(event, n) for state, event, n in profile.wait_events if state == "Lock"]
+        holders = profile.blocked_by
+        naive = profile.op == "claim" and run.queue.get("pg_claim") == "for-update"
+        cause = (
+            ", caused by pg_claim=for-update (each claim waits for the one ahead of it to "
+            "commit, then reads on past the rows it took)"
+            if naive
+            else ""
+        )
+        yield Finding(
+            key=f"server-lock-{profile.op}",
+            cause=Cause.CONTENTION,
+            op=profile.op,
+            title=f"{profile.op}: waits on locks in the server {_pct(profile.share('Lock'))} of "
+            f"its statement time ({_s(seconds)} of sessions"
+            + (f" held up by {holders[0][0]}" if holders else "")
+            + f"){cause}",
+            detail=f"{locks:,} of {profile.in_statement:,} session samples inside {profile.op}'s "
+            f"statements ({', '.join(n for n, _ in profile.statements[:3])}) waited on a lock "
+            f"(pg_stat_activity every {side.interval_ms:g} ms, {side.polls:,} polls; each "
+            f"sample is {side.interval_ms:g} ms of one session). Lock waits by event: "
+            f"{_listed(events, locks)}; the sessions holding them were running "
+            f"{_listed(holders, sum(n for _, n in holders))}. In {profile.op}'s statements: "
+            + ", ".join(f"{state} {_pct(profile.share(state))}" for state, _ in profile.states)
+            + ".",
+            evidence=(
+                Evidence(f"{profile.op} lock-wait samples", locks, "samples", side.source),
+                Evidence(
+                    f"{profile.op} statement samples", profile.in_statement, "samples", side.source
+                ),
+                Evidence(f"{profile.op} lock wait", seconds, "s", side.source),
+            ),
+            recommendation="Use pg_claim=skip-locked: claims pass over the rows another claim "
+            "holds instead of queueing behind it."
+            if naive
+            else f"Shorten the transactions that hold the rows {profile.op} needs, or take "
+            "rows with FOR UPDATE SKIP LOCKED so that a locked row is passed over, not waited for.",
+            cost=cost,
+            support=Support(locks, "session samples waiting on a lock", CONTENTION_FLOOR),
+        )
+
+
+WAL_WAITS = frozenset({"WALSync", "WALWrite", "WALInsert", "DataFileSync"})
+"""Wait events of a commit waiting for its WAL to reach the disk."""
+
+
+def server_io_waits(run: RunAnalysis) -> Iterable[Finding]:
+    """Operations whose statements wait on I/O or the server's internal locks (information:
+    the disk or the WAL, not the queue's logic), with the commit setting when WAL waits lead."""
+    side = run.database
+    if side is None:
+        return
+    for profile in side.ops:
+        waits = [
+            (f"{state}:{event}", n)
+            for state, event, n in profile.wait_events
+            if state in ("IO", "LWLock")
+        ]
+        total = sum(n for _, n in waits)
+        if profile.op == NOT_THE_QUEUES or total <= 0:
+            continue
+        wal = sum(n for name, n in waits if name.split(":")[1] in WAL_WAITS)
+        synchronous = run.queue.get("pg_synchronous_commit", "on")
+        seconds = side.seconds(total)
+        yield Finding(
+            key=f"server-io-{profile.op}",
+            cause=Cause.WAITING,
+            op=profile.op,
+            title=f"{profile.op}: waits on I/O and the server's internal locks "
+            f"{_pct(total / profile.in_statement)} of its statement time ({_s(seconds)} of "
+            "sessions)",
+            detail=f"{total:,} of {profile.in_statement:,} session samples inside "
+            f"{profile.op}'s statements: {_listed(waits, total)}; {wal:,} of them wait for "
+            f"the WAL (commits reaching the disk; pg_synchronous_commit={synchronous}).",
+            evidence=(
+                Evidence(f"{profile.op} I/O-wait samples", total, "samples", side.source),
+                Evidence(f"{profile.op} WAL-wait samples", wal, "samples", side.source),
+            ),
+            recommendation="pg_synchronous_commit=off stops commits waiting for the WAL flush "
+            "(the last moments of commits may be lost on a server crash), or batch more work "
+            "per commit (claim_batch, ack_batch)."
+            if wal * 2 >= total and synchronous != "off"
+            else None,
+            cost=_server_cost(run, seconds),
+            support=Support(total, "session samples waiting", CONTENTION_FLOOR),
+        )
+
+
+def server_plans(run: RunAnalysis) -> Iterable[Finding]:
+    """Statements whose plan on the run's own database scans ``tasks`` or sorts, ranked by
+    their execution time in the server (``pg_stat_statements``); a statement the client-side
+    capture already flagged (:func:`sql_plans`) is left to it."""
+    side = run.database
+    if side is None:
+        return
+    flagged_by_client = {" ".join(h.sql.split()) for h in run.sql if h.plan.flagged}
+    for statement in side.statements:
+        plan = side.plan(statement)
+        if plan is None or not plan.flagged or statement.op is None:
+            continue
+        if statement.sql in flagged_by_client:
+            continue
+        scans = bool(plan.full_scans)
+        what = "sequential scan" + (" and sort" if plan.temp_btrees else "") if scans else "sort"
+        cost = time_cost(run, statement.total_exec_ms / 1e3)
+        source = side.statements_source or "pg_stat_statements"
+        yield Finding(
+            key=f"server-plan-{statement.op}-{statement.statement}",
+            cause=Cause.SQL_SCAN if scans else Cause.SQL_SORT,
+            op=statement.op,
+            title=f"{statement.op}: {what} in `{statement.statement}`: "
+            f"{_ms(statement.total_exec_ms)} of server execution over {statement.calls:,} calls "
+            f"({_pct(cost.share)} of the run)",
+            detail=f"{statement.sql}\nPlan on the run's own database: "
+            + " | ".join(plan.lines)
+            + f". pg_stat_statements: {statement.calls:,} calls, mean "
+            f"{_ms(statement.mean_exec_ms)}, {statement.rows:,} rows, "
+            f"{statement.shared_blks_hit + statement.shared_blks_read:,} shared blocks read "
+            f"({statement.shared_blks_read:,} from outside the cache); a scan's cost grows with "
+            "the table.",
+            evidence=(
+                Evidence(f"{statement.statement} calls", statement.calls, "calls", source),
+                Evidence(f"{statement.statement} execution", statement.total_exec_ms, "ms", source),
+            ),
+            recommendation="Give the statement an index matching its WHERE and ORDER BY (the "
+            "queue's schema has partial indexes on state = 'pending' and 'running'): re-plan "
+            "it on the run's database with EXPLAIN to check the Seq Scan is gone.",
+            cost=cost,
+            support=Support(statement.calls, "calls", SQL_FLOOR),
+        )
+
+
+def server_statements_per_call(run: RunAnalysis) -> Iterable[Finding]:
+    """Operations whose statements the server ran several times per call (N+1), from
+    ``pg_stat_statements`` calls over the operation's calls; only when the run has no
+    client-side capture (:func:`statements_per_call` reads that one)."""
+    side = run.database
+    if side is None or run.sql:
+        return
+    calls = _op_calls(run)
+    by_op: dict[str, list[ServerStatementRow]] = {}
+    for statement in side.statements:
+        if statement.op is not None:
+            by_op.setdefault(statement.op, []).append(statement)
+    for op, statements in by_op.items():
+        n_calls = calls.get(op, 0)
+        executions = sum(s.calls for s in statements)
+        if n_calls < MIN_CALLS_PER_PATTERN or executions / n_calls < N_PLUS_ONE_PER_CALL:
+            continue
+        per_call = executions / n_calls
+        exec_ms = sum(s.total_exec_ms for s in statements)
+        cost = time_cost(run, exec_ms / 1e3)
+        source = side.statements_source or "pg_stat_statements"
+        statements.sort(key=lambda s: -s.calls)
+        yield Finding(
+            key=f"server-n-plus-one-{op}",
+            cause=Cause.N_PLUS_ONE,
+            op=op,
+            title=f"{op}: {per_call:.3g} statements per call (N+1) in the server: "
+            f"{executions:,} executions over {n_calls:,} calls, {_ms(exec_ms)} of execution",
+            detail=f"pg_stat_statements counted {executions:,} executions of {op}'s statements "
+            f"for {n_calls:,} {op} calls: "
+            + "; ".join(f"`{s.statement}` {s.calls / n_calls:.2g}/call" for s in statements[:6])
+            + ". Each execution is a round trip and a statement for the server to run.",
+            evidence=(
+                Evidence(f"{op} statements per call", per_call, "statements/call", source),
+                Evidence(f"{op} calls", n_calls, "calls", OP_SAMPLES),
+            ),
+            recommendation="Do what one call needs in one statement (one batch statement for "
+            "all items, `WHERE id = ANY($1)`).",
+            cost=cost,
+            support=Support(executions, "statement executions", N_PLUS_ONE_FLOOR),
+        )
+
+
 # -- cause: worker imbalance ----------------------------------------------------------------
 
 
@@ -1830,6 +2037,10 @@ RULES: tuple[Callable[[RunAnalysis], Iterable[Finding]], ...] = (
     round_trips,
     handoff,
     contention,
+    server_lock_waits,
+    server_io_waits,
+    server_plans,
+    server_statements_per_call,
     worker_imbalance,
     backlog_growth,
     memory_growth,

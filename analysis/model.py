@@ -18,10 +18,11 @@ from .attribution import Agreement, Attribution
 from .hotspots import SqlHotspot
 from .latency import LatencyDistribution
 from .memory import AllocationAttribution, RetainedGrowth
+from .pgserver import DatabaseSide
 from .scaling import UslFit
 from .timelines import MemoryTimeline, QueueTimeline
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 """Version of ``findings.json``. Bump on any change to these classes.
 
 2: :attr:`RunAnalysis.screenshots`.
@@ -29,7 +30,9 @@ SCHEMA_VERSION = 4
 lists them by standing (causes, information, insufficient evidence).
 4: latency distributions carry a histogram of every sample; runs carry their scaling fits,
 timelines, memory timeline, artifacts and the project's goals; the analysis, where each run's
-artifacts are relative to the report."""
+artifacts are relative to the report.
+5: runs carry their database side (:attr:`RunAnalysis.database`): PostgreSQL sessions
+sampled by operation and pg_stat_statements."""
 
 
 class Cause(StrEnum):
@@ -288,6 +291,8 @@ class RunAnalysis:
     trace_latencies: tuple[LatencyDistribution, ...] = ()
     """From the Chrome trace's operation spans, when the run has one."""
     sql: tuple[SqlHotspot, ...] = ()
+    database: DatabaseSide | None = None
+    """A PostgreSQL run's server side: sessions by operation, statement counters."""
     round_trips: RoundTrips | None = None
     overhead: Overhead | None = None
     findings: tuple[Finding, ...] = ()

@@ -28,6 +28,12 @@ SQL_STATEMENTS = "sql-statements.json"
 SCHEMA_POSTGRES = "schema-postgres.json"
 """A PostgreSQL run's databases as it left them, with the plans of the queue's statements
 (``workloads.pgschema``); the analysis takes a statement's plan from it."""
+PG_ACTIVITY = "pg-activity.json"
+"""A PostgreSQL run's sessions sampled from ``pg_stat_activity`` (state, wait event, the
+queue's statement and operation), counted (``workloads.pgactivity``)."""
+PG_STATEMENTS = "pg-statements.json"
+"""``pg_stat_statements`` of a PostgreSQL run's databases, diffed over the run, or why the
+server could not give it (``workloads.pgactivity``)."""
 ADAPTERS = "adapters.json"
 """The queue adapters' declarations (:class:`runs.adapters.AdapterSpec`) a run drove or used
 to map frames to operations; the analysis attributes samples from them."""

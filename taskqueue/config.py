@@ -178,6 +178,10 @@ class QueueConfig:
     pg_synchronous_commit: str = "on"
     """``synchronous_commit`` of the queue's sessions: ``off`` trades the last moments of
     commits on a server crash for not waiting on the WAL flush."""
+    pg_activity_ms: float = 20.0
+    """How often a workload run samples ``pg_stat_activity`` for its databases' sessions
+    (wait events by operation, ``pg-activity.json``), on a connection of its own; 0 does
+    not sample. One poll costs the server well under a millisecond."""
 
     def __post_init__(self) -> None:
         # Accept plain strings for the enums so dataclasses.replace(cfg, connection="shared")
@@ -207,6 +211,13 @@ class QueueConfig:
         if not _finite(self.turn_ms) or self.turn_ms < 0:
             raise InvalidArgumentError(
                 f"turn_ms={self.turn_ms!r}: must be >= 0, a finite number (0: never give way)"
+            )
+        if not _finite(self.pg_activity_ms) or not (
+            self.pg_activity_ms == 0 or 1 <= self.pg_activity_ms <= 10_000
+        ):
+            raise InvalidArgumentError(
+                f"pg_activity_ms={self.pg_activity_ms!r}: must be 0 (no sampling) or a number "
+                "of milliseconds 1..10000"
             )
         if not _finite(self.claim_budget_ms) or self.claim_budget_ms < 0:
             raise InvalidArgumentError(
@@ -282,7 +293,9 @@ class QueueConfig:
         return dataclasses.replace(base, **changes)
 
 
-_POSTGRES_FIELDS = frozenset({"backend", "pg_claim", "pg_pool", "pg_synchronous_commit"})
+_POSTGRES_FIELDS = frozenset(
+    {"backend", "pg_claim", "pg_pool", "pg_synchronous_commit", "pg_activity_ms"}
+)
 
 
 def is_dsn(target: object) -> bool:

@@ -7,6 +7,8 @@ plain-asyncpg baseline of the goal table runs these same strings.
 
 from __future__ import annotations
 
+import re
+
 from . import sql
 from .config import PgClaim
 
@@ -198,3 +200,72 @@ def every_statement() -> dict[str, str]:
         found[f"claim_{style.value}"] = claim_statement(style)
         found[f"claim_with_acks_{style.value}"] = claim_with_acks_statement(style)
     return found
+
+
+def statement_operation(name: str) -> str:
+    """The operation a statement of :func:`every_statement` serves, by its name, as the
+    store labels it when it runs it (``claim_with_acks_*`` is a claim: acks ride on it)."""
+    for prefix, op in _OPERATION_PREFIXES:
+        if name.startswith(prefix):
+            return op
+    raise KeyError(f"{name!r} is not one of the queue's statements")
+
+
+_OPERATION_PREFIXES = (
+    ("insert", "enqueue"),
+    ("claim", "claim"),
+    ("complete", "complete"),
+    ("fail", "fail"),
+    ("expired_exists", "reclaim"),
+    ("reclaim", "reclaim"),
+    ("status", "status"),
+    ("is_drained", "status"),
+    ("counts", "counts"),
+)
+
+
+def identify(text: str, *, constants_replaced: bool = False) -> tuple[str, str] | None:
+    """(statement name, operation) of the queue's statement whose text ``text`` is, as the
+    server shows it: the whole text, or its start when the server cut it at
+    ``track_activity_query_size`` (``pg_stat_activity.query``); None for anything else.
+
+    ``constants_replaced``: ``text`` has its constants written as ``$n`` parameters, as
+    ``pg_stat_statements`` shows a statement; then literals, numbers and parameters are
+    compared as one placeholder. Whitespace is compared collapsed. A cut text that starts
+    several statements names the shortest of them when they all serve one operation (a
+    plain INSERT and its ``pg_notify`` form), and is None when they do not.
+    """
+    flat = " ".join(text.split())
+    known = _BY_TEXT
+    if constants_replaced:
+        flat, known = _shape(flat), _BY_SHAPE
+    if not flat:
+        return None
+    whole = known.get(flat)
+    if whole is not None:
+        return whole, statement_operation(whole)
+    starts = [name for statement, name in known.items() if statement.startswith(flat)]
+    if not starts or len(flat) < _SHORTEST_CUT:
+        return None
+    ops = {statement_operation(name) for name in starts}
+    if len(ops) != 1:
+        return None
+    return min(starts, key=len), ops.pop()
+
+
+def _shape(flat: str) -> str:
+    return _CONSTANT.sub("?", flat)
+
+
+# A quoted literal, a parameter, a number standing alone (not the 8 of float8), or NULL,
+# TRUE and FALSE as values (pg_stat_statements replaces those too, but not `IS NULL`).
+_CONSTANT = re.compile(
+    r"'(?:[^']|'')*'|\$\d+|(?<![\w.])\d+(?:\.\d+)?(?![\w.])"
+    r"|(?<!\bIS )(?<!\bNOT )\b(?:NULL|TRUE|FALSE)\b",
+    re.IGNORECASE,
+)
+_BY_TEXT = {" ".join(statement.split()): name for name, statement in every_statement().items()}
+_BY_SHAPE = {_shape(flat): name for flat, name in _BY_TEXT.items()}
+_SHORTEST_CUT = 64
+"""The server cuts a query text at ``track_activity_query_size`` (at least 100 bytes, 1 kB by
+default); a shorter start of a statement is not a cut text but another statement."""

@@ -51,6 +51,7 @@ from .environment import capture_environment, postgres_environment
 from .errors import ParameterError
 from .interrupts import Interrupts, describe, interrupts
 from .params import Size, WorkloadParams
+from .pgactivity import ServerSampler, sampling
 from .pgschema import finish_scratch_databases
 from .progress import NullProgress, Progress, RichProgress
 from .registry import get_workload
@@ -284,6 +285,7 @@ def _execute(
     error: RunError | None = None
     result: WorkloadResult | None = None
     scratch_databases: list[tuple[str, str]] = []
+    sampler: ServerSampler | None = None
     with signals.held():  # an interrupt now must not leave the folder behind
         scratch = Path(tempfile.mkdtemp(prefix=f"queueprof-{plan.run_id}-"))
     try:
@@ -303,7 +305,11 @@ def _execute(
                 scratch_databases=scratch_databases,
             )
             kept = ctx.artifacts
-            with _sqlite_capture(plan.queue_config.capture_sql, capture):
+            config = plan.queue_config
+            with (
+                sampling(config.backend, scratch_databases, config.pg_activity_ms) as sampler,
+                _sqlite_capture(config.capture_sql, capture),
+            ):
                 result = asyncio.run(_inside_loop(plan, ctx, capture, signals))
         if result is None:
             status = RunStatus.INTERRUPTED
@@ -321,6 +327,8 @@ def _execute(
                 *capture.write(plan.run_dir),
                 # Every queue is closed by now and the databases are still in scratch.
                 *snapshot_schemas(scratch, plan.run_dir),
+                # The database side, sampled while the scratch databases still existed.
+                *(sampler.write(plan.run_dir) if sampler is not None else ()),
                 # PostgreSQL scratch databases: snapshotted, then dropped (also on failure).
                 *finish_scratch_databases(scratch_databases, plan.run_dir),
                 *_write_kept(plan.run_dir, kept),

@@ -13,6 +13,7 @@ from html import escape
 from ..attribution import Attribution
 from ..latency import LatencyDistribution
 from ..model import Analysis, Evidence, Finding, RunAnalysis, Standing
+from ..pgserver import DatabaseSide
 from ..plots import (
     allocations_svg,
     latency_cdf_svg,
@@ -28,12 +29,15 @@ from .text import (
     MISSED,
     QUEUE_HEADER,
     SECTION_TITLES,
+    SERVER_OP_HEADER,
+    SERVER_STATEMENT_HEADER,
     SQL_TIMING_HEADERS,
     TARGET_HEADER,
     amount,
     artifact_href,
     artifact_rows,
     cost_line,
+    database_caption,
     evidence,
     evidence_figure,
     function,
@@ -42,6 +46,8 @@ from .text import (
     ms,
     pct,
     queue_rows,
+    server_op_rows,
+    server_statement_rows,
     sql_timings,
     target_rows,
 )
@@ -215,6 +221,8 @@ def _run(run: RunAnalysis, analysis: Analysis) -> list[str]:
     out += _over_time(run)
     if run.sql:
         out += _sql(run)
+    if run.database is not None:
+        out += _database(run.database)
     if run.allocations is not None:
         a = run.allocations
         out.append(f"<h3>Memory by operation ({_e(a.source)})</h3>")
@@ -403,6 +411,29 @@ def _sql(run: RunAnalysis) -> list[str]:
             ],
         )
     )
+    return out
+
+
+def _database(side: DatabaseSide) -> list[str]:
+    out = []
+    if side.ops:
+        out.append(f"<h3>The database side by operation ({_e(side.source)})</h3>")
+        out.append(f"<p>{_e(database_caption(side))}.</p>")
+        out.append(_table(SERVER_OP_HEADER, [[_e(c) for c in row] for row in server_op_rows(side)]))
+    if side.problems:
+        out.append("<ul>" + "".join(f"<li>sampling: {_e(p)}</li>" for p in side.problems) + "</ul>")
+    if side.statements:
+        out.append(
+            f"<h3>Statements in the server ({_e(side.statements_source)}, diffed over the run)</h3>"
+        )
+        out.append(
+            _table(
+                SERVER_STATEMENT_HEADER,
+                [[_e(c) for c in row] for row in server_statement_rows(side)],
+            )
+        )
+    elif side.statements_missing:
+        out.append(f"<p>No pg_stat_statements: {_e(side.statements_missing)}</p>")
     return out
 
 

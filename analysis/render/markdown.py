@@ -14,17 +14,21 @@ from runs.text import markdown_code, markdown_text
 from ..attribution import Attribution, RoleAttribution
 from ..latency import LatencyDistribution
 from ..model import Analysis, Evidence, Finding, RunAnalysis, Standing
+from ..pgserver import DatabaseSide
 from .text import (
     ARTIFACT_HEADER,
     MISSED,
     QUEUE_HEADER,
     SECTION_TITLES,
+    SERVER_OP_HEADER,
+    SERVER_STATEMENT_HEADER,
     SQL_TIMING_HEADERS,
     TARGET_HEADER,
     amount,
     artifact_href,
     artifact_rows,
     cost_line,
+    database_caption,
     evidence,
     evidence_figure,
     function,
@@ -33,6 +37,8 @@ from .text import (
     ms,
     pct,
     queue_rows,
+    server_op_rows,
+    server_statement_rows,
     sql_timings,
     target_rows,
 )
@@ -174,6 +180,8 @@ def _run(run: RunAnalysis, analysis: Analysis) -> list[str]:
         out += [f"### {title}", "", *_latencies(latencies), ""]
     if run.sql:
         out += _sql(run)
+    if run.database is not None:
+        out += _database(run.database)
     if run.allocations is not None:
         a = run.allocations
         out += [
@@ -311,6 +319,31 @@ def _sql(run: RunAnalysis) -> list[str]:
         if h.plan.error:
             out += [f"   not planned: {_inline(h.plan.error)}"]
     return [*out, ""]
+
+
+def _database(side: DatabaseSide) -> list[str]:
+    out = []
+    if side.ops:
+        out += [
+            f"### The database side by operation ({_inline(side.source)})",
+            "",
+            f"{_inline(database_caption(side))}.",
+            "",
+            *_table(SERVER_OP_HEADER, server_op_rows(side)),
+            "",
+        ]
+    out += [f"- sampling: {_inline(p)}" for p in side.problems]
+    if side.statements:
+        out += [
+            f"### Statements in the server ({_inline(side.statements_source)}, diffed over the "
+            "run)",
+            "",
+            *_table(SERVER_STATEMENT_HEADER, server_statement_rows(side)),
+            "",
+        ]
+    elif side.statements_missing:
+        out += [f"- no pg_stat_statements: {_inline(side.statements_missing)}", ""]
+    return out
 
 
 class Markup(str):

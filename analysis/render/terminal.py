@@ -16,12 +16,14 @@ from ..model import Analysis, RunAnalysis, Standing
 from .text import (
     QUEUE_HEADER,
     SECTION_TITLES,
+    SERVER_OP_HEADER,
     amount,
     cost_line,
     function,
     ms,
     pct,
     queue_rows,
+    server_op_rows,
     times,
 )
 
@@ -142,6 +144,20 @@ def _run(console: Console, run: RunAnalysis) -> None:
                 "[red]SCAN/TEMP B-TREE[/red]" if h.plan.flagged else "ok",
             )
         console.print(table)
+    side = run.database
+    if side is not None and side.ops:
+        table = Table(
+            title="The database side by operation (pg_stat_activity)", title_justify="left"
+        )
+        for column in SERVER_OP_HEADER:
+            table.add_column(column)
+        for row in server_op_rows(side):
+            table.add_row(*(terminal_text(cell) for cell in row))
+        console.print(table)
+    if side is not None and side.statements_missing:
+        console.print(
+            f"no pg_stat_statements: {terminal_text(side.statements_missing)}", highlight=False
+        )
     failed = [v for v in run.targets if not v.passed]
     if run.targets:
         console.print(

@@ -12,6 +12,7 @@ from ..attribution import FunctionTime, RoleAttribution
 from ..hotspots import SqlHotspot
 from ..latency import LatencyDistribution
 from ..model import Analysis, Evidence, Finding, RunAnalysis, Standing
+from ..pgserver import STATE_COLUMNS, DatabaseSide, state_columns
 
 SECTION_TITLES = {
     Standing.CAUSE: "Causes, by measured cost",
@@ -211,3 +212,78 @@ def artifact_rows(run: RunAnalysis, analysis: Analysis) -> list[tuple[str, str |
         (a.path, artifact_href(analysis, run.run_id, a.path), a.description, a.viewer)
         for a in run.artifacts
     ]
+
+
+SERVER_OP_HEADER = (
+    "operation",
+    "samples",
+    *(f"{state}" for state in STATE_COLUMNS),
+    "other",
+    "idle",
+    "top wait",
+    "held by",
+)
+"""Columns of the database-side table: one row per operation, shares of its statement time."""
+SERVER_STATEMENT_HEADER = (
+    "op",
+    "statement",
+    "calls",
+    "total exec",
+    "mean",
+    "rows",
+    "blocks hit",
+    "blocks read",
+    "plan",
+)
+"""Columns of the pg_stat_statements table."""
+
+
+def database_caption(side: DatabaseSide) -> str:
+    """One sentence on how the sessions were sampled and what the sampling cost."""
+    return (
+        f"pg_stat_activity every {side.interval_ms:g} ms ({side.polls:,} polls; the sampler's "
+        f"queries took {pct(side.sampler_share)} of its time); shares of each operation's "
+        "session samples inside its statements"
+    )
+
+
+def server_op_rows(side: DatabaseSide) -> list[list[str]]:
+    """A row per operation: samples, the share in each state, the top wait, the holders."""
+    rows = []
+    for profile in side.ops:
+        top = profile.wait_events[0] if profile.wait_events else None
+        rows.append(
+            [
+                profile.op,
+                f"{profile.in_statement:,}",
+                *(
+                    pct(n / profile.in_statement) if profile.in_statement else "-"
+                    for _, n in state_columns(profile)
+                ),
+                f"{profile.idle:,}",
+                f"{top[0]}:{top[1]}" if top else "-",
+                ", ".join(f"{op} {n:,}" for op, n in profile.blocked_by[:3]) or "-",
+            ]
+        )
+    return rows
+
+
+def server_statement_rows(side: DatabaseSide, *, most: int = 15) -> list[list[str]]:
+    """The ``most`` statements with the largest execution time in the server."""
+    rows = []
+    for statement in side.statements[:most]:
+        plan = side.plan(statement)
+        rows.append(
+            [
+                statement.op or "-",
+                statement.statement or statement.query[:80],
+                f"{statement.calls:,}",
+                ms(statement.total_exec_ms),
+                ms(statement.mean_exec_ms),
+                f"{statement.rows:,}",
+                f"{statement.shared_blks_hit:,}",
+                f"{statement.shared_blks_read:,}",
+                "-" if plan is None else "FLAGGED" if plan.flagged else "ok",
+            ]
+        )
+    return rows

@@ -122,8 +122,9 @@ def run_plant(plant: Plant, out_dir: Path, *, attempt: int = 0) -> PlantOutcome:
     ]
     for param in plant.params:
         command += ["--param", param]
-    if plant.queue:
-        command += ["--queue", plant.queue]
+    queue = ",".join(filter(None, [plant.queue, postgres_backend() if plant.postgres else ""]))
+    if queue:
+        command += ["--queue", queue]
     if not plant.baseline:
         command.append("--no-baseline")
     env = _env(plant_name=plant.name, log=log)
@@ -302,6 +303,14 @@ def _share(finding: dict[str, Any]) -> float | None:
     if isinstance(cost, dict) and isinstance(cost.get("share"), int | float):
         return float(cost["share"])
     return None
+
+
+def postgres_backend() -> str:
+    """``backend=<server>`` for a plant on PostgreSQL: ``QUEUEPROF_PG`` (the test suite sets
+    it to the server tests/pg.py found), else the local server."""
+    from tests.pg import SERVER_ENV, candidate_servers
+
+    return f"backend={os.environ.get(SERVER_ENV) or candidate_servers()[0]}"
 
 
 def _env(*, plant_name: str | None = None, log: Path | None = None) -> dict[str, str]:

@@ -27,8 +27,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from taskqueue import handlers, payload, queue, sql, store, worker
-from taskqueue.config import ClaimStyle, ConnectionMode
+from taskqueue import handlers, payload, pgsql, queue, sql, store, worker
+from taskqueue.config import ClaimStyle, ConnectionMode, PgClaim
 from taskqueue.models import TaskState, TaskStatus, new_task
 
 
@@ -69,6 +69,10 @@ class Plant:
     the first run said, and that the rules changed after it (so it no longer counts as a
     plant the rules were not tuned on)."""
 
+    postgres: bool = False
+    """Runs on the PostgreSQL server of tests/pg.py: the harness adds ``backend=<server>``
+    (``QUEUEPROF_PG``, else the local one) to ``queue``."""
+
     @property
     def control(self) -> bool:
         """The clean run: no patch, and its #1 finding must not be a false alarm."""
@@ -76,6 +80,18 @@ class Plant:
 
 
 # -- the patches ----------------------------------------------------------------------------
+
+
+def pg_claim_waits_for_locks() -> None:
+    """The PostgreSQL claim loses ``SKIP LOCKED``: every claim locks the head of the queue
+    with a plain ``FOR UPDATE``, so concurrent claims wait on each other's row locks in the
+    server (the run still says pg_claim=skip-locked: the code changed, not the setting)."""
+    original = pgsql._picked
+
+    def picked(style: PgClaim) -> str:
+        return original(PgClaim.FOR_UPDATE)
+
+    pgsql._picked = picked
 
 
 def drop_claim_index() -> None:
@@ -1150,6 +1166,24 @@ PLANTS: Mapping[str, Plant] = {
                 "(f5549b0, a73cbd2). The default job (noop tasks) has little to split: its #1 "
                 "there is information"
             ),
+        ),
+        Plant(
+            "pg-claim-waits-for-locks",
+            "contention",
+            "PostgreSQL claims lock the head of the queue FOR UPDATE without SKIP LOCKED "
+            "(10 worker processes)",
+            pg_claim_waits_for_locks,
+            "dbops",
+            CPU,
+            frozenset({"claim"}),
+            frozenset({"contention"}),
+            # Processes: each worker a session of its own, as workers on several hosts are.
+            # 100 tasks: process start-up is most of the run (about 20 s); the lock waits
+            # measured 66% of claim's statement time, 30% of the workers' busy time.
+            params=("tasks=100", "mode=process"),
+            after_rules=True,
+            postgres=True,
+            slow=True,
         ),
     )
 }

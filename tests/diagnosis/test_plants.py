@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.pg import SERVER_ENV
+
 from .harness import PlantOutcome, run_plant
 from .plants import PLANTS, Plant
 
@@ -36,8 +38,13 @@ def _marks(plant: Plant) -> list[pytest.MarkDecorator]:
 
 @pytest.mark.parametrize("plant", _cases())
 def test_top_finding_names_operation_and_cause(
-    plant: Plant, tmp_path_factory: pytest.TempPathFactory
+    plant: Plant,
+    tmp_path_factory: pytest.TempPathFactory,
+    request: pytest.FixtureRequest,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    if plant.postgres:  # the server tests/pg.py finds (or starts), or a skip saying why not
+        monkeypatch.setenv(SERVER_ENV, request.getfixturevalue("pg_server"))
     # GIVEN the queue with one bottleneck planted (or none, for the control)
     out: Path = tmp_path_factory.mktemp(f"plant-{plant.name}")
     # WHEN the run and its analysis are repeated

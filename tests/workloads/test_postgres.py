@@ -17,7 +17,9 @@ from pathlib import Path
 import orjson
 import pytest
 
+from analysis.load.pgserver import load_server_activity
 from runs import MANIFEST, RESULTS, Manifest, RunStatus, WorkloadResult
+from runs.files import PG_ACTIVITY
 from taskqueue import QueueConfig
 from tests.cli.test_cli import _env
 from tests.helpers.db import fetch
@@ -78,6 +80,12 @@ def test_a_workload_runs_on_postgres_and_drops_its_databases(
     assert any("tasks_ready" in index for index in chosen["indexes"])
     assert chosen["plans"]["claim_skip-locked"]["seq_scans"] == []
     assert chosen["plans"]["claim_skip-locked"]["sorts"] == []
+    # AND the server side was sampled by operation while the run worked
+    activity = load_server_activity(folder / PG_ACTIVITY)
+    assert activity.polls > 0
+    assert not activity.problems
+    assert {s.op for s in activity.samples} & {"enqueue", "claim", "status"}
+    assert PG_ACTIVITY in {a["path"] for a in manifest.artifacts}
     # AND no database of the run is left on the server
     assert _scratch_left(pg_server, name) == before
 
