@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing as mp
+import os
 import queue as queue_module
 import threading
 import time
@@ -62,6 +63,10 @@ class EngineOptions:
     handlers: str = "builtin"
     """``builtin`` or ``module:attribute`` (must be importable by name in worker processes)."""
     name_prefix: str = "w"
+    netns: str | None = None
+    """Process mode: the network namespace (a name ``ip netns list`` shows) each worker
+    process enters before it opens its queue, so its connections leave from another "host".
+    Entering one needs CAP_SYS_ADMIN (root)."""
 
 
 async def run_async_workers(
@@ -232,6 +237,37 @@ def _check_workers(workers: int) -> None:
         raise InvalidArgumentError(f"workers={workers!r} must be a whole number 1..512")
 
 
+CLONE_NEWNET = 0x40000000
+"""setns(2)'s flag for a network namespace (os.setns arrives only in Python 3.12)."""
+NETNS_DIR = Path("/var/run/netns")
+"""Where ``ip netns add`` mounts the namespaces it names."""
+
+
+def enter_netns(name: str) -> None:
+    """Move the calling thread (and the threads it starts after) into network namespace
+    ``name``; sockets opened from then on belong to it. Raises :class:`TaskQueueError`."""
+    import ctypes
+
+    where = NETNS_DIR / name
+    try:
+        fd = os.open(where, os.O_RDONLY)
+    except OSError as error:
+        raise TaskQueueError(
+            f"network namespace {name!r} cannot be opened ({where}: {error.strerror}); "
+            "create it with `ip netns add` first"
+        ) from None
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.setns(fd, CLONE_NEWNET) != 0:
+            errno = ctypes.get_errno()
+            raise TaskQueueError(
+                f"cannot enter network namespace {name!r}: {os.strerror(errno)}; entering "
+                "one needs CAP_SYS_ADMIN (run as root)"
+            )
+    finally:
+        os.close(fd)
+
+
 def _child_main(
     path: str,
     config: dict[str, Any],
@@ -244,6 +280,9 @@ def _child_main(
     results: mp.Queue[tuple[str, Any]],
 ) -> None:
     try:
+        if options.netns is not None:
+            # Before the event loop: every thread and socket of the worker starts in it.
+            enter_netns(options.netns)
         engine_stats, stats = asyncio.run(
             _child(
                 path, QueueConfig.from_dict(config), slot, name, options, until_empty, ready, stop

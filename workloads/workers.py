@@ -77,6 +77,12 @@ class Workers:
     async def start(self) -> None:
         """Start every worker; returns once all are ready to claim."""
         if self.mode == "async":
+            if self.options.netns is not None:
+                raise WorkloadError(
+                    f"workers in network namespace {self.options.netns!r} must be processes "
+                    "(an engine on this event loop cannot leave this process's network); "
+                    "use mode=process"
+                )
             self._engines = [
                 WorkerEngine(
                     f"{self.options.name_prefix}{i}",
