@@ -159,6 +159,8 @@ class ThrowawayCluster:
     """A CIDR block (``10.213.7.0/24``) whose clients may connect without a password; a
     private network of the run's own (initdb trusts only the local addresses)."""
     max_connections: int = 100
+    folder_prefix: str = "queueprof-pg-"
+    """The name of its temporary folder starts so (a caller's mark, to find it again)."""
     _as: list[str] = field(default_factory=list)
     """The command prefix that runs the server's tools as its owner (``runuser`` for root)."""
 
@@ -172,7 +174,7 @@ class ThrowawayCluster:
 
     def start(self) -> ThrowawayCluster:
         """Create and start the cluster; raises :class:`QueueOpenError` saying why not."""
-        self.folder = Path(tempfile.mkdtemp(prefix="queueprof-pg-"))
+        self.folder = Path(tempfile.mkdtemp(prefix=self.folder_prefix))
         data = self.folder / "data"
         self.port = 20000 + secrets.randbelow(20000)
         user = os.environ.get("PGUSER") or _login()
@@ -203,13 +205,18 @@ class ThrowawayCluster:
         return self
 
     def stop(self) -> None:
+        """Stop the server (at once) and delete its folder; also for a cluster of ``folder``
+        that another process started and left."""
         if self.folder is None:
             return
         data = self.folder / "data"
         if data.exists():
+            owner_prefix = self._as or (
+                ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+            )
             subprocess.run(
                 [
-                    *self._as,
+                    *owner_prefix,
                     str(self.bin_dir / "pg_ctl"),
                     "-D",
                     str(data),

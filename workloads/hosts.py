@@ -275,7 +275,7 @@ def remove_stale() -> list[str]:
     stale_tokens = set()
     for name in netns_names():
         match = re.fullmatch(rf"{NETNS_PREFIX}(\d+)-([0-9a-f]+)-h\d+", name)
-        if match and not _alive(int(match.group(1))):
+        if match and not process_alive(int(match.group(1))):
             stale_tokens.add(match.group(2))
     removed: list[str] = []
     problems: list[str] = []
@@ -291,7 +291,8 @@ def remove_stale() -> list[str]:
     return removed
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists (a stale name's owner)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -14,8 +14,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib.util
+import os
 import random
+import re
 import sqlite3
+import tempfile
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -37,7 +40,14 @@ from . import pgaudit
 from .base import DerivesNothingAfterRun
 from .context import RunContext
 from .errors import ParameterError, WorkloadError
-from .hosts import Host, HostNetwork, HostsUnavailableError, check_hosts_available, split
+from .hosts import (
+    Host,
+    HostNetwork,
+    HostsUnavailableError,
+    check_hosts_available,
+    process_alive,
+    split,
+)
 from .params import (
     Size,
     WorkloadParams,
@@ -642,6 +652,10 @@ def _reap(processes: list[SpawnProcess]) -> None:
         process.join(5)
 
 
+CLUSTER_PREFIX = "queueprof-pg-hosts-"
+"""The temporary folders of the hosts' clusters: ``queueprof-pg-hosts-<pid>-...``."""
+
+
 @contextlib.contextmanager
 def _cluster_on(network: HostNetwork, params: StressParams, config: QueueConfig) -> Iterator[str]:
     """A throwaway PostgreSQL cluster listening on the hosts' bridge; its URL."""
@@ -650,8 +664,14 @@ def _cluster_on(network: HostNetwork, params: StressParams, config: QueueConfig)
     initdb = pgadmin.find_initdb()
     if initdb is None:
         raise HostsUnavailableError("no initdb on PATH or in /usr/lib/postgresql/*/bin")
+    # A run SIGKILLed itself could not stop its cluster: the folder names the run's process.
+    for folder in Path(tempfile.gettempdir()).glob(f"{CLUSTER_PREFIX}*"):
+        owner = re.match(rf"{CLUSTER_PREFIX}(\d+)-", folder.name)
+        if owner and not process_alive(int(owner.group(1))):
+            pgadmin.ThrowawayCluster(initdb.parent, folder=folder).stop()
     cluster = pgadmin.ThrowawayCluster(
         initdb.parent,
+        folder_prefix=f"{CLUSTER_PREFIX}{os.getpid()}-",
         listen_address=network.server_address,
         trusted_network=network.network,
         # Each worker process opens up to pg_pool connections and one to LISTEN; a killed
