@@ -24,6 +24,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from multiprocessing.context import SpawnProcess
 from pathlib import Path
+from typing import Any
 
 from runs import LatencySummary, WorkerShare, WorkloadResult
 from taskqueue import (
@@ -85,6 +86,12 @@ class StressParams(WorkloadParams):
     workers: int = workers_param(4)
     mode: str = mode_param("process")
     task_type: str = task_type_param("sleep")
+    sleep_ms: float = param(
+        1.0,
+        "how long each sleep task sleeps, in ms (longer: more tasks in flight for a kill)",
+        minimum=0,
+        maximum=60_000,
+    )
     payload_bytes: int = payload_bytes_param(256)
     burst_every_s: float = param(5.0, "seconds between bursts (0: none)", minimum=0, maximum=3600)
     burst_tasks: int = param(500, "tasks in each burst", minimum=1, maximum=1_000_000)
@@ -317,6 +324,8 @@ class StressWorkload(DerivesNothingAfterRun):
         while (elapsed := time.perf_counter() - started) < params.duration_s:
             if elapsed >= next_burst:
                 burst = make_tasks(params.task_type, params.burst_tasks, start=len(ids))
+                for _, body in burst:
+                    _set_sleep(body, params)
                 ctx.partial.sample("bursts", (elapsed, len(burst)))
                 ids.extend(await queue.enqueue_many(burst))
                 next_burst += params.burst_every_s
@@ -327,6 +336,7 @@ class StressWorkload(DerivesNothingAfterRun):
             pad = large if (sent + 1) % params.large_every == 0 else small
             ((task_type, payload),) = make_tasks(params.task_type, 1, start=len(ids))
             payload["pad"] = pad
+            _set_sleep(payload, params)
             ids.append(await queue.enqueue(task_type, payload))
             sent += 1
             ctx.progress.update(elapsed)
@@ -618,6 +628,11 @@ class _Kills:
             partial.metric("kill_reclaim_max_x_lease", max(self.reclaims) / lease_s)
             partial.latency("kill_reclaim", LatencySummary.from_seconds(self.reclaims))
         partial.count("kills_with_tasks_in_flight", len(self.recoveries))
+
+
+def _set_sleep(payload: dict[str, Any], params: StressParams) -> None:
+    if params.task_type == "sleep":
+        payload["seconds"] = params.sleep_ms / 1000.0
 
 
 def _on(host: Host, generation: int) -> EngineOptions:

@@ -29,6 +29,7 @@ from workloads.goals import (
     GOAL_CLAIM_MAX_MS,
     GOAL_CYCLE_RATIO,
     GOAL_E2E_MS,
+    GOAL_KILL_RECLAIM_X_LEASE,
     GOAL_LOAD_RSS_RATIO,
     GOAL_LOAD_S,
     GOAL_OP_P50_US,
@@ -51,6 +52,7 @@ from .measure import (
     measure_op_p50,
     measure_perfetto_trace,
     measure_pg_cycle_1_worker,
+    measure_pg_hosts_kill,
     measure_pg_workers_10,
     measure_processes_10,
     measure_profile_cpu,
@@ -268,6 +270,20 @@ ROWS: Mapping[str, Row] = {
             (
                 Goal("ratio", "ratio", ">=", GOAL_PG_WORKERS_10_RATIO, "x"),
                 Goal("idle workers", "idle_workers", "==", 0, ""),
+            ),
+        ),
+        Row(
+            "pg_hosts_kill",
+            "PostgreSQL backend, 3 hosts x 4 processes under a host SIGKILL",
+            "-",
+            "0 lost, 0 duplicated; the host's tasks in flight reclaimed within "
+            f"{GOAL_KILL_RECLAIM_X_LEASE:g} leases of the kill",
+            measure_pg_hosts_kill,
+            (
+                Goal("lost", "lost", "==", 0, ""),
+                Goal("duplicated", "duplicated", "==", 0, ""),
+                Goal("kills in flight", "kills_with_tasks_in_flight", ">=", 1, ""),
+                Goal("reclaim", "kill_reclaim_max_x_lease", "<=", GOAL_KILL_RECLAIM_X_LEASE, "x"),
             ),
         ),
         Row(

@@ -167,6 +167,7 @@ def test_a_killed_host_loses_nothing_and_its_leases_are_reclaimed(
             "burst_tasks=300",
             "kill_every_s=1.5",
             "status_rate=20",
+            "sleep_ms=10",
         ),
         queue="backend=postgresql://127.0.0.1/unused",
     )
