@@ -107,6 +107,13 @@ class StressParams(WorkloadParams):
         120.0, "longest wait for the queue to drain after the load", minimum=1, maximum=3600
     )
     seed: int = param(1, "random seed (status ids, which worker to kill)", minimum=0)
+    engines_per_process: int = param(
+        1,
+        "process mode: worker engines in each process, sharing its queue and connections "
+        "(workers=20 engines_per_process=5 runs 4 processes)",
+        minimum=1,
+        maximum=64,
+    )
     hosts: int = param(
         0,
         "spread the worker processes over this many hosts: network namespaces of their own "
@@ -120,17 +127,33 @@ class StressParams(WorkloadParams):
         0.2, "seconds between counts of the queue's tasks by state", minimum=0.01, maximum=60
     )
 
+    @property
+    def processes(self) -> int:
+        """Worker processes (process mode) or engines (async mode) to start."""
+        return self.workers // self.engines_per_process
+
     def __post_init__(self) -> None:
         super().__post_init__()
+        if self.engines_per_process > 1 and self.mode != "process":
+            raise ParameterError(
+                f"stress: engines_per_process={self.engines_per_process} groups worker engines "
+                "into processes; set mode=process (async mode runs every engine in one)"
+            )
+        if self.workers % self.engines_per_process:
+            raise ParameterError(
+                f"stress: workers={self.workers} is not a multiple of engines_per_process="
+                f"{self.engines_per_process}; give workers as processes x engines per process"
+            )
         if self.hosts and self.mode != "process":
             raise ParameterError(
                 f"stress: hosts={self.hosts} runs worker processes in network namespaces; "
                 "set mode=process"
             )
-        if self.hosts and self.workers < self.hosts:
+        if self.hosts and self.processes < self.hosts:
             raise ParameterError(
-                f"stress: workers={self.workers} cannot be spread over hosts={self.hosts}; "
-                f"give at least one worker per host (workers={self.hosts * 4} is 4 per host)"
+                f"stress: {self.processes} worker processes cannot be spread over hosts="
+                f"{self.hosts}; give at least one process per host (workers="
+                f"{self.hosts * 4 * self.engines_per_process} is 4 per host)"
             )
 
     def check_ready(self) -> None:
@@ -220,11 +243,23 @@ class StressWorkload(DerivesNothingAfterRun):
         async with TaskQueue(path, ctx.queue_config) as queue:
             await asyncio.to_thread(_install_audit, path)
             if network is None:
-                pools.append(Workers(queue, params.workers, params.mode, until_empty=False))
+                pools.append(
+                    Workers(
+                        queue,
+                        params.processes,
+                        params.mode,
+                        until_empty=False,
+                        options=EngineOptions(engines=params.engines_per_process),
+                    )
+                )
             for host, count in zip(
-                network.hosts if network else (), split(params.workers, params.hosts), strict=True
+                network.hosts if network else (),
+                split(params.processes, params.hosts),
+                strict=True,
             ):
-                pool = Workers(queue, count, "process", until_empty=False, options=_on(host, 0))
+                pool = Workers(
+                    queue, count, "process", until_empty=False, options=_on(host, 0, params)
+                )
                 pools.append(pool)
                 hosts[pool] = host
             try:
@@ -380,13 +415,15 @@ class StressWorkload(DerivesNothingAfterRun):
             kills.count += 1
             # Counted now: the load may end (and cancel this) while the replacement starts.
             ctx.partial.count("workers_killed", kills.count)
-            await kills.watch(queue, [victim.name], killed_at)
+            await kills.watch(queue, _engines_of(pools, victim), killed_at)
             replacement = Workers(
                 queue,
                 1,
                 "process",
                 until_empty=False,
-                options=EngineOptions(name_prefix=f"r{kills.count}-"),
+                options=EngineOptions(
+                    name_prefix=f"r{kills.count}-", engines=params.engines_per_process
+                ),
             )
             pools.append(replacement)
             await replacement.start()
@@ -417,7 +454,10 @@ class StressWorkload(DerivesNothingAfterRun):
             )
             on_host = [pool for pool in pools if hosts.get(pool) is host]
             workers = [
-                p.name for pool in on_host if pool.processes for p in pool.processes.processes
+                engine
+                for pool in on_host
+                for process in _alive([pool])
+                for engine in _engines_of([pool], process)
             ]
             # Blocking, but milliseconds: killing on the loop keeps a cancellation from
             # leaving a host half killed.
@@ -435,10 +475,10 @@ class StressWorkload(DerivesNothingAfterRun):
             await kills.watch(queue, workers, killed_at)
             replacement = Workers(
                 queue,
-                len(workers),
+                on_host[0].count,  # as many processes as the host started with
                 "process",
                 until_empty=False,
-                options=_on(host, kills.count),
+                options=_on(host, kills.count, params),
             )
             pools.append(replacement)
             hosts[replacement] = host
@@ -452,7 +492,9 @@ class StressWorkload(DerivesNothingAfterRun):
 
         Looks for a busy worker for up to half a second, then takes any live one.
         """
-        alive = {process.name: process for process in _alive(pools)}
+        alive = {
+            engine: process for process in _alive(pools) for engine in _engines_of(pools, process)
+        }
         if not alive:
             return None
         busy = await _busy_among(path, set(alive), 0.5)
@@ -470,10 +512,10 @@ class StressWorkload(DerivesNothingAfterRun):
         """A host whose workers hold tasks (a crash in mid-task), looked for until the next
         kill is due; then any host."""
         host_of = {
-            process.name: hosts[pool]
+            engine: hosts[pool]
             for pool in pools
-            if pool.processes is not None
-            for process in pool.processes.processes
+            for process in _alive([pool])
+            for engine in _engines_of([pool], process)
         }
         busy = await _busy_among(path, set(host_of), patience_s)
         if busy:
@@ -548,6 +590,7 @@ class StressWorkload(DerivesNothingAfterRun):
         tasks it completed and how often it was killed."""
         everything = sum(by_worker.values())
         for host in network.hosts:
+            pools = [pool for pool, _ in results if hosts[pool] is host]
             mine = [result for pool, result in results if hosts[pool] is host]
             shares = _shares(mine, by_worker)
             completed = sum(s.completed for s in shares)
@@ -558,7 +601,8 @@ class StressWorkload(DerivesNothingAfterRun):
                     {
                         "host": host.name,
                         "address": host.address,
-                        "processes": len(mine[0].engines) if mine else 0,
+                        "processes": pools[0].count if pools else 0,
+                        "engines_per_process": pools[0].options.engines if pools else 0,
                         "workers_started": len(shares),
                         "times_killed": killed,
                     },
@@ -635,10 +679,18 @@ def _set_sleep(payload: dict[str, Any], params: StressParams) -> None:
         payload["seconds"] = params.sleep_ms / 1000.0
 
 
-def _on(host: Host, generation: int) -> EngineOptions:
+def _on(host: Host, generation: int, params: StressParams) -> EngineOptions:
     """Where a host's workers run, named ``h0-w0``... and, after its n-th kill, ``h0r<n>-w0``."""
     prefix = f"{host.name}-w" if generation == 0 else f"{host.name}r{generation}-w"
-    return EngineOptions(name_prefix=prefix, netns=host.netns)
+    return EngineOptions(name_prefix=prefix, engines=params.engines_per_process, netns=host.netns)
+
+
+def _engines_of(pools: list[Workers], process: SpawnProcess) -> list[str]:
+    """The names the engines of worker ``process`` (of one of ``pools``) claim under."""
+    for pool in pools:
+        if pool.processes is not None and process in pool.processes.processes:
+            return pool.processes.engine_names(process.name)
+    raise WorkloadError(f"stress: worker process {process.name} belongs to no pool of the run")
 
 
 def _shares(results: list[PoolResult], by_worker: Mapping[str, int]) -> tuple[WorkerShare, ...]:

@@ -357,6 +357,60 @@ def _pg_server() -> str:
     return pgadmin.default_server()
 
 
+def measure_pg_processes_20(sizes: Sizes, scratch: Path, say: Say) -> Measured:
+    """20 worker engines over 4 processes on PostgreSQL: stress's database audit (no kills)
+    and the claim latency over every claim of every engine."""
+    result, shown = _workload(
+        "stress",
+        [
+            "mode=process",
+            "workers=20",
+            "engines_per_process=5",
+            "task_type=noop",
+            "payload_bytes=0",
+            "large_payload_bytes=0",
+            "kill_every_s=0",
+            f"duration_s={sizes.stress_duration_s:g}",
+            "rate=2000",
+            "burst_every_s=0.5",
+            "burst_tasks=2000",
+        ],
+        scratch,
+        say,
+        queue=f"backend={_pg_server()}",
+    )
+    claim = result.latencies.get("claim")
+    if claim is None or claim.p99_ms is None:
+        raise GoalsError("the stress run recorded no claim latencies")
+    (step,) = result.steps
+    idle = sum(1 for w in step.workers if w.completed == 0)
+    figures: Figures = {
+        "lost": _metric(result, "lost_tasks"),
+        "duplicated": _metric(result, "duplicated_tasks"),
+        "claim_p99_ms": claim.p99_ms,
+        "claim_p50_ms": claim.p50_ms if claim.p50_ms is not None else math.nan,
+        "claim_max_ms": claim.max_ms if claim.max_ms is not None else math.nan,
+        "claims": claim.count,
+        "tasks": _metric(result, "tasks_enqueued"),
+        "engines": len(step.workers),
+        "idle_workers": idle,
+    }
+    return Measured(
+        figures,
+        [shown],
+        [
+            "stress on the PostgreSQL server (a scratch database), 4 worker processes of 5 "
+            "engines each sharing their process's queue (pool of pg_pool connections); "
+            f"{sizes.stress_duration_s:g} s at 2,000 noop tasks/s plus 2,000 every half second; "
+            "no kills; lost and duplicated from a trigger on tasks; claim percentiles over "
+            "every claim of every engine"
+        ],
+        f"{int(figures['tasks']):,} tasks, {claim.count:,} claims, p50 "
+        f"{figures['claim_p50_ms']:.1f} ms, max {figures['claim_max_ms']:.0f} ms; {idle} of "
+        f"{len(step.workers)} engines idle",
+    )
+
+
 def measure_pg_hosts_kill(sizes: Sizes, scratch: Path, say: Say) -> Measured:
     """3 hosts (network namespaces) x 4 worker processes against one PostgreSQL, one host
     SIGKILLed halfway: stress's database audit and its reclaim timing."""

@@ -34,6 +34,7 @@ from workloads.goals import (
     GOAL_LOAD_S,
     GOAL_OP_P50_US,
     GOAL_PG_CYCLE_RATIO,
+    GOAL_PG_PROCESSES_20_CLAIM_P99_MS,
     GOAL_PG_WORKERS_10_RATIO,
     GOAL_PROCESSES_TASKS_PER_S,
     GOAL_PROFILE_CPU_S,
@@ -53,6 +54,7 @@ from .measure import (
     measure_perfetto_trace,
     measure_pg_cycle_1_worker,
     measure_pg_hosts_kill,
+    measure_pg_processes_20,
     measure_pg_workers_10,
     measure_processes_10,
     measure_profile_cpu,
@@ -270,6 +272,18 @@ ROWS: Mapping[str, Row] = {
             (
                 Goal("ratio", "ratio", ">=", GOAL_PG_WORKERS_10_RATIO, "x"),
                 Goal("idle workers", "idle_workers", "==", 0, ""),
+            ),
+        ),
+        Row(
+            "pg_processes_20",
+            "PostgreSQL backend, 20 workers over 4 processes",
+            "-",
+            f"0 lost, 0 duplicated, claim p99 <= {GOAL_PG_PROCESSES_20_CLAIM_P99_MS:g} ms",
+            measure_pg_processes_20,
+            (
+                Goal("lost", "lost", "==", 0, ""),
+                Goal("duplicated", "duplicated", "==", 0, ""),
+                Goal("claim p99", "claim_p99_ms", "<=", GOAL_PG_PROCESSES_20_CLAIM_P99_MS, "ms"),
             ),
         ),
         Row(

@@ -23,6 +23,10 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
         ("pg_workers_10", {"ratio": 0.9, "idle_workers": 0}, PASS),
         ("pg_workers_10", {"ratio": 0.9, "idle_workers": 1}, FAIL),
         ("pg_workers_10", {"ratio": 0.7, "idle_workers": 0}, FAIL),
+        ("pg_processes_20", {"lost": 0, "duplicated": 0, "claim_p99_ms": 20.0}, PASS),
+        ("pg_processes_20", {"lost": 0, "duplicated": 0, "claim_p99_ms": 20.5}, FAIL),
+        ("pg_processes_20", {"lost": 1, "duplicated": 0, "claim_p99_ms": 3.0}, FAIL),
+        ("pg_processes_20", {"lost": 0, "duplicated": 1, "claim_p99_ms": 3.0}, FAIL),
         *(
             (
                 "pg_hosts_kill",

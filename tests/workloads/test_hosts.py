@@ -92,7 +92,7 @@ def test_without_ip_or_root_the_error_names_what_is_missing(
 def test_hosts_params_are_checked_against_mode_workers_and_backend(tmp_path: Path) -> None:
     with pytest.raises(ParameterError, match="set mode=process"):
         StressParams(hosts=3, mode="async")
-    with pytest.raises(ParameterError, match="at least one worker per host"):
+    with pytest.raises(ParameterError, match="at least one process per host"):
         StressParams(hosts=3, workers=2)
     with pytest.raises(ParameterError, match=r"needs --queue backend=postgresql"):
         StressParams(hosts=3, workers=6).check_queue(QueueConfig())
