@@ -7,6 +7,10 @@ every ``kill_every_s`` and replaced; the tasks it held must come back once their
 expires (recovery time). Afterwards the database itself is audited: a trigger installed
 before the run logs every transition to ``done``, so a task completed twice shows up twice,
 and a task never completed is lost. Both counts must be 0.
+
+With ``hosts=N`` the worker processes run on N "hosts", network namespaces on a bridge
+(workloads/hosts.py), against a PostgreSQL cluster the run starts on the bridge address, and
+each kill SIGKILLs every process of a host; results get one step per host.
 """
 
 from __future__ import annotations
