@@ -142,15 +142,25 @@ def find_initdb() -> Path | None:
 
 @dataclass
 class ThrowawayCluster:
-    """A private PostgreSQL server in a temporary folder, listening on its own socket only.
+    """A private PostgreSQL server in a temporary folder, listening on its own socket, and on
+    TCP at ``listen_address`` when one is given.
 
     ``start()`` runs ``initdb`` (trust auth for the current user) and ``pg_ctl start``;
-    ``stop()`` stops it and deletes the folder. ``dsn`` names its ``postgres`` database.
+    ``stop()`` stops it and deletes the folder. ``dsn`` names its ``postgres`` database
+    (over TCP at ``listen_address`` when given, else over the socket).
     """
 
     bin_dir: Path
     folder: Path | None = None
     port: int = 0
+    listen_address: str | None = None
+    """An IP address of this machine to accept TCP connections on (None: the socket only)."""
+    trusted_network: str | None = None
+    """A CIDR block (``10.213.7.0/24``) whose clients may connect without a password; a
+    private network of the run's own (initdb trusts only the local addresses)."""
+    max_connections: int = 100
+    folder_prefix: str = "queueprof-pg-"
+    """The name of its temporary folder starts so (a caller's mark, to find it again)."""
     _as: list[str] = field(default_factory=list)
     """The command prefix that runs the server's tools as its owner (``runuser`` for root)."""
 
@@ -158,11 +168,13 @@ class ThrowawayCluster:
     def dsn(self) -> str:
         assert self.folder is not None
         user = os.environ.get("PGUSER") or _login()
+        if self.listen_address is not None:
+            return f"postgresql://{user}@{self.listen_address}:{self.port}/postgres"
         return f"postgresql://{user}@/postgres?host={self.folder}&port={self.port}"
 
     def start(self) -> ThrowawayCluster:
         """Create and start the cluster; raises :class:`QueueOpenError` saying why not."""
-        self.folder = Path(tempfile.mkdtemp(prefix="queueprof-pg-"))
+        self.folder = Path(tempfile.mkdtemp(prefix=self.folder_prefix))
         data = self.folder / "data"
         self.port = 20000 + secrets.randbelow(20000)
         user = os.environ.get("PGUSER") or _login()
@@ -179,8 +191,12 @@ class ThrowawayCluster:
             os.chown(self.folder, owner.pw_uid, owner.pw_gid)
             self._as = ["runuser", "-u", "postgres", "--"]
         self._run("initdb", "-D", str(data), "-U", user, "--auth=trust", "--no-sync", "-E", "UTF8")
+        if self.trusted_network is not None:
+            with open(data / "pg_hba.conf", "a", encoding="utf-8") as hba:
+                hba.write(f"host all all {self.trusted_network} trust\n")
         options = (
-            f"-k {self.folder} -p {self.port} -c listen_addresses='' -c fsync=off "
+            f"-k {self.folder} -p {self.port} -c listen_addresses='{self.listen_address or ''}' "
+            f"-c max_connections={self.max_connections} -c fsync=off "
             "-c shared_preload_libraries=pg_stat_statements"
         )
         self._run(
@@ -189,13 +205,18 @@ class ThrowawayCluster:
         return self
 
     def stop(self) -> None:
+        """Stop the server (at once) and delete its folder; also for a cluster of ``folder``
+        that another process started and left."""
         if self.folder is None:
             return
         data = self.folder / "data"
         if data.exists():
+            owner_prefix = self._as or (
+                ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+            )
             subprocess.run(
                 [
-                    *self._as,
+                    *owner_prefix,
                     str(self.bin_dir / "pg_ctl"),
                     "-D",
                     str(data),

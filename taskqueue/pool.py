@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing as mp
+import os
 import queue as queue_module
 import threading
 import time
@@ -62,6 +63,13 @@ class EngineOptions:
     handlers: str = "builtin"
     """``builtin`` or ``module:attribute`` (must be importable by name in worker processes)."""
     name_prefix: str = "w"
+    engines: int = 1
+    """Process mode: worker engines in each process, sharing its queue object (and so its
+    connections): 20 workers over 4 processes is ``engines=5``. Named ``<process>.<n>``."""
+    netns: str | None = None
+    """Process mode: the network namespace (a name ``ip netns list`` shows) each worker
+    process enters before it opens its queue, so its connections leave from another "host".
+    Entering one needs CAP_SYS_ADMIN (root)."""
 
 
 async def run_async_workers(
@@ -104,6 +112,7 @@ class WorkerProcesses:
         start_timeout: float = 60.0,
     ) -> None:
         _check_workers(workers)
+        _check_workers(options.engines if options else 1, "engines")
         self.path = str(path)
         self.config = config
         self.options = options or EngineOptions()
@@ -133,6 +142,10 @@ class WorkerProcesses:
             for i in range(workers)
         ]
         self._started_at = 0.0
+
+    def engine_names(self, process: str) -> list[str]:
+        """The names the engines of worker process ``process`` claim under."""
+        return _engine_names(process, self.options.engines)
 
     def start(self) -> None:
         """Start every process and wait until each has its queue open."""
@@ -171,7 +184,8 @@ class WorkerProcesses:
         crashed with an error raises :class:`TaskQueueError` carrying that error.
         """
         deadline = None if timeout is None else time.monotonic() + timeout
-        engines: dict[str, EngineStats] = {}
+        engines: dict[str, list[EngineStats]] = {}
+        """Each process's engines, by process name."""
         stats = QueueStats()
         errors: list[str] = []
         while len(engines) + len(errors) < len(self.processes):
@@ -191,8 +205,8 @@ class WorkerProcesses:
                 except queue_module.Empty:
                     continue
             if kind == "ok":
-                engine, child_stats = payload
-                engines[engine.name] = engine
+                process, engine_stats, child_stats = payload
+                engines[process] = engine_stats
                 stats.merge(child_stats)
                 for observer in observe.active:  # the child's queue has closed
                     observer.queue_closed(child_stats)
@@ -203,7 +217,12 @@ class WorkerProcesses:
             process.join(5)
         if errors:
             raise TaskQueueError("worker process failed: " + "; ".join(errors))
-        ordered = [engines.get(p.name, EngineStats(p.name)) for p in self.processes]
+        ordered = [
+            engine
+            for p in self.processes
+            for engine in engines.get(p.name)
+            or [EngineStats(name) for name in self.engine_names(p.name)]
+        ]
         return PoolResult(ordered, stats, wall)
 
     def _child_errors(self) -> str:
@@ -227,9 +246,45 @@ def run_process_workers(
     return pool.join()
 
 
-def _check_workers(workers: int) -> None:
+def _check_workers(workers: int, what: str = "workers") -> None:
     if not isinstance(workers, int) or isinstance(workers, bool) or not 1 <= workers <= 512:
-        raise InvalidArgumentError(f"workers={workers!r} must be a whole number 1..512")
+        raise InvalidArgumentError(f"{what}={workers!r} must be a whole number 1..512")
+
+
+def _engine_names(process: str, engines: int) -> list[str]:
+    """One engine: the process's own name (as before engines per process existed)."""
+    return [process] if engines == 1 else [f"{process}.{n}" for n in range(engines)]
+
+
+CLONE_NEWNET = 0x40000000
+"""setns(2)'s flag for a network namespace (os.setns arrives only in Python 3.12)."""
+NETNS_DIR = Path("/var/run/netns")
+"""Where ``ip netns add`` mounts the namespaces it names."""
+
+
+def enter_netns(name: str) -> None:
+    """Move the calling thread (and the threads it starts after) into network namespace
+    ``name``; sockets opened from then on belong to it. Raises :class:`TaskQueueError`."""
+    import ctypes
+
+    where = NETNS_DIR / name
+    try:
+        fd = os.open(where, os.O_RDONLY)
+    except OSError as error:
+        raise TaskQueueError(
+            f"network namespace {name!r} cannot be opened ({where}: {error.strerror}); "
+            "create it with `ip netns add` first"
+        ) from None
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.setns(fd, CLONE_NEWNET) != 0:
+            errno = ctypes.get_errno()
+            raise TaskQueueError(
+                f"cannot enter network namespace {name!r}: {os.strerror(errno)}; entering "
+                "one needs CAP_SYS_ADMIN (run as root)"
+            )
+    finally:
+        os.close(fd)
 
 
 def _child_main(
@@ -244,6 +299,9 @@ def _child_main(
     results: mp.Queue[tuple[str, Any]],
 ) -> None:
     try:
+        if options.netns is not None:
+            # Before the event loop: every thread and socket of the worker starts in it.
+            enter_netns(options.netns)
         engine_stats, stats = asyncio.run(
             _child(
                 path, QueueConfig.from_dict(config), slot, name, options, until_empty, ready, stop
@@ -252,7 +310,7 @@ def _child_main(
     except BaseException as error:  # noqa: BLE001 - reported to the parent, then exit 1
         results.put(("error", f"{name}: {type(error).__name__}: {error}"))
         raise SystemExit(1) from None
-    results.put(("ok", (engine_stats, stats)))
+    results.put(("ok", (name, engine_stats, stats)))
 
 
 async def _child(
@@ -264,22 +322,25 @@ async def _child(
     until_empty: bool,
     ready: BarrierType,
     stop: EventType,
-) -> tuple[EngineStats, QueueStats]:
+) -> tuple[list[EngineStats], QueueStats]:
     main = asyncio.current_task()
     assert main is not None
     orphaned = asyncio.ensure_future(_watch_parent(main, ready))
     try:
         async with TaskQueue(path, config, affinity_slot=slot) as queue:
-            engine = WorkerEngine(name, queue, options.handlers, concurrency=options.concurrency)
+            engines = [
+                WorkerEngine(engine, queue, options.handlers, concurrency=options.concurrency)
+                for engine in _engine_names(name, options.engines)
+            ]
             await asyncio.to_thread(ready.wait)
             if until_empty:
-                result = await engine.run_until_empty()
+                results = await asyncio.gather(*(e.run_until_empty() for e in engines))
             else:
                 stop_event = asyncio.Event()
                 watcher = asyncio.ensure_future(_watch(stop, stop_event))
-                result = await engine.run(stop_event)
+                results = await asyncio.gather(*(e.run(stop_event) for e in engines))
                 watcher.cancel()
-            return result, queue.stats
+            return list(results), queue.stats
     finally:
         orphaned.cancel()
 

@@ -47,6 +47,12 @@ GOAL_PG_CYCLE_RATIO = 0.8
 """PostgreSQL, 1 worker, one task per call: at least this fraction of plain asyncpg's rate."""
 GOAL_PG_WORKERS_10_RATIO = 0.8
 """PostgreSQL, 10 workers, default batching: this fraction of plain asyncpg claiming 100."""
+GOAL_PG_PROCESSES_20_CLAIM_P99_MS = 20.0
+"""PostgreSQL, 20 workers over 4 processes: claim p99, in ms."""
+GOAL_KILL_RECLAIM_X_LEASE = 1.5
+"""A SIGKILLed host's tasks back in other hands within this many leases of the kill: they
+cannot come back before their lease ends (up to 1 lease after the kill), and the live
+engines sweep expired leases every quarter lease; the rest is the measurement's own polling."""
 
 
 @dataclass(frozen=True, slots=True)

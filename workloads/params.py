@@ -18,6 +18,7 @@ from enum import StrEnum
 from typing import Any, ClassVar, Self
 
 from runs import keyvalue
+from taskqueue import QueueConfig
 
 from .errors import ParameterError
 
@@ -105,6 +106,11 @@ class WorkloadParams:
         (size presets are built at import). Raise a :class:`~workloads.errors.UsageError`
         subclass naming the fix. The default checks nothing.
         """
+
+    def check_queue(self, config: QueueConfig) -> None:
+        """Checks of these params against the queue strategy (``--queue``), run when the
+        plan is made; raise :class:`ParameterError` naming the fix. The default checks
+        nothing."""
 
     @classmethod
     def specs(cls) -> list[tuple[str, str, ParamSpec, Any]]:

@@ -65,9 +65,9 @@ def busy_workers(dsn: str) -> list[str]:
     return [str(r[0]) for r in rows if r[0] is not None]
 
 
-def held_by(dsn: str, worker: str) -> list[int]:
-    """The tasks ``worker`` holds."""
-    rows = _rows(dsn, "SELECT id FROM tasks WHERE state = 'running' AND worker = $1", worker)
+def held_by(dsn: str, workers: list[str]) -> list[int]:
+    """The tasks any of ``workers`` holds."""
+    rows = _rows(dsn, "SELECT id FROM tasks WHERE state = 'running' AND worker = ANY($1)", workers)
     return [int(r[0]) for r in rows]
 
 

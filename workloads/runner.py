@@ -187,6 +187,7 @@ def plan_run(
     chosen = workload.sizes[size_value].with_overrides(params)
     chosen.check_ready()
     queue_config = parse_queue(queue, workload.queue_defaults)
+    chosen.check_queue(queue_config)
     if queue_config.backend != "sqlite" and importlib.util.find_spec("asyncpg") is None:
         raise ParameterError(
             f"--queue backend={redact_dsn(queue_config.backend)}: the PostgreSQL backend needs "

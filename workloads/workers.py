@@ -77,6 +77,17 @@ class Workers:
     async def start(self) -> None:
         """Start every worker; returns once all are ready to claim."""
         if self.mode == "async":
+            if self.options.engines != 1:
+                raise WorkloadError(
+                    f"engines={self.options.engines} per process needs process mode (in async "
+                    f"mode every engine shares this process: ask for {self.count} workers)"
+                )
+            if self.options.netns is not None:
+                raise WorkloadError(
+                    f"workers in network namespace {self.options.netns!r} must be processes "
+                    "(an engine on this event loop cannot leave this process's network); "
+                    "use mode=process"
+                )
             self._engines = [
                 WorkerEngine(
                     f"{self.options.name_prefix}{i}",

@@ -71,6 +71,8 @@ class Sizes:
     """Tasks per side per round of the Postgres one-at-a-time row: each task is two commits,
     each waiting for the server's WAL flush with synchronous_commit=on (5 ms here)."""
     pg_batched_tasks: int = 20_000
+    hosts_duration_s: float = 8.0
+    """Seconds of load of the hosts row; one host is SIGKILLed halfway."""
 
 
 FULL = Sizes()
@@ -94,6 +96,7 @@ QUICK = Sizes(
     profile_cpu_args=("--size", "smoke"),
     pg_cycle_tasks=300,
     pg_batched_tasks=2_000,
+    hosts_duration_s=4.0,
 )
 
 
@@ -340,6 +343,131 @@ def measure_pg_workers_10(sizes: Sizes, scratch: Path, say: Say) -> Measured:
             f"asyncpg inserts {batch} at a time and claims {batch} at a time with the acks "
             "riding along, on one connection (benchmarks.pg_vs_asyncpg.raw_pg_batched)"
         ],
+    )
+
+
+def _pg_server() -> str:
+    """The server of the PostgreSQL workload rows (``QUEUEPROF_PG`` or the local one)."""
+    try:
+        from taskqueue import pgadmin
+    except ImportError as error:
+        raise GoalsError(
+            f"the PostgreSQL rows need asyncpg ({error}); pip install asyncpg"
+        ) from None
+    return pgadmin.default_server()
+
+
+def measure_pg_processes_20(sizes: Sizes, scratch: Path, say: Say) -> Measured:
+    """20 worker engines over 4 processes on PostgreSQL: stress's database audit (no kills)
+    and the claim latency over every claim of every engine."""
+    result, shown = _workload(
+        "stress",
+        [
+            "mode=process",
+            "workers=20",
+            "engines_per_process=5",
+            "task_type=noop",
+            "payload_bytes=0",
+            "large_payload_bytes=0",
+            "kill_every_s=0",
+            f"duration_s={sizes.stress_duration_s:g}",
+            "rate=2000",
+            "burst_every_s=0.5",
+            "burst_tasks=2000",
+        ],
+        scratch,
+        say,
+        queue=f"backend={_pg_server()}",
+    )
+    claim = result.latencies.get("claim")
+    if claim is None or claim.p99_ms is None:
+        raise GoalsError("the stress run recorded no claim latencies")
+    (step,) = result.steps
+    idle = sum(1 for w in step.workers if w.completed == 0)
+    figures: Figures = {
+        "lost": _metric(result, "lost_tasks"),
+        "duplicated": _metric(result, "duplicated_tasks"),
+        "claim_p99_ms": claim.p99_ms,
+        "claim_p50_ms": claim.p50_ms if claim.p50_ms is not None else math.nan,
+        "claim_max_ms": claim.max_ms if claim.max_ms is not None else math.nan,
+        "claims": claim.count,
+        "tasks": _metric(result, "tasks_enqueued"),
+        "engines": len(step.workers),
+        "idle_workers": idle,
+    }
+    return Measured(
+        figures,
+        [shown],
+        [
+            "stress on the PostgreSQL server (a scratch database), 4 worker processes of 5 "
+            "engines each sharing their process's queue (pool of pg_pool connections); "
+            f"{sizes.stress_duration_s:g} s at 2,000 noop tasks/s plus 2,000 every half second; "
+            "no kills; lost and duplicated from a trigger on tasks; claim percentiles over "
+            "every claim of every engine"
+        ],
+        f"{int(figures['tasks']):,} tasks, {claim.count:,} claims, p50 "
+        f"{figures['claim_p50_ms']:.1f} ms, max {figures['claim_max_ms']:.0f} ms; {idle} of "
+        f"{len(step.workers)} engines idle",
+    )
+
+
+def measure_pg_hosts_kill(sizes: Sizes, scratch: Path, say: Say) -> Measured:
+    """3 hosts (network namespaces) x 4 worker processes against one PostgreSQL, one host
+    SIGKILLed halfway: stress's database audit and its reclaim timing."""
+    result, shown = _workload(
+        "stress",
+        [
+            "hosts=3",
+            "workers=12",
+            "mode=process",
+            f"duration_s={sizes.hosts_duration_s:g}",
+            f"kill_every_s={sizes.hosts_duration_s / 2:g}",
+            "rate=200",
+            "burst_every_s=1",
+            "burst_tasks=300",
+            "sleep_ms=10",
+        ],
+        scratch,
+        say,
+        # The run starts its own cluster on the hosts' bridge; the backend names the kind.
+        queue=f"backend={_pg_server()}",
+    )
+    c = result.counters
+    lease = float(result.queue.get("lease_s", math.nan))
+    # No kill caught tasks in flight: nothing was reclaimed, and the row fails on that.
+    reclaim = result.metrics.get("kill_reclaim_max_s", math.nan)
+    figures: Figures = {
+        "lost": _metric(result, "lost_tasks"),
+        "duplicated": _metric(result, "duplicated_tasks"),
+        "hosts_killed": c.get("hosts_killed", 0),
+        "processes_killed": c.get("processes_killed", 0),
+        "kills_with_tasks_in_flight": c.get("kills_with_tasks_in_flight", 0),
+        "kill_reclaim_max_s": reclaim,
+        "kill_reclaim_max_x_lease": reclaim / lease,
+        "recovery_max_s": result.metrics.get("recovery_max_s", math.nan),
+        "tasks": _metric(result, "tasks_enqueued"),
+        "lease_s": lease,
+    }
+    per_host = ", ".join(
+        f"{s.settings['host']} {s.counters.get('completed', 0):,}"
+        + (" (killed)" if s.counters.get("times_killed") else "")
+        for s in result.steps
+    )
+    return Measured(
+        figures,
+        [shown],
+        [
+            "stress with 12 worker processes over 3 network namespaces, each on a veth into a "
+            "bridge, against a throwaway cluster listening on the bridge; "
+            f"{sizes.hosts_duration_s:g} s of load at 200 tasks/s (10 ms sleeps) with a burst "
+            "of 300 each second; halfway, every process of the host whose workers held tasks "
+            "was SIGKILLed (ip netns pids), and the host's workers started again; lost and "
+            "duplicated from a trigger on tasks; reclaim = from the kill until none of the "
+            f"host's tasks is still leased to it (the lease is {lease:g} s: stress's default)"
+        ],
+        f"{int(figures['tasks']):,} tasks; completed per host: {per_host}; "
+        f"{int(figures['processes_killed'])} processes killed; recovery "
+        f"{figures['recovery_max_s']:.2f} s",
     )
 
 

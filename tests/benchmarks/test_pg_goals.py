@@ -23,6 +23,32 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
         ("pg_workers_10", {"ratio": 0.9, "idle_workers": 0}, PASS),
         ("pg_workers_10", {"ratio": 0.9, "idle_workers": 1}, FAIL),
         ("pg_workers_10", {"ratio": 0.7, "idle_workers": 0}, FAIL),
+        ("pg_processes_20", {"lost": 0, "duplicated": 0, "claim_p99_ms": 20.0}, PASS),
+        ("pg_processes_20", {"lost": 0, "duplicated": 0, "claim_p99_ms": 20.5}, FAIL),
+        ("pg_processes_20", {"lost": 1, "duplicated": 0, "claim_p99_ms": 3.0}, FAIL),
+        ("pg_processes_20", {"lost": 0, "duplicated": 1, "claim_p99_ms": 3.0}, FAIL),
+        *(
+            (
+                "pg_hosts_kill",
+                {
+                    "lost": 0,
+                    "duplicated": 0,
+                    "kills_with_tasks_in_flight": 1,
+                    "kill_reclaim_max_x_lease": 1.2,
+                    **change,
+                },
+                expected,
+            )
+            for change, expected in (
+                ({}, PASS),
+                ({"lost": 1}, FAIL),
+                ({"duplicated": 2}, FAIL),
+                # a kill that caught nothing in flight proves no reclaim
+                ({"kills_with_tasks_in_flight": 0}, FAIL),
+                ({"kill_reclaim_max_x_lease": float("nan")}, FAIL),
+                ({"kill_reclaim_max_x_lease": 1.6}, FAIL),
+            )
+        ),
     ],
 )
 def test_the_postgres_rows_judge_their_ratio(

@@ -181,3 +181,37 @@ def test_eight_worker_processes_run_every_task_exactly_once(
     # Executions were recorded by the worker processes, not by this one.
     assert len({line.pid for line in lines}) >= 2
     assert {line.worker for line in lines} <= {e.name for e in result.engines}
+
+
+@pytest.mark.slow
+def test_four_processes_of_five_engines_run_every_task_exactly_once(
+    queue_target: Path | str, tmp_path: Path, importable_tests: str
+) -> None:
+    # GIVEN 1,000 tasks and 20 engines over 4 processes, 5 sharing each process's queue
+    log = tmp_path / "executions"
+    log.mkdir()
+    config = QueueConfig(claim_batch=5, ack_batch=5)
+    tasks = 1000
+
+    async def fill() -> list[int]:
+        async with TaskQueue(queue_target, config) as queue:
+            return await queue.enqueue_many([("record", {"log": str(log)}) for _ in range(tasks)])
+
+    ids = asyncio.run(fill())
+    # WHEN they drain it
+    options = EngineOptions(handlers=importable_tests, engines=5)
+    result = run_process_workers(queue_target, config, 4, options)
+    # THEN every engine of every process reported under its own name, and together they
+    # completed each task once
+    assert [e.name for e in result.engines] == [f"w{p}.{e}" for p in range(4) for e in range(5)]
+    total = result.total
+    assert (total.completed, total.stale, total.failed) == (tasks, 0, 0)
+    _assert_each_done_once(queue_target, ids)
+    lines = read_logs(log)
+    runs = Counter(line.task_id for line in lines)
+    assert sorted(runs) == ids
+    assert set(runs.values()) == {1}
+    assert {line.worker for line in lines} <= {e.name for e in result.engines}
+    # engines of one process worked side by side
+    worked = {line.worker for line in lines}
+    assert any(sum(w.startswith(f"w{p}.") for w in worked) >= 2 for p in range(4))
