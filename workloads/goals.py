@@ -47,6 +47,9 @@ GOAL_PG_CYCLE_RATIO = 0.8
 """PostgreSQL, 1 worker, one task per call: at least this fraction of plain asyncpg's rate."""
 GOAL_PG_WORKERS_10_RATIO = 0.8
 """PostgreSQL, 10 workers, default batching: this fraction of plain asyncpg claiming 100."""
+GOAL_PG_PEERS_RATIO = 2.0
+"""PostgreSQL, drain and full cycle: at least this many times the better of pgqueuer and
+procrastinate on the same server, at their documented defaults and at their best settings."""
 
 
 @dataclass(frozen=True, slots=True)

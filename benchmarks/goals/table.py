@@ -33,6 +33,7 @@ from workloads.goals import (
     GOAL_LOAD_S,
     GOAL_OP_P50_US,
     GOAL_PG_CYCLE_RATIO,
+    GOAL_PG_PEERS_RATIO,
     GOAL_PG_WORKERS_10_RATIO,
     GOAL_PROCESSES_TASKS_PER_S,
     GOAL_PROFILE_CPU_S,
@@ -51,6 +52,8 @@ from .measure import (
     measure_op_p50,
     measure_perfetto_trace,
     measure_pg_cycle_1_worker,
+    measure_pg_profiler_overhead,
+    measure_pg_vs_peers,
     measure_pg_workers_10,
     measure_processes_10,
     measure_profile_cpu,
@@ -269,6 +272,38 @@ ROWS: Mapping[str, Row] = {
                 Goal("ratio", "ratio", ">=", GOAL_PG_WORKERS_10_RATIO, "x"),
                 Goal("idle workers", "idle_workers", "==", 0, ""),
             ),
+        ),
+        Row(
+            "pg_vs_peers",
+            "PostgreSQL backend against pgqueuer and procrastinate, same server: drain and "
+            "full cycle",
+            "-",
+            f">= {GOAL_PG_PEERS_RATIO:g}x the better peer, at the peers' documented defaults "
+            "(ours: QueueConfig()) and at their best documented settings (ours: "
+            "synchronous_commit=off, as theirs); 0 lost",
+            measure_pg_vs_peers,
+            (
+                *(
+                    Goal(
+                        f"{scenario} vs {setting}",
+                        f"{scenario}_x_peers_{setting}",
+                        ">=",
+                        GOAL_PG_PEERS_RATIO,
+                        "x",
+                    )
+                    for setting in ("defaults", "best")
+                    for scenario in ("drain", "cycle")
+                ),
+                Goal("lost", "lost", "==", 0, ""),
+            ),
+        ),
+        Row(
+            "pg_profiler_overhead",
+            "profiler overhead on the PostgreSQL backend (profiled / bare, same run)",
+            "-",
+            ", ".join(f"{n} <= {v:g}x" for n, v in OVERHEAD_GOALS.items()),
+            measure_pg_profiler_overhead,
+            tuple(Goal(n, f"{n}_ratio", "<=", v, "x") for n, v in OVERHEAD_GOALS.items()),
         ),
         Row(
             "profile_cpu",
