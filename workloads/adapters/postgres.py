@@ -76,8 +76,9 @@ class ScratchDatabase:
         parts = urlsplit(self.dsn)
         if parts.scheme not in ("postgresql", "postgres"):
             raise AdapterUnavailableError(
-                f"{_where(self.dsn)} is a key=value string; a queue opened by URL needs the "
-                "server as a URL: set it to postgresql://USER@HOST:PORT/postgres"
+                f"{DSN_VARIABLE} names the server by a key=value string (not shown: it may "
+                "hold a password); a queue opened by URL needs the server as a URL: set it "
+                "to postgresql://USER@HOST:PORT/postgres"
             )
         return urlunsplit((parts.scheme, parts.netloc, "/" + self.name, parts.query, ""))
 
