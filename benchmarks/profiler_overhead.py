@@ -8,7 +8,9 @@ Each round is one back-to-back pair of drains for each profiler, one bare and on
 which goes first alternating between rounds. A drain: open a queue (``capture_sql`` and
 ``record_timings`` on both sides, so only the profiler differs; other strategy keys from
 ``--queue``), enqueue ``--tasks`` noop tasks in one batch, drain them with ``--workers``
-async engines. In-process profilers wrap their drain in a session of its own inside the
+async engines (with ``--queue backend=postgresql://...``, on a fresh database of that server
+per drain, made and dropped outside the timing, so the profiler-overhead goals are checked on
+PostgreSQL too). In-process profilers wrap their drain in a session of its own inside the
 event loop, as ``queueprof run`` does, in this process, with the bare drain next to it.
 py-spy's pairs run in one long-lived child process (:class:`DrainChild`): for the profiled
 drain py-spy attaches to it and the drain starts once py-spy says it is sampling, so its
@@ -29,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import random
 import signal
 import statistics
@@ -37,7 +40,7 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,12 +84,33 @@ def queue_config(options: str = "") -> QueueConfig:
 async def timed_drain(
     folder: Path, tasks: int, workers: int, queue_options: str = ""
 ) -> tuple[float, float]:
-    """(wall s, process CPU s) to enqueue ``tasks`` noop tasks and drain them."""
-    started, cpu_started = time.perf_counter(), time.process_time()
-    async with TaskQueue(folder / "queue.db", queue_config(queue_options)) as queue:
-        await queue.enqueue_many([("noop", None)] * tasks)
-        await run_async_workers(queue, workers)
-    return time.perf_counter() - started, time.process_time() - cpu_started
+    """(wall s, process CPU s) to enqueue ``tasks`` noop tasks and drain them.
+
+    With ``backend=postgresql://...`` in ``queue_options`` the queue is a fresh database on
+    that server, made before the clock starts and dropped after it stops."""
+    config = queue_config(queue_options)
+    async with _queue_location(folder, config, "overhead") as where:
+        started, cpu_started = time.perf_counter(), time.process_time()
+        async with TaskQueue(where, config) as queue:
+            await queue.enqueue_many([("noop", None)] * tasks)
+            await run_async_workers(queue, workers)
+        return time.perf_counter() - started, time.process_time() - cpu_started
+
+
+@contextlib.asynccontextmanager
+async def _queue_location(folder: Path, config: QueueConfig, label: str) -> AsyncIterator[str]:
+    """Where a drain's queue goes: a file in ``folder``, or a scratch database on the
+    ``backend`` server (asyncpg is imported only then)."""
+    if config.backend == "sqlite":
+        yield str(folder / "queue.db")
+        return
+    from taskqueue import pgadmin
+
+    name = pgadmin.scratch_name(label)
+    try:
+        yield await pgadmin.create_database(config.backend, name)
+    finally:
+        await pgadmin.drop_database(config.backend, name)
 
 
 async def drain(folder: Path, tasks: int, workers: int, queue_options: str = "") -> float:
@@ -359,7 +383,8 @@ def _parser() -> argparse.ArgumentParser:
         default="",
         metavar="KEY=VALUE,...",
         help="queue strategy on both sides, e.g. claim_batch=100,ack_batch=100 "
-        "(the keys of `queueprof run --queue`)",
+        "(the keys of `queueprof run --queue`); backend=postgresql://... measures on "
+        "PostgreSQL (a fresh database per drain, made and dropped outside the timing)",
     )
     parser.add_argument(
         "--json",

@@ -61,13 +61,27 @@ _INSERT = (
 )
 
 # The same flat JSON document as SQLite's INSERT_MANY ([type, payload, priority, delay,
-# max_attempts, type, ...]): `json` (not jsonb) keeps each payload's text as given.
+# max_attempts, type, ...]): `json` (not jsonb) keeps each payload's text as given. The
+# document is split into an array of its elements once: `json ->> i` re-parses the text up
+# to element i on every call, which made a 100-row document cost O(rows^2) (a 100-task ack
+# took 9 ms of the server's time, 90% of it in those re-parses).
+_ELEMENTS = (
+    "(SELECT ARRAY(SELECT v FROM json_array_elements({doc}::json) WITH ORDINALITY AS x(v, n) "
+    "ORDER BY n) AS e OFFSET 0) AS doc"
+)
+
+
+def _scalar(at: str) -> str:
+    """The text of the document's JSON scalar at 1-based index ``at`` (``->>`` of an element)."""
+    return f"(doc.e[{at}] #>> '{{}}')"
+
+
 _INSERT_MANY = (
     "INSERT INTO tasks (type, payload, priority, state, run_at, max_attempts, created_at) "
-    "SELECT d ->> i, (d -> (i + 1))::text, (d ->> (i + 2))::bigint, 'pending', "
-    "$2::float8 + (d ->> (i + 3))::float8, (d ->> (i + 4))::bigint, $2 "
-    "FROM (SELECT $1::json AS d) AS doc, "
-    "generate_series(0, json_array_length(doc.d) - 1, 5) AS i ORDER BY i RETURNING id"
+    f"SELECT {_scalar('i')}, doc.e[i + 1]::text, {_scalar('i + 2')}::bigint, 'pending', "
+    f"$2::float8 + {_scalar('i + 3')}::float8, {_scalar('i + 4')}::bigint, $2 "
+    f"FROM {_ELEMENTS.format(doc='$1')}, "
+    "generate_series(1, cardinality(doc.e), 5) AS i ORDER BY i RETURNING id"
 )
 
 
@@ -101,12 +115,12 @@ def claim_statement(style: PgClaim) -> str:
 
 
 _ACK_UPDATE = (
-    "UPDATE tasks AS t SET state = 'done', result = (a.d -> (a.i + 2))::text, "
+    "UPDATE tasks AS t SET state = 'done', result = a.e[a.i + 2]::text, "
     "finished_at = {now}, lease_until = NULL "
-    "FROM (SELECT doc.d, i FROM (SELECT {acks}::json AS d) AS doc, "
-    "generate_series(0, json_array_length(doc.d) - 1, 3) AS i) AS a "
-    "WHERE t.id = (a.d ->> a.i)::bigint AND t.state = 'running' "
-    "AND t.attempts = (a.d ->> (a.i + 1))::int"
+    "FROM (SELECT doc.e, i FROM " + _ELEMENTS.replace("{doc}", "{acks}") + ", "
+    "generate_series(1, cardinality(doc.e), 3) AS i) AS a "
+    "WHERE t.id = (a.e[a.i] #>> '{{}}')::bigint AND t.state = 'running' "
+    "AND t.attempts = (a.e[a.i + 1] #>> '{{}}')::int"
 )
 
 

@@ -22,6 +22,7 @@ shows them as ``lost``.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import sqlite3
 import statistics
@@ -39,6 +40,7 @@ from taskqueue import QueueConfig, QueueStats, observe
 from .adapters.base import DONE, STATUS_WORDS, Contender, QueueAdapter
 from .adapters.catalog import CONTENDER_NAMES, REFERENCE, contenders
 from .adapters.plugins import broken_plugins, installed_plugins, load_reference, verified
+from .adapters.postgres import on_server
 from .adapters.specs import TASKQUEUE
 from .base import DerivesNothingAfterRun
 from .context import RunContext
@@ -376,11 +378,12 @@ class ComparisonWorkload(DerivesNothingAfterRun):
     """Drain and full-cycle scenarios over our queue, its peers and plain sqlite3."""
 
     name = "comparison"
-    description = "our queue vs huey and persist-queue vs plain sqlite3: drain and full cycle"
+    description = (
+        "our queue vs other queues (huey, persist-queue; PostgreSQL peers by plugin) vs plain "
+        "sqlite3: drain and full cycle"
+    )
     params_type = ComparisonParams
     queue_defaults = ""
-    sqlite_only = True
-    """Reads its queue's SQLite file itself: the runner refuses ``backend=postgresql://``."""
     sizes: Mapping[Size, ComparisonParams] = {
         Size.SMOKE: ComparisonParams(tasks=200, rounds=1),
         Size.DEFAULT: ComparisonParams(tasks=3_000, rounds=3),
@@ -403,19 +406,24 @@ class ComparisonWorkload(DerivesNothingAfterRun):
                 f"{contender.name} [{contender.spec.guarantee}]: {contender.spec.delivery}; "
                 f"settings: {contender.settings}"
             )
+        # With backend=postgresql://..., our queue runs there, and so does every PostgreSQL
+        # peer (their scratch databases follow on_server), whatever QUEUEPROF_PG says.
+        backend = ctx.queue_config.backend
+        server = on_server(backend) if backend != "sqlite" else contextlib.nullcontext()
         try:
-            await measure(
-                chosen,
-                recorders,
-                lambda label: ctx.sqlite_database(label).with_suffix(""),
-                tasks=params.tasks,
-                rounds=params.rounds,
-                payload_bytes=params.payload_bytes,
-                progress=ctx.progress,
-                backlogs=params.backlogs,
-                backlog_probe=params.backlog_probe,
-                budget_s=params.budget_s,
-            )
+            with server:
+                await measure(
+                    chosen,
+                    recorders,
+                    lambda label: ctx.sqlite_database(label).with_suffix(""),
+                    tasks=params.tasks,
+                    rounds=params.rounds,
+                    payload_bytes=params.payload_bytes,
+                    progress=ctx.progress,
+                    backlogs=params.backlogs,
+                    backlog_probe=params.backlog_probe,
+                    budget_s=params.budget_s,
+                )
         finally:  # an interrupted run keeps the rows of the rounds it finished
             _record(chosen, recorders, ctx)
             _budget_notes(chosen, recorders, params, ctx)
@@ -600,25 +608,40 @@ def _record(
         lost += recorder.counters.get("lost", 0)
     ctx.partial.count("lost_tasks", lost)
     _backlog_verdicts(chosen, recorders, ctx)
-    peers = [c for c in chosen if c.peer and recorders[c.name].median("drain_tasks_per_s")]
     ours = recorders.get(OURS)
-    if ours is None or not peers:
+    for scenario in SCENARIOS:
+        _versus_best_peer(chosen, recorders, ours, scenario, ctx)
+
+
+def _versus_best_peer(
+    chosen: Sequence[Contender],
+    recorders: Mapping[str, Recorder],
+    ours: Recorder | None,
+    scenario: str,
+    ctx: RunContext,
+) -> None:
+    """``<scenario>_x_best_peer``: our queue's rate over the best peer's in ``scenario``, and
+    the same for each of our other named rows (``..._taskqueue_pg``): shown, not judged."""
+    metric = f"{scenario}_tasks_per_s"
+    peers = [c for c in chosen if c.peer and recorders[c.name].median(metric)]
+    if not peers:
         return
-    best = max(peers, key=lambda c: recorders[c.name].median("drain_tasks_per_s") or 0.0)
-    best_rate = recorders[best.name].median("drain_tasks_per_s")
-    versus = ratio(ours.median("drain_tasks_per_s"), best_rate)
+    best = max(peers, key=lambda c: recorders[c.name].median(metric) or 0.0)
+    best_rate = recorders[best.name].median(metric)
+    versus = None if ours is None else ratio(ours.median(metric), best_rate)
     if versus is not None:
-        ctx.partial.metric("drain_x_best_peer", versus)
+        ctx.partial.metric(f"{scenario}_x_best_peer", versus)
         ctx.partial.note(
-            f"best peer on the drain: {best.name} ({best.spec.guarantee}); "
-            f"taskqueue (the run's strategy) drains {versus:.2f}x its rate"
+            f"best peer on the {scenario}: {best.name} ({best.spec.guarantee}); taskqueue (the "
+            f"run's strategy) {'drains' if scenario == 'drain' else 'cycles'} {versus:.2f}x "
+            "its rate"
         )
-    # Our other named strategies against the same peer: shown, not judged.
     for contender in chosen:
         if contender.spec is TASKQUEUE and contender.name != OURS:
-            other = ratio(recorders[contender.name].median("drain_tasks_per_s"), best_rate)
+            other = ratio(recorders[contender.name].median(metric), best_rate)
             if other is not None:
-                ctx.partial.metric(f"drain_x_best_peer_{contender.name.replace('-', '_')}", other)
+                name = contender.name.replace("-", "_")
+                ctx.partial.metric(f"{scenario}_x_best_peer_{name}", other)
 
 
 def _budget_notes(

@@ -53,6 +53,9 @@ GOAL_KILL_RECLAIM_X_LEASE = 1.5
 """A SIGKILLed host's tasks back in other hands within this many leases of the kill: they
 cannot come back before their lease ends (up to 1 lease after the kill), and the live
 engines sweep expired leases every quarter lease; the rest is the measurement's own polling."""
+GOAL_PG_PEERS_RATIO = 2.0
+"""PostgreSQL, drain and full cycle: at least this many times the better of pgqueuer and
+procrastinate on the same server, at their documented defaults and at their best settings."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -193,12 +193,6 @@ def plan_run(
             f"--queue backend={redact_dsn(queue_config.backend)}: the PostgreSQL backend needs "
             "asyncpg, which is not installed; pip install 'queueprof[postgres]' (or asyncpg)"
         )
-    if queue_config.backend != "sqlite" and getattr(workload, "sqlite_only", False):
-        raise ParameterError(
-            f"--queue backend={redact_dsn(queue_config.backend)}: workload {workload.name!r} "
-            "reads its SQLite file directly and runs on the SQLite backend only; drop the "
-            "backend option, or run throughput, latency, dbops, concurrency, stress or memory"
-        )
     targets = load_targets(targets_file)
     run_dir = out_dir / check_run_id(run_id or new_run_id(workload.name))
     if run_dir.exists() and not claimed:  # early word only: the claim is execute's mkdir

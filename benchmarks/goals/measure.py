@@ -29,7 +29,9 @@ from benchmarks.queue_vs_sqlite import raw_batched, raw_cycle
 from profilers import get_profiler
 from queueprof.profiled import RunRequest
 from runs import MANIFEST, Manifest, RunStatus, WorkloadResult
-from taskqueue import QueueConfig, TaskQueue, WorkerEngine, run_async_workers
+from taskqueue import QueueConfig, TaskQueue, WorkerEngine, redact_dsn, run_async_workers
+from workloads.adapters.catalog import POSTGRES_NAMES
+from workloads.adapters.plugins import installed_plugins
 from workloads.goals import E2E_PERCENTILES, OPERATIONS
 from workloads.runner import RunOutcome, execute
 
@@ -73,6 +75,17 @@ class Sizes:
     pg_batched_tasks: int = 20_000
     hosts_duration_s: float = 8.0
     """Seconds of load of the hosts row; one host is SIGKILLed halfway."""
+    pg_peers_tasks: int = 2_000
+    """Tasks per scenario per contender of the PostgreSQL peers row (the slow peers run
+    fewer within ``pg_peers_budget_s``; rates are per task)."""
+    pg_peers_rounds: int = 3
+    pg_peers_budget_s: float = 3.0
+    """Seconds each contender's scenario may take: procrastinate's defaults do ~70 tasks/s,
+    so 2,000 of them would take a minute per scenario and round."""
+    pg_overhead_tasks: int = 5_000
+    """Tasks per drain of the PostgreSQL overhead row: a drain takes 1.2-2.4 s here, most of
+    it waiting on the server's WAL flushes."""
+    pg_overhead_rounds: int = 16
 
 
 FULL = Sizes()
@@ -97,6 +110,11 @@ QUICK = Sizes(
     pg_cycle_tasks=300,
     pg_batched_tasks=2_000,
     hosts_duration_s=4.0,
+    pg_peers_tasks=200,
+    pg_peers_rounds=1,
+    pg_peers_budget_s=1.0,
+    pg_overhead_tasks=500,
+    pg_overhead_rounds=1,
 )
 
 
@@ -272,8 +290,21 @@ def _pg_ratio_rounds(
 ) -> tuple[Figures, str]:
     """:func:`_ratio_rounds` on PostgreSQL: each side of each round on a fresh database of
     the server (``QUEUEPROF_PG`` or the local one), dropped after; returns the server too."""
+    from benchmarks import pg_vs_asyncpg as pg
+
+    server = _pg_server()
+
+    def side(work: Callable[[str], Awaitable[float]], name: str) -> Callable[[int], float]:
+        return lambda r: pg.run(pg.on_scratch_database(server, f"{label}-{name}-{r}", work))
+
+    figures = _ratio_rounds(sizes.rounds, side(raw, "raw"), side(ours, "queue"), say, "asyncpg")
+    return figures, redact_dsn(server)
+
+
+def _pg_server() -> str:
+    """The PostgreSQL server of the Postgres rows (``QUEUEPROF_PG`` or the local one), once
+    it answers; else GoalsError saying what to start or set."""
     try:
-        from benchmarks import pg_vs_asyncpg as pg
         from taskqueue import pgadmin
     except ImportError as error:
         raise GoalsError(
@@ -283,15 +314,10 @@ def _pg_ratio_rounds(
     problem = asyncio.run(pgadmin.server_answers(server))
     if problem is not None:
         raise GoalsError(
-            f"no PostgreSQL server answers at {pgadmin.redact_dsn(server)} ({problem}); start "
+            f"no PostgreSQL server answers at {redact_dsn(server)} ({problem}); start "
             f"one or set {pgadmin.SERVER_ENV}=postgresql://USER@HOST:PORT/DATABASE"
         )
-
-    def side(work: Callable[[str], Awaitable[float]], name: str) -> Callable[[int], float]:
-        return lambda r: pg.run(pg.on_scratch_database(server, f"{label}-{name}-{r}", work))
-
-    figures = _ratio_rounds(sizes.rounds, side(raw, "raw"), side(ours, "queue"), say, "asyncpg")
-    return figures, pgadmin.redact_dsn(server)
+    return server
 
 
 def measure_pg_cycle_1_worker(sizes: Sizes, scratch: Path, say: Say) -> Measured:
@@ -344,17 +370,6 @@ def measure_pg_workers_10(sizes: Sizes, scratch: Path, say: Say) -> Measured:
             "riding along, on one connection (benchmarks.pg_vs_asyncpg.raw_pg_batched)"
         ],
     )
-
-
-def _pg_server() -> str:
-    """The server of the PostgreSQL workload rows (``QUEUEPROF_PG`` or the local one)."""
-    try:
-        from taskqueue import pgadmin
-    except ImportError as error:
-        raise GoalsError(
-            f"the PostgreSQL rows need asyncpg ({error}); pip install asyncpg"
-        ) from None
-    return pgadmin.default_server()
 
 
 def measure_pg_processes_20(sizes: Sizes, scratch: Path, say: Say) -> Measured:
@@ -468,6 +483,86 @@ def measure_pg_hosts_kill(sizes: Sizes, scratch: Path, say: Say) -> Measured:
         f"{int(figures['tasks']):,} tasks; completed per host: {per_host}; "
         f"{int(figures['processes_killed'])} processes killed; recovery "
         f"{figures['recovery_max_s']:.2f} s",
+    )
+
+
+PG_PEERS_DEFAULTS = ("pgqueuer", "procrastinate")
+"""The PostgreSQL peers at their documented defaults (contenders of the example plugins)."""
+PG_PEERS_BEST = ("pgqueuer-batch100", "procrastinate-c10")
+"""The same peers at their best documented settings (synchronous_commit=off among them)."""
+PG_PEER_PACKAGES = "./examples/queueprof-pgqueuer ./examples/queueprof-procrastinate"
+OURS_COMMIT_OFF = POSTGRES_NAMES[1]
+"""Our queue with synchronous_commit=off: the like-for-like row against the peers' best."""
+PG_SCENARIOS = ("drain", "cycle")
+
+
+def measure_pg_vs_peers(sizes: Sizes, scratch: Path, say: Say) -> Measured:
+    """PostgreSQL peers row: ``queueprof run comparison --queue backend=<server>``, our
+    queue and both peers at both settings on the same server, interleaved round by round."""
+    server = _pg_server()
+    peers = (*PG_PEERS_DEFAULTS, *PG_PEERS_BEST)
+    installed = installed_plugins()
+    missing = [name for name in peers if name not in installed]
+    if missing:
+        raise GoalsError(
+            f"the PostgreSQL peers {', '.join(missing)} are not installed (they come as "
+            f"plugins): pip install {PG_PEER_PACKAGES}"
+        )
+    result, shown = _workload(
+        "comparison",
+        [
+            f"contenders={','.join(('taskqueue', OURS_COMMIT_OFF, *peers))}",
+            f"tasks={sizes.pg_peers_tasks}",
+            f"rounds={sizes.pg_peers_rounds}",
+            f"budget_s={sizes.pg_peers_budget_s:g}",
+        ],
+        scratch,
+        say,
+        queue=f"backend={server}",
+    )
+    rows = {str(step.settings["contender"]): step.metrics for step in result.steps}
+
+    def rate(name: str, scenario: str) -> float:
+        metric = f"{scenario}_tasks_per_s"
+        if metric not in rows.get(name, {}):
+            raise GoalsError(f"the comparison reported no {metric} for {name}")
+        return float(rows[name][metric])
+
+    figures: Figures = {"lost": float(result.counters.get("lost_tasks", 0))}
+    shown_rates = []
+    for scenario in PG_SCENARIOS:
+        for name in ("taskqueue", OURS_COMMIT_OFF, *peers):
+            figures[f"{scenario}_tasks_per_s_{name.replace('-', '_')}"] = rate(name, scenario)
+        ours, ours_off = rate("taskqueue", scenario), rate(OURS_COMMIT_OFF, scenario)
+        best_default = max(PG_PEERS_DEFAULTS, key=lambda n: rate(n, scenario))
+        best_best = max(PG_PEERS_BEST, key=lambda n: rate(n, scenario))
+        peer_default, peer_best = rate(best_default, scenario), rate(best_best, scenario)
+        shown_rates.append(
+            f"{scenario}: taskqueue {ours:,.0f}/s vs {best_default} {peer_default:,.0f}/s; "
+            f"commit-off {ours_off:,.0f}/s vs {best_best} {peer_best:,.0f}/s"
+        )
+        figures[f"{scenario}_x_peers_defaults"] = ours / peer_default
+        figures[f"{scenario}_x_peers_best"] = ours_off / peer_best
+        # Shown, not judged: our defaults (a WAL flush per commit) against the peers' best
+        # (synchronous_commit=off), unlike durabilities.
+        figures[f"{scenario}_x_peers_best_ours_defaults"] = ours / peer_best
+    figures.update(
+        tasks=sizes.pg_peers_tasks, rounds=sizes.pg_peers_rounds, budget_s=sizes.pg_peers_budget_s
+    )
+    return Measured(
+        figures,
+        [shown],
+        [
+            f"on {redact_dsn(server)}: one producer and one worker per contender, "
+            f"{sizes.pg_peers_tasks:,} tasks per scenario, at most {sizes.pg_peers_budget_s:g} s "
+            f"each (rates per task), median of {sizes.pg_peers_rounds} interleaved rounds; "
+            "taskqueue (QueueConfig() defaults, synchronous_commit=on as the server's default) "
+            f"is judged against {' and '.join(PG_PEERS_DEFAULTS)} at their documented defaults, "
+            f"{OURS_COMMIT_OFF} against {' and '.join(PG_PEERS_BEST)} at their best documented "
+            "settings (both sides synchronous_commit=off); taskqueue's defaults against the "
+            "peers' best are the *_x_peers_best_ours_defaults figures (shown, not judged)"
+        ],
+        "; ".join(shown_rates),
     )
 
 
@@ -667,12 +762,24 @@ def measure_latency_500(sizes: Sizes, scratch: Path, say: Say) -> Measured:
 
 def measure_profiler_overhead(sizes: Sizes, scratch: Path, say: Say) -> Measured:
     """Row 7: benchmarks.profiler_overhead's pairs, order alternating between rounds."""
+    return _profiler_overhead(sizes.overhead_tasks, sizes.overhead_rounds, "", say)
+
+
+def measure_pg_profiler_overhead(sizes: Sizes, scratch: Path, say: Say) -> Measured:
+    """Row 7 on the PostgreSQL backend: each drain on a fresh database of the server."""
+    server = _pg_server()
+    return _profiler_overhead(
+        sizes.pg_overhead_tasks, sizes.pg_overhead_rounds, f"backend={server}", say
+    )
+
+
+def _profiler_overhead(tasks: int, rounds_wanted: int, queue: str, say: Say) -> Measured:
     workers = 5
     rounds: dict[str, list[Round]] = {name: [] for name in OVERHEAD_GOALS}
     for name in OVERHEAD_GOALS:
         get_profiler(name).check_available()
     defaults: dict[str, list[str]] = {name: [] for name in OVERHEAD_GOALS}
-    measured = interleaved_pairs(defaults, sizes.overhead_tasks, workers, sizes.overhead_rounds)
+    measured = interleaved_pairs(defaults, tasks, workers, rounds_wanted, queue)
     for round_no, name, pair, _ in measured:
         rounds[name].append(pair)
         say(
@@ -687,17 +794,19 @@ def measure_profiler_overhead(sizes: Sizes, scratch: Path, say: Say) -> Measured
         figures[f"{name}_band_low"] = overhead.low
         figures[f"{name}_band_high"] = overhead.high
         bands.append(f"{name} {overhead.band}")
-    figures.update(tasks=sizes.overhead_tasks, workers=workers, rounds=sizes.overhead_rounds)
+    figures.update(tasks=tasks, workers=workers, rounds=rounds_wanted)
+    backend = QueueConfig.parse(queue).backend
+    where = "" if backend == "sqlite" else f" on PostgreSQL ({redact_dsn(backend)})"
     shown = (
-        f"python -m benchmarks.profiler_overhead --tasks {sizes.overhead_tasks} "
-        f"--workers {workers} --rounds {sizes.overhead_rounds}"
+        f"python -m benchmarks.profiler_overhead --tasks {tasks} --workers {workers} "
+        f"--rounds {rounds_wanted}" + (f" --queue {shlex.quote(queue)}" if queue else "")
     )
     return Measured(
         figures,
         [shown],
         [
-            f"{sizes.overhead_tasks:,} noop tasks, {workers} async workers, each profiler's "
-            f"default options; median of {sizes.overhead_rounds} back-to-back profiled/bare "
+            f"{tasks:,} noop tasks, {workers} async workers{where}, each profiler's "
+            f"default options; median of {rounds_wanted} back-to-back profiled/bare "
             "pairs of drains; 95% bootstrap bands: " + ", ".join(bands)
         ],
     )

@@ -34,6 +34,7 @@ from workloads.goals import (
     GOAL_LOAD_S,
     GOAL_OP_P50_US,
     GOAL_PG_CYCLE_RATIO,
+    GOAL_PG_PEERS_RATIO,
     GOAL_PG_PROCESSES_20_CLAIM_P99_MS,
     GOAL_PG_WORKERS_10_RATIO,
     GOAL_PROCESSES_TASKS_PER_S,
@@ -55,6 +56,8 @@ from .measure import (
     measure_pg_cycle_1_worker,
     measure_pg_hosts_kill,
     measure_pg_processes_20,
+    measure_pg_profiler_overhead,
+    measure_pg_vs_peers,
     measure_pg_workers_10,
     measure_processes_10,
     measure_profile_cpu,
@@ -299,6 +302,38 @@ ROWS: Mapping[str, Row] = {
                 Goal("kills in flight", "kills_with_tasks_in_flight", ">=", 1, ""),
                 Goal("reclaim", "kill_reclaim_max_x_lease", "<=", GOAL_KILL_RECLAIM_X_LEASE, "x"),
             ),
+        ),
+        Row(
+            "pg_vs_peers",
+            "PostgreSQL backend against pgqueuer and procrastinate, same server: drain and "
+            "full cycle",
+            "-",
+            f">= {GOAL_PG_PEERS_RATIO:g}x the better peer, at the peers' documented defaults "
+            "(ours: QueueConfig()) and at their best documented settings (ours: "
+            "synchronous_commit=off, as theirs); 0 lost",
+            measure_pg_vs_peers,
+            (
+                *(
+                    Goal(
+                        f"{scenario} vs {setting}",
+                        f"{scenario}_x_peers_{setting}",
+                        ">=",
+                        GOAL_PG_PEERS_RATIO,
+                        "x",
+                    )
+                    for setting in ("defaults", "best")
+                    for scenario in ("drain", "cycle")
+                ),
+                Goal("lost", "lost", "==", 0, ""),
+            ),
+        ),
+        Row(
+            "pg_profiler_overhead",
+            "profiler overhead on the PostgreSQL backend (profiled / bare, same run)",
+            "-",
+            ", ".join(f"{n} <= {v:g}x" for n, v in OVERHEAD_GOALS.items()),
+            measure_pg_profiler_overhead,
+            tuple(Goal(n, f"{n}_ratio", "<=", v, "x") for n, v in OVERHEAD_GOALS.items()),
         ),
         Row(
             "profile_cpu",

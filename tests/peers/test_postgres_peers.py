@@ -122,11 +122,12 @@ def smoke_comparison(
     )
 
 
-def scratch_databases_under(folder: Path) -> list[str]:
-    """The scratch databases on the server whose adapter folder is inside ``folder``."""
+def scratch_databases_under(folder: Path, server: str | None = None) -> list[str]:
+    """The scratch databases on ``server`` (default: the peers' server) whose adapter folder
+    is inside ``folder``."""
 
     async def query() -> list[str]:
-        admin = await scratch._admin(scratch.server_dsn())
+        admin = await scratch._admin(scratch.server_dsn() if server is None else server)
         try:
             rows = await admin.fetch(
                 "SELECT datname, shobj_description(oid, 'pg_database') AS note "
@@ -398,3 +399,96 @@ def test_a_short_comparison_runs_the_postgres_peers_next_to_our_queue(
     assert analysed.returncode == 0, analysed.stderr
     findings = orjson.loads((run / "findings.json").read_bytes())
     assert findings["findings"] or findings.get("insufficient_evidence")
+
+
+def test_on_server_names_the_scratch_server_inside_it_only(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN QUEUEPROF_PG naming one server
+    monkeypatch.setenv(scratch.DSN_VARIABLE, NOWHERE)
+    chosen = "postgresql://me@127.0.0.1:5432/postgres"
+    # WHEN a run chooses another one THEN scratch databases go there inside it, and back after
+    with scratch.on_server(chosen):
+        assert scratch.server_dsn() == chosen
+    assert scratch.server_dsn() == NOWHERE
+
+
+@pytest.mark.parametrize(
+    ("dsn", "url"),
+    [
+        ("", "postgresql:///queueprof_scratch_x"),
+        (
+            "postgresql://me@127.0.0.1:5432/postgres",
+            "postgresql://me@127.0.0.1:5432/queueprof_scratch_x",
+        ),
+        (
+            "postgres://me:pw@h/db?sslmode=disable",
+            "postgres://me:pw@h/queueprof_scratch_x?sslmode=disable",
+        ),
+    ],
+)
+def test_our_queue_opens_its_scratch_database_by_url(dsn: str, url: str) -> None:
+    assert scratch.ScratchDatabase(dsn, "queueprof_scratch_x").url() == url
+
+
+def test_a_key_value_server_has_no_url_and_the_error_says_so() -> None:
+    database = scratch.ScratchDatabase("host=/tmp password=s3cret", "queueprof_scratch_x")
+    with pytest.raises(AdapterUnavailableError, match="set it to postgresql://") as raised:
+        database.url()
+    assert "s3cret" not in str(raised.value)
+
+
+@pytest.mark.slow
+def test_our_postgres_backend_runs_beside_the_peers_on_the_runs_server(
+    peers_site: Path, pg_server: str, tmp_path: Path
+) -> None:
+    # GIVEN the peers installed, and QUEUEPROF_PG naming no server: the peers must follow
+    # the run's --queue backend, or they fail to connect; the run's scratch folder (where
+    # each contender's folder is) inside tmp_path
+    run_id = "pgours"
+    traces = tmp_path / "traces"
+    scratch_root = tmp_path / "scratch"
+    scratch_root.mkdir()
+    env = {**env_with(peers_site), scratch.DSN_VARIABLE: NOWHERE, "TMPDIR": str(scratch_root)}
+    ours = ("taskqueue", "taskqueue-1x1", "taskqueue-pg-commit-off")
+    tasks = 40
+    # WHEN the comparison runs our queue on PostgreSQL next to a peer at each setting
+    done = smoke_comparison(
+        ",".join((*ours, "pgqueuer-batch100", "procrastinate")),
+        tasks,
+        traces,
+        env,
+        tmp_path,
+        *("--run-id", run_id, "--queue", f"backend={pg_server}"),
+    )
+    assert done.returncode == 0, done.stderr + done.stdout
+    results = orjson.loads((traces / run_id / "results.json").read_bytes())
+    rows = {step["settings"]["contender"]: step for step in results["steps"]}
+    # THEN each of our rows ran on that server, every task done, drain and cycle apart,
+    # with its one worker's share
+    for name in ours:
+        row = rows[name]
+        assert row["settings"]["strategy"]["backend"] == pg_server, name
+        assert row["counters"].get("lost", 0) == 0, name
+        assert row["counters"].get("status_not_done", 0) == 0, name
+        assert row["metrics"]["drain_tasks_per_s"] > 0, name
+        assert row["metrics"]["cycle_tasks_per_s"] > 0, name
+        assert {"drain.claim", "drain.complete", "cycle.claim", "cycle.complete"} <= set(
+            row["latencies"]
+        ), name
+        (worker,) = row["workers"]
+        assert worker["completed"] == 2 * tasks, name
+    assert rows["taskqueue-pg-commit-off"]["settings"]["strategy"]["pg_synchronous_commit"] == (
+        "off"
+    )
+    assert rows["taskqueue"]["settings"]["strategy"]["pg_synchronous_commit"] == "on"
+    # ... the peers ran too, on the same server
+    for name in ("pgqueuer-batch100", "procrastinate"):
+        assert rows[name]["counters"].get("lost", 0) == 0, name
+    # ... both scenarios are set against the best peer
+    metrics = results["metrics"]
+    assert {"drain_x_best_peer", "cycle_x_best_peer"} <= set(metrics)
+    assert "cycle_x_best_peer_taskqueue_pg_commit_off" in metrics
+    assert any(note.startswith("best peer on the cycle: ") for note in results["notes"])
+    # ... and no scratch database of the run is left on the server
+    assert scratch_databases_under(scratch_root, pg_server) == []

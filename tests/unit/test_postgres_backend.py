@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import asyncpg
+import orjson
 import pytest
 
 from taskqueue import (
@@ -230,3 +231,30 @@ def test_synchronous_commit_is_set_on_the_sessions(pg_dsn: str) -> None:
             return value
 
     assert asyncio.run(scenario()) == "off"
+
+
+def test_a_full_batch_keeps_every_payload_and_result_text_as_given(pg_dsn: str) -> None:
+    # GIVEN a batch as large as one document carries, payloads spaced as their writer spaced
+    # them (the batch is split into its elements once, not re-parsed per element)
+    count = 128
+    payloads = [orjson.Fragment(f'{{"n": {n},  "z": [1, 2]}}') for n in range(count)]
+
+    async def scenario() -> tuple[list[int], list[Any]]:
+        async with TaskQueue(pg_dsn, QueueConfig(wakeup="poll:50")) as queue:
+            ids = await queue.enqueue_many([("noop", p) for p in payloads])
+            tasks = await queue.claim("w0", count)
+            # WHEN every claimed task is completed in one statement, each with its own result
+            await queue.complete_many([(t, {"seq": t.payload["n"]}) for t in tasks])
+            return ids, tasks
+
+    ids, tasks = asyncio.run(scenario())
+    # THEN the ids come back in the order given, every task is done once, and each row
+    # holds its payload's text and its own result
+    assert ids == sorted(ids)
+    assert len(set(ids)) == count
+    assert [t.payload["n"] for t in tasks] == list(range(count))
+    rows = fetch(pg_dsn, "SELECT id, payload, state, result FROM tasks ORDER BY id")
+    assert [r[0] for r in rows] == ids
+    assert [r[1] for r in rows] == [f'{{"n": {n},  "z": [1, 2]}}' for n in range(count)]
+    assert {r[2] for r in rows} == {"done"}
+    assert [orjson.loads(r[3]) for r in rows] == [{"seq": n} for n in range(count)]

@@ -122,20 +122,6 @@ def test_a_sqlite_strategy_reads_as_before_the_backend_existed() -> None:
     )
 
 
-@pytest.mark.parametrize("name", ["comparison"])
-def test_a_workload_that_reads_sqlite_files_refuses_the_postgres_backend(
-    name: str, tmp_path: Path
-) -> None:
-    with pytest.raises(ParameterError, match="SQLite backend only") as raised:
-        plan_run(
-            name,
-            size="smoke",
-            out_dir=tmp_path,
-            queue="backend=postgresql://bob:pw@127.0.0.1/test",
-        )
-    assert "pw@" not in str(raised.value)
-
-
 @pytest.mark.parametrize(
     ("text", "wrong"),
     [

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 
-from taskqueue import QueueConfig
+from taskqueue import QueueConfig, redact_dsn
 
 from .base import Contender
 from .huey_adapter import huey_opener
@@ -21,7 +21,15 @@ ONE_AT_A_TIME = 1
 """Claim and ack batch of the named unbatched strategy row (one task per call, like the peers)."""
 
 CONTENDER_NAMES = ("taskqueue", "taskqueue-1x1", "huey", "huey-fsync-off", "persist-queue")
-"""What ``--param contenders=`` accepts (the sqlite3 reference always runs)."""
+"""The default ``--param contenders=`` (the sqlite3 reference always runs)."""
+
+POSTGRES_NAMES = ("taskqueue-pg", "taskqueue-pg-commit-off")
+"""Our queue on PostgreSQL, by name (not run by default: they need a server), beside the
+PostgreSQL peers on the server their scratch databases are made on."""
+
+COMMIT_OFF = "off"
+"""``synchronous_commit`` of the ``taskqueue-pg-commit-off`` row: the peers' best-settings
+rows run with it, so the like-for-like row of ours does too."""
 
 
 def contenders(config: QueueConfig) -> Mapping[str, Contender]:
@@ -29,6 +37,8 @@ def contenders(config: QueueConfig) -> Mapping[str, Contender]:
     single = dataclasses.replace(
         config, claim_batch=ONE_AT_A_TIME, ack_batch=ONE_AT_A_TIME, claim_budget_ms=0
     )
+    commit_off = dataclasses.replace(config, pg_synchronous_commit=COMMIT_OFF)
+    where = "on the run's PostgreSQL server" if config.backend != "sqlite" else "synchronous=NORMAL"
     return {
         REFERENCE: Contender(
             name=REFERENCE,
@@ -39,7 +49,7 @@ def contenders(config: QueueConfig) -> Mapping[str, Contender]:
         "taskqueue": Contender(
             name="taskqueue",
             spec=TASKQUEUE,
-            settings=f"the run's strategy (synchronous=NORMAL): {_strategy(config)}",
+            settings=f"the run's strategy ({where}): {_strategy(config)}",
             open=taskqueue_opener(config),
             claim_batch=config.claim_batch,
             strategy=config.to_dict(),
@@ -47,10 +57,33 @@ def contenders(config: QueueConfig) -> Mapping[str, Contender]:
         "taskqueue-1x1": Contender(
             name="taskqueue-1x1",
             spec=TASKQUEUE,
-            settings="one task per claim and ack, like the peers' APIs (synchronous=NORMAL)",
+            settings=f"one task per claim and ack, like the peers' APIs ({where})",
             open=taskqueue_opener(single),
             claim_batch=ONE_AT_A_TIME,
             strategy=single.to_dict(),
+        ),
+        "taskqueue-pg": Contender(
+            name="taskqueue-pg",
+            spec=TASKQUEUE,
+            settings=(
+                "on PostgreSQL, in a scratch database beside the PostgreSQL peers': the run's "
+                f"strategy, synchronous_commit={config.pg_synchronous_commit}: {_strategy(config)}"
+            ),
+            open=taskqueue_opener(config, postgres=True),
+            claim_batch=config.claim_batch,
+            strategy=_on_postgres(config),
+        ),
+        "taskqueue-pg-commit-off": Contender(
+            name="taskqueue-pg-commit-off",
+            spec=TASKQUEUE,
+            settings=(
+                "on PostgreSQL as taskqueue-pg, with synchronous_commit=off for its sessions, "
+                "as the peers' best-settings rows have it (a server crash may lose the last "
+                "commits, a process crash none)"
+            ),
+            open=taskqueue_opener(commit_off, postgres=True),
+            claim_batch=config.claim_batch,
+            strategy=_on_postgres(commit_off),
         ),
         "huey": Contender(
             name="huey",
@@ -79,11 +112,22 @@ def contenders(config: QueueConfig) -> Mapping[str, Contender]:
     }
 
 
+def _on_postgres(config: QueueConfig) -> dict[str, object]:
+    """``config``'s strategy with its PostgreSQL fields, which a SQLite strategy leaves out."""
+    return {
+        **config.to_dict(),
+        "pg_claim": str(config.pg_claim),
+        "pg_pool": config.pg_pool,
+        "pg_synchronous_commit": config.pg_synchronous_commit,
+    }
+
+
 def _strategy(config: QueueConfig) -> str:
     default = QueueConfig()
     changed = [
-        f"{f.name}={getattr(config, f.name)}"
+        f"{f.name}={redact_dsn(value) if f.name == 'backend' else value}"
         for f in dataclasses.fields(config)
-        if f.name != "record_timings" and getattr(config, f.name) != getattr(default, f.name)
+        if f.name != "record_timings"
+        and (value := getattr(config, f.name)) != getattr(default, f.name)
     ]
     return ", ".join(changed) if changed else "QueueConfig() defaults"

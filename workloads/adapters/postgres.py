@@ -19,15 +19,19 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import contextlib
+import contextvars
 import json
 import os
 import re
 import socket
 import threading
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import psutil
 
@@ -63,6 +67,21 @@ class ScratchDatabase:
     fresh: bool = False
     """True when this call made it (empty); False when the folder already had it."""
 
+    def url(self) -> str:
+        """A ``postgresql://`` URL of this database (what :class:`taskqueue.TaskQueue` opens);
+        raises :class:`AdapterUnavailableError` when the server was named by a ``key=value``
+        string, which has no URL form here."""
+        if not self.dsn:  # libpq's defaults: PGHOST/PGUSER or the local socket
+            return f"postgresql:///{quote(self.name)}"
+        parts = urlsplit(self.dsn)
+        if parts.scheme not in ("postgresql", "postgres"):
+            raise AdapterUnavailableError(
+                f"{DSN_VARIABLE} names the server by a key=value string (not shown: it may "
+                "hold a password); a queue opened by URL needs the server as a URL: set it "
+                "to postgresql://USER@HOST:PORT/postgres"
+            )
+        return urlunsplit((parts.scheme, parts.netloc, "/" + self.name, parts.query, ""))
+
     def asyncpg_arguments(self) -> dict[str, Any]:
         """``asyncpg.connect`` keyword arguments that reach this database."""
         return {"dsn": self.dsn or None, "database": self.name, "timeout": CONNECT_TIMEOUT_S}
@@ -78,9 +97,27 @@ class ScratchDatabase:
             await self.drop()
 
 
+_server: contextvars.ContextVar[str | None] = contextvars.ContextVar("scratch_server", default=None)
+"""The server :func:`on_server` chose for the code running inside it (None: the variable)."""
+
+
 def server_dsn() -> str:
-    """The DSN the scratch databases are made with (``QUEUEPROF_PG``, or empty)."""
-    return os.environ.get(DSN_VARIABLE, "").strip()
+    """The DSN the scratch databases are made with: the one :func:`on_server` set for the
+    code running now, else ``QUEUEPROF_PG``, else empty (libpq's defaults)."""
+    chosen = _server.get()
+    return chosen if chosen is not None else os.environ.get(DSN_VARIABLE, "").strip()
+
+
+@contextlib.contextmanager
+def on_server(dsn: str) -> Iterator[None]:
+    """Make every scratch database opened inside (in this task and the tasks it awaits) on
+    the server ``dsn`` names, whatever ``QUEUEPROF_PG`` says: a comparison run with
+    ``--queue backend=postgresql://...`` puts the peers on the server our queue runs on."""
+    token = _server.set(dsn)
+    try:
+        yield
+    finally:
+        _server.reset(token)
 
 
 async def scratch_database(folder: Path, owner: str) -> ScratchDatabase:
@@ -219,4 +256,11 @@ def _drop_all_made_here() -> None:
 
 atexit.register(_drop_all_made_here)
 
-__all__ = ["DSN_VARIABLE", "MARKER", "ScratchDatabase", "scratch_database", "server_dsn"]
+__all__ = [
+    "DSN_VARIABLE",
+    "MARKER",
+    "ScratchDatabase",
+    "on_server",
+    "scratch_database",
+    "server_dsn",
+]

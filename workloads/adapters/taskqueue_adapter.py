@@ -10,6 +10,7 @@ from typing import Any
 from taskqueue import QueueConfig, Task, TaskQueue
 
 from .base import AdapterSpec, Opener, QueueAdapter
+from .postgres import scratch_database
 from .specs import TASKQUEUE
 
 WORKER = "w0"
@@ -18,7 +19,8 @@ WORKER = "w0"
 class TaskQueueAdapter:
     """:class:`~taskqueue.TaskQueue` through its public API (one worker name, ``w0``).
 
-    Async already: every call is one await on the queue's aiosqlite thread, as a user pays it.
+    Async already: every call is one await on the queue's aiosqlite thread (or, on
+    PostgreSQL, one asyncpg round trip), as a user pays it.
     """
 
     def __init__(self, queue: TaskQueue) -> None:
@@ -56,17 +58,30 @@ class TaskQueueAdapter:
         await self._queue.close()
 
 
-def taskqueue_opener(config: QueueConfig) -> Opener:
-    """Opens :class:`TaskQueueAdapter` with ``config``.
+def taskqueue_opener(config: QueueConfig, *, postgres: bool = False) -> Opener:
+    """Opens :class:`TaskQueueAdapter` with ``config``: a SQLite file in the folder, or with
+    ``postgres`` (or ``config.backend`` a URL) a scratch PostgreSQL database of the folder,
+    made and dropped as the PostgreSQL peers' are (:mod:`workloads.adapters.postgres`), on
+    the same server as theirs.
 
     The queue's own per-operation timings are turned off: the comparison times every
     contender's calls the same way, around the adapter, and records those.
     """
     quiet = dataclasses.replace(config, record_timings=False)
+    on_postgres = postgres or config.backend != "sqlite"
 
     async def open_queue(folder: Path) -> QueueAdapter:
-        queue = TaskQueue(folder / "taskqueue.db", quiet)
-        await queue.open()
+        if not on_postgres:
+            queue = TaskQueue(folder / "taskqueue.db", quiet)
+            await queue.open()
+            return TaskQueueAdapter(queue)
+        database = await scratch_database(folder, TASKQUEUE.name)
+        try:
+            queue = TaskQueue(database.url(), quiet)
+            await queue.open()
+        except BaseException:
+            await database.abandon()
+            raise
         return TaskQueueAdapter(queue)
 
     return open_queue
