@@ -24,6 +24,7 @@ from .operations import (
     is_plumbing_frame,
     is_sql_call,
     is_store_frame,
+    is_sync_primitive,
 )
 from .profile import SampledProfile, ThreadRole, in_event_loop
 
@@ -39,6 +40,21 @@ class FunctionTime:
     file: str | None
     self_time: float
     total_time: float
+
+
+@dataclass(frozen=True, slots=True)
+class SyncWait:
+    """Time a category's coroutines spent suspended on an asyncio synchronisation primitive
+    (``Lock.acquire``...): waiting for another task of the same event loop to let them on."""
+
+    primitive: str
+    """The primitive's method as the profiler names it (``Lock.acquire``)."""
+    waiter: str
+    """The innermost frame above the primitive outside asyncio's and the standard library's
+    plumbing: the code that took the lock (``WorkerEngine.serialised``)."""
+    waiter_file: str | None
+    time: float
+    samples: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +83,9 @@ class CategoryTime:
     inner_locked: tuple[tuple[str, str | None, float], ...] = ()
     """(function, file, time) of inner functions while inside the store's code: work done
     within the operation's transaction, holding SQLite's lock."""
+    sync_waits: tuple[SyncWait, ...] = ()
+    """Waiting samples suspended on an asyncio synchronisation primitive, by primitive and
+    waiter, largest first (profilers that see coroutines' awaits: pyinstrument's async mode)."""
 
     @property
     def cpu(self) -> float:
@@ -172,6 +191,9 @@ class _Accumulator:
         self.inner_locked: dict[Op, dict[tuple[str, str | None], float]] = defaultdict(
             lambda: defaultdict(float)
         )
+        self.sync: dict[Op, dict[tuple[str, str, str | None], list[float]]] = defaultdict(
+            lambda: defaultdict(lambda: [0.0, 0])
+        )
         self.threads = 0
         self.excluded = 0.0
         self.units: set[str] = set()
@@ -196,6 +218,7 @@ class _Accumulator:
         sql_leaves = frozenset(
             i for i, f in enumerate(profile.frames) if is_sql_call(f) or is_store_frame(f)
         )
+        primitives = frozenset(i for i, f in enumerate(profile.frames) if is_sync_primitive(f))
         scoped = profile.whole_process and profile.role is ThreadRole.EVENT_LOOP
         for stack, weight in zip(profile.stacks, profile.weights, strict=True):
             if scoped and not in_event_loop(profile.frames, stack):
@@ -208,6 +231,10 @@ class _Accumulator:
                 self.wait[category] += weight
             if store and not store.isdisjoint(stack):
                 self.store[category] += weight
+            if waiting and primitives and not primitives.isdisjoint(stack):
+                waits = self.sync[category][_sync_wait(profile, stack, primitives, plumbing)]
+                waits[0] += weight
+                waits[1] += 1
             if stack:
                 self.self_time[category][keys[stack[-1]]] += weight
             for key in {keys[i] for i in stack}:
@@ -257,6 +284,12 @@ class _Accumulator:
                     for (name, file), seconds in self.inner_locked[category].items()
                     if seconds > 0
                 ),
+                sync_waits=tuple(
+                    SyncWait(primitive, waiter, file, seconds, int(samples))
+                    for (primitive, waiter, file), (seconds, samples) in sorted(
+                        self.sync[category].items(), key=lambda item: -item[1][0]
+                    )
+                ),
             )
             for category in in_order(self.samples)
             if self.samples[category]
@@ -298,6 +331,25 @@ class _Accumulator:
 
 
 INNER_FUNCTIONS = 12
+
+
+def _sync_wait(
+    profile: SampledProfile,
+    stack: tuple[int, ...],
+    primitives: frozenset[int],
+    plumbing: frozenset[int],
+) -> tuple[str, str, str | None]:
+    """(primitive, waiter, waiter's file) of a sample suspended on a synchronisation
+    primitive: its innermost primitive frame, and the first frame above it that is not
+    plumbing (``Lock.__aenter__``, ``contextlib``) but the code that asked for the lock."""
+    position = max(i for i, index in enumerate(stack) if index in primitives)
+    primitive = profile.frames[stack[position]]
+    waiter = next(
+        (profile.frames[i] for i in reversed(stack[:position]) if i not in plumbing), None
+    )
+    if waiter is None:
+        return primitive.name, "?", None
+    return primitive.name, waiter.name, waiter.file
 
 
 def _top_inner(

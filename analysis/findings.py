@@ -1199,6 +1199,187 @@ def contention(run: RunAnalysis) -> Iterable[Finding]:
     )
 
 
+ENGINE_OPERATIONS = frozenset({"claim", "complete", "handler", "fail", "reclaim"})
+"""Operations a worker engine times itself (op-samples): its busy time beyond them and its
+own Python is time it spent suspended outside the queue's operations."""
+
+
+@dataclass(frozen=True, slots=True)
+class EngineWaits:
+    """The async engines' busy time that neither the queue's operations nor their own Python
+    explain: time suspended on something outside the queue (a lock the engines share)."""
+
+    busy: float
+    """Seconds the engines were busy (``worker_busy_us``), summed over engines."""
+    operations: float
+    """Of it, the engines' timed operations (claims, acks, handlers...), summed."""
+    own_python: float
+    """The event loop's running (not waiting) time outside every operation, in the profile:
+    an upper bound on the engines' own code between operations."""
+    tasks: int
+
+    @property
+    def waited(self) -> float:
+        return max(self.busy - self.operations - self.own_python, 0.0)
+
+
+def engine_waits(run: RunAnalysis) -> EngineWaits | None:
+    """The async engines' unexplained busy time, when the run has the counters and a profile
+    of its event loop that tells waiting from running; None otherwise (process workers: each
+    has a loop of its own, and the profile sees the parent's only)."""
+    if str(run.params.get("mode", "async")) != "async":
+        return None
+    busy_us = sum(sum(_workers(step.counters, "worker_busy_us").values()) for step in run.steps)
+    tasks = sum(sum(_workers(step.counters, "worker_tasks").values()) for step in run.steps)
+    if busy_us <= 0:
+        busy_us = sum(_workers(run.counters, "worker_busy_us").values())
+        tasks = sum(_workers(run.counters, "worker_tasks").values())
+    timed = [d for d in run.latencies if d.op in ENGINE_OPERATIONS]
+    loop = next(
+        (
+            role
+            for a in run.attributions
+            if (role := a.role(ThreadRole.EVENT_LOOP)) is not None
+            and role.unit == "seconds"
+            and role.waits_known
+        ),
+        None,
+    )
+    if busy_us <= 0 or not timed or loop is None:
+        return None
+    own = sum(c.cpu for c in loop.categories if not is_operation(c.category))
+    return EngineWaits(
+        busy=busy_us / 1e6,
+        operations=sum(d.count * d.mean_ms for d in timed) / 1e3,
+        own_python=own,
+        tasks=tasks,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Awaited:
+    op: str
+    primitive: str
+    waiter: str
+    waiter_file: str | None
+    seconds: float
+    samples: int
+
+
+def _awaited_primitives(run: RunAnalysis) -> list[_Awaited]:
+    """Event-loop samples suspended on an asyncio synchronisation primitive inside an
+    operation (a wrapper set on the queue's classes counts as the operation it wraps),
+    largest first. Outside operations such waits are by design: the engines take turns on
+    the loop with an asyncio.Lock, a workload waits on an Event for its stop signal."""
+    found: dict[tuple[str, str, str, str | None], list[float]] = {}
+    for attribution in run.attributions:
+        loop = attribution.role(ThreadRole.EVENT_LOOP)
+        if loop is None or loop.unit != "seconds":
+            continue
+        for entry in loop.categories:
+            if not is_operation(entry.category):
+                continue
+            for wait in entry.sync_waits:
+                op = str(entry.category)
+                key = (op, wait.primitive, wait.waiter, wait.waiter_file)
+                totals = found.setdefault(key, [0.0, 0])
+                totals[0] += wait.time
+                totals[1] += wait.samples
+    return sorted(
+        (_Awaited(*key, seconds, int(samples)) for key, (seconds, samples) in found.items()),
+        key=lambda a: -a.seconds,
+    )
+
+
+def asyncio_waits(run: RunAnalysis) -> Iterable[Finding]:
+    """Coroutines suspended on asyncio locks (Lock, Semaphore, Condition, Event) inside the
+    queue's operations or around them: contention between the tasks of one event loop.
+
+    A profile under-counts these waits: pyinstrument charges the loop's idle time to the last
+    coroutine to suspend, and while one task holds a lock and awaits I/O, that is the holder,
+    not the queue of waiters behind it. So the cost comes from the engines' own clocks: their
+    busy time beyond their timed operations and their own Python (:func:`engine_waits`);
+    the profile's samples on the primitive name it and the operation it is taken in."""
+    awaited = _awaited_primitives(run)
+    engines = engine_waits(run)
+    waited = engines.waited if engines is not None else 0.0
+    if not awaited and waited <= 0:
+        return
+    sampled = sum(a.seconds for a in awaited)
+    if engines is not None and waited > 0:
+        cost = dataclasses.replace(
+            time_cost(run, waited), share=_worker_time_share(run, waited), measure=Measure.WORKERS
+        )
+        support = Support(engines.tasks, "tasks", WORKER_TASKS_FLOOR)
+        clocks = (
+            f"The engines were busy {_s(engines.busy)} (summed over engines), of which their "
+            f"timed operations took {_s(engines.operations)} and the event loop ran code "
+            f"outside every operation for at most {_s(engines.own_python)} (profile): "
+            f"{_s(waited)} they spent suspended outside the queue's operations."
+        )
+    else:
+        cost = time_cost(run, sampled)
+        support = Support(sum(a.samples for a in awaited), "samples", SAMPLES_FLOOR)
+        clocks = "The engines' clocks show no busy time outside the queue's operations."
+    places = "; ".join(
+        f"{a.op}: {a.waiter} -> {a.primitive} {_s(a.seconds)} ({a.samples} samples)"
+        for a in awaited[:3]
+    )
+    sampled_text = (
+        f" The profile caught coroutines suspended on asyncio primitives for {_s(sampled)}: "
+        f"{places}. It under-counts them: the loop's idle time is charged to the last "
+        "coroutine to suspend, the lock's holder awaiting its own I/O, not the waiters "
+        "queued behind it."
+        if awaited
+        else ""
+    )
+    if awaited:
+        top = awaited[0]
+        where = f"{top.waiter} -> {top.primitive}"
+        yield Finding(
+            key=f"asyncio-lock-{top.op}",
+            cause=Cause.CONTENTION,
+            op=top.op,
+            subject=_bare_name(top.waiter),
+            title=f"{top.op}: asyncio lock contention: coroutines wait on {where} "
+            + (
+                f"(asyncio/locks.py); the engines spent {_s(waited)} suspended outside the "
+                f"queue's operations ({_pct(cost.share)} of the workers' busy time)"
+                if waited > 0
+                else f"(asyncio/locks.py) {_s(sampled)} ({_pct(cost.share)} of the run)"
+            ),
+            detail=clocks + sampled_text + " Tasks of one event loop that take one asyncio "
+            "lock run the code under it one at a time, whatever they await inside it.",
+            evidence=(
+                Evidence("engine time outside operations", waited, "s", RESULTS),
+                Evidence("sampled waits on asyncio primitives", sampled, "s", OP_SAMPLES),
+            ),
+            recommendation=f"Hold {top.primitive.split('.')[0]} around less than "
+            f"{_bare_name(top.waiter)} does (never across an await of I/O or a sleep), give "
+            "each engine its own, or bound concurrency with a Semaphore of the engines' count: "
+            "while one task holds it, the others wait even though the loop is idle.",
+            cost=cost,
+            support=support,
+        )
+        return
+    assert engines is not None
+    # No sample names what they awaited: information, not a claimed cause.
+    yield Finding(
+        key="engine-waits",
+        cause=Cause.WAITING,
+        op="worker",
+        title=f"worker: the engines spent {_s(waited)} suspended outside the queue's "
+        f"operations ({_pct(cost.share)} of the workers' busy time); no profile sample names "
+        "what they awaited",
+        detail=clocks + " A wrapper around the engines' calls that awaits a lock, a timer or "
+        "I/O would do this; a profile that sees coroutines' awaits (pyinstrument) names it "
+        "when it catches the wait.",
+        evidence=(Evidence("engine time outside operations", waited, "s", RESULTS),),
+        cost=cost,
+        support=support,
+    )
+
+
 def _op_total(run: RunAnalysis, counter: str, op: str) -> int:
     """``<counter>.<op>`` for the run, or summed over its steps when the run has none."""
     key = f"{counter}.{op}"
@@ -1830,6 +2011,7 @@ RULES: tuple[Callable[[RunAnalysis], Iterable[Finding]], ...] = (
     round_trips,
     handoff,
     contention,
+    asyncio_waits,
     worker_imbalance,
     backlog_growth,
     memory_growth,

@@ -114,9 +114,13 @@ _OWN_FUNCTIONS: Mapping[tuple[str, str], Category] = {
                 ),
                 Category.CLAIM,
             ),
-            # _finished: the bookkeeping once completions land (waking their pollers), also
-            # when the acks ride on a claim: completion work, whoever carried the acks.
-            (("complete", "complete_many", "complete_acks", "_finished"), Category.COMPLETE),
+            # _acks_landed and the _finished it calls: the bookkeeping once completions land
+            # (stale acks, waking their pollers), also when the acks ride on a claim:
+            # completion work, whoever carried the acks, and whatever replaces _finished.
+            (
+                ("complete", "complete_many", "complete_acks", "_acks_landed", "_finished"),
+                Category.COMPLETE,
+            ),
             (("fail",), Category.FAIL),
             (("status", "poll", "counts", "is_drained"), Category.STATUS),
             (("reclaim_expired",), Category.RECLAIM),
@@ -241,6 +245,20 @@ WAIT_LEAVES = frozenset(
     }
 )
 """Innermost frames that mean the thread is waiting, not computing."""
+
+
+SYNC_PRIMITIVES = frozenset({"acquire", "wait", "wait_for"})
+"""Methods of asyncio's synchronisation primitives (``asyncio/locks.py``: Lock, Semaphore,
+BoundedSemaphore, Condition, Event, Barrier) that suspend until another task lets them on."""
+
+
+def is_sync_primitive(frame: Frame) -> bool:
+    """True for an asyncio synchronisation primitive's waiting method (``Lock.acquire``,
+    ``Semaphore.acquire``, ``Condition.wait``, ``Event.wait``): a coroutine awaiting it waits
+    for another task, not for I/O or a timer."""
+    return frame.function in SYNC_PRIMITIVES and _normalised(frame.file).endswith(
+        "asyncio/locks.py"
+    )
 
 
 def _normalised(file: str | None) -> str:
