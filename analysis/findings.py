@@ -1258,10 +1258,14 @@ def engine_waits(run: RunAnalysis) -> EngineWaits | None:
 
 @dataclass(frozen=True, slots=True)
 class _Awaited:
+    """Sampled waits on one primitive, taken by one waiter, in one operation."""
+
     op: str
     primitive: str
     waiter: str
     waiter_file: str | None
+    source: str
+    """The profile artifact the samples are from."""
     seconds: float
     samples: int
 
@@ -1271,7 +1275,7 @@ def _awaited_primitives(run: RunAnalysis) -> list[_Awaited]:
     operation (a wrapper set on the queue's classes counts as the operation it wraps),
     largest first. Outside operations such waits are by design: the engines take turns on
     the loop with an asyncio.Lock, a workload waits on an Event for its stop signal."""
-    found: dict[tuple[str, str, str, str | None], list[float]] = {}
+    found: dict[tuple[str, str, str, str | None, str], list[float]] = {}
     for attribution in run.attributions:
         loop = attribution.role(ThreadRole.EVENT_LOOP)
         if loop is None or loop.unit != "seconds":
@@ -1281,7 +1285,7 @@ def _awaited_primitives(run: RunAnalysis) -> list[_Awaited]:
                 continue
             for wait in entry.sync_waits:
                 op = str(entry.category)
-                key = (op, wait.primitive, wait.waiter, wait.waiter_file)
+                key = (op, wait.primitive, wait.waiter, wait.waiter_file, attribution.source)
                 totals = found.setdefault(key, [0.0, 0])
                 totals[0] += wait.time
                 totals[1] += wait.samples
@@ -1306,7 +1310,13 @@ def asyncio_waits(run: RunAnalysis) -> Iterable[Finding]:
     if not awaited and waited <= 0:
         return
     sampled = sum(a.seconds for a in awaited)
-    if engines is not None and waited > 0:
+    # The engines' clocks measure the engines' waits: they cost a lock taken in an operation
+    # the engines run (a producer's enqueue waits on its own time, which they do not see).
+    clocked = engines is not None and waited > 0
+    if clocked and awaited and awaited[0].op not in ENGINE_OPERATIONS:
+        clocked = False
+    if clocked:
+        assert engines is not None
         cost = dataclasses.replace(
             time_cost(run, waited), share=_worker_time_share(run, waited), measure=Measure.WORKERS
         )
@@ -1345,14 +1355,14 @@ def asyncio_waits(run: RunAnalysis) -> Iterable[Finding]:
             + (
                 f"(asyncio/locks.py); the engines spent {_s(waited)} suspended outside the "
                 f"queue's operations ({_pct(cost.share)} of the workers' busy time)"
-                if waited > 0
+                if clocked
                 else f"(asyncio/locks.py) {_s(sampled)} ({_pct(cost.share)} of the run)"
             ),
             detail=clocks + sampled_text + " Tasks of one event loop that take one asyncio "
             "lock run the code under it one at a time, whatever they await inside it.",
             evidence=(
                 Evidence("engine time outside operations", waited, "s", RESULTS),
-                Evidence("sampled waits on asyncio primitives", sampled, "s", OP_SAMPLES),
+                Evidence("sampled waits on asyncio primitives", sampled, "s", top.source),
             ),
             recommendation=f"Hold {top.primitive.split('.')[0]} around less than "
             f"{_bare_name(top.waiter)} does (never across an await of I/O or a sleep), give "

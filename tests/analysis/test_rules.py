@@ -1200,3 +1200,14 @@ def test_a_semaphore_inside_an_operation_is_sampled_contention_without_engine_cl
     assert found.cost is not None
     assert found.cost.value == pytest.approx(0.3)
     assert found.support == Support(30, "samples", 20)
+    # AND engines that waited elsewhere meanwhile do not lend it their clocks: the producer's
+    # enqueue waits on its own time
+    counters = {f"worker_busy_us.w{i}": 500_000 for i in range(5)}
+    run = dataclasses.replace(
+        run,
+        latencies=calls(handler=300),
+        steps=(StepResult("5 workers", {"workers": 5}, {}, {}, counters),),
+    )
+    (found,) = asyncio_waits(run)
+    assert found.cost is not None
+    assert found.cost.value == pytest.approx(0.3)
