@@ -946,6 +946,13 @@ PLANTS: Mapping[str, Plant] = {
             frozenset({"loop-hold"}),
             params=("worker_counts=5", "task_type=sleep", "tasks=300"),
             after_rules=True,
+            job_miss=(
+                "the default job runs noop tasks, never the sleep handler this plant changes: "
+                "it has nothing to find there. The default job stays on noop tasks: they "
+                "measure the queue's own cost per task, which its goal rows are about (a "
+                "blocking 1 ms per task would make the 10-worker throughput row measure the "
+                "sleep); `tox -e profile-cpu -- --param task_type=sleep` runs this handler"
+            ),
         ),
         Plant(
             "claim-validates-payloads",
@@ -1098,13 +1105,18 @@ PLANTS: Mapping[str, Plant] = {
             after_rules=True,
             first_miss=(
                 "first run: #1 'handler takes the most event-loop wall time: 78% (pyinstrument)' "
-                "(op handler, cause profile); rules unchanged since"
+                "(op handler, cause profile): the planted cost was real (601 tasks/s against "
+                "2,495 unplanted, every engine busy the whole 0.5 s drain) but no rule measured "
+                "waits on asyncio locks; passes since the analysis counts a wait on an asyncio "
+                "lock inside an operation as contention, costed by the engines' busy time "
+                "beyond their timed operations (14d3748): pyinstrument sampled 4 ms on "
+                "Lock.acquire of the 2.2 s the engines waited"
             ),
-            known_miss=(
-                "the planted cost is real (601 tasks/s against 2,495 unplanted, every engine busy"
-                " the whole 0.5 s drain) but the wait is on an asyncio lock, which the #1 reports"
-                " as handler time, not contention: no rule measures waits on asyncio locks yet. "
-                "The default job runs noop tasks (plain handlers), which the plant never reaches"
+            job_miss=(
+                "the default job runs noop tasks, plain functions that WorkerEngine._run_plain "
+                "runs; the plant wraps _execute, which only coroutine handlers reach: it has "
+                "nothing to find there (`tox -e profile-cpu -- --param task_type=sleep` runs "
+                "coroutine handlers)"
             ),
         ),
         Plant(
@@ -1120,19 +1132,12 @@ PLANTS: Mapping[str, Plant] = {
             after_rules=True,
             first_miss=(
                 "first run: #1 'enqueue takes the most event-loop wall time: 15% (pyinstrument)' "
-                "(cause profile); rules unchanged since"
-            ),
-            known_miss=(
-                "the planted cost is real (process 3,254 tasks/s against 34,490 unplanted; claim,"
-                " which carries the acks, 24 ms mean against 1.9 ms). Since this round's rules the "
-                "#1 is the loop hold, but unstable in its op: 'complete: blocking call holds the "
-                "event loop: fsync ...' when a sample catches the wrapper set as "
-                "TaskQueue._finished calling the real _finished (then it counts as completion "
-                "work), else 'claim: blocking call holds the event loop: TaskQueue.journaled -> "
-                "fsync (<built-in>) 3.31 s (97% of claim's running time ...)': the acks ride on "
-                "the claim's call (complete_acks_and_claim), and the real _finished returns at "
-                "once, so samples seldom show it (an fsync written inside _finished itself is "
-                "mapped to complete: efea4ee)"
+                "(cause profile); later the loop hold, unstable in its op: 'complete: blocking "
+                "call holds the event loop: fsync ...' when a sample caught the wrapper calling "
+                "the real _finished, else 'claim: ... TaskQueue.journaled -> fsync' (the acks "
+                "ride on the claim's call, complete_acks_and_claim). Passes since the queue's "
+                "bookkeeping once acks land is a method of its own (_acks_landed, 14d3748) that "
+                "the analysis maps to complete, whatever replaces the _finished it calls"
             ),
         ),
         Plant(
@@ -1151,8 +1156,14 @@ PLANTS: Mapping[str, Plant] = {
                 "(op handler, cause profile): workers w3 and w4 ran 0 of 300 tasks, w0-w2 100 "
                 "each, but the rule wanted the busiest worker at 2x the mean; passes since "
                 "workers that ran nothing (a quarter of the step's) mean an imbalance "
-                "(f5549b0, a73cbd2). The default job (noop tasks) has little to split: its #1 "
-                "there is information"
+                "(f5549b0, a73cbd2)"
+            ),
+            job_miss=(
+                "the default job's noop tasks take microseconds each: engines that claim "
+                "claim_batch=100 at a time still split 5,000 tasks among themselves, and no "
+                "engine is left idle for long, so there is no imbalance to find; the plant "
+                "shows with handlers that take time (its own run: sleep tasks, as "
+                "`tox -e profile-cpu -- --param task_type=sleep`)"
             ),
         ),
     )
