@@ -593,7 +593,7 @@ def consolidate(findings: Sequence[Finding], runs: Mapping[str, RunAnalysis]) ->
         (
             f
             for f in sorted(findings, key=lambda f: -(f.cost.share if f.cost else 0.0))
-            if f.cause is Cause.CONTENTION and f.standing is Standing.CAUSE
+            if _writers_collide(f) and f.standing is Standing.CAUSE
         ),
         None,
     )
@@ -620,6 +620,13 @@ def consolidate(findings: Sequence[Finding], runs: Mapping[str, RunAnalysis]) ->
             )
         merged.append(f)
     return merged
+
+
+def _writers_collide(f: Finding) -> bool:
+    """True for SQLite's lock contention (:func:`contention`): writers on connections of their
+    own, which costs them inline dispatch. Tasks queued on an asyncio lock are contention too
+    (:func:`asyncio_waits`), but on one event loop, and cost no call its dispatch."""
+    return f.cause is Cause.CONTENTION and f.key == CONTENTION_KEY
 
 
 def _share_of_op(f: Finding) -> float:
@@ -674,7 +681,7 @@ def _collisions_own_their_waits(
     out = list(findings)
     for i, contention in enumerate(out):
         where = workload(contention)
-        if contention.cause is not Cause.CONTENTION or where is None or not contention.sufficient:
+        if not _writers_collide(contention) or where is None or not contention.sufficient:
             continue
         waits = [
             (j, f)
@@ -1097,6 +1104,10 @@ def _op_counters(counters: Mapping[str, int], name: str) -> dict[str, int]:
     }
 
 
+CONTENTION_KEY = "contention"
+"""The key of SQLite's lock contention finding."""
+
+
 def contention(run: RunAnalysis) -> Iterable[Finding]:
     """SQLITE_BUSY retries, lock waits and claim conflicts, per run and per step, with the
     strategy that causes them and the fix."""
@@ -1158,7 +1169,7 @@ def contention(run: RunAnalysis) -> Iterable[Finding]:
         if r or c or w
     )
     yield Finding(
-        key="contention",
+        key=CONTENTION_KEY,
         cause=Cause.CONTENTION,
         op=op,
         title=f"{op or 'queue'}: lock contention: {retries:,} SQLITE_BUSY retries, "

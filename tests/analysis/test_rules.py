@@ -896,6 +896,9 @@ def test_writers_that_collide_own_the_loops_wait_for_their_threads() -> None:
     # AND with no collision, the wait is left as it was
     (alone,) = consolidate(pair("lost")[1:], runs)
     assert alone == pair("lost")[1]
+    # AND tasks queued on an asyncio lock collide on no connection: neither is merged
+    queued = dataclasses.replace(pair("lost")[0], key="asyncio-lock-handler", op="handler")
+    assert consolidate([queued, pair("lost")[1]], runs) == [queued, pair("lost")[1]]
 
 
 def test_few_row_statements_taking_milliseconds_on_the_loop_are_a_loop_hold() -> None:
