@@ -1159,11 +1159,12 @@ PLANTS: Mapping[str, Plant] = {
                 "(f5549b0, a73cbd2)"
             ),
             job_miss=(
-                "the default job's noop tasks take microseconds each: engines that claim "
-                "claim_batch=100 at a time still split 5,000 tasks among themselves, and no "
-                "engine is left idle for long, so there is no imbalance to find; the plant "
-                "shows with handlers that take time (its own run: sleep tasks, as "
-                "`tox -e profile-cpu -- --param task_type=sleep`)"
+                "the default job's steps run 3,000 tasks: engines that each claim "
+                "claim_batch=100 at a time split them evenly (600 each at 5 workers, 300 at 10, "
+                "measured with `tox -e profile-cpu -- --param task_type=sleep` too, whose #1 "
+                "was then 'handler takes the most event-loop wall time', information), so no "
+                "engine is left without work: the plant starves engines only in a step of fewer "
+                "tasks than workers x claim_batch (its own run: 300 tasks, 5 workers)"
             ),
         ),
     )
