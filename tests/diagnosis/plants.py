@@ -918,6 +918,7 @@ PLANTS: Mapping[str, Plant] = {
             CPU,
             frozenset({"claim", "enqueue"}),
             frozenset({"contention"}),
+            params=("tasks=2000",),
             queue="dispatch=thread",
             after_rules=True,
             revised=(
@@ -926,7 +927,17 @@ PLANTS: Mapping[str, Plant] = {
                 "expected claim only; like per-worker-writers it now expects enqueue as well, "
                 "since every writer contends and the producer's enqueues are writers too (3 "
                 "runs: #1 'enqueue: lock contention: 50-68 SQLITE_BUSY retries', 6-10% of the "
-                "workers' busy time)"
+                "workers' busy time). At the smoke size's 300 tasks the collisions came and "
+                "went with the machine's load: 9 and 17 retries (2% of the workers' time, #1 "
+                "the informational wait for the connection thread) in 2 of 4 runs, 81-106 in "
+                "the others; it runs 2,000 tasks since, as per-worker-writers does (3 runs: "
+                "795-1,531 retries, #1 contention each time)"
+            ),
+            job_miss=(
+                "the default job runs dispatch=auto, where this patch alone has no effect: "
+                "every short call runs inline on the one event loop, so the connections never "
+                "overlap (0 and 3 SQLITE_BUSY retries in its runs); per-worker-writers is the "
+                "plant that loses inline dispatch too"
             ),
             first_miss=(
                 "first run: #1 'enqueue: SimpleQueue.put_nowait takes 87% of enqueue's "
