@@ -24,7 +24,7 @@ from .operations import (
     is_plumbing_frame,
     is_sql_call,
     is_store_frame,
-    is_sync_primitive,
+    sync_primitive,
 )
 from .profile import SampledProfile, ThreadRole, in_event_loop
 
@@ -44,17 +44,23 @@ class FunctionTime:
 
 @dataclass(frozen=True, slots=True)
 class SyncWait:
-    """Time a category's coroutines spent suspended on an asyncio synchronisation primitive
-    (``Lock.acquire``...): waiting for another task of the same event loop to let them on."""
+    """A category's samples inside an asyncio synchronisation primitive (``Lock``): suspended
+    on it (waiting for another task of the same event loop to let them on), or taking and
+    handing it on (``release`` waking the next waiter)."""
 
     primitive: str
-    """The primitive's method as the profiler names it (``Lock.acquire``)."""
+    """The primitive's class (``Lock``, ``Semaphore``, ``Condition``, ``Event``...)."""
     waiter: str
     """The innermost frame above the primitive outside asyncio's and the standard library's
     plumbing: the code that took the lock (``WorkerEngine.serialised``)."""
     waiter_file: str | None
     time: float
+    """Seconds suspended on it (waiting samples)."""
     samples: int
+    """Waiting samples."""
+    touches: int = 0
+    """Every sample inside the primitive, waiting or running: evidence that the code uses it
+    even when the profile charged the waits elsewhere."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,7 +198,7 @@ class _Accumulator:
             lambda: defaultdict(float)
         )
         self.sync: dict[Op, dict[tuple[str, str, str | None], list[float]]] = defaultdict(
-            lambda: defaultdict(lambda: [0.0, 0])
+            lambda: defaultdict(lambda: [0.0, 0, 0])
         )
         self.threads = 0
         self.excluded = 0.0
@@ -218,7 +224,9 @@ class _Accumulator:
         sql_leaves = frozenset(
             i for i, f in enumerate(profile.frames) if is_sql_call(f) or is_store_frame(f)
         )
-        primitives = frozenset(i for i, f in enumerate(profile.frames) if is_sync_primitive(f))
+        primitives = frozenset(
+            i for i, f in enumerate(profile.frames) if sync_primitive(f) is not None
+        )
         scoped = profile.whole_process and profile.role is ThreadRole.EVENT_LOOP
         for stack, weight in zip(profile.stacks, profile.weights, strict=True):
             if scoped and not in_event_loop(profile.frames, stack):
@@ -231,10 +239,12 @@ class _Accumulator:
                 self.wait[category] += weight
             if store and not store.isdisjoint(stack):
                 self.store[category] += weight
-            if waiting and primitives and not primitives.isdisjoint(stack):
+            if primitives and not primitives.isdisjoint(stack):
                 waits = self.sync[category][_sync_wait(profile, stack, primitives, plumbing)]
-                waits[0] += weight
-                waits[1] += 1
+                if waiting:
+                    waits[0] += weight
+                    waits[1] += 1
+                waits[2] += 1
             if stack:
                 self.self_time[category][keys[stack[-1]]] += weight
             for key in {keys[i] for i in stack}:
@@ -285,9 +295,9 @@ class _Accumulator:
                     if seconds > 0
                 ),
                 sync_waits=tuple(
-                    SyncWait(primitive, waiter, file, seconds, int(samples))
-                    for (primitive, waiter, file), (seconds, samples) in sorted(
-                        self.sync[category].items(), key=lambda item: -item[1][0]
+                    SyncWait(primitive, waiter, file, seconds, int(samples), int(touches))
+                    for (primitive, waiter, file), (seconds, samples, touches) in sorted(
+                        self.sync[category].items(), key=lambda item: (-item[1][0], -item[1][2])
                     )
                 ),
             )
@@ -339,17 +349,17 @@ def _sync_wait(
     primitives: frozenset[int],
     plumbing: frozenset[int],
 ) -> tuple[str, str, str | None]:
-    """(primitive, waiter, waiter's file) of a sample suspended on a synchronisation
-    primitive: its innermost primitive frame, and the first frame above it that is not
-    plumbing (``Lock.__aenter__``, ``contextlib``) but the code that asked for the lock."""
-    position = max(i for i, index in enumerate(stack) if index in primitives)
-    primitive = profile.frames[stack[position]]
+    """(primitive, waiter, waiter's file) of a sample inside a synchronisation primitive:
+    the class of its outermost primitive frame (``Lock.__aenter__`` -> ``Lock``), and the
+    first frame above it that is not plumbing (``contextlib``) but the code that took it."""
+    position = min(i for i, index in enumerate(stack) if index in primitives)
+    primitive = sync_primitive(profile.frames[stack[position]]) or "?"
     waiter = next(
         (profile.frames[i] for i in reversed(stack[:position]) if i not in plumbing), None
     )
     if waiter is None:
-        return primitive.name, "?", None
-    return primitive.name, waiter.name, waiter.file
+        return primitive, "?", None
+    return primitive, waiter.name, waiter.file
 
 
 def _top_inner(

@@ -1279,12 +1279,14 @@ class _Awaited:
     """The profile artifact the samples are from."""
     seconds: float
     samples: int
+    touches: int
+    """Samples inside the primitive, waiting or taking and handing it on."""
 
 
 def _awaited_primitives(run: RunAnalysis) -> list[_Awaited]:
-    """Event-loop samples suspended on an asyncio synchronisation primitive inside an
-    operation (a wrapper set on the queue's classes counts as the operation it wraps),
-    largest first. Outside operations such waits are by design: the engines take turns on
+    """Event-loop samples inside an asyncio synchronisation primitive within an operation (a
+    wrapper set on the queue's classes counts as the operation it wraps), the longest waits
+    first. Outside operations such waits are by design: the engines take turns on
     the loop with an asyncio.Lock, a workload waits on an Event for its stop signal."""
     found: dict[tuple[str, str, str, str | None, str], list[float]] = {}
     for attribution in run.attributions:
@@ -1297,12 +1299,16 @@ def _awaited_primitives(run: RunAnalysis) -> list[_Awaited]:
             for wait in entry.sync_waits:
                 op = str(entry.category)
                 key = (op, wait.primitive, wait.waiter, wait.waiter_file, attribution.source)
-                totals = found.setdefault(key, [0.0, 0])
+                totals = found.setdefault(key, [0.0, 0, 0])
                 totals[0] += wait.time
                 totals[1] += wait.samples
+                totals[2] += wait.touches
     return sorted(
-        (_Awaited(*key, seconds, int(samples)) for key, (seconds, samples) in found.items()),
-        key=lambda a: -a.seconds,
+        (
+            _Awaited(*key, seconds, int(samples), int(touches))
+            for key, (seconds, samples, touches) in found.items()
+        ),
+        key=lambda a: (-a.seconds, -a.touches),
     )
 
 
@@ -1343,12 +1349,13 @@ def asyncio_waits(run: RunAnalysis) -> Iterable[Finding]:
         support = Support(sum(a.samples for a in awaited), "samples", SAMPLES_FLOOR)
         clocks = "The engines' clocks show no busy time outside the queue's operations."
     places = "; ".join(
-        f"{a.op}: {a.waiter} -> {a.primitive} {_s(a.seconds)} ({a.samples} samples)"
+        f"{a.op}: {a.waiter} -> asyncio.{a.primitive}, suspended {_s(a.seconds)} "
+        f"({a.samples} samples; {a.touches} inside it in all)"
         for a in awaited[:3]
     )
     sampled_text = (
-        f" The profile caught coroutines suspended on asyncio primitives for {_s(sampled)}: "
-        f"{places}. It under-counts them: the loop's idle time is charged to the last "
+        f" The profile caught coroutines inside asyncio primitives: {places}. It under-counts "
+        "their waits: the loop's idle time is charged to the last "
         "coroutine to suspend, the lock's holder awaiting its own I/O, not the waiters "
         "queued behind it."
         if awaited
@@ -1356,7 +1363,7 @@ def asyncio_waits(run: RunAnalysis) -> Iterable[Finding]:
     )
     if awaited:
         top = awaited[0]
-        where = f"{top.waiter} -> {top.primitive}"
+        where = f"{top.waiter} -> asyncio.{top.primitive}"
         yield Finding(
             key=f"asyncio-lock-{top.op}",
             cause=Cause.CONTENTION,
@@ -1364,10 +1371,10 @@ def asyncio_waits(run: RunAnalysis) -> Iterable[Finding]:
             subject=_bare_name(top.waiter),
             title=f"{top.op}: asyncio lock contention: coroutines wait on {where} "
             + (
-                f"(asyncio/locks.py); the engines spent {_s(waited)} suspended outside the "
+                f"; the engines spent {_s(waited)} suspended outside the "
                 f"queue's operations ({_pct(cost.share)} of the workers' busy time)"
                 if clocked
-                else f"(asyncio/locks.py) {_s(sampled)} ({_pct(cost.share)} of the run)"
+                else f"{_s(sampled)} ({_pct(cost.share)} of the run)"
             ),
             detail=clocks + sampled_text + " Tasks of one event loop that take one asyncio "
             "lock run the code under it one at a time, whatever they await inside it.",
@@ -1375,7 +1382,7 @@ def asyncio_waits(run: RunAnalysis) -> Iterable[Finding]:
                 Evidence("engine time outside operations", waited, "s", RESULTS),
                 Evidence("sampled waits on asyncio primitives", sampled, "s", top.source),
             ),
-            recommendation=f"Hold {top.primitive.split('.')[0]} around less than "
+            recommendation=f"Hold the {top.primitive} around less than "
             f"{_bare_name(top.waiter)} does (never across an await of I/O or a sleep), give "
             "each engine its own, or bound concurrency with a Semaphore of the engines' count: "
             "while one task holds it, the others wait even though the loop is idle.",

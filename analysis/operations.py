@@ -247,18 +247,20 @@ WAIT_LEAVES = frozenset(
 """Innermost frames that mean the thread is waiting, not computing."""
 
 
-SYNC_PRIMITIVES = frozenset({"acquire", "wait", "wait_for"})
-"""Methods of asyncio's synchronisation primitives (``asyncio/locks.py``: Lock, Semaphore,
-BoundedSemaphore, Condition, Event, Barrier) that suspend until another task lets them on."""
+SYNC_PRIMITIVES = frozenset(
+    {"Lock", "Semaphore", "BoundedSemaphore", "Condition", "Event", "Barrier"}
+)
+"""asyncio's synchronisation primitives (``asyncio/locks.py``): a coroutine suspended on one
+waits for another task of its event loop to let it on, not for I/O or a timer."""
 
 
-def is_sync_primitive(frame: Frame) -> bool:
-    """True for an asyncio synchronisation primitive's waiting method (``Lock.acquire``,
-    ``Semaphore.acquire``, ``Condition.wait``, ``Event.wait``): a coroutine awaiting it waits
-    for another task, not for I/O or a timer."""
-    return frame.function in SYNC_PRIMITIVES and _normalised(frame.file).endswith(
-        "asyncio/locks.py"
-    )
+def sync_primitive(frame: Frame) -> str | None:
+    """The primitive (``Lock``) whose method ``frame`` runs (``Lock.acquire``, ``Lock.release``,
+    ``Condition.wait``...), None for any other frame."""
+    if not _normalised(frame.file).endswith("asyncio/locks.py"):
+        return None
+    owner = frame.name.rpartition(".")[0]
+    return owner if owner in SYNC_PRIMITIVES else None
 
 
 def _normalised(file: str | None) -> str:

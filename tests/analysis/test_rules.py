@@ -1132,7 +1132,7 @@ def test_engines_queued_on_one_asyncio_lock_around_their_handlers_are_contention
     # THEN it is contention in the handler the wrapper wraps, costed by the engines' clocks
     assert (found.op, found.cause, found.standing) == ("handler", Cause.CONTENTION, Standing.CAUSE)
     assert found.subject == "serialised"
-    assert "WorkerEngine.serialised -> Lock.acquire" in found.title
+    assert "WorkerEngine.serialised -> asyncio.Lock" in found.title
     assert found.cost is not None
     assert found.cost.value == pytest.approx(2.5 - 0.31 - 0.05)
     assert found.cost.share == pytest.approx((2.5 - 0.31 - 0.05) / 2.5)
@@ -1214,3 +1214,25 @@ def test_a_semaphore_inside_an_operation_is_sampled_contention_without_engine_cl
     (found,) = asyncio_waits(run)
     assert found.cost is not None
     assert found.cost.value == pytest.approx(0.3)
+
+
+def test_a_lock_seen_only_handed_on_still_names_the_engines_wait(tmp_path: Path) -> None:
+    # GIVEN the same engines, whose profile caught no coroutine suspended on the lock (the
+    # idle time went to the holder's sleep), only the holder releasing it to the next
+    aexit = ("Lock.__aexit__", "asyncio/locks.py")
+    release = ("Lock.release", "asyncio/locks.py")
+    run = _engines(
+        tmp_path,
+        [
+            *[([*ENGINE, SERIALISED, EXECUTE_TASK, ASYNC_SLEEP, builders.AWAIT], 0.01)] * 30,
+            *[([*ENGINE, SERIALISED, aexit, release], 0.001)] * 3,
+            *[(ENGINE, 0.01)] * 5,
+        ],
+        busy_us=500_000,
+    )
+    (found,) = asyncio_waits(run)
+    # THEN the lock it uses is named, and the engines' clocks cost the wait
+    assert (found.op, found.cause, found.standing) == ("handler", Cause.CONTENTION, Standing.CAUSE)
+    assert "WorkerEngine.serialised -> asyncio.Lock" in found.title
+    assert found.cost is not None
+    assert found.cost.value == pytest.approx(2.5 - 0.31 - 0.05)
