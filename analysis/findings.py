@@ -1369,12 +1369,12 @@ def asyncio_waits(run: RunAnalysis) -> Iterable[Finding]:
             cause=Cause.CONTENTION,
             op=top.op,
             subject=_bare_name(top.waiter),
-            title=f"{top.op}: asyncio lock contention: coroutines wait on {where} "
+            title=f"{top.op}: asyncio lock contention: coroutines wait on {where}"
             + (
                 f"; the engines spent {_s(waited)} suspended outside the "
                 f"queue's operations ({_pct(cost.share)} of the workers' busy time)"
                 if clocked
-                else f"{_s(sampled)} ({_pct(cost.share)} of the run)"
+                else f" {_s(sampled)} ({_pct(cost.share)} of the run)"
             ),
             detail=clocks + sampled_text + " Tasks of one event loop that take one asyncio "
             "lock run the code under it one at a time, whatever they await inside it.",
