@@ -1267,6 +1267,41 @@ def engine_waits(run: RunAnalysis) -> EngineWaits | None:
     )
 
 
+MOSTLY_AWAITING = 0.5
+"""An operation whose profiled time is at least this share waiting (awaits) could overlap
+its calls across the engines of one loop."""
+
+
+def _serialised(run: RunAnalysis) -> tuple[str, float, float] | None:
+    """(op, its calls' summed time, the steps' wall) of an engine operation whose calls
+    mostly await yet never overlapped (their summed time fits in the wall of steps with
+    several engines), the largest such; None if none. Calls that run Python never overlap on
+    one loop, so only a mostly waiting operation says something held them apart."""
+    steps = [s for s in run.steps if _workers(s.counters, "worker_busy_us")]
+    if not any(len(_workers(s.counters, "worker_busy_us")) >= 2 for s in steps):
+        return None
+    wall = sum(float(s.counters.get("pool_wall_us", 0)) for s in steps) / 1e6
+    loop = next(
+        (
+            role
+            for a in run.attributions
+            if (role := a.role(ThreadRole.EVENT_LOOP)) is not None and role.waits_known
+        ),
+        None,
+    )
+    if wall <= 0 or loop is None:
+        return None
+    found = []
+    for d in run.latencies:
+        entry = next((c for c in loop.categories if str(c.category) == d.op), None)
+        if d.op not in ENGINE_OPERATIONS or entry is None or entry.wall <= 0:
+            continue
+        seconds = d.count * d.mean_ms / 1e3
+        if (entry.wait or 0.0) >= MOSTLY_AWAITING * entry.wall and seconds <= wall:
+            found.append((d.op, seconds, wall))
+    return max(found, key=lambda f: f[1], default=None)
+
+
 @dataclass(frozen=True, slots=True)
 class _Awaited:
     """Sampled waits on one primitive, taken by one waiter, in one operation."""
@@ -1391,6 +1426,35 @@ def asyncio_waits(run: RunAnalysis) -> Iterable[Finding]:
         )
         return
     assert engines is not None
+    serial = _serialised(run)
+    if serial is not None:
+        op, seconds, wall = serial
+        yield Finding(
+            key=f"asyncio-serialised-{op}",
+            cause=Cause.CONTENTION,
+            op=op,
+            title=f"{op}: contention: its calls ran one at a time though they mostly await "
+            f"({_s(seconds)} of calls within {_s(wall)} of the workers' steps); the engines "
+            f"spent {_s(waited)} suspended outside the queue's operations "
+            f"({_pct(cost.share)} of the workers' busy time)",
+            detail=clocks + f" {op}'s calls took {_s(seconds)} in all, within the "
+            f"{_s(wall)} its steps lasted although several engines were busy and the calls "
+            "spent most of their time awaiting (the profile's waits): awaits of engines on one "
+            "event loop overlap unless something lets one at a time through, an asyncio lock "
+            "or a semaphore of one around them. No profile sample caught the primitive "
+            "(pyinstrument charges the loop's idle time to the holder's await).",
+            evidence=(
+                Evidence("engine time outside operations", waited, "s", RESULTS),
+                Evidence(f"{op} calls in all", seconds, "s", OP_SAMPLES),
+                Evidence("workers' steps wall", wall, "s", RESULTS),
+            ),
+            recommendation=f"Find what lets one {op} call through at a time (a lock taken "
+            f"around it by a wrapper or the code it calls) and hold it for less, or not across "
+            "an await: while one task holds it, the others wait even though the loop is idle.",
+            cost=cost,
+            support=support,
+        )
+        return
     # No sample names what they awaited: information, not a claimed cause.
     yield Finding(
         key="engine-waits",

@@ -1236,3 +1236,25 @@ def test_a_lock_seen_only_handed_on_still_names_the_engines_wait(tmp_path: Path)
     assert "WorkerEngine.serialised -> asyncio.Lock" in found.title
     assert found.cost is not None
     assert found.cost.value == pytest.approx(2.5 - 0.31 - 0.05)
+
+
+def test_awaiting_calls_that_never_overlapped_are_contention_with_no_lock_sampled(
+    tmp_path: Path,
+) -> None:
+    # GIVEN five engines suspended outside their operations, no sample inside a primitive,
+    # and handlers that mostly await but whose 300 calls (0.3 s) fit in the 0.4 s step
+    run = _engines(
+        tmp_path,
+        [([*ENGINE, SERIALISED, EXECUTE_TASK, ASYNC_SLEEP, builders.AWAIT], 0.01)] * 30,
+        busy_us=500_000,
+    )
+    (step,) = run.steps
+    counters = {**step.counters, "pool_wall_us": 400_000}
+    run = dataclasses.replace(run, steps=(dataclasses.replace(step, counters=counters),))
+    (found,) = asyncio_waits(run)
+    # THEN their calls ran one at a time: contention in the handler
+    assert (found.op, found.cause, found.standing) == ("handler", Cause.CONTENTION, Standing.CAUSE)
+    assert "ran one at a time" in found.title
+    # AND calls that overlapped (1 s of them in the 0.4 s step) are no such finding
+    run = dataclasses.replace(run, latencies=calls(handler=1000, claim=10))
+    assert [f.cause for f in asyncio_waits(run)] == [Cause.WAITING]
