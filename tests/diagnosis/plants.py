@@ -1120,8 +1120,11 @@ PLANTS: Mapping[str, Plant] = {
                 "2,495 unplanted, every engine busy the whole 0.5 s drain) but no rule measured "
                 "waits on asyncio locks; passes since the analysis counts a wait on an asyncio "
                 "lock inside an operation as contention, costed by the engines' busy time "
-                "beyond their timed operations (14d3748): pyinstrument sampled 4 ms on "
-                "Lock.acquire of the 2.2 s the engines waited"
+                "beyond their timed operations (14d3748): pyinstrument sampled 0-4 ms on "
+                "Lock.acquire of the 2.0-2.5 s the engines waited (0 in one run of six, which "
+                "led with the information 'the engines spent 2.2 s suspended outside the "
+                "queue's operations'), so the lock is also named by samples that hand it on "
+                "(6c741da) and by handler calls that mostly await yet never overlapped (33e7bd9)"
             ),
             job_miss=(
                 "the default job runs noop tasks, plain functions that WorkerEngine._run_plain "
