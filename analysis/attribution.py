@@ -24,6 +24,7 @@ from .operations import (
     is_plumbing_frame,
     is_sql_call,
     is_store_frame,
+    sync_primitive,
 )
 from .profile import SampledProfile, ThreadRole, in_event_loop
 
@@ -39,6 +40,27 @@ class FunctionTime:
     file: str | None
     self_time: float
     total_time: float
+
+
+@dataclass(frozen=True, slots=True)
+class SyncWait:
+    """A category's samples inside an asyncio synchronisation primitive (``Lock``): suspended
+    on it (waiting for another task of the same event loop to let them on), or taking and
+    handing it on (``release`` waking the next waiter)."""
+
+    primitive: str
+    """The primitive's class (``Lock``, ``Semaphore``, ``Condition``, ``Event``...)."""
+    waiter: str
+    """The innermost frame above the primitive outside asyncio's and the standard library's
+    plumbing: the code that took the lock (``WorkerEngine.serialised``)."""
+    waiter_file: str | None
+    time: float
+    """Seconds suspended on it (waiting samples)."""
+    samples: int
+    """Waiting samples."""
+    touches: int = 0
+    """Every sample inside the primitive, waiting or running: evidence that the code uses it
+    even when the profile charged the waits elsewhere."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +89,9 @@ class CategoryTime:
     inner_locked: tuple[tuple[str, str | None, float], ...] = ()
     """(function, file, time) of inner functions while inside the store's code: work done
     within the operation's transaction, holding SQLite's lock."""
+    sync_waits: tuple[SyncWait, ...] = ()
+    """Waiting samples suspended on an asyncio synchronisation primitive, by primitive and
+    waiter, largest first (profilers that see coroutines' awaits: pyinstrument's async mode)."""
 
     @property
     def cpu(self) -> float:
@@ -172,6 +197,9 @@ class _Accumulator:
         self.inner_locked: dict[Op, dict[tuple[str, str | None], float]] = defaultdict(
             lambda: defaultdict(float)
         )
+        self.sync: dict[Op, dict[tuple[str, str, str | None], list[float]]] = defaultdict(
+            lambda: defaultdict(lambda: [0.0, 0, 0])
+        )
         self.threads = 0
         self.excluded = 0.0
         self.units: set[str] = set()
@@ -196,6 +224,9 @@ class _Accumulator:
         sql_leaves = frozenset(
             i for i, f in enumerate(profile.frames) if is_sql_call(f) or is_store_frame(f)
         )
+        primitives = frozenset(
+            i for i, f in enumerate(profile.frames) if sync_primitive(f) is not None
+        )
         scoped = profile.whole_process and profile.role is ThreadRole.EVENT_LOOP
         for stack, weight in zip(profile.stacks, profile.weights, strict=True):
             if scoped and not in_event_loop(profile.frames, stack):
@@ -208,6 +239,12 @@ class _Accumulator:
                 self.wait[category] += weight
             if store and not store.isdisjoint(stack):
                 self.store[category] += weight
+            if primitives and not primitives.isdisjoint(stack):
+                waits = self.sync[category][_sync_wait(profile, stack, primitives, plumbing)]
+                if waiting:
+                    waits[0] += weight
+                    waits[1] += 1
+                waits[2] += 1
             if stack:
                 self.self_time[category][keys[stack[-1]]] += weight
             for key in {keys[i] for i in stack}:
@@ -257,6 +294,12 @@ class _Accumulator:
                     for (name, file), seconds in self.inner_locked[category].items()
                     if seconds > 0
                 ),
+                sync_waits=tuple(
+                    SyncWait(primitive, waiter, file, seconds, int(samples), int(touches))
+                    for (primitive, waiter, file), (seconds, samples, touches) in sorted(
+                        self.sync[category].items(), key=lambda item: (-item[1][0], -item[1][2])
+                    )
+                ),
             )
             for category in in_order(self.samples)
             if self.samples[category]
@@ -298,6 +341,25 @@ class _Accumulator:
 
 
 INNER_FUNCTIONS = 12
+
+
+def _sync_wait(
+    profile: SampledProfile,
+    stack: tuple[int, ...],
+    primitives: frozenset[int],
+    plumbing: frozenset[int],
+) -> tuple[str, str, str | None]:
+    """(primitive, waiter, waiter's file) of a sample inside a synchronisation primitive:
+    the class of its outermost primitive frame (``Lock.__aenter__`` -> ``Lock``), and the
+    first frame above it that is not plumbing (``contextlib``) but the code that took it."""
+    position = min(i for i, index in enumerate(stack) if index in primitives)
+    primitive = sync_primitive(profile.frames[stack[position]]) or "?"
+    waiter = next(
+        (profile.frames[i] for i in reversed(stack[:position]) if i not in plumbing), None
+    )
+    if waiter is None:
+        return primitive, "?", None
+    return primitive, waiter.name, waiter.file
 
 
 def _top_inner(

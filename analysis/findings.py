@@ -597,7 +597,7 @@ def consolidate(findings: Sequence[Finding], runs: Mapping[str, RunAnalysis]) ->
         (
             f
             for f in sorted(findings, key=lambda f: -(f.cost.share if f.cost else 0.0))
-            if f.cause is Cause.CONTENTION and f.standing is Standing.CAUSE
+            if _writers_collide(f) and f.standing is Standing.CAUSE
         ),
         None,
     )
@@ -624,6 +624,13 @@ def consolidate(findings: Sequence[Finding], runs: Mapping[str, RunAnalysis]) ->
             )
         merged.append(f)
     return merged
+
+
+def _writers_collide(f: Finding) -> bool:
+    """True for SQLite's lock contention (:func:`contention`): writers on connections of their
+    own, which costs them inline dispatch. Tasks queued on an asyncio lock are contention too
+    (:func:`asyncio_waits`), but on one event loop, and cost no call its dispatch."""
+    return f.cause is Cause.CONTENTION and f.key == CONTENTION_KEY
 
 
 def _share_of_op(f: Finding) -> float:
@@ -678,7 +685,7 @@ def _collisions_own_their_waits(
     out = list(findings)
     for i, contention in enumerate(out):
         where = workload(contention)
-        if contention.cause is not Cause.CONTENTION or where is None or not contention.sufficient:
+        if not _writers_collide(contention) or where is None or not contention.sufficient:
             continue
         waits = [
             (j, f)
@@ -1101,6 +1108,10 @@ def _op_counters(counters: Mapping[str, int], name: str) -> dict[str, int]:
     }
 
 
+CONTENTION_KEY = "contention"
+"""The key of SQLite's lock contention finding."""
+
+
 def contention(run: RunAnalysis) -> Iterable[Finding]:
     """SQLITE_BUSY retries, lock waits and claim conflicts, per run and per step, with the
     strategy that causes them and the fix."""
@@ -1162,7 +1173,7 @@ def contention(run: RunAnalysis) -> Iterable[Finding]:
         if r or c or w
     )
     yield Finding(
-        key="contention",
+        key=CONTENTION_KEY,
         cause=Cause.CONTENTION,
         op=op,
         title=f"{op or 'queue'}: lock contention: {retries:,} SQLITE_BUSY retries, "
@@ -1200,6 +1211,268 @@ def contention(run: RunAnalysis) -> Iterable[Finding]:
         "connection=shared, and claims as one statement (claim_style=returning).",
         cost=cost,
         support=Support(retries + conflicts, "retries and conflicts", CONTENTION_FLOOR),
+    )
+
+
+ENGINE_OPERATIONS = frozenset({"claim", "complete", "handler", "fail", "reclaim"})
+"""Operations a worker engine times itself (op-samples): its busy time beyond them and its
+own Python is time it spent suspended outside the queue's operations."""
+
+
+@dataclass(frozen=True, slots=True)
+class EngineWaits:
+    """The async engines' busy time that neither the queue's operations nor their own Python
+    explain: time suspended on something outside the queue (a lock the engines share)."""
+
+    busy: float
+    """Seconds the engines were busy (``worker_busy_us``), summed over engines."""
+    operations: float
+    """Of it, the engines' timed operations (claims, acks, handlers...), summed."""
+    own_python: float
+    """The event loop's running (not waiting) time outside every operation, in the profile:
+    an upper bound on the engines' own code between operations."""
+    tasks: int
+
+    @property
+    def waited(self) -> float:
+        return max(self.busy - self.operations - self.own_python, 0.0)
+
+
+def engine_waits(run: RunAnalysis) -> EngineWaits | None:
+    """The async engines' unexplained busy time, when the run has the counters and a profile
+    of its event loop that tells waiting from running; None otherwise (process workers: each
+    has a loop of its own, and the profile sees the parent's only)."""
+    if str(run.params.get("mode", "async")) != "async":
+        return None
+    busy_us = sum(sum(_workers(step.counters, "worker_busy_us").values()) for step in run.steps)
+    tasks = sum(sum(_workers(step.counters, "worker_tasks").values()) for step in run.steps)
+    if busy_us <= 0:
+        busy_us = sum(_workers(run.counters, "worker_busy_us").values())
+        tasks = sum(_workers(run.counters, "worker_tasks").values())
+    timed = [d for d in run.latencies if d.op in ENGINE_OPERATIONS]
+    loop = next(
+        (
+            role
+            for a in run.attributions
+            if (role := a.role(ThreadRole.EVENT_LOOP)) is not None
+            and role.unit == "seconds"
+            and role.waits_known
+        ),
+        None,
+    )
+    if busy_us <= 0 or not timed or loop is None:
+        return None
+    own = sum(c.cpu for c in loop.categories if not is_operation(c.category))
+    return EngineWaits(
+        busy=busy_us / 1e6,
+        operations=sum(d.count * d.mean_ms for d in timed) / 1e3,
+        own_python=own,
+        tasks=tasks,
+    )
+
+
+MOSTLY_AWAITING = 0.5
+"""An operation whose profiled time is at least this share waiting (awaits) could overlap
+its calls across the engines of one loop."""
+
+
+def _serialised(run: RunAnalysis) -> tuple[str, float, float] | None:
+    """(op, its calls' summed time, the steps' wall) of an engine operation whose calls
+    mostly await yet never overlapped (their summed time fits in the wall of steps with
+    several engines), the largest such; None if none. Calls that run Python never overlap on
+    one loop, so only a mostly waiting operation says something held them apart."""
+    steps = [s for s in run.steps if _workers(s.counters, "worker_busy_us")]
+    if not any(len(_workers(s.counters, "worker_busy_us")) >= 2 for s in steps):
+        return None
+    wall = sum(float(s.counters.get("pool_wall_us", 0)) for s in steps) / 1e6
+    loop = next(
+        (
+            role
+            for a in run.attributions
+            if (role := a.role(ThreadRole.EVENT_LOOP)) is not None and role.waits_known
+        ),
+        None,
+    )
+    if wall <= 0 or loop is None:
+        return None
+    found = []
+    for d in run.latencies:
+        entry = next((c for c in loop.categories if str(c.category) == d.op), None)
+        if d.op not in ENGINE_OPERATIONS or entry is None or entry.wall <= 0:
+            continue
+        seconds = d.count * d.mean_ms / 1e3
+        if (entry.wait or 0.0) >= MOSTLY_AWAITING * entry.wall and seconds <= wall:
+            found.append((d.op, seconds, wall))
+    return max(found, key=lambda f: f[1], default=None)
+
+
+@dataclass(frozen=True, slots=True)
+class _Awaited:
+    """Sampled waits on one primitive, taken by one waiter, in one operation."""
+
+    op: str
+    primitive: str
+    waiter: str
+    waiter_file: str | None
+    source: str
+    """The profile artifact the samples are from."""
+    seconds: float
+    samples: int
+    touches: int
+    """Samples inside the primitive, waiting or taking and handing it on."""
+
+
+def _awaited_primitives(run: RunAnalysis) -> list[_Awaited]:
+    """Event-loop samples inside an asyncio synchronisation primitive within an operation (a
+    wrapper set on the queue's classes counts as the operation it wraps), the longest waits
+    first. Outside operations such waits are by design: the engines take turns on
+    the loop with an asyncio.Lock, a workload waits on an Event for its stop signal."""
+    found: dict[tuple[str, str, str, str | None, str], list[float]] = {}
+    for attribution in run.attributions:
+        loop = attribution.role(ThreadRole.EVENT_LOOP)
+        if loop is None or loop.unit != "seconds":
+            continue
+        for entry in loop.categories:
+            if not is_operation(entry.category):
+                continue
+            for wait in entry.sync_waits:
+                op = str(entry.category)
+                key = (op, wait.primitive, wait.waiter, wait.waiter_file, attribution.source)
+                totals = found.setdefault(key, [0.0, 0, 0])
+                totals[0] += wait.time
+                totals[1] += wait.samples
+                totals[2] += wait.touches
+    return sorted(
+        (
+            _Awaited(*key, seconds, int(samples), int(touches))
+            for key, (seconds, samples, touches) in found.items()
+        ),
+        key=lambda a: (-a.seconds, -a.touches),
+    )
+
+
+def asyncio_waits(run: RunAnalysis) -> Iterable[Finding]:
+    """Coroutines suspended on asyncio locks (Lock, Semaphore, Condition, Event) inside the
+    queue's operations or around them: contention between the tasks of one event loop.
+
+    A profile under-counts these waits: pyinstrument charges the loop's idle time to the last
+    coroutine to suspend, and while one task holds a lock and awaits I/O, that is the holder,
+    not the queue of waiters behind it. So the cost comes from the engines' own clocks: their
+    busy time beyond their timed operations and their own Python (:func:`engine_waits`);
+    the profile's samples on the primitive name it and the operation it is taken in."""
+    awaited = _awaited_primitives(run)
+    engines = engine_waits(run)
+    waited = engines.waited if engines is not None else 0.0
+    if not awaited and waited <= 0:
+        return
+    sampled = sum(a.seconds for a in awaited)
+    # The engines' clocks measure the engines' waits: they cost a lock taken in an operation
+    # the engines run (a producer's enqueue waits on its own time, which they do not see).
+    clocked = engines is not None and waited > 0
+    if clocked and awaited and awaited[0].op not in ENGINE_OPERATIONS:
+        clocked = False
+    if clocked:
+        assert engines is not None
+        cost = dataclasses.replace(
+            time_cost(run, waited), share=_worker_time_share(run, waited), measure=Measure.WORKERS
+        )
+        support = Support(engines.tasks, "tasks", WORKER_TASKS_FLOOR)
+        clocks = (
+            f"The engines were busy {_s(engines.busy)} (summed over engines), of which their "
+            f"timed operations took {_s(engines.operations)} and the event loop ran code "
+            f"outside every operation for at most {_s(engines.own_python)} (profile): "
+            f"{_s(waited)} they spent suspended outside the queue's operations."
+        )
+    else:
+        cost = time_cost(run, sampled)
+        support = Support(sum(a.samples for a in awaited), "samples", SAMPLES_FLOOR)
+        clocks = "The engines' clocks show no busy time outside the queue's operations."
+    places = "; ".join(
+        f"{a.op}: {a.waiter} -> asyncio.{a.primitive}, suspended {_s(a.seconds)} "
+        f"({a.samples} samples; {a.touches} inside it in all)"
+        for a in awaited[:3]
+    )
+    sampled_text = (
+        f" The profile caught coroutines inside asyncio primitives: {places}. It under-counts "
+        "their waits: the loop's idle time is charged to the last "
+        "coroutine to suspend, the lock's holder awaiting its own I/O, not the waiters "
+        "queued behind it."
+        if awaited
+        else ""
+    )
+    if awaited:
+        top = awaited[0]
+        where = f"{top.waiter} -> asyncio.{top.primitive}"
+        yield Finding(
+            key=f"asyncio-lock-{top.op}",
+            cause=Cause.CONTENTION,
+            op=top.op,
+            subject=_bare_name(top.waiter),
+            title=f"{top.op}: asyncio lock contention: coroutines wait on {where}"
+            + (
+                f"; the engines spent {_s(waited)} suspended outside the "
+                f"queue's operations ({_pct(cost.share)} of the workers' busy time)"
+                if clocked
+                else f" {_s(sampled)} ({_pct(cost.share)} of the run)"
+            ),
+            detail=clocks + sampled_text + " Tasks of one event loop that take one asyncio "
+            "lock run the code under it one at a time, whatever they await inside it.",
+            evidence=(
+                Evidence("engine time outside operations", waited, "s", RESULTS),
+                Evidence("sampled waits on asyncio primitives", sampled, "s", top.source),
+            ),
+            recommendation=f"Hold the {top.primitive} around less than "
+            f"{_bare_name(top.waiter)} does (never across an await of I/O or a sleep), give "
+            "each engine its own, or bound concurrency with a Semaphore of the engines' count: "
+            "while one task holds it, the others wait even though the loop is idle.",
+            cost=cost,
+            support=support,
+        )
+        return
+    assert engines is not None
+    serial = _serialised(run)
+    if serial is not None:
+        op, seconds, wall = serial
+        yield Finding(
+            key=f"asyncio-serialised-{op}",
+            cause=Cause.CONTENTION,
+            op=op,
+            title=f"{op}: contention: its calls ran one at a time though they mostly await "
+            f"({_s(seconds)} of calls within {_s(wall)} of the workers' steps); the engines "
+            f"spent {_s(waited)} suspended outside the queue's operations "
+            f"({_pct(cost.share)} of the workers' busy time)",
+            detail=clocks + f" {op}'s calls took {_s(seconds)} in all, within the "
+            f"{_s(wall)} its steps lasted although several engines were busy and the calls "
+            "spent most of their time awaiting (the profile's waits): awaits of engines on one "
+            "event loop overlap unless something lets one at a time through, an asyncio lock "
+            "or a semaphore of one around them. No profile sample caught the primitive "
+            "(pyinstrument charges the loop's idle time to the holder's await).",
+            evidence=(
+                Evidence("engine time outside operations", waited, "s", RESULTS),
+                Evidence(f"{op} calls in all", seconds, "s", OP_SAMPLES),
+                Evidence("workers' steps wall", wall, "s", RESULTS),
+            ),
+            recommendation=f"Find what lets one {op} call through at a time (a lock taken "
+            f"around it by a wrapper or the code it calls) and hold it for less, or not across "
+            "an await: while one task holds it, the others wait even though the loop is idle.",
+            cost=cost,
+            support=support,
+        )
+        return
+    # No sample names what they awaited: information, not a claimed cause.
+    yield Finding(
+        key="engine-waits",
+        cause=Cause.WAITING,
+        op="worker",
+        title=f"worker: the engines spent {_s(waited)} suspended outside the queue's "
+        f"operations ({_pct(cost.share)} of the workers' busy time); no profile sample names "
+        "what they awaited",
+        detail=clocks + " A wrapper around the engines' calls that awaits a lock, a timer or "
+        "I/O would do this; a profile that sees coroutines' awaits (pyinstrument) names it "
+        "when it catches the wait.",
+        evidence=(Evidence("engine time outside operations", waited, "s", RESULTS),),
+        cost=cost,
+        support=support,
     )
 
 
@@ -2041,6 +2314,7 @@ RULES: tuple[Callable[[RunAnalysis], Iterable[Finding]], ...] = (
     server_io_waits,
     server_plans,
     server_statements_per_call,
+    asyncio_waits,
     worker_imbalance,
     backlog_growth,
     memory_growth,

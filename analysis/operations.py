@@ -114,9 +114,13 @@ _OWN_FUNCTIONS: Mapping[tuple[str, str], Category] = {
                 ),
                 Category.CLAIM,
             ),
-            # _finished: the bookkeeping once completions land (waking their pollers), also
-            # when the acks ride on a claim: completion work, whoever carried the acks.
-            (("complete", "complete_many", "complete_acks", "_finished"), Category.COMPLETE),
+            # _acks_landed and the _finished it calls: the bookkeeping once completions land
+            # (stale acks, waking their pollers), also when the acks ride on a claim:
+            # completion work, whoever carried the acks, and whatever replaces _finished.
+            (
+                ("complete", "complete_many", "complete_acks", "_acks_landed", "_finished"),
+                Category.COMPLETE,
+            ),
             (("fail",), Category.FAIL),
             (("status", "poll", "counts", "is_drained"), Category.STATUS),
             (("reclaim_expired",), Category.RECLAIM),
@@ -241,6 +245,22 @@ WAIT_LEAVES = frozenset(
     }
 )
 """Innermost frames that mean the thread is waiting, not computing."""
+
+
+SYNC_PRIMITIVES = frozenset(
+    {"Lock", "Semaphore", "BoundedSemaphore", "Condition", "Event", "Barrier"}
+)
+"""asyncio's synchronisation primitives (``asyncio/locks.py``): a coroutine suspended on one
+waits for another task of its event loop to let it on, not for I/O or a timer."""
+
+
+def sync_primitive(frame: Frame) -> str | None:
+    """The primitive (``Lock``) whose method ``frame`` runs (``Lock.acquire``, ``Lock.release``,
+    ``Condition.wait``...), None for any other frame."""
+    if not _normalised(frame.file).endswith("asyncio/locks.py"):
+        return None
+    owner = frame.name.rpartition(".")[0]
+    return owner if owner in SYNC_PRIMITIVES else None
 
 
 def _normalised(file: str | None) -> str:

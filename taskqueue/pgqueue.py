@@ -224,8 +224,7 @@ class PgTaskQueue(TaskQueue):
         start = self._clock_start()
         # (id, attempts) names one claim: an ack sent twice applies once.
         applied = await self._run("complete", self._pg.complete_acks, acks, worker=worker)
-        self.stats.stale_acks += len(acks) - applied
-        self._finished(acks)
+        self._acks_landed(acks, applied)
         if start:
             self._finish("complete", start, len(acks), worker)
         return applied
@@ -241,8 +240,7 @@ class PgTaskQueue(TaskQueue):
             "claim", self._pg.complete_and_claim, acks, worker, n, lease_s, worker=worker
         )
         self.stats.claim_trips += 1
-        self.stats.stale_acks += len(acks) - applied
-        self._finished(acks)
+        self._acks_landed(acks, applied)
         if start:
             self.stats.items["complete"] += len(acks)
             self._finish("claim", start, len(tasks), worker)

@@ -458,8 +458,7 @@ class TaskQueue:
         key = self._key(worker)
         _, store = await self._store(key)
         applied = await self._call(key, "complete", store.complete_acks, acks, rows=len(acks))
-        self.stats.stale_acks += len(acks) - applied
-        self._finished(acks)
+        self._acks_landed(acks, applied)
         if start:
             self._finish("complete", start, len(acks), worker)
         return applied
@@ -495,8 +494,7 @@ class TaskQueue:
         await self._take_turn()  # before the clock starts, as in claim()
         start = self._clock_start()
         applied, tasks = await self._claim_group(key, store).claim(acks, worker, n, lease_s)
-        self.stats.stale_acks += len(acks) - applied
-        self._finished(acks)
+        self._acks_landed(acks, applied)
         if start:
             self.stats.items["complete"] += len(acks)
             self._finish("claim", start, len(tasks), worker)
@@ -648,6 +646,13 @@ class TaskQueue:
                     waiting.remove(waiter)
                 if not waiting:
                     del self._poll_waiters[task_id]
+
+    def _acks_landed(self, acks: list[AckRow], applied: int) -> None:
+        """The bookkeeping once acks are written, whichever call carried them (a complete, or
+        a claim they rode on): its own method so that a profile counts it, and whatever is
+        added to it, as completion work (``analysis.operations`` maps it to complete)."""
+        self.stats.stale_acks += len(acks) - applied
+        self._finished(acks)
 
     def _finished(self, acks: Iterable[AckRow]) -> None:
         # Wake polls of tasks this queue object just completed or dead-lettered; the poll

@@ -180,7 +180,8 @@ def default_job_commands(env: str, posargs: list[str], out_dir: Path) -> list[li
         if words[0] != "queueprof" or len(words) < 2:
             raise RuntimeError(f"{TOX_INI} [{section}]: not a queueprof command: {line}")
         where = "--traces" if words[1] == "analyze" else "--out"
-        commands.append([sys.executable, "-m", *words, where, str(out_dir)])
+        # Right after the subcommand: analyze's --run-args takes every word after it.
+        commands.append([sys.executable, "-m", *words[:2], where, str(out_dir), *words[2:]])
     return commands
 
 

@@ -101,6 +101,8 @@ def _label(outcome: PlantOutcome) -> str:
         after = " (written after the rules; MISSED first, rules changed since)"
     elif plant.known_miss:
         after += " (known miss)"
+    if outcome.job and plant.job_miss:
+        after += " (known miss in the default job)"
     job = f" [{outcome.job}]" if outcome.job else ""
     return f"{plant.name} #{outcome.attempt}{job}{after}"
 
@@ -118,6 +120,7 @@ def _markdown(outcomes: list[PlantOutcome]) -> str:
                 ("revised", plant.revised),
                 ("first run", plant.first_miss),
                 ("known miss", plant.known_miss),
+                ("default job", plant.job_miss if o.job else None),
             )
             if text
         )

@@ -3,11 +3,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from .harness import judge, top_finding
+from .harness import default_job_commands, judge, top_finding
 from .plants import PLANTS
 
 
@@ -47,3 +48,15 @@ def test_a_plant_needs_both_its_operation_and_its_cause() -> None:
 )
 def test_the_controls_false_alarm(top: dict[str, Any] | None, ok: bool) -> None:
     assert judge(PLANTS["control"], top)[0] is ok
+
+
+def test_the_default_jobs_analyze_reads_the_plants_folder(tmp_path: Path) -> None:
+    """GIVEN the tox env's analyze command, whose --run-args takes every word after it,
+    WHEN the harness points it at the plant's folder, THEN --traces comes before --run-args
+    (after it, argparse hands it to the runs' arguments and analyze reads traces/)."""
+    commands = default_job_commands("profile-cpu", ["--quiet"], tmp_path)
+    analyze = next(c for c in commands if c[3] == "analyze")
+    assert analyze[4:6] == ["--traces", str(tmp_path)]
+    assert analyze.index("--run-args") > analyze.index("--traces")
+    for run in (c for c in commands if c[3] == "run"):
+        assert run[4:6] == ["--out", str(tmp_path)]
