@@ -15,13 +15,14 @@ from typing import Any
 from runs import StepResult, Verdict
 
 from .attribution import Agreement, Attribution
+from .crossover import CrossoverReport
 from .hotspots import SqlHotspot
 from .latency import LatencyDistribution
 from .memory import AllocationAttribution, RetainedGrowth
 from .scaling import UslFit
 from .timelines import MemoryTimeline, QueueTimeline
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 """Version of ``findings.json``. Bump on any change to these classes.
 
 2: :attr:`RunAnalysis.screenshots`.
@@ -29,7 +30,8 @@ SCHEMA_VERSION = 4
 lists them by standing (causes, information, insufficient evidence).
 4: latency distributions carry a histogram of every sample; runs carry their scaling fits,
 timelines, memory timeline, artifacts and the project's goals; the analysis, where each run's
-artifacts are relative to the report."""
+artifacts are relative to the report.
+5: runs carry their crossover (SQLite against PostgreSQL by worker count)."""
 
 
 class Cause(StrEnum):
@@ -306,6 +308,8 @@ class RunAnalysis:
     goals: tuple[Verdict, ...] = ()
     """The project's own goals (``workloads.goals``) on this run's metrics, beside
     :attr:`targets` (the seed's)."""
+    crossover: CrossoverReport | None = None
+    """SQLite against PostgreSQL by worker count, when the steps pair the two backends."""
 
 
 @dataclass(frozen=True, slots=True)
