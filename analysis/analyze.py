@@ -16,6 +16,7 @@ from runs.files import MEMRAY_STATS, OP_SAMPLES, PG_ACTIVITY, PG_STATEMENTS, SQL
 from workloads.goals import goal_verdicts
 
 from .attribution import Attribution, attribute, compare_attributions
+from .crossover import crossover_report
 from .errors import ScalingError
 from .findings import OVERHEAD_GOALS, agreement_findings, consolidate, run_findings
 from .hotspots import SqlHotspot, sql_hotspots
@@ -182,6 +183,7 @@ def analyze_run(run: LoadedRun) -> RunAnalysis:
         timelines=queue_timelines(run.result),
         memory_timeline=memory_timeline(run.result),
         goals=goal_verdicts(run.manifest.workload, run.result.metrics),
+        crossover=crossover_report(run.result.steps),
         artifacts=tuple(
             ArtifactLink(
                 path=entry["path"],

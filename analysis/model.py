@@ -15,6 +15,7 @@ from typing import Any
 from runs import StepResult, Verdict
 
 from .attribution import Agreement, Attribution
+from .crossover import CrossoverReport
 from .hotspots import SqlHotspot
 from .latency import LatencyDistribution
 from .memory import AllocationAttribution, RetainedGrowth
@@ -22,7 +23,7 @@ from .pgserver import DatabaseSide
 from .scaling import UslFit
 from .timelines import MemoryTimeline, QueueTimeline
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 """Version of ``findings.json``. Bump on any change to these classes.
 
 2: :attr:`RunAnalysis.screenshots`.
@@ -32,7 +33,8 @@ lists them by standing (causes, information, insufficient evidence).
 timelines, memory timeline, artifacts and the project's goals; the analysis, where each run's
 artifacts are relative to the report.
 5: runs carry their database side (:attr:`RunAnalysis.database`): PostgreSQL sessions
-sampled by operation and pg_stat_statements."""
+sampled by operation and pg_stat_statements.
+6: runs carry their crossover (SQLite against PostgreSQL by worker count)."""
 
 
 class Cause(StrEnum):
@@ -311,6 +313,8 @@ class RunAnalysis:
     goals: tuple[Verdict, ...] = ()
     """The project's own goals (``workloads.goals``) on this run's metrics, beside
     :attr:`targets` (the seed's)."""
+    crossover: CrossoverReport | None = None
+    """SQLite against PostgreSQL by worker count, when the steps pair the two backends."""
 
 
 @dataclass(frozen=True, slots=True)

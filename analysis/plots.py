@@ -24,6 +24,7 @@ from matplotlib.ticker import FuncFormatter
 
 from runs import WorkerShare
 
+from .crossover import CrossoverMetric, CrossoverReport
 from .errors import PlotInputError
 from .latency import LatencyHistogram, log_histogram
 from .scaling import UslFit
@@ -93,6 +94,64 @@ def scaling_svg(fits: Sequence[UslFit], title: str = "Throughput vs workers") ->
         axes.set_ylabel("tasks/s")
         axes.set_ylim(bottom=0)
         axes.set_title(title)
+        axes.legend(loc="best", fontsize=7)
+        return _render(figure)
+
+
+BACKEND_COLOURS = {"sqlite": "tab:blue", "postgresql": "tab:orange"}
+"""One colour per backend in the crossover plots (modes differ by line style)."""
+MODE_STYLES = ("-", "--", ":", "-.")
+
+
+def crossover_svg(report: CrossoverReport, metric: CrossoverMetric, title: str = "") -> str:
+    """``metric`` of both backends against the worker count, one line style per worker mode,
+    with a vertical line where one backend overtakes the other (worker counts and values on
+    log scales: the backends can differ by an order of magnitude)."""
+    drawn = [c for c in report.crossovers if c.metric == metric and c.points]
+    if not drawn:
+        raise PlotInputError(
+            f"crossover plot: the report has no points of {metric.key!r}; pass a metric of "
+            f"{', '.join(sorted({c.metric.key for c in report.crossovers})) or 'a crossover run'}"
+        )
+    with _figure() as (figure, axes):
+        counts: set[int] = set()
+        for number, crossover in enumerate(drawn):
+            style = MODE_STYLES[number % len(MODE_STYLES)]
+            workers = [p.workers for p in crossover.points]
+            counts.update(workers)
+            mode = crossover.mode or "workers"
+            for backend, name in (("sqlite", "SQLite"), ("postgresql", "PostgreSQL")):
+                axes.plot(
+                    workers,
+                    [getattr(p, backend) for p in crossover.points],
+                    style,
+                    marker="o" if backend == "sqlite" else "s",
+                    color=BACKEND_COLOURS[backend],
+                    gid=f"{backend}-{mode}",
+                    label=f"{name}, {mode}",
+                )
+            if crossover.crosses and crossover.leader is not None:
+                at = crossover.estimated_workers or float(crossover.at_workers or 0)
+                axes.axvline(
+                    at,
+                    color=BACKEND_COLOURS[crossover.leader.value],
+                    linestyle=style,
+                    alpha=0.6,
+                    gid=f"crossover-{mode}",
+                    label=f"{mode}: {crossover.leader.shown} overtakes at "
+                    f"{crossover.at_workers} (lines cross near {at:.1f})",
+                )
+        axes.set_xscale("log")
+        axes.set_xticks(sorted(counts), labels=[str(c) for c in sorted(counts)])
+        axes.xaxis.set_minor_formatter(FuncFormatter(lambda _v, _p: ""))
+        values = [v for c in drawn for p in c.points for v in (p.sqlite, p.postgresql)]
+        if min(values) > 0:
+            axes.set_yscale("log")  # the backends can differ by an order of magnitude
+        else:
+            axes.set_ylim(bottom=0)
+        axes.set_xlabel("workers")
+        axes.set_ylabel(f"{metric.label} ({metric.unit})")
+        axes.set_title(title or f"{metric.label.capitalize()}: SQLite and PostgreSQL")
         axes.legend(loc="best", fontsize=7)
         return _render(figure)
 

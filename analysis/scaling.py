@@ -142,7 +142,8 @@ def fit_usl(points: Sequence[ScalingPoint], mode: str = "") -> UslFit:
 
 
 def scaling_points(result: WorkloadResult) -> dict[str, list[ScalingPoint]]:
-    """Per worker mode, the (workers, throughput) points of a result's steps."""
+    """Per worker mode (per backend and mode when the steps name a backend, as a crossover's
+    do), the (workers, throughput) points of a result's steps."""
     points: dict[str, list[ScalingPoint]] = defaultdict(list)
     for step in result.steps:
         workers = step.settings.get("workers")
@@ -150,6 +151,8 @@ def scaling_points(result: WorkloadResult) -> dict[str, list[ScalingPoint]]:
         if workers is None or metric is None:
             continue
         mode = str(step.settings.get("mode", ""))
+        if "backend" in step.settings:  # a crossover's steps: one curve per backend and mode
+            mode = f"{step.settings['backend']} {mode}".strip()
         points[mode].append(ScalingPoint(int(workers), float(step.metrics[metric])))
     if not points:
         raise ScalingError(

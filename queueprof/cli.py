@@ -822,6 +822,7 @@ def _report(outcome: RunOutcome, *, quiet: bool) -> None:
     if not quiet:
         render_result(console, outcome.result, outcome.status.value, str(outcome.run_dir))
     render_artifacts(console, str(outcome.run_dir), manifest)
+    _crossover(console, outcome, quiet=quiet)
     if outcome.status is RunStatus.FAILED:
         assert outcome.error is not None
         raise RunFailedError(
@@ -833,3 +834,20 @@ def _report(outcome: RunOutcome, *, quiet: bool) -> None:
     elif quiet:
         verdict = "targets met" if outcome.result.passed else "targets FAILED"
         console.print(f"{outcome.run_dir}: {outcome.status.value}, {verdict}")
+
+
+def _crossover(console: Console, outcome: RunOutcome, *, quiet: bool) -> None:
+    """A crossover run's table (unless ``quiet``) and its finding in one sentence."""
+    from analysis.crossover import crossover_report
+    from analysis.render.terminal import crossover_table
+
+    report = crossover_report(outcome.result.steps)
+    if report is None:
+        return
+    if not quiet:
+        console.print(crossover_table(report))
+    console.print(terminal_text(report.finding), highlight=False)
+    console.print(
+        terminal_text(f"plots of every metric: queueprof analyze {outcome.run_dir} (report.html)"),
+        highlight=False,
+    )

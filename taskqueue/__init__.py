@@ -6,6 +6,7 @@ Atomic claims, leases, retries with backoff, dead-lettering, and selectable stra
 """
 
 from .config import (
+    SERVER_ENV,
     ClaimStyle,
     ConnectionMode,
     Dispatch,
@@ -41,6 +42,7 @@ from .worker import EngineStats, WorkerEngine
 
 __all__ = [
     "OPERATIONS",
+    "SERVER_ENV",
     "ClaimStyle",
     "ConnectionMode",
     "Dispatch",

@@ -293,6 +293,10 @@ class QueueConfig:
         return dataclasses.replace(base, **changes)
 
 
+SERVER_ENV = "QUEUEPROF_PG"
+"""The environment variable naming the PostgreSQL server that benchmarks, tests and the
+crossover workload use (a URL); here, so reading it needs no asyncpg."""
+
 _POSTGRES_FIELDS = frozenset(
     {"backend", "pg_claim", "pg_pool", "pg_synchronous_commit", "pg_activity_ms"}
 )

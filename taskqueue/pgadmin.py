@@ -26,13 +26,11 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
-from .config import redact_dsn
+from .config import SERVER_ENV, redact_dsn
 from .errors import QueueOpenError
 
 T = TypeVar("T")
 ADMIN_TIMEOUT_S = 10.0
-SERVER_ENV = "QUEUEPROF_PG"
-"""The environment variable naming the server benchmarks and tests use (a URL)."""
 
 
 def default_server() -> str:

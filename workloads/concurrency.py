@@ -11,7 +11,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from runs import StepResult, WorkloadResult
-from taskqueue import TaskQueue
 
 from .base import DerivesNothingAfterRun
 from .context import RunContext
@@ -25,9 +24,9 @@ from .params import (
     tasks_param,
     worker_counts_param,
 )
-from .tasks import error_counters, make_tasks, op_latencies
+from .tasks import op_latencies
 from .tasks import workers_label as _workers
-from .workers import combined_stats, drain, fairness_metrics, worker_shares
+from .workers import fairness_metrics, measure_drain, worker_shares
 
 BUSY_FREE_BELOW = 10
 """Target: no SQLITE_BUSY with fewer workers than this (the seed's "under 10 workers")."""
@@ -85,20 +84,18 @@ class ConcurrencyWorkload(DerivesNothingAfterRun):
         ctx: RunContext,
     ) -> float:
         label = f"{_workers(workers)}, {mode}"
-        async with TaskQueue(ctx.database(f"concurrency-{mode}-w{workers}"), ctx.queue_config) as q:
-            for first in range(0, params.tasks, 1_000):
-                count = min(1_000, params.tasks - first)
-                await q.enqueue_many(
-                    make_tasks(params.task_type, count, params.payload_bytes, start=first)
-                )
-            q.stats.reset()  # measure the drain only
-            ctx.progress.phase(label, params.tasks)
-            result = await drain(q, workers, mode, ctx.progress)
-            stats = combined_stats(q, result)
-        total = result.total
-        rate = total.completed / result.wall_s if result.wall_s > 0 else 0.0
+        measured = await measure_drain(
+            ctx.database(f"concurrency-{mode}-w{workers}"),
+            ctx.queue_config,
+            params,
+            workers=workers,
+            mode=mode,
+            label=label,
+            progress=ctx.progress,
+        )
+        result, stats = measured.pool, measured.stats
+        rate = measured.tasks_per_s
         per_worker = rate / workers
-        counters = error_counters(stats, result)
         claimed = stats.items.get("claim", 0)
         attempted = claimed + stats.claim_conflicts
         conflict_pct = 100.0 * stats.claim_conflicts / attempted if attempted else 0.0
@@ -120,12 +117,7 @@ class ConcurrencyWorkload(DerivesNothingAfterRun):
                 settings={"workers": workers, "mode": mode},
                 metrics=metrics,
                 latencies=latencies,
-                counters={
-                    **counters,
-                    "completed": total.completed,
-                    "dead": total.dead,
-                    "lost": params.tasks - total.completed - total.dead,
-                },
+                counters=measured.counters(),
                 workers=shares,
             )
         )

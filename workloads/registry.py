@@ -8,6 +8,7 @@ from typing import Any
 from .base import Workload
 from .comparison import ComparisonWorkload
 from .concurrency import ConcurrencyWorkload
+from .crossover import CrossoverWorkload
 from .dbops import DbopsWorkload
 from .errors import ParameterError
 from .latency import LatencyWorkload
@@ -25,6 +26,7 @@ WORKLOADS: Mapping[str, Workload[Any]] = {
         StressWorkload(),
         MemoryWorkload(),
         ComparisonWorkload(),
+        CrossoverWorkload(),
     )
 }
 

@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import dataclasses
 import importlib.util
+import os
 import shutil
 import signal
 import tempfile
@@ -42,11 +43,12 @@ from runs import (
 )
 from runs.adapters import AdapterSpec
 from runs.files import RESULTS, output_error
-from taskqueue import InvalidArgumentError, QueueConfig, observing, redact_dsn
+from taskqueue import SERVER_ENV, InvalidArgumentError, QueueConfig, observing, redact_dsn
 
 from .base import Workload
 from .capture import RunCapture, write_declarations
 from .context import PartialResults, RunContext
+from .crossover import with_postgres_server
 from .environment import capture_environment, postgres_environment
 from .errors import ParameterError
 from .interrupts import Interrupts, describe, interrupts
@@ -187,6 +189,9 @@ def plan_run(
     chosen = workload.sizes[size_value].with_overrides(params)
     chosen.check_ready()
     queue_config = parse_queue(queue, workload.queue_defaults)
+    if getattr(workload, "needs_postgres", False):
+        # It runs on both backends: the server comes from --queue, else QUEUEPROF_PG.
+        queue_config = with_postgres_server(queue_config, os.environ.get(SERVER_ENV))
     chosen.check_queue(queue_config)
     if queue_config.backend != "sqlite" and importlib.util.find_spec("asyncpg") is None:
         raise ParameterError(

@@ -13,14 +13,17 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from runs.results import LatencySummary, StepResult, WorkerShare
 from taskqueue import (
     EngineOptions,
     EngineStats,
     PoolResult,
+    QueueConfig,
     QueueStats,
     TaskQueue,
     TaskState,
@@ -30,6 +33,7 @@ from taskqueue import (
 
 from .errors import WorkloadError
 from .progress import Progress
+from .tasks import error_counters, make_tasks
 
 T = TypeVar("T")
 
@@ -211,6 +215,79 @@ async def drain(queue: TaskQueue, count: int, mode: str, progress: Progress) -> 
     """Run ``count`` workers in ``mode`` until ``queue`` is empty, moving the progress bar."""
     async with Workers(queue, count, mode, until_empty=True) as pool, following(progress, pool):
         return await pool.wait()
+
+
+@dataclass(frozen=True)
+class MeasuredDrain:
+    """One drain of a fresh queue: what its workers did and what the queue saw."""
+
+    pool: PoolResult
+    stats: QueueStats
+    """The producer's and the workers' instrumentation together (:func:`combined_stats`)."""
+    tasks: int
+    """Tasks enqueued before the drain."""
+
+    @property
+    def tasks_per_s(self) -> float:
+        """Tasks completed per second of the drain's wall time."""
+        done = self.pool.total.completed
+        return done / self.pool.wall_s if self.pool.wall_s > 0 else 0.0
+
+    @property
+    def lost(self) -> int:
+        """Tasks neither completed nor dead after the drain (0 unless the queue lost some)."""
+        total = self.pool.total
+        return self.tasks - total.completed - total.dead
+
+    def counters(self) -> dict[str, int]:
+        """A step's counters: contention and each worker's work (:func:`error_counters`),
+        then ``completed``, ``dead`` and ``lost``."""
+        total = self.pool.total
+        return {
+            **error_counters(self.stats, self.pool),
+            "completed": total.completed,
+            "dead": total.dead,
+            "lost": self.lost,
+        }
+
+
+class DrainParams(Protocol):
+    """What a drain is made of: the fields the stepped workloads' params share."""
+
+    @property
+    def tasks(self) -> int: ...
+
+    @property
+    def task_type(self) -> str: ...
+
+    @property
+    def payload_bytes(self) -> int: ...
+
+
+async def measure_drain(
+    database: Path | str,
+    config: QueueConfig,
+    params: DrainParams,
+    *,
+    workers: int,
+    mode: str,
+    label: str,
+    progress: Progress,
+) -> MeasuredDrain:
+    """Enqueue ``params.tasks`` into a fresh queue at ``database``, then drain it with
+    ``workers`` workers in ``mode``; only the drain is measured (the queue's stats are reset
+    after the enqueues)."""
+    tasks = params.tasks
+    async with TaskQueue(database, config) as queue:
+        for first in range(0, tasks, 1_000):
+            count = min(1_000, tasks - first)
+            await queue.enqueue_many(
+                make_tasks(params.task_type, count, params.payload_bytes, start=first)
+            )
+        queue.stats.reset()  # measure the drain only
+        progress.phase(label, tasks)
+        pool = await drain(queue, workers, mode, progress)
+        return MeasuredDrain(pool, combined_stats(queue, pool), tasks)
 
 
 def combined_stats(queue: TaskQueue, pool: PoolResult) -> QueueStats:

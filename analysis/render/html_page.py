@@ -11,11 +11,13 @@ from collections.abc import Sequence
 from html import escape
 
 from ..attribution import Attribution
+from ..crossover import METRICS, CrossoverReport
 from ..latency import LatencyDistribution
 from ..model import Analysis, Evidence, Finding, RunAnalysis, Standing
 from ..pgserver import DatabaseSide
 from ..plots import (
     allocations_svg,
+    crossover_svg,
     latency_cdf_svg,
     memory_svg,
     scaling_svg,
@@ -26,6 +28,7 @@ from ..timelines import worker_steps
 from .svg import share_bars
 from .text import (
     ARTIFACT_HEADER,
+    CROSSOVER_HEADER,
     MISSED,
     QUEUE_HEADER,
     SECTION_TITLES,
@@ -37,6 +40,8 @@ from .text import (
     artifact_href,
     artifact_rows,
     cost_line,
+    crossover_rows,
+    crossover_summaries,
     database_caption,
     evidence,
     evidence_figure,
@@ -210,6 +215,8 @@ def _run(run: RunAnalysis, analysis: Analysis) -> list[str]:
                 + "".join(f"<li>{_e(n)}: <code>{_e(c)}</code></li>" for n, c in notes)
                 + "</ul>"
             )
+    if run.crossover is not None:
+        out += _crossover(run.crossover)
     for attribution in run.attributions:
         out += _attribution(attribution)
     latency = latency_section(run)
@@ -259,6 +266,24 @@ def _run(run: RunAnalysis, analysis: Analysis) -> list[str]:
         out += _screenshots(run)
     if run.notes:
         out.append("<h3>Notes</h3><ul>" + "".join(f"<li>{_e(n)}</li>" for n in run.notes) + "</ul>")
+    return out
+
+
+def _crossover(report: CrossoverReport) -> list[str]:
+    """The finding, both backends side by side at each worker count, each metric's lead in
+    words, and a plot per metric."""
+    out = [
+        "<h3>SQLite against PostgreSQL by worker count (crossover)</h3>",
+        f"<p><strong>{_e(report.finding)}</strong></p>",
+        _table(CROSSOVER_HEADER, [[_e(cell) for cell in row] for row in crossover_rows(report)]),
+        "<p>Per-task cost: the workers' busy time per task (claims, acks and handlers, with "
+        "every wait on a lock or on the server). Full cycle: from the claim that took a task "
+        f"to the ack that finished it. Level: within {report.band:.0%} of each other.</p>",
+        "<ul>" + "".join(f"<li>{_e(line)}</li>" for line in crossover_summaries(report)) + "</ul>",
+    ]
+    for metric in METRICS:
+        if any(c.metric == metric and c.points for c in report.crossovers):
+            out.append(_plot(crossover_svg(report, metric)))
     return out
 
 

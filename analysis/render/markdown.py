@@ -17,6 +17,7 @@ from ..model import Analysis, Evidence, Finding, RunAnalysis, Standing
 from ..pgserver import DatabaseSide
 from .text import (
     ARTIFACT_HEADER,
+    CROSSOVER_HEADER,
     MISSED,
     QUEUE_HEADER,
     SECTION_TITLES,
@@ -28,6 +29,8 @@ from .text import (
     artifact_href,
     artifact_rows,
     cost_line,
+    crossover_rows,
+    crossover_summaries,
     database_caption,
     evidence,
     evidence_figure,
@@ -172,6 +175,17 @@ def _run(run: RunAnalysis, analysis: Analysis) -> list[str]:
         notes = goal_notes(run)
         if notes:
             out += [*(f"- {_inline(n)}: {markdown_code(c)}" for n, c in notes), ""]
+    if run.crossover is not None:
+        out += [
+            "### SQLite against PostgreSQL by worker count (crossover)",
+            "",
+            f"**{_inline(run.crossover.finding)}**",
+            "",
+            *_table(CROSSOVER_HEADER, crossover_rows(run.crossover)),
+            "",
+            *(f"- {_inline(line)}" for line in crossover_summaries(run.crossover)),
+            "",
+        ]
     for attribution in run.attributions:
         out += _attribution(attribution)
     latency = latency_section(run)

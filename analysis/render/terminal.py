@@ -12,13 +12,16 @@ from runs.text import terminal_text
 from workloads.goals import headroom
 
 from ..attribution import Attribution
+from ..crossover import CrossoverReport
 from ..model import Analysis, RunAnalysis, Standing
 from .text import (
+    CROSSOVER_HEADER,
     QUEUE_HEADER,
     SECTION_TITLES,
     SERVER_OP_HEADER,
     amount,
     cost_line,
+    crossover_rows,
     function,
     ms,
     pct,
@@ -91,6 +94,18 @@ def _queues(console: Console, attribution: Attribution) -> None:
         console.print(table)
 
 
+def crossover_table(report: CrossoverReport) -> Table:
+    """Both backends side by side at each worker count (text.CROSSOVER_HEADER)."""
+    table = Table(title="SQLite against PostgreSQL (crossover)", title_justify="left")
+    for column in CROSSOVER_HEADER:
+        table.add_column(
+            column, justify="left" if column in ("mode", "ahead on throughput") else "right"
+        )
+    for row in crossover_rows(report):
+        table.add_row(*(terminal_text(cell) for cell in row))
+    return table
+
+
 def _run(console: Console, run: RunAnalysis) -> None:
     console.print()
     overhead = f", overhead {run.overhead.ratio:.2f}x" if run.overhead else ""
@@ -127,6 +142,9 @@ def _run(console: Console, run: RunAnalysis) -> None:
                 )
         console.print(table)
         _queues(console, attribution)
+    if run.crossover is not None:
+        console.print(crossover_table(run.crossover))
+        console.print(f"[bold]{terminal_text(run.crossover.finding)}[/bold]", highlight=False)
     if run.sql:
         table = Table(title="SQL hotspots", title_justify="left")
         for column in ("op", "statement", "calls", "total", "p99", "of op SQL", "plan"):

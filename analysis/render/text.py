@@ -9,6 +9,7 @@ from runs import Verdict
 from workloads.goals import GOALS_COMMAND, METRIC_GOALS, beside_targets, headroom
 
 from ..attribution import FunctionTime, RoleAttribution
+from ..crossover import METRICS, THROUGHPUT, CrossoverReport, Lead, PairedPoint
 from ..hotspots import SqlHotspot
 from ..latency import LatencyDistribution
 from ..model import Analysis, Evidence, Finding, RunAnalysis, Standing
@@ -287,3 +288,65 @@ def server_statement_rows(side: DatabaseSide, *, most: int = 15) -> list[list[st
             ]
         )
     return rows
+
+
+CROSSOVER_HEADER = (
+    "mode",
+    "workers",
+    "tasks/s SQLite",
+    "tasks/s PostgreSQL",
+    "ahead on throughput",
+    "µs/task SQLite",
+    "µs/task PostgreSQL",
+    "claim p99 SQLite",
+    "claim p99 PostgreSQL",
+    "cycle p99 SQLite",
+    "cycle p99 PostgreSQL",
+)
+"""The crossover table's columns: per-task cost is the workers' busy µs per task."""
+
+
+def crossover_rows(report: CrossoverReport) -> list[list[str]]:
+    """One row per worker mode and count: both backends' figures side by side."""
+    rows = []
+    for mode in report.modes:
+        by_metric = {m.key: report.of(mode, m) for m in METRICS}
+        counts = sorted({p.workers for c in by_metric.values() if c for p in c.points})
+        for workers in counts:
+            row = [mode, str(workers)]
+            for metric in METRICS:
+                crossover = by_metric[metric.key]
+                point = next(
+                    (p for p in (crossover.points if crossover else ()) if p.workers == workers),
+                    None,
+                )
+                cells = (
+                    ["-", "-"]
+                    if point is None
+                    else [_figure(point.sqlite), _figure(point.postgresql)]
+                )
+                if metric.unit == "ms":
+                    cells = [c if c == "-" else f"{c} ms" for c in cells]
+                row += cells
+                if metric == THROUGHPUT:
+                    row.append("-" if point is None else _ahead(point, report.band))
+            rows.append(row)
+    return rows
+
+
+def crossover_summaries(report: CrossoverReport) -> list[str]:
+    """Each metric's lead over the range in words, mode by mode."""
+    return [c.summary for c in report.crossovers]
+
+
+def _ahead(point: PairedPoint, band: float) -> str:
+    lead = point.lead(THROUGHPUT.better, band)
+    if lead is Lead.LEVEL:
+        return f"level (within {band:.0%})"
+    advantage = point.advantage(THROUGHPUT.better)
+    ratio = advantage if lead is Lead.POSTGRESQL else 1.0 / advantage
+    return f"{lead.shown} {ratio:.2f}x"
+
+
+def _figure(value: float) -> str:
+    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}"

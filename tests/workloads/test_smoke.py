@@ -33,7 +33,15 @@ EXPECTED_METRICS = {
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", list(WORKLOADS))
+@pytest.mark.parametrize(
+    # crossover needs a PostgreSQL server: its smoke run is in test_crossover.py
+    "name",
+    [
+        name
+        for name, workload in WORKLOADS.items()
+        if not getattr(workload, "needs_postgres", False)
+    ],
+)
 def test_smoke_run_writes_a_valid_folder(name: str, tmp_path: Path) -> None:
     # GIVEN a smoke-size plan
     plan = plan_run(name, size="smoke", out_dir=tmp_path, run_id=f"smoke-{name}")
