@@ -1208,9 +1208,11 @@ PLANTS: Mapping[str, Plant] = {
             frozenset({"claim"}),
             frozenset({"contention"}),
             # Processes: each worker a session of its own, as workers on several hosts are.
-            # 100 tasks: process start-up is most of the run (about 20 s); the lock waits
-            # measured 66% of claim's statement time, 30% of the workers' busy time.
-            params=("tasks=100", "mode=process"),
+            # 200 tasks: at 100 a run on a quiet machine sampled 7 claims waiting on a lock,
+            # under the contention floor of 10, and led with information (its first run, on a
+            # loaded machine, measured 66% of claim's statement time waiting); at 200, four
+            # runs on the quiet machine: 96-100% waiting, contention #1 each time (7-20 s).
+            params=("tasks=200", "mode=process"),
             after_rules=True,
             postgres=True,
             slow=True,
