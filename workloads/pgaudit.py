@@ -95,6 +95,12 @@ def counts_by_state(dsn: str) -> dict[str, int] | None:
     return {str(state): int(count) for state, count in rows}
 
 
+def task_times(dsn: str) -> list[tuple[float, float | None, float | None]]:
+    """Each task's created, last started and finished times (the queue's wall clock)."""
+    rows = _rows(dsn, "SELECT created_at, started_at, finished_at FROM tasks")
+    return [(float(c), s, f) for c, s, f in rows]
+
+
 def completed_by_worker(dsn: str) -> dict[str, int]:
     """Tasks each worker completed, from the completion log."""
     rows = _rows(dsn, "SELECT worker, count(*) FROM stress_completions GROUP BY worker")

@@ -12,6 +12,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
+import numpy as np
 import psutil
 
 from taskqueue import is_dsn
@@ -149,3 +150,43 @@ def _counts_by_state(path: Path | str) -> dict[str, int] | None:
         return pgaudit.counts_by_state(str(path))
     with contextlib.closing(sqlite3.connect(path, timeout=5)) as db:
         return dict(db.execute("SELECT state, count(*) FROM tasks GROUP BY state"))
+
+
+TIMELINE_POINTS = 60
+"""Rows of a timeline rebuilt from the tasks' own times (:func:`queue_timeline`)."""
+
+
+def task_times(path: Path | str) -> list[tuple[float, float | None, float | None]]:
+    """Each task's created, last started and finished times, read after the run."""
+    if is_dsn(path):
+        return pgaudit.task_times(str(path))
+    with contextlib.closing(sqlite3.connect(path, timeout=5)) as db:
+        return list(db.execute("SELECT created_at, started_at, finished_at FROM tasks"))
+
+
+def queue_timeline(
+    times: list[tuple[float, float | None, float | None]], points: int = TIMELINE_POINTS
+) -> list[tuple[float, float, float, float]]:
+    """Rows of :data:`QUEUE_COLUMNS` over a finished run, rebuilt from each task's created,
+    started and finished times: nothing samples the queue while it runs, so the workers'
+    timings and profiles are untouched. At each of ``points`` times from the first enqueue to
+    the last completion: tasks done, pending (created, not started) and running (started,
+    not finished). A retried task counts from its last start. Empty when the tasks' times
+    span no time."""
+    if not times:
+        return []
+    created = np.sort(np.array([c for c, _, _ in times], dtype=np.float64))
+    started = np.sort(np.array([s for _, s, _ in times if s is not None], dtype=np.float64))
+    finished = np.sort(np.array([f for _, _, f in times if f is not None], dtype=np.float64))
+    first = float(created[0])
+    last = max(float(a[-1]) for a in (created, started, finished) if a.size)
+    if last <= first:
+        return []
+    grid = np.linspace(first, last, max(points, 2))
+    made = np.searchsorted(created, grid, side="right")
+    began = np.searchsorted(started, grid, side="right")
+    done = np.searchsorted(finished, grid, side="right")
+    return [
+        (float(t - first), float(d), float(max(m - b, 0)), float(max(b - d, 0)))
+        for t, m, b, d in zip(grid, made, began, done, strict=True)
+    ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from .params import (
     tasks_param,
     worker_counts_param,
 )
+from .sampler import QUEUE_COLUMNS, queue_timeline, task_times
 from .tasks import error_counters, make_tasks, op_latencies
 from .tasks import workers_label as _workers
 from .workers import combined_stats, drain, fairness_metrics, worker_shares
@@ -72,7 +74,8 @@ class ThroughputWorkload(DerivesNothingAfterRun):
     async def _step(self, params: ThroughputParams, workers: int, ctx: RunContext) -> None:
         tasks = make_tasks(params.task_type, params.tasks, params.payload_bytes)
         label = f"{_workers(workers)}, {params.mode}"
-        async with TaskQueue(ctx.database(f"throughput-w{workers}"), ctx.queue_config) as queue:
+        database = ctx.database(f"throughput-w{workers}")
+        async with TaskQueue(database, ctx.queue_config) as queue:
             ctx.progress.phase(f"{label}: enqueue", params.tasks)
             started = time.perf_counter()
             batch = params.enqueue_batch
@@ -89,6 +92,11 @@ class ThroughputWorkload(DerivesNothingAfterRun):
             result = await drain(queue, workers, params.mode, ctx.progress)
             stats = combined_stats(queue, result)
 
+        # Throughput and queue depth over the step, from the tasks' own times once it is over.
+        series = f"queue, step {len(ctx.partial.steps) + 1} ({label})"
+        ctx.partial.declare_series(series, QUEUE_COLUMNS)
+        for row in queue_timeline(await asyncio.to_thread(task_times, database)):
+            ctx.partial.sample(series, row)
         total = result.total
         process_rate = total.completed / result.wall_s if result.wall_s > 0 else 0.0
         enqueue_rate = params.tasks / enqueue_s if enqueue_s > 0 else 0.0
