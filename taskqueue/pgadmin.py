@@ -15,6 +15,7 @@ import os
 import pwd
 import secrets
 import shutil
+import stat
 import subprocess
 import tempfile
 import threading
@@ -172,7 +173,7 @@ class ThrowawayCluster:
 
     def start(self) -> ThrowawayCluster:
         """Create and start the cluster; raises :class:`QueueOpenError` saying why not."""
-        self.folder = Path(tempfile.mkdtemp(prefix=self.folder_prefix))
+        self.folder = Path(tempfile.mkdtemp(prefix=self.folder_prefix, dir=cluster_base_dir()))
         data = self.folder / "data"
         self.port = 20000 + secrets.randbelow(20000)
         user = os.environ.get("PGUSER") or _login()
@@ -224,21 +225,49 @@ class ThrowawayCluster:
                 ],
                 capture_output=True,
                 check=False,
+                cwd=self.folder,
             )
         shutil.rmtree(self.folder, ignore_errors=True)
         self.folder = None
 
     def _run(self, tool: str, *args: str) -> None:
+        # In the cluster's folder: the tools start by changing to the caller's directory,
+        # which the `postgres` account may not be allowed into.
         done = subprocess.run(
             [*self._as, str(self.bin_dir / tool), *args],
             capture_output=True,
             text=True,
             check=False,
+            cwd=self.folder,
         )
         if done.returncode != 0:
             raise QueueOpenError(
                 f"{tool} failed (exit {done.returncode}): {done.stderr.strip() or done.stdout}"
             )
+
+
+def cluster_base_dir() -> str:
+    """Where throwaway clusters put their folders: the temporary directory, unless the run
+    is root's and a folder on the way to it is closed to other accounts (a ``mktemp -d``
+    parent, mode 0700): the server runs as ``postgres``, which must reach its data, so then
+    ``/tmp``."""
+    base = Path(tempfile.gettempdir())
+    if os.geteuid() != 0 or _open_to_others(base):
+        return str(base)
+    if _open_to_others(Path("/tmp")):
+        return "/tmp"
+    raise QueueOpenError(
+        f"a throwaway PostgreSQL cluster runs as the 'postgres' account, which cannot reach "
+        f"{base} or /tmp; set TMPDIR to a directory every account can enter"
+    )
+
+
+def _open_to_others(folder: Path) -> bool:
+    """True when every folder from the root down to ``folder`` lets other accounts in."""
+    try:
+        return all(os.stat(p).st_mode & stat.S_IXOTH for p in (folder, *folder.parents))
+    except OSError:
+        return False
 
 
 def _login() -> str:

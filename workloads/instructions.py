@@ -15,6 +15,10 @@ Determinism, so an unchanged tree counts the same instructions every time:
   gate; the database is a new file at a fixed path length;
 - every statement runs once before the first phase (SQLite compiles it into sqlite3's
   statement cache then, not inside a phase);
+- no automatic garbage collection inside the phases (collected and frozen after the warm-up,
+  then off): where a collection lands depends on every allocation before it, so a change in
+  one operation moved a whole collection's traversal into another's count (a plant in the
+  claim read as +4.7% in complete, all of it in ``subtype_traverse``);
 - the SQL runs on the event loop's own thread (``dispatch=inline``): aiosqlite's connection
   threads only open and close connections, before and after the phases. Callgrind counts
   every thread anyway (one serialised CPU), so if a thread did run inside a phase its
@@ -30,6 +34,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import gc
 import itertools
 import os
 import tempfile
@@ -144,6 +149,9 @@ async def measure(path: Path, params: InstructionParams, queue: QueueConfig) -> 
 
         ids: list[int] = []
         claimed: list[list[Task]] = []
+        gc.collect()
+        gc.freeze()
+        gc.disable()
 
         async def enqueue() -> None:
             for i in range(p.enqueue_calls):
@@ -178,10 +186,14 @@ async def measure(path: Path, params: InstructionParams, queue: QueueConfig) -> 
             ),
             (Phase("status", "status", "status", p.status_calls, p.status_calls), status),
         )
-        for phase, body in phases:
+        try:
+            for phase, body in phases:
+                mark()
+                run_in_one_step(body(), phase.name)  # type: ignore[arg-type]
             mark()
-            run_in_one_step(body(), phase.name)  # type: ignore[arg-type]
-        mark()
+        finally:
+            gc.enable()
+            gc.unfreeze()
         claimed_tasks = sum(len(tasks) for tasks in claimed)
         if claimed_tasks != p.batches * p.batch:
             raise RuntimeError(

@@ -22,7 +22,6 @@ import os
 import random
 import re
 import sqlite3
-import tempfile
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -736,7 +735,7 @@ def _cluster_on(network: HostNetwork, params: StressParams, config: QueueConfig)
     if initdb is None:
         raise HostsUnavailableError("no initdb on PATH or in /usr/lib/postgresql/*/bin")
     # A run SIGKILLed itself could not stop its cluster: the folder names the run's process.
-    for folder in Path(tempfile.gettempdir()).glob(f"{CLUSTER_PREFIX}*"):
+    for folder in Path(pgadmin.cluster_base_dir()).glob(f"{CLUSTER_PREFIX}*"):
         owner = re.match(rf"{CLUSTER_PREFIX}(\d+)-", folder.name)
         if owner and not process_alive(int(owner.group(1))):
             pgadmin.ThrowawayCluster(initdb.parent, folder=folder).stop()

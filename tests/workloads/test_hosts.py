@@ -190,8 +190,11 @@ def test_a_killed_host_loses_nothing_and_its_leases_are_reclaimed(
     # AND the figures are per host and per worker, adding up to the tasks done
     assert [s.settings["host"] for s in result.steps] == ["h0", "h1", "h2"]
     assert sum(s.counters["completed"] for s in result.steps) == result.counters["done"]
-    (killed,) = [s for s in result.steps if s.counters["times_killed"]]
-    assert any(w.name.startswith(f"{killed.settings['host']}r1-") for w in killed.workers)
+    # (a kill every 1.5 s of 4 s: one or two, on the same host or on two)
+    killed = [s for s in result.steps if s.counters["times_killed"]]
+    assert 1 <= len(killed) <= result.counters["hosts_killed"]
+    for step in killed:  # each killed host's workers were started again, as a reboot
+        assert any(w.name.startswith(f"{step.settings['host']}r1-") for w in step.workers)
     assert result.metrics["hosts"] == 3
 
 
