@@ -8,6 +8,7 @@ Each checks afterwards that no namespace, link or cluster of the run is left.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -194,7 +195,9 @@ def test_a_killed_host_loses_nothing_and_its_leases_are_reclaimed(
     killed = [s for s in result.steps if s.counters["times_killed"]]
     assert 1 <= len(killed) <= result.counters["hosts_killed"]
     for step in killed:  # each killed host's workers were started again, as a reboot
-        assert any(w.name.startswith(f"{step.settings['host']}r1-") for w in step.workers)
+        # (named by the run's kill count: the second kill's replacements are h2r2-w0...)
+        restarted = re.compile(rf"{step.settings['host']}r\d+-w\d+$")
+        assert any(restarted.match(w.name) for w in step.workers), step.workers
     assert result.metrics["hosts"] == 3
 
 
