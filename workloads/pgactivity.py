@@ -189,7 +189,7 @@ class StatementCounters:
                     **{name: int(values[name]) for name in _COUNTED[2:]},
                 }
             )
-        out.sort(key=lambda row: -row["total_exec_ms"])
+        out.sort(key=lambda row: -float(row["total_exec_ms"] or 0.0))
         return out
 
 
@@ -344,6 +344,9 @@ class ServerSampler:
 
     def write(self, run_dir: Path) -> list[Artifact]:
         """``pg-activity.json`` and ``pg-statements.json`` into ``run_dir``."""
+        samples = self.activity.rows()
+        sessions = sum(int(row["count"]) for row in samples)
+        listed = self.counters.rows() if self.counters.available else []
         activity = {
             "schema_version": SCHEMA_VERSION,
             "interval_ms": self.interval_ms,
@@ -352,18 +355,17 @@ class ServerSampler:
             "elapsed_s": round(self.elapsed_s, 6),
             "databases": sorted(self.seen),
             "problems": list(self.problems),
-            "samples": self.activity.rows(),
+            "samples": samples,
         }
         statements = {
             "schema_version": SCHEMA_VERSION,
             "available": self.counters.available,
             "reason": self.counters.reason,
-            "statements": self.counters.rows() if self.counters.available else [],
+            "statements": listed,
         }
         option = orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS
         write_atomic(run_dir / PG_ACTIVITY, orjson.dumps(activity, option=option))
         write_atomic(run_dir / PG_STATEMENTS, orjson.dumps(statements, option=option))
-        sessions = sum(row["count"] for row in activity["samples"])
         return [
             Artifact(
                 ArtifactKind.SAMPLES,
@@ -378,8 +380,7 @@ class ServerSampler:
                 PG_STATEMENTS,
                 "json",
                 "any JSON viewer; `queueprof analyze` ranks it by statement time",
-                f"pg_stat_statements diffed over the run: {len(statements['statements'])} "
-                "statements"
+                f"pg_stat_statements diffed over the run: {len(listed)} statements"
                 if self.counters.available
                 else f"pg_stat_statements not read: {self.counters.reason}",
             ),
