@@ -191,12 +191,15 @@ def test_ack_batching_writes_every_completion(db_path: Path) -> None:
 
 
 def test_run_until_empty_reclaims_a_lease_left_by_another_worker(db_path: Path) -> None:
-    config = QueueConfig(lease_s=0.2)
+    # w1's own leases last 2 s (it sweeps every half second); the abandoned one 0.2 s. With
+    # 0.2 s for both, a loaded machine once held w1 past its own lease: attempt 3, not 2.
+    config = QueueConfig(lease_s=2.0)
 
     async def scenario() -> EngineStats:
         async with TaskQueue(db_path, config) as queue:
             task_id = await queue.enqueue("noop")
-            (abandoned,) = await queue.claim("gone")  # a worker that never comes back
+            # a worker that never comes back
+            (abandoned,) = await queue.claim("gone", lease=0.2)
             stats = await WorkerEngine("w1", queue).run_until_empty()
             assert await queue.complete(abandoned) is False
             found = await queue.status(task_id)
