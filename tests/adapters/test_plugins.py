@@ -62,6 +62,30 @@ def plugin_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return site
 
 
+ROOMS = ("runs", "formats", "queueprof", "taskqueue", "workloads", "profilers", "analysis")
+"""The packages queueprof's distribution installs (pyproject.toml)."""
+
+
+@pytest.fixture(scope="session")
+def newcomer_site(tmp_path_factory: pytest.TempPathFactory, plugin_site: Path) -> Path:
+    """queueprof as a user installs it (its built distribution, not this checkout) and the
+    jobtable plugin, in one folder: an install that leaves a sub-package out fails here,
+    where tox's editable install and PYTHONPATH hide it."""
+    source = tmp_path_factory.mktemp("queueprof-src")
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(PROJECT_ROOT / name, source / name)
+    for room in ROOMS:
+        shutil.copytree(
+            PROJECT_ROOT / room, source / room, ignore=shutil.ignore_patterns("__pycache__")
+        )
+    site = tmp_path_factory.mktemp("newcomer-site")
+    pip = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(site)]
+    done = _run([*pip, str(source)])
+    assert done.returncode == 0, done.stderr
+    shutil.copytree(plugin_site, site, dirs_exist_ok=True)
+    return site
+
+
 @pytest.fixture
 def plugin_on_path(plugin_site: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """The installed plugin importable in this process; the plugin scan forgotten around it."""
@@ -101,6 +125,18 @@ def queueprof(*args: str, env: dict[str, str], cwd: Path) -> subprocess.Complete
     )
 
 
+def profiled_queues(run: Path) -> set[str]:
+    """The queues an analysed run's findings.json splits the profile into."""
+    findings = orjson.loads((run / "findings.json").read_bytes())
+    return {
+        entry["queue"]
+        for entry_run in findings["runs"]
+        for attribution in entry_run["attributions"]
+        for role in attribution["roles"]
+        for entry in role.get("queues", [])
+    }
+
+
 def test_an_installed_plugin_is_found_by_its_entry_point(plugin_on_path: Path) -> None:
     # GIVEN the jobtable distribution installed, declaring the queueprof.adapters entry point
     # WHEN queueprof scans its plugins THEN the contender is there, by its own name
@@ -110,12 +146,26 @@ def test_an_installed_plugin_is_found_by_its_entry_point(plugin_on_path: Path) -
     assert plugins.find_contenders("jobtable") == (found["jobtable"],)
 
 
-def test_a_comparison_runs_an_installed_plugin_and_keeps_its_spec(
-    plugin_site: Path, tmp_path: Path
+def test_an_installed_plugin_is_checked_compared_and_analysed_with_queueprof_as_installed(
+    newcomer_site: Path, tmp_path: Path
 ) -> None:
-    # GIVEN the plugin installed (on PYTHONPATH, as --target installs it)
-    # WHEN the comparison names it among the contenders, as a built-in one is named
-    done = queueprof(
+    # GIVEN queueprof's own distribution and the plugin installed (--target, on PYTHONPATH)
+    # and nothing of the checkout on the path, in a folder of the user's own
+    env = {**os.environ, "PYTHONPATH": str(newcomer_site), "COLUMNS": "200"}
+    where = subprocess.run(
+        [sys.executable, "-c", "import workloads.adapters; print(workloads.__file__)"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        check=False,
+    )
+    assert where.stdout.startswith(str(newcomer_site)), where.stdout + where.stderr
+    traces = tmp_path / "traces"
+    # WHEN the README's steps run: check the plugin, compare it (named as a built-in one is
+    # named) under a profiler, analyse the run
+    checked = queueprof("adapter", "check", "jobtable", env=env, cwd=tmp_path)
+    compared = queueprof(
         "run",
         "comparison",
         "--size",
@@ -123,18 +173,24 @@ def test_a_comparison_runs_an_installed_plugin_and_keeps_its_spec(
         "--param",
         "contenders=taskqueue,jobtable",
         "--param",
-        "tasks=50",
+        "tasks=100",
+        "--profiler",
+        "pyinstrument",
         "--out",
-        str(tmp_path / "traces"),
+        str(traces),
         "--run-id",
         "cmp",
         "--quiet",
-        env=env_with(plugin_site),
+        env=env,
         cwd=tmp_path,
     )
-    # THEN it runs as a peer, loses nothing, and the run folder keeps its spec
-    assert done.returncode == 0, done.stderr + done.stdout
-    run = tmp_path / "traces" / "cmp"
+    analysed = queueprof("analyze", "--traces", str(traces), "cmp", env=env, cwd=tmp_path)
+    # THEN the checker passes it
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "7 of 7 checks passed" in checked.stdout
+    # AND it runs as a peer, loses nothing, and the run folder keeps its spec
+    assert compared.returncode == 0, compared.stderr + compared.stdout
+    run = traces / "cmp"
     results = orjson.loads((run / "results.json").read_bytes())
     rows = {step["settings"]["contender"]: step for step in results["steps"]}
     assert rows["jobtable"]["counters"]["lost"] == 0
@@ -143,6 +199,9 @@ def test_a_comparison_runs_an_installed_plugin_and_keeps_its_spec(
     assert stored["jobtable"].code_paths[1] == CodePath("claim", "jobtable_queueprof.py", ("take",))
     manifest = orjson.loads((run / "manifest.json").read_bytes())
     assert "adapters.json" in [a["path"] for a in manifest["artifacts"]]
+    # AND the analysis splits the profile into its queue
+    assert analysed.returncode == 0, analysed.stdout + analysed.stderr
+    assert "jobtable" in profiled_queues(run)
 
 
 def test_adapter_from_a_module_outside_the_repo_is_profiled_and_analysed_without_it(
@@ -182,14 +241,7 @@ def test_adapter_from_a_module_outside_the_repo_is_profiled_and_analysed_without
     )
     assert analysed.returncode == 0, analysed.stderr
     # THEN the profile's time is split into the module's queue, by the stored CodePaths
-    findings = orjson.loads((traces / "ext" / "findings.json").read_bytes())
-    queues = {
-        entry["queue"]
-        for run in findings["runs"]
-        for attribution in run["attributions"]
-        for role in attribution["roles"]
-        for entry in role.get("queues", [])
-    }
+    queues = profiled_queues(traces / "ext")
     assert "jobtable" in queues, queues
 
 
