@@ -325,6 +325,27 @@ def test_a_comparison_refuses_a_code_path_typo_and_a_status_word_loudly(
         asyncio.run(compare_queues([shouting], tmp_path / "b", tasks=5))
 
 
+def test_a_module_in_the_current_folder_is_found_as_the_queueprof_command_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN the user's module in the folder they run queueprof from, which the queueprof
+    # command (unlike python -m) leaves off sys.path
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    shutil.copy(PLUGIN_SOURCE / "jobtable_queueprof.py", folder / "jobtable_here.py")
+    monkeypatch.chdir(folder)
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p not in ("", str(folder))])
+    monkeypatch.delitem(sys.modules, "jobtable_here", raising=False)
+    # WHEN --adapter names it THEN it is imported from there
+    found = plugins.load_reference("jobtable_here:CONTENDERS", verify=False)
+    assert [contender.name for contender in found] == ["jobtable"]
+    assert sys.path[-1] == str(folder)
+    # ... and a name that is nowhere still says what to do
+    with pytest.raises(AdapterReferenceError, match="run from its folder or put that on"):
+        plugins.load_reference("jobtable_nowhere:CONTENDERS")
+    sys.modules.pop("jobtable_here", None)
+
+
 @pytest.mark.parametrize(
     ("reference", "message"),
     [
