@@ -414,7 +414,8 @@ def fit_backlog(points: Sequence[tuple[int, float]]) -> BacklogFit | None:
     def growth(slope: float) -> float:
         at_small = centre_y + slope * (sizes[0] - centre_x)
         at_large = centre_y + slope * (sizes[-1] - centre_x)
-        return at_large / at_small if at_small > 0 else float("inf")
+        # A steep line crosses zero: a cost cannot fall below nothing nor start from it.
+        return max(0.0, at_large) / at_small if at_small > 0 else float("inf")
 
     by_size = {size: statistics.median(cost for s, cost in points if s == size) for size in sizes}
     return BacklogFit(

@@ -392,6 +392,11 @@ def test_backlog_growth_is_called_only_when_its_band_leaves_flat_behind() -> Non
     )
     assert flat is not None
     assert flat.verdict == "flat"
+    # a falling cost's band does not fall below nothing
+    falling = fit_backlog(points((4e-3, 1e-3, 1e-4), (1e-3, 4e-3, 1e-4)))
+    assert falling is not None
+    assert falling.low >= 0
+    assert falling.verdict != "grows"
     # one stalled probe (an fsync, a checkpoint) at the largest size does not make a trend
     stalled = fit_backlog(points((1e-3, 1e-3, 4e-3), (1e-3, 1.1e-3, 0.9e-3), (1e-3, 0.9e-3, 1e-3)))
     assert stalled is not None
