@@ -239,7 +239,9 @@ class OperationMap:
             return named
         for suffix, queue in self._queue_files:
             if file.endswith(suffix) or (suffix.endswith("/") and f"/{suffix}" in file):
-                return queue
+                # Importing taskqueue (queueprof's SQL capture does, in a profiled program
+                # that never uses it) runs no queue: its module bodies only define.
+                return None if queue == "taskqueue" and frame.function == "<module>" else queue
         return None
 
 

@@ -223,3 +223,18 @@ def test_a_plugin_sharing_a_built_in_peers_library_file_owns_its_samples() -> No
     assert classify.category(stack)[0] is Category.CLAIM
     # AND without the plugin's spec the built-in adapter still maps that file
     assert Classifier(claim).queue(stack) == "persist-queue"
+
+
+def test_importing_taskqueue_is_not_running_it() -> None:
+    # GIVEN a profiled program's start, where queueprof's SQL capture imports taskqueue
+    importing = [
+        Frame("<module>", "/src/queueprof/program_child.py"),
+        Frame("_find_and_load", "<frozen importlib._bootstrap>"),
+        Frame("<module>", "/src/taskqueue/models.py"),
+        Frame("_create_fn", "/usr/lib/python3.11/dataclasses.py"),
+    ]
+    # WHEN it is classified THEN no queue owns it
+    assert Classifier(importing).queue(list(range(len(importing)))) is None
+    # AND a frame of taskqueue's code that runs is still taskqueue's
+    running = [*importing[:2], Frame("TaskQueue.counts", "/src/taskqueue/queue.py")]
+    assert Classifier(running).queue(list(range(len(running)))) == "taskqueue"
