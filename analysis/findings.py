@@ -1855,6 +1855,14 @@ def backlog_growth(run: RunAnalysis) -> Iterable[Finding]:
         (small, small_rate), (large, large_rate) = sweep[0], sweep[-1]
         queue = str(step.settings.get("contender", step.label))
         probe = int(step.settings.get("backlog_probe", 0) or 0)
+        low = step.metrics.get("backlog_cost_growth_low")
+        high = step.metrics.get("backlog_cost_growth_high")
+        band = (
+            ""
+            if low is None
+            else f" The fit over every probe puts it at {low:.2f}x to "
+            + (f"{high:.2f}x." if high is not None else "beyond any bound.")
+        )
         yield Finding(
             key=f"backlog-{queue}",
             cause=Cause.BACKLOG_GROWTH,
@@ -1864,7 +1872,8 @@ def backlog_growth(run: RunAnalysis) -> Iterable[Finding]:
             detail=f"Claiming and completing at {small:,} waiting tasks ran at "
             f"{small_rate:,.0f}/s, at {large:,} at {large_rate:,.0f}/s: at that backlog "
             f"{_pct(1 - 1 / growth)} of each task's time is the backlog's. "
-            + ", ".join(f"{size:,}: {rate:,.0f}/s" for size, rate in sweep),
+            + ", ".join(f"{size:,}: {rate:,.0f}/s" for size, rate in sweep)
+            + band,
             evidence=tuple(
                 Evidence(f"{queue} backlog_{size}_tasks_per_s", rate, "tasks/s", RESULTS)
                 for size, rate in sweep

@@ -170,19 +170,34 @@ class OperationMap:
 
     A run's map is built from the specs stored in its folder (``adapters.json``) over the
     built-in adapters' specs, so a run attributes its samples the same way on a machine
-    without the adapters' packages; a stored spec replaces a built-in one of the same name.
+    without the adapters' packages; a stored spec replaces a built-in one of the same name,
+    and a file that a stored spec maps is that spec's alone: a built-in spec's CodePaths in
+    it are dropped (a plugin over persist-queue's ``SQLiteQueue`` shares
+    ``persistqueue/sqlbase.py`` with the built-in adapter over its ``SQLiteAckQueue``; the
+    run ran the plugin).
     """
 
     def __init__(self, specs: Sequence[AdapterSpec] = ()) -> None:
-        by_name = {spec.name: spec for spec in (*BUILTIN_SPECS, *specs)}
-        self.specs: tuple[AdapterSpec, ...] = tuple(by_name.values())
+        stored = {spec.name: spec for spec in specs}
+        owned = {path.file for spec in stored.values() for path in spec.code_paths}
+        self.specs: tuple[AdapterSpec, ...] = (
+            *(spec for spec in BUILTIN_SPECS if spec.name not in stored),
+            *stored.values(),
+        )
+        paths = [
+            (spec.name, path)
+            for spec in self.specs
+            for path in spec.code_paths
+            if spec.name in stored or path.file not in owned
+        ]
         self._by_function: dict[tuple[str, str], Op] = dict(_OWN_FUNCTIONS)
-        for spec in self.specs:
-            for path in spec.code_paths:
-                for name in path.functions:
-                    self._by_function[(path.file, name)] = operation_named(path.op)
+        self._queue_by_function: dict[tuple[str, str], str] = {}
+        for queue, path in paths:
+            for name in path.functions:
+                self._by_function[(path.file, name)] = operation_named(path.op)
+                self._queue_by_function[(path.file, name)] = queue
         self._queue_files: tuple[tuple[str, str], ...] = (
-            *sorted({(path.file, spec.name) for spec in self.specs for path in spec.code_paths}),
+            *sorted({(path.file, queue) for queue, path in paths}),
             ("taskqueue/", "taskqueue"),
         )
 
@@ -202,15 +217,31 @@ class OperationMap:
                 return category
         return None
 
+    def code_path_queue(self, frame: Frame) -> str | None:
+        """The queue one of whose CodePaths names ``frame``'s function in its file (None if
+        none): it decides a stack's queue before any file does, so two queues sharing a
+        library's file (``persistqueue/sqlbase.py``) are told apart by their own functions."""
+        file = _normalised(frame.file)
+        if not file:
+            return None
+        for (suffix, name), queue in self._queue_by_function.items():
+            if frame.function == name and file.endswith(suffix):
+                return queue
+        return None
+
     def queue(self, frame: Frame) -> str | None:
         """The queue whose code ``frame`` runs (``huey``, ``taskqueue``...), None for other
         code: a comparison run's samples are split by queue first, then by operation."""
         file = _normalised(frame.file)
         if not file:
             return None
+        if (named := self.code_path_queue(frame)) is not None:
+            return named
         for suffix, queue in self._queue_files:
             if file.endswith(suffix) or (suffix.endswith("/") and f"/{suffix}" in file):
-                return queue
+                # Importing taskqueue (queueprof's SQL capture does, in a profiled program
+                # that never uses it) runs no queue: its module bodies only define.
+                return None if queue == "taskqueue" and frame.function == "<module>" else queue
         return None
 
 
@@ -391,6 +422,7 @@ class Classifier:
         self._categories: list[Op | None] = [operations.category(f) for f in frames]
         self._waits: list[bool] = [is_wait(f) for f in frames]
         self._queues: list[str | None] = [operations.queue(f) for f in frames]
+        self._named_queues: list[str | None] = [operations.code_path_queue(f) for f in frames]
         self._adopt_wrappers(stacks)
 
     def _adopt_wrappers(self, stacks: Sequence[Stack]) -> None:
@@ -413,7 +445,12 @@ class Classifier:
                 self._categories[index] = next(iter(categories))
 
     def queue(self, stack: Stack) -> str | None:
-        """The queue of the stack's innermost frame in some queue's code (None if none)."""
+        """The queue of the stack's innermost frame that a queue's CodePath names, else of
+        its innermost frame in some queue's files (None if none)."""
+        for index in reversed(stack):
+            named = self._named_queues[index]
+            if named is not None:
+                return named
         for index in reversed(stack):
             found = self._queues[index]
             if found is not None:

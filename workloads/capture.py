@@ -100,7 +100,7 @@ class RunCapture(QueueObserver):
                 "npz",
                 "numpy.load(path): arrays op/<operation> and sql/<index>, nanoseconds",
                 f"every queue operation's duration ({sum(a.size for a in arrays.values()):,} "
-                f"samples from {self.queues} queue(s))",
+                f"samples, {self.queues} queue(s) opened and closed)",
             )
         ]
         if statements:

@@ -23,7 +23,6 @@ shows them as ``lost``.
 from __future__ import annotations
 
 import contextlib
-import itertools
 import sqlite3
 import statistics
 import time
@@ -159,6 +158,9 @@ class Recorder:
     """``<scenario>.<op>`` -> durations: drain and cycle latencies reported apart."""
     tasks_run: dict[str, list[int]] = field(default_factory=dict)
     """Tasks each scenario ran, per round (fewer than given when its budget ran out)."""
+    backlog_costs: list[tuple[int, float]] = field(default_factory=list)
+    """The backlog sweep: (backlog size, median seconds per task of one probe), one point per
+    size per round."""
     worker_busy_ns: int = 0
     """Time the scenarios' one worker spent claiming and completing (its busy time; the
     enqueues are the producer's, the status queries the reader's)."""
@@ -206,6 +208,10 @@ class Recorder:
             for name in self.rates
             if name.startswith("backlog_") and (rate := self.median(name)) is not None
         }
+
+    def backlog_fit(self) -> BacklogFit | None:
+        """The sweep's fit of cost per task against backlog (None without two sizes)."""
+        return fit_backlog(self.backlog_costs)
 
     def publish(self, start: Mapping[str, int]) -> None:
         """Hand the samples recorded since ``start`` (counts per op) to the run's observers.
@@ -317,47 +323,107 @@ async def run_backlog(
     with operation(f"{recorder.name}.complete"):
         await adapter.complete(warm)
     completed = 0
+    per_task: list[float] = []
     started = time.perf_counter()
     while completed < probe:
+        began = time.perf_counter()
         with operation(f"{recorder.name}.claim"):
             claimed = await adapter.claim(min(batch, probe - completed))
         if not claimed:
             break
         with operation(f"{recorder.name}.complete"):
             await adapter.complete(claimed)
+        per_task.append((time.perf_counter() - began) / len(claimed))
         completed += len(claimed)
     recorder.rate(f"backlog_{len(tasks)}_tasks_per_s", completed, time.perf_counter() - started)
     recorder.count("backlog_probe_short", max(0, probe - completed))
+    if per_task:
+        # The median claim-and-complete: one fsync stall or checkpoint in the probe moves
+        # the mean, not this.
+        recorder.backlog_costs.append((len(tasks), statistics.median(per_task)))
 
 
-def backlog_growth(rates: Mapping[int, float]) -> float | None:
-    """How many times the cost per task at the largest backlog is that at the smallest
-    (rate at the smallest / rate at the largest); None with fewer than two sizes."""
-    if len(rates) < 2:
-        return None
-    small, large = rates[min(rates)], rates[max(rates)]
-    return small / large if large > 0 else None
-
+BACKLOG_FLAT = 1.2
+"""Growth in cost per task from the smallest to the largest backlog that still counts as
+flat: an index search deepens its B-tree by a level or so over a sweep, which is no claim
+reading the waiting rows."""
 
 BACKLOG_GROWTH_FLAG = 1.5
-"""Cost growth from the smallest to the largest backlog that earns a verdict: rounds of the
-same contender differ by up to ~30% on the 2-core machine, so 1.5x is beyond that noise."""
+"""Growth that matters: a queue whose band lies wholly under it is called flat."""
 
-BACKLOG_STEP_NOISE = 1.3
-"""How much faster a larger backlog may measure than a smaller one and still count as
-"not faster" (the same ~30% noise)."""
+BACKLOG_BAND = 0.90
+"""Confidence of the band around the fitted growth."""
 
 
-def backlog_grows(rates: Mapping[int, float]) -> bool:
-    """True when the cost per task grows with the backlog: by :data:`BACKLOG_GROWTH_FLAG`
-    from the smallest to the largest size, and no larger size measured clearly faster than a
-    smaller one (a single slow probe, e.g. a WAL checkpoint, is not a trend)."""
-    growth = backlog_growth(rates)
-    if growth is None or growth < BACKLOG_GROWTH_FLAG:
-        return False
-    ordered = [rates[size] for size in sorted(rates)]
-    return all(
-        later <= earlier * BACKLOG_STEP_NOISE for earlier, later in itertools.pairwise(ordered)
+@dataclass(frozen=True)
+class BacklogFit:
+    """Cost per task against backlog size, fitted over every probe of the sweep.
+
+    A Theil-Sen line (the median of the pairwise slopes: one stalled probe cannot tilt it)
+    through the probes' median costs, each size once per round; ``growth`` is the line's
+    cost at the largest size over its cost at the smallest, ``low`` and ``high`` the same
+    for the slope's :data:`BACKLOG_BAND` confidence band.
+    """
+
+    sizes: tuple[int, ...]
+    median_cost_s: dict[int, float]
+    """Per size, the median over rounds of the probes' median seconds per task."""
+    growth: float
+    low: float
+    high: float
+
+    @property
+    def verdict(self) -> str:
+        """``grows`` when the band lies above :data:`BACKLOG_FLAT`, ``flat`` when it lies
+        below :data:`BACKLOG_GROWTH_FLAG` (falling cost included), else ``unclear`` (too
+        noisy: more rounds)."""
+        if self.low > BACKLOG_FLAT:
+            return "grows"
+        if self.high < BACKLOG_GROWTH_FLAG:
+            return "flat"
+        return "unclear"
+
+    def describe(self) -> str:
+        """The growth, its band and the per-size costs, in words."""
+        small, large = self.sizes[0], self.sizes[-1]
+        costs = ", ".join(f"{self.median_cost_s[s] * 1e6:,.0f} us at {s:,}" for s in self.sizes)
+        return (
+            f"{self.growth:.2f}x from {small:,} to {large:,} waiting tasks "
+            f"({BACKLOG_BAND:.0%} band {self.low:.2f}x-{_times(self.high)}; median cost per "
+            f"task {costs})"
+        )
+
+
+def _times(value: float) -> str:
+    return f"{value:.2f}x" if value != float("inf") else "unbounded"
+
+
+def fit_backlog(points: Sequence[tuple[int, float]]) -> BacklogFit | None:
+    """The fit of ``points`` ((backlog size, seconds per task), any number per size); None
+    with fewer than two sizes."""
+    sizes = tuple(sorted({size for size, _ in points}))
+    if len(sizes) < 2:
+        return None
+    from scipy.stats import theilslopes  # only a sweep needs it
+
+    xs = [float(size) for size, _ in points]
+    ys = [cost for _, cost in points]
+    fitted = theilslopes(ys, xs, alpha=BACKLOG_BAND)
+    centre_x, centre_y = statistics.median(xs), statistics.median(ys)
+
+    def growth(slope: float) -> float:
+        at_small = centre_y + slope * (sizes[0] - centre_x)
+        at_large = centre_y + slope * (sizes[-1] - centre_x)
+        # A steep line crosses zero: a cost cannot fall below nothing nor start from it.
+        return max(0.0, at_large) / at_small if at_small > 0 else float("inf")
+
+    by_size = {size: statistics.median(cost for s, cost in points if s == size) for size in sizes}
+    return BacklogFit(
+        sizes,
+        by_size,
+        growth(float(fitted.slope)),
+        growth(float(fitted.low_slope)),
+        growth(float(fitted.high_slope)),
     )
 
 
@@ -469,7 +535,9 @@ async def measure(
                     budget_s,
                 )
                 progress.advance(tasks)
-            for size in backlogs:
+            # Ascending one round, descending the next: a machine's load drifting over a
+            # round does not line up with the backlog.
+            for size in sorted(backlogs, reverse=round_no % 2 == 1):
                 label = f"round {round_no + 1}/{rounds}: {contender.name} backlog {size:,}"
                 progress.phase(label, size)
                 folder = folder_for(f"{contender.name}-backlog-{size}")
@@ -547,15 +615,18 @@ async def _run_scenario(
 def _row(contender: Contender, recorder: Recorder, reference: Recorder) -> StepResult:
     """One contender's row: median rates, ratios to sqlite3, latencies from every sample."""
     metrics: dict[str, float] = {}
-    sweep = recorder.backlog_rates()
-    for size, rate in sorted(sweep.items()):
+    for size, rate in sorted(recorder.backlog_rates().items()):
         metrics[f"backlog_{size}_tasks_per_s"] = rate
-    growth = backlog_growth(sweep)
     counters = dict(recorder.counters)
-    if growth is not None:
-        metrics["backlog_cost_growth"] = growth
+    if (fit := recorder.backlog_fit()) is not None:
+        for size, cost in fit.median_cost_s.items():
+            metrics[f"backlog_{size}_us_per_task"] = cost * 1e6
+        metrics["backlog_cost_growth"] = fit.growth
+        metrics["backlog_cost_growth_low"] = fit.low
+        if fit.high != float("inf"):
+            metrics["backlog_cost_growth_high"] = fit.high
         # The verdict, for the analysis's diagnosis (which does not re-judge the noise).
-        counters["backlog_grows"] = int(backlog_grows(sweep))
+        counters["backlog_grows"] = int(fit.verdict == "grows")
     for scenario, runs in recorder.tasks_run.items():
         metrics[f"{scenario}_tasks"] = min(runs)  # the fewest any round ran
     for metric in ("drain_tasks_per_s", "cycle_tasks_per_s", "enqueue_tasks_per_s"):
@@ -666,25 +737,27 @@ def _budget_notes(
 def _backlog_verdicts(
     chosen: Sequence[Contender], recorders: Mapping[str, Recorder], ctx: RunContext
 ) -> None:
-    """One note per contender of the sweep: its cost per task grows with the backlog, or not."""
+    """One note per contender of the sweep: its cost per task grows with the backlog, stays
+    flat, or the rounds were too noisy to tell."""
     for contender in chosen:
-        recorder = recorders[contender.name]
-        sweep = recorder.backlog_rates()
-        growth = backlog_growth(sweep)
-        if growth is None:
+        fit = recorders[contender.name].backlog_fit()
+        if fit is None:
             continue
-        small, large = min(sweep), max(sweep)
-        figures = f"{sweep[small]:,.0f}/s at {small:,} waiting, {sweep[large]:,.0f}/s at {large:,}"
-        if backlog_grows(sweep):
+        name = contender.name
+        if fit.verdict == "grows":
             ctx.partial.note(
-                f"backlog: {contender.name}'s cost per task grows with the backlog, "
-                f"{growth:.1f}x from {small:,} to {large:,} waiting tasks ({figures}): its claim "
-                "reads or sorts the waiting rows (see the SQL hotspots with capture_sql=true)"
+                f"backlog: {name}'s cost per task grows with the backlog, {fit.describe()}: "
+                "its claim reads or sorts the waiting rows (see the SQL hotspots with "
+                "capture_sql=true)"
+            )
+        elif fit.verdict == "flat":
+            ctx.partial.note(
+                f"backlog: {name}'s cost per task does not grow with the backlog, {fit.describe()}"
             )
         else:
             ctx.partial.note(
-                f"backlog: {contender.name}'s cost per task shows no steady growth with the "
-                f"backlog ({growth:.2f}x from {small:,} to {large:,}; {figures})"
+                f"backlog: {name}'s growth is unclear, {fit.describe()}: the band spans flat "
+                "and growing; more rounds (--param rounds=5) narrow it"
             )
 
 

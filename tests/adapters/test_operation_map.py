@@ -187,3 +187,54 @@ def test_a_programs_map_may_name_its_own_operations_a_queues_may_not() -> None:
     for bad in ("other", "idle", "Render", "fetch-page", ""):
         with pytest.raises(ValueError, match="operation"):
             CodePath(bad, "app.py", ("f",))
+
+
+def test_a_plugin_sharing_a_built_in_peers_library_file_owns_its_samples() -> None:
+    # GIVEN a plugin over persist-queue's plain SQLiteQueue, whose claim runs in
+    # persistqueue/sqlbase.py, a file the built-in persist-queue adapter maps too
+    plugin = AdapterSpec(
+        "pqfifo",
+        "persistqueue",
+        "persist-queue",
+        False,
+        "at-most-once",
+        "get deletes the row",
+        code_paths=(
+            CodePath("enqueue", "persistqueue/sqlqueue.py", ("put",)),
+            CodePath("claim", "persistqueue/sqlbase.py", ("_pop",)),
+        ),
+        has_status=False,
+    )
+    plugin_adapter = Frame("PqFifoAdapter.claim", "/tmp/pqfifo_queueprof/__init__.py")
+    claim = [
+        *LOOP,
+        DRIVER,
+        plugin_adapter,
+        lib("SQLiteQueue.get", "persistqueue/sqlbase.py"),
+        lib("SQLiteQueue._pop", "persistqueue/sqlbase.py"),
+        lib("SQLiteQueue._select", "persistqueue/sqlbase.py"),
+        EXECUTE,
+    ]
+    # WHEN a run that stored only the plugin's spec classifies a sample of its claim
+    classify = Classifier(claim, operations=OperationMap([plugin]))
+    stack = list(range(len(claim)))
+    # THEN the sample is the plugin's claim, not the built-in peer's (which did not run)
+    assert classify.queue(stack) == "pqfifo"
+    assert classify.category(stack)[0] is Category.CLAIM
+    # AND without the plugin's spec the built-in adapter still maps that file
+    assert Classifier(claim).queue(stack) == "persist-queue"
+
+
+def test_importing_taskqueue_is_not_running_it() -> None:
+    # GIVEN a profiled program's start, where queueprof's SQL capture imports taskqueue
+    importing = [
+        Frame("<module>", "/src/queueprof/program_child.py"),
+        Frame("_find_and_load", "<frozen importlib._bootstrap>"),
+        Frame("<module>", "/src/taskqueue/models.py"),
+        Frame("_create_fn", "/usr/lib/python3.11/dataclasses.py"),
+    ]
+    # WHEN it is classified THEN no queue owns it
+    assert Classifier(importing).queue(list(range(len(importing)))) is None
+    # AND a frame of taskqueue's code that runs is still taskqueue's
+    running = [*importing[:2], Frame("TaskQueue.counts", "/src/taskqueue/queue.py")]
+    assert Classifier(running).queue(list(range(len(running)))) == "taskqueue"

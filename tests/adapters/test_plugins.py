@@ -62,6 +62,30 @@ def plugin_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return site
 
 
+ROOMS = ("runs", "formats", "queueprof", "taskqueue", "workloads", "profilers", "analysis")
+"""The packages queueprof's distribution installs (pyproject.toml)."""
+
+
+@pytest.fixture(scope="session")
+def newcomer_site(tmp_path_factory: pytest.TempPathFactory, plugin_site: Path) -> Path:
+    """queueprof as a user installs it (its built distribution, not this checkout) and the
+    jobtable plugin, in one folder: an install that leaves a sub-package out fails here,
+    where tox's editable install and PYTHONPATH hide it."""
+    source = tmp_path_factory.mktemp("queueprof-src")
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(PROJECT_ROOT / name, source / name)
+    for room in ROOMS:
+        shutil.copytree(
+            PROJECT_ROOT / room, source / room, ignore=shutil.ignore_patterns("__pycache__")
+        )
+    site = tmp_path_factory.mktemp("newcomer-site")
+    pip = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(site)]
+    done = _run([*pip, str(source)])
+    assert done.returncode == 0, done.stderr
+    shutil.copytree(plugin_site, site, dirs_exist_ok=True)
+    return site
+
+
 @pytest.fixture
 def plugin_on_path(plugin_site: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """The installed plugin importable in this process; the plugin scan forgotten around it."""
@@ -101,6 +125,18 @@ def queueprof(*args: str, env: dict[str, str], cwd: Path) -> subprocess.Complete
     )
 
 
+def profiled_queues(run: Path) -> set[str]:
+    """The queues an analysed run's findings.json splits the profile into."""
+    findings = orjson.loads((run / "findings.json").read_bytes())
+    return {
+        entry["queue"]
+        for entry_run in findings["runs"]
+        for attribution in entry_run["attributions"]
+        for role in attribution["roles"]
+        for entry in role.get("queues", [])
+    }
+
+
 def test_an_installed_plugin_is_found_by_its_entry_point(plugin_on_path: Path) -> None:
     # GIVEN the jobtable distribution installed, declaring the queueprof.adapters entry point
     # WHEN queueprof scans its plugins THEN the contender is there, by its own name
@@ -110,12 +146,26 @@ def test_an_installed_plugin_is_found_by_its_entry_point(plugin_on_path: Path) -
     assert plugins.find_contenders("jobtable") == (found["jobtable"],)
 
 
-def test_a_comparison_runs_an_installed_plugin_and_keeps_its_spec(
-    plugin_site: Path, tmp_path: Path
+def test_an_installed_plugin_is_checked_compared_and_analysed_with_queueprof_as_installed(
+    newcomer_site: Path, tmp_path: Path
 ) -> None:
-    # GIVEN the plugin installed (on PYTHONPATH, as --target installs it)
-    # WHEN the comparison names it among the contenders, as a built-in one is named
-    done = queueprof(
+    # GIVEN queueprof's own distribution and the plugin installed (--target, on PYTHONPATH)
+    # and nothing of the checkout on the path, in a folder of the user's own
+    env = {**os.environ, "PYTHONPATH": str(newcomer_site), "COLUMNS": "200"}
+    where = subprocess.run(
+        [sys.executable, "-c", "import workloads.adapters; print(workloads.__file__)"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        check=False,
+    )
+    assert where.stdout.startswith(str(newcomer_site)), where.stdout + where.stderr
+    traces = tmp_path / "traces"
+    # WHEN the README's steps run: check the plugin, compare it (named as a built-in one is
+    # named) under a profiler, analyse the run
+    checked = queueprof("adapter", "check", "jobtable", env=env, cwd=tmp_path)
+    compared = queueprof(
         "run",
         "comparison",
         "--size",
@@ -123,18 +173,24 @@ def test_a_comparison_runs_an_installed_plugin_and_keeps_its_spec(
         "--param",
         "contenders=taskqueue,jobtable",
         "--param",
-        "tasks=50",
+        "tasks=100",
+        "--profiler",
+        "pyinstrument",
         "--out",
-        str(tmp_path / "traces"),
+        str(traces),
         "--run-id",
         "cmp",
         "--quiet",
-        env=env_with(plugin_site),
+        env=env,
         cwd=tmp_path,
     )
-    # THEN it runs as a peer, loses nothing, and the run folder keeps its spec
-    assert done.returncode == 0, done.stderr + done.stdout
-    run = tmp_path / "traces" / "cmp"
+    analysed = queueprof("analyze", "--traces", str(traces), "cmp", env=env, cwd=tmp_path)
+    # THEN the checker passes it
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "7 of 7 checks passed" in checked.stdout
+    # AND it runs as a peer, loses nothing, and the run folder keeps its spec
+    assert compared.returncode == 0, compared.stderr + compared.stdout
+    run = traces / "cmp"
     results = orjson.loads((run / "results.json").read_bytes())
     rows = {step["settings"]["contender"]: step for step in results["steps"]}
     assert rows["jobtable"]["counters"]["lost"] == 0
@@ -143,6 +199,9 @@ def test_a_comparison_runs_an_installed_plugin_and_keeps_its_spec(
     assert stored["jobtable"].code_paths[1] == CodePath("claim", "jobtable_queueprof.py", ("take",))
     manifest = orjson.loads((run / "manifest.json").read_bytes())
     assert "adapters.json" in [a["path"] for a in manifest["artifacts"]]
+    # AND the analysis splits the profile into its queue
+    assert analysed.returncode == 0, analysed.stdout + analysed.stderr
+    assert "jobtable" in profiled_queues(run)
 
 
 def test_adapter_from_a_module_outside_the_repo_is_profiled_and_analysed_without_it(
@@ -182,14 +241,7 @@ def test_adapter_from_a_module_outside_the_repo_is_profiled_and_analysed_without
     )
     assert analysed.returncode == 0, analysed.stderr
     # THEN the profile's time is split into the module's queue, by the stored CodePaths
-    findings = orjson.loads((traces / "ext" / "findings.json").read_bytes())
-    queues = {
-        entry["queue"]
-        for run in findings["runs"]
-        for attribution in run["attributions"]
-        for role in attribution["roles"]
-        for entry in role.get("queues", [])
-    }
+    queues = profiled_queues(traces / "ext")
     assert "jobtable" in queues, queues
 
 
@@ -273,6 +325,27 @@ def test_a_comparison_refuses_a_code_path_typo_and_a_status_word_loudly(
         asyncio.run(compare_queues([shouting], tmp_path / "b", tasks=5))
 
 
+def test_a_module_in_the_current_folder_is_found_as_the_queueprof_command_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN the user's module in the folder they run queueprof from, which the queueprof
+    # command (unlike python -m) leaves off sys.path
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    shutil.copy(PLUGIN_SOURCE / "jobtable_queueprof.py", folder / "jobtable_here.py")
+    monkeypatch.chdir(folder)
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p not in ("", str(folder))])
+    monkeypatch.delitem(sys.modules, "jobtable_here", raising=False)
+    # WHEN --adapter names it THEN it is imported from there
+    found = plugins.load_reference("jobtable_here:CONTENDERS", verify=False)
+    assert [contender.name for contender in found] == ["jobtable"]
+    assert sys.path[-1] == str(folder)
+    # ... and a name that is nowhere still says what to do
+    with pytest.raises(AdapterReferenceError, match="run from its folder or put that on"):
+        plugins.load_reference("jobtable_nowhere:CONTENDERS")
+    sys.modules.pop("jobtable_here", None)
+
+
 @pytest.mark.parametrize(
     ("reference", "message"),
     [
@@ -296,15 +369,43 @@ def test_a_spec_with_an_unknown_guarantee_or_a_bare_string_of_functions_is_refus
         CodePath("claim", "q/core.py", "pop")  # type: ignore[arg-type]
 
 
-def test_backlog_growth_needs_a_trend_beyond_the_noise() -> None:
-    from workloads.comparison import backlog_grows, backlog_growth
+def test_backlog_growth_is_called_only_when_its_band_leaves_flat_behind() -> None:
+    from workloads.comparison import fit_backlog
 
-    assert backlog_growth({1000: 900.0}) is None
-    assert backlog_growth({1000: 900.0, 20000: 300.0}) == pytest.approx(3.0)
-    assert backlog_grows({1000: 900.0, 5000: 600.0, 20000: 300.0})
-    # flat, or one slow probe in the middle, is not a trend
-    assert not backlog_grows({1000: 900.0, 5000: 880.0, 20000: 850.0})
-    assert not backlog_grows({1000: 900.0, 5000: 200.0, 20000: 500.0})
+    sizes = (1000, 5000, 20000)
+
+    def points(*rounds: tuple[float, float, float]) -> list[tuple[int, float]]:
+        return [(size, cost) for costs in rounds for size, cost in zip(sizes, costs, strict=True)]
+
+    # one size is no sweep
+    assert fit_backlog([(1000, 1e-3), (1000, 2e-3)]) is None
+    # a claim whose cost rises with the backlog, round after round, grows
+    rising = fit_backlog(points((1e-3, 1.6e-3, 3.1e-3), (1.1e-3, 1.5e-3, 2.9e-3)))
+    assert rising is not None
+    assert rising.verdict == "grows"
+    assert rising.low > 1.2
+    assert rising.growth == pytest.approx(3.0, rel=0.2)
+    assert rising.median_cost_s[20000] == pytest.approx(3.0e-3)
+    # flat with noise of tens of percent either way is flat
+    flat = fit_backlog(
+        points((1e-3, 1.2e-3, 0.9e-3), (1.1e-3, 0.8e-3, 1.0e-3), (0.9e-3, 1e-3, 1.1e-3))
+    )
+    assert flat is not None
+    assert flat.verdict == "flat"
+    # a falling cost's band does not fall below nothing
+    falling = fit_backlog(points((4e-3, 1e-3, 1e-4), (1e-3, 4e-3, 1e-4)))
+    assert falling is not None
+    assert falling.low >= 0
+    assert falling.verdict != "grows"
+    # one stalled probe (an fsync, a checkpoint) at the largest size does not make a trend
+    stalled = fit_backlog(points((1e-3, 1e-3, 4e-3), (1e-3, 1.1e-3, 0.9e-3), (1e-3, 0.9e-3, 1e-3)))
+    assert stalled is not None
+    assert stalled.verdict != "grows"
+    # one round that reads growth, the next that does not: not enough to call it
+    torn = fit_backlog(points((1e-3, 2e-3, 4e-3), (1e-3, 0.9e-3, 1.0e-3)))
+    assert torn is not None
+    assert torn.verdict == "unclear"
+    assert "band" in torn.describe()
 
 
 def test_a_backlog_dependent_claim_is_flagged_by_the_sweep_and_the_diagnosis(
@@ -323,8 +424,12 @@ def test_a_backlog_dependent_claim_is_flagged_by_the_sweep_and_the_diagnosis(
         "contenders=taskqueue",
         "--adapter",
         "jobtable_queueprof:SORTING_CONTENDER",
+        "--adapter",
+        "jobtable_queueprof:CONTENDERS",
         "--param",
         "tasks=50",
+        "--param",
+        "rounds=2",
         "--param",
         "backlogs=300,1000,4000",
         "--param",
@@ -342,10 +447,20 @@ def test_a_backlog_dependent_claim_is_flagged_by_the_sweep_and_the_diagnosis(
     assert done.returncode == 0, done.stderr + done.stdout
     results = orjson.loads((traces / "sweep" / "results.json").read_bytes())
     rows = {step["settings"]["contender"]: step["metrics"] for step in results["steps"]}
-    # THEN the sweep measures each size and flags the sorting claim's growth
+    verdicts = {
+        step["settings"]["contender"]: step["counters"]["backlog_grows"]
+        for step in results["steps"]
+        if "backlog_grows" in step["counters"]
+    }
+    # THEN the sweep measures each size and flags the sorting claim's growth, and only it:
+    # the same table claimed in id order, and our queue, are not called growing
+    assert verdicts == {"jobtable-sorting": 1, "jobtable": 0, "taskqueue": 0, "sqlite3": 0}, [
+        n for n in results["notes"] if n.startswith("backlog")
+    ]
     sorting = rows["jobtable-sorting"]
     assert {"backlog_300_tasks_per_s", "backlog_4000_tasks_per_s"} <= set(sorting)
-    assert sorting["backlog_cost_growth"] >= 1.5
+    assert sorting["backlog_cost_growth_low"] > 1.2
+    assert sorting["backlog_4000_us_per_task"] > sorting["backlog_300_us_per_task"]
     assert any("jobtable-sorting's cost per task grows" in n for n in results["notes"])
     # ... and the analysis's SQL rules find the sort in its captured claim statement
     analysed = queueprof(

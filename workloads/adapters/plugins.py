@@ -59,11 +59,11 @@ def load_reference(reference: str, *, verify: bool = True) -> tuple[Contender, .
             f"(the module must be importable; an installed plugin's name also works)"
         )
     try:
-        found: object = importlib.import_module(module_name)
+        found: object = _import_here_too(module_name)
     except ImportError as error:
         raise AdapterReferenceError(
             f"--adapter {reference!r}: cannot import {module_name!r} ({error}); install the "
-            "package that provides it or put its folder on PYTHONPATH"
+            "package that provides it, or run from its folder or put that on PYTHONPATH"
         ) from None
     for part in attribute.split("."):
         try:
@@ -74,6 +74,27 @@ def load_reference(reference: str, *, verify: bool = True) -> tuple[Contender, .
             ) from None
     contenders = as_contenders(found, f"--adapter {reference!r}")
     return verified(contenders) if verify else contenders
+
+
+def _import_here_too(module_name: str) -> object:
+    """``module_name`` imported as Python imports it, else from the current folder: the
+    ``queueprof`` command, unlike ``python -m``, does not put that folder on ``sys.path``,
+    so a ``jobs.py`` beside the user would not be found. The folder goes last, so it never
+    shadows an installed package."""
+    try:
+        return importlib.import_module(module_name)
+    except ModuleNotFoundError as error:
+        here = str(Path.cwd())
+        top = module_name.partition(".")[0]
+        if error.name != top or here in sys.path or not _defines(Path(here), top):
+            raise
+        sys.path.append(here)
+        return importlib.import_module(module_name)
+
+
+def _defines(folder: Path, top: str) -> bool:
+    """True when ``folder`` holds module or package ``top``."""
+    return (folder / f"{top}.py").is_file() or (folder / top / "__init__.py").is_file()
 
 
 def as_contenders(found: object, source: str) -> tuple[Contender, ...]:
