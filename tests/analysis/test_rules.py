@@ -19,6 +19,7 @@ from analysis.findings import (
     consolidate,
     contention,
     handoff,
+    is_connection_setting,
     memory_growth,
     missed_targets,
     peak_memory,
@@ -234,6 +235,72 @@ def test_begin_and_commit_do_not_make_a_claim_n_plus_one() -> None:
     assert list(statements_per_call(run)) == []
 
 
+def per_call_findings(op: str, calls_made: int, *rows: tuple[str, int, float]) -> list[Finding]:
+    """The statements-per-call rule on ``calls_made`` calls of ``op`` running ``rows``
+    (statement, executions, total ms)."""
+    statements = [statement(i, op, sql, n, ms) for i, (sql, n, ms) in enumerate(rows)]
+    run = builders.run_analysis(
+        latencies=calls(**{op: calls_made}), sql=sql_hotspots(statements, {}, {})
+    )
+    return list(statements_per_call(run))
+
+
+def test_connection_settings_made_on_every_call_are_a_connection_per_call() -> None:
+    # GIVEN 100 enqueue calls, each setting up a connection (3 PRAGMAs) before its INSERT
+    # WHEN the statements-per-call rule runs
+    (found,) = per_call_findings(
+        "enqueue",
+        100,
+        ("PRAGMA journal_mode=WAL", 100, 20.0),
+        ("PRAGMA busy_timeout = 10000", 100, 3.0),
+        ("PRAGMA synchronous=NORMAL", 100, 2.0),
+        ("INSERT INTO tasks (type) VALUES (?)", 100, 10.0),
+    )
+    # THEN it names the per-call set-up, costed by the settings' time, not an N+1
+    assert (found.op, found.cause) == ("enqueue", Cause.ROUND_TRIPS)
+    assert found.title.startswith("enqueue: sets up a connection on every call: 3 connection")
+    assert "`PRAGMA journal_mode=WAL` 1/call" in found.detail
+    assert found.cost is not None
+    assert found.cost.value == pytest.approx(0.025)
+
+
+@pytest.mark.parametrize(
+    "pragmas",
+    [
+        # PRAGMAs that read (the schema, per call) are queries, not settings
+        [("PRAGMA schema_version", 100, 2.0), ("PRAGMA table_info(tasks)", 100, 2.0)],
+        # a setting made once, for 100 calls that each run several queries
+        [("PRAGMA busy_timeout = 5000", 1, 0.1), ("SELECT a FROM tasks WHERE id = ?", 100, 2.0)],
+    ],
+)
+def test_pragmas_that_read_or_set_once_leave_an_n_plus_one(
+    pragmas: list[tuple[str, int, float]],
+) -> None:
+    (found,) = per_call_findings(
+        "status",
+        100,
+        *pragmas,
+        ("SELECT b FROM tasks WHERE id = ?", 100, 2.0),
+        ("SELECT c FROM tasks WHERE id = ?", 100, 2.0),
+    )
+    assert (found.op, found.cause) == ("status", Cause.N_PLUS_ONE)
+
+
+@pytest.mark.parametrize(
+    ("sql", "setting"),
+    [
+        ("PRAGMA journal_mode=WAL", True),
+        ("pragma main.synchronous = FULL", True),
+        ("PRAGMA busy_timeout(100)", True),
+        ("PRAGMA table_info(tasks)", False),
+        ("PRAGMA schema_version", False),
+        ("SELECT 1", False),
+    ],
+)
+def test_connection_settings_are_told_from_pragmas_that_read(sql: str, setting: bool) -> None:
+    assert is_connection_setting(sql) is setting
+
+
 # -- hot subtrees, loop holds, round trips --------------------------------------------------
 
 ENCODER = ("JSONEncoder.encode", "json/encoder.py")
@@ -313,6 +380,33 @@ def test_a_wrapper_patched_onto_the_queue_counts_as_the_operation_it_wraps(
     )
     (found,) = subtree_findings(run)
     assert (found.op, found.cause) == ("enqueue", Cause.LOOP_HOLD)
+
+
+def test_a_queue_method_replaced_from_another_file_is_that_methods_operation(
+    tmp_path: Path,
+) -> None:
+    # GIVEN TaskQueue._acks_landed replaced by a function of another file (a patch) whose own
+    # work is the cost, riding on a claim (the acks travel with it)
+    patched: builders.Frame = ("TaskQueue._acks_landed", "app/patches.py")
+    scan: builders.Frame = ("remember", "app/patches.py")
+    run = _profile(
+        tmp_path,
+        [
+            (
+                [
+                    builders.LOOP,
+                    ("TaskQueue.complete_acks_and_claim", "taskqueue/queue.py"),
+                    patched,
+                    scan,
+                ],
+                0.1,
+            )
+        ]
+        * 30,
+    )
+    (found,) = subtree_findings(run)
+    # THEN its work is completion work, not the claim that carried it
+    assert (found.op, found.cause) == ("complete", Cause.HOT_SUBTREE)
 
 
 def test_few_samples_leave_a_subtree_below_its_floor(tmp_path: Path) -> None:
