@@ -235,6 +235,12 @@ def is_store_frame(frame: Frame) -> bool:
     return _normalised(frame.file).endswith(STORE_FILE)
 
 
+CAPTURE_FILE = "workloads/sqlcapture.py"
+"""The SQL capture's timed connections (``TimedConnection.execute``...): a statement of a
+connection that code other than the queue's opened, run and timed; profilers without native
+frames (py-spy) show the statement's time there."""
+
+
 PLUMBING = (
     "asyncio/",
     "aiosqlite/",
@@ -246,6 +252,8 @@ PLUMBING = (
     "taskqueue/_bridge.py",
     # Engines sharing a connection send their claims to it together: the trip, not work.
     "taskqueue/claimgroup.py",
+    # The SQL capture's timing and recording of another connection's statement: measurement.
+    CAPTURE_FILE,
 )
 """Files whose frames carry a call to SQLite and back (the round trip), not its work: left out
 when looking for what inside an operation costs time. (``queue.py`` is the standard library's
@@ -289,9 +297,12 @@ SQL_CALLS = frozenset(
 
 
 def is_sql_call(frame: Frame) -> bool:
-    """True for sqlite3's own methods (``Connection.execute``, ``Cursor.fetchall``...)."""
+    """True for sqlite3's own methods (``Connection.execute``, ``Cursor.fetchall``...), also
+    as the SQL capture's timed connections wrap them."""
     file = _normalised(frame.file)
-    return frame.function in SQL_CALLS and (not file or file.startswith("<") or "sqlite3" in file)
+    return frame.function in SQL_CALLS and (
+        not file or file.startswith("<") or "sqlite3" in file or file.endswith(CAPTURE_FILE)
+    )
 
 
 def is_plumbing_frame(frame: Frame) -> bool:

@@ -409,6 +409,34 @@ def test_a_queue_method_replaced_from_another_file_is_that_methods_operation(
     assert (found.op, found.cause) == ("complete", Cause.HOT_SUBTREE)
 
 
+def test_statements_of_the_sql_capture_s_connections_are_sql_not_a_subtree(
+    tmp_path: Path,
+) -> None:
+    # GIVEN enqueue opening a connection per call (py-spy: no native frames), its statements
+    # run through the SQL capture's timed connection, which also records each one
+    opener: builders.Frame = ("open_and_insert", "app/store_patch.py")
+    timed: builders.Frame = ("TimedConnection.execute", "/x/workloads/sqlcapture.py")
+    record: builders.Frame = ("_record", "/x/workloads/sqlcapture.py")
+    connect: builders.Frame = ("connect", "<built-in>")
+    base = [builders.LOOP, builders.ENQUEUE, opener]
+    run = _profile(
+        tmp_path,
+        [
+            *[([*base, timed], 0.1)] * 40,  # the statements themselves
+            *[([*base, timed, record], 0.1)] * 5,  # the capture's bookkeeping
+            *[([*base, connect], 0.1)] * 30,  # opening the connection
+        ],
+    )
+    (found,) = subtree_findings(run)
+    # THEN the subtree is the function that opens connections, its time the connect's (a
+    # blocking call on the loop) and the capture's bookkeeping, not the statements', and
+    # not the capture's wrapper
+    assert (found.op, found.cause, found.subject) == ("enqueue", Cause.LOOP_HOLD, "open_and_insert")
+    assert found.cost is not None
+    assert found.cost.value == pytest.approx(3.5)  # 35 samples of 0.1 s
+    assert found.cost.value == pytest.approx(3.5)
+
+
 def test_few_samples_leave_a_subtree_below_its_floor(tmp_path: Path) -> None:
     base: list[builders.Frame] = [builders.LOOP, builders.RUN_FOREVER, builders.STATUS]
     run = _profile(tmp_path, [([*base, VALIDATE], 1.0)] * 5)
