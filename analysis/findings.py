@@ -926,6 +926,83 @@ def subtree_findings(run: RunAnalysis) -> Iterable[Finding]:
         )
 
 
+OWN_CODE_SHARE = 0.5
+"""An operation function of the queue whose own body (self time: no function it calls) holds
+this share of its operation's running time is where the operation's time goes. The queue's
+own functions hand work on to helpers and SQL; in clean runs their bodies hold at most about
+a third of their operation (complete_acks_and_claim's 34% of claim's)."""
+
+
+def own_code(run: RunAnalysis) -> Iterable[Finding]:
+    """Operations whose time is in the body of one of the queue's own functions (a loop
+    written inline: a list searched per item, work per task), which no function below the
+    operation explains: the subtree rule's blind spot, named by the function's self time."""
+    explained = {(t.attribution.source, t.role, t.category) for t in hot_subtrees(run)}
+    for attribution in run.attributions:
+        unit = next((r.unit for r in attribution.roles), "seconds")
+        for role in attribution.roles:
+            if role.role not in (ThreadRole.EVENT_LOOP, ThreadRole.SQLITE_THREAD):
+                continue
+            for entry in role.categories:
+                running = entry.cpu
+                if (
+                    not is_operation(entry.category)
+                    or entry.category is Category.HANDLER
+                    or running <= 0
+                    or (attribution.source, role.role, entry.category) in explained
+                ):
+                    continue
+                own = [
+                    f
+                    for f in entry.top_self
+                    if frame_category(Frame(f.function, f.file)) == entry.category
+                    and not is_store_frame(Frame(f.function, f.file))
+                ]
+                if not own or own[0].self_time < OWN_CODE_SHARE * running:
+                    continue
+                yield _own_code_finding(run, attribution, role, entry, own[0], unit)
+
+
+def _own_code_finding(
+    run: RunAnalysis,
+    attribution: Attribution,
+    role: RoleAttribution,
+    entry: CategoryTime,
+    function: FunctionTime,
+    unit: str,
+) -> Finding:
+    op = str(entry.category)
+    seconds = function.self_time
+    per_thread = _per_thread(role)
+    share = min(seconds / per_thread, 1.0) if per_thread > 0 else 0.0
+    cost = time_cost(run, seconds) if unit == "seconds" else Cost(seconds, _unit(unit), share)
+    cost = dataclasses.replace(cost, share=share)
+    samples = round(entry.samples * seconds / entry.wall) if entry.wall > 0 else 0
+    return Finding(
+        key=f"own-code-{op}-{role.role.value.replace(' ', '-')}-{attribution.profiler}",
+        cause=Cause.HOT_SUBTREE,
+        op=op,
+        subject=_bare_name(function.function),
+        title=f"{op}: the body of {_function(function)} takes "
+        f"{_pct(seconds / entry.cpu)} of {op}'s running time ({_s(seconds)} of its own, "
+        f"{_pct(share)} of the thread), not in a function it calls",
+        detail=f"{attribution.profiler} ({attribution.source}), {role.role.value}: "
+        f"{_function(function)} runs {_s(seconds)} in its own code (self time, no function "
+        f"it calls) of {op}'s {_s(entry.cpu)} running time. Work written inline (a loop "
+        "over items, a search of a list per item, a per-task computation) shows as the "
+        "function's own time; builtins a profiler does not show (``x in list``) too.",
+        evidence=(
+            Evidence(f"{function.function} self time", seconds, unit, attribution.source),
+            Evidence(f"{op} running time", entry.cpu, unit, attribution.source),
+        ),
+        recommendation=f"Look at the loops in {function.function}'s body: make what it does "
+        "per item constant-time (a set or dict instead of a list search), or move it off "
+        f"{op}'s path.",
+        cost=cost,
+        support=Support(samples, "samples", SAMPLES_FLOOR),
+    )
+
+
 # -- cause: round trips (per-call overhead) --------------------------------------------------
 
 
@@ -2384,6 +2461,7 @@ RULES: tuple[Callable[[RunAnalysis], Iterable[Finding]], ...] = (
     waiting_statements,
     statements_per_call,
     subtree_findings,
+    own_code,
     round_trips,
     handoff,
     contention,

@@ -437,6 +437,41 @@ def test_statements_of_the_sql_capture_s_connections_are_sql_not_a_subtree(
     assert found.cost.value == pytest.approx(3.5)
 
 
+def test_work_in_the_body_of_a_queue_function_is_named_by_its_own_time(tmp_path: Path) -> None:
+    # GIVEN claims carrying acks whose bookkeeping (TaskQueue._acks_landed) searches a list per
+    # ack in its own body: 3 s of its own time, 1 s of the claim's SQL
+    claim: builders.Frame = ("TaskQueue.complete_acks_and_claim", "taskqueue/queue.py")
+    landed: builders.Frame = ("TaskQueue._acks_landed", "taskqueue/queue.py")
+    base: list[builders.Frame] = [builders.LOOP, builders.RUN_FOREVER, claim]
+    run = _profile(
+        tmp_path,
+        [
+            *[([*base, landed], 0.1)] * 30,
+            *[([*base, builders.CALL, builders.SELECT], 0.1)] * 10,
+        ],
+    )
+    # WHEN the rules run
+    found = [f for f in run_findings(run) if f.cause is Cause.HOT_SUBTREE]
+    # THEN completion's time is named as _acks_landed's own body, by its self time
+    assert [(f.op, f.subject) for f in found] == [("complete", "_acks_landed")]
+    assert found[0].cost is not None
+    assert found[0].cost.value == pytest.approx(3.0)
+    assert "the body of TaskQueue._acks_landed" in found[0].title
+
+
+def test_a_queue_function_s_body_below_half_its_operation_is_not_named(tmp_path: Path) -> None:
+    # GIVEN enqueue's own body at 1 s of its 3 s (the rest SQL): a clean queue's shape
+    base: list[builders.Frame] = [builders.LOOP, builders.RUN_FOREVER, builders.ENQUEUE]
+    run = _profile(
+        tmp_path,
+        [
+            *[(base, 0.1)] * 10,
+            *[([*base, builders.CALL, builders.INSERT, builders.EXECUTE], 0.1)] * 20,
+        ],
+    )
+    assert [f for f in run_findings(run) if f.cause is Cause.HOT_SUBTREE] == []
+
+
 def test_few_samples_leave_a_subtree_below_its_floor(tmp_path: Path) -> None:
     base: list[builders.Frame] = [builders.LOOP, builders.RUN_FOREVER, builders.STATUS]
     run = _profile(tmp_path, [([*base, VALIDATE], 1.0)] * 5)
