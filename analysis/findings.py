@@ -157,6 +157,39 @@ subtree that explains an operation's time. (Its bookkeeping, _finish or _notify,
 one of them is hot, it is named.)"""
 
 _TRANSACTION = re.compile(r"^\s*(BEGIN|COMMIT|END|ROLLBACK|SAVEPOINT|RELEASE)\b", re.IGNORECASE)
+_SETTING = re.compile(r"^\s*PRAGMA\s+(\w+\.)?\w+\s*(=|\()", re.IGNORECASE)
+"""A PRAGMA that sets something (``PRAGMA journal_mode=WAL``, ``PRAGMA busy_timeout(5000)``):
+a connection's setting, made once when it opens; a query such as ``PRAGMA table_info(t)``
+reads instead, and the list :data:`READING_PRAGMAS` tells those apart."""
+READING_PRAGMAS = frozenset(
+    {
+        "table_info",
+        "table_xinfo",
+        "index_list",
+        "index_info",
+        "index_xinfo",
+        "foreign_key_list",
+        "pragma_list",
+        "function_list",
+        "module_list",
+        "integrity_check",
+        "quick_check",
+        "wal_checkpoint",
+        "optimize",
+    }
+)
+SETUP_PER_CALL = 0.5
+"""Connection settings per operation call from which the operation sets up a connection on
+every call (opens one, or re-applies its settings), rather than once."""
+
+
+def is_connection_setting(statement: str) -> bool:
+    """True for a PRAGMA that sets one of the connection's settings (not one that reads)."""
+    match = _SETTING.match(statement)
+    if match is None:
+        return False
+    name = statement.split(None, 2)[1].split("=")[0].split("(")[0].rsplit(".", 1)[-1]
+    return name.lower() not in READING_PRAGMAS
 
 
 def _pct(x: float) -> str:
@@ -443,6 +476,10 @@ def statements_per_call(run: RunAnalysis) -> Iterable[Finding]:
         if n_calls < MIN_CALLS_PER_PATTERN or executions / n_calls < N_PLUS_ONE_PER_CALL:
             continue
         per_call = executions / n_calls
+        setup = connection_setup(op, hotspots, n_calls, run)
+        if setup is not None:
+            yield setup
+            continue
         queries.sort(key=lambda h: -h.count)
         repeated = queries[0].count / n_calls
         sql_ms = sum(h.total_ms for h in hotspots)
@@ -481,6 +518,46 @@ def statements_per_call(run: RunAnalysis) -> Iterable[Finding]:
             # The rate per call is what is measured: its evidence is every execution.
             support=Support(executions, "statement executions", N_PLUS_ONE_FLOOR),
         )
+
+
+def connection_setup(
+    op: str, hotspots: Sequence[SqlHotspot], calls: int, run: RunAnalysis
+) -> Finding | None:
+    """An operation whose many statements per call are a connection's settings, made on
+    every call: it opens a connection per call (or re-applies the settings), a per-call cost
+    that keeping one connection open removes; None when its statements are not that."""
+    settings = [h for h in hotspots if is_connection_setting(h.sql)]
+    made = sum(h.count for h in settings)
+    if not settings or made < SETUP_PER_CALL * calls * len(settings):
+        return None
+    settings.sort(key=lambda h: -h.total_ms)
+    setup_ms = sum(h.total_ms for h in settings)
+    cost = time_cost(run, setup_ms / 1e3)
+    listed = "; ".join(
+        f"`{h.label}` {h.count / calls:.2g}/call, {_ms(h.total_ms)}" for h in settings[:6]
+    )
+    return Finding(
+        key=f"connection-setup-{op}",
+        cause=Cause.ROUND_TRIPS,
+        op=op,
+        subject=settings[0].kind,
+        title=f"{op}: sets up a connection on every call: {len(settings)} connection "
+        f"settings per call (`{settings[0].label}`...), {_ms(setup_ms)} over {calls:,} calls "
+        f"({_pct(cost.share)} of the run)",
+        detail=f"{listed}. A PRAGMA that sets a connection's setting is made once, when the "
+        f"connection opens: made on every {op} call, the operation opens a connection per call "
+        "(connect, read the schema, set it up, close) or re-applies the settings; the SQL "
+        "time counted here leaves out the connect itself.",
+        evidence=(
+            Evidence(f"{op} connection settings", made, "executions", SQL_STATEMENTS),
+            Evidence(f"{op} calls", calls, "calls", OP_SAMPLES),
+            Evidence(f"{op} connection setting time", setup_ms, "ms", SQL_STATEMENTS),
+        ),
+        recommendation=f"Open the connection once and keep it for every {op} call (the "
+        "queue's own connection, or one per thread), with its settings made when it opens.",
+        cost=cost,
+        support=Support(made, "statement executions", N_PLUS_ONE_FLOOR),
+    )
 
 
 # -- cause: hot subtrees and loop holds -----------------------------------------------------
@@ -847,6 +924,83 @@ def subtree_findings(run: RunAnalysis) -> Iterable[Finding]:
             cost=cost,
             support=Support(tree.samples, "samples", SAMPLES_FLOOR),
         )
+
+
+OWN_CODE_SHARE = 0.5
+"""An operation function of the queue whose own body (self time: no function it calls) holds
+this share of its operation's running time is where the operation's time goes. The queue's
+own functions hand work on to helpers and SQL; in clean runs their bodies hold at most about
+a third of their operation (complete_acks_and_claim's 34% of claim's)."""
+
+
+def own_code(run: RunAnalysis) -> Iterable[Finding]:
+    """Operations whose time is in the body of one of the queue's own functions (a loop
+    written inline: a list searched per item, work per task), which no function below the
+    operation explains: the subtree rule's blind spot, named by the function's self time."""
+    explained = {(t.attribution.source, t.role, t.category) for t in hot_subtrees(run)}
+    for attribution in run.attributions:
+        unit = next((r.unit for r in attribution.roles), "seconds")
+        for role in attribution.roles:
+            if role.role not in (ThreadRole.EVENT_LOOP, ThreadRole.SQLITE_THREAD):
+                continue
+            for entry in role.categories:
+                running = entry.cpu
+                if (
+                    not is_operation(entry.category)
+                    or entry.category is Category.HANDLER
+                    or running <= 0
+                    or (attribution.source, role.role, entry.category) in explained
+                ):
+                    continue
+                own = [
+                    f
+                    for f in entry.top_self
+                    if frame_category(Frame(f.function, f.file)) == entry.category
+                    and not is_store_frame(Frame(f.function, f.file))
+                ]
+                if not own or own[0].self_time < OWN_CODE_SHARE * running:
+                    continue
+                yield _own_code_finding(run, attribution, role, entry, own[0], unit)
+
+
+def _own_code_finding(
+    run: RunAnalysis,
+    attribution: Attribution,
+    role: RoleAttribution,
+    entry: CategoryTime,
+    function: FunctionTime,
+    unit: str,
+) -> Finding:
+    op = str(entry.category)
+    seconds = function.self_time
+    per_thread = _per_thread(role)
+    share = min(seconds / per_thread, 1.0) if per_thread > 0 else 0.0
+    cost = time_cost(run, seconds) if unit == "seconds" else Cost(seconds, _unit(unit), share)
+    cost = dataclasses.replace(cost, share=share)
+    samples = round(entry.samples * seconds / entry.wall) if entry.wall > 0 else 0
+    return Finding(
+        key=f"own-code-{op}-{role.role.value.replace(' ', '-')}-{attribution.profiler}",
+        cause=Cause.HOT_SUBTREE,
+        op=op,
+        subject=_bare_name(function.function),
+        title=f"{op}: the body of {_function(function)} takes "
+        f"{_pct(seconds / entry.cpu)} of {op}'s running time ({_s(seconds)} of its own, "
+        f"{_pct(share)} of the thread), not in a function it calls",
+        detail=f"{attribution.profiler} ({attribution.source}), {role.role.value}: "
+        f"{_function(function)} runs {_s(seconds)} in its own code (self time, no function "
+        f"it calls) of {op}'s {_s(entry.cpu)} running time. Work written inline (a loop "
+        "over items, a search of a list per item, a per-task computation) shows as the "
+        "function's own time; builtins a profiler does not show (``x in list``) too.",
+        evidence=(
+            Evidence(f"{function.function} self time", seconds, unit, attribution.source),
+            Evidence(f"{op} running time", entry.cpu, unit, attribution.source),
+        ),
+        recommendation=f"Look at the loops in {function.function}'s body: make what it does "
+        "per item constant-time (a set or dict instead of a list search), or move it off "
+        f"{op}'s path.",
+        cost=cost,
+        support=Support(samples, "samples", SAMPLES_FLOOR),
+    )
 
 
 # -- cause: round trips (per-call overhead) --------------------------------------------------
@@ -2316,6 +2470,7 @@ RULES: tuple[Callable[[RunAnalysis], Iterable[Finding]], ...] = (
     waiting_statements,
     statements_per_call,
     subtree_findings,
+    own_code,
     round_trips,
     handoff,
     contention,

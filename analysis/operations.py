@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from enum import StrEnum
 
 from runs.adapters import AdapterSpec
+from taskqueue.observe import OPERATION_FUNCTIONS
 from workloads.adapters.specs import SPECS as BUILTIN_SPECS
 
 from .profile import Frame, Stack
@@ -101,59 +102,12 @@ def op_category(op: str) -> Category:
 # (file the function is defined in, bare function name) -> category: taskqueue's own code.
 _OWN_FUNCTIONS: Mapping[tuple[str, str], Category] = {
     **{
-        ("taskqueue/queue.py", name): category
-        for names, category in (
-            (("enqueue", "enqueue_many"), Category.ENQUEUE),
-            (
-                (
-                    "claim",
-                    "complete_and_claim",
-                    "complete_acks_and_claim",
-                    "_claim_deferred",
-                    "_claim_args",
-                ),
-                Category.CLAIM,
-            ),
-            # _acks_landed and the _finished it calls: the bookkeeping once completions land
-            # (stale acks, waking their pollers), also when the acks ride on a claim:
-            # completion work, whoever carried the acks, and whatever replaces _finished.
-            (
-                ("complete", "complete_many", "complete_acks", "_acks_landed", "_finished"),
-                Category.COMPLETE,
-            ),
-            (("fail",), Category.FAIL),
-            (("status", "poll", "counts", "is_drained"), Category.STATUS),
-            (("reclaim_expired",), Category.RECLAIM),
-            (("wait_for_work",), Category.IDLE),
-        )
+        (file, name): Category(op)
+        for file, ops in OPERATION_FUNCTIONS.items()
+        for op, names in ops.items()
         for name in names
     },
-    **{
-        ("taskqueue/store.py", name): category
-        for names, category in (
-            (("insert", "insert_many"), Category.ENQUEUE),
-            (
-                (
-                    "claim_returning",
-                    "claim_immediate",
-                    "begin_deferred",
-                    "select_ready",
-                    "claim_ids",
-                    "complete_and_claim",
-                    "claim_group",
-                    # Only the deferred claim commits or rolls back as a call of its own.
-                    "commit",
-                    "rollback",
-                ),
-                Category.CLAIM,
-            ),
-            (("complete_acks",), Category.COMPLETE),
-            (("fail",), Category.FAIL),
-            (("status", "counts", "is_drained"), Category.STATUS),
-            (("reclaim",), Category.RECLAIM),
-        )
-        for name in names
-    },
+    ("taskqueue/queue.py", "wait_for_work"): Category.IDLE,
     ("taskqueue/worker.py", "_execute"): Category.HANDLER,
     # Plain (non-async) handlers run here, called from _execute's fast path: their
     # allocations and time are the handler's.
@@ -207,12 +161,16 @@ class OperationMap:
         function = frame.function
         if file.endswith(_HANDLER_FILE):
             return Category.HANDLER
+        # A frame without a file (hand-written or stripped) matches by its name only when the
+        # name says the class: ``TaskQueue.claim``, ``Store.insert``. So does a method of the
+        # queue's classes defined in another file (a patch or a wrapper set on the class, which
+        # the profiler names ``TaskQueue._acks_landed``): it replaces the method of that name,
+        # so its work is that method's operation, whatever it calls.
+        by_name = not file or (_is_foreign_method(frame) and self.queue(frame) is None)
         for (suffix, name), category in self._by_function.items():
-            # A frame without a file (hand-written or stripped) matches by its name only when
-            # the name says the class: ``TaskQueue.claim``, ``Store.insert``.
             if function == name and (
                 file.endswith(suffix)
-                or (not file and suffix in _OWNER and frame.name.startswith(_OWNER[suffix]))
+                or (by_name and suffix in _OWNER and frame.name.startswith(_OWNER[suffix]))
             ):
                 return category
         return None
@@ -308,6 +266,12 @@ def is_store_frame(frame: Frame) -> bool:
     return _normalised(frame.file).endswith(STORE_FILE)
 
 
+CAPTURE_FILE = "workloads/sqlcapture.py"
+"""The SQL capture's timed connections (``TimedConnection.execute``...): a statement of a
+connection that code other than the queue's opened, run and timed; profilers without native
+frames (py-spy) show the statement's time there."""
+
+
 PLUMBING = (
     "asyncio/",
     "aiosqlite/",
@@ -319,6 +283,8 @@ PLUMBING = (
     "taskqueue/_bridge.py",
     # Engines sharing a connection send their claims to it together: the trip, not work.
     "taskqueue/claimgroup.py",
+    # The SQL capture's timing and recording of another connection's statement: measurement.
+    CAPTURE_FILE,
 )
 """Files whose frames carry a call to SQLite and back (the round trip), not its work: left out
 when looking for what inside an operation costs time. (``queue.py`` is the standard library's
@@ -362,9 +328,12 @@ SQL_CALLS = frozenset(
 
 
 def is_sql_call(frame: Frame) -> bool:
-    """True for sqlite3's own methods (``Connection.execute``, ``Cursor.fetchall``...)."""
+    """True for sqlite3's own methods (``Connection.execute``, ``Cursor.fetchall``...), also
+    as the SQL capture's timed connections wrap them."""
     file = _normalised(frame.file)
-    return frame.function in SQL_CALLS and (not file or file.startswith("<") or "sqlite3" in file)
+    return frame.function in SQL_CALLS and (
+        not file or file.startswith("<") or "sqlite3" in file or file.endswith(CAPTURE_FILE)
+    )
 
 
 def is_plumbing_frame(frame: Frame) -> bool:

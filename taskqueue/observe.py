@@ -7,12 +7,56 @@ observer registered, each queue operation pays one truthiness test of a module l
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from .stats import QueueStats
+
+
+OPERATION_FUNCTIONS: Mapping[str, Mapping[str, tuple[str, ...]]] = {
+    "taskqueue/queue.py": {
+        "enqueue": ("enqueue", "enqueue_many"),
+        "claim": (
+            "claim",
+            "complete_and_claim",
+            "complete_acks_and_claim",
+            "_claim_deferred",
+            "_claim_args",
+        ),
+        # _acks_landed and the _finished it calls: the bookkeeping once completions land
+        # (stale acks, waking their pollers), also when the acks ride on a claim: completion
+        # work, whoever carried the acks, and whatever replaces _finished.
+        "complete": ("complete", "complete_many", "complete_acks", "_acks_landed", "_finished"),
+        "fail": ("fail",),
+        "status": ("status", "poll", "counts", "is_drained"),
+        "reclaim": ("reclaim_expired",),
+    },
+    "taskqueue/store.py": {
+        "enqueue": ("insert", "insert_many"),
+        "claim": (
+            "claim_returning",
+            "claim_immediate",
+            "begin_deferred",
+            "select_ready",
+            "claim_ids",
+            "complete_and_claim",
+            "claim_group",
+            # Only the deferred claim commits or rolls back as a call of its own.
+            "commit",
+            "rollback",
+        ),
+        "complete": ("complete_acks",),
+        "fail": ("fail",),
+        "status": ("status", "counts", "is_drained"),
+        "reclaim": ("reclaim",),
+    },
+}
+"""Which of the queue's own functions do which operation: file (as a path suffix) ->
+operation -> function names. Whatever runs below one of them (a profile's samples, the
+statements of a connection the code opened itself) is that operation's work; the innermost
+such frame decides."""
 
 
 class QueueObserver:

@@ -6,9 +6,11 @@ is installed, so each connection opened then is a :class:`TimedConnection`: ever
 ``execute``/``executemany``/``executescript``, on the connection or its cursors, is timed
 (prepare and first step: what a single-row claim or a sort-then-limit costs; rows fetched
 later are not counted) and recorded with the operation running at that moment
-(:func:`operation`, set by the comparison around each adapter call) and the database it ran
-on. When a connection closes (or the capture ends) the database's schema is read from
-``sqlite_master``, so the analysis plans each statement on the schema it really ran against.
+(:func:`operation`, set by the comparison around each adapter call; else the innermost
+function of a program's ``--ops`` or of the queue's own operations on the stack) and the
+database it ran on. When a connection closes (or the capture ends) the database's schema is
+read from ``sqlite_master``, so the analysis plans each statement on the schema it really ran
+against.
 
 Connections opened by aiosqlite (taskqueue's own, which its observers already report) are
 left alone, as are those a library opened through a ``connect`` it imported before the
@@ -29,6 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from runs.adapters import CodePath
+from taskqueue.observe import OPERATION_FUNCTIONS
 
 CURRENT_OPERATION: contextvars.ContextVar[str] = contextvars.ContextVar(
     "queueprof_operation", default=""
@@ -65,11 +68,18 @@ class SqliteCapture:
     def __init__(self, code_paths: Sequence[CodePath] = ()) -> None:
         self.statements: list[Statement] = []
         self._by_function: dict[str, list[tuple[str, str]]] = {}
-        """Function name -> (file suffix, operation): a program's ``--ops`` map, which names
-        the operation of a statement run outside every :func:`operation`."""
+        """Function name -> (file suffix, operation): a program's ``--ops`` map and the
+        queue's own functions, which name the operation of a statement run outside every
+        :func:`operation`."""
         for path in code_paths:
             for name in path.functions:
                 self._by_function.setdefault(name, []).append((path.file, path.op))
+        # The queue's own operations too: a connection its code opens for itself (a
+        # connection per call, a side table) runs its statements inside one of them.
+        for file, ops in OPERATION_FUNCTIONS.items():
+            for op, names in ops.items():
+                for name in names:
+                    self._by_function.setdefault(name, []).append((file, op))
         self.schemas: dict[str, str] = {}
         """Database (file path, or ``:memory:``) -> its schema as a script."""
         self._lock = threading.Lock()
@@ -108,9 +118,8 @@ class SqliteCapture:
             self.statements.append(statement)
 
     def _operation_on_stack(self) -> str | None:
-        """The operation of the innermost mapped function on the caller's stack."""
-        if not self._by_function:
-            return None
+        """The operation of the innermost mapped function on the caller's stack: a program's
+        (``--ops``) or the queue's own (:data:`taskqueue.observe.OPERATION_FUNCTIONS`)."""
         frame = sys._getframe(2)
         while frame is not None:
             for suffix, op in self._by_function.get(frame.f_code.co_name, ()):

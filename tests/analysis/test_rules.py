@@ -19,6 +19,7 @@ from analysis.findings import (
     consolidate,
     contention,
     handoff,
+    is_connection_setting,
     memory_growth,
     missed_targets,
     peak_memory,
@@ -234,6 +235,72 @@ def test_begin_and_commit_do_not_make_a_claim_n_plus_one() -> None:
     assert list(statements_per_call(run)) == []
 
 
+def per_call_findings(op: str, calls_made: int, *rows: tuple[str, int, float]) -> list[Finding]:
+    """The statements-per-call rule on ``calls_made`` calls of ``op`` running ``rows``
+    (statement, executions, total ms)."""
+    statements = [statement(i, op, sql, n, ms) for i, (sql, n, ms) in enumerate(rows)]
+    run = builders.run_analysis(
+        latencies=calls(**{op: calls_made}), sql=sql_hotspots(statements, {}, {})
+    )
+    return list(statements_per_call(run))
+
+
+def test_connection_settings_made_on_every_call_are_a_connection_per_call() -> None:
+    # GIVEN 100 enqueue calls, each setting up a connection (3 PRAGMAs) before its INSERT
+    # WHEN the statements-per-call rule runs
+    (found,) = per_call_findings(
+        "enqueue",
+        100,
+        ("PRAGMA journal_mode=WAL", 100, 20.0),
+        ("PRAGMA busy_timeout = 10000", 100, 3.0),
+        ("PRAGMA synchronous=NORMAL", 100, 2.0),
+        ("INSERT INTO tasks (type) VALUES (?)", 100, 10.0),
+    )
+    # THEN it names the per-call set-up, costed by the settings' time, not an N+1
+    assert (found.op, found.cause) == ("enqueue", Cause.ROUND_TRIPS)
+    assert found.title.startswith("enqueue: sets up a connection on every call: 3 connection")
+    assert "`PRAGMA journal_mode=WAL` 1/call" in found.detail
+    assert found.cost is not None
+    assert found.cost.value == pytest.approx(0.025)
+
+
+@pytest.mark.parametrize(
+    "pragmas",
+    [
+        # PRAGMAs that read (the schema, per call) are queries, not settings
+        [("PRAGMA schema_version", 100, 2.0), ("PRAGMA table_info(tasks)", 100, 2.0)],
+        # a setting made once, for 100 calls that each run several queries
+        [("PRAGMA busy_timeout = 5000", 1, 0.1), ("SELECT a FROM tasks WHERE id = ?", 100, 2.0)],
+    ],
+)
+def test_pragmas_that_read_or_set_once_leave_an_n_plus_one(
+    pragmas: list[tuple[str, int, float]],
+) -> None:
+    (found,) = per_call_findings(
+        "status",
+        100,
+        *pragmas,
+        ("SELECT b FROM tasks WHERE id = ?", 100, 2.0),
+        ("SELECT c FROM tasks WHERE id = ?", 100, 2.0),
+    )
+    assert (found.op, found.cause) == ("status", Cause.N_PLUS_ONE)
+
+
+@pytest.mark.parametrize(
+    ("sql", "setting"),
+    [
+        ("PRAGMA journal_mode=WAL", True),
+        ("pragma main.synchronous = FULL", True),
+        ("PRAGMA busy_timeout(100)", True),
+        ("PRAGMA table_info(tasks)", False),
+        ("PRAGMA schema_version", False),
+        ("SELECT 1", False),
+    ],
+)
+def test_connection_settings_are_told_from_pragmas_that_read(sql: str, setting: bool) -> None:
+    assert is_connection_setting(sql) is setting
+
+
 # -- hot subtrees, loop holds, round trips --------------------------------------------------
 
 ENCODER = ("JSONEncoder.encode", "json/encoder.py")
@@ -313,6 +380,96 @@ def test_a_wrapper_patched_onto_the_queue_counts_as_the_operation_it_wraps(
     )
     (found,) = subtree_findings(run)
     assert (found.op, found.cause) == ("enqueue", Cause.LOOP_HOLD)
+
+
+def test_a_queue_method_replaced_from_another_file_is_that_methods_operation(
+    tmp_path: Path,
+) -> None:
+    # GIVEN TaskQueue._acks_landed replaced by a function of another file (a patch) whose own
+    # work is the cost, riding on a claim (the acks travel with it)
+    patched: builders.Frame = ("TaskQueue._acks_landed", "app/patches.py")
+    scan: builders.Frame = ("remember", "app/patches.py")
+    run = _profile(
+        tmp_path,
+        [
+            (
+                [
+                    builders.LOOP,
+                    ("TaskQueue.complete_acks_and_claim", "taskqueue/queue.py"),
+                    patched,
+                    scan,
+                ],
+                0.1,
+            )
+        ]
+        * 30,
+    )
+    (found,) = subtree_findings(run)
+    # THEN its work is completion work, not the claim that carried it
+    assert (found.op, found.cause) == ("complete", Cause.HOT_SUBTREE)
+
+
+def test_statements_of_the_sql_capture_s_connections_are_sql_not_a_subtree(
+    tmp_path: Path,
+) -> None:
+    # GIVEN enqueue opening a connection per call (py-spy: no native frames), its statements
+    # run through the SQL capture's timed connection, which also records each one
+    opener: builders.Frame = ("open_and_insert", "app/store_patch.py")
+    timed: builders.Frame = ("TimedConnection.execute", "/x/workloads/sqlcapture.py")
+    record: builders.Frame = ("_record", "/x/workloads/sqlcapture.py")
+    connect: builders.Frame = ("connect", "<built-in>")
+    base = [builders.LOOP, builders.ENQUEUE, opener]
+    run = _profile(
+        tmp_path,
+        [
+            *[([*base, timed], 0.1)] * 40,  # the statements themselves
+            *[([*base, timed, record], 0.1)] * 5,  # the capture's bookkeeping
+            *[([*base, connect], 0.1)] * 30,  # opening the connection
+        ],
+    )
+    (found,) = subtree_findings(run)
+    # THEN the subtree is the function that opens connections, its time the connect's (a
+    # blocking call on the loop) and the capture's bookkeeping, not the statements', and
+    # not the capture's wrapper
+    assert (found.op, found.cause, found.subject) == ("enqueue", Cause.LOOP_HOLD, "open_and_insert")
+    assert found.cost is not None
+    assert found.cost.value == pytest.approx(3.5)  # 35 samples of 0.1 s
+    assert found.cost.value == pytest.approx(3.5)
+
+
+def test_work_in_the_body_of_a_queue_function_is_named_by_its_own_time(tmp_path: Path) -> None:
+    # GIVEN claims carrying acks whose bookkeeping (TaskQueue._acks_landed) searches a list per
+    # ack in its own body: 3 s of its own time, 1 s of the claim's SQL
+    claim: builders.Frame = ("TaskQueue.complete_acks_and_claim", "taskqueue/queue.py")
+    landed: builders.Frame = ("TaskQueue._acks_landed", "taskqueue/queue.py")
+    base: list[builders.Frame] = [builders.LOOP, builders.RUN_FOREVER, claim]
+    run = _profile(
+        tmp_path,
+        [
+            *[([*base, landed], 0.1)] * 30,
+            *[([*base, builders.CALL, builders.SELECT], 0.1)] * 10,
+        ],
+    )
+    # WHEN the rules run
+    found = [f for f in run_findings(run) if f.cause is Cause.HOT_SUBTREE]
+    # THEN completion's time is named as _acks_landed's own body, by its self time
+    assert [(f.op, f.subject) for f in found] == [("complete", "_acks_landed")]
+    assert found[0].cost is not None
+    assert found[0].cost.value == pytest.approx(3.0)
+    assert "the body of TaskQueue._acks_landed" in found[0].title
+
+
+def test_a_queue_function_s_body_below_half_its_operation_is_not_named(tmp_path: Path) -> None:
+    # GIVEN enqueue's own body at 1 s of its 3 s (the rest SQL): a clean queue's shape
+    base: list[builders.Frame] = [builders.LOOP, builders.RUN_FOREVER, builders.ENQUEUE]
+    run = _profile(
+        tmp_path,
+        [
+            *[(base, 0.1)] * 10,
+            *[([*base, builders.CALL, builders.INSERT, builders.EXECUTE], 0.1)] * 20,
+        ],
+    )
+    assert [f for f in run_findings(run) if f.cause is Cause.HOT_SUBTREE] == []
 
 
 def test_few_samples_leave_a_subtree_below_its_floor(tmp_path: Path) -> None:

@@ -40,6 +40,32 @@ def test_statements_of_a_plain_connection_are_timed_with_operation_and_schema(
     assert not hasattr(sqlite3.connect(":memory:"), "_queueprof_attach")
 
 
+def test_a_connection_the_queue_s_code_opens_itself_runs_that_operation_s_statements(
+    tmp_path: Path,
+) -> None:
+    # GIVEN the queue's Store.insert (as taskqueue/store.py defines it) opening a sqlite3
+    # connection of its own on each call, outside every operation() block
+    path = tmp_path / "queue.db"
+    source = (
+        "def insert(sqlite3, path):\n"
+        "    db = sqlite3.connect(path, isolation_level=None)\n"
+        "    db.execute('PRAGMA busy_timeout = 1000')\n"
+        "    db.close()\n"
+    )
+    scope: dict[str, object] = {}
+    exec(compile(source, "/somewhere/taskqueue/store.py", "exec"), scope)
+    insert = scope["insert"]
+    capture = SqliteCapture()
+    with capture.installed():
+        insert(sqlite3, path)  # type: ignore[operator]
+        plain = sqlite3.connect(path, isolation_level=None)
+        plain.execute("PRAGMA busy_timeout = 1000")
+        plain.close()
+    # THEN its statement is enqueue's (the innermost queue function on the stack decides),
+    # and a statement outside the queue's code stays unattributed
+    assert [s.op for s in capture.statements] == ["enqueue", UNATTRIBUTED]
+
+
 def test_aiosqlite_connections_are_left_to_taskqueue_s_own_capture(tmp_path: Path) -> None:
     capture = SqliteCapture()
 
