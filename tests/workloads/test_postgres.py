@@ -152,6 +152,22 @@ def test_an_unreachable_server_fails_the_run_with_the_fix(tmp_path: Path) -> Non
     assert "start it, or fix the URL" in outcome.error.message
 
 
+def test_a_server_that_refuses_the_database_says_to_fix_the_url_not_to_start_it(
+    tmp_path: Path, pg_server: str
+) -> None:
+    # The server answers and refuses (no such database): starting it again would not help.
+    missing = pg_server.rsplit("/", 1)[0] + "/qp_no_such_database_for_this_test"
+    plan = plan_run(
+        "throughput", size="smoke", out_dir=tmp_path, run_id="refused", queue=f"backend={missing}"
+    )
+    outcome = execute(plan)
+    assert outcome.status is RunStatus.FAILED
+    assert outcome.error is not None
+    assert "refused the connection" in outcome.error.message
+    assert "qp_no_such_database_for_this_test" in outcome.error.message
+    assert "start it" not in outcome.error.message
+
+
 @pytest.mark.slow
 def test_stress_kills_worker_processes_on_postgres_and_loses_nothing(
     tmp_path: Path, pg_server: str
