@@ -424,8 +424,8 @@ def _render(figure: Figure) -> str:
     # Titles, legends and tick labels hold run strings (step labels, operation names): a
     # control character in one would reach the terminal through matplotlib's missing-glyph
     # warning, escape sequence and all.
-    for text in figure.findobj(Text):
-        text.set_text(strip_controls(text.get_text()))
+    for label in figure.findobj(Text):
+        label.set_text(strip_controls(label.get_text()))
     buffer = io.StringIO()
     figure.savefig(
         buffer,
