@@ -54,7 +54,7 @@ from .errors import ParameterError
 from .interrupts import Interrupts, describe, interrupts
 from .params import Size, WorkloadParams
 from .pgactivity import ServerSampler, sampling
-from .pgschema import finish_scratch_databases
+from .pgschema import drop_scratch_databases, finish_scratch_databases
 from .progress import NullProgress, Progress, RichProgress
 from .registry import get_workload
 from .schema import snapshot_schemas
@@ -338,6 +338,12 @@ def _execute(
         except Exception as crash:  # noqa: BLE001 - recorded in the run folder like any crash
             status = RunStatus.FAILED
             error = error or run_error(crash)
+            # A file before the snapshot could not be written (a full disk): the PostgreSQL
+            # scratch databases were never dropped, and would keep the run's tasks on the
+            # server for good.
+            # (A failing drop is not recorded: the run's first error is the one to show.)
+            with contextlib.suppress(Exception):
+                drop_scratch_databases(scratch_databases)
         shutil.rmtree(scratch, ignore_errors=True)
         if status is not RunStatus.COMPLETE or result is None:
             result = partial.result(complete=False)

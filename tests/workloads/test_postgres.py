@@ -152,6 +152,37 @@ def test_an_unreachable_server_fails_the_run_with_the_fix(tmp_path: Path) -> Non
     assert "start it, or fix the URL" in outcome.error.message
 
 
+def test_a_full_disk_at_the_end_of_a_run_still_drops_its_scratch_databases(
+    tmp_path: Path, pg_server: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a run whose first end-of-run file cannot be written (the disk is full), before
+    # the scratch databases' snapshot, which used to be the step that dropped them
+    from taskqueue import pgadmin
+    from workloads.capture import RunCapture
+
+    made: list[str] = []
+    real_name = pgadmin.scratch_name
+
+    def recorded_name(label: str) -> str:
+        made.append(real_name(label))
+        return made[-1]
+
+    def disk_full(self: RunCapture, run_dir: Path) -> list[object]:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(pgadmin, "scratch_name", recorded_name)
+    monkeypatch.setattr(RunCapture, "write", disk_full)
+    plan = plan_run(
+        "throughput", size="smoke", out_dir=tmp_path, run_id="full", queue=f"backend={pg_server}"
+    )
+    # WHEN it runs
+    outcome = execute(plan)
+    # THEN it failed, and none of the databases it made is left on the server
+    assert outcome.status is RunStatus.FAILED
+    assert made
+    assert not set(made) & set(_scratch_left(pg_server, "throughput"))
+
+
 def test_a_server_that_refuses_the_database_says_to_fix_the_url_not_to_start_it(
     tmp_path: Path, pg_server: str
 ) -> None:
