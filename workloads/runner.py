@@ -321,6 +321,7 @@ def _execute(
         error = run_error(crash)
     # The run has ended: an interrupt from here on is recorded, not acted on, so the
     # profiler's files, the scratch folder's removal and the manifest are all whole.
+    unwritten_file: OSError | None = None
     with signals.held():
         try:
             artifacts = [
@@ -338,6 +339,8 @@ def _execute(
         except Exception as crash:  # noqa: BLE001 - recorded in the run folder like any crash
             status = RunStatus.FAILED
             error = error or run_error(crash)
+            if isinstance(crash, OSError) and crash.filename:  # a full disk, a read-only --out
+                unwritten_file = crash
             # A file before the snapshot could not be written (a full disk): the PostgreSQL
             # scratch databases were never dropped, and would keep the run's tasks on the
             # server for good.
@@ -373,6 +376,12 @@ def _execute(
         if unwritten is not None:
             raise output_error(
                 plan.run_dir / RESULTS, unwritten, f"{fix} (the run folder is marked failed)"
+            )
+        if unwritten_file is not None:
+            raise output_error(
+                Path(unwritten_file.filename),
+                unwritten_file,
+                f"{fix} (the run folder is marked failed)",
             )
     return RunOutcome(plan.run_dir, status, result, error)
 
