@@ -192,6 +192,7 @@ def plan_run(
     if getattr(workload, "needs_postgres", False):
         # It runs on both backends: the server comes from --queue, else QUEUEPROF_PG.
         queue_config = with_postgres_server(queue_config, os.environ.get(SERVER_ENV))
+    _check_postgres_only_options(queue_config, queue)
     chosen.check_queue(queue_config)
     if queue_config.backend != "sqlite" and importlib.util.find_spec("asyncpg") is None:
         raise ParameterError(
@@ -216,6 +217,25 @@ def plan_run(
         profiler=profiler(run_dir),
         command=tuple(command),
     )
+
+
+POSTGRES_ONLY = ("pg_claim", "pg_pool", "pg_synchronous_commit", "pg_activity_ms")
+"""``--queue`` options that only the PostgreSQL backend reads."""
+
+
+def _check_postgres_only_options(config: QueueConfig, text: str) -> None:
+    """Refuse a PostgreSQL-only option on a SQLite run: it would be dropped without a word,
+    and the run measured as if it had been applied (``pg_claim=for-update`` on SQLite)."""
+    if config.backend != "sqlite":
+        return
+    default = QueueConfig()
+    given = [name for name in POSTGRES_ONLY if getattr(config, name) != getattr(default, name)]
+    if given:
+        raise ParameterError(
+            f"--queue {text!r}: {', '.join(given)} {'is' if len(given) == 1 else 'are'} for the "
+            "PostgreSQL backend only; add backend=postgresql://USER@HOST:PORT/DATABASE, or "
+            "leave it out on SQLite"
+        )
 
 
 def parse_queue(text: str, defaults: str = "") -> QueueConfig:

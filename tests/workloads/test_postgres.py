@@ -152,6 +152,17 @@ def test_an_unreachable_server_fails_the_run_with_the_fix(tmp_path: Path) -> Non
     assert "start it, or fix the URL" in outcome.error.message
 
 
+@pytest.mark.parametrize(
+    "text", ["pg_pool=4", "pg_claim=for-update", "pg_synchronous_commit=off", "pg_activity_ms=0"]
+)
+def test_a_postgres_only_option_on_a_sqlite_run_is_refused(text: str, tmp_path: Path) -> None:
+    # It was dropped without a word, and the SQLite run looked like one with the option.
+    name = text.split("=")[0]
+    with pytest.raises(ParameterError, match=f"{name} is for the PostgreSQL backend only"):
+        plan_run("throughput", size="smoke", out_dir=tmp_path, queue=text)
+    assert not (tmp_path / "traces").exists()
+
+
 def test_a_full_disk_at_the_end_of_a_run_still_drops_its_scratch_databases(
     tmp_path: Path, pg_server: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
