@@ -12,7 +12,14 @@ from itertools import combinations
 from pathlib import Path
 from typing import Any
 
-from runs.files import MEMRAY_STATS, OP_SAMPLES, PG_ACTIVITY, PG_STATEMENTS, SQL_STATEMENTS
+from runs.files import (
+    HEAP_GROWTH,
+    MEMRAY_STATS,
+    OP_SAMPLES,
+    PG_ACTIVITY,
+    PG_STATEMENTS,
+    SQL_STATEMENTS,
+)
 from workloads.goals import goal_verdicts
 
 from .attribution import Attribution, attribute, compare_attributions
@@ -23,7 +30,8 @@ from .hotspots import SqlHotspot, sql_hotspots
 from .latency import LatencyDistribution, from_microseconds, from_nanoseconds
 from .load.capture import load_op_samples, load_sql_statements
 from .load.collapsed import load_collapsed
-from .load.heap_growth import HEAP_GROWTH, load_heap_growth
+from .load.heap_growth import FIX as HEAP_GROWTH_FIX
+from .load.heap_growth import load_heap_growth
 from .load.memray_stats import load_memray_stats
 from .load.pgserver import load_server_activity, load_server_statements
 from .load.pyinstrument_session import load_session
@@ -108,8 +116,8 @@ def analyze_run(run: LoadedRun) -> RunAnalysis:
         )
 
     retained: RetainedGrowth | None = None
-    growth_path = run.folder / HEAP_GROWTH
-    if growth_path.is_file():
+    growth_path = run.optional_file(HEAP_GROWTH, HEAP_GROWTH_FIX)
+    if growth_path is not None:
         retained = attribute_growth(
             load_heap_growth(growth_path), HEAP_GROWTH, OperationMap(run.adapter_specs)
         )

@@ -16,9 +16,11 @@ from typing import Any
 
 import orjson
 
-from runs.files import SCHEMA_POSTGRES
+from runs.errors import UnsafePathError
+from runs.files import SCHEMA_POSTGRES, read_regular_file
 
-from .sqlplan import QueryPlan
+from .load.runfolder import optional_run_file
+from .sqlplan import PLAN_FILE_FIX, QueryPlan
 
 SOURCE = f"the run's own PostgreSQL database ({SCHEMA_POSTGRES})"
 """Where such a plan came from, as a hotspot names it."""
@@ -29,12 +31,13 @@ MAX_BYTES = 16 * 2**20
 def load_pg_plans(folder: Path) -> dict[str, QueryPlan]:
     """Statement text (on one line) -> its plan on the run's main PostgreSQL database; empty
     when the run has no snapshot, or one that does not read as the runner writes it."""
-    path = folder / SCHEMA_POSTGRES
+    path = optional_run_file(folder, SCHEMA_POSTGRES, PLAN_FILE_FIX)
+    if path is None:
+        return {}
     try:
-        if not path.is_file() or path.stat().st_size > MAX_BYTES:
-            return {}
-        document = orjson.loads(path.read_bytes())
-    except (OSError, orjson.JSONDecodeError):
+        data = read_regular_file(path, MAX_BYTES)
+        document = orjson.loads(data) if len(data) <= MAX_BYTES else None
+    except (OSError, UnsafePathError, orjson.JSONDecodeError):
         return {}
     return _plans(document)
 

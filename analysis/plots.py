@@ -20,9 +20,11 @@ import numpy as np
 from matplotlib.backends.backend_svg import FigureCanvasSVG
 from matplotlib.container import BarContainer
 from matplotlib.figure import Figure
+from matplotlib.text import Text
 from matplotlib.ticker import FuncFormatter
 
 from runs import WorkerShare
+from runs.text import strip_controls
 
 from .crossover import CrossoverMetric, CrossoverReport
 from .errors import PlotInputError
@@ -419,6 +421,11 @@ def _figure(
 
 
 def _render(figure: Figure) -> str:
+    # Titles, legends and tick labels hold run strings (step labels, operation names): a
+    # control character in one would reach the terminal through matplotlib's missing-glyph
+    # warning, escape sequence and all.
+    for label in figure.findobj(Text):
+        label.set_text(strip_controls(label.get_text()))
     buffer = io.StringIO()
     figure.savefig(
         buffer,

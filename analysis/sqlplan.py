@@ -20,7 +20,11 @@ from dataclasses import dataclass
 from itertools import permutations
 from pathlib import Path
 
+from runs.errors import UnsafePathError
+from runs.files import SCHEMA_SQL, read_regular_file
 from taskqueue.sql import SCHEMA
+
+from .load.runfolder import optional_run_file
 
 _TRANSACTION = re.compile(r"^\s*(BEGIN|COMMIT|END|ROLLBACK|SAVEPOINT|RELEASE)\b", re.IGNORECASE)
 _SCAN = re.compile(r"^SCAN (?P<table>\w+)(?P<rest>.*)$")
@@ -86,7 +90,12 @@ def parameter_names(statement: str) -> tuple[list[str], int]:
     return names, positional
 
 
-SCHEMA_SNAPSHOT = "schema.sql"
+SCHEMA_SNAPSHOT = SCHEMA_SQL
+PLAN_FILE_FIX = (
+    "replace it with the file the run wrote, or delete it to plan against the checkout's schema"
+)
+MAX_SCHEMA_BYTES = 4 << 20
+"""A larger ``schema.sql`` is not the queue's (its schema is a few kB) and is not loaded."""
 """The run folder's schema snapshot: the run's own tables, indexes and ``sqlite_stat1``."""
 
 
@@ -106,11 +115,21 @@ CHECKOUT_SCHEMA = Schema(SCHEMA, "taskqueue.sql.SCHEMA of the analysing checkout
 
 def load_schema(folder: Path) -> Schema:
     """The run folder's ``schema.sql``, or :data:`CHECKOUT_SCHEMA` when the run has none
-    (or it does not load: the plan would be of a schema nobody ran)."""
-    path = folder / SCHEMA_SNAPSHOT
-    if not path.is_file():
+    (or it does not load: the plan would be of a schema nobody ran).
+
+    A ``schema.sql`` that is not a regular file inside the run folder (a link out of it, a
+    folder, a FIFO) is an :class:`ArtifactError`: it is never read.
+    """
+    path = optional_run_file(folder, SCHEMA_SNAPSHOT, PLAN_FILE_FIX)
+    if path is None:
         return CHECKOUT_SCHEMA
-    script = path.read_text(encoding="utf-8")
+    try:
+        data = read_regular_file(path, MAX_SCHEMA_BYTES)
+        script = data.decode("utf-8")
+    except (OSError, UnsafePathError, UnicodeDecodeError):
+        return CHECKOUT_SCHEMA
+    if len(data) > MAX_SCHEMA_BYTES:
+        return CHECKOUT_SCHEMA
     try:
         _database(script).close()
     except sqlite3.Error:

@@ -391,9 +391,15 @@ def _selected_runs(args: argparse.Namespace, command: str) -> list[Path]:
 
     if args.latest is not None and args.latest < 1:
         raise UsageError(f"--latest {args.latest}: give a number of runs, 1 or more")
-    folders = [resolve_run(run, args.traces) for run in args.runs]
+    named = [resolve_run(run, args.traces) for run in args.runs]
     if args.latest:
-        folders += [f for f in latest_runs(args.traces, args.latest) if f not in folders]
+        named += latest_runs(args.traces, args.latest)
+    # One folder named twice (`RUN RUN`, a run id and its path, or a RUN that --latest also
+    # takes) is analysed once: twice, it agreed with itself and its findings counted double.
+    unique: dict[Path, Path] = {}
+    for folder in named:
+        unique.setdefault(folder.resolve(), folder)
+    folders = list(unique.values())
     if not folders:
         raise UsageError(
             f"{command}: name at least one RUN (a folder or a run id) or use --latest N"

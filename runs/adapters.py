@@ -28,7 +28,7 @@ from typing import Any
 import orjson
 
 from .errors import ResultFormatError, UsageError
-from .files import ADAPTERS, write_atomic
+from .files import ADAPTERS, optional_file_inside, read_regular_file, write_atomic
 
 ADAPTER_OPERATIONS = ("enqueue", "claim", "complete", "status", "handler")
 """Operation names a queue adapter's :class:`CodePath` may give (the analysis's categories)."""
@@ -216,13 +216,30 @@ def write_adapter_specs(run_dir: Path, specs: Sequence[AdapterSpec]) -> Path:
     return path
 
 
+MAX_ADAPTERS_BYTES = 16 << 20
+"""The largest ``adapters.json`` read: a run's declarations take a few kB."""
+
+
 def read_adapter_specs(run_dir: Path) -> tuple[AdapterSpec, ...]:
-    """The specs a run stored (empty when it stored none: runs of older versions, bare runs)."""
-    path = run_dir / ADAPTERS
-    if not path.exists():
+    """The specs a run stored (empty when it stored none: runs of older versions, bare runs).
+
+    ``adapters.json`` must be a regular file inside ``run_dir`` of at most
+    :data:`MAX_ADAPTERS_BYTES` (:class:`UnsafePathError` or :class:`ResultFormatError`
+    otherwise): a link out of the folder is never read, a FIFO never waited on.
+    """
+    path = optional_file_inside(run_dir, ADAPTERS)
+    if path is None:
         return ()
     try:
-        document = orjson.loads(path.read_bytes())
+        data = read_regular_file(path, MAX_ADAPTERS_BYTES)
+    except OSError as error:
+        raise ResultFormatError(f"{path}: cannot be read ({error.strerror})") from None
+    if len(data) > MAX_ADAPTERS_BYTES:
+        raise ResultFormatError(
+            f"{path}: larger than {MAX_ADAPTERS_BYTES:,} bytes; a run's adapters take a few kB"
+        )
+    try:
+        document = orjson.loads(data)
         version = document.get("schema_version")
         if version != ADAPTERS_VERSION:
             raise ResultFormatError(

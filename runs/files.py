@@ -9,6 +9,7 @@ from __future__ import annotations
 import errno
 import os
 import secrets
+import stat
 from pathlib import Path, PurePosixPath
 
 from .errors import OutputError, UnsafePathError
@@ -34,6 +35,12 @@ queue's statement and operation), counted (``workloads.pgactivity``)."""
 PG_STATEMENTS = "pg-statements.json"
 """``pg_stat_statements`` of a PostgreSQL run's databases, diffed over the run, or why the
 server could not give it (``workloads.pgactivity``)."""
+SCHEMA_SQL = "schema.sql"
+"""A SQLite run's schema as its database ended the run: the one query plans are made against."""
+SCHEMA_JSON = "schema.json"
+"""Schema and ``sqlite_stat1`` of each of a SQLite run's databases."""
+HEAP_GROWTH = "heap-growth.json"
+"""The memory workload's heap growth over its steady-state window (``workloads.heapgrowth``)."""
 ADAPTERS = "adapters.json"
 """The queue adapters' declarations (:class:`runs.adapters.AdapterSpec`) a run drove or used
 to map frames to operations; the analysis attributes samples from them."""
@@ -82,6 +89,11 @@ def write_atomic(path: Path, data: bytes) -> None:
             out.flush()
             os.fsync(out.fileno())
         os.replace(temp, path)
+    except OSError as error:
+        Path(temp).unlink(missing_ok=True)
+        if error.filename is None:  # write() and fsync() name no file: say which one
+            raise type(error)(error.errno, error.strerror, str(path)) from None
+        raise
     except BaseException:
         Path(temp).unlink(missing_ok=True)
         raise
@@ -149,3 +161,34 @@ def file_inside(folder: Path, relative: str) -> Path:
             "lists only regular files"
         )
     return candidate
+
+
+def optional_file_inside(folder: Path, relative: str) -> Path | None:
+    """:func:`file_inside` for a file a run folder may or may not hold (``adapters.json``,
+    ``heap-growth.json``, ``schema.sql``): None when nothing of that name is there.
+
+    Anything that is there must be a regular file inside the folder: a directory, a FIFO, a
+    link out of the folder or a dangling link is :class:`UnsafePathError`, never skipped in
+    silence and never read.
+    """
+    if not os.path.lexists(folder / relative):
+        return None
+    try:
+        return file_inside(folder, relative)
+    except FileNotFoundError:
+        raise UnsafePathError(
+            f"{folder / relative}: a link to a file that does not exist; replace the link with "
+            "the file itself, or delete it"
+        ) from None
+
+
+def read_regular_file(path: Path, max_bytes: int) -> bytes:
+    """At most ``max_bytes + 1`` bytes of ``path`` (the caller refuses a longer file).
+
+    Opened without blocking, so a FIFO cannot hang the reader; a path that is not a regular
+    file is :class:`UnsafePathError`; :class:`OSError` as the system raises it.
+    """
+    with open(os.open(path, os.O_RDONLY | os.O_NONBLOCK), "rb") as stream:
+        if not stat.S_ISREG(os.fstat(stream.fileno()).st_mode):
+            raise UnsafePathError(f"{path}: not a regular file")
+        return stream.read(max_bytes + 1)

@@ -8,10 +8,8 @@ folder holds.
 from __future__ import annotations
 
 import dataclasses
-import os
 import re
 import secrets
-import stat
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -21,8 +19,8 @@ from typing import Any
 
 import orjson
 
-from .errors import ResultFormatError, RunIdError
-from .files import MANIFEST, RESULTS, check_relative_path
+from .errors import ResultFormatError, RunIdError, UnsafePathError
+from .files import MANIFEST, RESULTS, check_relative_path, read_regular_file
 from .results import SCHEMA_VERSION, check_schema_version
 
 MAX_MANIFEST_BYTES = 16 << 20
@@ -144,11 +142,9 @@ class Manifest:
         """The manifest in the file ``path``: a regular file of at most
         :data:`MAX_MANIFEST_BYTES` (a FIFO would hang a listing, a 2 GB file fill memory)."""
         try:
-            # Non-blocking open: opening a FIFO for reading would wait for a writer.
-            with open(os.open(path, os.O_RDONLY | os.O_NONBLOCK), "rb") as stream:
-                if not stat.S_ISREG(os.fstat(stream.fileno()).st_mode):
-                    raise ResultFormatError(f"{path}: not a regular file")
-                text = stream.read(MAX_MANIFEST_BYTES + 1)
+            text = read_regular_file(path, MAX_MANIFEST_BYTES)
+        except UnsafePathError as error:
+            raise ResultFormatError(str(error)) from None
         except OSError as error:
             raise ResultFormatError(f"{path}: cannot be read ({error.strerror})") from None
         if len(text) > MAX_MANIFEST_BYTES:

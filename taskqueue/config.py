@@ -309,12 +309,30 @@ def is_dsn(target: object) -> bool:
 
 def check_backend(text: object) -> str:
     """``text`` if it is ``sqlite`` or a PostgreSQL URL; otherwise an error saying which."""
-    if text == "sqlite" or is_dsn(text):
+    if text == "sqlite":
+        return text
+    if is_dsn(text):
+        _check_ports(str(text))
         return str(text)
     raise InvalidArgumentError(
         f"backend={text!r}: choose 'sqlite' or a PostgreSQL URL such as "
         "postgresql://127.0.0.1/postgres (user, password and port as usual)"
     )
+
+
+def _check_ports(dsn: str) -> None:
+    """Refuse a URL whose host part has a port that is not a number 1..65535 (``host:x``):
+    the driver would fail on it only once the run has started, with ``invalid literal``."""
+    rest = dsn.partition("://")[2]
+    cut = min((i for i in map(rest.find, "/?#") if i >= 0), default=len(rest))
+    for host in rest[:cut].rpartition("@")[2].split(","):
+        port = host.rpartition("]")[2] if host.startswith("[") else host
+        port = port.partition(":")[2] if ":" in port else ""
+        if port and not (port.isdigit() and 1 <= int(port) <= 65535):
+            raise InvalidArgumentError(
+                f"backend={redact_dsn(dsn)!r}: port {port!r} is not a number 1..65535; write "
+                "the URL as postgresql://USER:PASSWORD@HOST:PORT/DATABASE"
+            )
 
 
 def redact_dsn(dsn: str) -> str:

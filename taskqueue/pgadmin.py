@@ -59,7 +59,15 @@ async def create_database(server: str, name: str) -> str:
     Raises :class:`QueueOpenError` naming the server and the fix when it cannot."""
     try:
         conn = await asyncpg.connect(server, timeout=ADMIN_TIMEOUT_S)
-    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as error:
+    except asyncpg.PostgresError as error:
+        # The server answered and refused: a wrong user, password or database, not a server
+        # that is down (starting it again would not help).
+        raise QueueOpenError(
+            f"PostgreSQL server {redact_dsn(server)} refused the connection ({error}); fix "
+            "the user, password or database in the URL (postgresql://USER:PASSWORD@HOST:PORT/"
+            "DATABASE; any existing database will do)"
+        ) from None
+    except (OSError, asyncpg.InterfaceError, TimeoutError) as error:
         raise QueueOpenError(
             f"PostgreSQL server {redact_dsn(server)} cannot be reached ({error}); start it, or "
             "fix the URL (postgresql://USER@HOST:PORT/DATABASE; any existing database will do)"

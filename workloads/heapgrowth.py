@@ -34,8 +34,8 @@ from typing import Any
 import orjson
 
 from runs import Artifact, ArtifactKind
+from runs.files import HEAP_GROWTH
 
-HEAP_GROWTH = "heap-growth.json"
 HEAP_GROWTH_VERSION = 1
 HEAP_FRAMES = 25
 """Frames kept per traced allocation: enough to reach the queue operation (``Store.*``,

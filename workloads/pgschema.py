@@ -32,13 +32,21 @@ def finish_scratch_databases(databases: Sequence[tuple[str, str]], run_dir: Path
     one of them, also when the snapshot fails (its error is raised after the drops)."""
     if not databases:
         return []
-    from taskqueue import pgadmin  # asyncpg only for a PostgreSQL run
-
     try:
         return _snapshot(databases, run_dir)
     finally:
-        for server, name in databases:
-            pgadmin.drop_database_now(server, name)
+        drop_scratch_databases(databases)
+
+
+def drop_scratch_databases(databases: Sequence[tuple[str, str]]) -> None:
+    """Drop every one of ``databases`` ((server URL, name) pairs); one already dropped is
+    left as it is (``DROP DATABASE IF EXISTS``)."""
+    if not databases:
+        return
+    from taskqueue import pgadmin  # asyncpg only for a PostgreSQL run
+
+    for server, name in databases:
+        pgadmin.drop_database_now(server, name)
 
 
 def _snapshot(databases: Sequence[tuple[str, str]], run_dir: Path) -> list[Artifact]:

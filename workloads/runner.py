@@ -54,7 +54,7 @@ from .errors import ParameterError
 from .interrupts import Interrupts, describe, interrupts
 from .params import Size, WorkloadParams
 from .pgactivity import ServerSampler, sampling
-from .pgschema import finish_scratch_databases
+from .pgschema import drop_scratch_databases, finish_scratch_databases
 from .progress import NullProgress, Progress, RichProgress
 from .registry import get_workload
 from .schema import snapshot_schemas
@@ -192,6 +192,7 @@ def plan_run(
     if getattr(workload, "needs_postgres", False):
         # It runs on both backends: the server comes from --queue, else QUEUEPROF_PG.
         queue_config = with_postgres_server(queue_config, os.environ.get(SERVER_ENV))
+    _check_postgres_only_options(queue_config, queue)
     chosen.check_queue(queue_config)
     if queue_config.backend != "sqlite" and importlib.util.find_spec("asyncpg") is None:
         raise ParameterError(
@@ -216,6 +217,25 @@ def plan_run(
         profiler=profiler(run_dir),
         command=tuple(command),
     )
+
+
+POSTGRES_ONLY = ("pg_claim", "pg_pool", "pg_synchronous_commit", "pg_activity_ms")
+"""``--queue`` options that only the PostgreSQL backend reads."""
+
+
+def _check_postgres_only_options(config: QueueConfig, text: str) -> None:
+    """Refuse a PostgreSQL-only option on a SQLite run: it would be dropped without a word,
+    and the run measured as if it had been applied (``pg_claim=for-update`` on SQLite)."""
+    if config.backend != "sqlite":
+        return
+    default = QueueConfig()
+    given = [name for name in POSTGRES_ONLY if getattr(config, name) != getattr(default, name)]
+    if given:
+        raise ParameterError(
+            f"--queue {text!r}: {', '.join(given)} {'is' if len(given) == 1 else 'are'} for the "
+            "PostgreSQL backend only; add backend=postgresql://USER@HOST:PORT/DATABASE, or "
+            "leave it out on SQLite"
+        )
 
 
 def parse_queue(text: str, defaults: str = "") -> QueueConfig:
@@ -321,6 +341,7 @@ def _execute(
         error = run_error(crash)
     # The run has ended: an interrupt from here on is recorded, not acted on, so the
     # profiler's files, the scratch folder's removal and the manifest are all whole.
+    unwritten_file: OSError | None = None
     with signals.held():
         try:
             artifacts = [
@@ -338,6 +359,14 @@ def _execute(
         except Exception as crash:  # noqa: BLE001 - recorded in the run folder like any crash
             status = RunStatus.FAILED
             error = error or run_error(crash)
+            if isinstance(crash, OSError) and crash.filename:  # a full disk, a read-only --out
+                unwritten_file = crash
+            # A file before the snapshot could not be written (a full disk): the PostgreSQL
+            # scratch databases were never dropped, and would keep the run's tasks on the
+            # server for good.
+            # (A failing drop is not recorded: the run's first error is the one to show.)
+            with contextlib.suppress(Exception):
+                drop_scratch_databases(scratch_databases)
         shutil.rmtree(scratch, ignore_errors=True)
         if status is not RunStatus.COMPLETE or result is None:
             result = partial.result(complete=False)
@@ -367,6 +396,12 @@ def _execute(
         if unwritten is not None:
             raise output_error(
                 plan.run_dir / RESULTS, unwritten, f"{fix} (the run folder is marked failed)"
+            )
+        if unwritten_file is not None:
+            raise output_error(
+                Path(unwritten_file.filename),
+                unwritten_file,
+                f"{fix} (the run folder is marked failed)",
             )
     return RunOutcome(plan.run_dir, status, result, error)
 

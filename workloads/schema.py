@@ -25,9 +25,8 @@ from pathlib import Path
 import orjson
 
 from runs import Artifact, ArtifactKind, write_atomic
+from runs.files import SCHEMA_JSON, SCHEMA_SQL
 
-SCHEMA_SQL = "schema.sql"
-SCHEMA_JSON = "schema.json"
 SCHEMA_SNAPSHOT_VERSION = 1
 
 

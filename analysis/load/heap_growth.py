@@ -14,7 +14,6 @@ from ..errors import ArtifactError
 from .jsonfile import read_json_object
 from .memray_stats import StackAllocation, stack_allocation
 
-HEAP_GROWTH = "heap-growth.json"
 FIX = "re-run the memory workload (`queueprof run memory`)"
 
 

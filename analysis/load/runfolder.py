@@ -10,7 +10,7 @@ from pathlib import Path
 from runs import MANIFEST, RESULTS, Manifest, ResultFormatError, WorkloadResult
 from runs.adapters import AdapterSpec, read_adapter_specs
 from runs.errors import UnsafePathError
-from runs.files import file_inside
+from runs.files import ADAPTERS, file_inside, optional_file_inside
 
 from ..errors import ArtifactError, RunFolderError
 from .capture import NsArray, load_op_samples
@@ -45,7 +45,19 @@ class LoadedRun:
     @cached_property
     def adapter_specs(self) -> tuple[AdapterSpec, ...]:
         """The queue adapters' specs the run stored (``adapters.json``; empty if none)."""
-        return read_adapter_specs(self.folder)
+        try:
+            return read_adapter_specs(self.folder)
+        except (ResultFormatError, UnsafePathError) as error:
+            raise ArtifactError(
+                self.folder / ADAPTERS,
+                _problem(error),
+                f"{RUN_FIX}, or delete {ADAPTERS} to map frames by queueprof's own adapters",
+            ) from None
+
+    def optional_file(self, name: str, fix: str) -> Path | None:
+        """The file ``name`` if the folder holds one (a regular file inside it), None if it
+        holds nothing of that name; anything else there is an :class:`ArtifactError`."""
+        return optional_run_file(self.folder, name, fix)
 
     @cached_property
     def op_samples(self) -> Mapping[str, NsArray]:
@@ -85,7 +97,17 @@ def inside_run(folder: Path, relative: str, missing: str, fix: str) -> Path:
         raise ArtifactError(folder / relative, _problem(error), fix) from None
 
 
-def _problem(error: UnsafePathError) -> str:
+def optional_run_file(folder: Path, name: str, fix: str) -> Path | None:
+    """The file ``name`` if ``folder`` holds one (a regular file inside it), None if it holds
+    nothing of that name; a link out of the folder, a folder or a FIFO there is an
+    :class:`ArtifactError` (``fix`` says what to do), and is never read."""
+    try:
+        return optional_file_inside(folder, name)
+    except UnsafePathError as error:
+        raise ArtifactError(folder / name, _problem(error), fix) from None
+
+
+def _problem(error: Exception) -> str:
     return str(error).split(": ", 1)[-1]
 
 

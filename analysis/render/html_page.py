@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from html import escape
 
+from runs.text import strip_controls
+
 from ..attribution import Attribution
 from ..crossover import METRICS, CrossoverReport
 from ..latency import LatencyDistribution
@@ -133,7 +135,9 @@ def render(analysis: Analysis) -> str:
 
 
 def _e(value: object) -> str:
-    return escape(str(value), quote=True)
+    # No control characters either: `cat report.html` would pass an escape sequence from a
+    # run string (a clipboard write, OSC 52) to the terminal.
+    return escape(strip_controls(str(value)), quote=True)
 
 
 def _finding(number: int, finding: Finding, analysis: Analysis) -> str:

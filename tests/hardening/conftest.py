@@ -35,3 +35,15 @@ def add_artifact(folder: Path, path: str, fmt: str = "json", kind: str = "report
             {"kind": kind, "path": path, "format": fmt, "viewer": "cat", "description": "x"}
         ),
     )
+
+
+SECRET = b"root:x:0:0:SECRET-CONTENT:/root:/bin/bash\n"
+"""The content of a file outside every run folder, which no output may ever show."""
+
+
+def secret_file(tmp_path: Path) -> Path:
+    """A file outside the run folder holding :data:`SECRET`."""
+    path = tmp_path / "outside" / "passwd"
+    path.parent.mkdir(exist_ok=True)
+    path.write_bytes(SECRET)
+    return path

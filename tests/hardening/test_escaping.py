@@ -10,15 +10,18 @@ from __future__ import annotations
 import html
 import re
 import shutil
+import warnings
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from markdown_it import MarkdownIt
 
+from analysis.plots import samples_cdf_svg
 from queueprof.cli import main
 from runs.text import markdown_code, markdown_text, strip_controls, terminal_text
 
@@ -160,3 +163,22 @@ def test_list_prints_no_control_sequence_from_a_run(
     out = capsys.readouterr().out
     assert "thr]52" in out
     assert_no_controls(out)
+
+
+def test_report_html_holds_no_control_sequence_from_a_run(run_folder: Path) -> None:
+    # `cat report.html` in a terminal must not run a run string's escape sequence.
+    hostile(run_folder)
+    assert main(["analyze", str(run_folder), "--format", "html"]) == 0
+    page = (run_folder / "report.html").read_text()
+    assert_no_controls(page)
+    assert "]52;c;cm0gLXJmIH4=" in page  # the rest of the string is still shown
+
+
+def test_a_plot_of_hostile_labels_draws_them_without_their_control_characters() -> None:
+    # A step or operation label with an escape sequence reached the terminal through
+    # matplotlib's "Glyph 27 missing from font" warning, and sat in the SVG.
+    samples = {HOSTILE: np.array([1e6, 2e6, 3e6])}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a missing-glyph warning fails the test
+        svg = samples_cdf_svg(samples, title=HOSTILE)
+    assert_no_controls(svg)

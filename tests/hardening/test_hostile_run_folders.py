@@ -20,16 +20,7 @@ from analysis.load.screenshots import load_screenshots
 from queueprof.cli import main
 from runs import Manifest, ResultFormatError
 
-from .conftest import add_artifact, edit_manifest
-
-SECRET = b"root:x:0:0:SECRET-CONTENT:/root:/bin/bash\n"
-
-
-def secret_file(tmp_path: Path) -> Path:
-    path = tmp_path / "outside" / "passwd"
-    path.parent.mkdir(exist_ok=True)
-    path.write_bytes(SECRET)
-    return path
+from .conftest import SECRET, add_artifact, edit_manifest, secret_file
 
 
 def link_profile_to_secret(run_folder: Path, tmp_path: Path) -> None:

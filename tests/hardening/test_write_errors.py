@@ -152,3 +152,22 @@ def test_bench_file_under_a_file_is_an_output_error(tmp_path: Path) -> None:
     (tmp_path / "a-file").write_text("x")
     with pytest.raises(OutputError, match=r"cannot write .*--save"):
         save_bench(tmp_path / "a-file" / "bench.json", {"schema_version": 1})
+
+
+def test_full_disk_while_writing_an_artifact_names_it_and_is_exit_2(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A file written at the end of the run before results.json (schema.sql here) failed the
+    # run with exit 1 and "OSError: [Errno 28] No space left on device", naming no file.
+    import workloads.schema
+
+    def full(path: Path, data: bytes) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(workloads.schema, "write_atomic", full)
+    out = tmp_path / "traces"
+    assert main([*SMOKE, "--out", str(out), "--run-id", "full"]) == 2
+    err = capsys.readouterr().err
+    assert "schema.sql" in err
+    assert "free space under" in err
+    assert status_of(out / "full") == "failed"

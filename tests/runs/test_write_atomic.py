@@ -45,3 +45,19 @@ def test_a_failed_write_leaves_the_old_file_and_no_temp(tmp_path: Path) -> None:
     # THEN the old file is whole and the temp file is gone
     assert path.read_bytes() == b"old"
     assert [p.name for p in tmp_path.iterdir()] == ["findings.json"]
+
+
+def test_a_write_that_fails_names_the_file_it_was_writing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # write() and fsync() raise an OSError that names no file: a full disk at the end of a
+    # run read "No space left on device" without saying which file.
+    def full(fd: int) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full)
+    target = tmp_path / "schema.sql"
+    with pytest.raises(OSError, match="No space left") as caught:
+        write_atomic(target, b"x")
+    assert caught.value.filename == str(target)
+    assert list(tmp_path.iterdir()) == []  # no temp file left behind

@@ -109,3 +109,28 @@ def test_non_finite_or_oversized_numbers_are_refused(text: str) -> None:
     # fail the run later (exit 1, with a folder)
     with pytest.raises(InvalidArgumentError, match=r"finite number|0\.\.2,147,483,647"):
         QueueConfig.parse(text)
+
+
+@pytest.mark.parametrize(
+    "url", ["postgresql://bad:host:x/db", "postgresql://u:pw@h:99999/db", "postgres://a:1,b:x/db"]
+)
+def test_a_postgresql_url_with_a_port_that_is_not_a_number_is_refused_before_the_run(
+    url: str,
+) -> None:
+    with pytest.raises(InvalidArgumentError, match=r"port .* is not a number 1\.\.65535") as caught:
+        QueueConfig.parse(f"backend={url}")
+    assert "pw" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://127.0.0.1:5432/test",
+        "postgresql://u:p:w@127.0.0.1/test",
+        "postgresql://[::1]:5432/test",
+        "postgresql://h1:5432,h2:5433/db",
+        "postgresql:///test?host=/var/run/postgresql",
+    ],
+)
+def test_postgresql_urls_the_driver_reads_are_accepted(url: str) -> None:
+    assert QueueConfig.parse(f"backend={url}").backend == url

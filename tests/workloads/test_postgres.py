@@ -152,6 +152,65 @@ def test_an_unreachable_server_fails_the_run_with_the_fix(tmp_path: Path) -> Non
     assert "start it, or fix the URL" in outcome.error.message
 
 
+@pytest.mark.parametrize(
+    "text", ["pg_pool=4", "pg_claim=for-update", "pg_synchronous_commit=off", "pg_activity_ms=0"]
+)
+def test_a_postgres_only_option_on_a_sqlite_run_is_refused(text: str, tmp_path: Path) -> None:
+    # It was dropped without a word, and the SQLite run looked like one with the option.
+    name = text.split("=")[0]
+    with pytest.raises(ParameterError, match=f"{name} is for the PostgreSQL backend only"):
+        plan_run("throughput", size="smoke", out_dir=tmp_path, queue=text)
+    assert not (tmp_path / "traces").exists()
+
+
+def test_a_full_disk_at_the_end_of_a_run_still_drops_its_scratch_databases(
+    tmp_path: Path, pg_server: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a run whose first end-of-run file cannot be written (the disk is full), before
+    # the scratch databases' snapshot, which used to be the step that dropped them
+    from taskqueue import pgadmin
+    from workloads.capture import RunCapture
+
+    made: list[str] = []
+    real_name = pgadmin.scratch_name
+
+    def recorded_name(label: str) -> str:
+        # A prefix of its own: the other tests of this file look for qp_throughput_*.
+        made.append(real_name(f"full-disk-{label}"))
+        return made[-1]
+
+    def disk_full(self: RunCapture, run_dir: Path) -> list[object]:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(pgadmin, "scratch_name", recorded_name)
+    monkeypatch.setattr(RunCapture, "write", disk_full)
+    plan = plan_run(
+        "throughput", size="smoke", out_dir=tmp_path, run_id="full", queue=f"backend={pg_server}"
+    )
+    # WHEN it runs
+    outcome = execute(plan)
+    # THEN it failed, and none of the databases it made is left on the server
+    assert outcome.status is RunStatus.FAILED
+    assert made
+    assert not set(made) & set(_scratch_left(pg_server, "full_disk"))
+
+
+def test_a_server_that_refuses_the_database_says_to_fix_the_url_not_to_start_it(
+    tmp_path: Path, pg_server: str
+) -> None:
+    # The server answers and refuses (no such database): starting it again would not help.
+    missing = pg_server.rsplit("/", 1)[0] + "/qp_no_such_database_for_this_test"
+    plan = plan_run(
+        "throughput", size="smoke", out_dir=tmp_path, run_id="refused", queue=f"backend={missing}"
+    )
+    outcome = execute(plan)
+    assert outcome.status is RunStatus.FAILED
+    assert outcome.error is not None
+    assert "refused the connection" in outcome.error.message
+    assert "qp_no_such_database_for_this_test" in outcome.error.message
+    assert "start it" not in outcome.error.message
+
+
 @pytest.mark.slow
 def test_stress_kills_worker_processes_on_postgres_and_loses_nothing(
     tmp_path: Path, pg_server: str
