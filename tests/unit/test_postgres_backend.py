@@ -219,18 +219,23 @@ def test_a_notification_from_another_queue_wakes_an_idle_engine(pg_dsn: str) -> 
     assert asyncio.run(scenario()) < 2.0
 
 
+async def _pooled_synchronous_commit(queue: TaskQueue) -> str:
+    """``synchronous_commit`` as a connection of ``queue``'s pool has it."""
+    assert isinstance(queue, PgTaskQueue)
+    pool = queue._pool
+    assert pool is not None
+    conn = await pool.acquire()
+    try:
+        value: str = await conn.fetchval("SHOW synchronous_commit")
+    finally:
+        pool.release(conn, reusable=True)
+    return value
+
+
 def test_synchronous_commit_is_set_on_the_sessions(pg_dsn: str) -> None:
     async def scenario() -> str:
         async with TaskQueue(pg_dsn, QueueConfig(pg_synchronous_commit="off")) as queue:
-            assert isinstance(queue, PgTaskQueue)
-            pool = queue._pool
-            assert pool is not None
-            conn = await pool.acquire()
-            try:
-                value: str = await conn.fetchval("SHOW synchronous_commit")
-            finally:
-                pool.release(conn, reusable=True)
-            return value
+            return await _pooled_synchronous_commit(queue)
 
     assert asyncio.run(scenario()) == "off"
 
@@ -243,19 +248,11 @@ def test_an_async_claim_names_its_rows_by_a_token_and_leaves_the_session_as_it_w
 
     async def scenario() -> tuple[list[Task], list[Task], str]:
         async with TaskQueue(pg_dsn, QueueConfig(pg_pool=1)) as queue:
-            assert isinstance(queue, PgTaskQueue)
             await queue.enqueue_many([("noop", {}) for _ in range(3)])
             # WHEN two claims take the tasks
             first = await queue.claim("w1", 2)
             second = await queue.claim("w2", 2)
-            pool = queue._pool
-            assert pool is not None
-            conn = await pool.acquire()
-            try:
-                setting: str = await conn.fetchval("SHOW synchronous_commit")
-            finally:
-                pool.release(conn, reusable=True)
-            return first, second, setting
+            return first, second, await _pooled_synchronous_commit(queue)
 
     first, second, setting = asyncio.run(scenario())
     # THEN each claim's tasks carry its own token, written to their rows ...
