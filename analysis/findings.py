@@ -1320,6 +1320,10 @@ def contention(run: RunAnalysis) -> Iterable[Finding]:
     if connection == "per-worker":
         causes.append("connection=per-worker (every worker a writer contending for the lock)")
         fixes.append("connection=shared (one writer per process: no lock waits between workers)")
+    # The same counter holds PostgreSQL's retried serialization failures, deadlocks, lock
+    # timeouts and lost connections: not SQLITE_BUSY there.
+    on_postgres = str(run.queue.get("backend", "")).startswith(("postgresql://", "postgres://"))
+    retried = "busy" if on_postgres else "SQLITE_BUSY"
     tasks = int(run.counters.get("completed", 0))
     per_step = ", ".join(
         f"{label}: {r:,} retries, {c:,} conflicts" + (f", {w / 1e3:.3g} ms waiting" if w else "")
@@ -1330,7 +1334,7 @@ def contention(run: RunAnalysis) -> Iterable[Finding]:
         key=CONTENTION_KEY,
         cause=Cause.CONTENTION,
         op=op,
-        title=f"{op or 'queue'}: lock contention: {retries:,} SQLITE_BUSY retries, "
+        title=f"{op or 'queue'}: lock contention: {retries:,} {retried} retries, "
         f"{conflicts:,} claim conflicts, {_s(seconds)} "
         + ("waiting (estimated)" if estimated else "waiting on locks")
         + (f" ({_pct(cost.share)} of the workers' busy time)" if cost.share else "")

@@ -28,6 +28,7 @@ import orjson
 
 from taskqueue import QueueConfig, TaskQueue, pgadmin, pgsql, redact_dsn, sql
 from taskqueue.config import PgClaim
+from taskqueue.pgstore import new_claim_token
 
 T = TypeVar("T")
 
@@ -54,7 +55,7 @@ async def raw_pg_cycle(dsn: str, tasks: int) -> float:
     conn = await _schema(dsn)
     insert = pgsql.insert_statement(notify=True)
     claim = pgsql.claim_with_acks_statement(PgClaim.SKIP_LOCKED)
-    first_claim = pgsql.claim_statement(PgClaim.SKIP_LOCKED)
+    first_claim = pgsql.claim_statement(PgClaim.SKIP_LOCKED, QueueConfig().pg_claim_commit)
     payload = orjson.dumps({"n": 0}).decode()
     try:
         started = time.perf_counter()
@@ -74,7 +75,7 @@ async def raw_pg_batched(dsn: str, tasks: int, batch: int) -> float:
     conn = await _schema(dsn)
     insert = pgsql.insert_many_statement(notify=True)
     claim = pgsql.claim_with_acks_statement(PgClaim.SKIP_LOCKED)
-    first_claim = pgsql.claim_statement(PgClaim.SKIP_LOCKED)
+    first_claim = pgsql.claim_statement(PgClaim.SKIP_LOCKED, QueueConfig().pg_claim_commit)
     try:
         started = time.perf_counter()
         for first in range(0, tasks, batch):
@@ -92,14 +93,14 @@ async def raw_pg_batched(dsn: str, tasks: int, batch: int) -> float:
 async def _drain(conn: asyncpg.Connection, first_claim: str, claim: str, n: int) -> int:
     """Claim ``n`` at a time until none is left, acking each claim with the next; returns
     the tasks acked. Payloads are decoded as the queue does (one JSON array per claim)."""
-    now = time.time()
-    rows = await conn.fetch(first_claim, "w0", now + 30, now, n)
+    now, token = time.time(), new_claim_token()
+    rows = await conn.fetch(first_claim, "w0", now + 30, now, n, token)
     acked = 0
     while rows:
         orjson.loads("[" + ",".join(r[2] for r in rows) + "]")
-        acks = sql.ack_documents([(r[0], r[4], "null") for r in rows])[0]
-        now = time.time()
-        found = await conn.fetch(claim, "w0", now + 30, now, n, acks, now)
+        acks = sql.ack_documents([(r[0], token, "null") for r in rows])[0]
+        now, token = time.time(), new_claim_token()
+        found = await conn.fetch(claim, "w0", now + 30, now, n, token, acks, now)
         acked += found[0][0]
         rows = [tuple(r)[1:] for r in found if r[1] is not None]
     return acked

@@ -72,6 +72,21 @@ class PgClaim(StrEnum):
     show the lock waits."""
 
 
+class PgClaimCommit(StrEnum):
+    """Whether a claim on the PostgreSQL backend waits for its commit's WAL flush."""
+
+    ASYNC = "async"
+    """The claim commits with ``synchronous_commit = off`` for its own transaction (set in
+    the claim statement itself): it does not wait for the WAL flush. A server crash may
+    forget a claim made just before it; the task is then pending again and another claim
+    takes it, and the first worker's ack is refused because it names the forgotten claim's
+    token (the handler ran twice: at least once, as after a lease expiry). Enqueues, acks
+    and fails still wait for the flush, and a flush writes the claims before them."""
+    SESSION = "session"
+    """Claims commit as the session's ``pg_synchronous_commit`` says (with ``on``, a WAL
+    flush per claim)."""
+
+
 SYNCHRONOUS_COMMIT = ("on", "off", "local", "remote_write", "remote_apply")
 """PostgreSQL's ``synchronous_commit`` settings (``pg_synchronous_commit``)."""
 
@@ -175,6 +190,9 @@ class QueueConfig:
     pg_pool: int = 10
     """The most connections one queue object opens (engines on one event loop claim on
     connections of their own, concurrently, up to this many)."""
+    pg_claim_commit: PgClaimCommit = PgClaimCommit.ASYNC
+    """Claims without a ride-along ack commit without waiting for the WAL flush (``async``)
+    or as the session commits (``session``): see :class:`PgClaimCommit`."""
     pg_synchronous_commit: str = "on"
     """``synchronous_commit`` of the queue's sessions: ``off`` trades the last moments of
     commits on a server crash for not waiting on the WAL flush."""
@@ -190,6 +208,9 @@ class QueueConfig:
         object.__setattr__(self, "claim_style", _enum(ClaimStyle, "claim_style", self.claim_style))
         object.__setattr__(self, "dispatch", _enum(Dispatch, "dispatch", self.dispatch))
         object.__setattr__(self, "pg_claim", _enum(PgClaim, "pg_claim", self.pg_claim))
+        object.__setattr__(
+            self, "pg_claim_commit", _enum(PgClaimCommit, "pg_claim_commit", self.pg_claim_commit)
+        )
         check_backend(self.backend)
         if self.pg_synchronous_commit not in SYNCHRONOUS_COMMIT:
             raise InvalidArgumentError(
@@ -298,7 +319,7 @@ SERVER_ENV = "QUEUEPROF_PG"
 crossover workload use (a URL); here, so reading it needs no asyncpg."""
 
 _POSTGRES_FIELDS = frozenset(
-    {"backend", "pg_claim", "pg_pool", "pg_synchronous_commit", "pg_activity_ms"}
+    {"backend", "pg_claim", "pg_claim_commit", "pg_pool", "pg_synchronous_commit", "pg_activity_ms"}
 )
 
 

@@ -38,9 +38,12 @@ class NewTask:
 class Task(NamedTuple):
     """A claimed task, as a worker sees it. Immutable.
 
-    ``attempts`` counts this claim, so the first run sees 1. ``(id, attempts)`` identifies the
+    ``attempts`` counts this claim, so the first run sees 1. ``(id, claim)`` identifies the
     claim: completing or failing a task whose lease has since expired and been reclaimed changes
-    nothing, which is what keeps a task from being completed twice.
+    nothing, which is what keeps a task from being completed twice. On SQLite ``claim`` is
+    ``attempts``; on PostgreSQL it is a random token each claim writes to the row, because a
+    claim committed without waiting for the WAL flush can be forgotten by a server crash and
+    the task claimed again with the same ``attempts`` (``pg_claim_commit``).
 
     A named tuple rather than a frozen dataclass: a claim builds one per task, and a frozen
     dataclass's ``__init__`` sets each field through ``object.__setattr__`` (2.0 us a task
@@ -55,10 +58,12 @@ class Task(NamedTuple):
     max_attempts: int
     worker: str
     lease_until: float
+    claim: int
 
 
 new_task = partial(tuple.__new__, Task)
-"""``new_task((id, type, payload, priority, attempts, max_attempts, worker, lease_until))``:
+"""``new_task((id, type, payload, priority, attempts, max_attempts, worker, lease_until,
+claim))``:
 a :class:`Task` from a claimed row in one C call, without ``Task.__new__``'s argument
 handling (the fields come in their order)."""
 
@@ -73,14 +78,16 @@ class BadPayload:
     """A claimed row whose stored payload is not JSON: the store dead-letters it."""
 
     id: int
-    attempts: int
+    claim: int
+    """The claim's key, as :attr:`Task.claim`: what the dead-lettering fail matches."""
     reason: str
 
 
 def claimed_tasks(
-    rows: list[Any], worker: str, lease_until: float
+    rows: list[Any], worker: str, lease_until: float, claim: int | None = None
 ) -> tuple[list[Task], list[BadPayload]]:
-    """Tasks from claimed rows ``(id, type, payload text, priority, attempts, max_attempts)``,
+    """Tasks from claimed rows ``(id, type, payload text, priority, attempts, max_attempts)``
+    of one claim whose token is ``claim`` (None: each task's ``attempts`` is its key),
     highest priority first, then oldest (RETURNING's order is unspecified), and the rows whose
     payload is not JSON (changed outside the queue), for the store to dead-letter.
 
@@ -98,7 +105,7 @@ def claimed_tasks(
         if len(payloads) != len(rows):
             raise ValueError("a payload holds more than one JSON value")
     except (ValueError, TypeError):  # orjson.JSONDecodeError is a ValueError
-        return _claimed_one_by_one(rows, worker, lease_until)
+        return _claimed_one_by_one(rows, worker, lease_until, claim)
     # Laid out column by column with C iterators: no bytecode per task (see sql.py).
     ids, types, _, priorities, attempts, max_attempts = zip(*rows, strict=True)
     fields = zip(
@@ -110,19 +117,21 @@ def claimed_tasks(
         max_attempts,
         repeat(worker),
         repeat(lease_until),
+        attempts if claim is None else repeat(claim),
         strict=False,
     )
     return list(map(new_task, fields)), []
 
 
 def _claimed_one_by_one(
-    rows: list[Any], worker: str, lease_until: float
+    rows: list[Any], worker: str, lease_until: float, claim: int | None
 ) -> tuple[list[Task], list[BadPayload]]:
     """Claimed rows, one payload at a time, when the batch did not decode: a row whose stored
     payload is not JSON is set aside with the reason instead of failing the whole claim on
     every retry."""
     tasks, bad = [], []
     for id_, type_, text, priority, attempts, max_attempts in rows:
+        key = attempts if claim is None else claim
         try:
             payload = orjson.loads(text)
         except (orjson.JSONDecodeError, TypeError) as error:
@@ -130,10 +139,12 @@ def _claimed_one_by_one(
                 f"stored payload is not JSON ({error}): the row was changed outside the "
                 "queue; dead-lettered when claimed, enqueue the task again"
             )
-            bad.append(BadPayload(id_, attempts, reason))
+            bad.append(BadPayload(id_, key, reason))
             continue
         tasks.append(
-            new_task((id_, type_, payload, priority, attempts, max_attempts, worker, lease_until))
+            new_task(
+                (id_, type_, payload, priority, attempts, max_attempts, worker, lease_until, key)
+            )
         )
     return tasks, bad
 

@@ -164,7 +164,7 @@ def ack_rows(done: Sequence[tuple[Task, Any]]) -> list[AckRow]:
             if type(result) is JSONText
             else encode_json(result, f"complete result of task {task.id}")
         )
-        rows.append((task.id, task.attempts, encoded))
+        rows.append((task.id, task.claim, encoded))
     return rows
 
 

@@ -168,6 +168,9 @@ class ThrowawayCluster:
     max_connections: int = 100
     folder_prefix: str = "queueprof-pg-"
     """The name of its temporary folder starts so (a caller's mark, to find it again)."""
+    settings: dict[str, str] = field(default_factory=dict)
+    """More server settings (``-c name=value``), e.g. a long ``wal_writer_delay`` for a test
+    that crashes the server with asynchronous commits still unwritten."""
     _as: list[str] = field(default_factory=list)
     """The command prefix that runs the server's tools as its owner (``runuser`` for root)."""
 
@@ -201,15 +204,29 @@ class ThrowawayCluster:
         if self.trusted_network is not None:
             with open(data / "pg_hba.conf", "a", encoding="utf-8") as hba:
                 hba.write(f"host all all {self.trusted_network} trust\n")
+        self._pg_ctl_start()
+        return self
+
+    def _pg_ctl_start(self) -> None:
+        assert self.folder is not None
+        extra = "".join(f" -c {name}={value}" for name, value in self.settings.items())
         options = (
             f"-k {self.folder} -p {self.port} -c listen_addresses='{self.listen_address or ''}' "
             f"-c max_connections={self.max_connections} -c fsync=off "
-            "-c shared_preload_libraries=pg_stat_statements"
+            f"-c shared_preload_libraries=pg_stat_statements{extra}"
         )
+        data = str(self.folder / "data")
         self._run(
-            "pg_ctl", "-D", str(data), "-o", options, "-l", str(self.folder / "log"), "-w", "start"
+            "pg_ctl", "-D", data, "-o", options, "-l", str(self.folder / "log"), "-w", "start"
         )
-        return self
+
+    def crash_and_restart(self) -> None:
+        """Stop the server as a crash does (``pg_ctl stop -m immediate``: no checkpoint, the
+        WAL not yet written is lost), then start it again on the same data, which it
+        recovers from the WAL on disk. Connections to it are cut."""
+        assert self.folder is not None, "start() the cluster first"
+        self._run("pg_ctl", "-D", str(self.folder / "data"), "-m", "immediate", "-w", "stop")
+        self._pg_ctl_start()
 
     def stop(self) -> None:
         """Stop the server (at once) and delete its folder; also for a cluster of ``folder``

@@ -102,6 +102,7 @@ class PgTaskQueue(TaskQueue):
             self.config.pg_claim,
             self.stats.sql if self.config.capture_sql else None,
             self._token if notify else None,
+            self.config.pg_claim_commit,
         )
 
     @property
@@ -222,7 +223,8 @@ class PgTaskQueue(TaskQueue):
         if not acks:
             return 0
         start = self._clock_start()
-        # (id, attempts) names one claim: an ack sent twice applies once.
+        # (id, claim token) names one claim: an ack sent twice applies once, and an ack of
+        # a claim a server crash forgot is refused.
         applied = await self._run("complete", self._pg.complete_acks, acks, worker=worker)
         self._acks_landed(acks, applied)
         if start:
@@ -254,7 +256,7 @@ class PgTaskQueue(TaskQueue):
             "fail",
             self._pg.fail,
             task.id,
-            task.attempts,
+            task.claim,
             _storable(str(error)),
             retry,
             backoff,
@@ -263,7 +265,7 @@ class PgTaskQueue(TaskQueue):
         if state is None:
             self.stats.stale_acks += 1
         elif state is TaskState.DEAD:
-            self._finished(((task.id, task.attempts, ""),))
+            self._finished(((task.id, task.claim, ""),))
         if start:
             self._finish("fail", start, 1, task.worker)
         return state

@@ -10,10 +10,10 @@ from __future__ import annotations
 import re
 
 from . import sql
-from .config import PgClaim
+from .config import PgClaim, PgClaimCommit
 
 APPLICATION = "queueprof"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 CHANNEL = "queueprof_tasks"
 """The LISTEN/NOTIFY channel enqueues announce new tasks on (``wakeup=notify``)."""
 
@@ -31,6 +31,10 @@ CREATE TABLE IF NOT EXISTS tasks (
     state        TEXT    NOT NULL CHECK (state IN ('pending', 'running', 'done', 'dead')),
     run_at       DOUBLE PRECISION NOT NULL,
     attempts     INTEGER NOT NULL DEFAULT 0,
+    -- The token of the claim holding the task (random, from the client): acks and fails
+    -- match it. attempts cannot serve: a claim a server crash forgot (pg_claim_commit=async)
+    -- is taken again with the same attempts.
+    claim_token  BIGINT,
     max_attempts BIGINT  NOT NULL,
     worker       TEXT,
     lease_until  DOUBLE PRECISION,
@@ -102,16 +106,22 @@ def insert_many_statement(notify: bool) -> str:
 _CLAIMED = "t.id, t.type, t.payload, t.priority, t.attempts, t.max_attempts"
 
 
-def claim_statement(style: PgClaim) -> str:
-    """The one-statement claim ($1..$4: worker, lease until, now, most tasks): pick ready
-    rows, locking them, then lease them.
+def claim_statement(style: PgClaim, commit: PgClaimCommit = PgClaimCommit.SESSION) -> str:
+    """The one-statement claim ($1..$5: worker, lease until, now, most tasks, claim token):
+    pick ready rows, locking them, then lease them.
 
     ``skip-locked`` passes over rows another claim has locked; ``for-update`` waits for
     them to be released, re-checks them (taken by then) and reads on past them: concurrent
     claims of the head of the queue run one after another. Kept to show the lock waits a
     naive claim has under concurrency.
+
+    ``commit=async`` sets ``synchronous_commit = off`` for the statement's own transaction
+    from inside the statement (``set_config(..., true)``, read when it commits): a claim
+    that does not wait for the WAL flush, still in one round trip.
     """
-    return f"WITH picked AS ({_picked(style)}) {_LEASE}"
+    if commit is PgClaimCommit.SESSION:
+        return f"WITH picked AS ({_picked(style)}) {_LEASE}"
+    return f"WITH picked AS ({_picked(style)}) {_LEASE_ASYNC}"
 
 
 _ACK_UPDATE = (
@@ -120,7 +130,7 @@ _ACK_UPDATE = (
     "FROM (SELECT doc.e, i FROM " + _ELEMENTS.replace("{doc}", "{acks}") + ", "
     "generate_series(1, cardinality(doc.e), 3) AS i) AS a "
     "WHERE t.id = (a.e[a.i] #>> '{{}}')::bigint AND t.state = 'running' "
-    "AND t.attempts = (a.e[a.i + 1] #>> '{{}}')::int"
+    "AND t.claim_token = (a.e[a.i + 1] #>> '{{}}')::bigint"
 )
 
 
@@ -134,19 +144,27 @@ def _picked(style: PgClaim) -> str:
 
 _LEASE = (
     "UPDATE tasks AS t SET state = 'running', worker = $1, lease_until = $2, "
-    "attempts = t.attempts + 1, started_at = $3 "
+    "attempts = t.attempts + 1, started_at = $3, claim_token = $5 "
     f"FROM picked WHERE t.id = picked.id AND t.state = 'pending' RETURNING {_CLAIMED}"
+)
+# The setting is made once per statement (a one-row subquery, volatile so never folded
+# away), before the first row is leased; a claim that leases nothing writes nothing and
+# has no commit to wait for.
+_LEASE_ASYNC = _LEASE.replace(
+    "FROM picked WHERE",
+    "FROM (SELECT set_config('synchronous_commit', 'off', true)) AS async_commit, picked WHERE",
 )
 
 
 def claim_with_acks_statement(style: PgClaim) -> str:
-    """Acks ($5, $6 as in COMPLETE_MANY) and a claim ($1..$4 as in :func:`claim_statement`)
+    """Acks ($6, $7 as in COMPLETE_MANY) and a claim ($1..$5 as in :func:`claim_statement`)
     in ONE statement: one round trip and one atomic commit, like SQLite's ack-and-claim
     transaction. The acked rows are running, the claimed ones pending, so no row is changed
     twice. Always one row or more: the first column is the acks applied, the claimed task's
-    columns follow (NULL when nothing was claimed)."""
+    columns follow (NULL when nothing was claimed). It commits as the session does, whatever
+    ``pg_claim_commit`` says: the acks must be durable when it returns."""
     return (
-        f"WITH acked AS ({_ACK_UPDATE.format(acks='$5', now='$6')} RETURNING 1), "
+        f"WITH acked AS ({_ACK_UPDATE.format(acks='$6', now='$7')} RETURNING 1), "
         f"picked AS ({_picked(style)}), claimed AS ({_LEASE}) "
         "SELECT (SELECT count(*) FROM acked), c.* FROM (SELECT 1) AS one "
         "LEFT JOIN claimed AS c ON true"
@@ -155,10 +173,11 @@ def claim_with_acks_statement(style: PgClaim) -> str:
 
 COMPLETE = (
     "UPDATE tasks SET state = 'done', result = $3, finished_at = $4, lease_until = NULL "
-    "WHERE id = $1 AND state = 'running' AND attempts = $2"
+    "WHERE id = $1 AND state = 'running' AND claim_token = $2"
 )
 
-# Acks as SQLite's COMPLETE_MANY reads them: [id, attempts, result, id, ...] in $1; now $2.
+# Acks as SQLite's COMPLETE_MANY reads them: [id, claim token, result, id, ...] in $1; now
+# $2 (SQLite's documents hold attempts where these hold the claim's token).
 COMPLETE_MANY = _ACK_UPDATE.format(acks="$1", now="$2")
 
 FAIL = (
@@ -166,7 +185,7 @@ FAIL = (
     "state = CASE WHEN $4::boolean AND attempts < max_attempts THEN 'pending' ELSE 'dead' END, "
     "finished_at = CASE WHEN $4::boolean AND attempts < max_attempts THEN NULL "
     "ELSE $6::float8 END, run_at = $5, error = $3, worker = NULL, lease_until = NULL "
-    "WHERE id = $1 AND state = 'running' AND attempts = $2 RETURNING state"
+    "WHERE id = $1 AND state = 'running' AND claim_token = $2 RETURNING state"
 )
 
 EXPIRED_EXISTS = "SELECT 1 FROM tasks WHERE state = 'running' AND lease_until < $1 LIMIT 1"
@@ -212,6 +231,7 @@ def every_statement() -> dict[str, str]:
         found[f"insert_many{suffix}"] = insert_many_statement(notify)
     for style in PgClaim:
         found[f"claim_{style.value}"] = claim_statement(style)
+        found[f"claim_async_{style.value}"] = claim_statement(style, PgClaimCommit.ASYNC)
         found[f"claim_with_acks_{style.value}"] = claim_with_acks_statement(style)
     return found
 

@@ -7,6 +7,7 @@ run (:meth:`PgStore._fetch`, :meth:`PgStore._execute`), so the SQL capture sees 
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable
 from time import perf_counter_ns
 from typing import Any
@@ -15,7 +16,7 @@ import asyncpg
 import orjson
 
 from . import pgsql, sql
-from .config import PgClaim
+from .config import PgClaim, PgClaimCommit
 from .models import ReclaimResult, Task, TaskState, TaskStatus, claimed_tasks
 from .stats import SqlSample
 from .store import AckRow
@@ -34,6 +35,7 @@ class PgStore:
         claim: PgClaim,
         capture: list[SqlSample] | None = None,
         notify_payload: str | None = None,
+        claim_commit: PgClaimCommit = PgClaimCommit.SESSION,
     ) -> None:
         self.clock = clock
         self.capture = capture
@@ -42,7 +44,7 @@ class PgStore:
         notify = notify_payload is not None
         self._insert = pgsql.insert_statement(notify)
         self._insert_many = pgsql.insert_many_statement(notify)
-        self._claim = pgsql.claim_statement(claim)
+        self._claim = pgsql.claim_statement(claim, claim_commit)
         self._claim_with_acks = pgsql.claim_with_acks_statement(claim)
 
     # -- the one place statements run ------------------------------------------------------
@@ -118,16 +120,16 @@ class PgStore:
     async def claim(
         self, conn: asyncpg.Connection, worker: str, n: int, lease_s: float
     ) -> list[Task]:
-        now = self.clock()
-        rows = await self._fetch(conn, "claim", self._claim, worker, now + lease_s, now, n)
-        return await self._tasks(conn, rows, worker, now + lease_s)
+        now, token = self.clock(), new_claim_token()
+        rows = await self._fetch(conn, "claim", self._claim, worker, now + lease_s, now, n, token)
+        return await self._tasks(conn, rows, worker, now + lease_s, token)
 
     async def complete_and_claim(
         self, conn: asyncpg.Connection, acks: list[AckRow], worker: str, n: int, lease_s: float
     ) -> tuple[int, list[Task]]:
         """Write ``acks`` and claim up to ``n`` tasks, in one statement (see
         :func:`pgsql.claim_with_acks_statement`); ``acks`` fits in one document."""
-        now = self.clock()
+        now, token = self.clock(), new_claim_token()
         document = sql.ack_documents(acks)
         if len(document) > 1:  # more than one document's worth: write the rest first
             applied = await self.complete_acks(conn, acks[sql.FLAT_ROWS_MOST :])
@@ -142,20 +144,21 @@ class PgStore:
             now + lease_s,
             now,
             n,
+            token,
             document[0],
             now,
         )
         applied += rows[0][0]
         claimed = [tuple(r)[1:] for r in rows if r[1] is not None]
-        return applied, await self._tasks(conn, claimed, worker, now + lease_s)
+        return applied, await self._tasks(conn, claimed, worker, now + lease_s, token)
 
     async def complete_acks(self, conn: asyncpg.Connection, acks: list[AckRow]) -> int:
-        """Complete (id, attempts, result JSON) claims; returns how many were still ours."""
+        """Complete (id, claim token, result JSON) claims; returns how many were still ours."""
         now = self.clock()
         if len(acks) == 1:
-            task_id, attempts, result = acks[0]
+            task_id, token, result = acks[0]
             return await self._execute(
-                conn, "complete", pgsql.COMPLETE, task_id, attempts, result, now
+                conn, "complete", pgsql.COMPLETE, task_id, token, result, now
             )
         documents = sql.ack_documents(acks)
         if len(documents) == 1:
@@ -167,28 +170,33 @@ class PgStore:
         return applied
 
     async def _tasks(
-        self, conn: asyncpg.Connection, rows: list[Any], worker: str, lease_until: float
+        self,
+        conn: asyncpg.Connection,
+        rows: list[Any],
+        worker: str,
+        lease_until: float,
+        token: int,
     ) -> list[Task]:
-        """Tasks from claimed rows (:func:`claimed_tasks`); a row whose payload is not JSON
-        (changed outside the queue) is dead-lettered with the reason, and the others are
-        returned."""
-        tasks, bad = claimed_tasks(list(rows), worker, lease_until)
+        """Tasks from rows claimed with ``token`` (:func:`claimed_tasks`); a row whose
+        payload is not JSON (changed outside the queue) is dead-lettered with the reason, and
+        the others are returned."""
+        tasks, bad = claimed_tasks(list(rows), worker, lease_until, token)
         for row in bad:
-            await self.fail(conn, row.id, row.attempts, row.reason, False, 0.0)
+            await self.fail(conn, row.id, row.claim, row.reason, False, 0.0)
         return tasks
 
     async def fail(
         self,
         conn: asyncpg.Connection,
         task_id: int,
-        attempts: int,
+        token: int,
         error: str,
         retry: bool,
         backoff_s: float,
     ) -> TaskState | None:
         now = self.clock()
         rows = await self._fetch(
-            conn, "fail", pgsql.FAIL, task_id, attempts, error, retry, now + backoff_s, now
+            conn, "fail", pgsql.FAIL, task_id, token, error, retry, now + backoff_s, now
         )
         return TaskState(rows[0][0]) if rows else None
 
@@ -230,3 +238,11 @@ class PgStore:
     async def is_drained(self, conn: asyncpg.Connection) -> bool:
         rows = await self._fetch(conn, "status", pgsql.IS_DRAINED)
         return bool(rows[0][0])
+
+
+def new_claim_token() -> int:
+    """A claim's token: 63 random bits from the operating system (``secrets``), never from a
+    seeded generator, which forked worker processes would share, and never from the server's
+    sequences or transaction ids, which a crash can hand out again after forgetting the claim
+    that drew them."""
+    return secrets.randbits(63)

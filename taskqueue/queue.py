@@ -450,7 +450,7 @@ class TaskQueue:
         return await self.complete_acks(ack_rows(done), done[0][0].worker)
 
     async def complete_acks(self, acks: list[AckRow], worker: str) -> int:
-        """:meth:`complete_many` for acks already encoded: ``(task id, attempts, result JSON)``
+        """:meth:`complete_many` for acks already encoded: ``(task id, claim, result JSON)``
         rows of tasks ``worker`` claimed (the worker engine's path)."""
         if not acks:
             return 0
@@ -514,12 +514,12 @@ class TaskQueue:
         key = self._key(task.worker)
         _, store = await self._store(key)
         state = await self._call(
-            key, "fail", store.fail, task.id, task.attempts, _storable(str(error)), retry, backoff
+            key, "fail", store.fail, task.id, task.claim, _storable(str(error)), retry, backoff
         )
         if state is None:
             self.stats.stale_acks += 1
         elif state is TaskState.DEAD:
-            self._finished(((task.id, task.attempts, ""),))
+            self._finished(((task.id, task.claim, ""),))
         if start:
             self._finish("fail", start, 1, task.worker)
         return state

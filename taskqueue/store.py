@@ -23,7 +23,7 @@ from .stats import SqlSample, thread_label
 Params = Sequence[Any] | dict[str, Any]
 T = TypeVar("T")
 AckRow = tuple[int, int, str]
-"""One completion: (task id, attempts of the claim, result as JSON text)."""
+"""One completion: (task id, the claim's key :attr:`Task.claim`, result as JSON text)."""
 ClaimRequest = tuple[list[AckRow], str, int, float]
 """One engine's claim: (acks to write first, worker name, most tasks, lease seconds)."""
 
@@ -207,7 +207,7 @@ class Store:
         is dead-lettered with the reason, and the others are returned."""
         tasks, bad = claimed_tasks(rows, worker, lease_until)
         for row in bad:
-            self.fail(row.id, row.attempts, row.reason, retry=False, backoff_s=0.0)
+            self.fail(row.id, row.claim, row.reason, retry=False, backoff_s=0.0)
         return tasks
 
     def fail(

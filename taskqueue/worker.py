@@ -316,14 +316,14 @@ class WorkerEngine:
                     if timed:
                         timings.append(perf_counter_ns() - start)
                 if result is None:
-                    acks.append((task.id, task.attempts, _NULL))
+                    acks.append((task.id, task.claim, _NULL))
                 elif type(result) in _PLAIN_RESULTS:  # never awaitable: encode it here
                     try:
                         encoded = encode_json(result, f"result of {task.type} task {task.id}")
                     except InvalidPayloadError:  # the coroutine path records it, with this text
                         self._pending = (task, result)
                         return task
-                    acks.append((task.id, task.attempts, encoded))
+                    acks.append((task.id, task.claim, encoded))
                 else:
                     self._pending = (task, result)
                     return task
@@ -378,7 +378,7 @@ class WorkerEngine:
         except InvalidPayloadError as error:
             await self._fail(task, str(error), retry=False)
             return
-        self._acks.append((task.id, task.attempts, encoded))
+        self._acks.append((task.id, task.claim, encoded))
 
     async def _flush(self) -> None:
         acks, self._acks = self._acks, []

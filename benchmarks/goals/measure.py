@@ -372,24 +372,30 @@ def measure_pg_workers_10(sizes: Sizes, scratch: Path, say: Say) -> Measured:
     )
 
 
+def _stress_load(sizes: Sizes, *workers: str) -> list[str]:
+    """stress's parameters for the process rows' database audit: noop tasks without
+    payloads, no kills, 2,000 tasks/s plus 2,000 every half second for the size's duration;
+    ``workers`` says how many workers (and engines per process)."""
+    return [
+        "mode=process",
+        *workers,
+        "task_type=noop",
+        "payload_bytes=0",
+        "large_payload_bytes=0",
+        "kill_every_s=0",
+        f"duration_s={sizes.stress_duration_s:g}",
+        "rate=2000",
+        "burst_every_s=0.5",
+        "burst_tasks=2000",
+    ]
+
+
 def measure_pg_processes_20(sizes: Sizes, scratch: Path, say: Say) -> Measured:
     """20 worker engines over 4 processes on PostgreSQL: stress's database audit (no kills)
     and the claim latency over every claim of every engine."""
     result, shown = _workload(
         "stress",
-        [
-            "mode=process",
-            "workers=20",
-            "engines_per_process=5",
-            "task_type=noop",
-            "payload_bytes=0",
-            "large_payload_bytes=0",
-            "kill_every_s=0",
-            f"duration_s={sizes.stress_duration_s:g}",
-            "rate=2000",
-            "burst_every_s=0.5",
-            "burst_tasks=2000",
-        ],
+        _stress_load(sizes, "workers=20", "engines_per_process=5"),
         scratch,
         say,
         queue=f"backend={_pg_server()}",
@@ -664,18 +670,7 @@ def measure_processes_10(sizes: Sizes, scratch: Path, say: Say) -> Measured:
     )
     audit, audit_cmd = _workload(
         "stress",
-        [
-            "mode=process",
-            "workers=10",
-            "task_type=noop",
-            "payload_bytes=0",
-            "large_payload_bytes=0",
-            "kill_every_s=0",
-            f"duration_s={sizes.stress_duration_s:g}",
-            "rate=2000",
-            "burst_every_s=0.5",
-            "burst_tasks=2000",
-        ],
+        _stress_load(sizes, "workers=10"),
         scratch,
         say,
     )

@@ -542,6 +542,19 @@ def test_a_few_busy_retries_are_not_enough_evidence() -> None:
     assert found.standing is Standing.INSUFFICIENT
 
 
+def test_retries_on_postgresql_are_not_called_sqlite_busy() -> None:
+    counters = {"sqlite_busy_retries": 40, "lock_wait_us": 900_000}
+    on_sqlite = builders.run_analysis(counters=counters)
+    on_postgres = builders.run_analysis(
+        counters=counters, queue={"backend": "postgresql://db.internal/queues"}
+    )
+    (sqlite_found,) = contention(on_sqlite)
+    (pg_found,) = contention(on_postgres)
+    assert "40 SQLITE_BUSY retries" in sqlite_found.title
+    assert "40 busy retries" in pg_found.title
+    assert "SQLITE_BUSY" not in pg_found.title
+
+
 # -- worker imbalance -----------------------------------------------------------------------
 
 

@@ -413,7 +413,17 @@ def claim_validates_each_payload() -> None:
             walk(copy.deepcopy(payload))
             tasks.append(
                 new_task(
-                    (id_, type_, payload, priority, attempts, max_attempts, worker, lease_until)
+                    (
+                        id_,
+                        type_,
+                        payload,
+                        priority,
+                        attempts,
+                        max_attempts,
+                        worker,
+                        lease_until,
+                        attempts,
+                    )
                 )
             )
         return tasks

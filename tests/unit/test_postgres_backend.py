@@ -18,9 +18,11 @@ import pytest
 from taskqueue import (
     InvalidArgumentError,
     PgClaim,
+    PgClaimCommit,
     QueueConfig,
     QueueDatabaseError,
     QueueOpenError,
+    Task,
     TaskQueue,
     TaskState,
     WorkerEngine,
@@ -217,20 +219,55 @@ def test_a_notification_from_another_queue_wakes_an_idle_engine(pg_dsn: str) -> 
     assert asyncio.run(scenario()) < 2.0
 
 
+async def _pooled_synchronous_commit(queue: TaskQueue) -> str:
+    """``synchronous_commit`` as a connection of ``queue``'s pool has it."""
+    assert isinstance(queue, PgTaskQueue)
+    pool = queue._pool
+    assert pool is not None
+    conn = await pool.acquire()
+    try:
+        value: str = await conn.fetchval("SHOW synchronous_commit")
+    finally:
+        pool.release(conn, reusable=True)
+    return value
+
+
 def test_synchronous_commit_is_set_on_the_sessions(pg_dsn: str) -> None:
     async def scenario() -> str:
         async with TaskQueue(pg_dsn, QueueConfig(pg_synchronous_commit="off")) as queue:
-            assert isinstance(queue, PgTaskQueue)
-            pool = queue._pool
-            assert pool is not None
-            conn = await pool.acquire()
-            try:
-                value: str = await conn.fetchval("SHOW synchronous_commit")
-            finally:
-                pool.release(conn, reusable=True)
-            return value
+            return await _pooled_synchronous_commit(queue)
 
     assert asyncio.run(scenario()) == "off"
+
+
+def test_an_async_claim_names_its_rows_by_a_token_and_leaves_the_session_as_it_was(
+    pg_dsn: str,
+) -> None:
+    # GIVEN the default claim commit (async) on sessions with synchronous_commit=on
+    assert QueueConfig().pg_claim_commit is PgClaimCommit.ASYNC
+
+    async def scenario() -> tuple[list[Task], list[Task], str]:
+        async with TaskQueue(pg_dsn, QueueConfig(pg_pool=1)) as queue:
+            await queue.enqueue_many([("noop", {}) for _ in range(3)])
+            # WHEN two claims take the tasks
+            first = await queue.claim("w1", 2)
+            second = await queue.claim("w2", 2)
+            return first, second, await _pooled_synchronous_commit(queue)
+
+    first, second, setting = asyncio.run(scenario())
+    # THEN each claim's tasks carry its own token, written to their rows ...
+    assert len({t.claim for t in first}) == 1
+    assert {t.claim for t in first} != {t.claim for t in second}
+    rows = dict(fetch(pg_dsn, "SELECT id, claim_token FROM tasks"))
+    assert all(rows[t.id] == t.claim for t in [*first, *second])
+    # ... and the claim's synchronous_commit=off ended with its transaction
+    assert setting == "on"
+
+
+def test_a_claim_commit_that_is_no_choice_is_refused_with_the_choices() -> None:
+    with pytest.raises(InvalidArgumentError, match=r"pg_claim_commit.*async.*session"):
+        QueueConfig.parse("pg_claim_commit=later")
+    assert QueueConfig.parse("pg_claim_commit=session").pg_claim_commit is PgClaimCommit.SESSION
 
 
 def test_a_full_batch_keeps_every_payload_and_result_text_as_given(pg_dsn: str) -> None:

@@ -145,7 +145,7 @@ async def _hold_and_claim(dsn: str, sampler: ServerSampler) -> None:
         await holder.fetch("SELECT id FROM tasks FOR UPDATE")
         sampler.start()
         claim = asyncio.ensure_future(
-            claimer.fetch(pgsql.claim_statement(PgClaim.FOR_UPDATE), "w1", now + 30, now + 1, 1)
+            claimer.fetch(pgsql.claim_statement(PgClaim.FOR_UPDATE), "w1", now + 30, now + 1, 1, 7)
         )
         deadline = time.monotonic() + SAMPLE_DEADLINE_S
         while not any(k[0] == "claim" and k[2] == "Lock" for k in sampler.activity.counts):

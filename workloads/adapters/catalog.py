@@ -117,6 +117,7 @@ def _on_postgres(config: QueueConfig) -> dict[str, object]:
     return {
         **config.to_dict(),
         "pg_claim": str(config.pg_claim),
+        "pg_claim_commit": str(config.pg_claim_commit),
         "pg_pool": config.pg_pool,
         "pg_synchronous_commit": config.pg_synchronous_commit,
     }
