@@ -157,6 +157,7 @@ subtree that explains an operation's time. (Its bookkeeping, _finish or _notify,
 one of them is hot, it is named.)"""
 
 _TRANSACTION = re.compile(r"^\s*(BEGIN|COMMIT|END|ROLLBACK|SAVEPOINT|RELEASE)\b", re.IGNORECASE)
+_BEGIN = re.compile(r"^\s*BEGIN\b", re.IGNORECASE)
 _SETTING = re.compile(r"^\s*PRAGMA\s+(\w+\.)?\w+\s*(=|\()", re.IGNORECASE)
 """A PRAGMA that sets something (``PRAGMA journal_mode=WAL``, ``PRAGMA busy_timeout(5000)``):
 a connection's setting, made once when it opens; a query such as ``PRAGMA table_info(t)``
@@ -363,6 +364,12 @@ WAITING_STATEMENT_US = 1_000.0
 """Mean time from which a statement that touches few rows (:data:`FEW_ROWS`) is waiting, not
 computing: the queue's own statements take 5-60 us each in a clean run (a single-row insert,
 claim or commit); a millisecond is the disk (an fsync per commit), a checkpoint, or a lock."""
+WAITING_MEDIAN_US = 200.0
+"""Median from which such a statement is waiting even when its mean is under a millisecond: an
+fsync on an idle disk took 290-550 us per commit here (``synchronous=FULL``, a checkpoint per
+commit), while the slowest clean few-row statement's median was 106 us (a claim's COMMIT, in
+the default job on a quiet machine); a median, unlike a mean, is not moved by a
+few descheduled calls on a loaded machine."""
 FEW_ROWS = 10
 """Rows per execution up to which a statement's own work is a few B-tree steps."""
 
@@ -370,7 +377,10 @@ FEW_ROWS = 10
 def waiting_statements(run: RunAnalysis) -> Iterable[Finding]:
     """Statements that touch a few rows yet take milliseconds each, run on the event loop
     (inline dispatch): SQLite waits there (for the disk, a checkpoint, a lock) with the loop
-    held, and every other coroutine waits with it. Per operation, ranked by that time."""
+    held, and every other coroutine waits with it. Per operation, ranked by that time.
+    SQLite only: asyncpg's statements await the server without holding the loop."""
+    if _on_postgres(run):
+        return
     on_loop = _store_share_on_loop(run)
     # A COMMIT's work is its transaction's writes: the rows of its operation's statements.
     op_rows: dict[str, int] = {}
@@ -381,8 +391,11 @@ def waiting_statements(run: RunAnalysis) -> Iterable[Finding]:
     for hotspot in run.sql:
         if hotspot.plan.flagged or hotspot.count < SQL_FLOOR:
             continue  # a scan or a sort is its own rule's
+        if _BEGIN.match(hotspot.sql):
+            continue  # waiting to begin is waiting for the lock: the contention rule's
         rows = op_rows.get(hotspot.op, 0) if _is_transaction(hotspot.sql) else hotspot.rows
-        if hotspot.mean_us < WAITING_STATEMENT_US or rows > FEW_ROWS * hotspot.count:
+        slow = hotspot.mean_us >= WAITING_STATEMENT_US or hotspot.p50_us >= WAITING_MEDIAN_US
+        if not slow or rows > FEW_ROWS * hotspot.count:
             continue
         if on_loop.get(hotspot.op, 0.0) < 0.5:
             continue  # on a connection thread it holds no loop (its waits are the call's)
@@ -407,8 +420,9 @@ def waiting_statements(run: RunAnalysis) -> Iterable[Finding]:
             f"held: `{top.label}` {_us(top.mean_us)} each, {_ms(total_ms)} over "
             f"{executions:,} executions ({_pct(cost.share)} of the run)",
             detail=f"{listed}. Each touches at most {FEW_ROWS} rows, so its own work is a few "
-            f"B-tree steps (microseconds); at {_us(WAITING_STATEMENT_US)} or more on average it "
-            f"waits: for the disk (a sync per commit), a checkpoint, or a lock. {op} ran "
+            f"B-tree steps (microseconds); at a median of {_us(WAITING_MEDIAN_US)} or a mean of "
+            f"{_us(WAITING_STATEMENT_US)} or more it waits: for the disk (a sync per commit), "
+            f"a checkpoint, or a lock. {op} ran "
             f"{_pct(on_loop[op])} of its store time on the event loop (inline dispatch), so "
             "the loop waited too.",
             evidence=(
@@ -727,6 +741,10 @@ def _on_loop(f: Finding) -> bool:
     return ThreadRole.EVENT_LOOP.value.replace(" ", "-") in f.key
 
 
+def _on_postgres(run: RunAnalysis) -> bool:
+    return str(run.queue.get("backend", "")).startswith(("postgresql://", "postgres://"))
+
+
 def _lost_inline(run: RunAnalysis) -> bool:
     """True for a SQLite run where no call ran inline although its dispatch (``auto``, the
     default) runs short calls on the event loop: something turned inline dispatch off, and
@@ -737,7 +755,7 @@ def _lost_inline(run: RunAnalysis) -> bool:
         and trips.inline == 0
         and sum(trips.calls.values()) > 0
         and str(run.queue.get("dispatch", "auto")) == "auto"
-        and not str(run.queue.get("backend", "")).startswith(("postgresql://", "postgres://"))
+        and not _on_postgres(run)
     )
 
 
@@ -1322,7 +1340,7 @@ def contention(run: RunAnalysis) -> Iterable[Finding]:
         fixes.append("connection=shared (one writer per process: no lock waits between workers)")
     # The same counter holds PostgreSQL's retried serialization failures, deadlocks, lock
     # timeouts and lost connections: not SQLITE_BUSY there.
-    on_postgres = str(run.queue.get("backend", "")).startswith(("postgresql://", "postgres://"))
+    on_postgres = _on_postgres(run)
     retried = "busy" if on_postgres else "SQLITE_BUSY"
     tasks = int(run.counters.get("completed", 0))
     per_step = ", ".join(
@@ -2450,8 +2468,7 @@ def _database_client(chain: Sequence[FunctionTime]) -> str | None:
 
 def _waited_for(run: RunAnalysis) -> tuple[str, str]:
     """What a run's operations wait on, and what of a wait is not the operation's own work."""
-    backend = str(run.queue.get("backend", ""))
-    if backend.startswith(("postgresql://", "postgres://")):
+    if _on_postgres(run):
         return "the PostgreSQL server", (
             "the server did not spend running the statement is the network round trip, the "
             "commit's flush and time queued behind other sessions' locks"

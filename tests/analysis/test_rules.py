@@ -1115,6 +1115,50 @@ def test_few_row_statements_taking_milliseconds_on_the_loop_are_a_loop_hold() ->
     assert list(waiting_statements(claims)) == []
 
 
+def test_a_few_row_statement_whose_median_is_an_fsync_waits_though_its_mean_is_under_1_ms() -> None:
+    # GIVEN 1,000 single-row inserts whose median is 340 us, an fsync on an idle disk
+    # (synchronous=FULL), and their transactions' BEGIN IMMEDIATE as slow, run inline
+    def run_with(p50_us: float, **queue: str) -> RunAnalysis:
+        run = builders.run_analysis(
+            duration_s=1.0,
+            sql=sql_hotspots(
+                [
+                    SqlStatement(
+                        0,
+                        "enqueue",
+                        "INSERT INTO tasks (state) VALUES ('pending')",
+                        1000,
+                        p50_us,
+                        p50_us,
+                        p50_us * 1.3,
+                        p50_us * 1.6,
+                        p50_us * 2,
+                        1000,
+                    ),
+                    SqlStatement(
+                        1, "enqueue", "BEGIN IMMEDIATE", 1000, 400.0, 400, 500, 600, 700, 0
+                    ),
+                ],
+                {},
+                {},
+            ),
+            round_trips=RoundTrips({"enqueue": 1000}, 1000, inline=1000),
+        )
+        return dataclasses.replace(run, queue=dict(queue))
+
+    (found,) = waiting_statements(run_with(340.0))
+    # THEN the insert is named, by its own time: 0.34 s of a 1 s run; the BEGIN is not (a wait
+    # for the write lock is contention's)
+    assert (found.op, found.cause) == ("enqueue", Cause.LOOP_HOLD)
+    assert "`INSERT INTO tasks" in found.title
+    assert found.cost is not None
+    assert found.cost.share == pytest.approx(0.34)
+    # AND a clean insert's median (tens of microseconds) waits for nothing
+    assert list(waiting_statements(run_with(40.0))) == []
+    # AND on PostgreSQL a statement's median is the server's round trip, not a held loop
+    assert list(waiting_statements(run_with(340.0, backend="postgresql://127.0.0.1/test"))) == []
+
+
 def test_reading_every_ready_row_to_claim_one_is_a_scan_whatever_the_plan() -> None:
     # GIVEN 300 claims of one task each, each reading 800 ready rows through an index
     def run_with(rows_per_read: int, tasks: int) -> RunAnalysis:
