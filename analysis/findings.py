@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 from runs import MANIFEST, RESULTS
 from runs.files import OP_SAMPLES, SQL_STATEMENTS
+from taskqueue.config import is_dsn
 
 from .attribution import Attribution, CategoryTime, FunctionTime, RoleAttribution
 from .hotspots import SqlHotspot
@@ -158,7 +159,7 @@ one of them is hot, it is named.)"""
 
 _TRANSACTION = re.compile(r"^\s*(BEGIN|COMMIT|END|ROLLBACK|SAVEPOINT|RELEASE)\b", re.IGNORECASE)
 _BEGIN = re.compile(r"^\s*BEGIN\b", re.IGNORECASE)
-_SETTING = re.compile(r"^\s*PRAGMA\s+(\w+\.)?\w+\s*(=|\()", re.IGNORECASE)
+_SETTING = re.compile(r"^\s*PRAGMA\s+(?:\w+\.)?(\w+)\s*(?:=|\()", re.IGNORECASE)
 """A PRAGMA that sets something (``PRAGMA journal_mode=WAL``, ``PRAGMA busy_timeout(5000)``):
 a connection's setting, made once when it opens; a query such as ``PRAGMA table_info(t)``
 reads instead, and the list :data:`READING_PRAGMAS` tells those apart."""
@@ -187,10 +188,7 @@ every call (opens one, or re-applies its settings), rather than once."""
 def is_connection_setting(statement: str) -> bool:
     """True for a PRAGMA that sets one of the connection's settings (not one that reads)."""
     match = _SETTING.match(statement)
-    if match is None:
-        return False
-    name = statement.split(None, 2)[1].split("=")[0].split("(")[0].rsplit(".", 1)[-1]
-    return name.lower() not in READING_PRAGMAS
+    return match is not None and match.group(1).lower() not in READING_PRAGMAS
 
 
 def _pct(x: float) -> str:
@@ -742,7 +740,7 @@ def _on_loop(f: Finding) -> bool:
 
 
 def _on_postgres(run: RunAnalysis) -> bool:
-    return str(run.queue.get("backend", "")).startswith(("postgresql://", "postgres://"))
+    return is_dsn(run.queue.get("backend"))
 
 
 def _lost_inline(run: RunAnalysis) -> bool:

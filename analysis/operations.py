@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from enum import StrEnum
 
 from runs.adapters import AdapterSpec
-from taskqueue.observe import OPERATION_FUNCTIONS
+from taskqueue.observe import operation_functions
 from workloads.adapters.specs import SPECS as BUILTIN_SPECS
 
 from .profile import Frame, Stack
@@ -101,12 +101,7 @@ def op_category(op: str) -> Category:
 
 # (file the function is defined in, bare function name) -> category: taskqueue's own code.
 _OWN_FUNCTIONS: Mapping[tuple[str, str], Category] = {
-    **{
-        (file, name): Category(op)
-        for file, ops in OPERATION_FUNCTIONS.items()
-        for op, names in ops.items()
-        for name in names
-    },
+    **{(file, name): Category(op) for file, op, name in operation_functions()},
     ("taskqueue/queue.py", "wait_for_work"): Category.IDLE,
     ("taskqueue/worker.py", "_execute"): Category.HANDLER,
     # Plain (non-async) handlers run here, called from _execute's fast path: their

@@ -59,6 +59,14 @@ statements of a connection the code opened itself) is that operation's work; the
 such frame decides."""
 
 
+def operation_functions() -> Iterator[tuple[str, str, str]]:
+    """:data:`OPERATION_FUNCTIONS` flattened: (file suffix, operation, function name)."""
+    for file, ops in OPERATION_FUNCTIONS.items():
+        for op, names in ops.items():
+            for name in names:
+                yield file, op, name
+
+
 class QueueObserver:
     """Base class: override what you need. Methods must be quick and must not raise."""
 

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from runs.adapters import CodePath
-from taskqueue.observe import OPERATION_FUNCTIONS
+from taskqueue.observe import operation_functions
 
 CURRENT_OPERATION: contextvars.ContextVar[str] = contextvars.ContextVar(
     "queueprof_operation", default=""
@@ -76,10 +76,8 @@ class SqliteCapture:
                 self._by_function.setdefault(name, []).append((path.file, path.op))
         # The queue's own operations too: a connection its code opens for itself (a
         # connection per call, a side table) runs its statements inside one of them.
-        for file, ops in OPERATION_FUNCTIONS.items():
-            for op, names in ops.items():
-                for name in names:
-                    self._by_function.setdefault(name, []).append((file, op))
+        for file, op, name in operation_functions():
+            self._by_function.setdefault(name, []).append((file, op))
         self.schemas: dict[str, str] = {}
         """Database (file path, or ``:memory:``) -> its schema as a script."""
         self._lock = threading.Lock()
