@@ -145,8 +145,10 @@ def analyze_run(run: LoadedRun) -> RunAnalysis:
     hotspots: tuple[SqlHotspot, ...] = ()
     if sql_path is not None:
         schema = load_schema(run.folder)
-        run_plans = load_pg_plans(run.folder)
-        if not schema.snapshot and not run_plans:
+        pg = load_pg_plans(run.folder)
+        run_plans = pg.plans
+        notes.extend(problem for problem in (schema.problem, pg.problem) if problem)
+        if not schema.snapshot and not run_plans and not (schema.problem or pg.problem):
             notes.append(
                 "no schema.sql in the run folder: query plans are of the analysing checkout's "
                 "schema, which may not be the one the run used"
@@ -217,7 +219,7 @@ def _database(run: LoadedRun) -> DatabaseSide | None:
         PG_ACTIVITY,
         load_server_statements(statements) if statements is not None else None,
         PG_STATEMENTS if statements is not None else None,
-        load_pg_plans(run.folder),
+        load_pg_plans(run.folder).plans,
     )
 
 

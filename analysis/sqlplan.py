@@ -108,6 +108,8 @@ class Schema:
     """``schema.sql`` (the run's snapshot) or the checkout's ``taskqueue.sql.SCHEMA``."""
     snapshot: bool
     """True when it is the run's own snapshot; False for the fallback (a caveat to state)."""
+    problem: str | None = None
+    """Why the run's snapshot was not used although the folder has one (damaged, too big)."""
 
 
 CHECKOUT_SCHEMA = Schema(SCHEMA, "taskqueue.sql.SCHEMA of the analysing checkout", False)
@@ -125,16 +127,27 @@ def load_schema(folder: Path) -> Schema:
         return CHECKOUT_SCHEMA
     try:
         data = read_regular_file(path, MAX_SCHEMA_BYTES)
+        if len(data) > MAX_SCHEMA_BYTES:
+            return _unused(f"it is over {MAX_SCHEMA_BYTES >> 20} MiB")
         script = data.decode("utf-8")
-    except (OSError, UnsafePathError, UnicodeDecodeError):
-        return CHECKOUT_SCHEMA
-    if len(data) > MAX_SCHEMA_BYTES:
-        return CHECKOUT_SCHEMA
-    try:
         _database(script).close()
-    except sqlite3.Error:
-        return CHECKOUT_SCHEMA
+    except UnicodeDecodeError:
+        return _unused("it is not UTF-8 text")
+    except sqlite3.Error as error:
+        return _unused(f"SQLite cannot create it ({error})")
+    except (OSError, UnsafePathError) as error:
+        return _unused(f"it cannot be read ({error})")
     return Schema(script, SCHEMA_SNAPSHOT, True)
+
+
+def _unused(why: str) -> Schema:
+    return dataclasses.replace(
+        CHECKOUT_SCHEMA,
+        problem=(
+            f"{SCHEMA_SNAPSHOT} in the run folder was not used: {why}; query plans are of the "
+            f"analysing checkout's schema, which may not be the run's ({PLAN_FILE_FIX})"
+        ),
+    )
 
 
 def _database(script: str) -> sqlite3.Connection:

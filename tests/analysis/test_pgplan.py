@@ -9,7 +9,7 @@ import pytest
 
 from analysis.hotspots import sql_hotspots
 from analysis.load.capture import SqlStatement
-from analysis.pgplan import SOURCE, load_pg_plans
+from analysis.pgplan import SOURCE, RunPlans, load_pg_plans
 from runs.files import SCHEMA_POSTGRES
 from workloads.pgschema import SEQ_SCAN_NODE, SORT_NODE
 
@@ -47,8 +47,9 @@ def _snapshot(folder: Path, plans: object, chosen: str = "main") -> None:
 
 def test_a_seq_scan_and_a_sort_are_flagged(tmp_path: Path) -> None:
     _snapshot(tmp_path, {"claim": _entry(CLAIM + "  ", SCAN_PLAN)})
-    plans = load_pg_plans(tmp_path)
-    plan = plans[CLAIM]
+    loaded = load_pg_plans(tmp_path)
+    assert loaded.problem is None
+    plan = loaded.plans[CLAIM]
     assert plan.full_scans == ("->  Seq Scan on tasks  (cost=0.00..5.00 rows=100 width=8)",)
     assert plan.temp_btrees == ("->  Sort  (cost=10.0..10.1 rows=100 width=8)",)
     assert plan.lines == tuple(SCAN_PLAN)
@@ -66,13 +67,27 @@ def test_a_seq_scan_and_a_sort_are_flagged(tmp_path: Path) -> None:
         b'"plan": [1]}}}]}',
     ],
 )
-def test_a_snapshot_that_does_not_read_gives_no_plans(tmp_path: Path, content: bytes) -> None:
+def test_a_snapshot_that_does_not_read_gives_no_plans_and_says_why(
+    tmp_path: Path, content: bytes
+) -> None:
     (tmp_path / SCHEMA_POSTGRES).write_bytes(content)
-    assert load_pg_plans(tmp_path) == {}
+    loaded = load_pg_plans(tmp_path)
+    assert loaded.plans == {}
+    assert loaded.problem is not None
+    assert SCHEMA_POSTGRES in loaded.problem
+    assert "replace it with the file the run wrote" in loaded.problem
 
 
-def test_no_snapshot_gives_no_plans(tmp_path: Path) -> None:
-    assert load_pg_plans(tmp_path) == {}
+def test_one_damaged_plan_leaves_the_others_and_is_counted(tmp_path: Path) -> None:
+    _snapshot(tmp_path, {"claim": _entry(CLAIM, SCAN_PLAN), "bad": {"sql": "x", "plan": [1]}})
+    loaded = load_pg_plans(tmp_path)
+    assert list(loaded.plans) == [CLAIM]
+    assert loaded.problem is not None
+    assert "1 of 2 plans" in loaded.problem
+
+
+def test_no_snapshot_gives_no_plans_and_no_problem(tmp_path: Path) -> None:
+    assert load_pg_plans(tmp_path) == RunPlans({})
 
 
 def test_hotspots_take_the_runs_own_plan_instead_of_planning_on_sqlite(tmp_path: Path) -> None:
@@ -89,7 +104,9 @@ def test_hotspots_take_the_runs_own_plan_instead_of_planning_on_sqlite(tmp_path:
         max_us=800.0,
         rows=10,
     )
-    (hotspot,) = sql_hotspots([statement], {"claim": 10.0}, {}, run_plans=load_pg_plans(tmp_path))
+    (hotspot,) = sql_hotspots(
+        [statement], {"claim": 10.0}, {}, run_plans=load_pg_plans(tmp_path).plans
+    )
     assert hotspot.schema_source == SOURCE
     assert hotspot.plan.error is None
     assert hotspot.plan.full_scans

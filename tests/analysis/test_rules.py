@@ -735,6 +735,26 @@ def test_schema_loads_with_sqlite_stat1(tmp_path: Path) -> None:
     assert not explain("SELECT id FROM tasks WHERE worker = ?", schema.script).flagged
 
 
+@pytest.mark.parametrize(
+    ("content", "why"),
+    [
+        (b"CREATE TABLE tasks (id INTEGER PRIMARY KEY", "SQLite cannot create it"),
+        (b"\xff\xfe garbage", "not UTF-8"),
+    ],
+)
+def test_a_damaged_schema_snapshot_falls_back_and_says_why(
+    tmp_path: Path, content: bytes, why: str
+) -> None:
+    (tmp_path / "schema.sql").write_bytes(content)
+    schema = load_schema(tmp_path)
+    assert not schema.snapshot
+    assert schema.script == CHECKOUT_SCHEMA.script
+    assert schema.problem is not None
+    assert "schema.sql in the run folder was not used" in schema.problem
+    assert why in schema.problem
+    assert load_schema(tmp_path / "missing").problem is None
+
+
 def test_an_operation_without_timings_counts_calls_by_its_other_statements() -> None:
     # GIVEN complete (riding on claims, so no timings of its own) with 10 batch updates and
     # a read-back per acked task (1,000)
