@@ -121,11 +121,11 @@ _FINITE_KINDS = {type(None), str, int, bool}
 
 def _encoded(rows: Sequence[Sequence[Any]], payloads: list[Any]) -> list[str] | None:
     """``rows`` as INSERT_MANY's documents (:func:`sql.insert_documents`), or None when a
-    payload is not JSON (the checks name it)."""
+    payload is not JSON or too large (the checks name it)."""
     try:
         documents = sql.insert_documents(rows)
-    except TypeError:
-        return None
+    except (TypeError, InvalidPayloadError):
+        return None  # the checks name the item
     if any("null" in document for document in documents) and not (
         set(map(type, payloads)) <= _FINITE_KINDS
     ):
@@ -182,6 +182,12 @@ def encode_json(value: Any, what: str) -> str:
         raise InvalidPayloadError(f"{what}: {error}; pass JSON-serialisable data") from None
     if b"null" in encoded and _has_non_finite(value):
         raise InvalidPayloadError(f"{what}: contains NaN or Infinity, which JSON cannot hold")
+    if len(encoded) > sql.VALUE_BYTES_MOST:
+        raise InvalidPayloadError(
+            f"{what}: {len(encoded):,} bytes as JSON, over the queue's limit of "
+            f"{sql.VALUE_BYTES_MOST:,} bytes per payload or result: keep large data outside the "
+            "queue (a file, an object store) and put its path or key in the payload"
+        )
     return encoded.decode()
 
 

@@ -859,10 +859,21 @@ class TaskQueue:
                 raise
 
     def _database_error(self, op: str, error: sqlite3.Error) -> QueueDatabaseError:
+        if getattr(error, "sqlite_errorcode", None) == _SQLITE_TOOBIG:
+            return QueueDatabaseError(
+                f"{op} on {self.path} failed: {error}: a value is over this SQLite's length "
+                f"limit (built with a lower SQLITE_MAX_LENGTH than the queue's "
+                f"{sql.VALUE_BYTES_MOST:,} bytes per payload or result); keep large data "
+                "outside the queue and put its path or key in the payload"
+            )
         return QueueDatabaseError(
             f"{op} on {self.path} failed: {error}. If the file is damaged, check it with "
             f"`sqlite3 {self.path} 'PRAGMA integrity_check'` or start from a new file"
         )
+
+
+_SQLITE_TOOBIG = 18
+"""SQLite's result code for a string or blob over its length limit."""
 
 
 def _prepare(db: sqlite3.Connection, path: Path, config: QueueConfig) -> None:

@@ -7,11 +7,13 @@ baseline measures the queue's own overhead, not different SQL.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from itertools import chain
 from typing import Any
 
 import orjson
+
+from .errors import InvalidPayloadError
 
 APPLICATION_ID = 0x71707266  # "qprf": marks a database as ours
 SCHEMA_VERSION = 1
@@ -121,14 +123,51 @@ the square of its size; at 100 rows it runs as fast as the array-of-arrays form 
 # pays for most.
 
 
+VALUE_BYTES_MOST = 1 << 29
+"""The largest payload or result the queue stores, as JSON (512 MiB): SQLite refuses any one
+value over 1,000,000,000 bytes (SQLITE_MAX_LENGTH), and a batch's document must hold one such
+value and its row. Larger data belongs outside the queue, with its path or key in the payload."""
+
+DOCUMENT_CHARS_MOST = 1 << 26
+"""The most characters one INSERT_MANY or COMPLETE_MANY document holds (64 Mi) when it has
+more than one row: a batch of large payloads is split further, so no document nears SQLite's
+limit on one value even at 4 bytes a character."""
+
+
 def insert_documents(rows: Sequence[Sequence[Any]]) -> list[str]:
     """INSERT_MANY's ``:rows`` documents for [type, payload, priority, delay, max_attempts]
-    rows, FLAT_ROWS_MOST rows each. Payloads may be any JSON value or an ``orjson.Fragment``;
-    raises TypeError (orjson's) for one that is not JSON."""
+    rows, FLAT_ROWS_MOST rows each (fewer when their payloads are large, see
+    :data:`DOCUMENT_CHARS_MOST`). Payloads may be any JSON value or an ``orjson.Fragment``;
+    raises TypeError (orjson's) for one that is not JSON, :class:`InvalidPayloadError` for
+    one over :data:`VALUE_BYTES_MOST`."""
     return [
-        orjson.dumps(list(chain.from_iterable(rows[at : at + FLAT_ROWS_MOST]))).decode()
+        document
         for at in range(0, len(rows), FLAT_ROWS_MOST)
+        for document in _sized(rows[at : at + FLAT_ROWS_MOST], _insert_document)
     ]
+
+
+def _insert_document(rows: Sequence[Sequence[Any]]) -> str:
+    return orjson.dumps(list(chain.from_iterable(rows))).decode()
+
+
+def _sized(rows: Sequence[Any], encode: Callable[[Sequence[Any]], str]) -> list[str]:
+    """``rows`` encoded as one document, or halved until each document is under
+    :data:`DOCUMENT_CHARS_MOST` characters or holds one row (under :data:`VALUE_BYTES_MOST`)."""
+    document = encode(rows)
+    if len(document) <= DOCUMENT_CHARS_MOST:
+        return [document]
+    if len(rows) == 1:
+        size = len(document.encode())
+        if size > VALUE_BYTES_MOST:
+            raise InvalidPayloadError(
+                f"a task of {size:,} bytes as JSON is over the queue's limit of "
+                f"{VALUE_BYTES_MOST:,} bytes per payload or result: keep large data outside "
+                "the queue (a file, an object store) and put its path or key in the payload"
+            )
+        return [document]
+    half = len(rows) // 2
+    return _sized(rows[:half], encode) + _sized(rows[half:], encode)
 
 
 def ack_documents(acks: list[tuple[int, int, str]]) -> list[str]:

@@ -295,3 +295,66 @@ def test_an_empty_sqlite_file_becomes_a_queue_and_reopens(tmp_path: Path) -> Non
     task_id = asyncio.run(scenario())
     _open(path)  # the queue's own file opens again
     assert task_row(path, task_id).state == "pending"
+
+
+def test_a_payload_over_the_size_limit_is_refused_naming_it(
+    db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a limit of 1,000 bytes per value and documents of 500 characters (the real
+    # ones: 512 MiB, 64 Mi)
+    monkeypatch.setattr(sql, "VALUE_BYTES_MOST", 1000)
+    monkeypatch.setattr(sql, "DOCUMENT_CHARS_MOST", 500)
+    big = {"blob": "x" * 2000}
+
+    async def scenario() -> None:
+        async with TaskQueue(db_path) as queue:
+            # WHEN one task, or one item of a batch, is over it
+            with pytest.raises(InvalidPayloadError, match="over the queue's limit of 1,000"):
+                await queue.enqueue("noop", big)
+            with pytest.raises(InvalidPayloadError, match="item 2: payload: 2,0") as caught:
+                await queue.enqueue_many([("noop", 1), ("noop", 2), ("noop", big)])
+            # THEN the error says where large data goes, and nothing was written
+            assert "path or key" in str(caught.value)
+            assert await queue.counts() == dict.fromkeys(TaskState, 0)
+
+    asyncio.run(scenario())
+    assert row_count(db_path) == 0
+
+
+def test_a_result_over_the_size_limit_fails_its_task_with_the_reason(
+    db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sql, "VALUE_BYTES_MOST", 1000)
+
+    async def scenario() -> None:
+        async with TaskQueue(db_path) as queue:
+            task_id = await queue.enqueue("noop")
+            (task,) = await queue.claim("w")
+            with pytest.raises(InvalidPayloadError, match=f"result of task {task_id}: 2,0"):
+                await queue.complete(task, "y" * 2000)
+
+    asyncio.run(scenario())
+    assert task_row(db_path, 1).state == "running"
+
+
+def test_a_batch_of_large_payloads_is_split_into_smaller_documents_and_kept_whole(
+    db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN documents of at most 5,000 characters and 300 payloads of about 200 bytes
+    monkeypatch.setattr(sql, "DOCUMENT_CHARS_MOST", 5000)
+    payloads = [{"i": i, "text": f"{i:04d}" * 50} for i in range(300)]
+    rows = [["noop", p, 0, 0.0, 3] for p in payloads]
+    documents = sql.insert_documents(rows)
+    assert len(documents) > 300 * 200 // 5000
+    assert all(len(d) <= 5000 for d in documents)
+
+    async def scenario() -> None:
+        async with TaskQueue(db_path) as queue:
+            # WHEN they are enqueued as one batch THEN every one is stored, in order
+            ids = await queue.enqueue_many([("noop", p) for p in payloads])
+            assert ids == sorted(ids)
+            assert len(ids) == 300
+            tasks = await queue.claim("w", 300)
+            assert sorted((t.payload for t in tasks), key=lambda p: p["i"]) == payloads
+
+    asyncio.run(scenario())
