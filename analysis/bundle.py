@@ -16,7 +16,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from runs import MANIFEST, RESULTS
-from runs.files import COMPARISON_JSON, COMPARISON_MD, DIFF_FLAMEGRAPH, output_error
+from runs.errors import UnsafePathError
+from runs.files import (
+    COMPARISON_JSON,
+    COMPARISON_MD,
+    DIFF_FLAMEGRAPH,
+    file_inside,
+    output_error,
+)
 from runs.text import markdown_code, markdown_text
 
 from . import diffgraph, plots
@@ -109,10 +116,17 @@ def write_bundle(runs: Sequence[Path], out_dir: Path, options: ComparisonOptions
     """Assemble ``out_dir`` and ``out_dir.zip`` from ``runs`` (the first is the baseline)."""
     if not runs:
         raise RunFolderError("report: name at least one run folder (`queueprof list` shows them)")
-    if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
+    existed = out_dir.exists()
+    if existed and (not out_dir.is_dir() or any(out_dir.iterdir())):
         raise RunFolderError(
             f"--bundle {out_dir}: exists and is not an empty folder; name a new folder "
             "(the bundle never overwrites)"
+        )
+    archive = _archive(out_dir)
+    if archive.exists() or archive.is_symlink():
+        raise RunFolderError(
+            f"--bundle {out_dir}: {archive.name} exists beside it and the bundle's zip would "
+            "replace it; name a new folder (the bundle never overwrites)"
         )
     loaded = [open_run(path) for path in runs]
     ids = [run.run_id for run in loaded]
@@ -121,12 +135,80 @@ def write_bundle(runs: Sequence[Path], out_dir: Path, options: ComparisonOptions
         raise RunFolderError(
             f"report: run {', '.join(repeated)} is named more than once; name each run once"
         )
+    _check_space(loaded, out_dir)
     try:
         return _write_bundle(loaded, out_dir, options)
     except OSError as error:
+        _remove_partial(out_dir, existed)
         raise output_error(
             out_dir, error, "name a --bundle folder on a writable file system with free space"
         ) from None
+    except BaseException:
+        _remove_partial(out_dir, existed)
+        raise
+
+
+def _archive(out_dir: Path) -> Path:
+    return out_dir.with_name(out_dir.name + ".zip")
+
+
+SPACE_MARGIN = 1.1
+"""Free space wanted beyond the copies and the zip: the plots and reports, the file system's
+own blocks."""
+
+
+def _check_space(loaded: Sequence[LoadedRun], out_dir: Path) -> None:
+    """Refuse before writing anything when the copies and their zip (at most as large again)
+    cannot fit: a bundle that fills the disk halfway is worth nothing and costs the user's
+    free space."""
+    copied = 0
+    for run in loaded:
+        for relative in (MANIFEST, run.manifest.results or RESULTS, *_artifact_paths(run)):
+            try:
+                copied += file_inside(run.folder, relative).stat().st_size
+            except (UnsafePathError, OSError):
+                continue  # not copied: the bundle's index says why
+    existing = next(p for p in (out_dir, *out_dir.parents) if p.exists())
+    try:
+        free = shutil.disk_usage(existing).free
+    except OSError:
+        return  # the write itself reports what is wrong with the place
+    needed = int(2 * copied * SPACE_MARGIN)
+    if needed > free:
+        raise RunFolderError(
+            f"--bundle {out_dir}: needs about {_mib(needed)} (copies of the runs' files and "
+            f"their zip) and {existing} has {_mib(free)} free; name a folder on a disk with "
+            "more space, or bundle fewer runs"
+        )
+
+
+def _artifact_paths(run: LoadedRun) -> list[str]:
+    return [str(artifact["path"]) for artifact in run.manifest.artifacts]
+
+
+def _mib(size: int) -> str:
+    return f"{size / 2**20:,.1f} MiB"
+
+
+def _remove_partial(out_dir: Path, existed: bool) -> None:
+    """Take away what a failed bundle wrote (it was a new or empty folder, and no zip of its
+    name was there); what cannot be removed stays, since the error that brought us here is
+    the one to report."""
+    try:
+        if out_dir.is_dir() and not out_dir.is_symlink():
+            if existed:
+                for child in out_dir.iterdir():
+                    if child.is_dir() and not child.is_symlink():
+                        shutil.rmtree(child, ignore_errors=True)
+                    else:
+                        child.unlink(missing_ok=True)
+            else:
+                shutil.rmtree(out_dir, ignore_errors=True)
+        archive = _archive(out_dir)
+        if archive.exists():
+            archive.unlink()
+    except OSError:
+        pass
 
 
 def _write_bundle(
@@ -168,7 +250,7 @@ def _write_bundle(
     index = _write(out_dir / INDEX, _index(out_dir, loaded, files, notes), "this index")
     archive = shutil.make_archive(
         str(out_dir), "zip", root_dir=out_dir.parent, base_dir=out_dir.name
-    )
+    )  # at _archive(out_dir)
     return Written(
         (*files, index, WrittenFile(Path(archive), "the whole bundle as one zip")), tuple(notes)
     )

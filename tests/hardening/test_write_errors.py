@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 import pytest
 
+import analysis.bundle
 import analysis.output
 from queueprof.bench import save_bench
 from queueprof.cli import main
@@ -171,3 +172,71 @@ def test_full_disk_while_writing_an_artifact_names_it_and_is_exit_2(
     assert "schema.sql" in err
     assert "free space under" in err
     assert status_of(out / "full") == "failed"
+
+
+def test_a_bundle_that_cannot_fit_is_refused_before_anything_is_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = Path(shutil.copytree(FIXTURE_RUN, tmp_path / "run"))
+    out = tmp_path / "bundle"
+
+    def nearly_full(path: Path) -> Any:
+        return shutil._ntuple_diskusage(10 << 30, 10 << 30, 1000)  # type: ignore[attr-defined]
+
+    monkeypatch.setattr(analysis.bundle.shutil, "disk_usage", nearly_full)
+    assert main(["report", str(run), "--bundle", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "needs about" in err
+    assert "0.0 MiB free" in err
+    assert "bundle fewer runs" in err
+    assert not out.exists()
+    assert not (tmp_path / "bundle.zip").exists()
+
+
+def test_a_bundle_that_fails_halfway_takes_away_what_it_wrote(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = Path(shutil.copytree(FIXTURE_RUN, tmp_path / "run"))
+    out = tmp_path / "bundle"
+    out.mkdir()  # an empty folder named by the user stays, emptied
+    copy = analysis.bundle._copy
+    calls = []
+
+    def full_on_the_third(*args: Any, **kwargs: Any) -> Any:
+        calls.append(args)
+        if len(calls) == 3:
+            raise OSError(errno.ENOSPC, "No space left on device", str(args[1]))
+        return copy(*args, **kwargs)
+
+    monkeypatch.setattr(analysis.bundle, "_copy", full_on_the_third)
+    assert main(["report", str(run), "--bundle", str(out)]) == 2
+    assert "No space left on device" in capsys.readouterr().err
+    assert len(calls) == 3
+    assert out.is_dir()
+    assert list(out.iterdir()) == []
+    assert not (tmp_path / "bundle.zip").exists()
+    assert sorted(p.name for p in run.iterdir()) == sorted(p.name for p in FIXTURE_RUN.iterdir())
+
+
+def test_a_bundle_never_replaces_a_zip_of_the_same_name(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = Path(shutil.copytree(FIXTURE_RUN, tmp_path / "run"))
+    (tmp_path / "bundle.zip").write_bytes(b"someone's zip")
+    assert main(["report", str(run), "--bundle", str(tmp_path / "bundle")]) == 2
+    assert "bundle.zip exists beside it" in capsys.readouterr().err
+    assert (tmp_path / "bundle.zip").read_bytes() == b"someone's zip"
+    assert not (tmp_path / "bundle").exists()
+
+
+def test_a_bundle_onto_a_small_real_file_system_leaves_it_empty(
+    tmp_path: Path, mounts: list[Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = Path(shutil.copytree(FIXTURE_RUN, tmp_path / "run"))
+    small = tmp_path / "small"
+    mount(small, "-t", "tmpfs", "-o", "size=16k", "tmpfs")
+    mounts.append(small)
+    assert main(["report", str(run), "--bundle", str(small / "bundle")]) == 2
+    err = capsys.readouterr().err
+    assert "needs about" in err or "No space left on device" in err
+    assert list(small.iterdir()) == []
