@@ -31,6 +31,29 @@ from .profile import SampledProfile, ThreadRole, in_event_loop
 TOP_FUNCTIONS = 8
 QUEUE_TOP_FUNCTIONS = 3
 
+BLOCKING_CALLS = frozenset(
+    {
+        "sleep",
+        "acquire",
+        "recv",
+        "recv_into",
+        "read",
+        "readinto",
+        "readline",
+        "write",
+        "send",
+        "sendall",
+        "connect",
+        "accept",
+        "join",
+        "getaddrinfo",
+        "fsync",
+        "flush",
+        "wait",
+    }
+)
+"""Innermost functions that block the thread without computing (time.sleep, a lock, I/O)."""
+
 
 @dataclass(frozen=True, slots=True)
 class FunctionTime:
@@ -40,6 +63,18 @@ class FunctionTime:
     file: str | None
     self_time: float
     total_time: float
+
+
+@dataclass(frozen=True, slots=True)
+class BlockingCall:
+    """Samples whose innermost frame is a blocking call (:data:`BLOCKING_CALLS`), by the
+    function that made it: ``time.sleep`` called from ``consume`` in ``app.py``."""
+
+    call: str
+    caller: str
+    caller_file: str | None
+    time: float
+    samples: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +127,9 @@ class CategoryTime:
     sync_waits: tuple[SyncWait, ...] = ()
     """Waiting samples suspended on an asyncio synchronisation primitive, by primitive and
     waiter, largest first (profilers that see coroutines' awaits: pyinstrument's async mode)."""
+    blocking: tuple[BlockingCall, ...] = ()
+    """Blocking calls by the function that made them, largest first: outside every operation
+    the only place a program's sleep or fsync is named with its caller."""
 
     @property
     def cpu(self) -> float:
@@ -197,6 +235,9 @@ class _Accumulator:
         self.inner_locked: dict[Op, dict[tuple[str, str | None], float]] = defaultdict(
             lambda: defaultdict(float)
         )
+        self.blocking: dict[Op, dict[tuple[str, str, str | None], list[float]]] = defaultdict(
+            lambda: defaultdict(lambda: [0.0, 0])
+        )
         self.sync: dict[Op, dict[tuple[str, str, str | None], list[float]]] = defaultdict(
             lambda: defaultdict(lambda: [0.0, 0, 0])
         )
@@ -247,6 +288,12 @@ class _Accumulator:
                 waits[2] += 1
             if stack:
                 self.self_time[category][keys[stack[-1]]] += weight
+                leaf = profile.frames[stack[-1]]
+                if len(stack) > 1 and leaf.function in BLOCKING_CALLS:
+                    caller = profile.frames[stack[-2]]
+                    made = self.blocking[category][(leaf.name, caller.name, caller.file)]
+                    made[0] += weight
+                    made[1] += 1
             for key in {keys[i] for i in stack}:
                 self.total_time[category][key] += weight
             # Work inside an operation that is neither SQL (the sample's innermost frame is
@@ -293,6 +340,12 @@ class _Accumulator:
                     (name, file, seconds)
                     for (name, file), seconds in self.inner_locked[category].items()
                     if seconds > 0
+                ),
+                blocking=tuple(
+                    BlockingCall(call, caller, file, seconds, int(samples))
+                    for (call, caller, file), (seconds, samples) in sorted(
+                        self.blocking[category].items(), key=lambda item: -item[1][0]
+                    )[:INNER_FUNCTIONS]
                 ),
                 sync_waits=tuple(
                     SyncWait(primitive, waiter, file, seconds, int(samples), int(touches))

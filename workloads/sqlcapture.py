@@ -28,9 +28,10 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from types import FrameType
 from typing import Any
 
-from runs.adapters import CodePath
+from runs.adapters import UNATTRIBUTED_SQL, CodePath, SqlCaller
 from taskqueue.observe import operation_functions
 
 CURRENT_OPERATION: contextvars.ContextVar[str] = contextvars.ContextVar(
@@ -38,7 +39,7 @@ CURRENT_OPERATION: contextvars.ContextVar[str] = contextvars.ContextVar(
 )
 """The operation in progress (``huey.claim``), for the statements it runs."""
 
-UNATTRIBUTED = "sql"
+UNATTRIBUTED = UNATTRIBUTED_SQL
 """The operation of a statement run outside every :func:`operation`."""
 
 
@@ -60,6 +61,8 @@ class Statement:
     sql: str
     duration_ns: int
     database: str
+    caller: SqlCaller | None = None
+    """The program's function that ran it (None: no Python frame of the program's own)."""
 
 
 class SqliteCapture:
@@ -111,7 +114,7 @@ class SqliteCapture:
     def record(self, sql: str, duration_ns: int, database: str) -> None:
         """One statement's time (any thread)."""
         op = CURRENT_OPERATION.get() or self._operation_on_stack() or UNATTRIBUTED
-        statement = Statement(op, sql, duration_ns, database)
+        statement = Statement(op, sql, duration_ns, database, statement_caller(sys._getframe(2)))
         with self._lock:
             self.statements.append(statement)
 
@@ -143,6 +146,37 @@ class SqliteCapture:
             return  # closed from another thread, or not a database any more: no plan for it
         with self._lock:
             self.schemas.setdefault(connection._queueprof_database, schema)
+
+
+_NOT_CALLERS = ("/sqlite3/", "/aiosqlite/", "workloads/sqlcapture.py")
+"""Files whose frames run a statement for someone else: the driver and this capture."""
+
+
+def statement_caller(frame: FrameType | None) -> SqlCaller | None:
+    """The program's function that ran a statement, from the frame that called ``execute``:
+    the innermost frame outside the driver, walked out through private helpers of the same
+    file (``_execute`` called by ``pop`` is ``pop``'s statement), so a store that funnels
+    every statement through one helper still names the method that ran each."""
+    while frame is not None and _driver_frame(frame):
+        frame = frame.f_back
+    if frame is None:
+        return None
+    code = frame.f_code
+    while (
+        code.co_name.startswith("_")
+        and not code.co_name.startswith("__")
+        and frame.f_back is not None
+        and frame.f_back.f_code.co_filename == code.co_filename
+        and frame.f_back.f_code.co_name != "<module>"
+    ):
+        frame = frame.f_back
+        code = frame.f_code
+    return SqlCaller(code.co_filename.replace("\\", "/"), code.co_name, code.co_qualname)
+
+
+def _driver_frame(frame: FrameType) -> bool:
+    file = frame.f_code.co_filename.replace("\\", "/")
+    return any(part in file for part in _NOT_CALLERS)
 
 
 def database_schema(connection: sqlite3.Connection) -> str:
