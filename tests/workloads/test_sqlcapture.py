@@ -8,6 +8,7 @@ import sqlite3
 from pathlib import Path
 
 import aiosqlite
+import orjson
 
 from workloads.capture import RunCapture
 from workloads.sqlcapture import UNATTRIBUTED, SqliteCapture, operation
@@ -104,3 +105,36 @@ def test_captured_statements_reach_sql_statements_json_with_their_database(
     (hotspot,) = [h for h in sql_hotspots(statements, {}, {}) if h.op == "peer.claim"]
     assert hotspot.plan.error is None
     assert hotspot.plan.temp_btrees
+
+
+def test_each_statement_names_the_program_function_that_ran_it(tmp_path: Path) -> None:
+    # GIVEN a store whose methods run their statements through a private helper of its file
+    source = (
+        "class Store:\n"
+        "    def __init__(self, sqlite3, path):\n"
+        "        self.db = sqlite3.connect(path, isolation_level=None)\n"
+        "        self._run('CREATE TABLE jobs (id INTEGER PRIMARY KEY)')\n"
+        "    def _run(self, sql):\n"
+        "        return self.db.execute(sql)\n"
+        "    def pop(self):\n"
+        "        return self._run('SELECT id FROM jobs ORDER BY id LIMIT 1').fetchone()\n"
+    )
+    scope: dict[str, object] = {}
+    exec(compile(source, "/app/jobs/store.py", "exec"), scope)
+    capture = SqliteCapture()
+    with capture.installed():
+        store = scope["Store"](sqlite3, tmp_path / "jobs.db")  # type: ignore[operator]
+        store.pop()
+        store.db.close()
+    # THEN each statement names the method that ran it, not the helper, with its file
+    callers = [(s.caller.qualname, s.caller.function, s.caller.file) for s in capture.statements]
+    assert callers == [
+        ("Store.__init__", "__init__", "/app/jobs/store.py"),
+        ("Store.pop", "pop", "/app/jobs/store.py"),
+    ]
+    # ... and the run folder keeps it with each statement
+    run = RunCapture()
+    run.add_sqlite(capture)
+    run.write(tmp_path)
+    written = orjson.loads((tmp_path / "sql-statements.json").read_bytes())["statements"]
+    assert {s["caller"]["qualname"] for s in written} == {"Store.__init__", "Store.pop"}
