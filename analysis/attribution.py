@@ -26,7 +26,7 @@ from .operations import (
     is_store_frame,
     sync_primitive,
 )
-from .profile import SampledProfile, ThreadRole, in_event_loop
+from .profile import Frame, SampledProfile, Stack, ThreadRole, in_event_loop
 
 TOP_FUNCTIONS = 8
 QUEUE_TOP_FUNCTIONS = 3
@@ -53,6 +53,35 @@ BLOCKING_CALLS = frozenset(
     }
 )
 """Innermost functions that block the thread without computing (time.sleep, a lock, I/O)."""
+NATIVE_BLOCKING_CALLS = frozenset(
+    {"time_sleep", "pysleep", "clock_nanosleep", "nanosleep", "os_fsync", "fsync", "fdatasync"}
+)
+"""Native frames (py-spy ``--native``) of a sleep or an fsync the program's Python made."""
+
+
+def _is_native(frame: Frame) -> bool:
+    file = frame.file or ""
+    return file.endswith((".so", ".c", ".h")) or ".so." in file or frame.name.startswith("0x")
+
+
+def blocking_call(frames: Sequence[Frame], stack: Stack) -> tuple[Frame, Frame] | None:
+    """(the blocking call, the frame that made it) when ``stack``'s innermost frames block:
+    a blocking built-in (``sleep`` as pyinstrument names ``time.sleep``) and its caller, or
+    native frames of a sleep or fsync (``time_sleep`` -> ``clock_nanosleep``) and the Python
+    frame above them; None otherwise, and for SQLite's own (its fsync is a commit's)."""
+    if len(stack) < 2:
+        return None
+    native = len(stack)
+    while native > 0 and _is_native(frames[stack[native - 1]]):
+        native -= 1
+    if native == len(stack):
+        leaf = frames[stack[-1]]
+        return (leaf, frames[stack[-2]]) if leaf.function in BLOCKING_CALLS else None
+    calls = [frames[i] for i in stack[native:]]
+    if native == 0 or any(is_sql_call(f) for f in calls):
+        return None
+    named = [f for f in calls if f.function in NATIVE_BLOCKING_CALLS]
+    return (named[0], frames[stack[native - 1]]) if named else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -288,10 +317,10 @@ class _Accumulator:
                 waits[2] += 1
             if stack:
                 self.self_time[category][keys[stack[-1]]] += weight
-                leaf = profile.frames[stack[-1]]
-                if len(stack) > 1 and leaf.function in BLOCKING_CALLS:
-                    caller = profile.frames[stack[-2]]
-                    made = self.blocking[category][(leaf.name, caller.name, caller.file)]
+                blocked = blocking_call(profile.frames, stack)
+                if blocked is not None:
+                    call, caller = blocked
+                    made = self.blocking[category][(call.name, caller.name, caller.file)]
                     made[0] += weight
                     made[1] += 1
             for key in {keys[i] for i in stack}:

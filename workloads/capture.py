@@ -9,7 +9,8 @@ during the run (worker processes' queues arrive through the pool) and writes:
   distinct statement every duration (``sql/<index>``, index into the JSON below);
 - ``sql-statements.json``: per (operation, statement): count, total, percentiles, rows;
   for statements of other ``sqlite3`` connections (:mod:`workloads.sqlcapture`), the
-  database each ran on, and each database's schema.
+  database each ran on, the program's function that ran it (``caller``: file, function,
+  qualname; one entry per function), and each database's schema.
 """
 
 from __future__ import annotations

@@ -51,9 +51,10 @@ class ForeignPlant:
     profiler: str
     expected_ops: frozenset[str | None]
     expected_causes: frozenset[str]
+    profiler_options: tuple[str, ...] = ()
     ops: bool = False
     """Run with ``--ops ops.toml`` (the program's functions mapped to the queue's names)."""
-    jobs: int = 800
+    jobs: int = 600
     after_rules: bool = False
     says: tuple[str, ...] = ()
     """Texts the #1 finding's title, detail or recommendation must hold."""
@@ -127,6 +128,17 @@ PLANTS = (
         says=("sleep in consume (app.py)",),
     ),
     ForeignPlant(
+        "sleep-py-spy-native",
+        "the same sleep under py-spy with native frames (without them py-spy shows consume "
+        "alone, and no sleep)",
+        "sleep",
+        "py-spy",
+        frozenset({"consume"}),
+        frozenset({"hot-subtree", "loop-hold"}),
+        profiler_options=("native=true", "nonblocking=false"),
+        says=("time_sleep in consume (app.py)",),
+    ),
+    ForeignPlant(
         "kindscan",
         "the consumer asks backlog_of(kind) per job: WHERE kind = ? with no index on kind",
         "kindscan",
@@ -164,6 +176,8 @@ def profile_and_analyse(plant: ForeignPlant, tmp_path: Path) -> dict | None:
         "--run-id",
         plant.name,
     ]
+    for option in plant.profiler_options:
+        command += ["--profiler-option", option]
     if plant.ops:
         (work / "ops.toml").write_text(OPS_TOML)
         command += ["--ops", "ops.toml"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from analysis.attribution import blocking_call
 from analysis.callers import INFERRED_SPEC, named_by_caller, operation_name
 from analysis.load.capture import SqlStatement
 from analysis.profile import Frame, SampledProfile, ThreadRole, program_main_thread
@@ -80,3 +81,40 @@ def test_a_synchronous_program_s_main_thread_takes_the_event_loop_s_role() -> No
     # ... and a program that has an event loop keeps it
     loop = _profile("event loop", ThreadRole.EVENT_LOOP, 1)
     assert program_main_thread([loop, main]) == [loop, main]
+
+
+def _stack(*frames: Frame) -> tuple[list[Frame], tuple[int, ...]]:
+    return list(frames), tuple(range(len(frames)))
+
+
+CONSUME = Frame("consume", "/app/app.py")
+
+
+def test_a_blocking_built_in_is_named_with_its_caller() -> None:
+    frames, stack = _stack(Frame("main", "/app/app.py"), CONSUME, Frame("sleep", "<built-in>"))
+    assert blocking_call(frames, stack) == (frames[2], CONSUME)
+
+
+def test_native_frames_of_a_sleep_are_named_with_the_python_frame_above_them() -> None:
+    # GIVEN py-spy --native: the sleep's C frames below the Python caller
+    frames, stack = _stack(
+        CONSUME,
+        Frame("time_sleep", "/usr/lib/libpython3.11.so.1.0"),
+        Frame("clock_nanosleep", "/usr/lib/libc.so.6"),
+    )
+    assert blocking_call(frames, stack) == (frames[1], CONSUME)
+
+
+def test_sqlite_s_own_fsync_is_the_statement_s_not_a_blocking_call() -> None:
+    frames, stack = _stack(
+        Frame("done", "/app/jobstore.py"),
+        Frame("pysqlite_connection_execute", "_sqlite/connection.c"),
+        Frame("0x7f00", "/usr/lib/libsqlite3.so.0.8.6"),
+        Frame("fdatasync", "/usr/lib/libc.so.6"),
+    )
+    assert blocking_call(frames, stack) is None
+
+
+def test_work_is_no_blocking_call() -> None:
+    frames, stack = _stack(CONSUME, Frame("handle", "/app/app.py"))
+    assert blocking_call(frames, stack) is None
