@@ -2039,12 +2039,39 @@ def backlog_growth(run: RunAnalysis) -> Iterable[Finding]:
             else f" The fit over every probe puts it at {low:.2f}x to "
             + (f"{high:.2f}x." if high is not None else "beyond any bound.")
         )
+        # The claim statement whose plan reads or sorts the waiting rows is why it grows.
+        planned = sorted(
+            (
+                h
+                for h in run.sql
+                if h.op in (f"{queue}.claim", f"{queue}.backlog.claim") and h.plan.flagged
+            ),
+            key=lambda h: -h.total_ms,
+        )
+        why = ""
+        recommendation = (
+            "Its claim reads or sorts the waiting rows: see its claim "
+            "statement's plan among the SQL hotspots (run with --queue capture_sql=true); an "
+            "index whose leading columns match the claim's WHERE and ORDER BY keeps it an "
+            "index search whatever the backlog."
+        )
+        if planned:
+            claim = planned[0]
+            what = "scans the table" if claim.plan.full_scans else "sorts the waiting rows"
+            where = f" in {claim.caller}" if claim.caller else ""
+            why = f": its claim {what} (`{claim.label}`{where})"
+            if claim.suggestion is not None:
+                recommendation = (
+                    f"{claim.suggestion.ddl}: re-planned with it, the claim becomes "
+                    f"{' | '.join(claim.suggestion.plan.lines)}, an index search whatever "
+                    "the backlog."
+                )
         yield Finding(
             key=f"backlog-{queue}",
             cause=Cause.BACKLOG_GROWTH,
             op="claim",
             title=f"{queue}: cost per task grows {growth:.1f}x with the backlog "
-            f"({small:,} to {large:,} waiting tasks)",
+            f"({small:,} to {large:,} waiting tasks){why}",
             detail=f"Claiming and completing at {small:,} waiting tasks ran at "
             f"{small_rate:,.0f}/s, at {large:,} at {large_rate:,.0f}/s: at that backlog "
             f"{_pct(1 - 1 / growth)} of each task's time is the backlog's. "
@@ -2054,10 +2081,7 @@ def backlog_growth(run: RunAnalysis) -> Iterable[Finding]:
                 Evidence(f"{queue} backlog_{size}_tasks_per_s", rate, "tasks/s", RESULTS)
                 for size, rate in sweep
             ),
-            recommendation="Its claim reads or sorts the waiting rows: see its claim "
-            "statement's plan among the SQL hotspots (run with --queue capture_sql=true); an "
-            "index whose leading columns match the claim's WHERE and ORDER BY keeps it an "
-            "index search whatever the backlog.",
+            recommendation=recommendation,
             cost=Cost(growth, "x per task", 1 - 1 / growth, Measure.WORKERS),
             support=Support(probe * len(sweep), "probe tasks", 100) if probe else None,
             subject=queue,

@@ -484,6 +484,9 @@ def test_a_backlog_dependent_claim_is_flagged_by_the_sweep_and_the_diagnosis(
     assert any(
         f["cause"] == "backlog-growth"
         and f["title"].startswith("jobtable-sorting: cost per task grows")
+        # ... naming the claim statement that reads or sorts the waiting rows
+        and ("its claim sorts the waiting rows" in f["title"] or "its claim scans" in f["title"])
+        and f["recommendation"].startswith("CREATE INDEX")
         for f in findings
     ), [f["title"] for f in findings]
 
