@@ -20,9 +20,11 @@ from runs.files import (
     PG_STATEMENTS,
     SQL_STATEMENTS,
 )
+from runs.manifest import PROGRAM_WORKLOAD
 from workloads.goals import goal_verdicts
 
 from .attribution import Attribution, attribute, compare_attributions
+from .callers import named_by_caller
 from .crossover import crossover_report
 from .errors import ScalingError
 from .findings import OVERHEAD_GOALS, agreement_findings, consolidate, run_findings
@@ -53,7 +55,7 @@ from .model import (
 from .operations import OP_NAMES, OperationMap
 from .pgplan import load_pg_plans
 from .pgserver import DatabaseSide, database_side
-from .profile import SampledProfile, ThreadRole
+from .profile import SampledProfile, ThreadRole, program_main_thread
 from .scaling import MIN_POINTS, UslFit, scaling_fits
 from .sqlplan import load_schema
 from .timelines import memory_timeline, queue_timelines
@@ -89,8 +91,25 @@ def analyze_run(run: LoadedRun) -> RunAnalysis:
     notes += [f"{run.profiler}: {p}" for p in run.manifest.profiler.get("problems", ())]
     notes += list(run.result.notes)
 
+    sql_path = run.artifact(fmt="json", path=SQL_STATEMENTS)
+    statements = load_sql_statements(sql_path) if sql_path is not None else ()
+    specs = run.adapter_specs
+    if run.manifest.workload == PROGRAM_WORKLOAD:
+        # A program's SQL run outside its --ops map (or with none) is named after the
+        # function that ran it, and that function's samples are attributed to it too.
+        statements, inferred = named_by_caller(statements)
+        if inferred is not None:
+            specs = (*specs, inferred)
+            notes.append(
+                "operations named after the program's functions that ran SQL outside every "
+                "mapped operation ("
+                + ", ".join(f"{p.op} in {_short_file(p.file)}" for p in inferred.code_paths)
+                + "); map them yourself with --ops"
+            )
+    operations = OperationMap(specs)
+
     attributions: list[Attribution] = []
-    profile = _profile_attribution(run)
+    profile = _profile_attribution(run, operations)
     if profile is not None:
         attributions.append(profile)
     trace_latencies: tuple[LatencyDistribution, ...] = ()
@@ -98,7 +117,7 @@ def analyze_run(run: LoadedRun) -> RunAnalysis:
     if trace_path is not None:
         trace = load_trace(trace_path)
         source = _relative(run, trace_path)
-        attributions.append(attribute_trace(trace, source, OperationMap(run.adapter_specs)))
+        attributions.append(attribute_trace(trace, source, operations))
         trace_latencies = from_microseconds(trace.op_durations_us, source)
         if trace.skipped:
             notes.append(
@@ -111,16 +130,12 @@ def analyze_run(run: LoadedRun) -> RunAnalysis:
     allocations: AllocationAttribution | None = None
     stats_path = run.artifact(fmt="json", path=MEMRAY_STATS)
     if stats_path is not None:
-        allocations = attribute_memory(
-            load_memray_stats(stats_path), MEMRAY_STATS, OperationMap(run.adapter_specs)
-        )
+        allocations = attribute_memory(load_memray_stats(stats_path), MEMRAY_STATS, operations)
 
     retained: RetainedGrowth | None = None
     growth_path = run.optional_file(HEAP_GROWTH, HEAP_GROWTH_FIX)
     if growth_path is not None:
-        retained = attribute_growth(
-            load_heap_growth(growth_path), HEAP_GROWTH, OperationMap(run.adapter_specs)
-        )
+        retained = attribute_growth(load_heap_growth(growth_path), HEAP_GROWTH, operations)
 
     latencies: tuple[LatencyDistribution, ...] = ()
     round_trips: RoundTrips | None = None
@@ -141,7 +156,6 @@ def analyze_run(run: LoadedRun) -> RunAnalysis:
             inline = int(run.result.counters.get("inline_calls", 0))
             round_trips = RoundTrips(calls, completed, inline)
 
-    sql_path = run.artifact(fmt="json", path=SQL_STATEMENTS)
     hotspots: tuple[SqlHotspot, ...] = ()
     if sql_path is not None:
         schema = load_schema(run.folder)
@@ -154,7 +168,7 @@ def analyze_run(run: LoadedRun) -> RunAnalysis:
                 "schema, which may not be the one the run used"
             )
         hotspots = sql_hotspots(
-            load_sql_statements(sql_path),
+            statements,
             {d.op: d.total_ms for d in latencies},
             _store_time_by_op(attributions),
             schema,
@@ -236,7 +250,11 @@ def _scaling(run: LoadedRun, notes: list[str]) -> tuple[UslFit, ...]:
     return tuple(fits[mode] for mode in sorted(fits))
 
 
-def _profile_attribution(run: LoadedRun) -> Attribution | None:
+def _short_file(file: str) -> str:
+    return Path(file).name
+
+
+def _profile_attribution(run: LoadedRun, operations: OperationMap) -> Attribution | None:
     """The sampled profile's attribution: speedscope, else sessions, else collapsed stacks."""
     profiles: list[SampledProfile] = []
     whole_process = run.profiler == "py-spy"
@@ -258,11 +276,13 @@ def _profile_attribution(run: LoadedRun) -> Attribution | None:
             source = collapsed
         else:
             return None
+    if run.manifest.workload == PROGRAM_WORKLOAD:
+        profiles = program_main_thread(profiles)
     return attribute(
         profiles,
         profiler=run.profiler,
         source=_relative(run, source),
-        operations=OperationMap(run.adapter_specs),
+        operations=operations,
     )
 
 

@@ -26,10 +26,62 @@ from .operations import (
     is_store_frame,
     sync_primitive,
 )
-from .profile import SampledProfile, ThreadRole, in_event_loop
+from .profile import Frame, SampledProfile, Stack, ThreadRole, in_event_loop
 
 TOP_FUNCTIONS = 8
 QUEUE_TOP_FUNCTIONS = 3
+
+BLOCKING_CALLS = frozenset(
+    {
+        "sleep",
+        "acquire",
+        "recv",
+        "recv_into",
+        "read",
+        "readinto",
+        "readline",
+        "write",
+        "send",
+        "sendall",
+        "connect",
+        "accept",
+        "join",
+        "getaddrinfo",
+        "fsync",
+        "flush",
+        "wait",
+    }
+)
+"""Innermost functions that block the thread without computing (time.sleep, a lock, I/O)."""
+NATIVE_BLOCKING_CALLS = frozenset(
+    {"time_sleep", "pysleep", "clock_nanosleep", "nanosleep", "os_fsync", "fsync", "fdatasync"}
+)
+"""Native frames (py-spy ``--native``) of a sleep or an fsync the program's Python made."""
+
+
+def _is_native(frame: Frame) -> bool:
+    file = frame.file or ""
+    return file.endswith((".so", ".c", ".h")) or ".so." in file or frame.name.startswith("0x")
+
+
+def blocking_call(frames: Sequence[Frame], stack: Stack) -> tuple[Frame, Frame] | None:
+    """(the blocking call, the frame that made it) when ``stack``'s innermost frames block:
+    a blocking built-in (``sleep`` as pyinstrument names ``time.sleep``) and its caller, or
+    native frames of a sleep or fsync (``time_sleep`` -> ``clock_nanosleep``) and the Python
+    frame above them; None otherwise, and for SQLite's own (its fsync is a commit's)."""
+    if len(stack) < 2:
+        return None
+    native = len(stack)
+    while native > 0 and _is_native(frames[stack[native - 1]]):
+        native -= 1
+    if native == len(stack):
+        leaf = frames[stack[-1]]
+        return (leaf, frames[stack[-2]]) if leaf.function in BLOCKING_CALLS else None
+    calls = [frames[i] for i in stack[native:]]
+    if native == 0 or any(is_sql_call(f) for f in calls):
+        return None
+    named = [f for f in calls if f.function in NATIVE_BLOCKING_CALLS]
+    return (named[0], frames[stack[native - 1]]) if named else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +92,18 @@ class FunctionTime:
     file: str | None
     self_time: float
     total_time: float
+
+
+@dataclass(frozen=True, slots=True)
+class BlockingCall:
+    """Samples whose innermost frame is a blocking call (:data:`BLOCKING_CALLS`), by the
+    function that made it: ``time.sleep`` called from ``consume`` in ``app.py``."""
+
+    call: str
+    caller: str
+    caller_file: str | None
+    time: float
+    samples: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +156,9 @@ class CategoryTime:
     sync_waits: tuple[SyncWait, ...] = ()
     """Waiting samples suspended on an asyncio synchronisation primitive, by primitive and
     waiter, largest first (profilers that see coroutines' awaits: pyinstrument's async mode)."""
+    blocking: tuple[BlockingCall, ...] = ()
+    """Blocking calls by the function that made them, largest first: outside every operation
+    the only place a program's sleep or fsync is named with its caller."""
 
     @property
     def cpu(self) -> float:
@@ -197,6 +264,9 @@ class _Accumulator:
         self.inner_locked: dict[Op, dict[tuple[str, str | None], float]] = defaultdict(
             lambda: defaultdict(float)
         )
+        self.blocking: dict[Op, dict[tuple[str, str, str | None], list[float]]] = defaultdict(
+            lambda: defaultdict(lambda: [0.0, 0])
+        )
         self.sync: dict[Op, dict[tuple[str, str, str | None], list[float]]] = defaultdict(
             lambda: defaultdict(lambda: [0.0, 0, 0])
         )
@@ -247,6 +317,12 @@ class _Accumulator:
                 waits[2] += 1
             if stack:
                 self.self_time[category][keys[stack[-1]]] += weight
+                blocked = blocking_call(profile.frames, stack)
+                if blocked is not None:
+                    call, caller = blocked
+                    made = self.blocking[category][(call.name, caller.name, caller.file)]
+                    made[0] += weight
+                    made[1] += 1
             for key in {keys[i] for i in stack}:
                 self.total_time[category][key] += weight
             # Work inside an operation that is neither SQL (the sample's innermost frame is
@@ -293,6 +369,12 @@ class _Accumulator:
                     (name, file, seconds)
                     for (name, file), seconds in self.inner_locked[category].items()
                     if seconds > 0
+                ),
+                blocking=tuple(
+                    BlockingCall(call, caller, file, seconds, int(samples))
+                    for (call, caller, file), (seconds, samples) in sorted(
+                        self.blocking[category].items(), key=lambda item: -item[1][0]
+                    )[:INNER_FUNCTIONS]
                 ),
                 sync_waits=tuple(
                     SyncWait(primitive, waiter, file, seconds, int(samples), int(touches))

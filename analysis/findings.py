@@ -26,10 +26,19 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from runs import MANIFEST, RESULTS
+from runs.adapters import UNATTRIBUTED_SQL
 from runs.files import OP_SAMPLES, SQL_STATEMENTS
+from runs.manifest import PROGRAM_WORKLOAD
 from taskqueue.config import is_dsn
 
-from .attribution import Attribution, CategoryTime, FunctionTime, RoleAttribution
+from .attribution import (
+    BLOCKING_CALLS,
+    Attribution,
+    CategoryTime,
+    FunctionTime,
+    RoleAttribution,
+)
+from .callers import operation_name
 from .hotspots import SqlHotspot
 from .load.pgserver import ServerStatement as ServerStatementRow
 from .memory import CategoryBytes, SnapshotByOperation
@@ -127,28 +136,6 @@ worker that takes every ready task leaves the next far behind."""
 TAIL_RATIO = 10.0
 MIN_TAIL_SAMPLES = 100
 
-BLOCKING_CALLS = frozenset(
-    {
-        "sleep",
-        "acquire",
-        "recv",
-        "recv_into",
-        "read",
-        "readinto",
-        "readline",
-        "write",
-        "send",
-        "sendall",
-        "connect",
-        "accept",
-        "join",
-        "getaddrinfo",
-        "fsync",
-        "flush",
-        "wait",
-    }
-)
-"""Innermost functions that block the thread without computing (time.sleep, a lock, I/O)."""
 
 QUEUE_PLUMBING = frozenset(
     {"_call", "_dispatch", "_retry_busy", "_store", "_connect", "_claim_group", "outside_claims"}
@@ -259,28 +246,35 @@ def sql_plans(run: RunAnalysis) -> Iterable[Finding]:
             if scans
             else "temp B-tree sort"
         )
-        snapshot = hotspot.schema_source == SCHEMA_SNAPSHOT
+        fallback = hotspot.planned_on_checkout
         caveat = (
-            ""
-            if snapshot
-            else " CAVEAT: this run has no schema.sql snapshot, so the plan is of the analysing "
+            " CAVEAT: this run has no schema.sql snapshot, so the plan is of the analysing "
             "checkout's schema (taskqueue.sql.SCHEMA), which may not be the one the run used."
+            if fallback
+            else ""
+        )
+        schema = (
+            "the checkout's schema"
+            if fallback
+            else "the run's schema.sql"
+            if hotspot.schema_source == SCHEMA_SNAPSHOT
+            else hotspot.schema_source
         )
         suggestion = hotspot.suggestion
         recommendation = (
-            f"{suggestion.ddl}: re-planned on "
-            + ("the run's schema.sql" if snapshot else "the checkout's schema")
-            + f" with it, the statement becomes {' | '.join(suggestion.plan.lines)}."
+            f"{suggestion.ddl}: re-planned on {schema} with it, the statement becomes "
+            f"{' | '.join(suggestion.plan.lines)}."
             if suggestion is not None
             else "No single index removed it when re-planned; rewrite the statement so its "
             "WHERE and ORDER BY match an index."
         )
+        where = f" in {hotspot.caller}" if hotspot.caller else ""
         cost = time_cost(run, hotspot.total_ms / 1e3)
         yield Finding(
             key=f"sql-plan-{hotspot.op}-{hotspot.index}",
             cause=Cause.SQL_SCAN if scans else Cause.SQL_SORT,
             op=hotspot.op,
-            title=f"{hotspot.op}: {what} in `{hotspot.label}`: {_ms(hotspot.total_ms)} over "
+            title=f"{hotspot.op}: {what} in `{hotspot.label}`{where}: {_ms(hotspot.total_ms)} over "
             f"{hotspot.count:,} calls ({_pct(cost.share)} of the run)",
             detail=f"{hotspot.sql}\nPlan on {hotspot.schema_source}: "
             + " | ".join(plan.lines)
@@ -465,6 +459,10 @@ def statements_per_call(run: RunAnalysis) -> Iterable[Finding]:
     for hotspot in run.sql:
         by_op.setdefault(hotspot.op, []).append(hotspot)
     for op, hotspots in by_op.items():
+        if op == UNATTRIBUTED_SQL:
+            # Statements of no known operation (a program's module-level code) have no
+            # calls to count them per: their sum over a made-up count would be no rate.
+            continue
         queries = [h for h in hotspots if not _is_transaction(h.sql)]
         # A statement retried after SQLITE_BUSY is the same query again, not another one.
         executions = max(
@@ -481,9 +479,13 @@ def statements_per_call(run: RunAnalysis) -> Iterable[Finding]:
             carried = calls.get(carrier, 0) if carrier else 0
             n_calls = max(second, carried)
             caveat = (
-                f" {op} has no call timings of its own (its calls ride on {carrier or 'another'}"
-                f"'s), so its calls are counted as the larger of its second most frequent "
-                f"statement's executions ({second:,}) and {carrier}'s calls ({carried:,})."
+                f" {op} has no call timings of its own (its calls ride on {carrier}'s), so its "
+                f"calls are counted as the larger of its second most frequent statement's "
+                f"executions ({second:,}) and {carrier}'s calls ({carried:,})."
+                if carrier
+                else f" {op} has no call timings of its own, so its calls are counted as its "
+                f"second most frequent statement's executions ({second:,}): at least one "
+                "per call."
             )
         if n_calls < MIN_CALLS_PER_PATTERN or executions / n_calls < N_PLUS_ONE_PER_CALL:
             continue
@@ -2037,12 +2039,39 @@ def backlog_growth(run: RunAnalysis) -> Iterable[Finding]:
             else f" The fit over every probe puts it at {low:.2f}x to "
             + (f"{high:.2f}x." if high is not None else "beyond any bound.")
         )
+        # The claim statement whose plan reads or sorts the waiting rows is why it grows.
+        planned = sorted(
+            (
+                h
+                for h in run.sql
+                if h.op in (f"{queue}.claim", f"{queue}.backlog.claim") and h.plan.flagged
+            ),
+            key=lambda h: -h.total_ms,
+        )
+        why = ""
+        recommendation = (
+            "Its claim reads or sorts the waiting rows: see its claim "
+            "statement's plan among the SQL hotspots (run with --queue capture_sql=true); an "
+            "index whose leading columns match the claim's WHERE and ORDER BY keeps it an "
+            "index search whatever the backlog."
+        )
+        if planned:
+            claim = planned[0]
+            what = "scans the table" if claim.plan.full_scans else "sorts the waiting rows"
+            where = f" in {claim.caller}" if claim.caller else ""
+            why = f": its claim {what} (`{claim.label}`{where})"
+            if claim.suggestion is not None:
+                recommendation = (
+                    f"{claim.suggestion.ddl}: re-planned with it, the claim becomes "
+                    f"{' | '.join(claim.suggestion.plan.lines)}, an index search whatever "
+                    "the backlog."
+                )
         yield Finding(
             key=f"backlog-{queue}",
             cause=Cause.BACKLOG_GROWTH,
             op="claim",
             title=f"{queue}: cost per task grows {growth:.1f}x with the backlog "
-            f"({small:,} to {large:,} waiting tasks)",
+            f"({small:,} to {large:,} waiting tasks){why}",
             detail=f"Claiming and completing at {small:,} waiting tasks ran at "
             f"{small_rate:,.0f}/s, at {large:,} at {large_rate:,.0f}/s: at that backlog "
             f"{_pct(1 - 1 / growth)} of each task's time is the backlog's. "
@@ -2052,10 +2081,7 @@ def backlog_growth(run: RunAnalysis) -> Iterable[Finding]:
                 Evidence(f"{queue} backlog_{size}_tasks_per_s", rate, "tasks/s", RESULTS)
                 for size, rate in sweep
             ),
-            recommendation="Its claim reads or sorts the waiting rows: see its claim "
-            "statement's plan among the SQL hotspots (run with --queue capture_sql=true); an "
-            "index whose leading columns match the claim's WHERE and ORDER BY keeps it an "
-            "index search whatever the backlog.",
+            recommendation=recommendation,
             cost=Cost(growth, "x per task", 1 - 1 / growth, Measure.WORKERS),
             support=Support(probe * len(sweep), "probe tasks", 100) if probe else None,
             subject=queue,
@@ -2483,6 +2509,79 @@ def _waited_for(run: RunAnalysis) -> tuple[str, str]:
     )
 
 
+PROGRAM_BLOCKING_SHARE = 0.1
+"""A blocking call outside every operation of a profiled program is reported as a cause from
+this share of the thread's time: below it, a program's own waits (reading its input, a
+final join) are what programs do."""
+EVENT_LOOP_FUNCTIONS = frozenset({"run_until_complete", "run_forever", "_run_once"})
+
+
+def program_blocking(run: RunAnalysis) -> Iterable[Finding]:
+    """A profiled program's blocking calls outside every operation (a ``time.sleep`` or an
+    ``os.fsync`` in its consumer loop), named by the function that made them: the loop's
+    time no operation accounts for. Workloads' own waits are their harness's, not looked at."""
+    if run.workload != PROGRAM_WORKLOAD:
+        return
+    for attribution in run.attributions:
+        role = attribution.role(ThreadRole.EVENT_LOOP)
+        if role is None or role.total <= 0:
+            continue
+        per_thread = _per_thread(role)
+        for entry in role.categories:
+            if is_operation(entry.category):
+                continue
+            on_loop = any(
+                f.function.rsplit(".", 1)[-1] in EVENT_LOOP_FUNCTIONS for f in entry.top_total
+            )
+            for call in entry.blocking:
+                share = min(call.time / per_thread, 1.0) if per_thread > 0 else 0.0
+                op = operation_name(call.caller)
+                if op is None or share < PROGRAM_BLOCKING_SHARE:
+                    continue
+                where = (
+                    f"{call.caller} ({_short(call.caller_file)})"
+                    if call.caller_file
+                    else call.caller
+                )
+                unit = _unit(role.unit)
+                cost = (
+                    time_cost(run, call.time)
+                    if role.unit == "seconds"
+                    else Cost(call.time, unit, share, Measure.WALL)
+                )
+                yield Finding(
+                    key=f"program-blocking-{op}-{attribution.profiler}",
+                    cause=Cause.LOOP_HOLD if on_loop else Cause.HOT_SUBTREE,
+                    op=op,
+                    subject=call.call.rsplit(".", 1)[-1],
+                    title=f"{op}: blocking call {call.call} in {where} holds "
+                    f"{_pct(share)} of the main thread ({_s(call.time)}), outside every "
+                    "operation" + (": the event loop waits with it" if on_loop else ""),
+                    detail=f"{attribution.profiler} ({attribution.source}): {call.samples:,} "
+                    f"samples in {call.call} called from {where}, {_category_phrase(entry)}. "
+                    "While it blocks, the thread does no other work: no job is taken, handled "
+                    "or acknowledged.",
+                    evidence=(
+                        Evidence(
+                            f"{call.call} in {call.caller} time",
+                            call.time,
+                            role.unit,
+                            attribution.source,
+                        ),
+                        Evidence("main thread time", per_thread, role.unit, attribution.source),
+                    ),
+                    recommendation=f"Take {call.call} out of {call.caller}'s loop (wait for "
+                    "work with a blocking read or a notification instead of sleeping, batch "
+                    "fsyncs, or move the call to a thread of its own).",
+                    cost=dataclasses.replace(cost, share=share),
+                    support=Support(call.samples, "samples", SAMPLES_FLOOR),
+                )
+
+
+def _category_phrase(entry: CategoryTime) -> str:
+    return f"in the {entry.category} time ({_pct(entry.share)} of the thread)"
+
+
 RULES: tuple[Callable[[RunAnalysis], Iterable[Finding]], ...] = (
     sql_plans,
     wide_reads,
@@ -2490,6 +2589,7 @@ RULES: tuple[Callable[[RunAnalysis], Iterable[Finding]], ...] = (
     statements_per_call,
     subtree_findings,
     own_code,
+    program_blocking,
     round_trips,
     handoff,
     contention,

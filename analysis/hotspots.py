@@ -7,6 +7,7 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from contextlib import ExitStack, closing
 from dataclasses import dataclass
+from pathlib import Path
 
 from formats.timeline import statement_label
 
@@ -69,6 +70,13 @@ class SqlHotspot:
     """For a flagged plan: the index that removes the scan or sort, proved by re-planning."""
     schema_source: str = CHECKOUT_SCHEMA.source
     """What the plan was computed against (the run's ``schema.sql`` or the fallback)."""
+    caller: str | None = None
+    """The program's function that ran it (``JobStore.pop (jobstore.py)``), when captured."""
+
+    @property
+    def planned_on_checkout(self) -> bool:
+        """True when the plan is of the analysing checkout's schema, not one the run used."""
+        return self.schema_source == CHECKOUT_SCHEMA.source
 
 
 def sql_hotspots(
@@ -153,4 +161,7 @@ def _hotspot(
         plan=plan,
         suggestion=suggestion,
         schema_source=schema_source,
+        caller=(
+            f"{s.caller.qualname} ({Path(s.caller.file).name})" if s.caller is not None else None
+        ),
     )

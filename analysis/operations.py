@@ -322,10 +322,16 @@ SQL_CALLS = frozenset(
 """sqlite3's methods: a sample whose innermost frame is one of them is SQLite's time."""
 
 
+NATIVE_SQLITE_FILES = ("libsqlite3", "_sqlite/", "sqlite3.c")
+"""Native frames of SQLite and of CPython's ``_sqlite`` module (py-spy ``--native``)."""
+
+
 def is_sql_call(frame: Frame) -> bool:
     """True for sqlite3's own methods (``Connection.execute``, ``Cursor.fetchall``...), also
-    as the SQL capture's timed connections wrap them."""
+    as the SQL capture's timed connections wrap them, and for SQLite's native frames."""
     file = _normalised(frame.file)
+    if any(part in file for part in NATIVE_SQLITE_FILES):
+        return True
     return frame.function in SQL_CALLS and (
         not file or file.startswith("<") or "sqlite3" in file or file.endswith(CAPTURE_FILE)
     )

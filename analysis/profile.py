@@ -8,6 +8,8 @@ tested on hand-built profiles.
 
 from __future__ import annotations
 
+import dataclasses
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -92,6 +94,31 @@ def guess_role(name: str, frames: Sequence[Frame], stacks: Sequence[Stack]) -> T
     if functions & _LOOP_FUNCTIONS:
         return ThreadRole.EVENT_LOOP
     return ThreadRole.OTHER_THREAD
+
+
+_PY_SPY_THREAD = re.compile(r"^Process (?P<pid>\d+) Thread (?P<tid>\d+)\b")
+
+
+def program_main_thread(profiles: Sequence[SampledProfile]) -> list[SampledProfile]:
+    """``profiles`` of a profiled program whose main thread runs no event loop (a plain
+    synchronous consumer loop), with that thread in the event loop's role: it is the thread
+    that calls the program's operations, as the loop is for an async one. The main thread is
+    the one whose thread id is its process id (py-spy's ``Process N Thread N``), else the
+    most sampled. Nothing changes when a thread already has the role."""
+    if not profiles or any(p.role is ThreadRole.EVENT_LOOP for p in profiles):
+        return list(profiles)
+    candidates = [p for p in profiles if p.role is ThreadRole.OTHER_THREAD]
+    if not candidates:
+        return list(profiles)
+    named = [
+        p
+        for p in candidates
+        if (match := _PY_SPY_THREAD.match(p.name)) is not None and match["pid"] == match["tid"]
+    ]
+    main = named[0] if named else max(candidates, key=lambda p: len(p.stacks))
+    # Its samples are all the program's: no event loop bounds the run inside the process.
+    promoted = dataclasses.replace(main, role=ThreadRole.EVENT_LOOP, whole_process=False)
+    return [promoted if p is main else p for p in profiles]
 
 
 def in_event_loop(frames: Sequence[Frame], stack: Stack) -> bool:

@@ -47,13 +47,14 @@ from runs import (
 )
 from runs.adapters import AdapterSpec
 from runs.files import MEMRAY_CAPTURE
+from runs.manifest import PROGRAM_WORKLOAD
 from workloads.capture import write_declarations
 from workloads.environment import capture_environment
 from workloads.runner import RunOutcome
 
 from .ops import load_ops
 
-PROGRAM = "program"
+PROGRAM = PROGRAM_WORKLOAD
 ATTACH = "attach"
 PYTHON_NAMES = ("python", "python3", f"python3.{sys.version_info.minor}")
 ATTACH_PROFILERS = ("py-spy", "memray")

@@ -36,6 +36,10 @@ ADAPTER_OPERATIONS = ("enqueue", "claim", "complete", "status", "handler")
 NOT_OPERATIONS = ("other", "idle", "wait", "idle_wait")
 """Names the analysis gives to time outside every operation: no code path may claim them."""
 
+UNATTRIBUTED_SQL = "sql"
+"""The operation the SQL capture records for a statement run outside every known operation
+(no ``--ops`` function, none of the queue's, no adapter call on the stack)."""
+
 _OPERATION_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}\Z")
 
 
@@ -110,6 +114,30 @@ class CodePath:
     def from_dict(cls, data: Mapping[str, Any]) -> CodePath:
         """The inverse of :meth:`to_dict`."""
         return cls(str(data["op"]), str(data["file"]), tuple(str(f) for f in data["functions"]))
+
+
+@dataclass(frozen=True, slots=True)
+class SqlCaller:
+    """The function of a program's own code that ran a captured statement."""
+
+    file: str
+    """Its source file as Python names it (``co_filename``)."""
+    function: str
+    """Its bare name (``pop``), as profilers name frames."""
+    qualname: str
+    """Its qualified name (``JobStore.pop``), for reports."""
+
+    def to_dict(self) -> dict[str, str]:
+        """The JSON form kept in ``sql-statements.json``."""
+        return {"file": self.file, "function": self.function, "qualname": self.qualname}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> SqlCaller:
+        """The inverse of :meth:`to_dict`; a missing or non-text field is a ValueError."""
+        values = [data.get(key) for key in ("file", "function", "qualname")]
+        if not all(isinstance(value, str) and value for value in values):
+            raise ValueError(f"caller {dict(data)!r} needs the texts file, function, qualname")
+        return cls(*(str(value) for value in values))
 
 
 @dataclass(frozen=True, slots=True)

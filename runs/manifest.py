@@ -39,6 +39,8 @@ class RunStatus(StrEnum):
 
 
 ARTIFACT_KEYS = ("kind", "path", "format", "viewer")
+PROGRAM_WORKLOAD = "program"
+"""The workload of a run of someone's program (``queueprof profile -- python app.py``)."""
 """Keys every manifest artifact entry has (``description`` is optional)."""
 
 

@@ -9,7 +9,8 @@ during the run (worker processes' queues arrive through the pool) and writes:
   distinct statement every duration (``sql/<index>``, index into the JSON below);
 - ``sql-statements.json``: per (operation, statement): count, total, percentiles, rows;
   for statements of other ``sqlite3`` connections (:mod:`workloads.sqlcapture`), the
-  database each ran on, and each database's schema.
+  database each ran on, the program's function that ran it (``caller``: file, function,
+  qualname; one entry per function), and each database's schema.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import numpy as np
 import orjson
 
 from runs import Artifact, ArtifactKind, write_atomic
-from runs.adapters import AdapterSpec, write_adapter_specs
+from runs.adapters import AdapterSpec, SqlCaller, write_adapter_specs
 from runs.files import ADAPTERS, OP_SAMPLES, SQL_STATEMENTS
 from taskqueue import QueueObserver, QueueStats
 
@@ -31,15 +32,23 @@ from .sqlcapture import SqliteCapture
 
 CAPTURE_VERSION = 1
 
+_Key = tuple[str, str, SqlCaller | None]
+"""(operation, statement, the program's function that ran it: None for taskqueue's own)."""
+
+
+def _sort_key(key: _Key) -> tuple[str, str, str, str]:
+    op, sql, caller = key
+    return (op, sql, caller.file if caller else "", caller.qualname if caller else "")
+
 
 class RunCapture(QueueObserver):
     """Accumulates the stats of every queue closed during a run."""
 
     def __init__(self) -> None:
         self.timings: dict[str, list[np.ndarray[Any, Any]]] = defaultdict(list)
-        self.sql: dict[tuple[str, str], list[int]] = defaultdict(list)
-        self.sql_rows: dict[tuple[str, str], int] = defaultdict(int)
-        self.sql_database: dict[tuple[str, str], str] = {}
+        self.sql: dict[_Key, list[int]] = defaultdict(list)
+        self.sql_rows: dict[_Key, int] = defaultdict(int)
+        self.sql_database: dict[_Key, str] = {}
         self.schemas: dict[str, str] = {}
         self.queues = 0
 
@@ -48,15 +57,17 @@ class RunCapture(QueueObserver):
         for op, samples in stats.timings_ns.items():
             self.timings[op].append(np.frombuffer(samples, dtype=np.int64).copy())
         for sample in stats.sql:
-            key = (sample.op, sample.sql)
+            key = (sample.op, sample.sql, None)
             self.sql[key].append(sample.duration_ns)
             self.sql_rows[key] += sample.rows
 
     def add_sqlite(self, capture: SqliteCapture) -> None:
         """Statements timed on other ``sqlite3`` connections (adapters, peers, programs),
-        with the schema of each database they ran on."""
+        with the schema of each database they ran on; one entry per function that ran a
+        statement, so the analysis can name it (and make it the operation when no other is
+        known)."""
         for statement in capture.statements:
-            key = (statement.op, statement.sql)
+            key = (statement.op, statement.sql, statement.caller)
             self.sql[key].append(statement.duration_ns)
             self.sql_database[key] = statement.database
         self.schemas.update(capture.schemas)
@@ -67,7 +78,8 @@ class RunCapture(QueueObserver):
             return []
         arrays = {f"op/{op}": np.concatenate(parts) for op, parts in sorted(self.timings.items())}
         statements = []
-        for index, ((op, sql), durations) in enumerate(sorted(self.sql.items())):
+        ordered = sorted(self.sql.items(), key=lambda item: _sort_key(item[0]))
+        for index, ((op, sql, caller), durations) in enumerate(ordered):
             values = np.asarray(durations, dtype=np.int64)
             arrays[f"sql/{index}"] = values
             p50, p95, p99 = np.percentile(values, (50, 95, 99))
@@ -82,12 +94,13 @@ class RunCapture(QueueObserver):
                     "p95_us": float(p95) / 1e3,
                     "p99_us": float(p99) / 1e3,
                     "max_us": float(values.max()) / 1e3,
-                    "rows": self.sql_rows[(op, sql)],
+                    "rows": self.sql_rows[(op, sql, caller)],
                     **(
-                        {"database": self.sql_database[(op, sql)]}
-                        if (op, sql) in self.sql_database
+                        {"database": self.sql_database[(op, sql, caller)]}
+                        if (op, sql, caller) in self.sql_database
                         else {}
                     ),
+                    **({"caller": caller.to_dict()} if caller is not None else {}),
                 }
             )
         temp = run_dir / f".{OP_SAMPLES}.tmp.npz"

@@ -12,10 +12,14 @@ database it ran on. When a connection closes (or the capture ends) the database'
 read from ``sqlite_master``, so the analysis plans each statement on the schema it really ran
 against.
 
-Connections opened by aiosqlite (taskqueue's own, which its observers already report) are
-left alone, as are those a library opened through a ``connect`` it imported before the
-capture was installed. The samples land in a :class:`~workloads.capture.RunCapture`, which
-writes them into ``sql-statements.json`` with taskqueue's.
+Connections opened through aiosqlite by taskqueue (whose observers already report their
+statements) are left alone; those another queue or program opens through ``aiosqlite.connect``
+are timed like any other: each call's operation and calling function are taken on the event
+loop, where the awaiting coroutines are on the stack, and travel with the call to aiosqlite's
+thread, where the statement runs. Connections a library opened through a ``connect`` it
+imported before the capture was installed are left alone. The samples land in a
+:class:`~workloads.capture.RunCapture`, which writes them into ``sql-statements.json`` with
+taskqueue's.
 """
 
 from __future__ import annotations
@@ -28,9 +32,10 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from types import FrameType
 from typing import Any
 
-from runs.adapters import CodePath
+from runs.adapters import UNATTRIBUTED_SQL, CodePath, SqlCaller
 from taskqueue.observe import operation_functions
 
 CURRENT_OPERATION: contextvars.ContextVar[str] = contextvars.ContextVar(
@@ -38,8 +43,14 @@ CURRENT_OPERATION: contextvars.ContextVar[str] = contextvars.ContextVar(
 )
 """The operation in progress (``huey.claim``), for the statements it runs."""
 
-UNATTRIBUTED = "sql"
+UNATTRIBUTED = UNATTRIBUTED_SQL
 """The operation of a statement run outside every :func:`operation`."""
+
+CALL_SITE: contextvars.ContextVar[tuple[str | None, SqlCaller | None] | None] = (
+    contextvars.ContextVar("queueprof_call_site", default=None)
+)
+"""(operation, caller) of an aiosqlite call, taken on the event loop, for the statement that
+runs it on aiosqlite's thread (whose own stack shows neither)."""
 
 
 @contextmanager
@@ -60,6 +71,8 @@ class Statement:
     sql: str
     duration_ns: int
     database: str
+    caller: SqlCaller | None = None
+    """The program's function that ran it (None: no Python frame of the program's own)."""
 
 
 class SqliteCapture:
@@ -90,11 +103,15 @@ class SqliteCapture:
         original = sqlite3.connect
 
         def connect(database: Any, *args: Any, **kwargs: Any) -> sqlite3.Connection:
-            if _opened_by_aiosqlite():
+            # aiosqlite.connect, as _aiosqlite_timed wraps it, asks for TimedConnection for
+            # the connections that are not taskqueue's.
+            if _opened_by_aiosqlite() and kwargs.get("factory") is not TimedConnection:
                 plain: sqlite3.Connection = original(database, *args, **kwargs)
                 return plain
             base = kwargs.pop("factory", sqlite3.Connection)
-            factory = TimedConnection if base is sqlite3.Connection else _timed(base)
+            factory = (
+                TimedConnection if base in (sqlite3.Connection, TimedConnection) else _timed(base)
+            )
             connection = original(database, *args, factory=factory, **kwargs)
             assert isinstance(connection, TimedConnection)
             connection._queueprof_attach(self, str(database))
@@ -102,7 +119,8 @@ class SqliteCapture:
 
         sqlite3.connect = connect  # type: ignore[assignment]
         try:
-            yield self
+            with _aiosqlite_timed(self):
+                yield self
         finally:
             sqlite3.connect = original
             for connection in list(self._open):
@@ -110,20 +128,23 @@ class SqliteCapture:
 
     def record(self, sql: str, duration_ns: int, database: str) -> None:
         """One statement's time (any thread)."""
-        op = CURRENT_OPERATION.get() or self._operation_on_stack() or UNATTRIBUTED
-        statement = Statement(op, sql, duration_ns, database)
+        site = CALL_SITE.get()
+        if site is None:
+            frame = sys._getframe(2)
+            site = (self.operation_on_stack(frame), statement_caller(frame))
+        op = CURRENT_OPERATION.get() or site[0] or UNATTRIBUTED
+        statement = Statement(op, sql, duration_ns, database, site[1])
         with self._lock:
             self.statements.append(statement)
 
-    def _operation_on_stack(self) -> str | None:
-        """The operation of the innermost mapped function on the caller's stack: a program's
+    def operation_on_stack(self, frame: FrameType | None) -> str | None:
+        """The operation of the innermost mapped function from ``frame`` out: a program's
         (``--ops``) or the queue's own (:data:`taskqueue.observe.OPERATION_FUNCTIONS`)."""
-        frame = sys._getframe(2)
         while frame is not None:
             for suffix, op in self._by_function.get(frame.f_code.co_name, ()):
                 if frame.f_code.co_filename.replace("\\", "/").endswith(suffix):
                     return op
-            frame = frame.f_back  # type: ignore[assignment]
+            frame = frame.f_back
         return None
 
     def opened(self, connection: TimedConnection) -> None:
@@ -145,6 +166,37 @@ class SqliteCapture:
             self.schemas.setdefault(connection._queueprof_database, schema)
 
 
+_NOT_CALLERS = ("/sqlite3/", "/aiosqlite/", "workloads/sqlcapture.py")
+"""Files whose frames run a statement for someone else: the driver and this capture."""
+
+
+def statement_caller(frame: FrameType | None) -> SqlCaller | None:
+    """The program's function that ran a statement, from the frame that called ``execute``:
+    the innermost frame outside the driver, walked out through private helpers of the same
+    file (``_execute`` called by ``pop`` is ``pop``'s statement), so a store that funnels
+    every statement through one helper still names the method that ran each."""
+    while frame is not None and _driver_frame(frame):
+        frame = frame.f_back
+    if frame is None:
+        return None
+    code = frame.f_code
+    while (
+        code.co_name.startswith("_")
+        and not code.co_name.startswith("__")
+        and frame.f_back is not None
+        and frame.f_back.f_code.co_filename == code.co_filename
+        and frame.f_back.f_code.co_name != "<module>"
+    ):
+        frame = frame.f_back
+        code = frame.f_code
+    return SqlCaller(code.co_filename.replace("\\", "/"), code.co_name, code.co_qualname)
+
+
+def _driver_frame(frame: FrameType) -> bool:
+    file = frame.f_code.co_filename.replace("\\", "/")
+    return any(part in file for part in _NOT_CALLERS)
+
+
 def database_schema(connection: sqlite3.Connection) -> str:
     """The schema of ``connection``'s main database as one script (tables, then indexes)."""
     # Through the base class: the capture's own read is not one of the program's statements.
@@ -154,6 +206,52 @@ def database_schema(connection: sqlite3.Connection) -> str:
         "ORDER BY type = 'index', rowid",
     ).fetchall()
     return "".join(f"{row[0]};\n" for row in rows)
+
+
+TASKQUEUE_FILES = "/taskqueue/"
+"""taskqueue's own code: its aiosqlite connections report their statements themselves."""
+
+
+@contextmanager
+def _aiosqlite_timed(capture: SqliteCapture) -> Iterator[None]:
+    """While installed: ``aiosqlite.connect`` called from anything but taskqueue opens a timed
+    connection, and each call on one carries its operation and caller to aiosqlite's thread.
+    Nothing happens when aiosqlite is not installed."""
+    try:
+        import aiosqlite
+        import aiosqlite.core
+    except ImportError:
+        yield
+        return
+    original_connect = aiosqlite.connect
+    original_execute: Any = aiosqlite.core.Connection._execute  # untyped in aiosqlite
+
+    def connect(database: Any, *args: Any, **kwargs: Any) -> aiosqlite.Connection:
+        opener = sys._getframe(1).f_code.co_filename.replace("\\", "/")
+        if TASKQUEUE_FILES not in opener and "factory" not in kwargs:
+            kwargs["factory"] = TimedConnection
+        return original_connect(database, *args, **kwargs)
+
+    def execute(self: aiosqlite.Connection, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        # A plain function returning aiosqlite's coroutine: taskqueue's own calls (under
+        # capture_sql) pay one isinstance, not a coroutine frame of ours.
+        if not isinstance(getattr(self, "_connection", None), TimedConnection):
+            return original_execute(self, fn, *args, **kwargs)
+        frame = sys._getframe(1)
+        token = CALL_SITE.set((capture.operation_on_stack(frame), statement_caller(frame)))
+        try:
+            context = contextvars.copy_context()
+        finally:
+            CALL_SITE.reset(token)
+        return original_execute(self, context.run, fn, *args, **kwargs)
+
+    aiosqlite.connect = aiosqlite.core.connect = connect
+    aiosqlite.core.Connection._execute = execute  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        aiosqlite.connect = aiosqlite.core.connect = original_connect
+        aiosqlite.core.Connection._execute = original_execute  # type: ignore[method-assign]
 
 
 def _opened_by_aiosqlite() -> bool:

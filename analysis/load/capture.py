@@ -11,6 +11,8 @@ from typing import IO, Any
 
 import numpy as np
 
+from runs.adapters import SqlCaller
+
 from ..errors import ArtifactError
 from .jsonfile import read_json_object
 from .limits import NPZ_ARRAYS, NPZ_BYTES
@@ -143,6 +145,8 @@ class SqlStatement:
     """The database it ran on, for statements of other connections than taskqueue's."""
     schema: str | None = None
     """That database's schema as a script (None: taskqueue's own schema applies)."""
+    caller: SqlCaller | None = None
+    """The program's function that ran it (statements of other connections than taskqueue's)."""
 
 
 def load_sql_statements(path: Path) -> tuple[SqlStatement, ...]:
@@ -180,9 +184,10 @@ def load_sql_statements(path: Path) -> tuple[SqlStatement, ...]:
                     schema=(
                         str(schemas[row["database"]]) if row.get("database") in schemas else None
                     ),
+                    caller=SqlCaller.from_dict(row["caller"]) if "caller" in row else None,
                 )
             )
-        except (KeyError, TypeError, ValueError) as error:
+        except (KeyError, TypeError, ValueError, AttributeError) as error:
             raise ArtifactError(
                 path, f"statement #{number} is malformed ({type(error).__name__}: {error})", SQL_FIX
             ) from None

@@ -23,10 +23,11 @@ from analysis.operations import Category, OperationMap
 from analysis.profile import Frame
 from runs.adapters import AdapterSpec, CodePath, read_adapter_specs, write_adapter_specs
 from runs.errors import ResultFormatError
+from taskqueue import QueueConfig
 from workloads.adapters import plugins
 from workloads.adapters.check import run_checks
 from workloads.adapters.specs import HUEY
-from workloads.comparison import compare_queues
+from workloads.comparison import ComparisonParams, compare_queues
 from workloads.errors import AdapterContractError, AdapterReferenceError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -473,10 +474,19 @@ def test_a_backlog_dependent_claim_is_flagged_by_the_sweep_and_the_diagnosis(
         f["op"] == "jobtable-sorting.claim" and f["cause"] in ("sql-sort", "sql-scan")
         for f in findings
     ), [(f["op"], f["cause"], f["title"]) for f in findings]
+    # ... and the sweep's untimed fill is no N+1 of the scenarios' timed enqueues
+    assert not [
+        f["title"]
+        for f in findings
+        if f["cause"] == "n-plus-one" and str(f["op"]).startswith("jobtable")
+    ]
     # ... and the diagnosis states the cost: the sweep's growth, from results.json
     assert any(
         f["cause"] == "backlog-growth"
         and f["title"].startswith("jobtable-sorting: cost per task grows")
+        # ... naming the claim statement that reads or sorts the waiting rows
+        and ("its claim sorts the waiting rows" in f["title"] or "its claim scans" in f["title"])
+        and f["recommendation"].startswith("CREATE INDEX")
         for f in findings
     ), [f["title"] for f in findings]
 
@@ -541,3 +551,16 @@ def test_the_gigq_example_plugin_installs_and_keeps_the_contract(
     # THEN it is found and keeps every promise
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert "7 of 7 checks passed" in checked.stdout
+
+
+def test_an_adapter_s_contender_may_also_be_named_in_contenders(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN the user's module, named by --adapter, whose contender they also name in
+    # --param contenders= (as the "unknown contender" error suggests)
+    monkeypatch.syspath_prepend(str(module_outside_the_repo(tmp_path)))
+    params = ComparisonParams(contenders=("jobtable",), adapters=("jobtable_queueprof:CONTENDERS",))
+    # THEN it is known, and runs once, after the reference
+    chosen = params.chosen(QueueConfig())
+    assert [c.name for c in chosen] == ["sqlite3", "jobtable"]
+    sys.modules.pop("jobtable_queueprof", None)

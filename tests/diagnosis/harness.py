@@ -24,7 +24,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
@@ -274,7 +274,21 @@ def top_finding(document: dict[str, Any]) -> dict[str, Any] | None:
     return None
 
 
-def judge(plant: Plant, top: dict[str, Any] | None) -> tuple[bool, str]:
+class Expectation(Protocol):
+    """What a plant expects of its #1 finding: a taskqueue :class:`Plant`, or a plant in a
+    program queueprof has never seen (``tests/foreign``)."""
+
+    @property
+    def control(self) -> bool: ...
+
+    @property
+    def expected_ops(self) -> frozenset[str | None]: ...
+
+    @property
+    def expected_causes(self) -> frozenset[str]: ...
+
+
+def judge(plant: Expectation, top: dict[str, Any] | None) -> tuple[bool, str]:
     """(OK?, why) for ``plant``'s #1 finding."""
     if plant.control:
         if top is None:

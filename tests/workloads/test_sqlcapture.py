@@ -6,11 +6,22 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import aiosqlite
+import orjson
 
+from runs.adapters import CodePath
 from workloads.capture import RunCapture
 from workloads.sqlcapture import UNATTRIBUTED, SqliteCapture, operation
+
+
+def defined_in(source: str, file: str) -> dict[str, Any]:
+    """The names ``source`` defines, as if it were the file ``file`` (which the capture reads
+    to tell taskqueue's code from a program's)."""
+    scope: dict[str, Any] = {}
+    exec(compile(source, file, "exec"), scope)
+    return scope
 
 
 def test_statements_of_a_plain_connection_are_timed_with_operation_and_schema(
@@ -52,12 +63,11 @@ def test_a_connection_the_queue_s_code_opens_itself_runs_that_operation_s_statem
         "    db.execute('PRAGMA busy_timeout = 1000')\n"
         "    db.close()\n"
     )
-    scope: dict[str, object] = {}
-    exec(compile(source, "/somewhere/taskqueue/store.py", "exec"), scope)
+    scope = defined_in(source, "/somewhere/taskqueue/store.py")
     insert = scope["insert"]
     capture = SqliteCapture()
     with capture.installed():
-        insert(sqlite3, path)  # type: ignore[operator]
+        insert(sqlite3, path)
         plain = sqlite3.connect(path, isolation_level=None)
         plain.execute("PRAGMA busy_timeout = 1000")
         plain.close()
@@ -67,15 +77,61 @@ def test_a_connection_the_queue_s_code_opens_itself_runs_that_operation_s_statem
 
 
 def test_aiosqlite_connections_are_left_to_taskqueue_s_own_capture(tmp_path: Path) -> None:
+    # GIVEN taskqueue's code (as taskqueue/_bridge.py defines it) opening an aiosqlite
+    # connection, whose statements its own observers report
+    source = (
+        "async def use(aiosqlite, path):\n"
+        "    async with aiosqlite.connect(path) as db:\n"
+        "        await db.execute('CREATE TABLE t (a)')\n"
+    )
+    scope = defined_in(source, "/somewhere/taskqueue/_bridge.py")
     capture = SqliteCapture()
+    with capture.installed():
+        asyncio.run(scope["use"](aiosqlite, tmp_path / "q.db"))
+    # THEN the capture leaves it alone
+    assert capture.statements == []
 
-    async def use_aiosqlite() -> None:
-        async with aiosqlite.connect(tmp_path / "q.db") as db:
-            await db.execute("CREATE TABLE t (a)")
+
+def test_another_queue_s_aiosqlite_statements_name_their_coroutine_and_operation(
+    tmp_path: Path,
+) -> None:
+    # GIVEN an aiosqlite store of someone else's, with its take mapped to claim (--ops)
+    source = (
+        "class Store:\n"
+        "    async def open(self, aiosqlite, path):\n"
+        "        self.db = await aiosqlite.connect(path)\n"
+        "        await self.db.execute('CREATE TABLE jobs (id INTEGER PRIMARY KEY, n INT)')\n"
+        "    async def take(self):\n"
+        "        async with self.db.execute('SELECT id FROM jobs ORDER BY n LIMIT 1') as c:\n"
+        "            return await c.fetchone()\n"
+        "    async def peek(self):\n"
+        "        return await self.db.execute_fetchall('SELECT count(*) FROM jobs')\n"
+    )
+    scope = defined_in(source, "/app/store.py")
+    capture = SqliteCapture([CodePath("claim", "store.py", ("take",))])
+
+    async def use() -> None:
+        store = scope["Store"]()
+        await store.open(aiosqlite, tmp_path / "jobs.db")
+        await store.take()
+        await store.peek()
+        await store.db.close()
 
     with capture.installed():
-        asyncio.run(use_aiosqlite())
-    assert capture.statements == []
+        asyncio.run(use())
+    # THEN each statement, run on aiosqlite's thread, has the operation and the coroutine
+    # that awaited it on the event loop, and the database's schema is kept
+    seen = [(s.op, s.caller.qualname if s.caller else None) for s in capture.statements]
+    assert seen == [
+        (UNATTRIBUTED, "Store.open"),
+        ("claim", "Store.take"),
+        (UNATTRIBUTED, "Store.peek"),
+    ]
+    assert capture.schemas == {
+        str(tmp_path / "jobs.db"): "CREATE TABLE jobs (id INTEGER PRIMARY KEY, n INT);\n"
+    }
+    # ... and after the capture, aiosqlite is as it was
+    assert aiosqlite.connect.__module__ == "aiosqlite.core"
 
 
 def test_captured_statements_reach_sql_statements_json_with_their_database(
@@ -104,3 +160,35 @@ def test_captured_statements_reach_sql_statements_json_with_their_database(
     (hotspot,) = [h for h in sql_hotspots(statements, {}, {}) if h.op == "peer.claim"]
     assert hotspot.plan.error is None
     assert hotspot.plan.temp_btrees
+
+
+def test_each_statement_names_the_program_function_that_ran_it(tmp_path: Path) -> None:
+    # GIVEN a store whose methods run their statements through a private helper of its file
+    source = (
+        "class Store:\n"
+        "    def __init__(self, sqlite3, path):\n"
+        "        self.db = sqlite3.connect(path, isolation_level=None)\n"
+        "        self._run('CREATE TABLE jobs (id INTEGER PRIMARY KEY)')\n"
+        "    def _run(self, sql):\n"
+        "        return self.db.execute(sql)\n"
+        "    def pop(self):\n"
+        "        return self._run('SELECT id FROM jobs ORDER BY id LIMIT 1').fetchone()\n"
+    )
+    scope = defined_in(source, "/app/jobs/store.py")
+    capture = SqliteCapture()
+    with capture.installed():
+        store = scope["Store"](sqlite3, tmp_path / "jobs.db")
+        store.pop()
+        store.db.close()
+    # THEN each statement names the method that ran it, not the helper, with its file
+    callers = [(s.caller.qualname, s.caller.function, s.caller.file) for s in capture.statements]
+    assert callers == [
+        ("Store.__init__", "__init__", "/app/jobs/store.py"),
+        ("Store.pop", "pop", "/app/jobs/store.py"),
+    ]
+    # ... and the run folder keeps it with each statement
+    run = RunCapture()
+    run.add_sqlite(capture)
+    run.write(tmp_path)
+    written = orjson.loads((tmp_path / "sql-statements.json").read_bytes())["statements"]
+    assert {s["caller"]["qualname"] for s in written} == {"Store.__init__", "Store.pop"}
