@@ -36,11 +36,16 @@ import orjson
 from runs import Artifact, ArtifactKind
 from runs.files import HEAP_GROWTH
 
+from . import sampler
+
 HEAP_GROWTH_VERSION = 1
 HEAP_FRAMES = 25
 """Frames kept per traced allocation: enough to reach the queue operation (``Store.*``,
 ``TaskQueue.*``) from inside orjson, a model constructor or the asyncio machinery."""
 TOP_SITES = 50
+_MEASUREMENT_FILES = frozenset({tracemalloc.__file__, sampler.__file__})
+"""Allocations made under these files are the measurement's (a clean control's growth was
+once put on psutil's read buffer, taken by the RSS sampler's thread mid-read)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,9 +73,10 @@ def growth_document(start: HeapMark, end: HeapMark, top: int = TOP_SITES) -> dic
     diffs = [
         d
         for d in end.snapshot.compare_to(start.snapshot, "traceback")
-        # The first snapshot's own objects are not the queue's memory (filtering the
-        # snapshots with tracemalloc.Filter instead took 2 s each at smoke size).
-        if not any(frame.filename == tracemalloc.__file__ for frame in d.traceback)
+        # The first snapshot's own objects are not the queue's memory, nor are the rows and
+        # buffers of the run's own samplers (filtering the snapshots with tracemalloc.Filter
+        # instead took 2 s each at smoke size).
+        if not any(frame.filename in _MEASUREMENT_FILES for frame in d.traceback)
     ]
     tasks = max(end.tasks_done - start.tasks_done, 0)
     per_1k = 1000.0 / tasks if tasks else 0.0

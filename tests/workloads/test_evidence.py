@@ -150,3 +150,29 @@ def test_contention_is_counted_per_operation_with_its_wait(tmp_path: Path) -> No
     assert sum(waits.values()) <= counters["lock_wait_us"] + len(waits)
     assert sum(counters[f"worker_tasks.w{i}"] for i in range(10)) == 300
     assert counters["pool_wall_us"] > 0
+
+
+def test_heap_growth_leaves_out_the_run_samplers_own_memory(tracing: None) -> None:
+    # GIVEN an RSS sampler's rows kept during the window beside the queue's own growth
+    from workloads.sampler import ResourceSampler
+
+    gc.collect()
+    start = heapgrowth.mark(tasks_done=0, elapsed_s=0.0)
+    rows = ResourceSampler(interval_s=1.0)
+    for _ in range(300):
+        rows.tick()
+    _keep_blocks(100)
+    gc.collect()
+    end = heapgrowth.mark(tasks_done=100, elapsed_s=1.0)
+    assert start is not None
+    assert end is not None
+    tracemalloc.stop()
+    try:
+        document = heapgrowth.growth_document(start, end)
+    finally:
+        _KEPT.clear()
+    # THEN no stack of the sampler's is counted, and the queue's growth leads
+    files = {frame[1] for stack in document["stacks"] for frame in stack["stack"]}
+    assert not any(name.endswith("workloads/sampler.py") for name in files)
+    assert any(frame[0] == "_keep_blocks" for frame in document["stacks"][0]["stack"][:3])
+    assert len(rows.samples) == 300
