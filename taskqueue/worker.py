@@ -100,7 +100,11 @@ class WorkerEngine:
     ``ack_batch`` and always written before the engine claims again or stops, so a buffered
     ack never outlives the lease of a claim that follows it; a buffered task whose lease has
     run out is left for the lease sweep instead of being run by a worker that no longer
-    holds it.
+    holds it. On a queue whose ``acks_behind_claims`` is set (PostgreSQL's
+    ``pg_acks=behind``) the acks are instead handed to a write the engine does not wait
+    for, and the claim goes at once: one write in flight per engine, each task counted
+    completed once its write has committed, every write landed before the engine idles or
+    stops.
     """
 
     def __init__(
