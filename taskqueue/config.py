@@ -87,6 +87,32 @@ class PgClaimCommit(StrEnum):
     flush per claim)."""
 
 
+class PgAcks(StrEnum):
+    """How a worker engine's acks travel with its claims on the PostgreSQL backend.
+
+    On the 2-core reference machine, loaded by other work, ``ride`` gave the shortest claim
+    tail of the three (docs/postgres.md): the other two send two statements where it sends
+    one, and there the tail is the wait for a CPU, not the WAL flush the acks add."""
+
+    RIDE = "ride"
+    """Acks and claim in ONE statement (``complete_and_claim``): one round trip and one
+    atomic commit, which waits for the WAL flush because of the acks."""
+    PARALLEL = "parallel"
+    """The acks go in a statement of their own on a second connection while the claim runs
+    on the first (with ``pg_claim_commit=async``, a claim that does not wait for the WAL
+    flush): the engine waits for the longer of the two, not for both in series. Each
+    commits on its own: a claim that fails after its acks landed leaves the acks done, and
+    acks that fail after the claim landed leave its tasks leased until the lease ends, when
+    the sweep returns them (nothing is lost, as after a worker that died)."""
+    BEHIND = "behind"
+    """The engine hands its acks to a write of their own that it does not wait for, and
+    claims at once: its claims carry no acks and, with ``pg_claim_commit=async``, wait for
+    no flush. A task counts as completed when its ack's write has committed (flushed). One
+    write per engine is in flight at a time: acks finished meanwhile wait for the next one.
+    The engine waits for the write in flight only before a claim while a full ``ack_batch``
+    waits, before it idles or checks whether the queue is drained, and when it stops."""
+
+
 SYNCHRONOUS_COMMIT = ("on", "off", "local", "remote_write", "remote_apply")
 """PostgreSQL's ``synchronous_commit`` settings (``pg_synchronous_commit``)."""
 
@@ -193,6 +219,10 @@ class QueueConfig:
     pg_claim_commit: PgClaimCommit = PgClaimCommit.ASYNC
     """Claims without a ride-along ack commit without waiting for the WAL flush (``async``)
     or as the session commits (``session``): see :class:`PgClaimCommit`."""
+    pg_acks: PgAcks = PgAcks.RIDE
+    """An engine's acks in its next claim's own statement (``ride``), beside it on a second
+    connection (``parallel``), or written behind the claims without waiting for them
+    (``behind``): see :class:`PgAcks`."""
     pg_synchronous_commit: str = "on"
     """``synchronous_commit`` of the queue's sessions: ``off`` trades the last moments of
     commits on a server crash for not waiting on the WAL flush."""
@@ -211,6 +241,7 @@ class QueueConfig:
         object.__setattr__(
             self, "pg_claim_commit", _enum(PgClaimCommit, "pg_claim_commit", self.pg_claim_commit)
         )
+        object.__setattr__(self, "pg_acks", _enum(PgAcks, "pg_acks", self.pg_acks))
         check_backend(self.backend)
         if self.pg_synchronous_commit not in SYNCHRONOUS_COMMIT:
             raise InvalidArgumentError(
@@ -272,7 +303,7 @@ class QueueConfig:
         out: dict[str, Any] = {}
         postgres = self.backend != "sqlite"
         for f in fields(self):
-            if not postgres and f.name in _POSTGRES_FIELDS:
+            if not postgres and f.name in POSTGRES_FIELDS:
                 continue
             value = getattr(self, f.name)
             out[f.name] = str(value) if isinstance(value, StrEnum | Wakeup) else value
@@ -318,9 +349,18 @@ SERVER_ENV = "QUEUEPROF_PG"
 """The environment variable naming the PostgreSQL server that benchmarks, tests and the
 crossover workload use (a URL); here, so reading it needs no asyncpg."""
 
-_POSTGRES_FIELDS = frozenset(
-    {"backend", "pg_claim", "pg_claim_commit", "pg_pool", "pg_synchronous_commit", "pg_activity_ms"}
+POSTGRES_FIELDS = frozenset(
+    {
+        "backend",
+        "pg_claim",
+        "pg_claim_commit",
+        "pg_acks",
+        "pg_pool",
+        "pg_synchronous_commit",
+        "pg_activity_ms",
+    }
 )
+"""The fields only the PostgreSQL backend reads (``backend`` names it)."""
 
 
 def is_dsn(target: object) -> bool:

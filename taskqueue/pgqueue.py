@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 import asyncpg
 
 from . import observe, pgsql
-from .config import ConnectionMode, QueueConfig, redact_dsn
+from .config import ConnectionMode, PgAcks, QueueConfig, redact_dsn
 from .errors import (
     InvalidArgumentError,
     QueueBusyError,
@@ -89,10 +89,12 @@ class PgTaskQueue(TaskQueue):
         self.target = str(path)
         self._where = redact_dsn(self.target)
         self._inline = False  # every call suspends on the network: no turns to give away
+        self.acks_behind_claims = self.config.pg_acks is PgAcks.BEHIND
         self._pool: ConnectionPool | None = None
         self._worker_pools: dict[str, ConnectionPool] = {}
-        """With ``connection=per-worker``: one connection of its own per worker name (a pool
-        of one, which replaces the connection when it is lost)."""
+        """With ``connection=per-worker``: connections of its own per worker name (a pool of
+        one, or two unless ``pg_acks=ride``, which replaces a connection when it is
+        lost)."""
         self._listener: asyncpg.Connection | None = None
         self._token = f"{os.getpid()}.{id(self)}"
         """This queue's notifications carry it, so the listener skips its own."""
@@ -151,7 +153,10 @@ class PgTaskQueue(TaskQueue):
             return self._pool
         found = self._worker_pools.get(worker)
         if found is None:
-            found = self._worker_pools[worker] = self._new_pool(1)
+            # pg_acks=parallel and =behind write a worker's acks beside its claims: on a
+            # second connection.
+            size = 1 if self.config.pg_acks is PgAcks.RIDE else 2
+            found = self._worker_pools[worker] = self._new_pool(size)
         return found
 
     def _heard(self, conn: object, pid: int, channel: str, payload: str) -> None:
@@ -238,15 +243,38 @@ class PgTaskQueue(TaskQueue):
             return 0, await self.claim(worker, n, lease)
         lease_s = self._claim_args(worker, n, lease)
         start = self._clock_start()
-        applied, tasks = await self._run(
-            "claim", self._pg.complete_and_claim, acks, worker, n, lease_s, worker=worker
-        )
+        if self.config.pg_acks is PgAcks.PARALLEL:
+            applied, tasks = await self._acks_beside_claim(acks, worker, n, lease_s)
+        else:
+            applied, tasks = await self._run(
+                "claim", self._pg.complete_and_claim, acks, worker, n, lease_s, worker=worker
+            )
         self.stats.claim_trips += 1
         self._acks_landed(acks, applied)
         if start:
             self.stats.items["complete"] += len(acks)
             self._finish("claim", start, len(tasks), worker)
         return applied, tasks
+
+    async def _acks_beside_claim(
+        self, acks: list[AckRow], worker: str, n: int, lease_s: float
+    ) -> tuple[int, list[Task]]:
+        """``pg_acks=parallel``: the acks on one connection and the claim on another, at the
+        same time; returns when both have committed. When the claim fails, the ack write is
+        still awaited (nothing is left running behind the call) and the claim's error
+        raised; when the acks fail, their error is raised and the claimed tasks stay leased
+        until their lease ends (see :class:`PgAcks`)."""
+        writing = asyncio.ensure_future(
+            self._run("complete", self._pg.complete_acks, acks, worker=worker)
+        )
+        try:
+            tasks = await self._run("claim", self._pg.claim, worker, n, lease_s, worker=worker)
+        except BaseException:
+            await asyncio.wait([writing])
+            if not writing.cancelled():
+                writing.exception()  # the claim's error is the one to raise
+            raise
+        return await writing, tasks
 
     async def fail(self, task: Task, error: str, *, retry: bool = True) -> TaskState | None:
         start = self._clock_start()

@@ -151,6 +151,9 @@ class TaskQueue:
         """``perf_counter()`` time after which the next inline call first gives way."""
         self.engines = 0
         """Worker engines running on this queue object now (they share its event loop)."""
+        self.acks_behind_claims = False
+        """True when worker engines should write their acks behind their claims, without
+        waiting for them (PostgreSQL's ``pg_acks=behind``); on SQLite acks ride on claims."""
         self.turn_holder: object | None = None
         """The worker engine that last took :attr:`turns`."""
         self._turns: asyncio.Lock | None = None

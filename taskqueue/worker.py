@@ -100,7 +100,11 @@ class WorkerEngine:
     ``ack_batch`` and always written before the engine claims again or stops, so a buffered
     ack never outlives the lease of a claim that follows it; a buffered task whose lease has
     run out is left for the lease sweep instead of being run by a worker that no longer
-    holds it.
+    holds it. On a queue whose ``acks_behind_claims`` is set (PostgreSQL's
+    ``pg_acks=behind``) the acks are instead handed to a write the engine does not wait
+    for, and the claim goes at once: one write in flight per engine, each task counted
+    completed once its write has committed, every write landed before the engine idles or
+    stops.
     """
 
     def __init__(
@@ -136,6 +140,9 @@ class WorkerEngine:
         """The task :meth:`_run_plain` ran and its outcome, for the coroutine path."""
         self._sizer = _ClaimSizer(budget_ms / 1000.0, self.claim_batch)
         self._shares_connection = queue.config.connection is ConnectionMode.SHARED
+        self._acks_behind = queue.acks_behind_claims
+        self._writing: asyncio.Future[None] | None = None
+        """The ack write in flight behind the claims (``acks_behind_claims``), if any."""
 
     async def run_until_empty(self) -> EngineStats:
         """Run until no task is pending or running anywhere in the queue.
@@ -187,6 +194,9 @@ class WorkerEngine:
                     free = sizer.size(queue.engines, self._shares_connection)
                     if self.concurrency > 1:
                         free = max(free, self.concurrency - len(running))
+                    if self._acks and self._acks_behind:
+                        # Before the turn: a wait for the write in flight holds up no one.
+                        await self._write_behind()
                     if turns is not None and queue.engines > 1 and not holding:
                         paused = time.perf_counter()
                         await turns.acquire()
@@ -197,7 +207,8 @@ class WorkerEngine:
                             # least one pass of the loop, which gave way as a claim would.
                             queue.turn_started()
                         waited += time.perf_counter() - paused
-                    if self._acks:  # ack what is done and claim more in one round trip
+                    if self._acks and not self._acks_behind:
+                        # Ack what is done and claim more in one round trip.
                         acks, self._acks = self._acks, []
                         applied, tasks = await queue.complete_acks_and_claim(
                             acks, self.name, free, self.lease
@@ -215,6 +226,9 @@ class WorkerEngine:
                         if running:
                             await self._wait_one(running)
                             continue
+                        # Idle or done: this engine's acks land first (with acks behind the
+                        # claims, some may still be in flight or waiting for the next write).
+                        await self._settle()
                         if stop is None:
                             if await queue.is_drained():
                                 # The others may be waiting out a long drain check: they
@@ -252,14 +266,14 @@ class WorkerEngine:
                         # The acks left when the buffer runs out ride on the next claim
                         # (complete_and_claim): one round trip per task instead of two.
                         if buffer and len(self._acks) >= self.ack_batch:
-                            await self._flush()
+                            await self._send_full_batch()
                 else:
                     while buffer and len(running) < self.concurrency:
                         running.add(asyncio.create_task(self._run_held(buffer.popleft())))
                     if len(running) >= self.concurrency:
                         await self._wait_one(running)
                     if len(self._acks) >= self.ack_batch:
-                        await self._flush()
+                        await self._send_full_batch()
         finally:
             if holding:
                 turns.release()  # type: ignore[union-attr]
@@ -271,8 +285,13 @@ class WorkerEngine:
                 await self._run_held(buffer.popleft())
             if running:
                 await asyncio.gather(*running, return_exceptions=True)
-            if self._acks and not _cancelling():
-                await self._flush()
+            writing = self._writing
+            if not _cancelling():
+                await self._settle()
+            # Cancelled: the write in flight is cancelled too (its acks may or may not land,
+            # as buffered ones); an error it already had is not this cancellation's.
+            elif writing is not None and not writing.cancel() and not writing.cancelled():
+                writing.exception()
             stats.busy_s += time.perf_counter() - started - waited
         return stats
 
@@ -382,8 +401,42 @@ class WorkerEngine:
 
     async def _flush(self) -> None:
         acks, self._acks = self._acks, []
+        await self._write(acks)
+
+    async def _send_full_batch(self) -> None:
+        """A full ``ack_batch`` is buffered while claimed tasks remain: write it now, or
+        behind the claims, where it waits for the write in flight, if any, without holding
+        up the tasks (the wait would count as their run time, and the claim sizer would
+        shrink the next claims for it: 2 tasks a claim, 9,252 claims for 18,297 tasks)."""
+        if self._acks_behind:
+            await self._write_behind(wait=False)
+        else:
+            await self._flush()
+
+    async def _write_behind(self, *, wait: bool = True) -> None:
+        """Start a write of the buffered acks that the engine does not wait for. With one
+        in flight, the acks wait for the next write; if a full ``ack_batch`` waits and
+        ``wait``, the engine first waits for the one in flight (and sees its error)."""
+        writing = self._writing
+        if writing is not None:
+            if not writing.done() and (not wait or len(self._acks) < self.ack_batch):
+                return
+            self._writing = None
+            await writing
+        acks, self._acks = self._acks, []
+        self._writing = asyncio.ensure_future(self._write(acks))
+
+    async def _write(self, acks: list[AckRow]) -> None:
         applied = await self.queue.complete_acks(acks, self.name)
         self._count_acks(len(acks), applied)
+
+    async def _settle(self) -> None:
+        """Wait for the ack write in flight, then write the acks still buffered."""
+        writing, self._writing = self._writing, None
+        if writing is not None:
+            await writing
+        if self._acks:
+            await self._flush()
 
     def _count_acks(self, sent: int, applied: int) -> None:
         self.stats.completed += applied

@@ -44,6 +44,7 @@ from runs import (
 from runs.adapters import AdapterSpec
 from runs.files import RESULTS, output_error
 from taskqueue import SERVER_ENV, InvalidArgumentError, QueueConfig, observing, redact_dsn
+from taskqueue.config import POSTGRES_FIELDS
 
 from .base import Workload
 from .capture import RunCapture, write_declarations
@@ -219,7 +220,7 @@ def plan_run(
     )
 
 
-POSTGRES_ONLY = ("pg_claim", "pg_pool", "pg_synchronous_commit", "pg_activity_ms")
+POSTGRES_ONLY = tuple(sorted(POSTGRES_FIELDS - {"backend"}))
 """``--queue`` options that only the PostgreSQL backend reads."""
 
 

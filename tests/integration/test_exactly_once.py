@@ -20,6 +20,7 @@ from taskqueue import (
     ConnectionMode,
     Dispatch,
     EngineOptions,
+    PgAcks,
     PgClaim,
     PoolResult,
     QueueConfig,
@@ -82,18 +83,25 @@ def test_twenty_async_workers_run_every_task_exactly_once(
         assert sum(result.stats.busy_retries.values()) > 0
 
 
+RIDE, PARALLEL, BEHIND = PgAcks.RIDE, PgAcks.PARALLEL, PgAcks.BEHIND
+
+
 @pytest.mark.parametrize(
-    ("claim", "ack_batch", "wakeup", "pool"),
+    ("claim", "ack_batch", "wakeup", "pool", "acks"),
     [
-        pytest.param(PgClaim.SKIP_LOCKED, 1, "notify", 10, id="skip-locked"),
-        pytest.param(PgClaim.SKIP_LOCKED, 10, "notify", 10, id="skip-locked-ack10"),
+        pytest.param(PgClaim.SKIP_LOCKED, 1, "notify", 10, RIDE, id="skip-locked"),
+        pytest.param(PgClaim.SKIP_LOCKED, 10, "notify", 10, RIDE, id="skip-locked-ack10"),
         # Twenty engines on five connections: claims wait for a connection of the pool.
-        pytest.param(PgClaim.SKIP_LOCKED, 10, "poll:10", 5, id="skip-locked-pool5-poll"),
+        pytest.param(PgClaim.SKIP_LOCKED, 10, "poll:10", 5, RIDE, id="skip-locked-pool5-poll"),
         # The naive claim waits on other claims' row locks, then finds their rows taken.
-        pytest.param(PgClaim.FOR_UPDATE, 1, "notify", 10, id="for-update"),
+        pytest.param(PgClaim.FOR_UPDATE, 1, "notify", 10, RIDE, id="for-update"),
         # A connection of its own per engine (connection=per-worker), as each one would have
         # on its own host.
-        pytest.param(PgClaim.SKIP_LOCKED, 10, "notify", 0, id="per-worker"),
+        pytest.param(PgClaim.SKIP_LOCKED, 10, "notify", 0, RIDE, id="per-worker"),
+        # Acks beside the claims, on a second connection, or behind them, not waited for.
+        pytest.param(PgClaim.SKIP_LOCKED, 10, "notify", 10, PARALLEL, id="acks-parallel"),
+        pytest.param(PgClaim.SKIP_LOCKED, 10, "notify", 10, BEHIND, id="acks-behind"),
+        pytest.param(PgClaim.SKIP_LOCKED, 1, "poll:10", 10, BEHIND, id="acks-behind-ack1-poll"),
     ],
 )
 def test_twenty_async_workers_on_postgres_run_every_task_exactly_once(
@@ -103,6 +111,7 @@ def test_twenty_async_workers_on_postgres_run_every_task_exactly_once(
     ack_batch: int,
     wakeup: str,
     pool: int,
+    acks: PgAcks,
 ) -> None:
     config = QueueConfig(
         pg_claim=claim,
@@ -110,6 +119,7 @@ def test_twenty_async_workers_on_postgres_run_every_task_exactly_once(
         wakeup=wakeup,
         pg_pool=pool or 1,
         connection=ConnectionMode.PER_WORKER if pool == 0 else ConnectionMode.SHARED,
+        pg_acks=acks,
     )
     _drain_with_twenty_workers(pg_dsn, config, executed)
 

@@ -4,7 +4,8 @@ queue reaches its database.
 SQLite: connection in {shared, per-worker} x claim_style in {returning, immediate,
 deferred} x claim/ack batch in {1, 50}. PostgreSQL (a fresh database per test, see
 tests/pg.py): pg_claim in {skip-locked, for-update} x batch in {1, 50}, with LISTEN/NOTIFY
-and polling wake-ups, a pool of one connection, and a connection per worker among them. Time is a
+and polling wake-ups, a pool of one connection, a connection per worker, and each way of
+sending a worker engine's acks (pg_acks) among them. Time is a
 :class:`FakeClock`: delays and leases move only when a test advances it.
 """
 
@@ -20,6 +21,7 @@ from taskqueue import (
     ClaimStyle,
     ConnectionMode,
     NewTask,
+    PgAcks,
     PgClaim,
     QueueClosedError,
     QueueConfig,
@@ -57,17 +59,19 @@ STRATEGIES = [
                 wakeup=wakeup,
                 pg_pool=pool,
                 connection=connection,
+                pg_acks=acks,
                 retry_backoff_s=1.0,
             ),
         ),
-        id=f"pg-{claim}-batch{batch}-{wakeup.replace(':', '')}-pool{pool}-{connection}",
+        id=f"pg-{claim}-batch{batch}-{wakeup.replace(':', '')}-pool{pool}-{connection}-{acks}",
     )
-    for claim, batch, wakeup, pool, connection in [
-        (PgClaim.SKIP_LOCKED, 1, "notify", 10, ConnectionMode.SHARED),
-        (PgClaim.SKIP_LOCKED, 50, "poll:20", 1, ConnectionMode.SHARED),
-        (PgClaim.FOR_UPDATE, 1, "poll:20", 10, ConnectionMode.PER_WORKER),
-        (PgClaim.FOR_UPDATE, 50, "notify", 10, ConnectionMode.SHARED),
-        (PgClaim.SKIP_LOCKED, 50, "notify", 10, ConnectionMode.PER_WORKER),
+    for claim, batch, wakeup, pool, connection, acks in [
+        (PgClaim.SKIP_LOCKED, 1, "notify", 10, ConnectionMode.SHARED, PgAcks.RIDE),
+        (PgClaim.SKIP_LOCKED, 50, "poll:20", 1, ConnectionMode.SHARED, PgAcks.PARALLEL),
+        (PgClaim.FOR_UPDATE, 1, "poll:20", 10, ConnectionMode.PER_WORKER, PgAcks.BEHIND),
+        (PgClaim.FOR_UPDATE, 50, "notify", 10, ConnectionMode.SHARED, PgAcks.RIDE),
+        (PgClaim.SKIP_LOCKED, 50, "notify", 10, ConnectionMode.PER_WORKER, PgAcks.PARALLEL),
+        (PgClaim.SKIP_LOCKED, 50, "notify", 10, ConnectionMode.SHARED, PgAcks.BEHIND),
     ]
 ]
 

@@ -153,7 +153,15 @@ def test_an_unreachable_server_fails_the_run_with_the_fix(tmp_path: Path) -> Non
 
 
 @pytest.mark.parametrize(
-    "text", ["pg_pool=4", "pg_claim=for-update", "pg_synchronous_commit=off", "pg_activity_ms=0"]
+    "text",
+    [
+        "pg_pool=4",
+        "pg_claim=for-update",
+        "pg_synchronous_commit=off",
+        "pg_activity_ms=0",
+        "pg_claim_commit=session",
+        "pg_acks=behind",
+    ],
 )
 def test_a_postgres_only_option_on_a_sqlite_run_is_refused(text: str, tmp_path: Path) -> None:
     # It was dropped without a word, and the SQLite run looked like one with the option.

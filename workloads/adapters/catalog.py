@@ -118,6 +118,7 @@ def _on_postgres(config: QueueConfig) -> dict[str, object]:
         **config.to_dict(),
         "pg_claim": str(config.pg_claim),
         "pg_claim_commit": str(config.pg_claim_commit),
+        "pg_acks": str(config.pg_acks),
         "pg_pool": config.pg_pool,
         "pg_synchronous_commit": config.pg_synchronous_commit,
     }
