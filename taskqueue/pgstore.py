@@ -102,9 +102,16 @@ class PgStore:
         if len(documents) == 1:
             return await self._insert_document(conn, documents[0], now, count)
         ids: list[int] = []
+        # FLAT_ROWS_MOST rows a document, unless large payloads split them further (then
+        # more documents than that makes, each counted: the wake-up says how many tasks).
+        regular = len(documents) == -(-count // sql.FLAT_ROWS_MOST)
         async with conn.transaction():
             for at, document in enumerate(documents):
-                rows = min(sql.FLAT_ROWS_MOST, count - at * sql.FLAT_ROWS_MOST)
+                rows = (
+                    min(sql.FLAT_ROWS_MOST, count - at * sql.FLAT_ROWS_MOST)
+                    if regular
+                    else sql.insert_document_rows(document)
+                )
                 ids += await self._insert_document(conn, document, now, rows)
         return ids
 
@@ -128,14 +135,13 @@ class PgStore:
         self, conn: asyncpg.Connection, acks: list[AckRow], worker: str, n: int, lease_s: float
     ) -> tuple[int, list[Task]]:
         """Write ``acks`` and claim up to ``n`` tasks, in one statement (see
-        :func:`pgsql.claim_with_acks_statement`); ``acks`` fits in one document."""
+        :func:`pgsql.claim_with_acks_statement`); acks beyond its first document are written
+        first, in a statement of their own."""
         now, token = self.clock(), new_claim_token()
-        document = sql.ack_documents(acks)
-        if len(document) > 1:  # more than one document's worth: write the rest first
-            applied = await self.complete_acks(conn, acks[sql.FLAT_ROWS_MOST :])
-            document = document[:1]
-        else:
-            applied = 0
+        pieces = sql.ack_pieces(acks)
+        (document, carried), *rest = pieces
+        # more than one document's worth: write the rest first
+        applied = await self.complete_acks(conn, acks[carried:]) if rest else 0
         rows = await self._fetch(
             conn,
             "claim",
@@ -145,7 +151,7 @@ class PgStore:
             now,
             n,
             token,
-            document[0],
+            document,
             now,
         )
         applied += rows[0][0]

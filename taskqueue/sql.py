@@ -143,20 +143,45 @@ def insert_documents(rows: Sequence[Sequence[Any]]) -> list[str]:
     return [
         document
         for at in range(0, len(rows), FLAT_ROWS_MOST)
-        for document in _sized(rows[at : at + FLAT_ROWS_MOST], _insert_document)
+        for document, _ in _sized(rows[at : at + FLAT_ROWS_MOST], _insert_document)
     ]
+
+
+def insert_document_rows(document: str) -> int:
+    """How many rows an :func:`insert_documents` document holds (five fields a row)."""
+    return len(orjson.loads(document)) // 5
 
 
 def _insert_document(rows: Sequence[Sequence[Any]]) -> str:
     return orjson.dumps(list(chain.from_iterable(rows))).decode()
 
 
-def _sized(rows: Sequence[Any], encode: Callable[[Sequence[Any]], str]) -> list[str]:
+def ack_documents(acks: list[tuple[int, int, str]]) -> list[str]:
+    """COMPLETE_MANY's ``:acks`` documents for (task id, attempts, result JSON text) rows,
+    FLAT_ROWS_MOST each (fewer when their results are large)."""
+    return [document for document, _ in ack_pieces(acks)]
+
+
+def ack_pieces(acks: list[tuple[int, int, str]]) -> list[tuple[str, int]]:
+    """:func:`ack_documents` with how many acks each document holds, in order."""
+    return [
+        piece
+        for at in range(0, len(acks), FLAT_ROWS_MOST)
+        for piece in _sized(acks[at : at + FLAT_ROWS_MOST], _ack_document)
+    ]
+
+
+def _ack_document(acks: Sequence[tuple[int, int, str]]) -> str:
+    return "[" + ",".join(map(_ACK.__mod__, acks)) + "]"
+
+
+def _sized(rows: Sequence[Any], encode: Callable[[Sequence[Any]], str]) -> list[tuple[str, int]]:
     """``rows`` encoded as one document, or halved until each document is under
-    :data:`DOCUMENT_CHARS_MOST` characters or holds one row (under :data:`VALUE_BYTES_MOST`)."""
+    :data:`DOCUMENT_CHARS_MOST` characters or holds one row (under :data:`VALUE_BYTES_MOST`);
+    each with how many rows it holds."""
     document = encode(rows)
     if len(document) <= DOCUMENT_CHARS_MOST:
-        return [document]
+        return [(document, len(rows))]
     if len(rows) == 1:
         size = len(document.encode())
         if size > VALUE_BYTES_MOST:
@@ -165,18 +190,9 @@ def _sized(rows: Sequence[Any], encode: Callable[[Sequence[Any]], str]) -> list[
                 f"{VALUE_BYTES_MOST:,} bytes per payload or result: keep large data outside "
                 "the queue (a file, an object store) and put its path or key in the payload"
             )
-        return [document]
+        return [(document, 1)]
     half = len(rows) // 2
     return _sized(rows[:half], encode) + _sized(rows[half:], encode)
-
-
-def ack_documents(acks: list[tuple[int, int, str]]) -> list[str]:
-    """COMPLETE_MANY's ``:acks`` documents for (task id, attempts, result JSON text) rows,
-    FLAT_ROWS_MOST each."""
-    return [
-        "[" + ",".join(map(_ACK.__mod__, acks[at : at + FLAT_ROWS_MOST])) + "]"
-        for at in range(0, len(acks), FLAT_ROWS_MOST)
-    ]
 
 
 _ACK = "%d,%d,%s"

@@ -15,6 +15,7 @@ import asyncio
 import itertools
 from pathlib import Path
 
+import orjson
 import pytest
 
 from taskqueue import (
@@ -29,6 +30,7 @@ from taskqueue import (
     TaskQueue,
     TaskState,
     WorkerEngine,
+    sql,
 )
 from tests.helpers.clock import FakeClock
 from tests.helpers.db import task_row, task_rows
@@ -508,6 +510,37 @@ def test_complete_and_claim_acks_then_claims(
             assert applied == 2
             assert [t.id for t in first + second] == ids
             assert [r.state for r in task_rows(db_path)] == ["done", "done", "running", "running"]
+            assert queue.stats.stale_acks == 0
+
+    asyncio.run(scenario())
+
+
+def test_batches_too_large_for_one_document_are_split_and_kept_whole(
+    config: QueueConfig, db_path: Path, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN documents of at most 2,000 characters, and payloads and results of ~100 bytes
+    monkeypatch.setattr(sql, "DOCUMENT_CHARS_MOST", 2000)
+    text = "p" * 90
+
+    async def scenario() -> None:
+        async with TaskQueue(db_path, config, clock=clock) as queue:
+            # WHEN 300 tasks go in one batch, 150 are acked riding on a claim of 150 more,
+            # and those are acked in one call
+            ids = await queue.enqueue_many([("noop", {"n": i, "t": text}) for i in range(300)])
+            first = await queue.claim("w1", 150)
+            done = [(t, {"r": t.payload["n"], "t": text}) for t in first]
+            applied, second = await queue.complete_and_claim(done, "w1", 150)
+            assert applied == 150
+            assert await queue.complete_many([(t, {"r": t.payload["n"]}) for t in second]) == 150
+            # THEN every task is stored whole, in order, and done once with its own result
+            assert [t.id for t in first + second] == ids
+            assert [t.payload for t in first + second] == [{"n": i, "t": text} for i in range(300)]
+            rows = task_rows(db_path)
+            assert {(r.state, r.attempts) for r in rows} == {("done", 1)}
+            results = [orjson.loads(r.result or "null") for r in rows]
+            assert results == [{"r": i, "t": text} for i in range(150)] + [
+                {"r": i} for i in range(150, 300)
+            ]
             assert queue.stats.stale_acks == 0
 
     asyncio.run(scenario())
