@@ -247,8 +247,10 @@ def _is_transaction(sql: str) -> bool:
 
 
 def sql_plans(run: RunAnalysis) -> Iterable[Finding]:
-    """Statements whose plan scans a table or sorts in a temporary B-tree, ranked by the
-    statement's total time in the run; with the index that removes it, proved by re-planning."""
+    """Statements whose plan scans a table, sorts in a temporary B-tree, or feeds every row
+    of an index range to an aggregate (a scan in effect: ``count(*)`` of the pending rows on
+    each call), ranked by the statement's total time in the run; with the index that removes
+    a scan or sort, proved by re-planning."""
     for hotspot in run.sql:
         plan = hotspot.plan
         if not plan.flagged:
@@ -258,6 +260,8 @@ def sql_plans(run: RunAnalysis) -> Iterable[Finding]:
             "full table scan" + (" and temp B-tree sort" if plan.temp_btrees else "")
             if scans
             else "temp B-tree sort"
+            if plan.temp_btrees
+            else "aggregate over every row of an index range"
         )
         snapshot = hotspot.schema_source == SCHEMA_SNAPSHOT
         caveat = (
@@ -272,13 +276,18 @@ def sql_plans(run: RunAnalysis) -> Iterable[Finding]:
             + ("the run's schema.sql" if snapshot else "the checkout's schema")
             + f" with it, the statement becomes {' | '.join(suggestion.plan.lines)}."
             if suggestion is not None
+            else "No index removes it: an aggregate reads every row of its range on each "
+            "call. Ask whether the call needs the whole figure (EXISTS, or LIMIT, stops at "
+            "the first row), keep it as a counter the writes maintain, or compute it less "
+            "often than once per call."
+            if not scans and not plan.temp_btrees
             else "No single index removed it when re-planned; rewrite the statement so its "
             "WHERE and ORDER BY match an index."
         )
         cost = time_cost(run, hotspot.total_ms / 1e3)
         yield Finding(
             key=f"sql-plan-{hotspot.op}-{hotspot.index}",
-            cause=Cause.SQL_SCAN if scans else Cause.SQL_SORT,
+            cause=Cause.SQL_SORT if plan.temp_btrees and not scans else Cause.SQL_SCAN,
             op=hotspot.op,
             title=f"{hotspot.op}: {what} in `{hotspot.label}`: {_ms(hotspot.total_ms)} over "
             f"{hotspot.count:,} calls ({_pct(cost.share)} of the run)",
@@ -286,8 +295,17 @@ def sql_plans(run: RunAnalysis) -> Iterable[Finding]:
             + " | ".join(plan.lines)
             + f". It ran {hotspot.count:,} times for {_ms(hotspot.total_ms)} in the run "
             f"(mean {_us(hotspot.mean_us)}, p99 {_us(hotspot.p99_us)}, "
-            f"{_pct(hotspot.share_of_op_sql)} of {hotspot.op}'s SQL time); a scan's cost grows "
-            "with the table." + caveat,
+            f"{_pct(hotspot.share_of_op_sql)} of {hotspot.op}'s SQL time, "
+            f"{hotspot.rows / max(hotspot.count, 1):.2g} rows returned per call); "
+            + (
+                "a scan's cost grows with the table."
+                if scans or plan.temp_btrees
+                else "each call reads every row of the range ("
+                + " | ".join(plan.range_aggregates)
+                + ") to compute one aggregate, so its cost grows with the rows in the range "
+                "(for a queue's pending state: the backlog)."
+            )
+            + caveat,
             evidence=(
                 Evidence(
                     f"statement {hotspot.index} calls", hotspot.count, "calls", SQL_STATEMENTS

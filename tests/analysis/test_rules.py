@@ -167,6 +167,35 @@ def test_scan_findings_rank_by_the_statements_total_time_in_the_run(tmp_path: Pa
     assert "CAVEAT" not in top.detail
 
 
+def test_a_count_of_the_backlog_per_claim_is_a_scan_of_the_claim(tmp_path: Path) -> None:
+    # GIVEN a snapshot with the queue's partial index of pending tasks, and a claim that
+    # counts the pending rows before each claim: 3,011 calls, 249 ms of a 2.2 s run
+    (tmp_path / "schema.sql").write_text(
+        TABLE + "CREATE INDEX ready ON tasks (state, priority DESC, run_at, id) "
+        "WHERE state = 'pending';"
+    )
+    count = "SELECT count(*) FROM tasks WHERE state = 'pending'"
+    hotspots = sql_hotspots(
+        [statement(2, "claim", count, 3011, 249.0), statement(3, "claim", CLAIM_SQL, 3000, 150)],
+        {},
+        {},
+        load_schema(tmp_path),
+    )
+    run = builders.run_analysis(sql=hotspots, duration_s=2.2)
+    # WHEN the plan rule runs
+    (found,) = sql_plans(run)
+    # THEN the count is a scan of the claim, costed by its time, with no index to add
+    assert (found.op, found.cause) == ("claim", Cause.SQL_SCAN)
+    assert "aggregate over every row of an index range" in found.title
+    assert "SEARCH tasks USING COVERING INDEX ready (state=?)" in found.detail
+    assert found.cost is not None
+    assert found.cost.value == pytest.approx(0.249)
+    assert found.standing is Standing.CAUSE
+    assert found.recommendation is not None
+    assert "No index removes it" in found.recommendation
+    assert "CREATE INDEX" not in found.recommendation
+
+
 def test_plans_use_the_runs_snapshot_not_the_checkout(tmp_path: Path) -> None:
     # GIVEN a run whose schema had the claim index and one whose snapshot is missing
     with_index = TABLE + "CREATE INDEX ready ON tasks (state, priority DESC, run_at, id);"
