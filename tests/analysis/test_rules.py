@@ -640,6 +640,39 @@ def test_workers_that_ran_nothing_while_the_others_carried_the_step_are_an_imbal
     assert found.cost.value == pytest.approx(0.04)
 
 
+def _two_engines(handler_ms: float) -> RunAnalysis:
+    """Two async engines: w0 ran 100 tasks in 1 s of busy time, w1 none; the handlers' calls
+    took ``handler_ms`` in all."""
+    counters = {"worker_tasks.w0": 100, "worker_busy_us.w0": 1_000_000}
+    counters |= {"worker_tasks.w1": 0, "worker_busy_us.w1": 0}
+    return builders.run_analysis(
+        steps=(StepResult("2 workers, async", {"workers": 2}, {}, {}, counters),),
+        params={"mode": "async"},
+        latencies=from_nanoseconds({"handler": np.full(100, handler_ms * 1e4)}, "op"),
+        duration_s=1.0,
+    )
+
+
+def test_async_engines_overlap_only_what_their_handlers_await() -> None:
+    # GIVEN w0 carried the step with handlers that awaited 0.9 s (a sleep per task)
+    (awaiting,) = worker_imbalance(_two_engines(handler_ms=900))
+    # THEN the wait an even split would have overlapped is half of that: a cause
+    assert awaiting.cost is not None
+    assert awaiting.cost.value == pytest.approx(0.45)
+    assert awaiting.standing is Standing.CAUSE
+    # AND with noop handlers (1 ms in all) the busy time ran on the one event loop, which
+    # another engine could not have taken: no cost worth a cause
+    (running,) = worker_imbalance(_two_engines(handler_ms=1))
+    assert running.cost is not None
+    assert running.cost.value == pytest.approx(0.0005)
+    assert running.standing is Standing.INFORMATION
+    # AND process workers overlap all of it
+    process = dataclasses.replace(_two_engines(handler_ms=1), params={"mode": "process"})
+    (parallel,) = worker_imbalance(process)
+    assert parallel.cost is not None
+    assert parallel.cost.value == pytest.approx(0.5)
+
+
 def test_balanced_workers_are_no_finding() -> None:
     counters = {f"worker_tasks.w{i}": 100 for i in range(4)} | {
         f"worker_busy_us.w{i}": 1000 for i in range(4)
