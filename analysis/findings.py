@@ -234,8 +234,10 @@ def _is_transaction(sql: str) -> bool:
 
 
 def sql_plans(run: RunAnalysis) -> Iterable[Finding]:
-    """Statements whose plan scans a table or sorts in a temporary B-tree, ranked by the
-    statement's total time in the run; with the index that removes it, proved by re-planning."""
+    """Statements whose plan scans a table, sorts in a temporary B-tree, or feeds every row
+    of an index range to an aggregate (a scan in effect: ``count(*)`` of the pending rows on
+    each call), ranked by the statement's total time in the run; with the index that removes
+    a scan or sort, proved by re-planning."""
     for hotspot in run.sql:
         plan = hotspot.plan
         if not plan.flagged:
@@ -245,6 +247,8 @@ def sql_plans(run: RunAnalysis) -> Iterable[Finding]:
             "full table scan" + (" and temp B-tree sort" if plan.temp_btrees else "")
             if scans
             else "temp B-tree sort"
+            if plan.temp_btrees
+            else "aggregate over every row of an index range"
         )
         fallback = hotspot.planned_on_checkout
         caveat = (
@@ -265,6 +269,11 @@ def sql_plans(run: RunAnalysis) -> Iterable[Finding]:
             f"{suggestion.ddl}: re-planned on {schema} with it, the statement becomes "
             f"{' | '.join(suggestion.plan.lines)}."
             if suggestion is not None
+            else "No index removes it: an aggregate reads every row of its range on each "
+            "call. Ask whether the call needs the whole figure (EXISTS, or LIMIT, stops at "
+            "the first row), keep it as a counter the writes maintain, or compute it less "
+            "often than once per call."
+            if not scans and not plan.temp_btrees
             else "No single index removed it when re-planned; rewrite the statement so its "
             "WHERE and ORDER BY match an index."
         )
@@ -272,7 +281,7 @@ def sql_plans(run: RunAnalysis) -> Iterable[Finding]:
         cost = time_cost(run, hotspot.total_ms / 1e3)
         yield Finding(
             key=f"sql-plan-{hotspot.op}-{hotspot.index}",
-            cause=Cause.SQL_SCAN if scans else Cause.SQL_SORT,
+            cause=Cause.SQL_SORT if plan.temp_btrees and not scans else Cause.SQL_SCAN,
             op=hotspot.op,
             title=f"{hotspot.op}: {what} in `{hotspot.label}`{where}: {_ms(hotspot.total_ms)} over "
             f"{hotspot.count:,} calls ({_pct(cost.share)} of the run)",
@@ -280,8 +289,17 @@ def sql_plans(run: RunAnalysis) -> Iterable[Finding]:
             + " | ".join(plan.lines)
             + f". It ran {hotspot.count:,} times for {_ms(hotspot.total_ms)} in the run "
             f"(mean {_us(hotspot.mean_us)}, p99 {_us(hotspot.p99_us)}, "
-            f"{_pct(hotspot.share_of_op_sql)} of {hotspot.op}'s SQL time); a scan's cost grows "
-            "with the table." + caveat,
+            f"{_pct(hotspot.share_of_op_sql)} of {hotspot.op}'s SQL time, "
+            f"{hotspot.rows / max(hotspot.count, 1):.2g} rows returned per call); "
+            + (
+                "a scan's cost grows with the table."
+                if scans or plan.temp_btrees
+                else "each call reads every row of the range ("
+                + " | ".join(plan.range_aggregates)
+                + ") to compute one aggregate, so its cost grows with the rows in the range "
+                "(for a queue's pending state: the backlog)."
+            )
+            + caveat,
             evidence=(
                 Evidence(
                     f"statement {hotspot.index} calls", hotspot.count, "calls", SQL_STATEMENTS
@@ -1901,13 +1919,17 @@ def _workers(counters: Mapping[str, int], name: str) -> dict[str, int]:
     return {k[len(prefix) :]: int(v) for k, v in counters.items() if k.startswith(prefix)}
 
 
-def _serial_share(run: RunAnalysis, places: Sequence[tuple[str, Mapping[str, int]]]) -> float:
-    """Of the workers' busy time, the share that ran handler code on the event loop (async
-    workers share its one thread, so that part cannot overlap); 0 for process workers."""
-    mode = run.params.get("mode")
-    if mode == "process":
-        return 0.0
+def _overlap_share(run: RunAnalysis, places: Sequence[tuple[str, Mapping[str, int]]]) -> float:
+    """Of the workers' busy time, the share an even split could have overlapped: all of it
+    for process workers. Async engines share one event loop and (by default) one writer, so
+    what they run there, the queue's own work and handler code, cannot overlap; only what
+    their handlers await can (a sleep, a request). With per-call handler timings that is the
+    handlers' time less the handler code the loop ran; without them, all but that code."""
+    if run.params.get("mode") == "process":
+        return 1.0
     busy_s = sum(sum(_workers(c, "worker_busy_us").values()) for _, c in places) / 1e6
+    if busy_s <= 0:
+        return 1.0
     running = max(
         (
             entry.cpu
@@ -1918,7 +1940,10 @@ def _serial_share(run: RunAnalysis, places: Sequence[tuple[str, Mapping[str, int
         ),
         default=0.0,
     )
-    return min(running / busy_s, 1.0) if busy_s > 0 else 0.0
+    handlers = next((d for d in run.latencies if d.op == Category.HANDLER.value), None)
+    if handlers is None:
+        return 1.0 - min(running / busy_s, 1.0)
+    return min(max(handlers.total_ms / 1e3 - running, 0.0) / busy_s, 1.0)
 
 
 STARVED_SHARE = 0.25
@@ -1942,7 +1967,7 @@ def worker_imbalance(run: RunAnalysis) -> Iterable[Finding]:
     ]
     if not any(_workers(c, "worker_tasks") for _, c in places):
         places = [("run", run.counters)]
-    serial = _serial_share(run, places)
+    overlap = _overlap_share(run, places)
     for label, counters in places:
         tasks = _workers(counters, "worker_tasks")
         busy = _workers(counters, "worker_busy_us")
@@ -1971,14 +1996,16 @@ def worker_imbalance(run: RunAnalysis) -> Iterable[Finding]:
         # Time the step waited on its busiest worker beyond an even split of the same work.
         if measure is busy:
             # Engines on one event loop share its thread: only the part of the busy time
-            # spent awaiting (not running handler code) could have overlapped.
-            seconds = (busy[heaviest] - mean) / 1e6 * (1 - serial)
+            # their handlers spent awaiting could have overlapped. A clean smoke run's two
+            # engines that took 300 noop tasks were each busy 0.12 s while the loop stalled
+            # under py-spy: busy time, not work another engine could have taken.
+            seconds = (busy[heaviest] - mean) / 1e6 * overlap
             cost = time_cost(run, seconds)
             cost_text = f"{_s(seconds)} beyond an even split ({_pct(cost.share)} of the run)"
-            if serial > 0:
+            if overlap < 1:
                 cost_text += (
-                    f"; {_pct(serial)} of the busy time ran handler code on the one event "
-                    "loop, which no split overlaps"
+                    f"; {_pct(overlap)} of the busy time was handlers awaiting, which a split "
+                    "overlaps: the rest ran on the one event loop"
                 )
         else:
             cost = None

@@ -39,12 +39,16 @@ class QueryPlan:
     """Plan lines that scan a table without an index."""
     temp_btrees: tuple[str, ...] = ()
     """Plan lines that build a temporary B-tree (a sort or grouping per call)."""
+    range_aggregates: tuple[str, ...] = ()
+    """Plan lines whose every row feeds an aggregate (``count(*)``, ``sum``, ``GROUP BY``
+    on an index): a SEARCH that reads its whole range on every call to return one row, so
+    its cost grows with the rows in the range (the backlog, for ``state = 'pending'``)."""
     error: str | None = None
     """Why the statement could not be planned (then ``lines`` is empty)."""
 
     @property
     def flagged(self) -> bool:
-        return bool(self.full_scans or self.temp_btrees)
+        return bool(self.full_scans or self.temp_btrees or self.range_aggregates)
 
 
 def parameter_names(statement: str) -> tuple[list[str], int]:
@@ -198,11 +202,46 @@ def _explain(db: sqlite3.Connection, statement: str) -> QueryPlan:
     except sqlite3.Error as error:
         return QueryPlan((), error=f"{type(error).__name__}: {error}")
     lines = tuple(str(row[3]) for row in rows)
+    full_scans = tuple(line for line in lines if _is_full_scan(line))
+    try:
+        program = db.execute(f"EXPLAIN {statement}", bindings).fetchall()
+    except sqlite3.Error as error:
+        return QueryPlan(lines, error=f"{type(error).__name__}: {error}")
     return QueryPlan(
         lines=lines,
-        full_scans=tuple(line for line in lines if _is_full_scan(line)),
+        full_scans=full_scans,
         temp_btrees=tuple(line for line in lines if "USE TEMP B-TREE" in line),
+        range_aggregates=tuple(
+            line
+            for line in lines
+            if _ACCESS.match(line) and line not in full_scans and _aggregates_every_row(program)
+        ),
     )
+
+
+_ACCESS = re.compile(r"^(SEARCH|SCAN) (?!CONSTANT ROW)\w+")
+"""A plan line that reads a table or an index."""
+_AGGREGATE_STEPS = frozenset({"AggStep", "AggStep1"})
+_LOOP_ENDS = frozenset({"Next", "Prev"})
+
+
+def _aggregates_every_row(program: list[tuple[object, ...]]) -> bool:
+    """Whether a statement's bytecode (``EXPLAIN`` rows: addr, opcode, p1, p2, ...) feeds
+    every row of a loop to an aggregate: an ``AggStep`` inside a ``Next``/``Prev`` loop that
+    no ``Goto`` leaves after the first row (what SQLite's min/max optimisation does, reading
+    one row), or a ``Count`` of a whole B-tree."""
+    code = [(int(str(row[0])), str(row[1]), int(str(row[3]))) for row in program]
+    if any(opcode == "Count" for _, opcode, _ in code):
+        return True
+    for step, opcode, _ in code:
+        if opcode not in _AGGREGATE_STEPS:
+            continue
+        for end, loop, start in code:
+            if loop not in _LOOP_ENDS or end <= step or start > step:
+                continue
+            if not any(op == "Goto" and target > end for at, op, target in code if step < at < end):
+                return True
+    return False
 
 
 def _is_full_scan(line: str) -> bool:
@@ -243,9 +282,9 @@ def suggest_index(statement: str, plan: QueryPlan, schema: str = SCHEMA) -> Inde
     (``col = ...``, ``col IN``, ``col IS``), then those of its ORDER BY/GROUP BY, then ranges;
     each is proved by planning the statement again with the index created.
     """
-    if not plan.flagged:
-        return None
     flagged = len(plan.full_scans) + len(plan.temp_btrees)
+    if not flagged:
+        return None  # an aggregate over a range reads it whatever the index
     tables = [m["table"] for m in (_SCAN.match(line) for line in plan.full_scans) if m]
     with closing(_database(schema)) as db:
         if not tables:

@@ -167,6 +167,35 @@ def test_scan_findings_rank_by_the_statements_total_time_in_the_run(tmp_path: Pa
     assert "CAVEAT" not in top.detail
 
 
+def test_a_count_of_the_backlog_per_claim_is_a_scan_of_the_claim(tmp_path: Path) -> None:
+    # GIVEN a snapshot with the queue's partial index of pending tasks, and a claim that
+    # counts the pending rows before each claim: 3,011 calls, 249 ms of a 2.2 s run
+    (tmp_path / "schema.sql").write_text(
+        TABLE + "CREATE INDEX ready ON tasks (state, priority DESC, run_at, id) "
+        "WHERE state = 'pending';"
+    )
+    count = "SELECT count(*) FROM tasks WHERE state = 'pending'"
+    hotspots = sql_hotspots(
+        [statement(2, "claim", count, 3011, 249.0), statement(3, "claim", CLAIM_SQL, 3000, 150)],
+        {},
+        {},
+        load_schema(tmp_path),
+    )
+    run = builders.run_analysis(sql=hotspots, duration_s=2.2)
+    # WHEN the plan rule runs
+    (found,) = sql_plans(run)
+    # THEN the count is a scan of the claim, costed by its time, with no index to add
+    assert (found.op, found.cause) == ("claim", Cause.SQL_SCAN)
+    assert "aggregate over every row of an index range" in found.title
+    assert "SEARCH tasks USING COVERING INDEX ready (state=?)" in found.detail
+    assert found.cost is not None
+    assert found.cost.value == pytest.approx(0.249)
+    assert found.standing is Standing.CAUSE
+    assert found.recommendation is not None
+    assert "No index removes it" in found.recommendation
+    assert "CREATE INDEX" not in found.recommendation
+
+
 def test_plans_use_the_runs_snapshot_not_the_checkout(tmp_path: Path) -> None:
     # GIVEN a run whose schema had the claim index and one whose snapshot is missing
     with_index = TABLE + "CREATE INDEX ready ON tasks (state, priority DESC, run_at, id);"
@@ -609,6 +638,39 @@ def test_workers_that_ran_nothing_while_the_others_carried_the_step_are_an_imbal
     assert "w3, w4 ran no task" in found.detail
     assert found.cost is not None
     assert found.cost.value == pytest.approx(0.04)
+
+
+def _two_engines(handler_ms: float) -> RunAnalysis:
+    """Two async engines: w0 ran 100 tasks in 1 s of busy time, w1 none; the handlers' calls
+    took ``handler_ms`` in all."""
+    counters = {"worker_tasks.w0": 100, "worker_busy_us.w0": 1_000_000}
+    counters |= {"worker_tasks.w1": 0, "worker_busy_us.w1": 0}
+    return builders.run_analysis(
+        steps=(StepResult("2 workers, async", {"workers": 2}, {}, {}, counters),),
+        params={"mode": "async"},
+        latencies=from_nanoseconds({"handler": np.full(100, handler_ms * 1e4)}, "op"),
+        duration_s=1.0,
+    )
+
+
+def test_async_engines_overlap_only_what_their_handlers_await() -> None:
+    # GIVEN w0 carried the step with handlers that awaited 0.9 s (a sleep per task)
+    (awaiting,) = worker_imbalance(_two_engines(handler_ms=900))
+    # THEN the wait an even split would have overlapped is half of that: a cause
+    assert awaiting.cost is not None
+    assert awaiting.cost.value == pytest.approx(0.45)
+    assert awaiting.standing is Standing.CAUSE
+    # AND with noop handlers (1 ms in all) the busy time ran on the one event loop, which
+    # another engine could not have taken: no cost worth a cause
+    (running,) = worker_imbalance(_two_engines(handler_ms=1))
+    assert running.cost is not None
+    assert running.cost.value == pytest.approx(0.0005)
+    assert running.standing is Standing.INFORMATION
+    # AND process workers overlap all of it
+    process = dataclasses.replace(_two_engines(handler_ms=1), params={"mode": "process"})
+    (parallel,) = worker_imbalance(process)
+    assert parallel.cost is not None
+    assert parallel.cost.value == pytest.approx(0.5)
 
 
 def test_balanced_workers_are_no_finding() -> None:

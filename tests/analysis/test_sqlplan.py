@@ -44,3 +44,40 @@ def test_a_statement_that_cannot_be_planned_says_why() -> None:
     assert not plan.flagged
     assert plan.error is not None
     assert "no_such_table" in plan.error
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "SELECT count(*) FROM tasks WHERE state = 'pending'",
+        "SELECT sum(attempts) FROM tasks WHERE state = 'pending' AND priority = :p",
+        "SELECT priority, count(*) FROM tasks WHERE state = 'pending' GROUP BY priority",
+    ],
+)
+def test_an_aggregate_over_an_index_range_is_flagged(statement: str) -> None:
+    # GIVEN an aggregate whose plan is a SEARCH of the pending index: it returns one row
+    # (or a few), yet reads every pending row on each call
+    plan = explain(statement)
+    # THEN the range it reads is flagged, though the plan has no scan and no sort
+    assert plan.error is None
+    assert not plan.full_scans
+    assert not plan.temp_btrees
+    assert plan.range_aggregates == tuple(line for line in plan.lines if "SEARCH" in line)
+    assert plan.flagged
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "SELECT max(id) FROM tasks",  # min/max optimisation: one row read
+        "SELECT min(priority) FROM tasks WHERE state = 'pending'",
+        "SELECT sum(attempts) FROM tasks WHERE id = ?",  # one row by its key
+        "SELECT NOT EXISTS (SELECT 1 FROM tasks WHERE state = 'pending')",  # stops at one
+        "SELECT id FROM tasks WHERE state = 'pending' ORDER BY priority DESC, run_at, id LIMIT 5",
+    ],
+)
+def test_aggregates_that_read_one_row_and_plain_reads_are_not(statement: str) -> None:
+    plan = explain(statement)
+    assert plan.error is None
+    assert plan.range_aggregates == ()
+    assert not plan.flagged, plan.lines
