@@ -64,6 +64,13 @@ def _is_native(frame: Frame) -> bool:
     return file.endswith((".so", ".c", ".h")) or ".so." in file or frame.name.startswith("0x")
 
 
+def _event_loop_io(caller: Frame) -> bool:
+    """Whether a call is asyncio's own socket I/O (a transport's ``sock.send``): the loop
+    writes and reads only sockets that are ready, so it never waits there; what it costs is
+    the system call and the wake-up of the other end, the price of a round trip."""
+    return "/asyncio/" in (caller.file or "").replace("\\", "/")
+
+
 def blocking_call(frames: Sequence[Frame], stack: Stack) -> tuple[Frame, Frame] | None:
     """(the blocking call, the frame that made it) when ``stack``'s innermost frames block:
     a blocking built-in (``sleep`` as pyinstrument names ``time.sleep``) and its caller, or
@@ -75,8 +82,10 @@ def blocking_call(frames: Sequence[Frame], stack: Stack) -> tuple[Frame, Frame] 
     while native > 0 and _is_native(frames[stack[native - 1]]):
         native -= 1
     if native == len(stack):
-        leaf = frames[stack[-1]]
-        return (leaf, frames[stack[-2]]) if leaf.function in BLOCKING_CALLS else None
+        leaf, caller = frames[stack[-1]], frames[stack[-2]]
+        if leaf.function not in BLOCKING_CALLS or _event_loop_io(caller):
+            return None
+        return leaf, caller
     calls = [frames[i] for i in stack[native:]]
     if native == 0 or any(is_sql_call(f) for f in calls):
         return None

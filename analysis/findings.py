@@ -658,8 +658,12 @@ def _subtree(
     if top.total_time < SUBTREE_SHARE_OF_OP * running:
         return None
     chain = tuple(f for f in candidates[1:] if f.total_time >= 0.6 * top.total_time)[:2]
+    # Only calls that block where they were made: asyncio's own socket sends never wait.
+    blocked = {b.call for b in entry.blocking}
     blocking = sum(
-        f.self_time for f in entry.top_inner if f.function.rsplit(".", 1)[-1] in BLOCKING_CALLS
+        f.self_time
+        for f in entry.top_inner
+        if f.function.rsplit(".", 1)[-1] in BLOCKING_CALLS and f.function in blocked
     )
     return Subtree(
         category=entry.category,

@@ -395,6 +395,39 @@ def test_a_blocking_call_on_the_loop_is_a_loop_hold(tmp_path: Path) -> None:
     assert found.op == "enqueue"
 
 
+def test_the_event_loops_own_socket_sends_are_a_round_trip_not_a_loop_hold(
+    tmp_path: Path,
+) -> None:
+    # GIVEN enqueue's time in asyncpg's fetch, most of it in the system call of asyncio's
+    # transport sending to a ready socket (pyinstrument names it socket.send)
+    fetch: builders.Frame = ("Connection.fetch", "/x/site-packages/asyncpg/connection.py")
+    write: builders.Frame = (
+        "_SelectorSocketTransport.write",
+        "/usr/lib/python3.11/asyncio/selector_events.py",
+    )
+    send: builders.Frame = ("socket.send", "<built-in>")
+    base: list[builders.Frame] = [builders.LOOP, builders.RUN_FOREVER, builders.ENQUEUE, fetch]
+    run = _profile(
+        tmp_path,
+        [*[([*base, write, send], 0.1)] * 30, *[([builders.LOOP, builders.SELECT], 0.1)] * 30],
+    )
+    (found,) = subtree_findings(run)
+    # THEN it is the cost of the round trips, with the advice for them, not a blocking call
+    assert (found.op, found.cause) == ("enqueue", Cause.HOT_SUBTREE)
+    assert "round trip" in found.recommendation
+    # AND the same send made by the program's own code on a blocking socket holds the loop
+    own: builders.Frame = ("notify_peer", "app/notify.py")
+    run = _profile(
+        tmp_path,
+        [
+            *[([*base[:3], own, send], 0.1)] * 30,
+            *[([builders.LOOP, builders.SELECT], 0.1)] * 30,
+        ],
+    )
+    (found,) = subtree_findings(run)
+    assert (found.op, found.cause) == ("enqueue", Cause.LOOP_HOLD)
+
+
 def test_a_wrapper_patched_onto_the_queue_counts_as_the_operation_it_wraps(
     tmp_path: Path,
 ) -> None:
