@@ -254,8 +254,10 @@ def sql_plans(run: RunAnalysis) -> Iterable[Finding]:
         if not plan.flagged:
             continue
         scans = bool(plan.full_scans)
+        through_index = all(" INDEX " in line for line in plan.full_scans)
         what = (
-            "full table scan" + (" and temp B-tree sort" if plan.temp_btrees else "")
+            ("full index scan" if through_index else "full table scan")
+            + (" and temp B-tree sort" if plan.temp_btrees else "")
             if scans
             else "temp B-tree sort"
         )
