@@ -55,8 +55,7 @@ WRONG_ORDER = (
 def test_a_walk_of_a_whole_index_is_a_scan() -> None:
     # GIVEN an index of every row in the wrong column order, taken for the ORDER BY
     plan = explain(
-        "SELECT id FROM tasks WHERE state = 'pending' ORDER BY priority DESC, run_at, id "
-        "LIMIT :n",
+        "SELECT id FROM tasks WHERE state = 'pending' ORDER BY priority DESC, run_at, id LIMIT :n",
         WRONG_ORDER,
     )
     # THEN walking it is flagged: it passes every row that fails the WHERE
@@ -67,8 +66,7 @@ def test_a_walk_of_a_partial_index_is_not_a_scan() -> None:
     # GIVEN the same walk of an index that holds only the rows of its own WHERE
     partial = WRONG_ORDER.replace(", state);", ", state) WHERE state = 'pending';")
     plan = explain(
-        "SELECT id FROM tasks WHERE state = 'pending' ORDER BY priority DESC, run_at, id "
-        "LIMIT :n",
+        "SELECT id FROM tasks WHERE state = 'pending' ORDER BY priority DESC, run_at, id LIMIT :n",
         partial,
     )
     # THEN it reads no other row: not flagged
