@@ -243,8 +243,10 @@ def sql_plans(run: RunAnalysis) -> Iterable[Finding]:
         if not plan.flagged:
             continue
         scans = bool(plan.full_scans)
+        through_index = all(" INDEX " in line for line in plan.full_scans)
         what = (
-            "full table scan" + (" and temp B-tree sort" if plan.temp_btrees else "")
+            ("full index scan" if through_index else "full table scan")
+            + (" and temp B-tree sort" if plan.temp_btrees else "")
             if scans
             else "temp B-tree sort"
             if plan.temp_btrees
@@ -482,30 +484,8 @@ def statements_per_call(run: RunAnalysis) -> Iterable[Finding]:
             # calls to count them per: their sum over a made-up count would be no rate.
             continue
         queries = [h for h in hotspots if not _is_transaction(h.sql)]
-        # A statement retried after SQLITE_BUSY is the same query again, not another one.
-        executions = max(
-            sum(h.count for h in queries) - _op_total(run, "sqlite_busy_retries", op), 0
-        )
-        n_calls = calls.get(op, 0)
-        caveat = ""
-        if n_calls <= 0 and len(queries) > 1:
-            # No timings of its own (acks ride on claims): it made at least as many calls as
-            # its second most frequent statement ran and, riding on another operation's
-            # calls, at most that many. The larger is the cautious count (fewer per call).
-            second = sorted((h.count for h in queries), reverse=True)[1]
-            carrier = RIDES_ON.get(op)
-            carried = calls.get(carrier, 0) if carrier else 0
-            n_calls = max(second, carried)
-            caveat = (
-                f" {op} has no call timings of its own (its calls ride on {carrier}'s), so its "
-                f"calls are counted as the larger of its second most frequent statement's "
-                f"executions ({second:,}) and {carrier}'s calls ({carried:,})."
-                if carrier
-                else f" {op} has no call timings of its own, so its calls are counted as its "
-                f"second most frequent statement's executions ({second:,}): at least one "
-                "per call."
-            )
-        if n_calls < MIN_CALLS_PER_PATTERN or executions / n_calls < N_PLUS_ONE_PER_CALL:
+        executions, n_calls, caveat = _queries_per_call(run, op, queries, calls)
+        if not _many_per_call(executions, n_calls):
             continue
         per_call = executions / n_calls
         setup = connection_setup(op, hotspots, n_calls, run)
@@ -550,6 +530,97 @@ def statements_per_call(run: RunAnalysis) -> Iterable[Finding]:
             # The rate per call is what is measured: its evidence is every execution.
             support=Support(executions, "statement executions", N_PLUS_ONE_FLOOR),
         )
+
+
+def _queries_per_call(
+    run: RunAnalysis, op: str, queries: Sequence[SqlHotspot], calls: Mapping[str, int]
+) -> tuple[int, int, str]:
+    """(executions of ``op``'s ``queries``, ``op``'s calls, a caveat on how the calls were
+    counted when ``op`` has no timings of its own)."""
+    # A statement retried after SQLITE_BUSY is the same query again, not another one.
+    executions = max(sum(h.count for h in queries) - _op_total(run, "sqlite_busy_retries", op), 0)
+    n_calls = calls.get(op, 0)
+    if n_calls > 0 or len(queries) < 2:
+        return executions, n_calls, ""
+    # No timings of its own (acks ride on claims): it made at least as many calls as its
+    # second most frequent statement ran and, riding on another operation's calls, at most
+    # that many. The larger is the cautious count (fewer per call).
+    second = sorted((h.count for h in queries), reverse=True)[1]
+    carrier = RIDES_ON.get(op)
+    carried = calls.get(carrier, 0) if carrier else 0
+    caveat = (
+        f" {op} has no call timings of its own (its calls ride on {carrier}'s), so its "
+        f"calls are counted as the larger of its second most frequent statement's "
+        f"executions ({second:,}) and {carrier}'s calls ({carried:,})."
+        if carrier
+        else f" {op} has no call timings of its own, so its calls are counted as its "
+        f"second most frequent statement's executions ({second:,}): at least one per call."
+    )
+    return executions, max(second, carried), caveat
+
+
+def _many_per_call(executions: int, calls: int) -> bool:
+    """Enough statements per call for the N+1 rule."""
+    return calls >= MIN_CALLS_PER_PATTERN and executions / calls >= N_PLUS_ONE_PER_CALL
+
+
+_WRITE = re.compile(r"^\s*(INSERT|UPDATE|DELETE|REPLACE)\b", re.IGNORECASE)
+_READ = re.compile(r"^\s*SELECT\b", re.IGNORECASE)
+_ROWID_SEARCH = re.compile(r"^SEARCH (?P<table>\w+) USING INTEGER PRIMARY KEY \(rowid=\?\)$")
+READ_BACK_SHARE = 0.8
+"""Executions of a one-row read by rowid, over the rows its operation wrote to that table,
+from which the operation reads back (nearly) every row it writes."""
+
+
+def read_backs(run: RunAnalysis) -> Iterable[Finding]:
+    """Operations that read back, one row per statement by its rowid, the rows they have just
+    written: a second statement per written row for what the write already had (its values,
+    ``lastrowid``, or ``RETURNING``). Operations with many statements per call are the N+1
+    rule's."""
+    calls = _op_calls(run)
+    by_op: dict[str, list[SqlHotspot]] = {}
+    for hotspot in run.sql:
+        if not _is_transaction(hotspot.sql):
+            by_op.setdefault(hotspot.op, []).append(hotspot)
+    for op, queries in by_op.items():
+        executions, n_calls, _ = _queries_per_call(run, op, queries, calls)
+        if _many_per_call(executions, n_calls):
+            continue
+        writes = [h for h in queries if _WRITE.match(h.sql)]
+        for read in queries:
+            searched = [_ROWID_SEARCH.match(line) for line in read.plan.lines]
+            if not _READ.match(read.sql) or len(searched) != 1 or searched[0] is None:
+                continue
+            table = searched[0]["table"]
+            mention = re.compile(rf"\b{re.escape(table)}\b", re.IGNORECASE)
+            written = sum(h.rows for h in writes if mention.search(h.sql))
+            if written <= 0 or read.count < READ_BACK_SHARE * written or read.rows > read.count:
+                continue
+            cost = time_cost(run, read.total_ms / 1e3)
+            yield Finding(
+                key=f"read-back-{op}-{read.index}",
+                cause=Cause.N_PLUS_ONE,
+                op=op,
+                subject=read.kind,
+                title=f"{op}: reads back each row it writes, one statement per row: "
+                f"`{read.label}` {read.count:,} times for {written:,} rows written, "
+                f"{_ms(read.total_ms)} ({_pct(cost.share)} of the run)",
+                detail=f"{read.sql}\nPlan on {read.schema_source}: "
+                + " | ".join(read.plan.lines)
+                + f". {op}'s writes to {table} changed {written:,} rows; this read of one row "
+                f"by its rowid ran {read.count:,} times (mean {_us(read.mean_us)}), after "
+                "them: a statement per row for what the write already had.",
+                evidence=(
+                    Evidence(f"statement {read.index} calls", read.count, "calls", SQL_STATEMENTS),
+                    Evidence(f"{op} rows written to {table}", written, "rows", SQL_STATEMENTS),
+                    Evidence(f"statement {read.index} total", read.total_ms, "ms", SQL_STATEMENTS),
+                ),
+                recommendation="Take what the write produced from the write itself (`RETURNING "
+                "...`, `cursor.lastrowid`) or from the values the call already holds, instead "
+                "of reading each row back.",
+                cost=cost,
+                support=Support(read.count, "statement executions", N_PLUS_ONE_FLOOR),
+            )
 
 
 def connection_setup(
@@ -2618,6 +2689,7 @@ RULES: tuple[Callable[[RunAnalysis], Iterable[Finding]], ...] = (
     wide_reads,
     waiting_statements,
     statements_per_call,
+    read_backs,
     subtree_findings,
     own_code,
     program_blocking,

@@ -202,7 +202,7 @@ def _explain(db: sqlite3.Connection, statement: str) -> QueryPlan:
     except sqlite3.Error as error:
         return QueryPlan((), error=f"{type(error).__name__}: {error}")
     lines = tuple(str(row[3]) for row in rows)
-    full_scans = tuple(line for line in lines if _is_full_scan(line))
+    full_scans = tuple(line for line in lines if _is_full_scan(db, line))
     try:
         program = db.execute(f"EXPLAIN {statement}", bindings).fetchall()
     except sqlite3.Error as error:
@@ -244,13 +244,36 @@ def _aggregates_every_row(program: list[tuple[object, ...]]) -> bool:
     return False
 
 
-def _is_full_scan(line: str) -> bool:
-    """``SCAN tasks`` (or an alias of it) with no index; not a virtual table or constant row."""
+_THROUGH_INDEX = re.compile(r"^ USING (?:COVERING )?INDEX (?P<index>\w+)")
+
+
+def _is_full_scan(db: sqlite3.Connection, line: str) -> bool:
+    """``SCAN tasks`` (or an alias of it) with no index, or through an index that holds every
+    row of the table: walking a whole index reads every row as surely as walking the table
+    (an index in the wrong column order, taken for its ORDER BY, skips every row that fails
+    the WHERE). A partial index holds only the rows of its own WHERE, so walking it reads no
+    others; a virtual table or a constant row is no table."""
     match = _SCAN.match(line)
     if match is None or match["table"] == "CONSTANT":
         return False
     rest = match["rest"]
-    return "USING" not in rest and "VIRTUAL TABLE" not in rest
+    if "VIRTUAL TABLE" in rest:
+        return False
+    if "USING" not in rest:
+        return True
+    through = _THROUGH_INDEX.match(rest)
+    return through is not None and not _is_partial(db, through["index"])
+
+
+def _is_partial(db: sqlite3.Connection, index: str) -> bool:
+    """Whether ``index`` has a WHERE clause (an unknown name counts as partial: not flagged)."""
+    found = db.execute(
+        "SELECT tbl_name FROM sqlite_master WHERE type = 'index' AND name = ?", (index,)
+    ).fetchone()
+    if found is None:
+        return True
+    listed = db.execute("SELECT name, partial FROM pragma_index_list(?)", (found[0],))
+    return any(name == index and partial for name, partial in listed)
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,7 @@ rules run, THEN the #1 finding names the operation and the cause, with its cost 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +25,7 @@ from analysis.findings import (
     missed_targets,
     peak_memory,
     profiler_overhead,
+    read_backs,
     round_trips,
     run_findings,
     sql_plans,
@@ -264,14 +266,19 @@ def test_begin_and_commit_do_not_make_a_claim_n_plus_one() -> None:
     assert list(statements_per_call(run)) == []
 
 
-def per_call_findings(op: str, calls_made: int, *rows: tuple[str, int, float]) -> list[Finding]:
-    """The statements-per-call rule on ``calls_made`` calls of ``op`` running ``rows``
-    (statement, executions, total ms)."""
+def per_call_findings(
+    op: str,
+    calls_made: int,
+    *rows: tuple[str, int, float],
+    rule: Callable[[RunAnalysis], Iterable[Finding]] = statements_per_call,
+) -> list[Finding]:
+    """``rule`` (the statements-per-call rule) on ``calls_made`` calls of ``op`` running
+    ``rows`` (statement, executions, total ms); each statement returns a row per execution."""
     statements = [statement(i, op, sql, n, ms) for i, (sql, n, ms) in enumerate(rows)]
     run = builders.run_analysis(
         latencies=calls(**{op: calls_made}), sql=sql_hotspots(statements, {}, {})
     )
-    return list(statements_per_call(run))
+    return list(rule(run))
 
 
 def test_connection_settings_made_on_every_call_are_a_connection_per_call() -> None:
@@ -313,6 +320,57 @@ def test_pragmas_that_read_or_set_once_leave_an_n_plus_one(
         ("SELECT c FROM tasks WHERE id = ?", 100, 2.0),
     )
     assert (found.op, found.cause) == ("status", Cause.N_PLUS_ONE)
+
+
+def read_back_findings(op: str, calls_made: int, *rows: tuple[str, int]) -> list[Finding]:
+    """The read-back rule on ``calls_made`` calls of ``op`` running ``rows`` (statement,
+    executions), 10 ms each."""
+    return per_call_findings(op, calls_made, *((sql, n, 10.0) for sql, n in rows), rule=read_backs)
+
+
+def test_reading_back_each_inserted_row_by_its_id_is_a_statement_per_row() -> None:
+    # GIVEN 100 enqueue calls, each inserting a row and reading it back by its id
+    # WHEN the read-back rule runs
+    (found,) = read_back_findings(
+        "enqueue",
+        100,
+        ("INSERT INTO tasks (type, payload) VALUES (?, ?)", 100),
+        ("SELECT * FROM tasks WHERE id = ?", 100),
+    )
+    # THEN it names enqueue, an extra statement per row, costed by the read's time
+    assert (found.op, found.cause) == ("enqueue", Cause.N_PLUS_ONE)
+    assert found.title.startswith("enqueue: reads back each row it writes")
+    assert found.cost is not None
+    assert found.cost.value == pytest.approx(0.01)
+
+
+@pytest.mark.parametrize(
+    ("op", "rows"),
+    [
+        # a read by id with no write: the operation's own read (status)
+        ("status", [("SELECT state FROM tasks WHERE id = ?", 100)]),
+        # one read by id for a write run 50 times as often: not every row
+        (
+            "complete",
+            [
+                ("UPDATE tasks SET state = 'done' WHERE id = ?", 5_000),
+                ("SELECT state FROM tasks WHERE id = ?", 100),
+            ],
+        ),
+        # a read of a set after the write (not by rowid)
+        (
+            "claim",
+            [
+                ("UPDATE tasks SET state = 'running' WHERE id = ?", 100),
+                ("SELECT id FROM tasks WHERE state = 'pending' LIMIT 1", 100),
+            ],
+        ),
+    ],
+)
+def test_reads_that_are_not_read_backs_are_not_flagged(
+    op: str, rows: list[tuple[str, int]]
+) -> None:
+    assert read_back_findings(op, 100, *rows) == []
 
 
 @pytest.mark.parametrize(

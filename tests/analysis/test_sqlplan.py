@@ -81,3 +81,31 @@ def test_aggregates_that_read_one_row_and_plain_reads_are_not(statement: str) ->
     assert plan.error is None
     assert plan.range_aggregates == ()
     assert not plan.flagged, plan.lines
+
+
+WRONG_ORDER = (
+    "CREATE TABLE tasks (id INTEGER PRIMARY KEY, state TEXT, priority INTEGER, run_at REAL);\n"
+    "CREATE INDEX tasks_ready ON tasks (priority DESC, run_at, id, state);\n"
+)
+
+
+def test_a_walk_of_a_whole_index_is_a_scan() -> None:
+    # GIVEN an index of every row in the wrong column order, taken for the ORDER BY
+    plan = explain(
+        "SELECT id FROM tasks WHERE state = 'pending' ORDER BY priority DESC, run_at, id LIMIT :n",
+        WRONG_ORDER,
+    )
+    # THEN walking it is flagged: it passes every row that fails the WHERE
+    assert plan.full_scans == ("SCAN tasks USING COVERING INDEX tasks_ready",)
+
+
+def test_a_walk_of_a_partial_index_is_not_a_scan() -> None:
+    # GIVEN the same walk of an index that holds only the rows of its own WHERE
+    partial = WRONG_ORDER.replace(", state);", ", state) WHERE state = 'pending';")
+    plan = explain(
+        "SELECT id FROM tasks WHERE state = 'pending' ORDER BY priority DESC, run_at, id LIMIT :n",
+        partial,
+    )
+    # THEN it reads no other row: not flagged
+    assert plan.lines
+    assert not plan.flagged, plan.lines
