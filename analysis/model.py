@@ -196,6 +196,16 @@ class Finding:
     def sufficient(self) -> bool:
         return self.standing is not Standing.INSUFFICIENT
 
+    @property
+    def negligible(self) -> bool:
+        """Whether it measured a cost of less than :data:`MIN_LEADING_SECONDS` of its run:
+        kept in the report, but no reading for a short list."""
+        return (
+            self.cost is not None
+            and self.cost.unit == "s"
+            and self.cost.value < MIN_LEADING_SECONDS
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class Overhead:

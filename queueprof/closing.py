@@ -96,19 +96,24 @@ def print_closing(
     run_reports: int,
     folders: Sequence[Path],
     quiet: bool,
+    total: int | None = None,
 ) -> None:
     """Draw the block: ``findings`` are (title, run id, group) in ranked order (alike ones,
     of one group, shown once: :func:`collapse_alike`), ``report`` the one
     file to open (None when no report file was written), ``run_reports`` how many run
-    folders got their own report beside the combined one."""
+    folders got their own report beside the combined one, ``total`` how many findings the
+    report holds (``findings`` may be fewer: the ones worth a line here)."""
     shown = collapse_alike(findings)[: TOP_FINDINGS_QUIET if quiet else TOP_FINDINGS]
     console.print()
     console.rule("[bold]what to open[/bold]", align="left")
     if shown:
-        console.print(f"top findings ({len(findings)} in all, ranked in the report):")
+        count = len(findings) if total is None else total
+        console.print(f"top findings ({count} in all, ranked in the report):")
         for number, (title, run_id) in enumerate(shown, 1):
             where = f" ({terminal_text(run_id)})" if run_id else ""
             console.print(f"  {number}. {terminal_text(title)}{where}", highlight=False)
+    elif total:
+        console.print(f"top findings: none of the {total} in the report cost its run 10 ms or more")
     else:
         console.print("no findings: the runs hold nothing the analysis could rank")
     if report is not None:

@@ -9,11 +9,14 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
+from analysis.model import Cause, Cost, Finding, Measure
 from queueprof.closing import TOP_FINDINGS, TOP_FINDINGS_QUIET, collapse_alike, print_closing
 from tests.cli.test_cli import queueprof
 
 
-def _closing(tmp_path: Path, *, quiet: bool, findings: int = 8, **env: str) -> str:
+def _closing(
+    tmp_path: Path, *, quiet: bool, findings: int = 8, total: int | None = None, **env: str
+) -> str:
     buffer = io.StringIO()
     print_closing(
         Console(file=buffer, width=200, color_system=None),
@@ -22,6 +25,7 @@ def _closing(tmp_path: Path, *, quiet: bool, findings: int = 8, **env: str) -> s
         run_reports=2,
         folders=[tmp_path / "missing-run"],
         quiet=quiet,
+        total=total,
     )
     return buffer.getvalue()
 
@@ -49,6 +53,26 @@ def test_no_findings_is_said_so(tmp_path: Path) -> None:
     text = _closing(tmp_path, quiet=True, findings=0)
     assert "no findings" in text
     assert "top findings" not in text
+
+
+def test_the_count_is_the_reports_when_negligible_findings_are_left_out(tmp_path: Path) -> None:
+    text = _closing(tmp_path, quiet=True, findings=2, total=9)
+    assert "(9 in all, ranked in the report)" in text
+    text = _closing(tmp_path, quiet=True, findings=0, total=3)
+    assert "none of the 3 in the report cost its run 10 ms or more" in text
+    assert "no findings" not in text
+
+
+def test_a_finding_that_cost_its_run_under_10_ms_is_negligible() -> None:
+    def finding(seconds: float | None, unit: str = "s") -> Finding:
+        cost = None if seconds is None else Cost(seconds, unit, 0.4, Measure.WALL)
+        return Finding("k", Cause.WORKER_IMBALANCE, "t", "d", (), cost=cost)
+
+    assert finding(0.00274).negligible
+    assert finding(1.94e-05).negligible
+    assert not finding(0.01).negligible
+    assert not finding(None).negligible
+    assert not finding(0.001, "bytes").negligible
 
 
 @pytest.mark.slow
