@@ -20,6 +20,7 @@ from .operations import (
     Op,
     OperationMap,
     in_order,
+    is_event_loop_io,
     is_operation,
     is_plumbing_frame,
     is_sql_call,
@@ -64,13 +65,6 @@ def _is_native(frame: Frame) -> bool:
     return file.endswith((".so", ".c", ".h")) or ".so." in file or frame.name.startswith("0x")
 
 
-def _event_loop_io(caller: Frame) -> bool:
-    """Whether a call is asyncio's own socket I/O (a transport's ``sock.send``): the loop
-    writes and reads only sockets that are ready, so it never waits there; what it costs is
-    the system call and the wake-up of the other end, the price of a round trip."""
-    return "/asyncio/" in (caller.file or "").replace("\\", "/")
-
-
 def blocking_call(frames: Sequence[Frame], stack: Stack) -> tuple[Frame, Frame] | None:
     """(the blocking call, the frame that made it) when ``stack``'s innermost frames block:
     a blocking built-in (``sleep`` as pyinstrument names ``time.sleep``) and its caller, or
@@ -83,7 +77,7 @@ def blocking_call(frames: Sequence[Frame], stack: Stack) -> tuple[Frame, Frame] 
         native -= 1
     if native == len(stack):
         leaf, caller = frames[stack[-1]], frames[stack[-2]]
-        if leaf.function not in BLOCKING_CALLS or _event_loop_io(caller):
+        if leaf.function not in BLOCKING_CALLS or is_event_loop_io(caller):
             return None
         return leaf, caller
     calls = [frames[i] for i in stack[native:]]

@@ -251,6 +251,13 @@ def _normalised(file: str | None) -> str:
     return (file or "").replace("\\", "/")
 
 
+def is_event_loop_io(frame: Frame) -> bool:
+    """Whether ``frame`` is asyncio's own (a transport's ``sock.send`` is called from it): the
+    loop writes and reads only sockets that are ready, so a call it makes never waits; what it
+    costs is the system call and the wake-up of the other end, the price of a round trip."""
+    return "/asyncio/" in _normalised(frame.file)
+
+
 STORE_FILE = "taskqueue/store.py"
 """The queue's SQL side: every statement runs in a function of this file, on a connection
 thread or, for operations dispatched inline, on the event loop."""
