@@ -349,6 +349,7 @@ class PgTaskQueue(TaskQueue):
             pool = self._pool_of(worker)
             if pool is None:
                 raise QueueClosedError(f"{op} on {self._where}: the queue is closed")
+            started = perf_counter_ns()
             try:
                 conn = await pool.acquire()
                 # Reused only when the call ended between statements: after a server error
@@ -365,6 +366,8 @@ class PgTaskQueue(TaskQueue):
                     pool.release(conn, reusable)
             except _CONTENTION as error:
                 self.stats.busy_retries[op] += 1
+                # The failed attempt is lost to the contention, as the backoff below is.
+                self.stats.busy_wait_ns[op] += perf_counter_ns() - started
                 reason = f"kept failing on contention ({type(error).__name__})"
                 most_s = cfg.busy_backoff_max_ms / 1000.0
             except _LOST as error:

@@ -829,18 +829,17 @@ class TaskQueue:
         cfg = self.config
         delay = 0.0001
         deadline = 0.0
-        # With busy_timeout_ms > 0, SQLite's own busy handler sleeps inside the call before it
-        # gives up with SQLITE_BUSY: that wait is lock wait too, so such an attempt is timed.
-        handler = cfg.busy_timeout_ms > 0
+        # An attempt that ends in SQLITE_BUSY is time lost to the lock, whole: its trip to the
+        # connection thread and back, and with busy_timeout_ms > 0 what SQLite's own busy
+        # handler slept inside the call before it gave up. So every attempt is timed.
         while True:
-            started = perf_counter_ns() if handler else 0
+            started = perf_counter_ns()
             try:
                 return await attempt()
             except sqlite3.OperationalError as error:
                 if not _is_busy(error):
                     raise self._database_error(op, error) from error
-                if started:
-                    self.stats.busy_wait_ns[op] += perf_counter_ns() - started
+                self.stats.busy_wait_ns[op] += perf_counter_ns() - started
                 self.stats.busy_retries[op] += 1
                 now = time.monotonic()
                 deadline = deadline or now + cfg.busy_deadline_s

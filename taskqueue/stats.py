@@ -42,10 +42,11 @@ class QueueStats:
     busy_retries: Counter[str] = field(default_factory=Counter)
     """Per operation, SQLITE_BUSY errors caught and retried (they never reach the caller)."""
     busy_wait_ns: Counter[str] = field(default_factory=Counter)
-    """Per operation, time slept in the busy-retry loop waiting for another connection's
-    lock: the wall time contention cost, which the retry count alone does not give. With
-    ``busy_timeout_ms > 0`` it also holds the attempts that SQLite's own busy handler slept
-    through before giving up with SQLITE_BUSY (a wait that ends in the lock is not seen)."""
+    """Per operation, wall time lost to another connection's lock: the attempts that ended
+    in SQLITE_BUSY (or a PostgreSQL serialization failure, deadlock or lock timeout), whole,
+    with any wait SQLite's own busy handler slept inside them, and the backoff slept between
+    attempts. The contention's cost, which the retry count alone does not give; a wait that
+    ends in the lock (a busy handler that got it, a row lock granted) is not seen."""
     claim_conflicts: int = 0
     """Tasks a two-step claim selected but another connection took first."""
     stale_acks: int = 0

@@ -183,3 +183,28 @@ def test_sqlite_busy_handler_waits_count_as_lock_wait(db_path: Path) -> None:
     # above the retry loop's own sleeps (at most 1 ms each)
     assert retries >= 2
     assert waited_ns >= retries * 35_000_000, (retries, waited_ns)
+
+
+def test_an_attempt_that_ends_in_sqlite_busy_counts_whole_as_lock_wait(db_path: Path) -> None:
+    # GIVEN an attempt that takes 30 ms (its trip to a busy connection thread, say) and then
+    # fails with SQLITE_BUSY, once; no busy handler (busy_timeout_ms=0, the default)
+    attempts: list[float] = []
+
+    async def attempt() -> str:
+        attempts.append(time.perf_counter())
+        if len(attempts) == 1:
+            await asyncio.sleep(0.03)
+            raise sqlite3.OperationalError("database is locked")
+        return "done"
+
+    async def scenario() -> tuple[str, int, int]:
+        async with TaskQueue(db_path, QueueConfig(busy_backoff_max_ms=1)) as queue:
+            # WHEN the retry loop runs it
+            done = await queue._retry_busy("claim", attempt)
+            return done, queue.stats.busy_retries["claim"], queue.stats.busy_wait_ns["claim"]
+
+    done, retries, waited_ns = asyncio.run(scenario())
+    # THEN the failed attempt's 30 ms are lock wait with the backoff, not only the backoff
+    assert done == "done"
+    assert retries == 1
+    assert waited_ns >= 30_000_000, waited_ns
