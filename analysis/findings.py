@@ -1290,6 +1290,62 @@ def _empty_claims(run: RunAnalysis) -> int:
     return sum(sum(_workers(s.counters, "worker_empty_claims").values()) for s in run.steps)
 
 
+POLLING_PER_TASK = 2.0
+"""Empty claims per completed task from which idle engines are polling: a wake-up costs
+about one (the woken engine that finds its task taken, the last claim of a drain)."""
+
+
+def busy_polling(run: RunAnalysis) -> Iterable[Finding]:
+    """Idle engines claiming again and again and finding nothing: empty claims per completed
+    task, costed at the claims' median latency (an empty claim is the cheap kind), as a
+    share of the time of the threads that ran them (the event loop, one per process)."""
+    empty = _empty_claims(run)
+    tasks = int(run.counters.get("completed", 0)) or sum(
+        int(s.counters.get("completed", 0)) for s in run.steps
+    )
+    claims = next((d for d in run.latencies if d.op == "claim" and d.count > 0), None)
+    if claims is None or tasks <= 0 or empty < POLLING_PER_TASK * tasks:
+        return
+    seconds = empty * min(claims.p50_ms, claims.mean_ms) / 1e3
+    processes = run.params.get("workers", 1) if run.params.get("mode") == "process" else 1
+    threads = max(float(processes), 1.0) if isinstance(processes, int | float) else 1.0
+    wall = wall_s(run) * threads
+    cost = Cost(seconds, "s", min(seconds / wall, 1.0) if wall > 0 else 0.0, Measure.WALL)
+    wakeup = str(run.queue.get("wakeup", ""))
+    if wakeup.startswith("poll"):
+        cause = f"wakeup={wakeup} claims on a timer whether or not a task came"
+        fix = (
+            "wakeup=notify (enqueue wakes an idle engine; the interval is only the fallback), "
+            "or a longer poll interval"
+        )
+    else:
+        cause = (
+            "with wakeup=notify an idle engine should wait for enqueue's wake-up, so its wait "
+            "returns early: look at what the engines await between claims (wait_for_work)"
+        )
+        fix = "wait for the wake-up between empty claims (the queue's wait_for_work)"
+    yield Finding(
+        key="busy-polling",
+        cause=Cause.POLLING,
+        op="claim",
+        title=f"claim: idle engines poll: {empty:,} empty claims for {tasks:,} tasks "
+        f"({empty / tasks:.3g} per task), about {_s(seconds)} ({_pct(cost.share)} of the "
+        + ("loop's time)" if threads == 1 else "worker processes' time)"),
+        detail=f"Of {claims.count:,} claims, {empty:,} found no task "
+        f"(worker_empty_claims); at the claims' median {_ms(claims.p50_ms)} each they took "
+        f"about {_s(seconds)}. {cause}. A queue that wakes its engines costs about one empty "
+        "claim per task, or fewer.",
+        evidence=(
+            Evidence("empty claims", empty, "claims", RESULTS),
+            Evidence("completed tasks", tasks, "tasks", RESULTS),
+            Evidence("claim median", claims.p50_ms, "ms", claims.source),
+        ),
+        recommendation=f"Use {fix}.",
+        cost=cost,
+        support=Support(empty, "claims", CALLS_FLOOR),
+    )
+
+
 def _lever(run: RunAnalysis, setting: str, size: int) -> str:
     """How a person sets the batch: a queue option, or the workload's enqueue batch."""
     if setting != "enqueue_many":
@@ -2694,6 +2750,7 @@ RULES: tuple[Callable[[RunAnalysis], Iterable[Finding]], ...] = (
     own_code,
     program_blocking,
     round_trips,
+    busy_polling,
     handoff,
     contention,
     server_lock_waits,

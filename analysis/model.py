@@ -46,6 +46,8 @@ class Cause(StrEnum):
     HOT_SUBTREE = "hot-subtree"
     PER_CALL_OVERHEAD = "per-call-overhead"
     CONTENTION = "contention"
+    POLLING = "polling"
+    """Idle engines claiming again and again and finding nothing."""
     MEMORY_GROWTH = "memory-growth"
     MEMORY_PEAK = "memory-peak"
     WORKER_IMBALANCE = "worker-imbalance"

@@ -17,6 +17,7 @@ import pytest
 from analysis.attribution import Attribution, CategoryTime, RoleAttribution, attribute
 from analysis.findings import (
     asyncio_waits,
+    busy_polling,
     consolidate,
     contention,
     handoff,
@@ -673,6 +674,63 @@ def test_retries_on_postgresql_are_not_called_sqlite_busy() -> None:
     assert "40 SQLITE_BUSY retries" in sqlite_found.title
     assert "40 busy retries" in pg_found.title
     assert "SQLITE_BUSY" not in pg_found.title
+
+
+# -- busy polling ---------------------------------------------------------------------------
+
+
+def _polling_run(empty_per_worker: int, **changes: object) -> RunAnalysis:
+    counters: dict[str, int] = {"completed": 1_000}
+    for w in ("w0", "w1", "w2", "w3", "w4"):
+        counters |= {f"worker_claims.{w}": 200 + empty_per_worker}
+        counters |= {f"worker_empty_claims.{w}": empty_per_worker}
+    claims = 1_000 + 5 * empty_per_worker
+    latencies = from_nanoseconds({"claim": np.full(claims, 30_000)}, "op-samples.npz")
+    fields: dict[str, object] = {
+        "workload": "latency",
+        "duration_s": 2.0,
+        "counters": counters,
+        "latencies": latencies,
+    }
+    return builders.run_analysis(**(fields | changes))
+
+
+def test_idle_engines_that_claim_again_and_again_are_polling() -> None:
+    # 6,000 empty claims for 1,000 tasks at 30 us each: 0.18 s of a 2 s run.
+    (found,) = busy_polling(_polling_run(1_200))
+    assert found.cause is Cause.POLLING
+    assert found.op == "claim"
+    assert "6,000 empty claims for 1,000 tasks (6 per task)" in found.title
+    assert found.cost is not None
+    assert found.cost.value == pytest.approx(0.18)
+    assert found.cost.share == pytest.approx(0.09)
+    assert found.standing is Standing.CAUSE
+    assert "wait_for_work" in (found.recommendation or "")
+
+
+def test_a_poll_interval_is_named_as_the_cause_and_notify_as_the_fix() -> None:
+    (found,) = busy_polling(_polling_run(1_200, queue={"wakeup": "poll:0.5"}))
+    assert "wakeup=poll:0.5" in found.detail
+    assert "wakeup=notify" in (found.recommendation or "")
+
+
+def test_about_one_empty_claim_per_task_is_how_wake_ups_work() -> None:
+    # A notified engine that finds its task taken, the last claims of a drain: no finding.
+    assert list(busy_polling(_polling_run(200))) == []
+    assert list(busy_polling(_polling_run(390))) == []
+
+
+def test_polling_in_worker_processes_is_a_share_of_all_their_time() -> None:
+    run = _polling_run(1_200, params={"mode": "process", "workers": 5})
+    (found,) = busy_polling(run)
+    assert found.cost is not None
+    assert found.cost.share == pytest.approx(0.018)
+    assert "worker processes' time" in found.title
+
+
+def test_no_claim_timings_or_no_tasks_is_no_polling_finding() -> None:
+    assert list(busy_polling(_polling_run(1_200, latencies=()))) == []
+    assert list(busy_polling(_polling_run(1_200, counters={"completed": 0}))) == []
 
 
 # -- worker imbalance -----------------------------------------------------------------------

@@ -54,6 +54,7 @@ DEFECT_CAUSES = frozenset(
         "worker-imbalance",
         "loop-hold",
         "round-trips",
+        "polling",
     }
 )
 """Causes that say "this is wrong with the queue" (the families the plants exercise)."""
