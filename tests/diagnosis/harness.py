@@ -92,6 +92,10 @@ class PlantOutcome:
         """What the plant expects, for the table."""
         if self.plant.control:
             return "no false alarm"
+        if getattr(self.plant, "negligible", None):
+            ops = "/".join(sorted(str(op) for op in self.plant.expected_ops))
+            causes = "/".join(sorted(self.plant.expected_causes))
+            return f"no false alarm; op {ops}, cause {causes} reported below the floors"
         ops = "/".join(sorted(str(op) for op in self.plant.expected_ops))
         causes = "/".join(sorted(self.plant.expected_causes))
         return f"op {ops}, cause {causes}"
@@ -154,8 +158,7 @@ def run_plant(plant: Plant, out_dir: Path, *, attempt: int = 0) -> PlantOutcome:
             f"plant {plant.name}: `queueprof analyze` exited {analysed.returncode}:\n"
             f"{analysed.stderr[-3000:]}"
         )
-    top = top_finding(orjson.loads((run_dir / "findings.json").read_bytes()))
-    ok, reason = judge(plant, top)
+    top, ok, reason = verdict(plant, orjson.loads((run_dir / "findings.json").read_bytes()))
     processes = len(log.read_text().splitlines()) if log.exists() else 0
     seconds = time.perf_counter() - started
     return PlantOutcome(plant, run_dir, top, ok, reason, seconds, processes, attempt=attempt)
@@ -219,8 +222,7 @@ def run_default_job(
     found = combined[-1] if combined else (runs[0] if len(runs) == 1 else None)
     if found is None:
         raise RuntimeError(f"plant {plant.name}: no combined findings.json in {folder}")
-    top = top_finding(orjson.loads(found.read_bytes()))
-    ok, reason = judge(plant, top)
+    top, ok, reason = verdict(plant, orjson.loads(found.read_bytes()))
     processes = len(log.read_text().splitlines()) if log.exists() else 0
     seconds = time.perf_counter() - started
     return PlantOutcome(plant, found.parent, top, ok, reason, seconds, processes, env_name, attempt)
@@ -256,8 +258,7 @@ def reanalyse(plant: Plant, out_dir: Path, *, attempt: int = 0, job: bool = Fals
         raise RuntimeError(f"plant {plant.name}: `queueprof analyze` failed:\n{analysed.stderr}")
     combined = sorted(folder.glob("analysis-*/findings.json"))
     found = combined[-1] if combined and len(runs) > 1 else runs[0] / "findings.json"
-    top = top_finding(orjson.loads(found.read_bytes()))
-    ok, reason = judge(plant, top)
+    top, ok, reason = verdict(plant, orjson.loads(found.read_bytes()))
     log = folder / "plant-log" if job else out_dir / f"{plant.name}-{attempt}.plant-log"
     processes = len(log.read_text().splitlines()) if log.exists() else 0
     seconds = time.perf_counter() - started
@@ -289,20 +290,45 @@ class Expectation(Protocol):
     def expected_causes(self) -> frozenset[str]: ...
 
 
+def verdict(plant: Plant, document: dict[str, Any]) -> tuple[dict[str, Any] | None, bool, str]:
+    """(#1 finding, OK?, why) for ``plant``'s ``findings.json``: :func:`judge` of its #1, and
+    for a plant whose cost is not real (``negligible``) no false alarm and its own finding
+    present below the floors."""
+    top = top_finding(document)
+    if plant.negligible is None:
+        return (top, *judge(plant, top))
+    ok, reason = _no_false_alarm(top)
+    own = [
+        f
+        for f in document.get("findings", ())
+        if f.get("op") in plant.expected_ops and f.get("cause") in plant.expected_causes
+    ]
+    if not own:
+        return top, False, f"{reason}, but the plant's own finding is not reported"
+    if any(f.get("standing") == "cause" for f in own):
+        return top, False, f"the plant's {own[0].get('cause')} finding stands as a cause"
+    return top, ok, f"{reason}; its own finding reported as {own[0].get('standing')}"
+
+
+def _no_false_alarm(top: dict[str, Any] | None) -> tuple[bool, str]:
+    """(OK?, why) for a #1 finding that must claim no defect of the queue."""
+    if top is None:
+        return True, "no sufficient finding"
+    cause = top.get("cause")
+    if top.get("standing") == "information":
+        return True, f"#1 is information, not a cause (cause {cause})"
+    if cause not in DEFECT_CAUSES:
+        return True, f"#1 claims no defect (cause {cause})"
+    share = _share(top)
+    if share is not None and share < FALSE_ALARM_SHARE:
+        return True, f"#1 claims {cause} at {share:.1%} of the run, under the floor"
+    return False, f"false alarm: #1 claims {cause} on the clean queue (share {share})"
+
+
 def judge(plant: Expectation, top: dict[str, Any] | None) -> tuple[bool, str]:
     """(OK?, why) for ``plant``'s #1 finding."""
     if plant.control:
-        if top is None:
-            return True, "no sufficient finding"
-        cause = top.get("cause")
-        if top.get("standing") == "information":
-            return True, f"#1 is information, not a cause (cause {cause})"
-        if cause not in DEFECT_CAUSES:
-            return True, f"#1 claims no defect (cause {cause})"
-        share = _share(top)
-        if share is not None and share < FALSE_ALARM_SHARE:
-            return True, f"#1 claims {cause} at {share:.1%} of the run, under the floor"
-        return False, f"false alarm: #1 claims {cause} on the clean queue (share {share})"
+        return _no_false_alarm(top)
     if top is None:
         return False, "no sufficient finding"
     op, cause = top.get("op"), top.get("cause")

@@ -62,6 +62,11 @@ class Plant:
     """Takes over ~15 s: marked ``slow`` in pytest (still run by default)."""
     known_miss: str | None = None
     """Why this plant's #1 is a known MISS (kept in the suite and the table, xfail in pytest)."""
+    negligible: str | None = None
+    """Why the planted cost is not real in any run the suite makes (measured): the plant is
+    judged as the control is (its #1 no false alarm), and its own finding, the expected op
+    and cause, must still be in the report, below the floors. A rule that blew a 1% cost up
+    to #1 would fail it, as would one that stopped seeing it."""
     job_miss: str | None = None
     """Why this plant's #1 is a known MISS in the default job (``run_all --mode default-job``,
     what ``tox -e profile-cpu`` runs) while its own run passes: what the default job does not
@@ -1617,13 +1622,15 @@ PLANTS: Mapping[str, Plant] = {
             frozenset({"sql-scan", "hot-subtree"}),
             params=("worker_counts=5", "tasks=2000"),
             after_rules=True,
-            known_miss=(
-                "the planted cost was not real: is_drained ran 8 times in the tailored run "
+            negligible=(
+                "the planted cost is not real: is_drained ran 8 times in the tailored run "
                 "(11.5 ms, 1% of the run) and the analysis named it exactly, below its evidence "
                 "floor: 'status: full table scan in `SELECT state FROM tasks`: 11.5 ms over 8 "
                 "calls (1% of the run)' (insufficient evidence). Engines ask is_drained only "
-                "after an empty claim; #1 was 'enqueue takes the most event-loop wall time' "
-                "(information) in both modes"
+                "after an empty claim, and only when they run until the queue is drained (no "
+                "latency run calls it); #1 was 'enqueue takes the most event-loop wall time' "
+                "(information) in both modes. It was a known miss until the suite judged such "
+                "plants as what they are: a cost to report and not to lead with"
             ),
         ),
         Plant(

@@ -101,6 +101,8 @@ def _label(outcome: PlantOutcome) -> str:
         after = " (written after the rules; MISSED first, rules changed since)"
     elif plant.known_miss:
         after += " (known miss)"
+    elif plant.negligible:
+        after += " (planted cost not real)"
     if outcome.job and plant.job_miss:
         after += " (known miss in the default job)"
     job = f" [{outcome.job}]" if outcome.job else ""
@@ -120,6 +122,7 @@ def _markdown(outcomes: list[PlantOutcome]) -> str:
                 ("revised", plant.revised),
                 ("first run", plant.first_miss),
                 ("known miss", plant.known_miss),
+                ("planted cost not real", plant.negligible),
                 ("default job", plant.job_miss if o.job else None),
             )
             if text

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from .harness import default_job_commands, judge, top_finding
+from .harness import default_job_commands, judge, top_finding, verdict
 from .plants import PLANTS
 
 
@@ -48,6 +48,21 @@ def test_a_plant_needs_both_its_operation_and_its_cause() -> None:
 )
 def test_the_controls_false_alarm(top: dict[str, Any] | None, ok: bool) -> None:
     assert judge(PLANTS["control"], top)[0] is ok
+
+
+def test_a_plant_whose_cost_is_not_real_is_reported_but_never_leads() -> None:
+    plant = PLANTS["drained-reads-all-states"]
+    assert plant.negligible
+    leading = finding("enqueue", "profile", standing="information")
+    own = finding("status", "sql-scan", standing="insufficient evidence", share=0.01)
+    # its own finding below the floors, no false alarm at #1: OK
+    assert verdict(plant, {"leading": leading, "findings": [leading, own]})[1]
+    # not reported at all: the rule stopped seeing it
+    assert not verdict(plant, {"leading": leading, "findings": [leading]})[1]
+    # standing as a cause, or leading: a 1% cost blown up
+    as_cause = dict(own, standing="cause")
+    assert not verdict(plant, {"leading": leading, "findings": [leading, as_cause]})[1]
+    assert not verdict(plant, {"leading": as_cause, "findings": [as_cause]})[1]
 
 
 def test_the_default_jobs_analyze_reads_the_plants_folder(tmp_path: Path) -> None:
