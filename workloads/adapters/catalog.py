@@ -46,44 +46,26 @@ def contenders(config: QueueConfig) -> Mapping[str, Contender]:
             settings="taskqueue's statements and pragmas (WAL, synchronous=NORMAL)",
             open=open_sqlite3_reference,
         ),
-        "taskqueue": Contender(
-            name="taskqueue",
-            spec=TASKQUEUE,
-            settings=f"the run's strategy ({where}): {_strategy(config)}",
-            open=taskqueue_opener(config),
-            claim_batch=config.claim_batch,
-            strategy=config.to_dict(),
+        "taskqueue": _ours(
+            "taskqueue", f"the run's strategy ({where}): {_strategy(config)}", config
         ),
-        "taskqueue-1x1": Contender(
-            name="taskqueue-1x1",
-            spec=TASKQUEUE,
-            settings=f"one task per claim and ack, like the peers' APIs ({where})",
-            open=taskqueue_opener(single),
-            claim_batch=ONE_AT_A_TIME,
-            strategy=single.to_dict(),
+        "taskqueue-1x1": _ours(
+            "taskqueue-1x1", f"one task per claim and ack, like the peers' APIs ({where})", single
         ),
-        "taskqueue-pg": Contender(
-            name="taskqueue-pg",
-            spec=TASKQUEUE,
-            settings=(
-                "on PostgreSQL, in a scratch database beside the PostgreSQL peers': the run's "
-                f"strategy, synchronous_commit={config.pg_synchronous_commit}: {_strategy(config)}"
-            ),
-            open=taskqueue_opener(config, postgres=True),
-            claim_batch=config.claim_batch,
-            strategy=_on_postgres(config),
+        "taskqueue-pg": _ours(
+            "taskqueue-pg",
+            "on PostgreSQL, in a scratch database beside the PostgreSQL peers': the run's "
+            f"strategy, synchronous_commit={config.pg_synchronous_commit}: {_strategy(config)}",
+            config,
+            postgres=True,
         ),
-        "taskqueue-pg-commit-off": Contender(
-            name="taskqueue-pg-commit-off",
-            spec=TASKQUEUE,
-            settings=(
-                "on PostgreSQL as taskqueue-pg, with synchronous_commit=off for its sessions, "
-                "as the peers' best-settings rows have it (a server crash may lose the last "
-                "commits, a process crash none)"
-            ),
-            open=taskqueue_opener(commit_off, postgres=True),
-            claim_batch=config.claim_batch,
-            strategy=_on_postgres(commit_off),
+        "taskqueue-pg-commit-off": _ours(
+            "taskqueue-pg-commit-off",
+            "on PostgreSQL as taskqueue-pg, with synchronous_commit=off for its sessions, as the "
+            "peers' best-settings rows have it (a server crash may lose the last commits, a "
+            "process crash none)",
+            commit_off,
+            postgres=True,
         ),
         "huey": Contender(
             name="huey",
@@ -110,6 +92,18 @@ def contenders(config: QueueConfig) -> Mapping[str, Contender]:
             peer=True,
         ),
     }
+
+
+def _ours(name: str, settings: str, config: QueueConfig, *, postgres: bool = False) -> Contender:
+    """Our queue with ``config`` as contender ``name`` (its statements filed under it)."""
+    return Contender(
+        name=name,
+        spec=TASKQUEUE,
+        settings=settings,
+        open=taskqueue_opener(config, name, postgres=postgres),
+        claim_batch=config.claim_batch,
+        strategy=_on_postgres(config) if postgres else config.to_dict(),
+    )
 
 
 def _on_postgres(config: QueueConfig) -> dict[str, object]:

@@ -23,8 +23,11 @@ class TaskQueueAdapter:
     PostgreSQL, one asyncpg round trip), as a user pays it.
     """
 
-    def __init__(self, queue: TaskQueue) -> None:
+    def __init__(self, queue: TaskQueue, label: str = "") -> None:
         self._queue = queue
+        self._label = label
+        """The contender's name: the queue's captured statements are filed under
+        ``<label>.<op>``, as the comparison times the calls that ran them."""
 
     @property
     def spec(self) -> AdapterSpec:
@@ -54,15 +57,22 @@ class TaskQueueAdapter:
         return None if found is None else found.state.value
 
     async def close(self) -> None:
-        """Close the queue."""
+        """Close the queue. Its captured statements (``capture_sql``) are filed under the
+        contender's operations first: the queue files them under its own (``complete``)
+        while the comparison times ``<contender>.complete``, and two contenders on our queue
+        would share one name. Closing runs no statement after the observers have them."""
+        stats = self._queue.stats
+        if self._label and stats.sql:
+            stats.sql[:] = [s._replace(op=f"{self._label}.{s.op}") for s in stats.sql]
         await self._queue.close()
 
 
-def taskqueue_opener(config: QueueConfig, *, postgres: bool = False) -> Opener:
+def taskqueue_opener(config: QueueConfig, label: str, *, postgres: bool = False) -> Opener:
     """Opens :class:`TaskQueueAdapter` with ``config``: a SQLite file in the folder, or with
     ``postgres`` (or ``config.backend`` a URL) a scratch PostgreSQL database of the folder,
     made and dropped as the PostgreSQL peers' are (:mod:`workloads.adapters.postgres`), on
-    the same server as theirs.
+    the same server as theirs. ``label`` is the contender's name, which its captured
+    statements are filed under.
 
     The queue's own per-operation timings are turned off: the comparison times every
     contender's calls the same way, around the adapter, and records those.
@@ -74,7 +84,7 @@ def taskqueue_opener(config: QueueConfig, *, postgres: bool = False) -> Opener:
         if not on_postgres:
             queue = TaskQueue(folder / "taskqueue.db", quiet)
             await queue.open()
-            return TaskQueueAdapter(queue)
+            return TaskQueueAdapter(queue, label)
         database = await scratch_database(folder, TASKQUEUE.name)
         try:
             queue = TaskQueue(database.url(), quiet)
@@ -82,6 +92,6 @@ def taskqueue_opener(config: QueueConfig, *, postgres: bool = False) -> Opener:
         except BaseException:
             await database.abandon()
             raise
-        return TaskQueueAdapter(queue)
+        return TaskQueueAdapter(queue, label)
 
     return open_queue
