@@ -27,7 +27,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from taskqueue import handlers, payload, pgsql, queue, sql, store, worker
+from taskqueue import handlers, payload, pgsql, pgstore, queue, sql, store, worker
 from taskqueue.config import ClaimStyle, ConnectionMode, PgClaim
 from taskqueue.models import TaskState, TaskStatus, new_task
 
@@ -101,6 +101,58 @@ def pg_claim_waits_for_locks() -> None:
         return original(PgClaim.FOR_UPDATE)
 
     pgsql._picked = picked
+
+
+# -- a PostgreSQL round, written after the rules (committed before their first run) --------
+
+
+def pg_status_per_column() -> None:
+    """Written after the rules. On PostgreSQL, ``status`` reads the task one column per
+    statement ("so a column that is missing fails on its own"): 14 round trips to the server
+    per call where one SELECT would do."""
+
+    async def status(self: pgstore.PgStore, conn: Any, task_id: int) -> Any:
+        values = []
+        for column in _STATUS_COLUMNS:
+            statement = f"SELECT {column} FROM tasks WHERE id = $1"
+            rows = await self._fetch(conn, "status", statement, task_id)
+            if not rows:
+                return None
+            values.append(rows[0][0])
+        result = values[12]
+        values[2] = TaskState(values[2])
+        values[12] = None if result is None else json.loads(result)
+        return TaskStatus(*values)
+
+    pgstore.PgStore.status = status  # type: ignore[method-assign]
+
+
+def pg_claim_index_dropped() -> None:
+    """Written after the rules. The PostgreSQL schema loses ``tasks_ready`` (a migration
+    dropped it as "unused" after reading the wrong statistics): each claim reads the whole
+    ``tasks`` table, finished tasks included, and sorts the pending ones."""
+    start = pgsql.SCHEMA.index("CREATE INDEX IF NOT EXISTS tasks_ready")
+    end = pgsql.SCHEMA.index(";", start) + 1
+    pgsql.SCHEMA = pgsql.SCHEMA[:start] + pgsql.SCHEMA[end:]
+
+
+def pg_acks_row_by_row() -> None:
+    """Written after the rules. On PostgreSQL the acks that ride on a claim are written one
+    UPDATE each, in a transaction before the claim ("the JSON document was hard to read"),
+    instead of one statement for the batch: a statement and a round trip per finished task."""
+
+    async def complete_and_claim(
+        self: pgstore.PgStore, conn: Any, acks: list[Any], worker: str, n: int, lease_s: float
+    ) -> tuple[int, list[Any]]:
+        applied = 0
+        async with conn.transaction():
+            for task_id, token, result in acks:
+                applied += await self._execute(
+                    conn, "complete", pgsql.COMPLETE, task_id, token, result, self.clock()
+                )
+        return applied, await self.claim(conn, worker, n, lease_s)
+
+    pgstore.PgStore.complete_and_claim = complete_and_claim  # type: ignore[method-assign]
 
 
 def drop_claim_index() -> None:
@@ -1755,6 +1807,46 @@ PLANTS: Mapping[str, Plant] = {
                 "need the longer run for the floor; the #1 it then gave was the expected "
                 "'claim: waits on locks in the server 37%', filed as insufficient evidence"
             ),
+        ),
+        Plant(
+            "pg-status-per-column",
+            "statements per call (N+1), PostgreSQL",
+            "on PostgreSQL, status reads one column per statement (14 round trips per call)",
+            pg_status_per_column,
+            "dbops",
+            CPU,
+            frozenset({"status"}),
+            frozenset({"n-plus-one", "round-trips"}),
+            params=("tasks=1000",),
+            after_rules=True,
+            postgres=True,
+        ),
+        Plant(
+            "pg-claim-index-dropped",
+            "plans (no index), PostgreSQL",
+            "on PostgreSQL, the schema loses tasks_ready: each claim reads the whole table",
+            pg_claim_index_dropped,
+            "dbops",
+            CPU,
+            frozenset({"claim"}),
+            frozenset({"sql-scan", "sql-sort"}),
+            params=("tasks=2000",),
+            queue="claim_batch=1",
+            after_rules=True,
+            postgres=True,
+        ),
+        Plant(
+            "pg-acks-row-by-row",
+            "statements per call (N+1), PostgreSQL",
+            "on PostgreSQL, the acks riding on a claim are written one UPDATE per task",
+            pg_acks_row_by_row,
+            "dbops",
+            CPU,
+            frozenset({"complete", "claim"}),
+            frozenset({"n-plus-one", "round-trips"}),
+            params=("tasks=2000",),
+            after_rules=True,
+            postgres=True,
         ),
         Plant(
             "claim-index-wrong-order",
