@@ -540,16 +540,20 @@ def _queries_per_call(
     # A statement retried after SQLITE_BUSY is the same query again, not another one.
     executions = max(sum(h.count for h in queries) - _op_total(run, "sqlite_busy_retries", op), 0)
     n_calls = calls.get(op, 0)
-    if n_calls > 0 or len(queries) < 2:
+    carrier = RIDES_ON.get(op)
+    carried = calls.get(carrier, 0) if carrier else 0
+    if n_calls > 0 or (len(queries) < 2 and not carried):
         return executions, n_calls, ""
     # No timings of its own (acks ride on claims): it made at least as many calls as its
     # second most frequent statement ran and, riding on another operation's calls, at most
-    # that many. The larger is the cautious count (fewer per call).
-    second = sorted((h.count for h in queries), reverse=True)[1]
-    carrier = RIDES_ON.get(op)
-    carried = calls.get(carrier, 0) if carrier else 0
+    # that many. The larger is the cautious count (fewer per call). One statement alone
+    # (one UPDATE per ack) says nothing of the calls: the carrier's count it is.
+    second = sorted((h.count for h in queries), reverse=True)[1] if len(queries) > 1 else 0
     caveat = (
         f" {op} has no call timings of its own (its calls ride on {carrier}'s), so its "
+        f"calls are counted as {carrier}'s ({carried:,}), at most one per {carrier} call."
+        if carrier and len(queries) < 2
+        else f" {op} has no call timings of its own (its calls ride on {carrier}'s), so its "
         f"calls are counted as the larger of its second most frequent statement's "
         f"executions ({second:,}) and {carrier}'s calls ({carried:,})."
         if carrier

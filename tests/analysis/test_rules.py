@@ -1042,6 +1042,27 @@ def test_alternative_ack_statements_riding_on_many_claims_are_no_n_plus_one() ->
     assert list(statements_per_call(run)) == []
 
 
+def test_one_ack_statement_per_task_riding_on_the_claims_is_an_n_plus_one() -> None:
+    # GIVEN 1,163 claims carrying 6,000 acks, each ack one UPDATE of its own (one distinct
+    # statement, so no second statement to count complete's calls by)
+    statements = [
+        statement(0, "complete", "UPDATE tasks SET state = 'done' WHERE id = $1", 6_000, 2_460.0),
+    ]
+    run = builders.run_analysis(
+        latencies=calls(claim=1_163), sql=sql_hotspots(statements, {}, {}), duration_s=12.0
+    )
+    # WHEN the statements-per-call rule runs
+    (found,) = statements_per_call(run)
+    # THEN complete's calls are the claims it rides on: 5.16 statements per call
+    assert (found.op, found.cause) == ("complete", Cause.N_PLUS_ONE)
+    assert found.title.startswith("complete: 5.16 statements per call (N+1)")
+    assert "counted as claim's (1,163), at most one per claim call" in found.detail
+    # ... and one ack statement per claim (ack_batch=1) is no N+1
+    one_each = [statement(0, "complete", "UPDATE tasks SET state = 'done'", 1_163, 50.0)]
+    run = builders.run_analysis(latencies=calls(claim=1_163), sql=sql_hotspots(one_each, {}, {}))
+    assert list(statements_per_call(run)) == []
+
+
 def test_round_trips_are_weighed_on_the_bare_run_when_it_was_kept() -> None:
     # GIVEN enqueues of 1 ms under the profiler (0.2 ms SQL: overhead "dominates"), but of
     # 0.3 ms in the bare run with the same 0.2 ms of SQL
