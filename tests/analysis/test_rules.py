@@ -660,6 +660,22 @@ def test_one_task_calls_run_inline_are_costed_by_their_begin_and_commit() -> Non
     assert "65 ms of per-call overhead, 25 ms of it BEGIN and COMMIT (claim; 5%" in found.title
 
 
+def test_begin_and_commit_per_call_are_overhead_in_the_bare_runs_calls() -> None:
+    # GIVEN the bare run's claims: 0.05 ms per call of which 0.04 ms SQL (80%: batching would
+    # save little, were all of it the claims' work), but 25 of the profiled run's 35 ms of
+    # claim SQL were the BEGIN and COMMIT each one-task call pays
+    bare = BareRun(
+        0.1, from_nanoseconds({"claim": np.full(100, 50_000)}, "baseline"), {"claim": 4.0}
+    )
+    (found,) = round_trips(_one_task_claims(bare=bare))
+    # THEN 0.0386 ms per call (77%) is per-call overhead, measured on the bare run
+    assert (found.op, found.cause) == ("claim", Cause.ROUND_TRIPS)
+    assert "0.0386 ms (77%) per-call overhead over 100 calls" in found.detail
+    assert "bare run" in found.detail
+    assert found.cost is not None
+    assert found.cost.share == pytest.approx(0.0771, abs=1e-3)
+
+
 def test_claims_of_engines_waiting_for_work_are_no_round_trips() -> None:
     # GIVEN the same claims of one task each, between which the engines found the queue empty
     # 100 times (tasks offered one at a time: a batch would have had nothing more to carry)
