@@ -818,6 +818,18 @@ def test_status_read_again_and_again_while_tasks_run_is_polling() -> None:
     assert "poll_interval_ms=1" in found.detail
 
 
+def test_polling_reads_are_costed_by_their_own_time_not_their_wait_for_the_loop() -> None:
+    # GIVEN 22,000 reads of which 12,100 first waited for their turn on a crowded event loop
+    # (10 ms each, the other polls' time) and 9,900 did not (20 us): the median is a wait
+    reads = np.concatenate([np.full(9_900, 20_000), np.full(12_100, 10_000_000)])
+    latencies = from_nanoseconds({"status": reads}, "op-samples.npz")
+    (found,) = status_polling(_status_reads(22_000, latencies=latencies))
+    # THEN the 20,000 polling reads cost 20 us each, 0.4 s (not 200 s of a 2 s run)
+    assert found.cost is not None
+    assert found.cost.value == pytest.approx(0.4, rel=0.05)
+    assert found.cost.share == pytest.approx(0.2, rel=0.05)
+
+
 def test_a_poll_woken_by_the_completion_reads_about_twice() -> None:
     # A read that finds the task running, one after the wake-up (or one read per task, as
     # dbops makes): no polling
