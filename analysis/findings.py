@@ -40,6 +40,7 @@ from .attribution import (
 )
 from .callers import operation_name
 from .hotspots import SqlHotspot
+from .latency import CDF_PROBABILITIES, LatencyDistribution
 from .load.pgserver import ServerStatement as ServerStatementRow
 from .memory import CategoryBytes, SnapshotByOperation
 from .model import (
@@ -1129,10 +1130,13 @@ def round_trips(run: RunAnalysis) -> Iterable[Finding]:
         return
     latency = {d.op: d for d in run.latencies}
     sql_ms: dict[str, float] = {}
+    transactions_ms: dict[str, float] = {}
     executions: dict[str, int] = {}
     for hotspot in run.sql:
         sql_ms[hotspot.op] = sql_ms.get(hotspot.op, 0.0) + hotspot.total_ms
         executions[hotspot.op] = executions.get(hotspot.op, 0) + hotspot.count
+        if _is_transaction(hotspot.sql):
+            transactions_ms[hotspot.op] = transactions_ms.get(hotspot.op, 0.0) + hotspot.total_ms
     explained = {str(t.category) for t in hot_subtrees(run)}
     calls_text = ", ".join(
         f"{op} {n:,}" for op, n in sorted(trips.calls.items(), key=lambda i: -i[1])
@@ -1160,6 +1164,9 @@ def round_trips(run: RunAnalysis) -> Iterable[Finding]:
         )
     )
     levers = []
+    # Per lever, the ms its calls spent in BEGIN and COMMIT (SQLite's time, not Python's): per
+    # call, not per task, so one-task calls pay them per task and a batch once.
+    transactions: list[float] = []
     for op, setting in BATCH_LEVERS.items():
         if op not in latency or op not in sql_ms or op not in trips.calls or op in explained:
             continue
@@ -1167,14 +1174,22 @@ def round_trips(run: RunAnalysis) -> Iterable[Finding]:
             # The workload calls this operation one task at a time by design (dbops times
             # single enqueues): no setting of this run batches it, so it is no cause here.
             continue
+        if op == "claim" and _waited_for_work(run):
+            # Claims of one task because one task at a time came (an offered rate): the
+            # engines found the queue empty between them, and a batch had nothing to carry.
+            continue
         calls = trips.calls[op]
         mean_ms = latency[op].mean_ms
         sql_per_call = sql_ms[op] / calls
         bare = _bare_call(run, op)
         if bare is not None:
             # The profiler's hook costs on every Python call: the bare run's calls say what
-            # the queue's own per-call path costs.
+            # the queue's own per-call path costs. There, BEGIN and COMMIT (their share of the
+            # profiled run's SQL) count as that path's too: one-task calls pay them per task,
+            # a batch once. (Under the profiler they stay SQL: the hook already inflates the
+            # Python the overhead is weighed against.)
             mean_ms, sql_per_call = bare
+            sql_per_call *= 1.0 - transactions_ms.get(op, 0.0) / sql_ms[op] if sql_ms[op] else 1.0
         # Lock waits are contention's (its own rule), not the per-call path's.
         waited_ms = _op_total(run, "lock_wait_us", op) / 1e3 / calls
         overhead = mean_ms - sql_per_call - waited_ms
@@ -1187,6 +1202,7 @@ def round_trips(run: RunAnalysis) -> Iterable[Finding]:
             # overhead is per batch, not per task.
             continue
         levers.append((op, setting, calls, mean_ms, sql_per_call, overhead, current))
+        transactions.append(transactions_ms.get(op, 0.0))
     if not levers:
         return
     overhead_ms = sum(calls * over for _, _, calls, _, _, over, _ in levers)
@@ -1216,15 +1232,24 @@ def round_trips(run: RunAnalysis) -> Iterable[Finding]:
         if run.bare is not None and run.bare.duration_s > 0 and measured_bare
         else 1.0
     )
+    # Calls that all ran inline made no trip: their overhead is the queue's Python per call,
+    # and measured under a profiler that hooks every call (no bare run kept) it is mostly the
+    # hook's. Their BEGIN and COMMIT are SQLite's time, which the hook does not inflate: the
+    # cost is those alone, a floor of what batching saves (none: no cost, information).
+    hooked = trips.inline_share >= 0.995 and not measured_bare
+    costed_ms = [
+        spent if hooked else calls * over
+        for (_, _, calls, _, _, over, _), spent in zip(levers, transactions, strict=True)
+    ]
     cost = dataclasses.replace(
-        time_cost(run, overhead_ms / 1e3),
+        time_cost(run, sum(costed_ms) / 1e3),
         share=min(
             sum(
                 # The producer's enqueues are not the workers' time: a share of the wall.
-                (time_cost(run, calls * over / 1e3 * scale).share)
+                (time_cost(run, spent / 1e3 * scale).share)
                 if op == "enqueue"
-                else _worker_time_share(run, calls * over / 1e3 * scale)
-                for op, _, calls, _, _, over, _ in levers
+                else _worker_time_share(run, spent / 1e3 * scale)
+                for (op, *_), spent in zip(levers, costed_ms, strict=True)
             ),
             1.0,
         ),
@@ -1235,7 +1260,8 @@ def round_trips(run: RunAnalysis) -> Iterable[Finding]:
         cause=Cause.ROUND_TRIPS,
         op=top[0],
         title=f"{top[0]}: round trips, one task per call: {_ms(overhead_ms)} of per-call "
-        f"overhead ({', '.join(op for op, *_ in levers)}; {_pct(cost.share)} of the "
+        + (f"overhead, {_ms(sum(costed_ms))} of it BEGIN and COMMIT " if hooked else "overhead ")
+        + f"({', '.join(op for op, *_ in levers)}; {_pct(cost.share)} of the "
         + ("run)" if cost.measure is Measure.WALL else "workers' busy time)"),
         detail=detail
         + (
@@ -1243,7 +1269,13 @@ def round_trips(run: RunAnalysis) -> Iterable[Finding]:
             "profiler's cost on every Python call."
             if measured_bare
             else " Measured under the profiler (no bare run kept): its hook inflates the "
-            "queue's own Python."
+            "queue's own Python"
+            + (
+                f"; every call ran inline, so the cost counts only their BEGIN and COMMIT "
+                f"({_ms(sum(costed_ms))}), SQLite's time, which the hook does not inflate."
+                if hooked and sum(costed_ms) > 0
+                else "."
+            )
         )
         + " Per-call overhead = mean call latency - SQL time per call: the queue's own Python, "
         "the trips to the connection thread and back, and any queueing behind other workers' "
@@ -1261,10 +1293,8 @@ def round_trips(run: RunAnalysis) -> Iterable[Finding]:
             if predictions
             else None
         ),
-        # Calls that all ran inline made no trip: their overhead is the queue's Python per
-        # call, and measured under a profiler that hooks every call (no bare run kept) it is
-        # mostly the hook's. Reported, but not as a cause that outranks measured ones.
-        cost=None if trips.inline_share >= 0.995 and not measured_bare else cost,
+        # Reported, but not as a cause that outranks measured ones (see ``hooked``).
+        cost=None if hooked and sum(costed_ms) <= 0 else cost,
         support=Support(min(calls for _, _, calls, *_ in levers), "calls", CALLS_FLOOR),
     )
 
@@ -1277,6 +1307,19 @@ def _bare_call(run: RunAnalysis, op: str) -> tuple[float, float] | None:
     if found is None or found.count == 0:
         return None
     return found.mean_ms, run.bare.sql_ms[op] / found.count
+
+
+WAITED_FOR_WORK = 0.25
+"""Empty claims per claim that found tasks from which the engines waited for work: a drain of
+a backlog finds the queue empty about once per engine, at its end."""
+
+
+def _waited_for_work(run: RunAnalysis) -> bool:
+    """True when the engines often found the queue empty: tasks came one at a time (an offered
+    rate, a trickle), so claims that carried one task each had no more to carry."""
+    claims = next((d.count for d in run.latencies if d.op == "claim"), 0)
+    empty = _empty_claims(run)
+    return claims > 0 and empty >= WAITED_FOR_WORK * max(claims - empty, 1)
 
 
 def _has_lever(run: RunAnalysis, setting: str) -> bool:
@@ -1304,9 +1347,7 @@ def busy_polling(run: RunAnalysis) -> Iterable[Finding]:
     task, costed at the claims' median latency (an empty claim is the cheap kind), as a
     share of the time of the threads that ran them (the event loop, one per process)."""
     empty = _empty_claims(run)
-    tasks = int(run.counters.get("completed", 0)) or sum(
-        int(s.counters.get("completed", 0)) for s in run.steps
-    )
+    tasks = _completed(run)
     claims = next((d for d in run.latencies if d.op == "claim" and d.count > 0), None)
     if claims is None or tasks <= 0 or empty < POLLING_PER_TASK * tasks:
         return
@@ -1347,6 +1388,77 @@ def busy_polling(run: RunAnalysis) -> Iterable[Finding]:
         recommendation=f"Use {fix}.",
         cost=cost,
         support=Support(empty, "claims", CALLS_FLOOR),
+    )
+
+
+def _completed(run: RunAnalysis) -> int:
+    """Tasks completed in the run (its counter, else its steps')."""
+    return int(run.counters.get("completed", 0)) or sum(
+        int(s.counters.get("completed", 0)) for s in run.steps
+    )
+
+
+STATUS_READS_PER_TASK = 4.0
+"""Status reads per completed task from which clients poll: a poll that waits for the
+completion's wake-up reads about twice (once before the task is done, once after)."""
+WOKEN_POLL_READS = 2.0
+"""The reads per task a poll that waits for the wake-up makes: the rest are the polling's."""
+OWN_TIME_QUANTILE = 0.25
+"""The quantile of a call's latency taken as its own time when calls may have waited for one
+another on the event loop (the lower quartile: the calls that did not)."""
+
+
+def _quantile(distribution: LatencyDistribution, q: float) -> float:
+    """``distribution``'s latency at quantile ``q`` (ms), from its CDF (the nearest point
+    at or above ``q``); its median when the CDF has none."""
+    at = next((i for i, p in enumerate(CDF_PROBABILITIES) if p >= q), None)
+    if at is None or at >= len(distribution.cdf_ms):
+        return distribution.p50_ms
+    return distribution.cdf_ms[at]
+
+
+def status_polling(run: RunAnalysis) -> Iterable[Finding]:
+    """Clients reading a task's status again and again while it runs: status reads per
+    completed task, the reads beyond a woken poll's two costed at the reads' median latency,
+    as a share of the run's wall time (status runs on the caller's event loop)."""
+    tasks = _completed(run)
+    reads = next((d for d in run.latencies if d.op == "status" and d.count > 0), None)
+    if reads is None or tasks <= 0 or reads.count < STATUS_READS_PER_TASK * tasks:
+        return
+    extra = reads.count - WOKEN_POLL_READS * tasks
+    # A read's own time is the fast calls': a read that first gave the event loop away (its
+    # turn was over) waited for every other poll ready there, so on a crowded loop the median
+    # holds the others' reads too (8 ms against 18 us, and 524 s "of" a 10 s run).
+    own_ms = min(reads.p50_ms, reads.mean_ms, _quantile(reads, OWN_TIME_QUANTILE))
+    seconds = min(extra * own_ms / 1e3, wall_s(run))
+    cost = time_cost(run, seconds)
+    interval = run.params.get("poll_interval_ms")
+    between = (
+        f"the poll interval (poll_interval_ms={interval:g}) is shorter than the tasks take, or "
+        "the wait between reads returns early"
+        if isinstance(interval, int | float)
+        else "the wait between reads returns early or is short"
+    )
+    yield Finding(
+        key="status-polling",
+        cause=Cause.POLLING,
+        op="status",
+        title=f"status: clients poll: {reads.count:,} status reads for {tasks:,} tasks "
+        f"({reads.count / tasks:.3g} per task), about {_s(seconds)} ({_pct(cost.share)} of the "
+        "run)",
+        detail=f"{reads.count:,} status calls for {tasks:,} completed tasks; a poll that waits "
+        f"for the task's completion reads about {WOKEN_POLL_READS:g} times per task, so "
+        f"{extra:,.0f} reads were polling, at {_ms(own_ms)} each (the reads' lower quartile "
+        f"or median, whichever is less) about {_s(seconds)}: {between}.",
+        evidence=(
+            Evidence("status reads", reads.count, "calls", reads.source),
+            Evidence("completed tasks", tasks, "tasks", RESULTS),
+            Evidence("status read's own time", own_ms, "ms", reads.source),
+        ),
+        recommendation="Wait for the task's completion between reads (the queue's poll wakes "
+        "on its own engines' completions), or read less often.",
+        cost=cost,
+        support=Support(reads.count, "calls", CALLS_FLOOR),
     )
 
 
@@ -2755,6 +2867,7 @@ RULES: tuple[Callable[[RunAnalysis], Iterable[Finding]], ...] = (
     program_blocking,
     round_trips,
     busy_polling,
+    status_polling,
     handoff,
     contention,
     server_lock_waits,

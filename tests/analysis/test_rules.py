@@ -31,6 +31,7 @@ from analysis.findings import (
     run_findings,
     sql_plans,
     statements_per_call,
+    status_polling,
     subtree_findings,
     waiting_operations,
     waiting_statements,
@@ -622,6 +623,67 @@ def test_round_trips_need_one_task_per_call_and_a_setting_that_batches() -> None
     assert list(round_trips(run_with({}, 100))) == []
 
 
+def _one_task_claims(bare: BareRun | None = None, empty: int = 0) -> RunAnalysis:
+    """100 claims of one task each (and ``empty`` claims that found none), 1 ms per call, all
+    inline (no trip): an UPDATE of 10 ms in all, and a BEGIN (5 ms) and a COMMIT (20 ms) per
+    claim of a task."""
+    statements = [
+        statement(0, "claim", "UPDATE tasks SET state = 'running' RETURNING id", 100, 10.0),
+        statement(1, "claim", "BEGIN IMMEDIATE", 100, 5.0),
+        statement(2, "claim", "COMMIT", 100, 20.0),
+    ]
+    return builders.run_analysis(
+        queue={"claim_batch": 100},
+        counters={
+            "completed": 100,
+            "worker_busy_us.w0": 500_000,
+            "worker_claims.w0": 100 + empty,
+            "worker_empty_claims.w0": empty,
+        },
+        latencies=calls(claim=100 + empty),
+        sql=sql_hotspots(statements, {}, {}),
+        round_trips=RoundTrips({"claim": 100 + empty}, 100, inline=100 + empty),
+        bare=bare,
+    )
+
+
+def test_one_task_calls_run_inline_are_costed_by_their_begin_and_commit() -> None:
+    # GIVEN claims of one task each from a backlog, every one inline, no bare run kept:
+    # their Python is the profiler hook's to inflate, their BEGIN and COMMIT are not
+    (found,) = round_trips(_one_task_claims())
+    # THEN a cause, costed by the 25 ms of BEGIN and COMMIT (5% of 0.5 s of workers' time)
+    assert (found.op, found.cause, found.standing) == ("claim", Cause.ROUND_TRIPS, Standing.CAUSE)
+    assert found.cost is not None
+    assert found.cost.value == pytest.approx(0.025)
+    assert found.cost.share == pytest.approx(0.05)
+    assert "BEGIN and COMMIT" in found.detail
+    assert "65 ms of per-call overhead, 25 ms of it BEGIN and COMMIT (claim; 5%" in found.title
+
+
+def test_begin_and_commit_per_call_are_overhead_in_the_bare_runs_calls() -> None:
+    # GIVEN the bare run's claims: 0.05 ms per call of which 0.04 ms SQL (80%: batching would
+    # save little, were all of it the claims' work), but 25 of the profiled run's 35 ms of
+    # claim SQL were the BEGIN and COMMIT each one-task call pays
+    bare = BareRun(
+        0.1, from_nanoseconds({"claim": np.full(100, 50_000)}, "baseline"), {"claim": 4.0}
+    )
+    (found,) = round_trips(_one_task_claims(bare=bare))
+    # THEN 0.0386 ms per call (77%) is per-call overhead, measured on the bare run
+    assert (found.op, found.cause) == ("claim", Cause.ROUND_TRIPS)
+    assert "0.0386 ms (77%) per-call overhead over 100 calls" in found.detail
+    assert "bare run" in found.detail
+    assert found.cost is not None
+    assert found.cost.share == pytest.approx(0.0771, abs=1e-3)
+
+
+def test_claims_of_engines_waiting_for_work_are_no_round_trips() -> None:
+    # GIVEN the same claims of one task each, between which the engines found the queue empty
+    # 100 times (tasks offered one at a time: a batch would have had nothing more to carry)
+    assert list(round_trips(_one_task_claims(empty=100))) == []
+    # AND a drain that found it empty once per engine at its end still has its round trips
+    assert [f.cause for f in round_trips(_one_task_claims(empty=2))] == [Cause.ROUND_TRIPS]
+
+
 # -- contention -----------------------------------------------------------------------------
 
 
@@ -731,6 +793,49 @@ def test_polling_in_worker_processes_is_a_share_of_all_their_time() -> None:
 def test_no_claim_timings_or_no_tasks_is_no_polling_finding() -> None:
     assert list(busy_polling(_polling_run(1_200, latencies=()))) == []
     assert list(busy_polling(_polling_run(1_200, counters={"completed": 0}))) == []
+
+
+def _status_reads(reads: int, **changes: object) -> RunAnalysis:
+    fields: dict[str, object] = {
+        "workload": "latency",
+        "duration_s": 2.0,
+        "params": {"poll_interval_ms": 1.0},
+        "counters": {"completed": 1_000},
+        "latencies": from_nanoseconds({"status": np.full(reads, 20_000)}, "op-samples.npz"),
+    }
+    return builders.run_analysis(**(fields | changes))
+
+
+def test_status_read_again_and_again_while_tasks_run_is_polling() -> None:
+    # GIVEN 22,000 status reads of 20 us for 1,000 tasks: 20,000 beyond a woken poll's two
+    (found,) = status_polling(_status_reads(22_000))
+    # THEN polling on status, costed 0.4 s of a 2 s run
+    assert (found.op, found.cause, found.standing) == ("status", Cause.POLLING, Standing.CAUSE)
+    assert "22,000 status reads for 1,000 tasks (22 per task)" in found.title
+    assert found.cost is not None
+    assert found.cost.value == pytest.approx(0.4)
+    assert found.cost.share == pytest.approx(0.2)
+    assert "poll_interval_ms=1" in found.detail
+
+
+def test_polling_reads_are_costed_by_their_own_time_not_their_wait_for_the_loop() -> None:
+    # GIVEN 22,000 reads of which 12,100 first waited for their turn on a crowded event loop
+    # (10 ms each, the other polls' time) and 9,900 did not (20 us): the median is a wait
+    reads = np.concatenate([np.full(9_900, 20_000), np.full(12_100, 10_000_000)])
+    latencies = from_nanoseconds({"status": reads}, "op-samples.npz")
+    (found,) = status_polling(_status_reads(22_000, latencies=latencies))
+    # THEN the 20,000 polling reads cost 20 us each, 0.4 s (not 200 s of a 2 s run)
+    assert found.cost is not None
+    assert found.cost.value == pytest.approx(0.4, rel=0.05)
+    assert found.cost.share == pytest.approx(0.2, rel=0.05)
+
+
+def test_a_poll_woken_by_the_completion_reads_about_twice() -> None:
+    # A read that finds the task running, one after the wake-up (or one read per task, as
+    # dbops makes): no polling
+    assert list(status_polling(_status_reads(2_050))) == []
+    assert list(status_polling(_status_reads(1_000))) == []
+    assert list(status_polling(_status_reads(22_000, counters={"completed": 0}))) == []
 
 
 # -- worker imbalance -----------------------------------------------------------------------
