@@ -1344,14 +1344,15 @@ about one (the woken engine that finds its task taken, the last claim of a drain
 
 def busy_polling(run: RunAnalysis) -> Iterable[Finding]:
     """Idle engines claiming again and again and finding nothing: empty claims per completed
-    task, costed at the claims' median latency (an empty claim is the cheap kind), as a
+    task, costed at a claim's own time (:func:`_own_ms`: an empty claim is the cheap kind), as a
     share of the time of the threads that ran them (the event loop, one per process)."""
     empty = _empty_claims(run)
     tasks = _completed(run)
     claims = next((d for d in run.latencies if d.op == "claim" and d.count > 0), None)
     if claims is None or tasks <= 0 or empty < POLLING_PER_TASK * tasks:
         return
-    seconds = empty * min(claims.p50_ms, claims.mean_ms) / 1e3
+    own_ms = _own_ms(claims)
+    seconds = min(empty * own_ms / 1e3, wall_s(run))
     processes = run.params.get("workers", 1) if run.params.get("mode") == "process" else 1
     threads = max(float(processes), 1.0) if isinstance(processes, int | float) else 1.0
     wall = wall_s(run) * threads
@@ -1377,13 +1378,14 @@ def busy_polling(run: RunAnalysis) -> Iterable[Finding]:
         f"({empty / tasks:.3g} per task), about {_s(seconds)} ({_pct(cost.share)} of the "
         + ("loop's time)" if threads == 1 else "worker processes' time)"),
         detail=f"Of {claims.count:,} claims, {empty:,} found no task "
-        f"(worker_empty_claims); at the claims' median {_ms(claims.p50_ms)} each they took "
+        f"(worker_empty_claims); at {_ms(own_ms)} each (the claims' lower quartile or median, "
+        "whichever is less: an empty claim is the cheap kind) they took "
         f"about {_s(seconds)}. {cause}. A queue that wakes its engines costs about one empty "
         "claim per task, or fewer.",
         evidence=(
             Evidence("empty claims", empty, "claims", RESULTS),
             Evidence("completed tasks", tasks, "tasks", RESULTS),
-            Evidence("claim median", claims.p50_ms, "ms", claims.source),
+            Evidence("empty claim's own time", own_ms, "ms", claims.source),
         ),
         recommendation=f"Use {fix}.",
         cost=cost,
@@ -1417,6 +1419,14 @@ def _quantile(distribution: LatencyDistribution, q: float) -> float:
     return distribution.cdf_ms[at]
 
 
+def _own_ms(distribution: LatencyDistribution) -> float:
+    """A call's own time (ms) when calls may have waited for one another on the event loop:
+    the least of the lower quartile, the median and the mean."""
+    return min(
+        distribution.p50_ms, distribution.mean_ms, _quantile(distribution, OWN_TIME_QUANTILE)
+    )
+
+
 def status_polling(run: RunAnalysis) -> Iterable[Finding]:
     """Clients reading a task's status again and again while it runs: status reads per
     completed task, the reads beyond a woken poll's two costed at the reads' median latency,
@@ -1429,7 +1439,7 @@ def status_polling(run: RunAnalysis) -> Iterable[Finding]:
     # A read's own time is the fast calls': a read that first gave the event loop away (its
     # turn was over) waited for every other poll ready there, so on a crowded loop the median
     # holds the others' reads too (8 ms against 18 us, and 524 s "of" a 10 s run).
-    own_ms = min(reads.p50_ms, reads.mean_ms, _quantile(reads, OWN_TIME_QUANTILE))
+    own_ms = _own_ms(reads)
     seconds = min(extra * own_ms / 1e3, wall_s(run))
     cost = time_cost(run, seconds)
     interval = run.params.get("poll_interval_ms")
