@@ -2208,7 +2208,7 @@ def backlog_growth(run: RunAnalysis) -> Iterable[Finding]:
         yield Finding(
             key=f"backlog-{queue}",
             cause=Cause.BACKLOG_GROWTH,
-            op="claim",
+            op=f"{queue}.claim",
             title=f"{queue}: cost per task grows {growth:.1f}x with the backlog "
             f"({small:,} to {large:,} waiting tasks){why}",
             detail=f"Claiming and completing at {small:,} waiting tasks ran at "

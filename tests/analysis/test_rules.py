@@ -907,6 +907,28 @@ def test_batched_drain_claims_or_a_swept_backlog_are_no_drain_finding() -> None:
     assert [f for f in run_findings(run) if f.key.startswith("drain-claims-")] == []
 
 
+def test_a_swept_backlog_names_the_queue_s_claim() -> None:
+    # GIVEN a peer whose sweep found its cost per task growing 17x from 1,000 to 20,000
+    # waiting tasks (litequeue's pop), as every other finding of a comparison names its
+    # operations (``peer.claim``: latencies, statements)
+    step = _contender("peer", (9_003, 0.030), (9_000, 0.020), backlog_grows=1)
+    step = dataclasses.replace(
+        step,
+        metrics={
+            **step.metrics,
+            "backlog_cost_growth": 17.4,
+            "backlog_1000_tasks_per_s": 7_000.0,
+            "backlog_20000_tasks_per_s": 400.0,
+        },
+    )
+    run = builders.run_analysis(workload="comparison", steps=(step,))
+    # WHEN the rules run
+    (found,) = [f for f in run_findings(run) if f.cause is Cause.BACKLOG_GROWTH]
+    # THEN the sweep's finding names the peer's claim, not taskqueue's operation name
+    assert (found.op, found.subject) == ("peer.claim", "peer")
+    assert found.title.startswith("peer: cost per task grows 17.4x with the backlog")
+
+
 # -- memory ---------------------------------------------------------------------------------
 
 KEEP = Frame("Store._tasks", "/x/taskqueue/store.py", 1)
