@@ -29,6 +29,7 @@ from runs import MANIFEST, RESULTS
 from runs.adapters import UNATTRIBUTED_SQL
 from runs.files import OP_SAMPLES, SQL_STATEMENTS
 from runs.manifest import PROGRAM_WORKLOAD
+from runs.results import StepResult
 from taskqueue.config import is_dsn
 
 from .attribution import (
@@ -136,6 +137,12 @@ worker preempted on a loaded machine is busy longer (1.5-1.7x the next in clean 
 worker that takes every ready task leaves the next far behind."""
 TAIL_RATIO = 10.0
 MIN_TAIL_SAMPLES = 100
+DRAIN_CLAIM_RATIO = 3.0
+"""A comparison queue's claim per task in the drain over the cycle: at 3x its cost grows
+with the waiting tasks (litequeue's pop, which sorts every ready row: 8.5x at 3,000; the
+reference's and taskqueue's claims: 1x and 0.1x)."""
+DRAIN_TASKS_FLOOR = 500
+"""Tasks drained (over every round) before a drain's claims say anything of a backlog."""
 
 
 QUEUE_PLUMBING = frozenset(
@@ -2323,37 +2330,11 @@ def backlog_growth(run: RunAnalysis) -> Iterable[Finding]:
             else f" The fit over every probe puts it at {low:.2f}x to "
             + (f"{high:.2f}x." if high is not None else "beyond any bound.")
         )
-        # The claim statement whose plan reads or sorts the waiting rows is why it grows.
-        planned = sorted(
-            (
-                h
-                for h in run.sql
-                if h.op in (f"{queue}.claim", f"{queue}.backlog.claim") and h.plan.flagged
-            ),
-            key=lambda h: -h.total_ms,
-        )
-        why = ""
-        recommendation = (
-            "Its claim reads or sorts the waiting rows: see its claim "
-            "statement's plan among the SQL hotspots (run with --queue capture_sql=true); an "
-            "index whose leading columns match the claim's WHERE and ORDER BY keeps it an "
-            "index search whatever the backlog."
-        )
-        if planned:
-            claim = planned[0]
-            what = "scans the table" if claim.plan.full_scans else "sorts the waiting rows"
-            where = f" in {claim.caller}" if claim.caller else ""
-            why = f": its claim {what} (`{claim.label}`{where})"
-            if claim.suggestion is not None:
-                recommendation = (
-                    f"{claim.suggestion.ddl}: re-planned with it, the claim becomes "
-                    f"{' | '.join(claim.suggestion.plan.lines)}, an index search whatever "
-                    "the backlog."
-                )
+        why, recommendation = _claim_plan(run, queue)
         yield Finding(
             key=f"backlog-{queue}",
             cause=Cause.BACKLOG_GROWTH,
-            op="claim",
+            op=f"{queue}.claim",
             title=f"{queue}: cost per task grows {growth:.1f}x with the backlog "
             f"({small:,} to {large:,} waiting tasks){why}",
             detail=f"Claiming and completing at {small:,} waiting tasks ran at "
@@ -2368,6 +2349,96 @@ def backlog_growth(run: RunAnalysis) -> Iterable[Finding]:
             recommendation=recommendation,
             cost=Cost(growth, "x per task", 1 - 1 / growth, Measure.WORKERS),
             support=Support(probe * len(sweep), "probe tasks", 100) if probe else None,
+            subject=queue,
+        )
+
+
+def _claim_plan(run: RunAnalysis, queue: str) -> tuple[str, str]:
+    """Why ``queue``'s claim grows with the backlog, and what removes it: its captured claim
+    statement whose plan reads or sorts the waiting rows, with the index that fixes it (or,
+    without a capture, how to get one)."""
+    planned = sorted(
+        (
+            h
+            for h in run.sql
+            if h.op in (f"{queue}.claim", f"{queue}.backlog.claim") and h.plan.flagged
+        ),
+        key=lambda h: -h.total_ms,
+    )
+    recommendation = (
+        "Its claim reads or sorts the waiting rows: see its claim "
+        "statement's plan among the SQL hotspots (run with --queue capture_sql=true); an "
+        "index whose leading columns match the claim's WHERE and ORDER BY keeps it an "
+        "index search whatever the backlog."
+    )
+    if not planned:
+        return "", recommendation
+    claim = planned[0]
+    what = "scans the table" if claim.plan.full_scans else "sorts the waiting rows"
+    where = f" in {claim.caller}" if claim.caller else ""
+    if claim.suggestion is not None:
+        recommendation = (
+            f"{claim.suggestion.ddl}: re-planned with it, the claim becomes "
+            f"{' | '.join(claim.suggestion.plan.lines)}, an index search whatever "
+            "the backlog."
+        )
+    return f": its claim {what} (`{claim.label}`{where})", recommendation
+
+
+def _per_task_p50(step: StepResult, scenario: str) -> tuple[float, int] | None:
+    """The median cost per task of ``step``'s claims in ``scenario`` (``drain``, ``cycle``)
+    and the tasks claimed: a claim's median over the tasks per claim (its enqueues over its
+    claims), or None without both."""
+    claims = step.latencies.get(f"{scenario}.claim")
+    enqueues = step.latencies.get(f"{scenario}.enqueue")
+    if claims is None or enqueues is None or not claims.count or not enqueues.count:
+        return None
+    if claims.p50_ms is None or claims.p50_ms <= 0:
+        return None
+    return claims.p50_ms * claims.count / enqueues.count, enqueues.count
+
+
+def drain_claims_grow(run: RunAnalysis) -> Iterable[Finding]:
+    """Queues of a comparison whose claim costs more per task in the drain (up to its whole
+    size waiting) than in the cycle (one task waiting): the claim's cost grows with the
+    backlog, seen without the sweep. One claim latency over both scenarios is bimodal, and
+    reads only as a tail. Its cost is the drain's claim time beyond the cycle's rate."""
+    for step in run.steps:
+        if step.counters.get("backlog_grows"):
+            continue  # the sweep measured the growth itself (backlog_growth)
+        drain, cycle = _per_task_p50(step, "drain"), _per_task_p50(step, "cycle")
+        if drain is None or cycle is None:
+            continue
+        (drain_ms, tasks), (cycle_ms, _) = drain, cycle
+        ratio = drain_ms / cycle_ms
+        if ratio < DRAIN_CLAIM_RATIO or tasks < GROWTH_TASKS_FLOOR:
+            continue
+        queue = str(step.settings.get("contender", step.label))
+        waiting = int(step.metrics.get("drain_tasks", 0))
+        seconds = (drain_ms - cycle_ms) * tasks / 1e3
+        cost = time_cost(run, seconds)
+        why, recommendation = _claim_plan(run, queue)
+        yield Finding(
+            key=f"drain-claims-{queue}",
+            cause=Cause.BACKLOG_GROWTH,
+            op=f"{queue}.claim",
+            title=f"{queue}.claim: cost per task grows with the backlog, {ratio:.1f}x in the "
+            f"drain ({waiting:,} waiting at its start) over the cycle (one waiting){why}: "
+            f"{_s(seconds)} ({_pct(cost.share)} of the run)",
+            detail=f"{queue}'s claim took a median {_ms(drain_ms)} per task in the drain, "
+            f"where the tasks wait, and {_ms(cycle_ms)} in the cycle, where each is claimed "
+            f"as soon as it is enqueued: the same statement costs more the more tasks wait. "
+            f"Its claim latency over both scenarios is therefore bimodal (a p99 far above "
+            f"its median). {_s(seconds)} of the drain's {tasks:,} claims is beyond the "
+            "cycle's cost per task. The backlog sweep (--param backlogs=1000,5000,20000) "
+            "measures the growth.",
+            evidence=(
+                Evidence(f"{queue} drain.claim per task p50", drain_ms, "ms", RESULTS),
+                Evidence(f"{queue} cycle.claim per task p50", cycle_ms, "ms", RESULTS),
+            ),
+            recommendation=recommendation,
+            cost=cost,
+            support=Support(tasks, "drain tasks", DRAIN_TASKS_FLOOR),
             subject=queue,
         )
 
@@ -2887,6 +2958,7 @@ RULES: tuple[Callable[[RunAnalysis], Iterable[Finding]], ...] = (
     asyncio_waits,
     worker_imbalance,
     backlog_growth,
+    drain_claims_grow,
     memory_growth,
     peak_memory,
     missed_targets,

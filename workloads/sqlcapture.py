@@ -25,6 +25,7 @@ taskqueue's.
 from __future__ import annotations
 
 import contextvars
+import inspect
 import sqlite3
 import sys
 import threading
@@ -174,22 +175,44 @@ def statement_caller(frame: FrameType | None) -> SqlCaller | None:
     """The program's function that ran a statement, from the frame that called ``execute``:
     the innermost frame outside the driver, walked out through private helpers of the same
     file (``_execute`` called by ``pop`` is ``pop``'s statement), so a store that funnels
-    every statement through one helper still names the method that ran each."""
+    every statement through one helper still names the method that ran each; and through a
+    context manager of the same file written as a generator (``@contextmanager def
+    transaction``, whose ``BEGIN`` runs from ``contextlib``'s ``__enter__`` for the ``with``
+    in ``pop``: ``pop``'s statement)."""
     while frame is not None and _driver_frame(frame):
         frame = frame.f_back
     if frame is None:
         return None
+    while (outer := _run_for(frame)) is not None:
+        frame = outer
     code = frame.f_code
-    while (
-        code.co_name.startswith("_")
-        and not code.co_name.startswith("__")
-        and frame.f_back is not None
-        and frame.f_back.f_code.co_filename == code.co_filename
-        and frame.f_back.f_code.co_name != "<module>"
-    ):
-        frame = frame.f_back
-        code = frame.f_code
     return SqlCaller(code.co_filename.replace("\\", "/"), code.co_name, code.co_qualname)
+
+
+_GENERATORS = inspect.CO_GENERATOR | inspect.CO_ASYNC_GENERATOR
+
+
+def _run_for(frame: FrameType) -> FrameType | None:
+    """The frame of the same file that ``frame``'s function works for (its caller when it is
+    a private helper, the ``with`` that entered it when it is a generator context manager),
+    or None when it works for itself."""
+    code = frame.f_code
+    caller = frame.f_back
+    if (
+        code.co_flags & _GENERATORS
+        and caller is not None
+        and caller.f_code.co_filename.replace("\\", "/").endswith("/contextlib.py")
+    ):
+        caller = caller.f_back
+    elif not (code.co_name.startswith("_") and not code.co_name.startswith("__")):
+        return None
+    if (
+        caller is None
+        or caller.f_code.co_filename != code.co_filename
+        or caller.f_code.co_name == "<module>"
+    ):
+        return None
+    return caller
 
 
 def _driver_frame(frame: FrameType) -> bool:

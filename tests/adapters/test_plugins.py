@@ -24,6 +24,8 @@ from analysis.profile import Frame
 from runs.adapters import AdapterSpec, CodePath, read_adapter_specs, write_adapter_specs
 from runs.errors import ResultFormatError
 from taskqueue import QueueConfig
+from tests.diagnosis.harness import top_finding
+from tests.helpers.index import PIP, pip_install
 from workloads.adapters import plugins
 from workloads.adapters.check import run_checks
 from workloads.adapters.specs import HUEY
@@ -551,6 +553,66 @@ def test_the_gigq_example_plugin_installs_and_keeps_the_contract(
     # THEN it is found and keeps every promise
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert "7 of 7 checks passed" in checked.stdout
+
+
+@pytest.fixture(scope="session")
+def litequeue_plugin_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """examples/queueprof-litequeue built as a wheel from a copy outside the repository and
+    installed with litequeue from the package index into a folder of its own (skipped where
+    the index cannot be reached, failed under CI=true)."""
+    example = PROJECT_ROOT / "examples" / "queueprof-litequeue"
+    source = tmp_path_factory.mktemp("litequeue-source") / "queueprof-litequeue"
+    shutil.copytree(example, source, ignore=shutil.ignore_patterns("build", "*.egg-info"))
+    wheels = tmp_path_factory.mktemp("litequeue-wheel")
+    built = _run([*PIP, "wheel", "--no-deps", "--wheel-dir", str(wheels), str(source)])
+    assert built.returncode == 0, built.stderr[-3000:]
+    (wheel,) = wheels.glob("queueprof_litequeue-*.whl")
+    return pip_install(tmp_path_factory.mktemp("litequeue-site"), str(wheel))
+
+
+@pytest.mark.slow
+def test_the_litequeue_example_plugin_keeps_the_contract(
+    litequeue_plugin_site: Path, tmp_path: Path
+) -> None:
+    # GIVEN examples/queueprof-litequeue and litequeue from the package index, installed
+    # WHEN queueprof checks both of its contenders by their entry point's names
+    env = env_with(litequeue_plugin_site)
+    for name in ("litequeue", "litequeue-indexed"):
+        checked = queueprof("adapter", "check", name, env=env, cwd=tmp_path)
+        # THEN each is found and keeps every promise
+        assert checked.returncode == 0, checked.stdout + checked.stderr
+        assert "7 of 7 checks passed" in checked.stdout
+
+
+@pytest.mark.slow
+def test_a_comparison_names_litequeue_s_claim_growing_with_the_backlog(
+    litequeue_plugin_site: Path, tmp_path: Path
+) -> None:
+    # GIVEN a default comparison (no SQL capture, no backlog sweep) of taskqueue, litequeue
+    # (whose pop sorts every ready message) and litequeue with the index pop needs
+    env = env_with(litequeue_plugin_site)
+    contenders = "contenders=taskqueue,litequeue,litequeue-indexed"
+    run = queueprof(
+        "run", "comparison", "--param", contenders, "--out", str(tmp_path), "--run-id", "lq",
+        env=env, cwd=tmp_path,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-3000:]
+    # WHEN it is analysed
+    analysed = queueprof("analyze", str(tmp_path / "lq"), "--format", "json", env=env, cwd=tmp_path)
+    assert analysed.returncode == 0, analysed.stderr[-3000:]
+    document = orjson.loads((tmp_path / "lq" / "findings.json").read_bytes())
+    # THEN the #1 is litequeue's claim, whose cost grows with the waiting messages (before:
+    # only "litequeue.claim p99 is 11x its median", information), and the indexed litequeue
+    # has no such finding
+    top = top_finding(document)
+    assert top is not None
+    assert (top["op"], top["cause"], top["standing"]) == (
+        "litequeue.claim",
+        "backlog-growth",
+        "cause",
+    ), top["title"]
+    growing = [f["op"] for f in document["findings"] if f["cause"] == "backlog-growth"]
+    assert growing == ["litequeue.claim"]
 
 
 def test_an_adapter_s_contender_may_also_be_named_in_contenders(

@@ -935,6 +935,105 @@ def test_balanced_workers_are_no_finding() -> None:
     assert list(worker_imbalance(run)) == []
 
 
+# -- a comparison's drain against its cycle -------------------------------------------------
+
+
+def _contender(
+    name: str,
+    drain: tuple[int, float],
+    cycle: tuple[int, float],
+    tasks: int = 9_000,
+    **counters: int,
+) -> StepResult:
+    """A comparison's step for ``name``: (claims, median ms) in the drain and in the cycle,
+    ``tasks`` enqueued in each."""
+
+    def summary(count: int, p50: float) -> LatencySummary:
+        return LatencySummary(count, p50, p50 * 2, p50 * 3, p50 * 10, p50 * 20, p50 * 1.2)
+
+    return StepResult(
+        name,
+        {"contender": name, "claim_batch": 1},
+        {"drain_tasks": tasks / 3, "cycle_tasks": tasks / 3},
+        {
+            "drain.claim": summary(*drain),
+            "drain.enqueue": summary(tasks, 0.015),
+            "cycle.claim": summary(*cycle),
+            "cycle.enqueue": summary(tasks, 0.015),
+        },
+        counters,
+    )
+
+
+def test_a_claim_dearer_per_task_in_the_drain_than_in_the_cycle_grows_with_the_backlog() -> None:
+    # GIVEN a comparison (no sweep, no SQL capture) where one peer's claim took a median
+    # 0.171 ms per task in the drain (3,000 waiting at its start) and 0.020 ms in the cycle
+    # (one waiting), as litequeue's pop did, beside the reference's flat claim; its claim
+    # latency over both scenarios read only as "p99 is 11x its median"
+    claims = np.concatenate([np.full(9_000, 20_000), np.linspace(30_000, 330_000, 9_000)])
+    run = builders.run_analysis(
+        workload="comparison",
+        duration_s=5.8,
+        steps=(
+            _contender("sqlite3", (9_003, 0.023), (9_000, 0.023)),
+            _contender("peer", (9_003, 0.171), (9_000, 0.020)),
+        ),
+        latencies=from_nanoseconds({"peer.claim": claims.astype(np.int64)}, "op-samples.npz"),
+    )
+    # WHEN the rules run and rank
+    top = ranked(run_findings(run))[0]
+    # THEN the #1 names the peer's claim and the backlog, at the drain's excess cost
+    assert (top.op, top.cause, top.standing) == (
+        "peer.claim",
+        Cause.BACKLOG_GROWTH,
+        Standing.CAUSE,
+    )
+    assert "8.6x in the drain (3,000 waiting at its start)" in top.title
+    assert top.cost is not None
+    assert top.cost.value == pytest.approx((0.171 - 0.020) * 9_000 / 1e3, rel=0.01)
+    assert "capture_sql=true" in (top.recommendation or "")
+    # AND the reference's flat claim is no finding
+    assert [f.op for f in run_findings(run) if f.cause is Cause.BACKLOG_GROWTH] == ["peer.claim"]
+
+
+def test_batched_drain_claims_or_a_swept_backlog_are_no_drain_finding() -> None:
+    # GIVEN taskqueue's drain: 93 claims of ~100 tasks at 0.313 ms (0.003 ms per task)
+    # against one-task cycle claims at 0.032 ms; and a peer whose sweep already measured
+    # the growth (backlog_grows), which backlog_growth reports
+    run = builders.run_analysis(
+        workload="comparison",
+        steps=(
+            _contender("taskqueue", (93, 0.313), (9_000, 0.032)),
+            _contender("swept", (9_003, 0.171), (9_000, 0.020), backlog_grows=1),
+            _contender("small", (303, 0.171), (300, 0.020), tasks=300),
+        ),
+    )
+    # THEN none of them is a drain finding (a drain of 300 tasks is below the floor)
+    assert [f for f in run_findings(run) if f.key.startswith("drain-claims-")] == []
+
+
+def test_a_swept_backlog_names_the_queue_s_claim() -> None:
+    # GIVEN a peer whose sweep found its cost per task growing 17x from 1,000 to 20,000
+    # waiting tasks (litequeue's pop), as every other finding of a comparison names its
+    # operations (``peer.claim``: latencies, statements)
+    step = _contender("peer", (9_003, 0.030), (9_000, 0.020), backlog_grows=1)
+    step = dataclasses.replace(
+        step,
+        metrics={
+            **step.metrics,
+            "backlog_cost_growth": 17.4,
+            "backlog_1000_tasks_per_s": 7_000.0,
+            "backlog_20000_tasks_per_s": 400.0,
+        },
+    )
+    run = builders.run_analysis(workload="comparison", steps=(step,))
+    # WHEN the rules run
+    (found,) = [f for f in run_findings(run) if f.cause is Cause.BACKLOG_GROWTH]
+    # THEN the sweep's finding names the peer's claim, not taskqueue's operation name
+    assert (found.op, found.subject) == ("peer.claim", "peer")
+    assert found.title.startswith("peer: cost per task grows 17.4x with the backlog")
+
+
 # -- memory ---------------------------------------------------------------------------------
 
 KEEP = Frame("Store._tasks", "/x/taskqueue/store.py", 1)

@@ -192,3 +192,47 @@ def test_each_statement_names_the_program_function_that_ran_it(tmp_path: Path) -
     run.write(tmp_path)
     written = orjson.loads((tmp_path / "sql-statements.json").read_bytes())["statements"]
     assert {s["caller"]["qualname"] for s in written} == {"Store.__init__", "Store.pop"}
+
+
+def test_a_transaction_context_manager_s_statements_are_the_with_s_function_s(
+    tmp_path: Path,
+) -> None:
+    # GIVEN a store whose pop opens its transaction through a generator context manager of
+    # its file (litequeue's ``with self.transaction(mode="IMMEDIATE")``: BEGIN runs in
+    # ``transaction``, entered from contextlib's __enter__), and a program of another file
+    # that uses the same context manager around its own statement
+    source = (
+        "import contextlib\n"
+        "class Store:\n"
+        "    def __init__(self, sqlite3, path):\n"
+        "        self.db = sqlite3.connect(path, isolation_level=None)\n"
+        "        self.db.execute('CREATE TABLE jobs (id INTEGER PRIMARY KEY)')\n"
+        "    @contextlib.contextmanager\n"
+        "    def transaction(self):\n"
+        "        self.db.execute('BEGIN IMMEDIATE')\n"
+        "        yield\n"
+        "        self.db.execute('COMMIT')\n"
+        "    def _pop_returning(self):\n"
+        "        with self.transaction():\n"
+        "            return self.db.execute('SELECT id FROM jobs LIMIT 1').fetchone()\n"
+    )
+    store_type = defined_in(source, "/site/litestore.py")["Store"]
+    app = defined_in(
+        "def restock(store):\n"
+        "    with store.transaction():\n"
+        "        store.db.execute('INSERT INTO jobs DEFAULT VALUES')\n",
+        "/app/app.py",
+    )
+    capture = SqliteCapture()
+    with capture.installed():
+        store = store_type(sqlite3, tmp_path / "jobs.db")
+        store._pop_returning()
+        app["restock"](store)
+        store.db.close()
+    # THEN the transaction's BEGIN and COMMIT are pop's, where pop entered it
+    callers = {(s.sql.split()[0], s.caller.qualname) for s in capture.statements if s.caller}
+    assert ("BEGIN", "Store._pop_returning") in callers
+    assert ("COMMIT", "Store._pop_returning") in callers
+    # ... and the context manager's own where a function of another file entered it
+    assert ("BEGIN", "Store.transaction") in callers
+    assert ("INSERT", "restock") in callers
