@@ -2470,6 +2470,17 @@ PLANTS: Mapping[str, Plant] = {
             frozenset({"loop-hold"}),
             params=("tasks=1000",),
             after_rules=True,
+            first_miss=(
+                "first run: #1 'status takes the most event-loop wall time: 94% (pyinstrument)' "
+                "(cause profile) 2 of 2, with 'operations spend most of their event-loop time "
+                "waiting for the connection thread (93%)' at #2: the loop's samples parked in "
+                "lock.acquire under Future.result counted as waiting, as an aiosqlite thread's "
+                "do, so status had no running time for the subtree rule. Since then a wait on "
+                "another thread (a threading lock, a thread-safe queue) on the event loop's "
+                "thread inside an operation is the operation's running time and a blocking "
+                "call: #1 'status: blocking call holds the event loop: Future.result -> "
+                "lock.acquire 2.99 s (99% of status's running time, 92% of the loop)', 2 of 2"
+            ),
         ),
         Plant(
             "claims-commit-lazily",
