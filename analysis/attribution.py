@@ -25,6 +25,7 @@ from .operations import (
     is_plumbing_frame,
     is_sql_call,
     is_store_frame,
+    parks_thread,
     sync_primitive,
 )
 from .profile import Frame, SampledProfile, Stack, ThreadRole, in_event_loop
@@ -300,12 +301,22 @@ class _Accumulator:
         primitives = frozenset(
             i for i, f in enumerate(profile.frames) if sync_primitive(f) is not None
         )
+        # On the event loop's thread, a sample parked on another thread inside an operation
+        # (a blocking Future.result(), a threading lock) holds the loop: it runs nothing else
+        # meanwhile, so the time is the operation's own, not an await's.
+        parked = (
+            frozenset(i for i, f in enumerate(profile.frames) if parks_thread(f))
+            if profile.role is ThreadRole.EVENT_LOOP
+            else frozenset()
+        )
         scoped = profile.whole_process and profile.role is ThreadRole.EVENT_LOOP
         for stack, weight in zip(profile.stacks, profile.weights, strict=True):
             if scoped and not in_event_loop(profile.frames, stack):
                 self.excluded += weight
                 continue
             category, waiting = classify.category(stack)
+            if waiting and stack[-1] in parked and classify.op_frame_position(stack) is not None:
+                waiting = False
             self.wall[category] += weight
             self.samples[category] += 1
             if waiting and waits_known:
@@ -335,7 +346,11 @@ class _Accumulator:
                 position = classify.op_frame_position(stack)
                 if position is not None:
                     locked = bool(store) and not store.isdisjoint(stack)
-                    for key in {keys[i] for i in stack[position + 1 :] if i not in plumbing}:
+                    inner = stack[position + 1 :]
+                    # A loop parked on another thread: the call the operation made and the
+                    # wait it ended in are its own work, threading's frames between them not.
+                    ends = {inner[0], inner[-1]} if stack[-1] in parked else set()
+                    for key in {keys[i] for i in inner if i not in plumbing or i in ends}:
                         self.inner_total[category][key] += weight
                         self.inner_samples[category][key] += 1
                         if locked:

@@ -230,6 +230,12 @@ WAIT_LEAVES = frozenset(
 )
 """Innermost frames that mean the thread is waiting, not computing."""
 
+THREAD_WAIT_LEAVES = frozenset({"lock.acquire", "SimpleQueue.get", "Queue.get", "Condition.wait"})
+"""Of :data:`WAIT_LEAVES`, those that park the thread until another thread lets it go (a
+lock, a thread-safe queue, a ``concurrent.futures`` result): on the event loop's thread they
+hold the loop, which runs nothing else meanwhile; asyncio's own primitives of those names
+(``asyncio/locks.py``, ``asyncio/queues.py``) suspend a coroutine instead, and are not these."""
+
 
 SYNC_PRIMITIVES = frozenset(
     {"Lock", "Semaphore", "BoundedSemaphore", "Condition", "Event", "Barrier"}
@@ -384,6 +390,12 @@ def _is_foreign_method(frame: Frame) -> bool:
 def is_wait(frame: Frame) -> bool:
     """True when ``frame``, as the innermost frame of a sample, means waiting."""
     return frame.name in WAIT_LEAVES
+
+
+def parks_thread(frame: Frame) -> bool:
+    """True when ``frame``, as the innermost frame of a sample, parks its thread on another
+    thread (:data:`THREAD_WAIT_LEAVES`): a wait, except on the event loop, which it holds."""
+    return frame.name in THREAD_WAIT_LEAVES and "/asyncio/" not in _normalised(frame.file)
 
 
 class Classifier:

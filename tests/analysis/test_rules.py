@@ -455,6 +455,35 @@ def test_a_blocking_call_on_the_loop_is_a_loop_hold(tmp_path: Path) -> None:
     assert found.op == "enqueue"
 
 
+def test_a_thread_lock_waited_on_by_the_loop_is_a_loop_hold_not_a_wait(tmp_path: Path) -> None:
+    # GIVEN status waits on the event loop for another thread's answer with a blocking
+    # Future.result() (pyinstrument: Condition.wait -> lock.acquire), 3 s of it, beside
+    # 0.3 s of status awaiting its connection thread and 3 s idle in the selector
+    result: builders.Frame = ("Future.result", "/usr/lib/python3.11/concurrent/futures/_base.py")
+    wait: builders.Frame = ("Condition.wait", "/usr/lib/python3.11/threading.py")
+    acquire: builders.Frame = ("lock.acquire", "<built-in>")
+    base: list[builders.Frame] = [builders.LOOP, builders.RUN_FOREVER, builders.STATUS]
+    run = _profile(
+        tmp_path,
+        [
+            *[([*base, result, wait, acquire], 0.1)] * 30,
+            *[([*base, builders.CALL, builders.AWAIT], 0.1)] * 3,
+            *[([builders.LOOP, builders.SELECT], 0.1)] * 30,
+        ],
+    )
+    # WHEN the subtree rule runs
+    (found,) = subtree_findings(run)
+    # THEN the loop was held, not waiting: nothing else ran while the lock was awaited
+    assert (found.op, found.cause) == ("status", Cause.LOOP_HOLD)
+    assert found.cost is not None
+    assert found.cost.value == pytest.approx(3.0)
+    # AND an aiosqlite thread parked on a lock between jobs still waits, holding no loop
+    (role,) = (
+        _profile(tmp_path, [*[([builders.THREAD, wait, acquire], 0.1)] * 30]).attributions[0].roles
+    )
+    assert role.categories[0].wait == pytest.approx(role.categories[0].wall)
+
+
 def test_the_event_loops_own_socket_sends_are_a_round_trip_not_a_loop_hold(
     tmp_path: Path,
 ) -> None:
