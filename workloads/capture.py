@@ -69,6 +69,7 @@ class RunCapture(QueueObserver):
         for statement in capture.statements:
             key = (statement.op, statement.sql, statement.caller)
             self.sql[key].append(statement.duration_ns)
+            self.sql_rows[key] += statement.rows
             self.sql_database[key] = statement.database
         self.schemas.update(capture.schemas)
 

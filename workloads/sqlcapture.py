@@ -73,6 +73,9 @@ class Statement:
     database: str
     caller: SqlCaller | None = None
     """The program's function that ran it (None: no Python frame of the program's own)."""
+    rows: int = 0
+    """Rows it returned or changed, where the driver says (asyncpg's; sqlite3's are not
+    counted)."""
 
 
 class SqliteCapture:
@@ -133,7 +136,10 @@ class SqliteCapture:
             frame = sys._getframe(2)
             site = (self.operation_on_stack(frame), statement_caller(frame))
         op = CURRENT_OPERATION.get() or site[0] or UNATTRIBUTED
-        statement = Statement(op, sql, duration_ns, database, site[1])
+        self.add(Statement(op, sql, duration_ns, database, site[1]))
+
+    def add(self, statement: Statement) -> None:
+        """One statement timed by a driver's wrapper (any thread)."""
         with self._lock:
             self.statements.append(statement)
 
@@ -166,23 +172,26 @@ class SqliteCapture:
             self.schemas.setdefault(connection._queueprof_database, schema)
 
 
-_NOT_CALLERS = ("/sqlite3/", "/aiosqlite/", "workloads/sqlcapture.py")
+_NOT_CALLERS = ("/sqlite3/", "/aiosqlite/", "/asyncpg/", "workloads/sqlcapture.py")
 """Files whose frames run a statement for someone else: the driver and this capture."""
 
 
 def statement_caller(frame: FrameType | None) -> SqlCaller | None:
     """The program's function that ran a statement, from the frame that called ``execute``:
     the innermost frame outside the driver, walked out through private helpers of the same
-    file (``_execute`` called by ``pop`` is ``pop``'s statement), so a store that funnels
-    every statement through one helper still names the method that ran each."""
+    file (``_execute`` called by ``pop`` is ``pop``'s statement) and comprehensions (a
+    ``[await self._one(i) for i in ids]`` in ``states`` is ``states``'), so a store that
+    funnels every statement through one helper still names the method that ran each."""
     while frame is not None and _driver_frame(frame):
         frame = frame.f_back
     if frame is None:
         return None
     code = frame.f_code
     while (
-        code.co_name.startswith("_")
-        and not code.co_name.startswith("__")
+        (
+            (code.co_name.startswith("_") and not code.co_name.startswith("__"))
+            or code.co_name in _COMPREHENSIONS
+        )
         and frame.f_back is not None
         and frame.f_back.f_code.co_filename == code.co_filename
         and frame.f_back.f_code.co_name != "<module>"
@@ -190,6 +199,10 @@ def statement_caller(frame: FrameType | None) -> SqlCaller | None:
         frame = frame.f_back
         code = frame.f_code
     return SqlCaller(code.co_filename.replace("\\", "/"), code.co_name, code.co_qualname)
+
+
+_COMPREHENSIONS = ("<listcomp>", "<dictcomp>", "<setcomp>", "<genexpr>")
+"""Code objects of a function's comprehensions (their own frames before Python 3.12)."""
 
 
 def _driver_frame(frame: FrameType) -> bool:
