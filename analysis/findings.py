@@ -542,6 +542,19 @@ def _queries_per_call(
     n_calls = calls.get(op, 0)
     carrier = RIDES_ON.get(op)
     carried = calls.get(carrier, 0) if carrier else 0
+    if n_calls == 0 and not carrier:
+        # A program's function (named by the SQL capture) has no timings either; the
+        # transactions it opened are calls it made, at least one each (a batch inserted
+        # one INSERT each in a transaction per batch): the cautious count is the larger.
+        begins = sum(h.count for h in run.sql if h.op == op and _BEGIN.match(h.sql))
+        second = sorted((h.count for h in queries), reverse=True)[1] if len(queries) > 1 else 0
+        if begins > second:
+            return (
+                executions,
+                begins,
+                f" {op} has no call timings of its own, so its calls are counted as the "
+                f"transactions it opened ({begins:,} BEGIN): at least one per call.",
+            )
     if n_calls > 0 or (len(queries) < 2 and not carried):
         return executions, n_calls, ""
     # No timings of its own (acks ride on claims): it made at least as many calls as its

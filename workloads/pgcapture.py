@@ -96,7 +96,9 @@ def _timed(
         )
         return result
 
-    method.__name__ = method.__qualname__ = name
+    method.__name__, method.__qualname__ = name, f"Connection.{name}"
+    # Named as the method it wraps in profiles too (``Connection.fetch (pgcapture.py)``).
+    method.__code__ = method.__code__.replace(co_name=name, co_qualname=f"Connection.{name}")
     method.__doc__ = original.__doc__
     return method
 

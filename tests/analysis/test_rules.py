@@ -530,6 +530,19 @@ def test_a_queue_method_replaced_from_another_file_is_that_methods_operation(
     assert (found.op, found.cause) == ("complete", Cause.HOT_SUBTREE)
 
 
+def test_asyncpg_s_client_code_under_an_operation_is_sql_not_a_subtree(tmp_path: Path) -> None:
+    # GIVEN enqueue (a program's function) whose running time on the loop is asyncpg's
+    # encoding and decoding of its statements, through the SQL capture's wrapper (the
+    # socket sends below asyncpg stay a round trip's cost: see the test above)
+    pool: builders.Frame = ("Pool.execute", "/x/site-packages/asyncpg/pool.py")
+    timed: builders.Frame = ("Connection.execute", "/x/workloads/pgcapture.py")
+    inner: builders.Frame = ("Connection._execute", "/x/site-packages/asyncpg/connection.py")
+    base = [builders.LOOP, builders.ENQUEUE]
+    run = _profile(tmp_path, [([*base, pool, timed, inner], 0.1)] * 40)
+    # THEN it is the statements' time (the SQL rules judge it), not a hot subtree
+    assert list(subtree_findings(run)) == []
+
+
 def test_statements_of_the_sql_capture_s_connections_are_sql_not_a_subtree(
     tmp_path: Path,
 ) -> None:
@@ -979,6 +992,23 @@ def test_an_operation_without_timings_counts_calls_by_its_other_statements() -> 
     (found,) = statements_per_call(run)
     assert (found.op, found.cause, found.standing) == ("complete", Cause.N_PLUS_ONE, Standing.CAUSE)
     assert "no call timings of its own" in found.detail
+
+
+def test_a_function_without_timings_counts_calls_by_the_transactions_it_opened() -> None:
+    # GIVEN a program's push_batch (named by the SQL capture, no timings) that opened 24
+    # transactions and inserted 1,200 rows in them, one INSERT each
+    statements = [
+        statement(0, "push_batch", "BEGIN;", 24, 20.0),
+        statement(1, "push_batch", "INSERT INTO jobs (kind) VALUES ($1)", 1200, 140.0),
+        statement(2, "push_batch", "COMMIT;", 24, 50.0),
+    ]
+    run = builders.run_analysis(sql=sql_hotspots(statements, {}, {}), duration_s=1.0)
+    # WHEN the statements-per-call rule runs
+    (found,) = statements_per_call(run)
+    # THEN its calls are its transactions: 50 INSERTs per call, an N+1
+    assert (found.op, found.cause) == ("push_batch", Cause.N_PLUS_ONE)
+    assert found.title.startswith("push_batch: 50 statements per call (N+1)")
+    assert "counted as the transactions it opened (24 BEGIN)" in found.detail
 
 
 def test_no_round_trips_when_the_sql_is_most_of_each_call() -> None:
