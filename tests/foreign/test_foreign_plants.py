@@ -214,6 +214,18 @@ PLANTS = (
         after_rules=True,
         never=("CAVEAT", "taskqueue"),
     ),
+    ForeignPlant(
+        "pg-insert-autocommit",
+        "push_batch inserts a batch of 50 jobs one INSERT each, each its own transaction "
+        "(a commit per job), instead of one executemany",
+        "insertauto",
+        "pyinstrument",
+        frozenset({"push_batch"}),
+        frozenset({"n-plus-one", "round-trips"}),
+        program="pgprogram",
+        after_rules=True,
+        never=("CAVEAT", "taskqueue"),
+    ),
 )
 
 

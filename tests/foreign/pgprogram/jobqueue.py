@@ -2,7 +2,8 @@
 
 Not queueprof's code and not taskqueue's: the foreign PostgreSQL queue the tests profile.
 ``JOBSTORE_PLANT`` plants one bottleneck: ``nplus1`` makes status read each job's state with
-a statement of its own; ``insertloop`` makes push_batch insert a batch one INSERT at a time.
+a statement of its own; ``insertloop`` makes push_batch insert a batch one INSERT at a time
+in a transaction, ``insertauto`` one INSERT at a time, each committed on its own.
 """
 
 from __future__ import annotations
@@ -36,6 +37,9 @@ class JobQueue:
                 async with con.transaction():
                     for row in rows:
                         await con.execute(insert, *row)
+            elif PLANT == "insertauto":
+                for row in rows:  # each INSERT its own transaction, committed on its own
+                    await con.execute(insert, *row)
             else:
                 await con.executemany(insert, rows)
 
