@@ -543,9 +543,20 @@ def _queries_per_call(
     carrier = RIDES_ON.get(op)
     carried = calls.get(carrier, 0) if carrier else 0
     if n_calls == 0 and not carrier:
-        # A program's function (named by the SQL capture) has no timings either; the
-        # transactions it opened are calls it made, at least one each (a batch inserted
-        # one INSERT each in a transaction per batch): the cautious count is the larger.
+        # A program's function (named by the SQL capture) has no timings either: the capture
+        # counted its calls that ran SQL, one per frame of it.
+        counted = {h.caller: h.caller_calls for h in run.sql if h.op == op and h.caller}
+        captured = sum(counted.values())
+        if captured > 0:
+            return (
+                executions,
+                captured,
+                f" {op} has no call timings of its own: its calls are counted by the SQL "
+                f"capture ({captured:,} calls of {', '.join(sorted(counted))} that ran SQL).",
+            )
+        # Without the capture's count (an older capture), the transactions it opened are
+        # calls it made, at least one each (a batch inserted one INSERT each in a
+        # transaction per batch): the cautious count is the larger.
         begins = sum(h.count for h in run.sql if h.op == op and _BEGIN.match(h.sql))
         second = sorted((h.count for h in queries), reverse=True)[1] if len(queries) > 1 else 0
         if begins > second:
@@ -1012,6 +1023,17 @@ def subtree_findings(run: RunAnalysis) -> Iterable[Finding]:
                 f"not the trip to SQLite, it is work {op} does on every call."
             )
             cause = Cause.HOT_SUBTREE
+            single = _one_statement_per_call(run, op) if client else None
+            if single is not None:
+                # The trip of the one statement each call must make: no trip to save inside
+                # the call, so a description of the profile, not a cause.
+                cause = Cause.PROFILE
+                title += f": the trip of its one statement per call ({single:.3g} per call)"
+                recommendation = (
+                    f"Most of it is {client} sending {op}'s one statement per call and reading "
+                    f"its reply: the round trip each call makes. Fewer {op} calls (more items "
+                    "per statement) would make fewer trips; nothing inside a call is wasted."
+                )
             # Inside the store it runs within the operation's transaction, holding SQLite's
             # write lock: the other writers' waits on that operation are partly its doing, in
             # proportion to its share of the operation's running time.
@@ -1052,6 +1074,21 @@ def subtree_findings(run: RunAnalysis) -> Iterable[Finding]:
             cost=cost,
             support=Support(tree.samples, "samples", SAMPLES_FLOOR),
         )
+
+
+ONE_STATEMENT_PER_CALL = 1.5
+"""Statements per call (BEGIN/COMMIT not counted) up to which an operation's database trips
+are the one its calls must make."""
+
+
+def _one_statement_per_call(run: RunAnalysis, op: str) -> float | None:
+    """``op``'s statements per call when the SQL capture shows it runs about one per call
+    (None: more, or no statements or calls to tell)."""
+    queries = [h for h in run.sql if h.op == op and not _is_transaction(h.sql)]
+    executions, n_calls, _ = _queries_per_call(run, op, queries, _op_calls(run))
+    if executions <= 0 or n_calls <= 0 or executions / n_calls > ONE_STATEMENT_PER_CALL:
+        return None
+    return executions / n_calls
 
 
 OWN_CODE_SHARE = 0.5

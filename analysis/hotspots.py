@@ -72,6 +72,8 @@ class SqlHotspot:
     """What the plan was computed against (the run's ``schema.sql`` or the fallback)."""
     caller: str | None = None
     """The program's function that ran it (``JobStore.pop (jobstore.py)``), when captured."""
+    caller_calls: int = 0
+    """That function's calls that ran SQL, as the capture counted them (0: not counted)."""
 
     @property
     def planned_on_checkout(self) -> bool:
@@ -164,4 +166,5 @@ def _hotspot(
         caller=(
             f"{s.caller.qualname} ({Path(s.caller.file).name})" if s.caller is not None else None
         ),
+        caller_calls=s.caller_calls,
     )

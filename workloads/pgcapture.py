@@ -31,7 +31,6 @@ from .sqlcapture import (
     UNATTRIBUTED,
     SqliteCapture,
     Statement,
-    statement_caller,
 )
 
 ASYNCIO_FILES = "/asyncio/"
@@ -70,7 +69,7 @@ def _timed(
     async def method(self: Any, query: str, *args: Any, **kwargs: Any) -> Any:
         # On the event loop, inside the program's await: its coroutine is the caller frame.
         frame = sys._getframe(1)
-        caller = statement_caller(frame)
+        caller = capture.call_of(frame)
         if caller is not None and TASKQUEUE_FILES in caller.file:
             return await original(self, query, *args, **kwargs)
         if caller is not None and ASYNCIO_FILES in caller.file:

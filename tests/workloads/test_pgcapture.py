@@ -98,6 +98,10 @@ def test_a_program_s_asyncpg_statements_are_named_by_the_function_that_awaited_t
         # the pool's reset of a released connection, in a task of asyncpg's own
         ("SELECT", None, 0): 2,
     }
+    # ... with each function's calls that ran SQL (states: one call, four statements)
+    calls = {caller.function: n for caller, n in capture.caller_calls.items()}
+    assert calls["states"] == 1
+    assert calls["push_all"] == 1
     one = by_sql["SELECT state FROM jobs WHERE id = $1"]
     assert one.caller is not None
     assert one.caller.qualname == "Store.states"
@@ -117,6 +121,7 @@ def test_a_program_s_asyncpg_statements_are_named_by_the_function_that_awaited_t
     written = orjson.loads((tmp_path / "sql-statements.json").read_bytes())["statements"]
     pushed = next(s for s in written if s["sql"].startswith("INSERT"))
     assert pushed["rows"] == 3
+    assert pushed["caller_calls"] == 1
     assert pushed["caller"]["function"] == "push_all"
     assert pushed["database"].startswith("postgresql://")
     # ... and after the capture, asyncpg's methods are its own again
