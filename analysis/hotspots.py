@@ -81,6 +81,14 @@ class SqlHotspot:
         return self.schema_source == CHECKOUT_SCHEMA.source
 
 
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+"""How a PostgreSQL statement's database is named (a redacted DSN)."""
+PG_UNPLANNED = (
+    "a PostgreSQL statement of the program's own database: the run holds no plan of it "
+    "(a program run snapshots no PostgreSQL schema), and SQLite cannot plan it"
+)
+
+
 def sql_hotspots(
     statements: Sequence[SqlStatement],
     op_latency_ms: Mapping[str, float],
@@ -111,6 +119,20 @@ def sql_hotspots(
             if made is not None:
                 hotspots.append(
                     _hotspot(s, (made, None), PG_SOURCE, sql_by_op, op_latency_ms, op_thread_s)
+                )
+                continue
+            if s.schema is None and s.database.startswith(POSTGRES_SCHEMES):
+                # A program's PostgreSQL statement: SQLite cannot plan it, and the queue's
+                # schema is not its database's.
+                hotspots.append(
+                    _hotspot(
+                        s,
+                        (QueryPlan((), error=PG_UNPLANNED), None),
+                        f"the schema of {s.database}",
+                        sql_by_op,
+                        op_latency_ms,
+                        op_thread_s,
+                    )
                 )
                 continue
             # Other connections' statements are planned on their own database's schema.

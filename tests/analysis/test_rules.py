@@ -1028,6 +1028,25 @@ def test_an_operation_without_timings_counts_calls_by_its_other_statements() -> 
     assert "no call timings of its own" in found.detail
 
 
+def test_a_program_s_postgresql_statement_is_not_planned_on_the_queue_s_sqlite_schema() -> None:
+    # GIVEN a program's statement on its own PostgreSQL database, on a table named as the
+    # queue's (which SQLite would plan on taskqueue's schema, as a scan of tasks)
+    sql = "SELECT id FROM tasks WHERE payload = $1"
+    planned = sql_hotspots([statement(0, "backlog", sql, 10, 5.0)], {}, {})[0]
+    assert planned.plan.full_scans
+    pg = dataclasses.replace(
+        statement(0, "backlog", sql, 10, 5.0), database="postgresql://app@db:5432/jobs"
+    )
+    # WHEN the hotspots are planned
+    (hotspot,) = sql_hotspots([pg], {}, {})
+    # THEN it carries no plan, and says why
+    assert hotspot.plan.lines == ()
+    assert not hotspot.plan.flagged
+    assert hotspot.plan.error is not None
+    assert "PostgreSQL statement of the program's own database" in hotspot.plan.error
+    assert hotspot.schema_source == "the schema of postgresql://app@db:5432/jobs"
+
+
 def test_a_function_without_timings_counts_calls_by_the_transactions_it_opened() -> None:
     # GIVEN a program's push_batch (named by the SQL capture, no timings) that opened 24
     # transactions and inserted 1,200 rows in them, one INSERT each
