@@ -11,7 +11,9 @@ inside that await, so the caller is on the stack, found by the same walk as sqli
 ``pool.fetch`` is its caller's). A pool's connections are of the same class (its proxies
 look the method up on the class at each call), so they are timed too. Statements that
 taskqueue's own PostgreSQL store sends are left alone: taskqueue reports them itself.
-Nothing happens when asyncpg is not installed.
+Nothing happens when asyncpg is not installed. Once the program has run,
+:func:`snapshot_plans` reads the plans of its statements on its databases as it left them
+(``schema-postgres.json``), for the analysis's scan and sort rules.
 """
 
 from __future__ import annotations
@@ -21,10 +23,13 @@ import time
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
+from runs import Artifact
 from taskqueue.config import redact_dsn
 
+from .pgschema import snapshot_program_databases
 from .sqlcapture import (
     CURRENT_OPERATION,
     TASKQUEUE_FILES,
@@ -41,23 +46,62 @@ TIMED_METHODS = ("execute", "executemany", "fetch", "fetchrow", "fetchval")
 """The methods of ``asyncpg.Connection`` that send a statement and are timed."""
 
 
+PgTargets = dict[str, dict[str, Any]]
+"""Redacted DSN -> the asyncpg connect arguments of that database (password included), for
+the plans read once the program has run."""
+
+MAX_PLANNED = 100
+"""The costliest distinct statements of a database planned at the end of a program's run."""
+
+
 @contextmanager
-def asyncpg_timed(capture: SqliteCapture) -> Iterator[None]:
-    """Time the program's asyncpg statements into ``capture`` while installed."""
+def asyncpg_timed(capture: SqliteCapture) -> Iterator[PgTargets]:
+    """Time the program's asyncpg statements into ``capture`` while installed; yields the
+    databases they ran on, filled in as they run."""
+    targets: PgTargets = {}
     try:
         from asyncpg.connection import Connection
     except ImportError:
-        yield
+        yield targets
         return
     databases: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
     originals = {name: Connection.__dict__[name] for name in TIMED_METHODS}
     for name, original in originals.items():
-        setattr(Connection, name, _timed(capture, name, original, databases))
+        setattr(Connection, name, _timed(capture, name, original, databases, targets))
     try:
-        yield
+        yield targets
     finally:
         for name, original in originals.items():
             setattr(Connection, name, original)
+
+
+def snapshot_plans(capture: SqliteCapture, targets: PgTargets, run_dir: Path) -> list[Artifact]:
+    """Plans of the program's PostgreSQL statements on its databases as the run left them
+    (``schema-postgres.json``, :func:`workloads.pgschema.snapshot_program_databases`): the
+    database with the most statement time first (the one the analysis plans on), each one's
+    costliest :data:`MAX_PLANNED` statements. A database that cannot be read leaves no plans
+    and a message on stderr; the run goes on."""
+    totals: dict[str, dict[str, int]] = {}
+    for statement in capture.statements:
+        if statement.database in targets:
+            by_sql = totals.setdefault(statement.database, {})
+            by_sql[statement.sql] = by_sql.get(statement.sql, 0) + statement.duration_ns
+    if not totals:
+        return []
+    ordered = sorted(totals.items(), key=lambda item: -sum(item[1].values()))
+    statements = {
+        database: sorted(by_sql, key=lambda sql: -by_sql[sql])[:MAX_PLANNED]
+        for database, by_sql in ordered
+    }
+    try:
+        return snapshot_program_databases(targets, statements, run_dir)
+    except Exception as error:  # noqa: BLE001 - plans are a bonus: the run stands without
+        print(
+            f"queueprof profile: the program's PostgreSQL plans were not read "
+            f"({type(error).__name__}: {error})",
+            file=sys.stderr,
+        )
+        return []
 
 
 def _timed(
@@ -65,6 +109,7 @@ def _timed(
     name: str,
     original: Any,
     databases: weakref.WeakKeyDictionary[Any, str],
+    targets: PgTargets,
 ) -> Any:
     async def method(self: Any, query: str, *args: Any, **kwargs: Any) -> Any:
         # On the event loop, inside the program's await: its coroutine is the caller frame.
@@ -83,6 +128,7 @@ def _timed(
         database = databases.get(self)
         if database is None:
             database = databases.setdefault(self, connection_dsn(self))
+            targets.setdefault(database, connect_arguments(self))
         capture.add(
             Statement(
                 CURRENT_OPERATION.get() or op or UNATTRIBUTED,
@@ -115,6 +161,22 @@ def connection_dsn(connection: Any) -> str:
     if isinstance(address, str):  # a Unix socket's path
         return redact_dsn(f"postgresql://{auth}/{database}?host={address}")
     return redact_dsn(f"postgresql://{auth}/{database}")
+
+
+def connect_arguments(connection: Any) -> dict[str, Any]:
+    """``asyncpg.connect`` keyword arguments that reach ``connection``'s database again."""
+    params = getattr(connection, "_params", None)
+    address = getattr(connection, "_addr", None)
+    found: dict[str, Any] = {
+        key: value
+        for key in ("user", "password", "database")
+        if (value := getattr(params, key, None))
+    }
+    if isinstance(address, tuple) and len(address) >= 2:
+        found.update(host=address[0], port=address[1])
+    elif isinstance(address, str):
+        found["host"] = address
+    return found
 
 
 def _rows(name: str, result: Any, args: tuple[Any, ...]) -> int:

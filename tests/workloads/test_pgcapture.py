@@ -141,3 +141,48 @@ def test_a_password_in_the_connection_is_redacted() -> None:
         _addr = ("db.example.org", 5432)
 
     assert connection_dsn(Conn()) == "postgresql://app:***@db.example.org:5432/jobs"
+
+
+def test_the_plans_of_a_program_s_statements_are_read_from_its_database(
+    pg_dsn: str, tmp_path: Path
+) -> None:
+    from workloads.pgcapture import snapshot_plans
+
+    capture = SqliteCapture()
+
+    async def program() -> None:
+        import asyncpg
+
+        con = await asyncpg.connect(pg_dsn)
+        await con.execute("CREATE TABLE jobs (id bigserial PRIMARY KEY, state text, prio int)")
+        await con.executemany(
+            "INSERT INTO jobs (state, prio) VALUES ($1, $2)", [("ready", i % 5) for i in range(50)]
+        )
+        await con.fetchrow(
+            "SELECT id FROM jobs WHERE state = 'ready' ORDER BY prio DESC, id LIMIT 1 "
+            "FOR UPDATE SKIP LOCKED"
+        )
+        await con.fetchval("SELECT state FROM jobs WHERE id = $1", 1)
+        await con.close()
+
+    # GIVEN a program whose claim has no index to use, run under the capture
+    with asyncpg_timed(capture) as targets:
+        asyncio.run(program())
+    # WHEN the plans are read once it has run
+    (artifact,) = snapshot_plans(capture, targets, tmp_path)
+    # THEN schema-postgres.json holds its statements' plans on its database, as the
+    # analysis reads them: the claim scans and sorts, the read by id does not
+    from analysis.pgplan import load_pg_plans
+
+    plans = load_pg_plans(tmp_path)
+    assert plans.problem is None
+    claim = next(plan for sql, plan in plans.plans.items() if "SKIP LOCKED" in sql)
+    assert claim.full_scans
+    assert claim.full_scans[0].startswith("->  Seq Scan on jobs")
+    assert claim.temp_btrees
+    by_id = plans.plans["SELECT state FROM jobs WHERE id = $1"]
+    assert not by_id.flagged
+    assert artifact.path == "schema-postgres.json"
+    document = orjson.loads((tmp_path / "schema-postgres.json").read_bytes())
+    assert document["chosen"].startswith("postgresql://")
+    assert "jobs" in document["databases"][0]["tables"]
