@@ -226,6 +226,21 @@ PLANTS = (
         after_rules=True,
         never=("CAVEAT", "taskqueue"),
     ),
+    ForeignPlant(
+        "pg-noindex",
+        "the claim (state = 'ready' ORDER BY priority DESC, id ... FOR UPDATE SKIP LOCKED) "
+        "with no index but the primary key, on a backlog of 3,000 jobs",
+        "noindex",
+        "pyinstrument",
+        frozenset({"claim"}),
+        frozenset({"sql-scan", "sql-sort"}),
+        program="pgprogram",
+        jobs=3000,
+        rounds=1,
+        after_rules=True,
+        says=("in JobQueue.claim (jobqueue.py)", "Seq Scan on jobs"),
+        never=("CAVEAT", "taskqueue"),
+    ),
 )
 
 

@@ -3,7 +3,8 @@
 Not queueprof's code and not taskqueue's: the foreign PostgreSQL queue the tests profile.
 ``JOBSTORE_PLANT`` plants one bottleneck: ``nplus1`` makes status read each job's state with
 a statement of its own; ``insertloop`` makes push_batch insert a batch one INSERT at a time
-in a transaction, ``insertauto`` one INSERT at a time, each committed on its own.
+in a transaction, ``insertauto`` one INSERT at a time, each committed on its own;
+``noindex`` leaves the claim with no index that fits it.
 """
 
 from __future__ import annotations
@@ -24,10 +25,11 @@ class JobQueue:
             "payload text NOT NULL, priority int NOT NULL DEFAULT 0, "
             "state text NOT NULL DEFAULT 'ready')"
         )
-        await self.pool.execute(
-            "CREATE INDEX IF NOT EXISTS jobs_ready ON jobs (priority DESC, id) "
-            "WHERE state = 'ready'"
-        )
+        if PLANT != "noindex":
+            await self.pool.execute(
+                "CREATE INDEX IF NOT EXISTS jobs_ready ON jobs (priority DESC, id) "
+                "WHERE state = 'ready'"
+            )
 
     async def push_batch(self, jobs: list[tuple[str, dict, int]]) -> None:
         rows = [(kind, json.dumps(body), priority) for kind, body, priority in jobs]
