@@ -61,6 +61,7 @@ from .operations import (
     is_operation,
     is_store_frame,
 )
+from .pgplan import SOURCE as PG_PLAN_SOURCE
 from .pgserver import NOT_THE_QUEUES
 from .profile import Frame, ThreadRole
 from .sqlplan import SCHEMA_SNAPSHOT
@@ -276,6 +277,11 @@ def sql_plans(run: RunAnalysis) -> Iterable[Finding]:
             "the first row), keep it as a counter the writes maintain, or compute it less "
             "often than once per call."
             if not scans and not plan.temp_btrees
+            else "Add an index whose columns match its WHERE and then its ORDER BY (for a "
+            "claim of the ready rows: a partial index on them, in the ORDER BY's order), or "
+            "rewrite the statement to match one; PostgreSQL's plan is not re-planned here "
+            "with a candidate index, so re-run to see the plan change."
+            if hotspot.schema_source == PG_PLAN_SOURCE
             else "No single index removed it when re-planned; rewrite the statement so its "
             "WHERE and ORDER BY match an index."
         )
