@@ -15,7 +15,9 @@ statements or made the blocking call) and cause; the clean control's #1 must be 
 alarm.
 
 Plants marked ``after_rules`` were written after the analysis learnt to name a program's
-functions, and committed with the expectations they had before their first run.
+functions, and committed with the expectations they had before their first run (the
+``pg-`` plants: before queueprof's first analysis of them; their first-run misses are in
+``docs/programs.md``).
 """
 
 from __future__ import annotations
