@@ -63,6 +63,7 @@ from .operations import (
     is_operation,
     is_store_frame,
 )
+from .pgplan import SOURCE as PG_PLAN_SOURCE
 from .pgserver import NOT_THE_QUEUES
 from .profile import Frame, ThreadRole
 from .sqlplan import SCHEMA_SNAPSHOT
@@ -284,6 +285,11 @@ def sql_plans(run: RunAnalysis) -> Iterable[Finding]:
             "the first row), keep it as a counter the writes maintain, or compute it less "
             "often than once per call."
             if not scans and not plan.temp_btrees
+            else "Add an index whose columns match its WHERE and then its ORDER BY (for a "
+            "claim of the ready rows: a partial index on them, in the ORDER BY's order), or "
+            "rewrite the statement to match one; PostgreSQL's plan is not re-planned here "
+            "with a candidate index, so re-run to see the plan change."
+            if hotspot.schema_source == PG_PLAN_SOURCE
             else "No single index removed it when re-planned; rewrite the statement so its "
             "WHERE and ORDER BY match an index."
         )
@@ -550,6 +556,30 @@ def _queries_per_call(
     n_calls = calls.get(op, 0)
     carrier = RIDES_ON.get(op)
     carried = calls.get(carrier, 0) if carrier else 0
+    if n_calls == 0 and not carrier:
+        # A program's function (named by the SQL capture) has no timings either: the capture
+        # counted its calls that ran SQL, one per frame of it.
+        counted = {h.caller: h.caller_calls for h in run.sql if h.op == op and h.caller}
+        captured = sum(counted.values())
+        if captured > 0:
+            return (
+                executions,
+                captured,
+                f" {op} has no call timings of its own: its calls are counted by the SQL "
+                f"capture ({captured:,} calls of {', '.join(sorted(counted))} that ran SQL).",
+            )
+        # Without the capture's count (an older capture), the transactions it opened are
+        # calls it made, at least one each (a batch inserted one INSERT each in a
+        # transaction per batch): the cautious count is the larger.
+        begins = sum(h.count for h in run.sql if h.op == op and _BEGIN.match(h.sql))
+        second = sorted((h.count for h in queries), reverse=True)[1] if len(queries) > 1 else 0
+        if begins > second:
+            return (
+                executions,
+                begins,
+                f" {op} has no call timings of its own, so its calls are counted as the "
+                f"transactions it opened ({begins:,} BEGIN): at least one per call.",
+            )
     if n_calls > 0 or (len(queries) < 2 and not carried):
         return executions, n_calls, ""
     # No timings of its own (acks ride on claims): it made at least as many calls as its
@@ -1007,6 +1037,17 @@ def subtree_findings(run: RunAnalysis) -> Iterable[Finding]:
                 f"not the trip to SQLite, it is work {op} does on every call."
             )
             cause = Cause.HOT_SUBTREE
+            single = _one_statement_per_call(run, op) if client else None
+            if single is not None:
+                # The trip of the one statement each call must make: no trip to save inside
+                # the call, so a description of the profile, not a cause.
+                cause = Cause.PROFILE
+                title += f": the trip of its one statement per call ({single:.3g} per call)"
+                recommendation = (
+                    f"Most of it is {client} sending {op}'s one statement per call and reading "
+                    f"its reply: the round trip each call makes. Fewer {op} calls (more items "
+                    "per statement) would make fewer trips; nothing inside a call is wasted."
+                )
             # Inside the store it runs within the operation's transaction, holding SQLite's
             # write lock: the other writers' waits on that operation are partly its doing, in
             # proportion to its share of the operation's running time.
@@ -1047,6 +1088,21 @@ def subtree_findings(run: RunAnalysis) -> Iterable[Finding]:
             cost=cost,
             support=Support(tree.samples, "samples", SAMPLES_FLOOR),
         )
+
+
+ONE_STATEMENT_PER_CALL = 1.5
+"""Statements per call (BEGIN/COMMIT not counted) up to which an operation's database trips
+are the one its calls must make."""
+
+
+def _one_statement_per_call(run: RunAnalysis, op: str) -> float | None:
+    """``op``'s statements per call when the SQL capture shows it runs about one per call
+    (None: more, or no statements or calls to tell)."""
+    queries = [h for h in run.sql if h.op == op and not _is_transaction(h.sql)]
+    executions, n_calls, _ = _queries_per_call(run, op, queries, _op_calls(run))
+    if executions <= 0 or n_calls <= 0 or executions / n_calls > ONE_STATEMENT_PER_CALL:
+        return None
+    return executions / n_calls
 
 
 OWN_CODE_SHARE = 0.5

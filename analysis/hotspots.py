@@ -72,11 +72,21 @@ class SqlHotspot:
     """What the plan was computed against (the run's ``schema.sql`` or the fallback)."""
     caller: str | None = None
     """The program's function that ran it (``JobStore.pop (jobstore.py)``), when captured."""
+    caller_calls: int = 0
+    """That function's calls that ran SQL, as the capture counted them (0: not counted)."""
 
     @property
     def planned_on_checkout(self) -> bool:
         """True when the plan is of the analysing checkout's schema, not one the run used."""
         return self.schema_source == CHECKOUT_SCHEMA.source
+
+
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+"""How a PostgreSQL statement's database is named (a redacted DSN)."""
+PG_UNPLANNED = (
+    "a PostgreSQL statement of the program's own database: the run holds no plan of it "
+    "(a program run snapshots no PostgreSQL schema), and SQLite cannot plan it"
+)
 
 
 def sql_hotspots(
@@ -109,6 +119,20 @@ def sql_hotspots(
             if made is not None:
                 hotspots.append(
                     _hotspot(s, (made, None), PG_SOURCE, sql_by_op, op_latency_ms, op_thread_s)
+                )
+                continue
+            if s.schema is None and s.database.startswith(POSTGRES_SCHEMES):
+                # A program's PostgreSQL statement: SQLite cannot plan it, and the queue's
+                # schema is not its database's.
+                hotspots.append(
+                    _hotspot(
+                        s,
+                        (QueryPlan((), error=PG_UNPLANNED), None),
+                        f"the schema of {s.database}",
+                        sql_by_op,
+                        op_latency_ms,
+                        op_thread_s,
+                    )
                 )
                 continue
             # Other connections' statements are planned on their own database's schema.
@@ -164,4 +188,5 @@ def _hotspot(
         caller=(
             f"{s.caller.qualname} ({Path(s.caller.file).name})" if s.caller is not None else None
         ),
+        caller_calls=s.caller_calls,
     )

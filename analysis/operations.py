@@ -279,6 +279,15 @@ CAPTURE_FILE = "workloads/sqlcapture.py"
 connection that code other than the queue's opened, run and timed; profilers without native
 frames (py-spy) show the statement's time there."""
 
+PG_CAPTURE_FILE = "workloads/pgcapture.py"
+"""The SQL capture's wrappers of asyncpg's methods: the timing and recording of a program's
+PostgreSQL statement, measurement."""
+
+DATABASE_CLIENT_FILES = ("/asyncpg/",)
+"""A PostgreSQL driver's own code: encoding a statement, decoding its rows (its Cython is
+shown as the Python frame that called it). A sample whose innermost frame is there is the
+statement's time on the client; the socket sends below it stay the round trip's."""
+
 
 PLUMBING = (
     "asyncio/",
@@ -293,6 +302,7 @@ PLUMBING = (
     "taskqueue/claimgroup.py",
     # The SQL capture's timing and recording of another connection's statement: measurement.
     CAPTURE_FILE,
+    PG_CAPTURE_FILE,
 )
 """Files whose frames carry a call to SQLite and back (the round trip), not its work: left out
 when looking for what inside an operation costs time. (``queue.py`` is the standard library's
@@ -341,9 +351,10 @@ NATIVE_SQLITE_FILES = ("libsqlite3", "_sqlite/", "sqlite3.c")
 
 def is_sql_call(frame: Frame) -> bool:
     """True for sqlite3's own methods (``Connection.execute``, ``Cursor.fetchall``...), also
-    as the SQL capture's timed connections wrap them, and for SQLite's native frames."""
+    as the SQL capture's timed connections wrap them, for SQLite's native frames, and for
+    asyncpg's own code (a PostgreSQL statement's client side: encoding, decoding)."""
     file = _normalised(frame.file)
-    if any(part in file for part in NATIVE_SQLITE_FILES):
+    if any(part in file for part in (*NATIVE_SQLITE_FILES, *DATABASE_CLIENT_FILES)):
         return True
     return frame.function in SQL_CALLS and (
         not file or file.startswith("<") or "sqlite3" in file or file.endswith(CAPTURE_FILE)

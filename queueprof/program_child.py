@@ -6,7 +6,8 @@ capture.
 app.py ARGS`` runs ``app.py`` as ``__main__`` (``sys.argv`` and ``sys.path[0]`` as Python
 sets them for a script) inside the profiler's session, lets the profiler write its artifacts
 into the run folder and lists them there, with the statements of every ``sqlite3``
-connection the program opened (``sql-statements.json``), then exits with the program's
+connection the program opened and every statement it sent through asyncpg
+(``sql-statements.json``), then exits with the program's
 status. The parent
 (:mod:`queueprof.program`) finishes the folder.
 """
@@ -23,6 +24,7 @@ from profilers import ProfilerError, get_profiler
 from runs import RunFolder
 from runs.adapters import read_adapter_specs
 from workloads.capture import RunCapture
+from workloads.pgcapture import asyncpg_timed, snapshot_plans
 from workloads.sqlcapture import SqliteCapture
 
 INTERRUPTED = 130
@@ -44,12 +46,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     sys.path[0] = str(script.resolve().parent)
     status = 0
     interrupted = False
+    pg_targets: dict[str, dict[str, object]] = {}
     # The --ops map (stored by the parent before the start) names each statement's operation.
     sqlite = SqliteCapture(
         [path for spec in read_adapter_specs(args.run_dir) for path in spec.code_paths]
     )
     try:
-        with sqlite.installed(), profiler.session():
+        with sqlite.installed(), asyncpg_timed(sqlite) as pg_targets, profiler.session():
             runpy.run_path(str(script), run_name="__main__")
     except SystemExit as exit_:
         status = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
@@ -63,6 +66,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     capture = RunCapture()
     capture.add_sqlite(sqlite)
     artifacts = capture.write(args.run_dir)
+    # The plans of its PostgreSQL statements, on its databases as it left them.
+    artifacts += snapshot_plans(sqlite, pg_targets, args.run_dir)
     try:
         artifacts += profiler.finish(interrupted=interrupted)
     except ProfilerError as error:

@@ -10,7 +10,8 @@ during the run (worker processes' queues arrive through the pool) and writes:
 - ``sql-statements.json``: per (operation, statement): count, total, percentiles, rows;
   for statements of other ``sqlite3`` connections (:mod:`workloads.sqlcapture`), the
   database each ran on, the program's function that ran it (``caller``: file, function,
-  qualname; one entry per function), and each database's schema.
+  qualname; one entry per function) with its calls that ran SQL (``caller_calls``), and
+  each database's schema.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ class RunCapture(QueueObserver):
         self.sql_rows: dict[_Key, int] = defaultdict(int)
         self.sql_database: dict[_Key, str] = {}
         self.schemas: dict[str, str] = {}
+        self.caller_calls: dict[SqlCaller, int] = {}
         self.queues = 0
 
     def queue_closed(self, stats: QueueStats) -> None:
@@ -69,8 +71,11 @@ class RunCapture(QueueObserver):
         for statement in capture.statements:
             key = (statement.op, statement.sql, statement.caller)
             self.sql[key].append(statement.duration_ns)
+            self.sql_rows[key] += statement.rows
             self.sql_database[key] = statement.database
         self.schemas.update(capture.schemas)
+        for caller, calls in capture.caller_calls.items():
+            self.caller_calls[caller] = self.caller_calls.get(caller, 0) + calls
 
     def write(self, run_dir: Path) -> list[Artifact]:
         """Write what was captured; returns the artifacts (none if nothing was recorded)."""
@@ -101,6 +106,11 @@ class RunCapture(QueueObserver):
                         else {}
                     ),
                     **({"caller": caller.to_dict()} if caller is not None else {}),
+                    **(
+                        {"caller_calls": self.caller_calls[caller]}
+                        if caller is not None and caller in self.caller_calls
+                        else {}
+                    ),
                 }
             )
         temp = run_dir / f".{OP_SAMPLES}.tmp.npz"

@@ -74,6 +74,9 @@ class Statement:
     database: str
     caller: SqlCaller | None = None
     """The program's function that ran it (None: no Python frame of the program's own)."""
+    rows: int = 0
+    """Rows it returned or changed, where the driver says (asyncpg's; sqlite3's are not
+    counted)."""
 
 
 class SqliteCapture:
@@ -96,6 +99,9 @@ class SqliteCapture:
         """Database (file path, or ``:memory:``) -> its schema as a script."""
         self._lock = threading.Lock()
         self._open: list[TimedConnection] = []
+        self.caller_calls: dict[SqlCaller, int] = {}
+        """The program's function -> its calls that ran a statement (see :meth:`call_of`)."""
+        self._last_call: dict[SqlCaller, FrameType] = {}
 
     @contextmanager
     def installed(self) -> Iterator[SqliteCapture]:
@@ -126,17 +132,41 @@ class SqliteCapture:
             sqlite3.connect = original
             for connection in list(self._open):
                 self.snapshot(connection)
+            self.release_frames()
 
     def record(self, sql: str, duration_ns: int, database: str) -> None:
         """One statement's time (any thread)."""
         site = CALL_SITE.get()
         if site is None:
             frame = sys._getframe(2)
-            site = (self.operation_on_stack(frame), statement_caller(frame))
+            site = (self.operation_on_stack(frame), self.call_of(frame))
         op = CURRENT_OPERATION.get() or site[0] or UNATTRIBUTED
-        statement = Statement(op, sql, duration_ns, database, site[1])
+        self.add(Statement(op, sql, duration_ns, database, site[1]))
+
+    def add(self, statement: Statement) -> None:
+        """One statement timed by a driver's wrapper (any thread)."""
         with self._lock:
             self.statements.append(statement)
+
+    def call_of(self, frame: FrameType | None) -> SqlCaller | None:
+        """:func:`statement_caller` of ``frame``, counting its function's calls: a statement
+        run from another frame of the function than the last one is another call (the last
+        frame is held, so its identity cannot pass to the next call; calls that interleave,
+        as concurrent tasks do, are each counted again: more calls, never fewer)."""
+        found = caller_frame(frame)
+        if found is None:
+            return None
+        caller = _caller(found)
+        with self._lock:
+            if self._last_call.get(caller) is not found:
+                self._last_call[caller] = found
+                self.caller_calls[caller] = self.caller_calls.get(caller, 0) + 1
+        return caller
+
+    def release_frames(self) -> None:
+        """Let the last frames go (their locals with them) once the program has run."""
+        with self._lock:
+            self._last_call.clear()
 
     def operation_on_stack(self, frame: FrameType | None) -> str | None:
         """The operation of the innermost mapped function from ``frame`` out: a program's
@@ -167,26 +197,42 @@ class SqliteCapture:
             self.schemas.setdefault(connection._queueprof_database, schema)
 
 
-_NOT_CALLERS = ("/sqlite3/", "/aiosqlite/", "workloads/sqlcapture.py")
+_NOT_CALLERS = ("/sqlite3/", "/aiosqlite/", "/asyncpg/", "workloads/sqlcapture.py")
 """Files whose frames run a statement for someone else: the driver and this capture."""
 
 
 def statement_caller(frame: FrameType | None) -> SqlCaller | None:
     """The program's function that ran a statement, from the frame that called ``execute``:
     the innermost frame outside the driver, walked out through private helpers of the same
-    file (``_execute`` called by ``pop`` is ``pop``'s statement), so a store that funnels
-    every statement through one helper still names the method that ran each; and through a
-    context manager of the same file written as a generator (``@contextmanager def
-    transaction``, whose ``BEGIN`` runs from ``contextlib``'s ``__enter__`` for the ``with``
-    in ``pop``: ``pop``'s statement)."""
+    file (``_execute`` called by ``pop`` is ``pop``'s statement) and comprehensions (a
+    ``[await self._one(i) for i in ids]`` in ``states`` is ``states``'), so a store that
+    funnels every statement through one helper still names the method that ran each; and
+    through a context manager of the same file written as a generator (``@contextmanager
+    def transaction``, whose ``BEGIN`` runs from ``contextlib``'s ``__enter__`` for the
+    ``with`` in ``pop``: ``pop``'s statement)."""
+    found = caller_frame(frame)
+    return None if found is None else _caller(found)
+
+
+def _caller(frame: FrameType) -> SqlCaller:
+    code = frame.f_code
+    return SqlCaller(code.co_filename.replace("\\", "/"), code.co_name, code.co_qualname)
+
+
+def caller_frame(frame: FrameType | None) -> FrameType | None:
+    """The frame of :func:`statement_caller`'s function (None: no frame outside the
+    driver)."""
     while frame is not None and _driver_frame(frame):
         frame = frame.f_back
     if frame is None:
         return None
     while (outer := _run_for(frame)) is not None:
         frame = outer
-    code = frame.f_code
-    return SqlCaller(code.co_filename.replace("\\", "/"), code.co_name, code.co_qualname)
+    return frame
+
+
+_COMPREHENSIONS = ("<listcomp>", "<dictcomp>", "<setcomp>", "<genexpr>")
+"""Code objects of a function's comprehensions (their own frames before Python 3.12)."""
 
 
 _GENERATORS = inspect.CO_GENERATOR | inspect.CO_ASYNC_GENERATOR
@@ -194,8 +240,8 @@ _GENERATORS = inspect.CO_GENERATOR | inspect.CO_ASYNC_GENERATOR
 
 def _run_for(frame: FrameType) -> FrameType | None:
     """The frame of the same file that ``frame``'s function works for (its caller when it is
-    a private helper, the ``with`` that entered it when it is a generator context manager),
-    or None when it works for itself."""
+    a private helper or a comprehension, the ``with`` that entered it when it is a generator
+    context manager), or None when it works for itself."""
     code = frame.f_code
     caller = frame.f_back
     if (
@@ -204,7 +250,10 @@ def _run_for(frame: FrameType) -> FrameType | None:
         and caller.f_code.co_filename.replace("\\", "/").endswith("/contextlib.py")
     ):
         caller = caller.f_back
-    elif not (code.co_name.startswith("_") and not code.co_name.startswith("__")):
+    elif not (
+        (code.co_name.startswith("_") and not code.co_name.startswith("__"))
+        or code.co_name in _COMPREHENSIONS
+    ):
         return None
     if (
         caller is None
@@ -261,7 +310,7 @@ def _aiosqlite_timed(capture: SqliteCapture) -> Iterator[None]:
         if not isinstance(getattr(self, "_connection", None), TimedConnection):
             return original_execute(self, fn, *args, **kwargs)
         frame = sys._getframe(1)
-        token = CALL_SITE.set((capture.operation_on_stack(frame), statement_caller(frame)))
+        token = CALL_SITE.set((capture.operation_on_stack(frame), capture.call_of(frame)))
         try:
             context = contextvars.copy_context()
         finally:

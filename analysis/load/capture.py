@@ -147,6 +147,8 @@ class SqlStatement:
     """That database's schema as a script (None: taskqueue's own schema applies)."""
     caller: SqlCaller | None = None
     """The program's function that ran it (statements of other connections than taskqueue's)."""
+    caller_calls: int = 0
+    """That function's calls that ran SQL, as the capture counted them (0: not counted)."""
 
 
 def load_sql_statements(path: Path) -> tuple[SqlStatement, ...]:
@@ -185,6 +187,7 @@ def load_sql_statements(path: Path) -> tuple[SqlStatement, ...]:
                         str(schemas[row["database"]]) if row.get("database") in schemas else None
                     ),
                     caller=SqlCaller.from_dict(row["caller"]) if "caller" in row else None,
+                    caller_calls=int(row.get("caller_calls", 0)),
                 )
             )
         except (KeyError, TypeError, ValueError, AttributeError) as error:

@@ -111,3 +111,20 @@ def test_hotspots_take_the_runs_own_plan_instead_of_planning_on_sqlite(tmp_path:
     assert hotspot.plan.error is None
     assert hotspot.plan.full_scans
     assert hotspot.suggestion is None
+
+
+def test_a_postgresql_scan_is_not_said_to_have_been_re_planned(tmp_path: Path) -> None:
+    from analysis.findings import sql_plans
+    from tests.analysis import builders
+
+    # GIVEN a claim whose PostgreSQL plan (the run's own) scans and sorts
+    _snapshot(tmp_path, {"claim": _entry(CLAIM, SCAN_PLAN)})
+    statement = SqlStatement(0, "claim", CLAIM, 1000, 900.0, 800.0, 1e3, 2e3, 3e3, 1000)
+    hotspots = sql_hotspots([statement], {}, {}, run_plans=load_pg_plans(tmp_path).plans)
+    run = builders.run_analysis(sql=hotspots, duration_s=2.0)
+    # WHEN the plan rule judges it
+    (found,) = sql_plans(run)
+    # THEN its advice is an index to add and a re-run, not a re-plan that never happened
+    assert found.recommendation is not None
+    assert "re-planned" not in found.recommendation.replace("not re-planned here", "")
+    assert "Add an index whose columns match its WHERE" in found.recommendation

@@ -65,6 +65,7 @@ from analysis.profile import Frame, ThreadRole
 from analysis.render import Format
 from analysis.sqlplan import CHECKOUT_SCHEMA, Schema, explain, load_schema, suggest_index
 from runs import LatencySummary, StepResult, Verdict
+from runs.adapters import SqlCaller
 
 from . import builders
 
@@ -484,22 +485,33 @@ def test_a_thread_lock_waited_on_by_the_loop_is_a_loop_hold_not_a_wait(tmp_path:
     assert role.categories[0].wait == pytest.approx(role.categories[0].wall)
 
 
+ASYNCPG_FETCH: builders.Frame = ("Connection.fetch", "/x/site-packages/asyncpg/connection.py")
+SOCKET_SEND: builders.Frame = ("socket.send", "<built-in>")
+
+
+def _sends_in_asyncpg(tmp_path: Path) -> RunAnalysis:
+    """enqueue's time in asyncpg's fetch, most of it in the system call of asyncio's transport
+    sending to a ready socket (pyinstrument names it socket.send)."""
+    write: builders.Frame = (
+        "_SelectorSocketTransport.write",
+        "/usr/lib/python3.11/asyncio/selector_events.py",
+    )
+    base = [builders.LOOP, builders.RUN_FOREVER, builders.ENQUEUE, ASYNCPG_FETCH]
+    return _profile(
+        tmp_path,
+        [
+            *[([*base, write, SOCKET_SEND], 0.1)] * 30,
+            *[([builders.LOOP, builders.SELECT], 0.1)] * 30,
+        ],
+    )
+
+
 def test_the_event_loops_own_socket_sends_are_a_round_trip_not_a_loop_hold(
     tmp_path: Path,
 ) -> None:
     # GIVEN enqueue's time in asyncpg's fetch, most of it in the system call of asyncio's
     # transport sending to a ready socket (pyinstrument names it socket.send)
-    fetch: builders.Frame = ("Connection.fetch", "/x/site-packages/asyncpg/connection.py")
-    write: builders.Frame = (
-        "_SelectorSocketTransport.write",
-        "/usr/lib/python3.11/asyncio/selector_events.py",
-    )
-    send: builders.Frame = ("socket.send", "<built-in>")
-    base: list[builders.Frame] = [builders.LOOP, builders.RUN_FOREVER, builders.ENQUEUE, fetch]
-    run = _profile(
-        tmp_path,
-        [*[([*base, write, send], 0.1)] * 30, *[([builders.LOOP, builders.SELECT], 0.1)] * 30],
-    )
+    run = _sends_in_asyncpg(tmp_path)
     (found,) = subtree_findings(run)
     # THEN it is the cost of the round trips, with the advice for them, not a blocking call
     assert (found.op, found.cause) == ("enqueue", Cause.HOT_SUBTREE)
@@ -509,12 +521,34 @@ def test_the_event_loops_own_socket_sends_are_a_round_trip_not_a_loop_hold(
     run = _profile(
         tmp_path,
         [
-            *[([*base[:3], own, send], 0.1)] * 30,
+            *[([builders.LOOP, builders.RUN_FOREVER, builders.ENQUEUE, own, SOCKET_SEND], 0.1)]
+            * 30,
             *[([builders.LOOP, builders.SELECT], 0.1)] * 30,
         ],
     )
     (found,) = subtree_findings(run)
     assert (found.op, found.cause) == ("enqueue", Cause.LOOP_HOLD)
+
+
+def test_the_trip_of_one_statement_per_call_is_the_profile_not_a_cause(
+    tmp_path: Path,
+) -> None:
+    # GIVEN enqueue's time in asyncpg's fetch and its socket sends, and a capture showing
+    # one statement per enqueue call (100 calls, 100 INSERTs, as a program's claim or done)
+    run = _sends_in_asyncpg(tmp_path)
+    one = [statement(0, "enqueue", "INSERT INTO jobs (kind) VALUES ($1)", 100, 50.0)]
+    run = dataclasses.replace(run, sql=sql_hotspots(one, {}, {}), latencies=calls(enqueue=100))
+    (found,) = subtree_findings(run)
+    # THEN the trip each call must make is information: nothing in a call to batch
+    assert found.op == "enqueue"
+    assert found.standing is Standing.INFORMATION
+    assert found.cause is Cause.PROFILE
+    assert "the trip of its one statement per call (1 per call)" in found.title
+    # AND with 5 statements per call it is the trips to save, a cause
+    five = [statement(0, "enqueue", "INSERT INTO jobs (kind) VALUES ($1)", 500, 50.0)]
+    run = dataclasses.replace(run, sql=sql_hotspots(five, {}, {}))
+    (found,) = subtree_findings(run)
+    assert found.cause is Cause.HOT_SUBTREE
 
 
 def test_a_wrapper_patched_onto_the_queue_counts_as_the_operation_it_wraps(
@@ -558,6 +592,19 @@ def test_a_queue_method_replaced_from_another_file_is_that_methods_operation(
     (found,) = subtree_findings(run)
     # THEN its work is completion work, not the claim that carried it
     assert (found.op, found.cause) == ("complete", Cause.HOT_SUBTREE)
+
+
+def test_asyncpg_s_client_code_under_an_operation_is_sql_not_a_subtree(tmp_path: Path) -> None:
+    # GIVEN enqueue (a program's function) whose running time on the loop is asyncpg's
+    # encoding and decoding of its statements, through the SQL capture's wrapper (the
+    # socket sends below asyncpg stay a round trip's cost: see the test above)
+    pool: builders.Frame = ("Pool.execute", "/x/site-packages/asyncpg/pool.py")
+    timed: builders.Frame = ("Connection.execute", "/x/workloads/pgcapture.py")
+    inner: builders.Frame = ("Connection._execute", "/x/site-packages/asyncpg/connection.py")
+    base = [builders.LOOP, builders.ENQUEUE]
+    run = _profile(tmp_path, [([*base, pool, timed, inner], 0.1)] * 40)
+    # THEN it is the statements' time (the SQL rules judge it), not a hot subtree
+    assert list(subtree_findings(run)) == []
 
 
 def test_statements_of_the_sql_capture_s_connections_are_sql_not_a_subtree(
@@ -1212,6 +1259,62 @@ def test_an_operation_without_timings_counts_calls_by_its_other_statements() -> 
     (found,) = statements_per_call(run)
     assert (found.op, found.cause, found.standing) == ("complete", Cause.N_PLUS_ONE, Standing.CAUSE)
     assert "no call timings of its own" in found.detail
+
+
+def test_a_program_s_postgresql_statement_is_not_planned_on_the_queue_s_sqlite_schema() -> None:
+    # GIVEN a program's statement on its own PostgreSQL database, on a table named as the
+    # queue's (which SQLite would plan on taskqueue's schema, as a scan of tasks)
+    sql = "SELECT id FROM tasks WHERE payload = $1"
+    planned = sql_hotspots([statement(0, "backlog", sql, 10, 5.0)], {}, {})[0]
+    assert planned.plan.full_scans
+    pg = dataclasses.replace(
+        statement(0, "backlog", sql, 10, 5.0), database="postgresql://app@db:5432/jobs"
+    )
+    # WHEN the hotspots are planned
+    (hotspot,) = sql_hotspots([pg], {}, {})
+    # THEN it carries no plan, and says why
+    assert hotspot.plan.lines == ()
+    assert not hotspot.plan.flagged
+    assert hotspot.plan.error is not None
+    assert "PostgreSQL statement of the program's own database" in hotspot.plan.error
+    assert hotspot.schema_source == "the schema of postgresql://app@db:5432/jobs"
+
+
+def test_a_function_without_timings_counts_calls_by_the_transactions_it_opened() -> None:
+    # GIVEN a program's push_batch (named by the SQL capture, no timings) that opened 24
+    # transactions and inserted 1,200 rows in them, one INSERT each
+    statements = [
+        statement(0, "push_batch", "BEGIN;", 24, 20.0),
+        statement(1, "push_batch", "INSERT INTO jobs (kind) VALUES ($1)", 1200, 140.0),
+        statement(2, "push_batch", "COMMIT;", 24, 50.0),
+    ]
+    run = builders.run_analysis(sql=sql_hotspots(statements, {}, {}), duration_s=1.0)
+    # WHEN the statements-per-call rule runs
+    (found,) = statements_per_call(run)
+    # THEN its calls are its transactions: 50 INSERTs per call, an N+1
+    assert (found.op, found.cause) == ("push_batch", Cause.N_PLUS_ONE)
+    assert found.title.startswith("push_batch: 50 statements per call (N+1)")
+    assert "counted as the transactions it opened (24 BEGIN)" in found.detail
+
+
+def test_a_function_without_timings_counts_calls_as_the_capture_counted_them() -> None:
+    # GIVEN a program's push_batch (no timings, no transactions) that ran 1,200 INSERTs in
+    # 24 calls, as the SQL capture counted them
+    caller = SqlCaller("/app/jobqueue.py", "push_batch", "JobQueue.push_batch")
+    statements = [
+        dataclasses.replace(
+            statement(0, "push_batch", "INSERT INTO jobs (kind) VALUES ($1)", 1200, 600.0),
+            caller=caller,
+            caller_calls=24,
+        )
+    ]
+    run = builders.run_analysis(sql=sql_hotspots(statements, {}, {}), duration_s=3.0)
+    # WHEN the statements-per-call rule runs
+    (found,) = statements_per_call(run)
+    # THEN 50 INSERTs per call: an N+1
+    assert (found.op, found.cause) == ("push_batch", Cause.N_PLUS_ONE)
+    assert found.title.startswith("push_batch: 50 statements per call (N+1)")
+    assert "counted by the SQL capture (24 calls of JobQueue.push_batch" in found.detail
 
 
 def test_no_round_trips_when_the_sql_is_most_of_each_call() -> None:

@@ -236,3 +236,24 @@ def test_a_transaction_context_manager_s_statements_are_the_with_s_function_s(
     # ... and the context manager's own where a function of another file entered it
     assert ("BEGIN", "Store.transaction") in callers
     assert ("INSERT", "restock") in callers
+
+
+def test_a_function_s_calls_that_ran_statements_are_counted(tmp_path: Path) -> None:
+    # GIVEN a program's function that runs one INSERT per item, called 3 times with 4 items
+    program = defined_in(
+        "def push_all(db, items):\n"
+        "    for item in items:\n"
+        "        db.execute('INSERT INTO jobs (state) VALUES (?)', (item,))\n",
+        "/home/user/app/store.py",
+    )
+    capture = SqliteCapture()
+    with capture.installed():
+        db = sqlite3.connect(tmp_path / "jobs.db", isolation_level=None)
+        db.execute("CREATE TABLE jobs (id INTEGER PRIMARY KEY, state TEXT)")
+        for _ in range(3):
+            program["push_all"](db, ["a", "b", "c", "d"])
+        db.close()
+    # THEN its 12 statements came from 3 calls
+    calls = {caller.function: n for caller, n in capture.caller_calls.items()}
+    assert calls["push_all"] == 3
+    assert sum(1 for s in capture.statements if s.sql.startswith("INSERT")) == 12
