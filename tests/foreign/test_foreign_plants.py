@@ -22,6 +22,7 @@ functions, and committed with the expectations they had before their first run (
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import subprocess
@@ -70,6 +71,10 @@ class ForeignPlant:
     """Texts the #1 finding's title, detail or recommendation must hold."""
     never: tuple[str, ...] = ()
     """Texts it must not hold."""
+    small: str | None = None
+    """Why the planted cost sits near the line a #1 must cost (measured): its finding may
+    then stand below that line, but it must be in the report, and the #1 must then be no
+    false alarm."""
 
     @property
     def control(self) -> bool:
@@ -213,11 +218,13 @@ PLANTS = (
         frozenset({"push_batch"}),
         frozenset({"n-plus-one", "round-trips"}),
         program="pgprogram",
-        # Cheap on PostgreSQL, where the batch's INSERTs share one commit: measured at 3-4%
-        # of the run, just over the 3% a #1 must cost (MIN_LEADING_SHARE); a machine where
-        # the per-job commits cost more may leave it below, and the #1 information.
         after_rules=True,
         never=("CAVEAT", "taskqueue"),
+        small=(
+            "cheap on PostgreSQL, where the batch's INSERTs share one commit: about 30 us a "
+            "job against a millisecond of claiming, pricing and acking it, 3-4% of the run "
+            "on a loaded machine and 6% on a quiet one, at the 3% a #1 must cost"
+        ),
     ),
     ForeignPlant(
         "pg-insert-autocommit",
@@ -251,8 +258,9 @@ PLANTS = (
 
 def profile_and_analyse(
     plant: ForeignPlant, tmp_path: Path, extra_env: dict[str, str] | None = None
-) -> dict | None:
-    """Run ``plant`` as a user would (from a folder of the program's own) and analyse it."""
+) -> dict:
+    """Run ``plant`` as a user would (from a folder of the program's own) and analyse it:
+    its ``findings.json``."""
     work = tmp_path / "orders"
     shutil.copytree(HERE / plant.program, work, ignore=shutil.ignore_patterns("__pycache__"))
     out = tmp_path / "traces"
@@ -298,7 +306,8 @@ def profile_and_analyse(
         timeout=RUN_TIMEOUT_S,
     )
     assert analysed.returncode == 0, analysed.stderr[-3000:]
-    return top_finding(orjson.loads((run_dir / "findings.json").read_bytes()))
+    document: dict = orjson.loads((run_dir / "findings.json").read_bytes())
+    return document
 
 
 @pytest.mark.slow
@@ -312,9 +321,13 @@ def test_first_finding_names_the_plant(
         {"PGPROGRAM_DSN": request.getfixturevalue("pg_dsn")} if plant.program == "pgprogram" else {}
     )
     # WHEN it is profiled and analysed through the real CLI
-    top = profile_and_analyse(plant, tmp_path, extra_env)
-    # THEN the #1 finding names its operation and cause (the control's: no false alarm)
+    document = profile_and_analyse(plant, tmp_path, extra_env)
+    top = top_finding(document)
+    # THEN the #1 finding names its operation and cause (the control's: no false alarm); a
+    # plant whose cost sits at the line may stand below it, named, under no false alarm
     ok, reason = judge(plant, top)
+    if not ok and plant.small:
+        ok, reason = _reported_below_the_line(plant, document, top)
     assert ok, f"{plant.name} ({plant.summary}): {reason}; #1: {top and top.get('title')}"
     assert top is not None or not (plant.says or plant.never)
     text = (
@@ -322,3 +335,19 @@ def test_first_finding_names_the_plant(
     )
     assert [s for s in plant.says if s not in text] == [], text
     assert [s for s in plant.never if s in text] == [], text
+
+
+def _reported_below_the_line(
+    plant: ForeignPlant, document: dict, top: dict | None
+) -> tuple[bool, str]:
+    """For a ``small`` plant whose #1 is not its own: OK when its finding (op and cause) is in
+    the report below the leading line and the #1 is no false alarm."""
+    calm, reason = judge(dataclasses.replace(plant, plant="clean"), top)
+    own = [
+        f
+        for f in document.get("findings", ())
+        if f.get("op") in plant.expected_ops and f.get("cause") in plant.expected_causes
+    ]
+    if not own:
+        return False, f"its own finding is not in the report ({reason})"
+    return calm, f"its finding stands as {own[0].get('standing')}; the #1: {reason}"
