@@ -1038,7 +1038,22 @@ def subtree_findings(run: RunAnalysis) -> Iterable[Finding]:
             )
             cause = Cause.HOT_SUBTREE
             single = _one_statement_per_call(run, op) if client else None
-            if single is not None:
+            if client and _opens_a_connection((tree.function, *tree.chain)):
+                # Setting a connection up inside the call: TCP, start-up, authentication and
+                # a server process, per call, where a pool would hand out an open one.
+                cause = Cause.ROUND_TRIPS
+                title = (
+                    f"{op}: opens a database connection on every call: {name} takes "
+                    f"{_pct(seconds / tree.op_running)} of {op}'s running time {where} "
+                    f"({_s(seconds)} inclusive, {_pct(share)} of the thread)"
+                )
+                recommendation = (
+                    f"Take {op}'s connection from a pool opened once (the queue's own, or "
+                    f"{client}'s pool) instead of connecting per call: each connection costs "
+                    "a TCP handshake, the server's start-up and authentication, and a server "
+                    "process, before the statement's own trip."
+                )
+            elif single is not None:
                 # The trip of the one statement each call must make: no trip to save inside
                 # the call, so a description of the profile, not a cause.
                 cause = Cause.PROFILE
@@ -1093,6 +1108,20 @@ def subtree_findings(run: RunAnalysis) -> Iterable[Finding]:
 ONE_STATEMENT_PER_CALL = 1.5
 """Statements per call (BEGIN/COMMIT not counted) up to which an operation's database trips
 are the one its calls must make."""
+
+
+CONNECT_FUNCTIONS = frozenset({"connect", "_connect", "_connect_addr", "connect_async"})
+"""A database client's functions that set a connection up (asyncpg's ``connect`` and its
+``connect_utils``, psycopg's ``Connection.connect``)."""
+
+
+def _opens_a_connection(chain: Sequence[FunctionTime]) -> bool:
+    """Whether a database client's subtree is a connection being set up."""
+    return any(
+        _bare_name(f.function) in CONNECT_FUNCTIONS
+        or (f.file or "").replace("\\", "/").endswith("/connect_utils.py")
+        for f in chain
+    )
 
 
 def _one_statement_per_call(run: RunAnalysis, op: str) -> float | None:

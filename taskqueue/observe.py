@@ -52,6 +52,23 @@ OPERATION_FUNCTIONS: Mapping[str, Mapping[str, tuple[str, ...]]] = {
         "status": ("status", "counts", "is_drained"),
         "reclaim": ("reclaim",),
     },
+    # The PostgreSQL backend: the queue's coroutines and its store's, as on SQLite.
+    "taskqueue/pgqueue.py": {
+        "enqueue": ("enqueue", "enqueue_many"),
+        "claim": ("claim", "complete_acks_and_claim", "_acks_beside_claim"),
+        "complete": ("complete_acks",),
+        "fail": ("fail",),
+        "status": ("status", "counts", "is_drained"),
+        "reclaim": ("reclaim_expired",),
+    },
+    "taskqueue/pgstore.py": {
+        "enqueue": ("insert", "insert_many", "_insert_document"),
+        "claim": ("claim", "complete_and_claim"),
+        "complete": ("complete_acks",),
+        "fail": ("fail",),
+        "status": ("status", "counts", "is_drained"),
+        "reclaim": ("reclaim",),
+    },
 }
 """Which of the queue's own functions do which operation: file (as a path suffix) ->
 operation -> function names. Whatever runs below one of them (a profile's samples, the

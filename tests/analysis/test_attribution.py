@@ -172,3 +172,23 @@ def test_every_store_operation_is_attributed_to_an_operation() -> None:
         n for n in names if frame_category(Frame(f"Store.{n}", "taskqueue/store.py")) is None
     ]
     assert unmapped == []
+
+
+def test_every_postgresql_operation_is_attributed_to_an_operation() -> None:
+    # GIVEN every public coroutine of the PostgreSQL queue and of its store, each one queue
+    # operation (a PostgreSQL run's event-loop time was all "other" and "idle/wait" without)
+    from analysis.operations import frame_category
+    from analysis.profile import Frame
+    from taskqueue.pgqueue import PgTaskQueue
+    from taskqueue.pgstore import PgStore
+
+    lifecycle = {"open", "close", "where"}
+    unmapped = []
+    for cls, file in ((PgTaskQueue, "taskqueue/pgqueue.py"), (PgStore, "taskqueue/pgstore.py")):
+        for name, value in vars(cls).items():
+            if name.startswith("_") or name in lifecycle or not callable(value):
+                continue
+            if frame_category(Frame(f"{cls.__name__}.{name}", file)) is None:
+                unmapped.append(f"{cls.__name__}.{name}")
+    # THEN a profiler sample inside any of them counts for an operation, not for "other"
+    assert unmapped == []

@@ -551,6 +551,37 @@ def test_the_trip_of_one_statement_per_call_is_the_profile_not_a_cause(
     assert found.cause is Cause.HOT_SUBTREE
 
 
+def test_a_database_connection_opened_inside_each_call_is_a_round_trips_cause(
+    tmp_path: Path,
+) -> None:
+    # GIVEN enqueue's time mostly in asyncpg's connect (a connection per call), one
+    # statement per call in the capture
+    connect: builders.Frame = ("connect", "/x/site-packages/asyncpg/connection.py")
+    setup: builders.Frame = ("_connect_addr", "/x/site-packages/asyncpg/connect_utils.py")
+    write: builders.Frame = (
+        "_SelectorSocketTransport.write",
+        "/usr/lib/python3.11/asyncio/selector_events.py",
+    )
+    base = [builders.LOOP, builders.RUN_FOREVER, builders.ENQUEUE]
+    run = _profile(
+        tmp_path,
+        [
+            *[([*base, connect, setup, write, SOCKET_SEND], 0.1)] * 30,
+            *[([*base, ASYNCPG_FETCH, write, SOCKET_SEND], 0.1)] * 5,
+            *[([builders.LOOP, builders.SELECT], 0.1)] * 30,
+        ],
+    )
+    one = [statement(0, "enqueue", "INSERT INTO jobs (kind) VALUES ($1)", 100, 50.0)]
+    run = dataclasses.replace(run, sql=sql_hotspots(one, {}, {}), latencies=calls(enqueue=100))
+    (found,) = subtree_findings(run)
+    # THEN it is a connection set up per call, a cause, with a pool as the fix; not the trip
+    # of the one statement, which is information
+    assert (found.op, found.cause) == ("enqueue", Cause.ROUND_TRIPS)
+    assert found.title.startswith("enqueue: opens a database connection on every call")
+    assert "pool" in (found.recommendation or "")
+    assert found.standing is Standing.CAUSE
+
+
 def test_a_wrapper_patched_onto_the_queue_counts_as_the_operation_it_wraps(
     tmp_path: Path,
 ) -> None:

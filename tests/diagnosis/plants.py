@@ -2533,19 +2533,17 @@ PLANTS: Mapping[str, Plant] = {
             frozenset({"round-trips", "hot-subtree"}),
             after_rules=True,
             postgres=True,
-            known_miss=(
+            first_miss=(
                 "the cost is real (enqueue p50 9.9 ms against 0.47 ms in the control's run of "
-                "the same params, the run 7 s against 1 s) but no artifact shows a connection "
-                "per call: first runs' #1 'enqueue: waits on locks in the server 16% of its "
-                "statement time' (contention) and 'enqueue: waits on I/O and the server's "
-                "internal locks 44%' (waiting). The SQL capture sees the INSERT only (asyncpg's "
-                "startup and authentication are no statements); pg-activity.json aggregates its "
-                "samples by op, state, statement and wait, with no backend pid or "
-                "backend_start to count sessions by; and the profile's operation map has no "
-                "function of taskqueue/pgqueue.py or pgstore.py (a PostgreSQL run's event-loop "
-                "time is all 'other' and 'idle/wait'), while asyncpg.connect runs in a task of "
-                "its own (wait_for) outside enqueue's stack anyway. Needs new data: sessions "
-                "(distinct pids, backend_start within the run) per op in pg-activity"
+                "the same params, the run 7 s against 1 s) but its first runs' #1 were 'enqueue: "
+                "waits on locks in the server 16% of its statement time' (contention) and "
+                "'enqueue: waits on I/O and the server's internal locks 44%' (waiting): the "
+                "profile's operation map had no function of taskqueue/pgqueue.py or pgstore.py, "
+                "so a PostgreSQL run's event-loop time was all 'other' and 'idle/wait'. With "
+                "them mapped, asyncpg's connect showed as 71% of enqueue's running time, read "
+                "as the trip of its one statement per call (information); a database client's "
+                "connect inside an operation is now a connection opened on every call "
+                "(round-trips)"
             ),
         ),
     )
