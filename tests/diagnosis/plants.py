@@ -1401,6 +1401,18 @@ PLANTS: Mapping[str, Plant] = {
             slow=True,
         ),
         Plant(
+            "control-postgres",
+            "control",
+            "nothing planted: dbops on the PostgreSQL backend, as the PostgreSQL plants run",
+            None,
+            "dbops",
+            CPU,
+            expected_ops=frozenset(),
+            expected_causes=frozenset(),
+            params=("tasks=2000",),
+            postgres=True,
+        ),
+        Plant(
             "claim-index-dropped",
             "plans (scan / sort)",
             "no tasks_ready index: each claim scans and sorts the table",
