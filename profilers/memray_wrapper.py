@@ -90,6 +90,8 @@ class MemrayProfiler(Profiler):
             "-m",
             "memray",
             "attach",
+            # the debugger's own output, which names why an injection failed
+            "--verbose",
             "-f",
             "-o",
             str(self.run_dir / CAPTURE),

@@ -287,7 +287,8 @@ def _attach_memray(
     )
     problems: list[str] = []
     if done.returncode != 0:
-        problems.append(_memray_attach_error((done.stderr or done.stdout).strip()[-600:]))
+        said = attach_failure(f"{done.stdout or ''}\n{done.stderr or ''}")
+        problems.append(_memray_attach_error(said))
     else:
         capture = folder.path / MEMRAY_CAPTURE
         if not _capture_closed(capture, started + duration_s + MEMRAY_GRACE_S):
@@ -324,6 +325,21 @@ def _capture_closed(capture: Path, deadline: float) -> bool:
                     reader.close()
         time.sleep(0.5)
     return False
+
+
+def attach_failure(output: str) -> str:
+    """What ``memray attach --verbose`` said of its failure: its last line, and the
+    debugger's error in the command file it ran, when there is one (gdb's "Couldn't write
+    extended state status: Bad address" where it cannot call into processes here)."""
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    if not lines:
+        return ""
+    said = lines[-1]
+    for i, line in enumerate(lines[:-1]):
+        if "Error in sourced command file" in line and i + 1 < len(lines) - 1:
+            said += f" (the debugger: {lines[i + 1]})"
+            break
+    return said[-600:]
 
 
 def _memray_attach_error(said: str) -> str:
