@@ -30,6 +30,9 @@ def open_db(path):
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=OFF")
     db.execute("CREATE TABLE IF NOT EXISTS jobs (id INTEGER PRIMARY KEY, body TEXT, state TEXT)")
+    # Without it each claim read every job ever done, and in a program left running its
+    # rounds grew until a 2 s attach sampled no enqueue at all (claim 1.95 s, complete 0.04 s).
+    db.execute("CREATE INDEX IF NOT EXISTS jobs_state ON jobs (state)")
     return db
 
 
