@@ -7,7 +7,7 @@ result: the round trip, as the awaiting coroutine waits for it) and recorded int
 goes to) with the rows returned or changed, the database (the connection's DSN, password
 redacted) and the program's function that awaited it: the wrapper starts on the event loop
 inside that await, so the caller is on the stack, found by the same walk as sqlite3's
-(:func:`~workloads.sqlcapture.statement_caller`, out of asyncpg's frames: a pool's
+(:func:`~workloads.sqlcapture.caller_frame`, out of asyncpg's frames: a pool's
 ``pool.fetch`` is its caller's). A pool's connections are of the same class (its proxies
 look the method up on the class at each call), so they are timed too. Statements that
 taskqueue's own PostgreSQL store sends are left alone: taskqueue reports them itself.

@@ -149,7 +149,7 @@ class SqliteCapture:
             self.statements.append(statement)
 
     def call_of(self, frame: FrameType | None) -> SqlCaller | None:
-        """:func:`statement_caller` of ``frame``, counting its function's calls: a statement
+        """The function of :func:`caller_frame` of ``frame``, counting its calls: a statement
         run from another frame of the function than the last one is another call (the last
         frame is held, so its identity cannot pass to the next call; calls that interleave,
         as concurrent tasks do, are each counted again: more calls, never fewer)."""
@@ -201,27 +201,20 @@ _NOT_CALLERS = ("/sqlite3/", "/aiosqlite/", "/asyncpg/", "workloads/sqlcapture.p
 """Files whose frames run a statement for someone else: the driver and this capture."""
 
 
-def statement_caller(frame: FrameType | None) -> SqlCaller | None:
-    """The program's function that ran a statement, from the frame that called ``execute``:
-    the innermost frame outside the driver, walked out through private helpers of the same
-    file (``_execute`` called by ``pop`` is ``pop``'s statement) and comprehensions (a
-    ``[await self._one(i) for i in ids]`` in ``states`` is ``states``'), so a store that
-    funnels every statement through one helper still names the method that ran each; and
-    through a context manager of the same file written as a generator (``@contextmanager
-    def transaction``, whose ``BEGIN`` runs from ``contextlib``'s ``__enter__`` for the
-    ``with`` in ``pop``: ``pop``'s statement)."""
-    found = caller_frame(frame)
-    return None if found is None else _caller(found)
-
-
 def _caller(frame: FrameType) -> SqlCaller:
     code = frame.f_code
     return SqlCaller(code.co_filename.replace("\\", "/"), code.co_name, code.co_qualname)
 
 
 def caller_frame(frame: FrameType | None) -> FrameType | None:
-    """The frame of :func:`statement_caller`'s function (None: no frame outside the
-    driver)."""
+    """The frame of the program's function that ran a statement, from the frame that called
+    ``execute`` (None: no frame outside the driver): the innermost frame outside the driver,
+    walked out through private helpers of the same file (``_execute`` called by ``pop`` is
+    ``pop``'s statement) and comprehensions (a ``[await self._one(i) for i in ids]`` in
+    ``states`` is ``states``'), so a store that funnels every statement through one helper
+    still names the method that ran each; and through a context manager of the same file
+    written as a generator (``@contextmanager def transaction``, whose ``BEGIN`` runs from
+    ``contextlib``'s ``__enter__`` for the ``with`` in ``pop``: ``pop``'s statement)."""
     while frame is not None and _driver_frame(frame):
         frame = frame.f_back
     if frame is None:
