@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from formats.timeline import statement_label
+from taskqueue.config import is_dsn
 
 from .load.capture import SqlStatement
 from .pgplan import SOURCE as PG_SOURCE
@@ -81,8 +82,6 @@ class SqlHotspot:
         return self.schema_source == CHECKOUT_SCHEMA.source
 
 
-POSTGRES_SCHEMES = ("postgresql://", "postgres://")
-"""How a PostgreSQL statement's database is named (a redacted DSN)."""
 PG_UNPLANNED = (
     "a PostgreSQL statement of the program's own database: the run holds no plan of it "
     "(a program run snapshots no PostgreSQL schema), and SQLite cannot plan it"
@@ -121,7 +120,7 @@ def sql_hotspots(
                     _hotspot(s, (made, None), PG_SOURCE, sql_by_op, op_latency_ms, op_thread_s)
                 )
                 continue
-            if s.schema is None and s.database.startswith(POSTGRES_SCHEMES):
+            if s.schema is None and is_dsn(s.database):
                 # A program's PostgreSQL statement: SQLite cannot plan it, and the queue's
                 # schema is not its database's.
                 hotspots.append(
