@@ -29,6 +29,7 @@ from typing import Any
 from runs import QueueprofError, RunStatus
 from workloads.calibration import Calibration, CalibrationSettings, calibrate
 from workloads.errors import ParameterError, RunFailedError
+from workloads.interrupts import describe, interrupts
 from workloads.params import Size
 from workloads.runner import RunPlan, execute, plan_run
 
@@ -370,48 +371,61 @@ def measure_gate(plan: GatePlan, say: Callable[[str], None] = lambda _: None) ->
     measured: dict[str, list[float]] = {}
     divisors: dict[str, str] = {}
     folders: list[str] = []
-    for index, runs in enumerate(plan.rounds):
-        for run in runs:
-            try:
-                calibration = calibrate(plan.suite.calibration)
-            except KeyboardInterrupt:
-                raise GateInterrupted(
-                    f"interrupted while calibrating before {run.run_dir}; no verdict"
-                ) from None
-            calibrations.append(calibration)
-            outcome = execute(run)
-            folders.append(str(outcome.run_dir))
-            if outcome.status is RunStatus.INTERRUPTED:
-                raise GateInterrupted(
-                    f"interrupted during {outcome.run_dir} (marked interrupted); no verdict"
-                )
-            if outcome.status is not RunStatus.COMPLETE:
-                detail = f": {outcome.error.message}" if outcome.error else ""
-                raise RunFailedError(
-                    f"gated run {outcome.run_dir} ended {outcome.status.value}{detail}; "
-                    f"its manifest has the details (a gate needs every run complete)"
-                )
-            for metric in GATED_METRICS:
-                if metric.workload != run.workload.name:
-                    continue
-                value = outcome.result.metrics.get(metric.name)
-                if value is None:
-                    raise RunFailedError(
-                        f"gated run {outcome.run_dir} reported no {metric.name}; the workload "
-                        "no longer measures what the gate judges (update GATED_METRICS)"
+    # One handler for the whole gate, shared by every run's: a signal that a run records
+    # while it finishes its folder (and so ends `complete`) must still end the gate.
+    with interrupts() as signals:
+        for index, runs in enumerate(plan.rounds):
+            for run in runs:
+                try:
+                    calibration = calibrate(plan.suite.calibration)
+                except KeyboardInterrupt:
+                    raise GateInterrupted(
+                        f"interrupted while calibrating before {run.run_dir}; no verdict"
+                    ) from None
+                calibrations.append(calibration)
+                try:
+                    outcome = execute(run)
+                except KeyboardInterrupt:  # after the run, before the gate's next step
+                    raise GateInterrupted(f"interrupted after {run.run_dir}; no verdict") from None
+                folders.append(str(outcome.run_dir))
+                if outcome.status is RunStatus.INTERRUPTED:
+                    raise GateInterrupted(
+                        f"interrupted during {outcome.run_dir} (marked interrupted); no verdict"
                     )
-                if not (value > 0 and math.isfinite(value)):
-                    raise RunFailedError(
-                        f"gated run {outcome.run_dir} measured {metric.name}={value!r}; a gate "
-                        "needs a positive figure (did the run process any task?)"
+                if signals.received is not None:
+                    raise GateInterrupted(
+                        f"interrupted by {describe(signals.received)} as {outcome.run_dir} "
+                        "finished (the run is complete); no verdict"
                     )
-                measured.setdefault(metric.name, []).append(value)
-                divisors[metric.name] = calibration_name(metric, run.queue_config.claim_batch > 1)
-            say(
-                f"round {index + 1}/{len(plan.rounds)} {run.workload.name}: sqlite3 "
-                f"{calibration.cycle_per_s:,.0f} cycles/s, {calibration.batched_per_s:,.0f} "
-                f"batched/s"
-            )
+                if outcome.status is not RunStatus.COMPLETE:
+                    detail = f": {outcome.error.message}" if outcome.error else ""
+                    raise RunFailedError(
+                        f"gated run {outcome.run_dir} ended {outcome.status.value}{detail}; "
+                        f"its manifest has the details (a gate needs every run complete)"
+                    )
+                for metric in GATED_METRICS:
+                    if metric.workload != run.workload.name:
+                        continue
+                    value = outcome.result.metrics.get(metric.name)
+                    if value is None:
+                        raise RunFailedError(
+                            f"gated run {outcome.run_dir} reported no {metric.name}; the workload "
+                            "no longer measures what the gate judges (update GATED_METRICS)"
+                        )
+                    if not (value > 0 and math.isfinite(value)):
+                        raise RunFailedError(
+                            f"gated run {outcome.run_dir} measured {metric.name}={value!r}; a gate "
+                            "needs a positive figure (did the run process any task?)"
+                        )
+                    measured.setdefault(metric.name, []).append(value)
+                    divisors[metric.name] = calibration_name(
+                        metric, run.queue_config.claim_batch > 1
+                    )
+                say(
+                    f"round {index + 1}/{len(plan.rounds)} {run.workload.name}: sqlite3 "
+                    f"{calibration.cycle_per_s:,.0f} cycles/s, {calibration.batched_per_s:,.0f} "
+                    f"batched/s"
+                )
     return GateMeasurement(
         size=plan.suite.size.value,
         rounds=len(plan.rounds),
