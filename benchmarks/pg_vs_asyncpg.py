@@ -98,9 +98,9 @@ async def _drain(conn: asyncpg.Connection, first_claim: str, claim: str, n: int)
     acked = 0
     while rows:
         orjson.loads("[" + ",".join(r[2] for r in rows) + "]")
-        acks = sql.ack_documents([(r[0], token, "null") for r in rows])[0]
+        ((ids, tokens, results), _), *_ = pgsql.ack_batches([(r[0], token, "null") for r in rows])
         now, token = time.time(), new_claim_token()
-        found = await conn.fetch(claim, "w0", now + 30, now, n, token, acks, now)
+        found = await conn.fetch(claim, "w0", now + 30, now, n, token, ids, tokens, results, now)
         acked += found[0][0]
         rows = [tuple(r)[1:] for r in found if r[1] is not None]
     return acked

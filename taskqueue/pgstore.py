@@ -138,9 +138,8 @@ class PgStore:
         :func:`pgsql.claim_with_acks_statement`); acks beyond its first document are written
         first, in a statement of their own."""
         now, token = self.clock(), new_claim_token()
-        pieces = sql.ack_pieces(acks)
-        (document, carried), *rest = pieces
-        # more than one document's worth: write the rest first
+        (carried_acks, carried), *rest = pgsql.ack_batches(acks)
+        # more than one statement's worth: write the rest first
         applied = await self.complete_acks(conn, acks[carried:]) if rest else 0
         rows = await self._fetch(
             conn,
@@ -151,7 +150,7 @@ class PgStore:
             now,
             n,
             token,
-            document,
+            *carried_acks,
             now,
         )
         applied += rows[0][0]
@@ -166,13 +165,16 @@ class PgStore:
             return await self._execute(
                 conn, "complete", pgsql.COMPLETE, task_id, token, result, now
             )
-        documents = sql.ack_documents(acks)
-        if len(documents) == 1:
-            return await self._execute(conn, "complete", pgsql.COMPLETE_MANY, documents[0], now)
+        batches = pgsql.ack_batches(acks)
+        if len(batches) == 1:
+            ((parameters, _),) = batches
+            return await self._execute(conn, "complete", pgsql.COMPLETE_MANY, *parameters, now)
         async with conn.transaction():
             applied = 0
-            for document in documents:
-                applied += await self._execute(conn, "complete", pgsql.COMPLETE_MANY, document, now)
+            for parameters, _ in batches:
+                applied += await self._execute(
+                    conn, "complete", pgsql.COMPLETE_MANY, *parameters, now
+                )
         return applied
 
     async def _tasks(

@@ -143,7 +143,7 @@ def insert_documents(rows: Sequence[Sequence[Any]]) -> list[str]:
     return [
         document
         for at in range(0, len(rows), FLAT_ROWS_MOST)
-        for document, _ in _sized(rows[at : at + FLAT_ROWS_MOST], _insert_document)
+        for document, _ in sized_documents(rows[at : at + FLAT_ROWS_MOST], _insert_document)
     ]
 
 
@@ -167,7 +167,7 @@ def ack_pieces(acks: list[tuple[int, int, str]]) -> list[tuple[str, int]]:
     return [
         piece
         for at in range(0, len(acks), FLAT_ROWS_MOST)
-        for piece in _sized(acks[at : at + FLAT_ROWS_MOST], _ack_document)
+        for piece in sized_documents(acks[at : at + FLAT_ROWS_MOST], _ack_document)
     ]
 
 
@@ -175,7 +175,9 @@ def _ack_document(acks: Sequence[tuple[int, int, str]]) -> str:
     return "[" + ",".join(map(_ACK.__mod__, acks)) + "]"
 
 
-def _sized(rows: Sequence[Any], encode: Callable[[Sequence[Any]], str]) -> list[tuple[str, int]]:
+def sized_documents(
+    rows: Sequence[Any], encode: Callable[[Sequence[Any]], str]
+) -> list[tuple[str, int]]:
     """``rows`` encoded as one document, or halved until each document is under
     :data:`DOCUMENT_CHARS_MOST` characters or holds one row (under :data:`VALUE_BYTES_MOST`);
     each with how many rows it holds."""
@@ -192,7 +194,7 @@ def _sized(rows: Sequence[Any], encode: Callable[[Sequence[Any]], str]) -> list[
             )
         return [(document, 1)]
     half = len(rows) // 2
-    return _sized(rows[:half], encode) + _sized(rows[half:], encode)
+    return sized_documents(rows[:half], encode) + sized_documents(rows[half:], encode)
 
 
 _ACK = "%d,%d,%s"
