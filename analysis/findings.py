@@ -1709,7 +1709,7 @@ def contention(run: RunAnalysis) -> Iterable[Finding]:
     # timeouts and lost connections: not SQLITE_BUSY there.
     on_postgres = _on_postgres(run)
     retried = "busy" if on_postgres else "SQLITE_BUSY"
-    tasks = int(run.counters.get("completed", 0))
+    tasks = _completed(run)
     per_step = ", ".join(
         f"{label}: {r:,} retries, {c:,} conflicts" + (f", {w / 1e3:.3g} ms waiting" if w else "")
         for label, r, c, w in steps
@@ -2551,7 +2551,7 @@ def memory_growth(run: RunAnalysis) -> Iterable[Finding]:
         per_1k = heap * 1024
         snapshot = run.allocations.leaked
         source = run.allocations.source
-        tasks = int(run.counters.get("completed", 0))
+        tasks = _completed(run)
         where = (
             "still allocated when memray stopped tracking (CAVEAT: at teardown, not steady "
             "state: whatever the run freed on exit is missing)"

@@ -826,6 +826,19 @@ def test_contention_names_the_step_the_op_the_strategy_and_the_fix() -> None:
     assert "connection=shared" in (found.recommendation or "")
 
 
+def test_contention_rates_its_retries_by_the_tasks_its_steps_completed() -> None:
+    # GIVEN a concurrency run that counts completed tasks per step only, as its steps do
+    busy = {"sqlite_busy_retries": 400, "lock_wait_us": 300_000, "completed": 4_000}
+    steps = (
+        StepResult("1 worker", {"workers": 1}, {}, {}, {"completed": 4_000}),
+        StepResult("10 workers", {"workers": 10}, {}, {}, busy),
+    )
+    # WHEN contention is judged
+    (found,) = contention(builders.run_analysis(steps=steps, duration_s=1.0))
+    # THEN its retries are set against all 8,000 tasks the run completed
+    assert "50.0 retries per 1k completed tasks" in found.detail
+
+
 def test_a_few_busy_retries_are_not_enough_evidence() -> None:
     run = builders.run_analysis(counters={"sqlite_busy_retries": 3, "lock_wait_us": 900_000})
     (found,) = contention(run)
