@@ -190,12 +190,13 @@ _LEASE_ASYNC = _LEASE.replace(
 
 
 def claim_with_acks_statement(style: PgClaim) -> str:
-    """Acks ($6..$9 as $1..$4 in COMPLETE_MANY) and a claim ($1..$5 as in :func:`claim_statement`)
-    in ONE statement: one round trip and one atomic commit, like SQLite's ack-and-claim
-    transaction. The acked rows are running, the claimed ones pending, so no row is changed
-    twice. Always one row or more: the first column is the acks applied, the claimed task's
-    columns follow (NULL when nothing was claimed). It commits as the session does, whatever
-    ``pg_claim_commit`` says: the acks must be durable when it returns."""
+    """Acks ($6..$9 as $1..$4 in COMPLETE_MANY) and a claim ($1..$5 as in
+    :func:`claim_statement`) in ONE statement: one round trip and one atomic commit, like
+    SQLite's ack-and-claim transaction. The acked rows are running, the claimed ones pending,
+    so no row is changed twice. Always one row or more: the first column is the acks applied,
+    the claimed task's columns follow (NULL when nothing was claimed). It commits as the
+    session does, whatever ``pg_claim_commit`` says: the acks must be durable when it
+    returns."""
     return (
         f"WITH acked AS ({_ACK_UPDATE.format(ids='$6', tokens='$7', results='$8', now='$9')} "
         "RETURNING 1), "

@@ -135,8 +135,8 @@ class PgStore:
         self, conn: asyncpg.Connection, acks: list[AckRow], worker: str, n: int, lease_s: float
     ) -> tuple[int, list[Task]]:
         """Write ``acks`` and claim up to ``n`` tasks, in one statement (see
-        :func:`pgsql.claim_with_acks_statement`); acks beyond its first document are written
-        first, in a statement of their own."""
+        :func:`pgsql.claim_with_acks_statement`); acks beyond its first batch
+        (:func:`pgsql.ack_batches`) are written first, in a statement of their own."""
         now, token = self.clock(), new_claim_token()
         (carried_acks, carried), *rest = pgsql.ack_batches(acks)
         # more than one statement's worth: write the rest first

@@ -159,15 +159,10 @@ def _insert_document(rows: Sequence[Sequence[Any]]) -> str:
 def ack_documents(acks: list[tuple[int, int, str]]) -> list[str]:
     """COMPLETE_MANY's ``:acks`` documents for (task id, attempts, result JSON text) rows,
     FLAT_ROWS_MOST each (fewer when their results are large)."""
-    return [document for document, _ in ack_pieces(acks)]
-
-
-def ack_pieces(acks: list[tuple[int, int, str]]) -> list[tuple[str, int]]:
-    """:func:`ack_documents` with how many acks each document holds, in order."""
     return [
-        piece
+        document
         for at in range(0, len(acks), FLAT_ROWS_MOST)
-        for piece in sized_documents(acks[at : at + FLAT_ROWS_MOST], _ack_document)
+        for document, _ in sized_documents(acks[at : at + FLAT_ROWS_MOST], _ack_document)
     ]
 
 

@@ -141,3 +141,42 @@ def test_a_way_of_sending_acks_that_is_no_choice_is_refused_with_the_choices() -
     with pytest.raises(InvalidArgumentError, match=r"pg_acks.*ride.*parallel.*behind"):
         QueueConfig.parse("pg_acks=later")
     assert QueueConfig.parse("pg_acks=behind").pg_acks is PgAcks.BEHIND
+
+
+RESULTS = [
+    {"quote": 'say "hi"', "backslash": "a\\b", "braces": "{1,2}", "comma": "x,y"},
+    ["ünïcödé", "😀", "\u0001 control", None, True, 1e300, -0.5],
+    "a string result",
+    12345678901234567890,
+    None,
+]
+"""Results whose JSON text holds what an array literal or a JSON split could mangle."""
+
+
+@pytest.mark.parametrize("riding", [False, True], ids=["complete_many", "riding-on-a-claim"])
+def test_acked_results_are_stored_as_the_json_they_were_given(pg_dsn: str, riding: bool) -> None:
+    # GIVEN claimed tasks, each acked with one of the results above
+    async def scenario() -> list[Any]:
+        async with TaskQueue(pg_dsn) as queue:
+            ids = await queue.enqueue_many([("noop", {"i": i}) for i in range(len(RESULTS))])
+            tasks = sorted(await queue.claim("w", len(RESULTS)), key=lambda t: t.id)
+            done = list(zip(tasks, RESULTS, strict=True))
+            # WHEN they are acked in one statement, alone or riding on the next claim
+            if riding:
+                applied, more = await queue.complete_and_claim(done, "w", 1)
+                assert more == []
+            else:
+                applied = await queue.complete_many(done)
+            assert applied == len(RESULTS)
+            found = [await queue.status(task_id) for task_id in ids]
+            return [status.result for status in found if status is not None]
+
+    # THEN each task holds its own result, whole
+    assert asyncio.run(scenario()) == RESULTS
+
+
+def test_ack_batches_are_array_literals_and_a_json_array_in_the_acks_order() -> None:
+    acks = [(3, 2**63 - 1, '{"a": "}"}'), (1, 7, "null"), (2, 9, '"x,y"')]
+    ((ids, tokens, results), count), *rest = pgsql.ack_batches(acks)
+    assert (ids, tokens, count, rest) == ("{3,1,2}", f"{{{2**63 - 1},7,9}}", 3, [])
+    assert results == '[{"a": "}"},null,"x,y"]'
