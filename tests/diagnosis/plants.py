@@ -1347,6 +1347,180 @@ def pg_enqueue_connects_per_call() -> None:
     pgqueue.PgTaskQueue.enqueue = edited  # type: ignore[method-assign]
 
 
+# -- blind4: a PostgreSQL round, written blind to the rules (committed before any run) -----
+
+
+def pg_status_in_read_only_transaction() -> None:
+    """Written after the rules. On PostgreSQL, ``status`` reads the task inside a
+    ``REPEATABLE READ READ ONLY`` transaction ("a status must be one consistent snapshot,
+    and read-only so it can never write by mistake"): the one SELECT is already a snapshot
+    of its own, and the transaction adds a BEGIN and a COMMIT, two more round trips to the
+    server per call."""
+    status = pgstore.PgStore.status
+
+    async def status_in_snapshot(self: pgstore.PgStore, conn: Any, task_id: int) -> Any:
+        async with conn.transaction(isolation="repeatable_read", readonly=True):
+            return await status(self, conn, task_id)
+
+    edited = _as_edited(pgstore, "PgStore.status", status_in_snapshot)
+    pgstore.PgStore.status = edited  # type: ignore[method-assign]
+
+
+def pg_enqueue_rejects_control_characters() -> None:
+    """Written after the rules. On PostgreSQL, ``enqueue`` checks the payload's JSON text
+    character by character for control characters ("PostgreSQL refuses NUL in text, and the
+    dashboard's terminal view is garbled by the others: say where the bad one is before the
+    INSERT"), with ``unicodedata.category`` per character: pure-Python work proportional to
+    the payload's size on every enqueue, for text the JSON encoder has already escaped."""
+    import unicodedata
+
+    from taskqueue import pgqueue
+    from taskqueue.errors import InvalidArgumentError
+
+    def _reject_control_characters(text: str, what: str) -> None:
+        for at, char in enumerate(text):
+            if unicodedata.category(char) == "Cc" and char not in "\t\n\r":
+                raise InvalidArgumentError(f"{what}: control character {char!r} at {at}")
+
+    check = _as_edited(pgqueue, "_reject_control_characters", _reject_control_characters)
+
+    async def enqueue(
+        self: Any,
+        type: str,
+        payload: Any = None,
+        *,
+        priority: int = 0,
+        delay: float = 0.0,
+        max_attempts: int = 3,
+    ) -> int:
+        start = self._clock_start()
+        row = pgqueue.validated_row(type, payload, priority, delay, max_attempts)
+        check(row[0], "task type")
+        check(row[1], "payload")
+        task_id: int = await self._run("enqueue", self._pg.insert, *row, resend=False)
+        self._notify(1)
+        if start:
+            self._finish("enqueue", start, 1)
+        return task_id
+
+    edited = _as_edited(pgqueue, "PgTaskQueue.enqueue", enqueue)
+    pgqueue.PgTaskQueue.enqueue = edited  # type: ignore[method-assign]
+
+
+def pg_claims_in_repeatable_read() -> None:
+    """Written after the rules. On PostgreSQL, every claim (and the acks riding on it) runs
+    in a ``REPEATABLE READ`` transaction ("the rows we pick and the rows we lease must come
+    from one snapshot"): a claim whose snapshot still shows a task pending that another
+    worker's claim has leased and committed since fails with a serialization error instead
+    of reading on past it, and the queue retries it with backoff: concurrent workers at the
+    head of the queue keep failing each other's claims."""
+    claim = pgstore.PgStore.claim
+    complete_and_claim = pgstore.PgStore.complete_and_claim
+
+    async def claim_in_snapshot(
+        self: pgstore.PgStore, conn: Any, worker: str, n: int, lease_s: float
+    ) -> Any:
+        async with conn.transaction(isolation="repeatable_read"):
+            return await claim(self, conn, worker, n, lease_s)
+
+    async def complete_and_claim_in_snapshot(
+        self: pgstore.PgStore, conn: Any, acks: list[Any], worker: str, n: int, lease_s: float
+    ) -> Any:
+        async with conn.transaction(isolation="repeatable_read"):
+            return await complete_and_claim(self, conn, acks, worker, n, lease_s)
+
+    pgstore.PgStore.claim = _as_edited(  # type: ignore[method-assign]
+        pgstore, "PgStore.claim", claim_in_snapshot
+    )
+    pgstore.PgStore.complete_and_claim = _as_edited(  # type: ignore[method-assign]
+        pgstore, "PgStore.complete_and_claim", complete_and_claim_in_snapshot
+    )
+
+
+def pg_claims_remember_leases() -> None:
+    """Written after the rules. On PostgreSQL, the queue keeps every task it leases in a
+    dict by id ("a timer will renew the leases of long tasks"), and ``complete_acks`` drops
+    a task from it when its ack lands. But the acks that ride on a claim
+    (``complete_acks_and_claim``, the path workers take for nearly every ack) never drop
+    theirs: each leased task, payload and all, stays in the dict as long as the queue."""
+    from taskqueue import pgqueue
+
+    claim = pgqueue.PgTaskQueue.claim
+    both = pgqueue.PgTaskQueue.complete_acks_and_claim
+    complete_acks = pgqueue.PgTaskQueue.complete_acks
+
+    async def claiming(self: Any, worker: str, n: int = 1, lease: float | None = None) -> Any:
+        tasks = await claim(self, worker, n, lease)
+        leased = self.__dict__.setdefault("_leased", {})
+        for task in tasks:
+            leased[task.id] = task
+        return tasks
+
+    async def acking_and_claiming(
+        self: Any, acks: list[Any], worker: str, n: int = 1, lease: float | None = None
+    ) -> Any:
+        applied, tasks = await both(self, acks, worker, n, lease)
+        leased = self.__dict__.setdefault("_leased", {})
+        for task in tasks:
+            leased[task.id] = task
+        return applied, tasks
+
+    async def acking(self: Any, acks: list[Any], worker: str) -> int:
+        applied: int = await complete_acks(self, acks, worker)
+        leased = self.__dict__.setdefault("_leased", {})
+        for task_id, _token, _result in acks:
+            leased.pop(task_id, None)
+        return applied
+
+    pgqueue.PgTaskQueue.claim = _as_edited(  # type: ignore[method-assign]
+        pgqueue, "PgTaskQueue.claim", claiming
+    )
+    pgqueue.PgTaskQueue.complete_acks_and_claim = _as_edited(  # type: ignore[method-assign]
+        pgqueue, "PgTaskQueue.complete_acks_and_claim", acking_and_claiming
+    )
+    pgqueue.PgTaskQueue.complete_acks = _as_edited(  # type: ignore[method-assign]
+        pgqueue, "PgTaskQueue.complete_acks", acking
+    )
+
+
+_LEASE_ONE = (
+    "UPDATE tasks SET state = 'running', worker = :worker, lease_until = :lease_until, "
+    "attempts = attempts + 1, started_at = :now "
+    "WHERE id = :id AND state = 'pending' "
+    "RETURNING id, type, payload, priority, attempts, max_attempts"
+)
+
+
+def claim_leases_row_by_row() -> None:
+    """Written after the rules. On SQLite, the claim picks the ready ids with SELECT_READY,
+    then leases each with an UPDATE of its own ("a row another writer took in between is
+    skipped on its own instead of the whole claim coming back short, and each lease can be
+    logged"): one statement per claimed task inside the claim's transaction, where the
+    one ``UPDATE ... WHERE id IN (...) RETURNING`` did them all."""
+
+    def claim_returning(self: store.Store, worker: str, n: int, lease_s: float) -> Any:
+        now = self.clock()
+
+        def lease() -> list[Any]:
+            ids = [r[0] for r in self._rows("claim", sql.SELECT_READY, {"now": now, "n": n})]
+            rows: list[Any] = []
+            for task_id in ids:
+                params = {
+                    "worker": worker,
+                    "lease_until": now + lease_s,
+                    "now": now,
+                    "id": task_id,
+                }
+                rows += self._rows("claim", _LEASE_ONE, params)
+            return rows
+
+        rows = lease() if self.db.in_transaction else self._transaction("claim", "BEGIN", lease)
+        return self._tasks(rows, worker, now + lease_s)
+
+    edited = _as_edited(store, "Store.claim_returning", claim_returning)
+    store.Store.claim_returning = edited  # type: ignore[method-assign]
+
+
 def _as_edited(module: Any, qualname: str, function: Any) -> Any:
     """``function`` as profilers see an edit of ``qualname`` in ``module``'s own file: its
     code carries that file and name. A patch defined here is otherwise code of this file,
@@ -2560,6 +2734,80 @@ PLANTS: Mapping[str, Plant] = {
                 "connect inside an operation is now a connection opened on every call "
                 "(round-trips)"
             ),
+        ),
+        # -- blind4: four on PostgreSQL and one on SQLite, written blind (committed before
+        # any run) --------------------------------------------------------------------------
+        Plant(
+            "pg-status-read-only-snapshot",
+            "round trips (needless transaction per call), PostgreSQL",
+            "PostgreSQL status reads the task in a REPEATABLE READ READ ONLY transaction: "
+            "BEGIN and COMMIT, two more round trips per call",
+            pg_status_in_read_only_transaction,
+            "dbops",
+            CPU,
+            frozenset({"status"}),
+            frozenset({"round-trips"}),
+            params=("tasks=2000",),
+            after_rules=True,
+            postgres=True,
+        ),
+        Plant(
+            "pg-enqueue-control-char-scan",
+            "hot subtree (client-side validation), PostgreSQL",
+            "PostgreSQL enqueue checks the payload's JSON text for control characters one "
+            "character at a time with unicodedata.category",
+            pg_enqueue_rejects_control_characters,
+            "dbops",
+            CPU,
+            frozenset({"enqueue"}),
+            frozenset({"hot-subtree"}),
+            params=("tasks=1000", "payload_bytes=4096"),
+            after_rules=True,
+            postgres=True,
+        ),
+        Plant(
+            "pg-claims-repeatable-read",
+            "contention (serialization failures), PostgreSQL",
+            "PostgreSQL claims run in REPEATABLE READ transactions: concurrent claims of the "
+            "head of the queue fail with serialization errors and are retried (10 worker "
+            "processes)",
+            pg_claims_in_repeatable_read,
+            "dbops",
+            CPU,
+            frozenset({"claim"}),
+            frozenset({"contention"}),
+            # Processes, as pg-claim-waits-for-locks: each worker a session of its own.
+            params=("tasks=400", "mode=process"),
+            after_rules=True,
+            postgres=True,
+            slow=True,
+        ),
+        Plant(
+            "pg-leases-kept-for-renewal",
+            "retained memory growth, PostgreSQL",
+            "the PostgreSQL queue keeps every leased task for lease renewal; acks riding on a "
+            "claim never drop theirs",
+            pg_claims_remember_leases,
+            "memory",
+            MEMORY,
+            frozenset({"claim"}),
+            frozenset({"memory-growth"}),
+            params=("payload_bytes=1024",),
+            after_rules=True,
+            postgres=True,
+            slow=True,
+        ),
+        Plant(
+            "claim-leases-row-by-row",
+            "statements per call (N+1)",
+            "the SQLite claim selects the ready ids, then leases each with an UPDATE of its own",
+            claim_leases_row_by_row,
+            "throughput",
+            CPU,
+            frozenset({"claim"}),
+            frozenset({"n-plus-one"}),
+            params=("worker_counts=2", "tasks=3000"),
+            after_rules=True,
         ),
     )
 }
