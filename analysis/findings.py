@@ -726,6 +726,9 @@ class Subtree:
     per_thread: float
     locked: float = 0.0
     """Of the subtree's time, what ran inside the store's code (within the transaction)."""
+    transaction: float = 0.0
+    """Of the operation's running time, what a database client's transaction control took
+    (asyncpg's ``Transaction`` entered and left: the BEGIN and COMMIT trips)."""
 
 
 def hot_subtrees(run: RunAnalysis) -> list[Subtree]:
@@ -792,7 +795,29 @@ def _subtree(
             (t for name, file, t in entry.inner_locked if (name, file) == (top.function, top.file)),
             0.0,
         ),
+        transaction=_transaction_control(entry.top_inner),
     )
+
+
+TRANSACTION_CONTROL = (
+    frozenset({"__aenter__", "__aexit__", "__enter__", "__exit__"}),
+    frozenset({"start", "commit", "rollback"}),
+    frozenset({"start", "__commit", "__rollback"}),
+)
+"""Ways into a database client's transaction module (its ``transaction.py``): a ``with``
+block, or explicit start and commit; each set's functions do not call each other, so their
+inclusive times add up (the largest sum is the transaction control's time)."""
+
+
+def _transaction_control(inner: Sequence[FunctionTime]) -> float:
+    """The time inside a database client's transaction control, of an operation's functions."""
+    times: dict[str, float] = {}
+    for f in inner:
+        parts = (f.file or "").replace("\\", "/").split("/")
+        if parts[-1] == "transaction.py" and any(c in parts for c in _DATABASE_CLIENTS):
+            name = _bare_name(f.function)
+            times[name] = max(times.get(name, 0.0), f.total_time)
+    return max(sum(times.get(name, 0.0) for name in way) for way in TRANSACTION_CONTROL)
 
 
 def _bare_name(function: str) -> str:
@@ -1053,6 +1078,28 @@ def subtree_findings(run: RunAnalysis) -> Iterable[Finding]:
                     "a TCP handshake, the server's start-up and authentication, and a server "
                     "process, before the statement's own trip."
                 )
+            elif single is not None and tree.transaction >= TRANSACTION_SHARE * tree.op_running:
+                # A transaction opened around the call's one statement: BEGIN and COMMIT are
+                # two more trips, and one statement is atomic on its own.
+                cause = Cause.ROUND_TRIPS
+                part = tree.transaction / tree.op_running
+                # Its share of the client's work, applied to the calls' time: the trips'
+                # waits are not running time, but each trip waits about as long.
+                calls = next((d for d in run.latencies if d.op == op and d.count > 0), None)
+                if calls is not None:
+                    cost = time_cost(run, calls.count * calls.mean_ms / 1e3 * part)
+                title = (
+                    f"{op}: a transaction around its one statement per call: {client}'s "
+                    f"transaction control (BEGIN and COMMIT, two more trips) takes {_pct(part)} "
+                    f"of {op}'s running time {where}"
+                    + (f", about {_s(cost.value)} of its calls' time" if calls is not None else "")
+                )
+                recommendation = (
+                    f"Drop the transaction around {op}'s statement: a single statement is "
+                    "atomic and sees one snapshot on its own, so BEGIN and COMMIT only add two "
+                    f"round trips per call. Where several statements must be atomic, write "
+                    "them as one statement (a CTE) instead."
+                )
             elif single is not None:
                 # The trip of the one statement each call must make: no trip to save inside
                 # the call, so a description of the profile, not a cause.
@@ -1103,6 +1150,12 @@ def subtree_findings(run: RunAnalysis) -> Iterable[Finding]:
             cost=cost,
             support=Support(tree.samples, "samples", SAMPLES_FLOOR),
         )
+
+
+TRANSACTION_SHARE = 0.15
+"""A database client's transaction control (BEGIN and COMMIT) holding this share of an
+operation's running time is a transaction on most calls: each adds two trips to a call's
+one statement, whose own client work is then about half of theirs."""
 
 
 ONE_STATEMENT_PER_CALL = 1.5

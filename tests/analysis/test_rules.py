@@ -582,6 +582,58 @@ def test_a_database_connection_opened_inside_each_call_is_a_round_trips_cause(
     assert found.standing is Standing.CAUSE
 
 
+def _status_in_transactions(tmp_path: Path, statements: int) -> RunAnalysis:
+    """status's time in asyncpg: a ``transaction()`` block entered and left around its
+    fetch on every call (the BEGIN and COMMIT sends twice the fetch's), 100 calls of 1 ms,
+    with ``statements`` per call in the capture."""
+    status: builders.Frame = ("TaskQueue.status", "/x/taskqueue/queue.py")
+    pkg = "/x/site-packages/asyncpg"
+    enter: builders.Frame = ("Transaction.__aenter__", f"{pkg}/transaction.py")
+    start: builders.Frame = ("Transaction.start", f"{pkg}/transaction.py")
+    leave: builders.Frame = ("Transaction.__aexit__", f"{pkg}/transaction.py")
+    commit: builders.Frame = ("Transaction.__commit", f"{pkg}/transaction.py")
+    execute: builders.Frame = ("Connection.execute", f"{pkg}/connection.py")
+    write: builders.Frame = (
+        "_SelectorSocketTransport.write",
+        "/usr/lib/python3.11/asyncio/selector_events.py",
+    )
+    base = [builders.LOOP, builders.RUN_FOREVER, status]
+    run = _profile(
+        tmp_path,
+        [
+            *[([*base, enter, start, execute, write, SOCKET_SEND], 0.1)] * 15,
+            *[([*base, leave, commit, execute, write, SOCKET_SEND], 0.1)] * 15,
+            *[([*base, ASYNCPG_FETCH, write, SOCKET_SEND], 0.1)] * 15,
+            *[([builders.LOOP, builders.SELECT], 0.1)] * 30,
+        ],
+    )
+    read = [statement(0, "status", "SELECT state FROM jobs WHERE id = $1", 100 * statements, 9.0)]
+    return dataclasses.replace(
+        run,
+        sql=sql_hotspots(read, {}, {}),
+        latencies=calls(status=100),
+    )
+
+
+def test_a_transaction_around_one_statement_per_call_is_a_round_trips_cause(
+    tmp_path: Path,
+) -> None:
+    # GIVEN status wrapped in a transaction on every call around its one statement
+    run = _status_in_transactions(tmp_path, statements=1)
+    (found,) = subtree_findings(run)
+    # THEN the two extra trips are the cause, costed at their share of the calls' time
+    assert (found.op, found.cause) == ("status", Cause.ROUND_TRIPS)
+    assert found.title.startswith("status: a transaction around its one statement per call")
+    assert "67% of status's running time" in found.title
+    assert found.cost is not None
+    assert found.cost.value == pytest.approx(0.1 * 2 / 3, rel=0.01)  # 100 calls of 1 ms
+    assert "Drop the transaction" in (found.recommendation or "")
+    # AND around 5 statements per call it is not this cause: the statements may need it
+    (found,) = subtree_findings(_status_in_transactions(tmp_path, statements=5))
+    assert found.cause is not Cause.ROUND_TRIPS
+    assert "transaction" not in found.title
+
+
 def test_a_wrapper_patched_onto_the_queue_counts_as_the_operation_it_wraps(
     tmp_path: Path,
 ) -> None:

@@ -2751,6 +2751,13 @@ PLANTS: Mapping[str, Plant] = {
             params=("tasks=2000",),
             after_rules=True,
             postgres=True,
+            first_miss=(
+                "first run: #1 information ('claim: waits on I/O and the server's internal "
+                "locks 91% of its statement time'): the capture counts one statement per status "
+                "call (asyncpg sends BEGIN and COMMIT itself), so the subtree was 'the trip of "
+                "its one statement'; the subtree rule then learned a client's transaction "
+                "control around one statement per call as round trips"
+            ),
         ),
         Plant(
             "pg-enqueue-control-char-scan",
