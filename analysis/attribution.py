@@ -20,6 +20,7 @@ from .operations import (
     Op,
     OperationMap,
     in_order,
+    is_capture_frame,
     is_event_loop_io,
     is_operation,
     is_plumbing_frame,
@@ -298,6 +299,7 @@ class _Accumulator:
         sql_leaves = frozenset(
             i for i, f in enumerate(profile.frames) if is_sql_call(f) or is_store_frame(f)
         )
+        measuring = frozenset(i for i, f in enumerate(profile.frames) if is_capture_frame(f))
         primitives = frozenset(
             i for i, f in enumerate(profile.frames) if sync_primitive(f) is not None
         )
@@ -347,6 +349,11 @@ class _Accumulator:
                 if position is not None:
                     locked = bool(store) and not store.isdisjoint(stack)
                     inner = stack[position + 1 :]
+                    if not measuring.isdisjoint(inner):
+                        # The capture recording a statement (its caller, its text): the
+                        # measurement's cost, which the bare run does not pay, not work of the
+                        # code that called it (a program's own transaction helper).
+                        inner = ()
                     # A loop parked on another thread: the call the operation made and the
                     # wait it ended in are its own work, threading's frames between them not.
                     ends = {inner[0], inner[-1]} if stack[-1] in parked else set()

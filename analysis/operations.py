@@ -279,6 +279,13 @@ CAPTURE_FILE = "workloads/sqlcapture.py"
 connection that code other than the queue's opened, run and timed; profilers without native
 frames (py-spy) show the statement's time there."""
 
+
+def is_capture_frame(frame: Frame) -> bool:
+    """True for the SQLite capture's own frames: below them a statement runs (SQL) or the
+    capture records it (measurement), never the operation's own work."""
+    return _normalised(frame.file).endswith(CAPTURE_FILE)
+
+
 PG_CAPTURE_FILE = "workloads/pgcapture.py"
 """The SQL capture's wrappers of asyncpg's methods: the timing and recording of a program's
 PostgreSQL statement, measurement."""
@@ -369,8 +376,12 @@ def is_plumbing_frame(frame: Frame) -> bool:
         return True
     if file.endswith("taskqueue/queue.py"):
         return False
+    # A file entry names the file itself: "queue.py" is the standard library's module, not
+    # taskqueue/pgqueue.py or a user's myqueue.py (whose functions are work, not hand-offs).
     return any(
-        file.endswith(p) or (p.endswith("/") and (f"/{p}" in file or file.startswith(p)))
+        file == p
+        or file.endswith(f"/{p}")
+        or (p.endswith("/") and (f"/{p}" in file or file.startswith(p)))
         for p in PLUMBING
     )
 

@@ -59,7 +59,7 @@ from analysis.model import (
     Support,
     ranked,
 )
-from analysis.operations import Category
+from analysis.operations import Category, is_plumbing_frame
 from analysis.output import report_folder, write_reports
 from analysis.profile import Frame, ThreadRole
 from analysis.render import Format
@@ -634,6 +634,33 @@ def test_a_transaction_around_one_statement_per_call_is_a_round_trips_cause(
     assert "transaction" not in found.title
 
 
+@pytest.mark.parametrize("file", ["/x/taskqueue/pgqueue.py", "/srv/app/mailqueue.py"])
+def test_a_helper_in_a_file_named_like_queue_py_is_work_not_plumbing(
+    tmp_path: Path, file: str
+) -> None:
+    # GIVEN enqueue's time in a helper of a file whose name ends in queue.py (the standard
+    # library's queue.py is plumbing), 60% in its own loop and 20% in a builtin it calls
+    helper: builders.Frame = ("_reject_control_characters", file)
+    category: builders.Frame = ("category", "<built-in>")
+    base = [builders.LOOP, builders.RUN_FOREVER, builders.ENQUEUE, helper]
+    run = _profile(
+        tmp_path,
+        [
+            *[(base, 0.1)] * 30,
+            *[([*base, category], 0.1)] * 10,
+            *[([builders.LOOP, builders.RUN_FOREVER, builders.ENQUEUE, ASYNCPG_FETCH], 0.1)] * 10,
+            *[([builders.LOOP, builders.SELECT], 0.1)] * 30,
+        ],
+    )
+    # THEN the helper is enqueue's hot subtree, named
+    (found,) = subtree_findings(run)
+    assert (found.op, found.cause) == ("enqueue", Cause.HOT_SUBTREE)
+    assert found.title.startswith("enqueue: _reject_control_characters")
+    # AND the standard library's queue.py still carries hand-offs, not work
+    assert is_plumbing_frame(Frame("Queue.get", "/usr/lib/python3.11/queue.py"))
+    assert not is_plumbing_frame(Frame("PgTaskQueue._heard", "/x/taskqueue/pgqueue.py"))
+
+
 def test_a_wrapper_patched_onto_the_queue_counts_as_the_operation_it_wraps(
     tmp_path: Path,
 ) -> None:
@@ -706,16 +733,17 @@ def test_statements_of_the_sql_capture_s_connections_are_sql_not_a_subtree(
             *[([*base, timed], 0.1)] * 40,  # the statements themselves
             *[([*base, timed, record], 0.1)] * 5,  # the capture's bookkeeping
             *[([*base, connect], 0.1)] * 30,  # opening the connection
+            *[(base, 0.1)] * 2,  # its own code
         ],
     )
     (found,) = subtree_findings(run)
     # THEN the subtree is the function that opens connections, its time the connect's (a
-    # blocking call on the loop) and the capture's bookkeeping, not the statements', and
-    # not the capture's wrapper
+    # blocking call on the loop) and its own: not the statements', not the capture's wrapper,
+    # and not the capture's bookkeeping (measurement, which the bare run does not pay: on a
+    # program's own transaction helper it made 27% of a clean queue's pop a false alarm)
     assert (found.op, found.cause, found.subject) == ("enqueue", Cause.LOOP_HOLD, "open_and_insert")
     assert found.cost is not None
-    assert found.cost.value == pytest.approx(3.5)  # 35 samples of 0.1 s
-    assert found.cost.value == pytest.approx(3.5)
+    assert found.cost.value == pytest.approx(3.2)  # 32 samples of 0.1 s
 
 
 def test_work_in_the_body_of_a_queue_function_is_named_by_its_own_time(tmp_path: Path) -> None:
