@@ -150,17 +150,14 @@ def ack_batches(acks: Sequence[tuple[int, int, str]]) -> list[tuple[tuple[str, s
     """COMPLETE_MANY's first three parameters (ids, claim tokens, results) for (task id,
     claim token, result JSON text) rows, with how many acks each holds: FLAT_ROWS_MOST a
     statement, fewer when their results are large (as SQLite's documents are split)."""
-    batches = []
-    for at in range(0, len(acks), sql.FLAT_ROWS_MOST):
-        chunk = acks[at : at + sql.FLAT_ROWS_MOST]
-        start = 0
-        for results, count in sql.sized_documents(chunk, _results_document):
-            piece = chunk[start : start + count]
-            start += count
-            ids = "{" + ",".join(map(str, map(itemgetter(0), piece))) + "}"
-            tokens = "{" + ",".join(map(str, map(itemgetter(1), piece))) + "}"
-            batches.append(((ids, tokens, results), count))
-    return batches
+    return [
+        ((_int_array(piece, 0), _int_array(piece, 1), results), len(piece))
+        for results, piece in sql.documents(acks, _results_document)
+    ]
+
+
+def _int_array(acks: Sequence[tuple[int, int, str]], field: int) -> str:
+    return "{" + ",".join(map(str, map(itemgetter(field), acks))) + "}"
 
 
 def _results_document(acks: Sequence[tuple[int, int, str]]) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from itertools import chain
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
@@ -140,11 +140,7 @@ def insert_documents(rows: Sequence[Sequence[Any]]) -> list[str]:
     :data:`DOCUMENT_CHARS_MOST`). Payloads may be any JSON value or an ``orjson.Fragment``;
     raises TypeError (orjson's) for one that is not JSON, :class:`InvalidPayloadError` for
     one over :data:`VALUE_BYTES_MOST`."""
-    return [
-        document
-        for at in range(0, len(rows), FLAT_ROWS_MOST)
-        for document, _ in sized_documents(rows[at : at + FLAT_ROWS_MOST], _insert_document)
-    ]
+    return [document for document, _ in documents(rows, _insert_document)]
 
 
 def insert_document_rows(document: str) -> int:
@@ -159,26 +155,37 @@ def _insert_document(rows: Sequence[Sequence[Any]]) -> str:
 def ack_documents(acks: list[tuple[int, int, str]]) -> list[str]:
     """COMPLETE_MANY's ``:acks`` documents for (task id, attempts, result JSON text) rows,
     FLAT_ROWS_MOST each (fewer when their results are large)."""
-    return [
-        document
-        for at in range(0, len(acks), FLAT_ROWS_MOST)
-        for document, _ in sized_documents(acks[at : at + FLAT_ROWS_MOST], _ack_document)
-    ]
+    return [document for document, _ in documents(acks, _ack_document)]
 
 
 def _ack_document(acks: Sequence[tuple[int, int, str]]) -> str:
     return "[" + ",".join(map(_ACK.__mod__, acks)) + "]"
 
 
-def sized_documents(
-    rows: Sequence[Any], encode: Callable[[Sequence[Any]], str]
-) -> list[tuple[str, int]]:
+Row = TypeVar("Row")
+
+
+def documents(
+    rows: Sequence[Row], encode: Callable[[Sequence[Row]], str]
+) -> list[tuple[str, Sequence[Row]]]:
+    """``rows`` encoded FLAT_ROWS_MOST to a document, each document with the rows it holds
+    (fewer when they are large, see :func:`_halved`)."""
+    return [
+        piece
+        for at in range(0, len(rows), FLAT_ROWS_MOST)
+        for piece in _halved(rows[at : at + FLAT_ROWS_MOST], encode)
+    ]
+
+
+def _halved(
+    rows: Sequence[Row], encode: Callable[[Sequence[Row]], str]
+) -> list[tuple[str, Sequence[Row]]]:
     """``rows`` encoded as one document, or halved until each document is under
     :data:`DOCUMENT_CHARS_MOST` characters or holds one row (under :data:`VALUE_BYTES_MOST`);
-    each with how many rows it holds."""
+    each with the rows it holds."""
     document = encode(rows)
     if len(document) <= DOCUMENT_CHARS_MOST:
-        return [(document, len(rows))]
+        return [(document, rows)]
     if len(rows) == 1:
         size = len(document.encode())
         if size > VALUE_BYTES_MOST:
@@ -187,9 +194,9 @@ def sized_documents(
                 f"{VALUE_BYTES_MOST:,} bytes per payload or result: keep large data outside "
                 "the queue (a file, an object store) and put its path or key in the payload"
             )
-        return [(document, 1)]
+        return [(document, rows)]
     half = len(rows) // 2
-    return sized_documents(rows[:half], encode) + sized_documents(rows[half:], encode)
+    return _halved(rows[:half], encode) + _halved(rows[half:], encode)
 
 
 _ACK = "%d,%d,%s"
