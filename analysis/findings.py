@@ -813,8 +813,7 @@ def _transaction_control(inner: Sequence[FunctionTime]) -> float:
     """The time inside a database client's transaction control, of an operation's functions."""
     times: dict[str, float] = {}
     for f in inner:
-        parts = (f.file or "").replace("\\", "/").split("/")
-        if parts[-1] == "transaction.py" and any(c in parts for c in _DATABASE_CLIENTS):
+        if _short(f.file or "").endswith("/transaction.py") and _database_client((f,)):
             name = _bare_name(f.function)
             times[name] = max(times.get(name, 0.0), f.total_time)
     return max(sum(times.get(name, 0.0) for name in way) for way in TRANSACTION_CONTROL)
