@@ -66,6 +66,9 @@ _LOST = (
 )
 """The connection went away (or none could be had): whether the statement committed is
 unknown."""
+LISTEN_RETRY_S = 1.0
+"""After the LISTEN connection could not be opened, how long waits poll before it is tried
+again."""
 _BAD_TEXT = (asyncpg.CharacterNotInRepertoireError, asyncpg.UntranslatableCharacterError)
 _SCHEMA_LOCK = 0x71707266  # "qprf": serializes schema creation between openers
 RECONNECT_BACKOFF_MAX_S = 0.1
@@ -96,6 +99,13 @@ class PgTaskQueue(TaskQueue):
         one, or two unless ``pg_acks=ride``, which replaces a connection when it is
         lost)."""
         self._listener: asyncpg.Connection | None = None
+        """The LISTEN connection (``wakeup=notify``), opened by the first wait for work: a
+        queue that only enqueues or claims without waiting (a producer, a busy worker) holds
+        no connection for it, and is not sent every enqueue's notification, its own
+        included (4-8% of a one-at-a-time cycle on the reference machine)."""
+        self._listening = asyncio.Lock()
+        self._listen_again_at = 0.0
+        """After a failed LISTEN, the next try waits until then (monotonic seconds)."""
         self._token = f"{os.getpid()}.{id(self)}"
         """This queue's notifications carry it, so the listener skips its own."""
         notify = self.config.wakeup.mode == "notify"
@@ -114,8 +124,9 @@ class PgTaskQueue(TaskQueue):
     # -- lifecycle -------------------------------------------------------------------------
 
     async def open(self) -> PgTaskQueue:
-        """Connect, check the database is ours (or empty) and create the schema; listen for
-        other processes' enqueues with ``wakeup=notify``. Raises :class:`QueueOpenError`."""
+        """Connect, check the database is ours (or empty) and create the schema. Raises
+        :class:`QueueOpenError`. Other processes' enqueues are listened for from the first
+        :meth:`wait_for_work` on (``wakeup=notify``)."""
         try:
             self._pool = pool = self._new_pool(self.config.pg_pool)
             conn = await pool.acquire()
@@ -123,9 +134,6 @@ class PgTaskQueue(TaskQueue):
                 await _prepare(conn, self._where)
             finally:
                 pool.release(conn, reusable=not conn.is_in_transaction())
-            if self.config.wakeup.mode == "notify":
-                self._listener = await asyncpg.connect(self.target)
-                await self._listener.add_listener(pgsql.CHANNEL, self._heard)
         except BaseException as error:
             await self.close()
             if isinstance(error, QueueOpenError | asyncio.CancelledError | KeyboardInterrupt):
@@ -158,6 +166,46 @@ class PgTaskQueue(TaskQueue):
             size = 1 if self.config.pg_acks is PgAcks.RIDE else 2
             found = self._worker_pools[worker] = self._new_pool(size)
         return found
+
+    async def wait_for_work(self, timeout: float | None = None) -> None:
+        """Sleep until an enqueue of this process or (``wakeup=notify``) a notification of
+        another one signals work, or the wake-up interval passes.
+
+        The first wait starts listening and returns at once: a task enqueued elsewhere
+        between the caller's empty claim and the LISTEN was announced to no one, so the
+        caller claims again before it sleeps. While the listener cannot be had (the server
+        is away), waits last the interval, as ``wakeup=poll`` does, and listening is tried
+        again a second later."""
+        if (
+            self.config.wakeup.mode == "notify"
+            and (self._listener is None or self._listener.is_closed())
+            and await self._listen()
+        ):
+            return
+        await super().wait_for_work(timeout)
+
+    async def _listen(self) -> bool:
+        """Open the LISTEN connection if there is none; True when this call opened it."""
+        async with self._listening:
+            if self._closed or time.monotonic() < self._listen_again_at:
+                return False
+            if self._listener is not None and not self._listener.is_closed():
+                return False  # another waiter opened it meanwhile
+            try:
+                listener = await asyncpg.connect(self.target)
+                try:
+                    await listener.add_listener(pgsql.CHANNEL, self._heard)
+                except BaseException:
+                    listener.terminate()
+                    raise
+            except (*_LOST, asyncpg.PostgresError, asyncpg.InterfaceError):
+                self._listen_again_at = time.monotonic() + LISTEN_RETRY_S
+                return False
+            if self._closed:  # closed while connecting
+                listener.terminate()
+                return False
+            self._listener = listener
+            return True
 
     def _heard(self, conn: object, pid: int, channel: str, payload: str) -> None:
         token, _, count = payload.rpartition(" ")

@@ -203,20 +203,95 @@ def test_ten_engines_on_one_queue_share_the_work_once(pg_dsn: str, claim: PgClai
     assert rows == [(1, 500)]
 
 
+def _listening_sessions(dsn: str) -> int:
+    rows = fetch(
+        dsn,
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+        "AND query LIKE 'LISTEN%'",
+    )
+    return int(rows[0][0])
+
+
 def test_a_notification_from_another_queue_wakes_an_idle_engine(pg_dsn: str) -> None:
     # Polling every 10 s: only the LISTEN/NOTIFY wake-up can make this fast.
     config = QueueConfig(wakeup="notify:10000")
 
-    async def scenario() -> float:
+    async def scenario() -> tuple[float, float]:
+        loop = asyncio.get_running_loop()
         async with TaskQueue(pg_dsn, config) as consumer, TaskQueue(pg_dsn, config) as producer:
+            # The first wait starts listening and returns: the caller claims again first.
+            started = loop.time()
+            await asyncio.wait_for(consumer.wait_for_work(), 5)
+            first = loop.time() - started
             waiting = asyncio.ensure_future(consumer.wait_for_work())
             await asyncio.sleep(0.2)
-            started = asyncio.get_running_loop().time()
+            assert not waiting.done()
+            started = loop.time()
             await producer.enqueue("noop")
             await asyncio.wait_for(waiting, 5)
-            return asyncio.get_running_loop().time() - started
+            return first, loop.time() - started
 
-    assert asyncio.run(scenario()) < 2.0
+    first, woken = asyncio.run(scenario())
+    assert first < 2.0
+    assert woken < 2.0
+
+
+def test_only_a_queue_that_waits_for_work_listens(pg_dsn: str) -> None:
+    async def scenario() -> list[int]:
+        seen = []
+        async with TaskQueue(pg_dsn) as queue:
+            # GIVEN a queue that enqueues, claims and completes without waiting (a producer,
+            # a busy worker): no connection of its own listens, and no notification is sent
+            # to it
+            await queue.enqueue("noop")
+            (task,) = await queue.claim("w0")
+            await queue.complete(task, None)
+            seen.append(await asyncio.to_thread(_listening_sessions, pg_dsn))
+            # WHEN it first waits for work, THEN it listens from then on, on one connection
+            await queue.wait_for_work(timeout=0.01)
+            await queue.wait_for_work(timeout=0.01)
+            seen.append(await asyncio.to_thread(_listening_sessions, pg_dsn))
+        seen.append(await asyncio.to_thread(_listening_sessions, pg_dsn))
+        return seen
+
+    assert asyncio.run(scenario()) == [0, 1, 0]
+
+
+def test_concurrent_first_waits_open_one_listener(pg_dsn: str) -> None:
+    async def scenario() -> int:
+        async with TaskQueue(pg_dsn) as queue:
+            await asyncio.gather(*(queue.wait_for_work(timeout=0.01) for _ in range(5)))
+            return await asyncio.to_thread(_listening_sessions, pg_dsn)
+
+    assert asyncio.run(scenario()) == 1
+
+
+def test_a_listener_that_cannot_connect_leaves_waits_polling(
+    pg_dsn: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tries: list[str] = []
+
+    async def unreachable(dsn: str, **_: Any) -> asyncpg.Connection:
+        tries.append(dsn)
+        raise ConnectionRefusedError("connection refused")
+
+    async def scenario() -> tuple[float, int]:
+        loop = asyncio.get_running_loop()
+        async with TaskQueue(pg_dsn, QueueConfig(wakeup="notify:100")) as queue:
+            await queue.enqueue("noop")  # the pool's connection is open before the patch
+            monkeypatch.setattr("taskqueue.pgqueue.asyncpg.connect", unreachable)
+            started = loop.time()
+            # WHEN the listener cannot be opened, THEN waiting neither fails nor spins: each
+            # wait lasts the interval, and the next try comes a second later
+            await queue.wait_for_work()
+            await queue.wait_for_work()
+            waited = loop.time() - started
+            assert (await queue.claim("w0"))[0].type == "noop"
+        return waited, len(tries)
+
+    waited, tried = asyncio.run(scenario())
+    assert waited >= 0.15
+    assert tried == 1
 
 
 async def _pooled_synchronous_commit(queue: TaskQueue) -> str:
