@@ -103,6 +103,8 @@ def op_category(op: str) -> Category:
 _OWN_FUNCTIONS: Mapping[tuple[str, str], Category] = {
     **{(file, name): Category(op) for file, op, name in operation_functions()},
     ("taskqueue/queue.py", "wait_for_work"): Category.IDLE,
+    # The PostgreSQL queue's, which opens its LISTEN connection on the first wait.
+    ("taskqueue/pgqueue.py", "wait_for_work"): Category.IDLE,
     ("taskqueue/worker.py", "_execute"): Category.HANDLER,
     # Plain (non-async) handlers run here, called from _execute's fast path: their
     # allocations and time are the handler's.

@@ -47,7 +47,7 @@ async def _schema(dsn: str) -> asyncpg.Connection:
     """A connection to ``dsn`` with the queue's schema created (as the queue creates it)."""
     async with TaskQueue(dsn, QueueConfig(wakeup="poll:50")):
         pass  # the schema, made by the queue's own open
-    return await asyncpg.connect(dsn)
+    return await asyncpg.connect(dsn, server_settings=pgsql.SESSION_SETTINGS)
 
 
 async def raw_pg_cycle(dsn: str, tasks: int) -> float:

@@ -144,7 +144,10 @@ class PgTaskQueue(TaskQueue):
         return self
 
     def _new_pool(self, size: int) -> ConnectionPool:
-        settings = {"synchronous_commit": self.config.pg_synchronous_commit}
+        settings = {
+            **pgsql.SESSION_SETTINGS,
+            "synchronous_commit": self.config.pg_synchronous_commit,
+        }
 
         async def connect() -> asyncpg.Connection:
             conn: asyncpg.Connection = await asyncpg.connect(self.target, server_settings=settings)

@@ -93,7 +93,8 @@ async def _read(dsn: str, name: str) -> dict[str, Any] | None:
     from taskqueue import pgsql
 
     try:
-        conn = await asyncpg.connect(dsn, timeout=10)
+        # The queue's own planner settings: the plans its sessions make.
+        conn = await asyncpg.connect(dsn, timeout=10, server_settings=pgsql.SESSION_SETTINGS)
     except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError):
         return None  # never created (an interrupt came first): nothing to snapshot
     try:

@@ -26,6 +26,7 @@ from taskqueue import (
     TaskQueue,
     TaskState,
     WorkerEngine,
+    pgsql,
 )
 from taskqueue.pgadmin import with_database
 from taskqueue.pgqueue import PgTaskQueue
@@ -305,6 +306,37 @@ async def _pooled_synchronous_commit(queue: TaskQueue) -> str:
     finally:
         pool.release(conn, reusable=True)
     return value
+
+
+def test_a_claim_reads_the_ready_index_in_order_on_a_fresh_table(pg_dsn: str) -> None:
+    # GIVEN 2,000 tasks drained and 2,000 more pending, in a table never analysed (as a
+    # queue's table is most of the time): the planner, left to itself, read every pending
+    # row by bitmap and sorted them all to claim the first 100
+    async def scenario() -> list[str]:
+        async with TaskQueue(pg_dsn) as queue:
+            await queue.enqueue_many([("noop", {"n": i}) for i in range(2_000)])
+            while tasks := await queue.claim("w0", 100):
+                await queue.complete_many([(task, None) for task in tasks])
+            await queue.enqueue_many([("noop", {"n": i}) for i in range(2_000)])
+            assert isinstance(queue, PgTaskQueue)
+            assert queue._pool is not None
+            # WHEN a session of the queue plans the claim
+            conn = await queue._pool.acquire()
+            try:
+                claim = pgsql.claim_statement(PgClaim.SKIP_LOCKED, PgClaimCommit.ASYNC)
+                for value, param in (("'w0'", "$1"), ("1e12", "$2"), ("1e11", "$3")):
+                    claim = claim.replace(param, value)
+                claim = claim.replace("$4", "100").replace("$5", "7")
+                plan = [r[0] for r in await conn.fetch(f"EXPLAIN {claim}")]
+            finally:
+                queue._pool.release(conn, reusable=True)
+        return plan
+
+    # THEN it reads the ready index in order, and stops at the 100th row
+    plan = "\n".join(asyncio.run(scenario()))
+    assert "Index Scan using tasks_ready" in plan, plan
+    assert "Sort" not in plan, plan
+    assert "Bitmap" not in plan, plan
 
 
 def test_synchronous_commit_is_set_on_the_sessions(pg_dsn: str) -> None:
