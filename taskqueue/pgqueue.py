@@ -69,6 +69,9 @@ unknown."""
 LISTEN_RETRY_S = 1.0
 """After the LISTEN connection could not be opened, how long waits poll before it is tried
 again."""
+LISTEN_CONNECT_TIMEOUT_S = 10.0
+"""The longest an attempt to open the LISTEN connection may take (asyncpg's own default is
+60 s); the engines' waits poll meanwhile."""
 _BAD_TEXT = (asyncpg.CharacterNotInRepertoireError, asyncpg.UntranslatableCharacterError)
 _SCHEMA_LOCK = 0x71707266  # "qprf": serializes schema creation between openers
 RECONNECT_BACKOFF_MAX_S = 0.1
@@ -178,10 +181,11 @@ class PgTaskQueue(TaskQueue):
         between the caller's empty claim and the LISTEN was announced to no one, so the
         caller claims again before it sleeps. While the listener cannot be had (the server
         is away), waits last the interval, as ``wakeup=poll`` does, and listening is tried
-        again a second later."""
+        again a second later; so do the waits of other engines while one opens it."""
         if (
             self.config.wakeup.mode == "notify"
             and (self._listener is None or self._listener.is_closed())
+            and not self._listening.locked()
             and await self._listen()
         ):
             return
@@ -195,7 +199,7 @@ class PgTaskQueue(TaskQueue):
             if self._listener is not None and not self._listener.is_closed():
                 return False  # another waiter opened it meanwhile
             try:
-                listener = await asyncpg.connect(self.target)
+                listener = await asyncpg.connect(self.target, timeout=LISTEN_CONNECT_TIMEOUT_S)
                 try:
                     await listener.add_listener(pgsql.CHANNEL, self._heard)
                 except BaseException:

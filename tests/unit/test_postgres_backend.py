@@ -8,6 +8,7 @@ server dropping the connection) and the strategies only Postgres has.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -306,6 +307,33 @@ async def _pooled_synchronous_commit(queue: TaskQueue) -> str:
     finally:
         pool.release(conn, reusable=True)
     return value
+
+
+def test_waits_poll_while_the_listener_is_being_opened(
+    pg_dsn: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def slow(dsn: str, **_: Any) -> asyncpg.Connection:
+        await asyncio.sleep(3)
+        raise ConnectionRefusedError("connection refused")
+
+    async def scenario() -> float:
+        loop = asyncio.get_running_loop()
+        async with TaskQueue(pg_dsn, QueueConfig(wakeup="notify:100")) as queue:
+            await queue.enqueue("noop")  # the pool's connection is open before the patch
+            monkeypatch.setattr("taskqueue.pgqueue.asyncpg.connect", slow)
+            # GIVEN one engine's wait opening the listener on a server slow to answer
+            opening = asyncio.ensure_future(queue.wait_for_work())
+            await asyncio.sleep(0.05)
+            # WHEN another engine waits, THEN it waits its interval, not for the listener
+            started = loop.time()
+            await asyncio.wait_for(queue.wait_for_work(), 2)
+            waited = loop.time() - started
+            opening.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await opening
+        return waited
+
+    assert asyncio.run(scenario()) < 1.0
 
 
 def test_a_claim_reads_the_ready_index_in_order_on_a_fresh_table(pg_dsn: str) -> None:
