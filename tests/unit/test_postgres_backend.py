@@ -253,6 +253,11 @@ def test_only_a_queue_that_waits_for_work_listens(pg_dsn: str) -> None:
             await queue.wait_for_work(timeout=0.01)
             await queue.wait_for_work(timeout=0.01)
             seen.append(await asyncio.to_thread(_listening_sessions, pg_dsn))
+        # AND closing the queue ends it (its server process may take a moment to go)
+        for _ in range(50):
+            if not await asyncio.to_thread(_listening_sessions, pg_dsn):
+                break
+            await asyncio.sleep(0.1)
         seen.append(await asyncio.to_thread(_listening_sessions, pg_dsn))
         return seen
 
