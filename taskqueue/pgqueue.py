@@ -106,7 +106,8 @@ class PgTaskQueue(TaskQueue):
         queue that only enqueues or claims without waiting (a producer, a busy worker) holds
         no connection for it, and is not sent every enqueue's notification, its own
         included (4-8% of a one-at-a-time cycle on the reference machine)."""
-        self._listening = asyncio.Lock()
+        self._opening_listener = False
+        """A wait is opening the listener: the others poll meanwhile."""
         self._listen_again_at = 0.0
         """After a failed LISTEN, the next try waits until then (monotonic seconds)."""
         self._token = f"{os.getpid()}.{id(self)}"
@@ -184,35 +185,35 @@ class PgTaskQueue(TaskQueue):
         again a second later; so do the waits of other engines while one opens it."""
         if (
             self.config.wakeup.mode == "notify"
+            and not self._opening_listener
             and (self._listener is None or self._listener.is_closed())
-            and not self._listening.locked()
             and await self._listen()
         ):
             return
         await super().wait_for_work(timeout)
 
     async def _listen(self) -> bool:
-        """Open the LISTEN connection if there is none; True when this call opened it."""
-        async with self._listening:
-            if self._closed or time.monotonic() < self._listen_again_at:
-                return False
-            if self._listener is not None and not self._listener.is_closed():
-                return False  # another waiter opened it meanwhile
+        """Open the LISTEN connection; True when it was opened."""
+        if self._closed or time.monotonic() < self._listen_again_at:
+            return False
+        self._opening_listener = True
+        try:
+            listener = await asyncpg.connect(self.target, timeout=LISTEN_CONNECT_TIMEOUT_S)
             try:
-                listener = await asyncpg.connect(self.target, timeout=LISTEN_CONNECT_TIMEOUT_S)
-                try:
-                    await listener.add_listener(pgsql.CHANNEL, self._heard)
-                except BaseException:
-                    listener.terminate()
-                    raise
-            except (*_LOST, asyncpg.PostgresError, asyncpg.InterfaceError):
-                self._listen_again_at = time.monotonic() + LISTEN_RETRY_S
-                return False
-            if self._closed:  # closed while connecting
+                await listener.add_listener(pgsql.CHANNEL, self._heard)
+            except BaseException:
                 listener.terminate()
-                return False
-            self._listener = listener
-            return True
+                raise
+        except (*_LOST, asyncpg.PostgresError, asyncpg.InterfaceError):
+            self._listen_again_at = time.monotonic() + LISTEN_RETRY_S
+            return False
+        finally:
+            self._opening_listener = False
+        if self._closed:  # closed while connecting
+            listener.terminate()
+            return False
+        self._listener = listener
+        return True
 
     def _heard(self, conn: object, pid: int, channel: str, payload: str) -> None:
         token, _, count = payload.rpartition(" ")
