@@ -1510,6 +1510,67 @@ def claim_leases_row_by_row() -> None:
     store.Store.claim_returning = edited  # type: ignore[method-assign]
 
 
+# -- blind5: three on PostgreSQL, written blind to the rules (committed before any run) ----
+
+_STATUS_BY_TEXT = pgsql.STATUS.replace("WHERE id = $1", "WHERE id::text = $1")
+
+
+def pg_status_by_text_id() -> None:
+    """Written after the rules. On PostgreSQL, ``status`` compares the task's id as text
+    (``WHERE id::text = $1``: "ids reach us from URLs and JSON as strings; compare them as
+    strings so a malformed one is simply not found instead of an error"): no index serves
+    a cast of the key, so every status call reads the whole ``tasks`` table."""
+    status = pgstore.PgStore.status
+
+    async def status_by_text(self: pgstore.PgStore, conn: Any, task_id: int) -> Any:
+        return await status(self, conn, str(task_id))  # type: ignore[arg-type]
+
+    pgsql.STATUS = _STATUS_BY_TEXT
+    pgstore.PgStore.status = _as_edited(  # type: ignore[method-assign]
+        pgstore, "PgStore.status", status_by_text
+    )
+
+
+_BACKLOG = "SELECT count(*) FROM tasks WHERE state = 'pending'"
+_BACKLOG_MOST = 1_000_000
+
+
+def pg_enqueue_checks_backlog() -> None:
+    """Written after the rules. On PostgreSQL, each ``enqueue`` first counts the pending
+    tasks and refuses the task when there are a million ("back-pressure: a producer must
+    not bury the workers"): PostgreSQL keeps no count, so each enqueue reads every pending
+    task, and a producer filling the queue reads more with each task it adds."""
+    insert = pgstore.PgStore.insert
+
+    async def insert_under_backlog(self: pgstore.PgStore, conn: Any, *row: Any) -> int:
+        pending = (await self._fetch(conn, "enqueue", _BACKLOG))[0][0]
+        if pending >= _BACKLOG_MOST:
+            raise RuntimeError(f"queue full: {pending:,} tasks pending")
+        return await insert(self, conn, *row)
+
+    pgstore.PgStore.insert = _as_edited(  # type: ignore[method-assign]
+        pgstore, "PgStore.insert", insert_under_backlog
+    )
+
+
+def pg_enqueue_locks_the_table() -> None:
+    """Written after the rules. On PostgreSQL, each ``enqueue`` takes
+    ``LOCK TABLE tasks IN SHARE ROW EXCLUSIVE MODE`` in a transaction around its INSERT
+    ("ids must commit in the order they are drawn, for readers that follow the table by
+    id"): that lock excludes every other writer of the table, so the producer's enqueue
+    waits for the workers' claims and acks in flight, and their claims and acks wait for it."""
+    insert = pgstore.PgStore.insert
+
+    async def insert_in_id_order(self: pgstore.PgStore, conn: Any, *row: Any) -> int:
+        async with conn.transaction():
+            await self._execute(conn, "enqueue", "LOCK TABLE tasks IN SHARE ROW EXCLUSIVE MODE")
+            return await insert(self, conn, *row)
+
+    pgstore.PgStore.insert = _as_edited(  # type: ignore[method-assign]
+        pgstore, "PgStore.insert", insert_in_id_order
+    )
+
+
 def _as_edited(module: Any, qualname: str, function: Any) -> Any:
     """``function`` as profilers see an edit of ``qualname`` in ``module``'s own file: its
     code carries that file and name. A patch defined here is otherwise code of this file,
@@ -2821,6 +2882,47 @@ PLANTS: Mapping[str, Plant] = {
             frozenset({"n-plus-one"}),
             params=("worker_counts=2", "tasks=3000"),
             after_rules=True,
+        ),
+        # -- blind5: three on PostgreSQL, written blind (committed before any run) ----------
+        Plant(
+            "pg-status-by-text-id",
+            "plans (scan per call), PostgreSQL",
+            "PostgreSQL status looks the task up by its id cast to text (WHERE id::text = $1)",
+            pg_status_by_text_id,
+            "dbops",
+            CPU,
+            frozenset({"status"}),
+            frozenset({"sql-scan"}),
+            params=("tasks=2000",),
+            after_rules=True,
+            postgres=True,
+        ),
+        Plant(
+            "pg-enqueue-counts-backlog",
+            "plans (scan per call), PostgreSQL",
+            "PostgreSQL enqueue counts the pending tasks before each INSERT (back-pressure)",
+            pg_enqueue_checks_backlog,
+            "dbops",
+            CPU,
+            frozenset({"enqueue"}),
+            frozenset({"sql-scan"}),
+            params=("tasks=4000",),
+            after_rules=True,
+            postgres=True,
+        ),
+        Plant(
+            "pg-enqueue-locks-table",
+            "contention (table lock), PostgreSQL",
+            "PostgreSQL enqueue takes LOCK TABLE tasks IN SHARE ROW EXCLUSIVE MODE around its "
+            "INSERT, against the workers' claims and acks (worker processes)",
+            pg_enqueue_locks_the_table,
+            "dbops",
+            CPU,
+            frozenset({"enqueue", "claim", "complete"}),
+            frozenset({"contention"}),
+            params=("tasks=1000", "mode=process"),
+            after_rules=True,
+            postgres=True,
         ),
     )
 }
