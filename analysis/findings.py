@@ -1061,7 +1061,10 @@ def subtree_findings(run: RunAnalysis) -> Iterable[Finding]:
                 f"not the trip to SQLite, it is work {op} does on every call."
             )
             cause = Cause.HOT_SUBTREE
-            single = _one_statement_per_call(run, op) if client else None
+            per_call = _statements_per_call(run, op) if client else None
+            single = None
+            if per_call is not None and per_call <= ONE_STATEMENT_PER_CALL:
+                single = per_call
             if client and _opens_a_connection((tree.function, *tree.chain)):
                 # Setting a connection up inside the call: TCP, start-up, authentication and
                 # a server process, per call, where a pool would hand out an open one.
@@ -1077,9 +1080,9 @@ def subtree_findings(run: RunAnalysis) -> Iterable[Finding]:
                     "a TCP handshake, the server's start-up and authentication, and a server "
                     "process, before the statement's own trip."
                 )
-            elif single is not None and tree.transaction >= TRANSACTION_SHARE * tree.op_running:
-                # A transaction opened around the call's one statement: BEGIN and COMMIT are
-                # two more trips, and one statement is atomic on its own.
+            elif per_call is not None and tree.transaction >= TRANSACTION_SHARE * tree.op_running:
+                # A transaction opened around the call's statements: BEGIN and COMMIT are two
+                # more trips, each statement one; one statement is atomic on its own.
                 cause = Cause.ROUND_TRIPS
                 part = tree.transaction / tree.op_running
                 # Its share of the client's work, applied to the calls' time: the trips'
@@ -1087,10 +1090,15 @@ def subtree_findings(run: RunAnalysis) -> Iterable[Finding]:
                 calls = next((d for d in run.latencies if d.op == op and d.count > 0), None)
                 if calls is not None:
                     cost = time_cost(run, calls.count * calls.mean_ms / 1e3 * part)
+                around = (
+                    "its one statement per call"
+                    if single is not None
+                    else f"its {per_call:.3g} statements per call ({_statement_names(run, op)})"
+                )
                 title = (
-                    f"{op}: a transaction around its one statement per call: {client}'s "
-                    f"transaction control (BEGIN and COMMIT, two more trips) takes {_pct(part)} "
-                    f"of {op}'s running time {where}"
+                    f"{op}: a transaction around {around}: {client}'s transaction control "
+                    f"(BEGIN and COMMIT, two more trips) takes {_pct(part)} of {op}'s running "
+                    f"time {where}"
                     + (f", about {_s(cost.value)} of its calls' time" if calls is not None else "")
                 )
                 recommendation = (
@@ -1098,7 +1106,17 @@ def subtree_findings(run: RunAnalysis) -> Iterable[Finding]:
                     "atomic and sees one snapshot on its own, so BEGIN and COMMIT only add two "
                     "round trips per call. Where several statements must be atomic, write "
                     "them as one statement (a CTE) instead."
+                    if single is not None
+                    else f"Write {op}'s statements as one (a CTE), so that a call is one trip and "
+                    "atomic without BEGIN and COMMIT, or drop the transaction and any statement "
+                    "that need not run on every call: each statement is a trip, and the "
+                    "transaction two more."
                 )
+                if _locks_tables(run, op):
+                    recommendation += (
+                        " Its LOCK TABLE holds the table against the other writers until the "
+                        "COMMIT, trips included: the writes take the row locks they need."
+                    )
             elif single is not None:
                 # The trip of the one statement each call must make: no trip to save inside
                 # the call, so a description of the profile, not a cause.
@@ -1178,14 +1196,31 @@ def _opens_a_connection(chain: Sequence[FunctionTime]) -> bool:
     )
 
 
-def _one_statement_per_call(run: RunAnalysis, op: str) -> float | None:
-    """``op``'s statements per call when the SQL capture shows it runs about one per call
-    (None: more, or no statements or calls to tell)."""
+def _statements_per_call(run: RunAnalysis, op: str) -> float | None:
+    """``op``'s statements per call (BEGIN and COMMIT not counted) by the SQL capture (None:
+    no statements or calls to tell)."""
     queries = [h for h in run.sql if h.op == op and not _is_transaction(h.sql)]
     executions, n_calls, _ = _queries_per_call(run, op, queries, _op_calls(run))
-    if executions <= 0 or n_calls <= 0 or executions / n_calls > ONE_STATEMENT_PER_CALL:
+    if executions <= 0 or n_calls <= 0:
         return None
     return executions / n_calls
+
+
+def _statement_names(run: RunAnalysis, op: str, most: int = 3) -> str:
+    """``op``'s statements, most executed first, each by its first words."""
+    queries = sorted(
+        (h for h in run.sql if h.op == op and not _is_transaction(h.sql)), key=lambda h: -h.count
+    )
+    names = [" ".join(h.sql.split()[:4]) + " ..." for h in queries[:most]]
+    return "; ".join(names) + (f"; {len(queries) - most} more" if len(queries) > most else "")
+
+
+def _locks_tables(run: RunAnalysis, op: str) -> bool:
+    """Whether ``op`` runs an explicit ``LOCK TABLE``."""
+    return any(h.op == op and _LOCK_TABLE.match(h.sql) for h in run.sql)
+
+
+_LOCK_TABLE = re.compile(r"\s*LOCK\b", re.IGNORECASE)
 
 
 OWN_CODE_SHARE = 0.5
@@ -1499,11 +1534,13 @@ def busy_polling(run: RunAnalysis) -> Iterable[Finding]:
         return
     own_ms = _own_ms(claims)
     seconds = min(empty * own_ms / 1e3, wall_s(run))
-    processes = run.params.get("workers", 1) if run.params.get("mode") == "process" else 1
-    threads = max(float(processes), 1.0) if isinstance(processes, int | float) else 1.0
-    wall = wall_s(run) * threads
-    cost = Cost(seconds, "s", min(seconds / wall, 1.0) if wall > 0 else 0.0, Measure.WALL)
+    processes = _worker_processes(run)
     wakeup = str(run.queue.get("wakeup", ""))
+    if _notifications_reach_every_process(run) and empty <= processes * tasks:
+        yield _broadcast_wakeups(empty, tasks, processes, own_ms, seconds, claims.source)
+        return
+    wall = wall_s(run) * processes
+    cost = Cost(seconds, "s", min(seconds / wall, 1.0) if wall > 0 else 0.0, Measure.WALL)
     if wakeup.startswith("poll"):
         cause = f"wakeup={wakeup} claims on a timer whether or not a task came"
         fix = (
@@ -1522,7 +1559,7 @@ def busy_polling(run: RunAnalysis) -> Iterable[Finding]:
         op="claim",
         title=f"claim: idle engines poll: {empty:,} empty claims for {tasks:,} tasks "
         f"({empty / tasks:.3g} per task), about {_s(seconds)} ({_pct(cost.share)} of the "
-        + ("loop's time)" if threads == 1 else "worker processes' time)"),
+        + ("loop's time)" if processes == 1 else "worker processes' time)"),
         detail=f"Of {claims.count:,} claims, {empty:,} found no task "
         f"(worker_empty_claims); at {_ms(own_ms)} each (the claims' lower quartile or median, "
         "whichever is less: an empty claim is the cheap kind) they took "
@@ -1535,6 +1572,55 @@ def busy_polling(run: RunAnalysis) -> Iterable[Finding]:
         ),
         recommendation=f"Use {fix}.",
         cost=cost,
+        support=Support(empty, "claims", CALLS_FLOOR),
+    )
+
+
+def _worker_processes(run: RunAnalysis) -> int:
+    """The run's worker processes: its ``workers`` in ``mode=process``, else 1 (one loop)."""
+    processes = run.params.get("workers", 1) if run.params.get("mode") == "process" else 1
+    return max(int(processes), 1) if isinstance(processes, int | float) else 1
+
+
+def _notifications_reach_every_process(run: RunAnalysis) -> bool:
+    """True for worker processes on PostgreSQL with ``wakeup=notify`` (the default): each
+    process LISTENs, and every NOTIFY reaches all of them."""
+    wakeup = str(run.queue.get("wakeup", ""))
+    return _on_postgres(run) and not wakeup.startswith("poll") and _worker_processes(run) > 1
+
+
+def _broadcast_wakeups(
+    empty: int, tasks: int, processes: int, own_ms: float, seconds: float, source: str
+) -> Finding:
+    """Empty claims that a notification to every process explains: information. Each process
+    wakes one idle engine per announced task (``PgTaskQueue._heard``), so with the workers
+    idle one of ``processes`` claims finds the task; engines that polled would claim more
+    often than that. What they cost is the otherwise idle processes' time and as many of the
+    server's statements, no operation's time, so there is nothing to rank it by."""
+    return Finding(
+        key="wakeup-broadcast",
+        cause=Cause.POLLING,
+        op="claim",
+        title=f"claim: every enqueue's notification wakes an idle engine in each of the "
+        f"{processes} worker processes: {empty:,} empty claims for {tasks:,} tasks "
+        f"({empty / tasks:.3g} per task, at most {processes - 1} per task when all are idle)",
+        detail=f"With wakeup=notify on PostgreSQL every worker process listens, and a NOTIFY "
+        "reaches them all: each process wakes one idle engine per task announced, so while "
+        f"the workers wait, one of the {processes} claims that follow an enqueue finds the "
+        f"task and the others find nothing. The {empty:,} empty claims, at {_ms(own_ms)} each "
+        f"(the claims' lower quartile or median, whichever is less), took about {_s(seconds)} "
+        "of processes that had nothing else to do, and as many statements of the server's. "
+        "That is the broadcast's price, not engines polling: polling engines claim more often "
+        "than one per process per task.",
+        evidence=(
+            Evidence("empty claims", empty, "claims", RESULTS),
+            Evidence("completed tasks", tasks, "tasks", RESULTS),
+            Evidence("worker processes", processes, "processes", RESULTS),
+            Evidence("empty claim's own time", own_ms, "ms", source),
+        ),
+        recommendation="When the server's load matters: fewer worker processes with more "
+        "engines each (a process wakes one engine per task and the rest sleep on), or "
+        "enqueue_many (one notification per batch, and claims of several tasks).",
         support=Support(empty, "claims", CALLS_FLOOR),
     )
 
@@ -2171,14 +2257,34 @@ def server_lock_waits(run: RunAnalysis) -> Iterable[Finding]:
                 ),
                 Evidence(f"{profile.op} lock wait", seconds, "s", side.source),
             ),
-            recommendation="Use pg_claim=skip-locked: claims pass over the rows another claim "
-            "holds instead of queueing behind it."
-            if naive
-            else f"Shorten the transactions that hold the rows {profile.op} needs, or take "
-            "rows with FOR UPDATE SKIP LOCKED so that a locked row is passed over, not waited for.",
+            recommendation=_lock_wait_fix(profile.op, naive, events, holders),
             cost=cost,
             support=Support(locks, "session samples waiting on a lock", CONTENTION_FLOOR),
         )
+
+
+def _lock_wait_fix(
+    op: str, naive: bool, events: Sequence[tuple[str, int]], holders: Sequence[tuple[str, int]]
+) -> str:
+    """What to change for ``op``'s lock waits: by the strategy, else by what was locked."""
+    if naive:
+        return (
+            "Use pg_claim=skip-locked: claims pass over the rows another claim holds instead "
+            "of queueing behind it."
+        )
+    top = max(events, key=lambda e: e[1])[0] if events else ""
+    if top == "relation":
+        holder = f" ({holders[0][0]} held it)" if holders else ""
+        return (
+            f"Most of the waits are for a lock on a whole table (Lock:relation){holder}: an "
+            "explicit LOCK TABLE, or DDL (ALTER TABLE, CREATE INDEX without CONCURRENTLY, "
+            "VACUUM FULL) run beside the queue. Take no table lock on the queue's path: its "
+            "writes take the row locks they need."
+        )
+    return (
+        f"Shorten the transactions that hold the rows {op} needs, or take rows with FOR UPDATE "
+        "SKIP LOCKED so that a locked row is passed over, not waited for."
+    )
 
 
 WAL_WAITS = frozenset({"WALSync", "WALWrite", "WALInsert", "DataFileSync"})

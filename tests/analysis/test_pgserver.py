@@ -263,6 +263,23 @@ def test_server_lock_waits_under_a_naive_claim_lead_as_claim_contention(tmp_path
     assert math.isclose(top.cost.value, 9.0)
 
 
+def test_waits_for_a_table_lock_name_the_table_lock_as_the_fix(tmp_path: Path) -> None:
+    # GIVEN claims waiting on a relation lock enqueue holds (LOCK TABLE in enqueue)
+    side = side_of(
+        tmp_path,
+        activity(
+            sample("claim", "Lock", 40, event="relation", enqueue=40),
+            sample("claim", "running", 60),
+        ),
+    )
+    run = builders.run_analysis(database=side, queue={"pg_claim": "skip-locked"})
+    (found,) = server_lock_waits(run)
+    # THEN the fix is about the table lock and who held it, not about row locks
+    assert found.recommendation is not None
+    assert "lock on a whole table (Lock:relation) (enqueue held it)" in found.recommendation
+    assert "SKIP LOCKED" not in found.recommendation
+
+
 def test_a_few_lock_samples_are_insufficient_and_never_lead(tmp_path: Path) -> None:
     side = side_of(tmp_path, activity(sample("claim", "Lock", 3, event="tuple", claim=3)))
     run = builders.run_analysis(database=side, queue={"pg_claim": "skip-locked"})

@@ -582,7 +582,9 @@ def test_a_database_connection_opened_inside_each_call_is_a_round_trips_cause(
     assert found.standing is Standing.CAUSE
 
 
-def _status_in_transactions(tmp_path: Path, statements: int) -> RunAnalysis:
+def _status_in_transactions(
+    tmp_path: Path, statements: int, also: tuple[SqlStatement, ...] = ()
+) -> RunAnalysis:
     """status's time in asyncpg: a ``transaction()`` block entered and left around its
     fetch on every call (the BEGIN and COMMIT sends twice the fetch's), 100 calls of 1 ms,
     with ``statements`` per call in the capture."""
@@ -610,7 +612,7 @@ def _status_in_transactions(tmp_path: Path, statements: int) -> RunAnalysis:
     read = [statement(0, "status", "SELECT state FROM jobs WHERE id = $1", 100 * statements, 9.0)]
     return dataclasses.replace(
         run,
-        sql=sql_hotspots(read, {}, {}),
+        sql=sql_hotspots([*read, *also], {}, {}),
         latencies=calls(status=100),
     )
 
@@ -628,10 +630,28 @@ def test_a_transaction_around_one_statement_per_call_is_a_round_trips_cause(
     assert found.cost is not None
     assert found.cost.value == pytest.approx(0.1 * 2 / 3, rel=0.01)  # 100 calls of 1 ms
     assert "Drop the transaction" in (found.recommendation or "")
-    # AND around 5 statements per call it is not this cause: the statements may need it
-    (found,) = subtree_findings(_status_in_transactions(tmp_path, statements=5))
-    assert found.cause is not Cause.ROUND_TRIPS
-    assert "transaction" not in found.title
+
+
+def test_a_transaction_around_several_statements_per_call_is_their_trips(
+    tmp_path: Path,
+) -> None:
+    # GIVEN status in a transaction on every call around its 3 statements (a lock first)
+    lock = statement(1, "status", "LOCK TABLE jobs IN SHARE MODE", 100, 5.0)
+    (found,) = subtree_findings(_status_in_transactions(tmp_path, statements=2, also=(lock,)))
+    # THEN it is round trips, naming the statements, with one statement as the fix (the
+    # statements may need to be atomic: dropping the transaction is not the only advice)
+    assert (found.op, found.cause) == ("status", Cause.ROUND_TRIPS)
+    assert found.title.startswith(
+        "status: a transaction around its 3 statements per call (SELECT state FROM jobs ...; "
+        "LOCK TABLE jobs IN ...)"
+    )
+    assert "as one (a CTE)" in (found.recommendation or "")
+    # AND the table lock it takes is named as what holds the other writers
+    assert "LOCK TABLE holds the table" in (found.recommendation or "")
+    # AND without the lock statement nothing is said of one
+    (found,) = subtree_findings(_status_in_transactions(tmp_path, statements=3))
+    assert "3 statements per call (SELECT state FROM jobs ...)" in found.title
+    assert "LOCK TABLE" not in (found.recommendation or "")
 
 
 @pytest.mark.parametrize("file", ["/x/taskqueue/pgqueue.py", "/srv/app/mailqueue.py"])
@@ -988,6 +1008,35 @@ def test_polling_in_worker_processes_is_a_share_of_all_their_time() -> None:
     assert found.cost is not None
     assert found.cost.share == pytest.approx(0.018)
     assert "worker processes' time" in found.title
+
+
+PG = {"backend": "postgresql://db.internal/queues"}
+PROCESSES = {"mode": "process", "workers": 5}
+
+
+def test_empty_claims_a_notification_to_every_process_explains_are_information() -> None:
+    # GIVEN 5 worker processes on PostgreSQL with wakeup=notify (the default), 4,000 empty
+    # claims for 1,000 tasks: 4 per task, where each NOTIFY wakes an engine in each process
+    (found,) = busy_polling(_polling_run(800, params=PROCESSES, queue=PG))
+    # THEN it is the broadcast's price, information, not polling engines
+    assert found.key == "wakeup-broadcast"
+    assert found.standing is Standing.INFORMATION
+    assert "wakes an idle engine in each of the 5 worker processes" in found.title
+    assert "4,000 empty claims for 1,000 tasks (4 per task, at most 4 per task" in found.title
+    assert "fewer worker processes with more engines each" in (found.recommendation or "")
+    # AND more empty claims than one per process per task is polling again, costed
+    (found,) = busy_polling(_polling_run(1_200, params=PROCESSES, queue=PG))
+    assert found.key == "busy-polling"
+    assert found.cost is not None
+    # AND a poll interval, one process or SQLite (no notification between processes) are
+    # not the broadcast
+    for changes in (
+        {"params": PROCESSES, "queue": PG | {"wakeup": "poll:50"}},
+        {"queue": PG},
+        {"params": PROCESSES},
+    ):
+        (found,) = busy_polling(_polling_run(800, **changes))
+        assert found.key == "busy-polling"
 
 
 def test_no_claim_timings_or_no_tasks_is_no_polling_finding() -> None:
