@@ -1888,13 +1888,26 @@ def contention(run: RunAnalysis) -> Iterable[Finding]:
             Evidence("claim_conflicts", conflicts, "tasks", RESULTS),
             Evidence("lock wait", seconds, "s", RESULTS),
         ),
-        recommendation=("Use " + "; ".join(fixes) + ".")
-        if fixes
-        else "Fewer writers: "
-        "connection=shared, and claims as one statement (claim_style=returning).",
+        recommendation=_contention_fix(run, fixes),
         cost=cost,
         support=Support(retries + conflicts, "retries and conflicts", CONTENTION_FLOOR),
     )
+
+
+def _contention_fix(run: RunAnalysis, fixes: Sequence[str]) -> str:
+    """What to change for the lock contention: the strategy's fixes, else fewer writers, which
+    for worker processes on SQLite means fewer processes (each one a connection and a writer)."""
+    if fixes:
+        return "Use " + "; ".join(fixes) + "."
+    processes = _worker_processes(run)
+    if processes > 1 and not _on_postgres(run):
+        return (
+            f"Fewer writers: SQLite lets one connection write at a time, and each of the "
+            f"{processes} worker processes writes on its own. Run fewer processes with more "
+            "engines each (the engines of a process share its connection: connection=shared), "
+            "or move the queue to PostgreSQL when the workers must be processes or hosts."
+        )
+    return "Fewer writers: connection=shared, and claims as one statement (claim_style=returning)."
 
 
 ENGINE_OPERATIONS = frozenset({"claim", "complete", "handler", "fail", "reclaim"})

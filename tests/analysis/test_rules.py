@@ -939,6 +939,19 @@ def test_contention_rates_its_retries_by_the_tasks_its_steps_completed() -> None
     assert "50.0 retries per 1k completed tasks" in found.detail
 
 
+def test_contention_between_sqlite_worker_processes_names_fewer_processes_as_the_fix() -> None:
+    busy = {"sqlite_busy_retries": 400, "lock_wait_us": 300_000}
+    # GIVEN SQLite's lock contention between 10 worker processes, the strategy's defaults
+    run = builders.run_analysis(counters=busy, params={"mode": "process", "workers": 10})
+    (found,) = contention(run)
+    # THEN the fix is fewer processes (one writer each), not a setting inside a process alone
+    assert "each of the 10 worker processes writes on its own" in (found.recommendation or "")
+    assert "PostgreSQL" in (found.recommendation or "")
+    # AND async workers in one process keep the settings' fix
+    (found,) = contention(builders.run_analysis(counters=busy, params={"workers": 10}))
+    assert (found.recommendation or "").startswith("Fewer writers: connection=shared")
+
+
 def test_a_few_busy_retries_are_not_enough_evidence() -> None:
     run = builders.run_analysis(counters={"sqlite_busy_retries": 3, "lock_wait_us": 900_000})
     (found,) = contention(run)
