@@ -1571,6 +1571,51 @@ def pg_enqueue_locks_the_table() -> None:
     )
 
 
+# -- blind6: two on PostgreSQL, written blind to the rules (committed before any run) ----
+
+_NEXT_ID = "SELECT nextval(pg_get_serial_sequence('tasks', 'id'))"
+_INSERT_WITH_ID = (
+    "INSERT INTO tasks (id, type, payload, priority, state, run_at, max_attempts, created_at) "
+    "VALUES ($1, $2, $3, $4, 'pending', $7::float8 + $5::float8, $6, $7) RETURNING id"
+)
+
+
+def pg_enqueue_draws_its_id_first() -> None:
+    """Written after the rules. On PostgreSQL, ``enqueue`` draws the task's id from the
+    table's sequence with a statement of its own, then inserts the row with that id ("the
+    id must be known before the row exists, to log it and to build the task's URL"): two
+    round trips per enqueue where the INSERT's RETURNING gave the id in one."""
+
+    async def insert(self: pgstore.PgStore, conn: Any, *row: Any) -> int:
+        task_id = (await self._fetch(conn, "enqueue", _NEXT_ID))[0][0]
+        statement, extra = _INSERT_WITH_ID, ()
+        if self.notify_payload is not None:
+            statement += f", pg_notify('{pgsql.CHANNEL}', $8)"
+            extra = (self.notify_payload + " 1",)
+        args = (task_id, *row, self.clock(), *extra)
+        await self._fetch(conn, "enqueue", statement, *args)
+        return int(task_id)
+
+    pgstore.PgStore.insert = _as_edited(  # type: ignore[method-assign]
+        pgstore, "PgStore.insert", insert
+    )
+
+
+def pg_claim_orders_by_creation() -> None:
+    """Written after the rules. On PostgreSQL, the claim takes tasks of one priority in the
+    order they were created (``ORDER BY priority DESC, created_at``: "run_at moves when a
+    task is retried, and a retried task must not jump the queue"), which no index has: each
+    claim reads every ready row and sorts them to take the first few."""
+    original = pgsql._picked
+
+    def picked(style: PgClaim) -> str:
+        return original(style).replace(
+            "ORDER BY priority DESC, run_at, id", "ORDER BY priority DESC, created_at, id"
+        )
+
+    pgsql._picked = picked
+
+
 def _as_edited(module: Any, qualname: str, function: Any) -> Any:
     """``function`` as profilers see an edit of ``qualname`` in ``module``'s own file: its
     code carries that file and name. A patch defined here is otherwise code of this file,
@@ -2953,6 +2998,34 @@ PLANTS: Mapping[str, Plant] = {
                 "broadcast (information), and a client transaction around several statements "
                 "per call is their round trips, as around one"
             ),
+        ),
+        # -- blind6: two on PostgreSQL, written blind (committed before any run) ------------
+        Plant(
+            "pg-enqueue-draws-id-first",
+            "round trips (a statement more per call), PostgreSQL",
+            "PostgreSQL enqueue draws the id from the sequence in a statement of its own, then "
+            "inserts the row with it",
+            pg_enqueue_draws_its_id_first,
+            "dbops",
+            CPU,
+            frozenset({"enqueue"}),
+            frozenset({"round-trips", "n-plus-one"}),
+            params=("tasks=2000",),
+            after_rules=True,
+            postgres=True,
+        ),
+        Plant(
+            "pg-claim-orders-by-creation",
+            "plans (sort per call), PostgreSQL",
+            "PostgreSQL claim orders by priority and created_at, which no index has",
+            pg_claim_orders_by_creation,
+            "dbops",
+            CPU,
+            frozenset({"claim"}),
+            frozenset({"sql-sort", "sql-scan"}),
+            params=("tasks=2000",),
+            after_rules=True,
+            postgres=True,
         ),
     )
 }
