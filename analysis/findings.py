@@ -1117,6 +1117,30 @@ def subtree_findings(run: RunAnalysis) -> Iterable[Finding]:
                         " Its LOCK TABLE holds the table against the other writers until the "
                         "COMMIT, trips included: the writes take the row locks they need."
                     )
+            elif per_call is not None and single is None and per_call < N_PLUS_ONE_PER_CALL:
+                # A statement or so more per call than the one it needs, each a trip (from
+                # N_PLUS_ONE_PER_CALL on, the N+1 rule names them from the SQL capture).
+                cause = Cause.ROUND_TRIPS
+                part = seconds / tree.op_running * (1.0 - 1.0 / per_call)
+                calls = next((d for d in run.latencies if d.op == op and d.count > 0), None)
+                if calls is not None:
+                    cost = time_cost(run, calls.count * calls.mean_ms / 1e3 * part)
+                title = (
+                    f"{op}: {per_call:.3g} statements per call, a round trip each "
+                    f"({_statement_names(run, op)}): {client} waiting for their replies takes "
+                    f"{_pct(seconds / tree.op_running)} of {op}'s running time {where}"
+                    + (
+                        f"; the trips beyond one per call, about {_s(cost.value)} of its "
+                        "calls' time"
+                        if calls is not None
+                        else ""
+                    )
+                )
+                recommendation = (
+                    f"Make {op} one statement per call: fold the others into it (a CTE, "
+                    "RETURNING, a column default), or run them once instead of on every call. "
+                    "Each statement is a trip to the server and back."
+                )
             elif single is not None:
                 # The trip of the one statement each call must make: no trip to save inside
                 # the call, so a description of the profile, not a cause.

@@ -544,11 +544,25 @@ def test_the_trip_of_one_statement_per_call_is_the_profile_not_a_cause(
     assert found.standing is Standing.INFORMATION
     assert found.cause is Cause.PROFILE
     assert "the trip of its one statement per call (1 per call)" in found.title
-    # AND with 5 statements per call it is the trips to save, a cause
+    # AND with 5 statements per call it is the trips to save, a cause (the N+1 rule's)
     five = [statement(0, "enqueue", "INSERT INTO jobs (kind) VALUES ($1)", 500, 50.0)]
     run = dataclasses.replace(run, sql=sql_hotspots(five, {}, {}))
     (found,) = subtree_findings(run)
     assert found.cause is Cause.HOT_SUBTREE
+    # AND with a statement more per call (2, below the N+1 rule's 3) the extra trips are the
+    # cause, named by their statements and costed at the share beyond one per call
+    two = [
+        *one,
+        statement(1, "enqueue", "SELECT nextval('jobs_id_seq')", 100, 20.0),
+    ]
+    run = dataclasses.replace(run, sql=sql_hotspots(two, {}, {}))
+    (found,) = subtree_findings(run)
+    assert (found.op, found.cause) == ("enqueue", Cause.ROUND_TRIPS)
+    assert found.title.startswith(
+        "enqueue: 2 statements per call, a round trip each (INSERT INTO jobs (kind) ...; "
+        "SELECT nextval('jobs_id_seq') ...)"
+    )
+    assert "one statement per call" in (found.recommendation or "")
 
 
 def test_a_database_connection_opened_inside_each_call_is_a_round_trips_cause(
