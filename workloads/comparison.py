@@ -39,7 +39,7 @@ from taskqueue import QueueConfig, QueueStats, observe
 from .adapters.base import DONE, STATUS_WORDS, Contender, QueueAdapter
 from .adapters.catalog import CONTENDER_NAMES, REFERENCE, contenders
 from .adapters.plugins import broken_plugins, installed_plugins, load_reference, verified
-from .adapters.postgres import on_server
+from .adapters.postgres import on_server, release_scratch_database
 from .adapters.specs import TASKQUEUE
 from .base import DerivesNothingAfterRun
 from .context import RunContext
@@ -563,6 +563,7 @@ async def measure(
                     )
                 finally:
                     await adapter.close()
+                    await release_scratch_database(folder)
                 progress.advance(size)
 
 
@@ -620,6 +621,9 @@ async def _run_scenario(
         recorder.scenario = ""
         await adapter.close()
         recorder.publish(start)
+        # Done with the folder: a PostgreSQL contender's database goes now, so the next
+        # scenario does not run beside this one's pages (see release_scratch_database).
+        await release_scratch_database(folder)
 
 
 def _row(contender: Contender, recorder: Recorder, reference: Recorder) -> StepResult:

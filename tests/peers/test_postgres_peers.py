@@ -268,6 +268,56 @@ def test_a_scratch_database_is_the_folders_until_the_folder_is_gone(
         asyncio.run(scratch.scratch_database(other, "q"))
 
 
+def test_a_released_folder_loses_its_database_at_once(postgres: None, tmp_path: Path) -> None:
+    # GIVEN a folder with a scratch database and one without (a queue on files)
+    folder, files = tmp_path / "done", tmp_path / "files"
+    folder.mkdir()
+    files.mkdir()
+    asyncio.run(scratch.scratch_database(folder, "done"))
+    assert len(scratch_databases_under(tmp_path)) == 1
+    # WHEN both are released, the folders still there and this process running
+    asyncio.run(scratch.release_scratch_database(folder))
+    asyncio.run(scratch.release_scratch_database(files))
+    # THEN the database is gone now, not at exit, and the folder says so when reopened
+    assert scratch_databases_under(tmp_path) == []
+    with pytest.raises(AdapterUnavailableError, match="no longer on the server"):
+        asyncio.run(scratch.scratch_database(folder, "done"))
+
+
+def test_each_comparison_scenario_drops_its_database_when_it_ends(
+    postgres: None, tmp_path: Path
+) -> None:
+    # GIVEN our queue on PostgreSQL as a comparison contender, each scenario in a folder
+    from taskqueue import QueueConfig
+    from workloads.adapters.catalog import contenders
+    from workloads.comparison import Recorder, measure
+
+    contender = contenders(QueueConfig())["taskqueue-pg"]
+    folders: list[Path] = []
+
+    def folder_for(label: str) -> Path:
+        folders.append(tmp_path / f"{len(folders)}-{label}")
+        return folders[-1]
+
+    # WHEN two rounds of both scenarios (and a backlog sweep) run in this process
+    asyncio.run(
+        measure(
+            [contender],
+            {contender.name: Recorder(contender.name)},
+            folder_for,
+            tasks=30,
+            rounds=2,
+            backlogs=(20,),
+            backlog_probe=10,
+        )
+    )
+    # THEN every folder had a database, and none is left while the process still runs:
+    # the next scenario never ran beside a finished one's
+    assert len(folders) == 6
+    assert all((folder / scratch.MARKER).is_file() for folder in folders)
+    assert scratch_databases_under(tmp_path) == []
+
+
 def test_a_killed_process_leaves_no_scratch_database_behind(postgres: None, tmp_path: Path) -> None:
     # GIVEN a process that makes a scratch database and is killed with SIGKILL
     folder = tmp_path / "killed"
