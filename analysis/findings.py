@@ -1619,15 +1619,17 @@ def _broadcast_wakeups(
     """Empty claims that a notification to every process explains: information. Each process
     wakes one idle engine per announced task (``PgTaskQueue._heard``), so with the workers
     idle one of ``processes`` claims finds the task; engines that polled would claim more
-    often than that. What they cost is the otherwise idle processes' time and as many of the
-    server's statements, no operation's time, so there is nothing to rank it by."""
+    often than that. Up to ``processes`` per task are taken as the broadcast's: its
+    ``processes - 1`` and the wake-ups' usual one (a drain's last claims, each engine's first
+    wait). What they cost is the otherwise idle processes' time and as many of the server's
+    statements, no operation's time, so there is nothing to rank it by."""
     return Finding(
         key="wakeup-broadcast",
         cause=Cause.POLLING,
         op="claim",
         title=f"claim: every enqueue's notification wakes an idle engine in each of the "
         f"{processes} worker processes: {empty:,} empty claims for {tasks:,} tasks "
-        f"({empty / tasks:.3g} per task, at most {processes - 1} per task when all are idle)",
+        f"({empty / tasks:.3g} per task; the broadcast makes up to {processes - 1})",
         detail=f"With wakeup=notify on PostgreSQL every worker process listens, and a NOTIFY "
         "reaches them all: each process wakes one idle engine per task announced, so while "
         f"the workers wait, one of the {processes} claims that follow an enqueue finds the "

@@ -1049,7 +1049,9 @@ def test_empty_claims_a_notification_to_every_process_explains_are_information()
     assert found.key == "wakeup-broadcast"
     assert found.standing is Standing.INFORMATION
     assert "wakes an idle engine in each of the 5 worker processes" in found.title
-    assert "4,000 empty claims for 1,000 tasks (4 per task, at most 4 per task" in found.title
+    assert "4,000 empty claims for 1,000 tasks (4 per task; the broadcast makes up to 4)" in (
+        found.title
+    )
     assert "fewer worker processes with more engines each" in (found.recommendation or "")
     # AND more empty claims than one per process per task is polling again, costed
     (found,) = busy_polling(_polling_run(1_200, params=PROCESSES, queue=PG))
