@@ -1616,6 +1616,57 @@ def pg_claim_orders_by_creation() -> None:
     pgsql._picked = picked
 
 
+# -- blind7: two on SQLite, written blind to the rules (committed before any run) --------
+
+_STATUS_WITH_PLACE = (
+    "SELECT * FROM (SELECT id, type, state, priority, attempts, max_attempts, worker, run_at, "
+    "lease_until, created_at, started_at, finished_at, result, error, "
+    "row_number() OVER (ORDER BY priority DESC, created_at) AS place FROM tasks) "
+    "WHERE id = ?"
+)
+
+
+def status_ranks_every_task() -> None:
+    """Written after the rules. ``status`` also reports the task's place in the queue, as
+    ``row_number() OVER (ORDER BY priority DESC, created_at)`` in a subquery filtered by id
+    afterwards ("one statement, and the place is exact"): the window is computed over the
+    whole table, sorted, for every status call, before the one row is picked."""
+
+    def status(self: store.Store, task_id: int) -> Any:
+        rows = self._rows("status", _STATUS_WITH_PLACE, (task_id,))
+        if not rows:
+            return None
+        fields = list(rows[0][:14])
+        fields[2] = TaskState(fields[2])
+        fields[12] = None if fields[12] is None else json.loads(fields[12])
+        return TaskStatus(*fields)
+
+    store.Store.status = _as_edited(store, "Store.status", status)  # type: ignore[method-assign]
+
+
+_PENDING_PAYLOADS = "SELECT payload FROM tasks WHERE state = 'pending'"
+
+
+def enqueue_refuses_pending_duplicates() -> None:
+    """Written after the rules. ``enqueue`` refuses a task whose payload equals a pending
+    task's ("idempotent producers: a retried request must not queue the work twice"), by
+    reading every pending payload and comparing in Python: each enqueue reads the whole
+    backlog, which grows with every task a producer adds."""
+    insert = store.Store.insert
+
+    def insert_unless_pending(
+        self: store.Store, type_: str, payload: str, priority: int, delay: float, attempts: int
+    ) -> int:
+        for (pending,) in self._rows("enqueue", _PENDING_PAYLOADS, ()):
+            if pending == payload:
+                raise ValueError(f"a pending task already has payload {payload[:60]}")
+        return insert(self, type_, payload, priority, delay, attempts)
+
+    store.Store.insert = _as_edited(  # type: ignore[method-assign]
+        store, "Store.insert", insert_unless_pending
+    )
+
+
 def _as_edited(module: Any, qualname: str, function: Any) -> Any:
     """``function`` as profilers see an edit of ``qualname`` in ``module``'s own file: its
     code carries that file and name. A patch defined here is otherwise code of this file,
@@ -3035,6 +3086,32 @@ PLANTS: Mapping[str, Plant] = {
             params=("tasks=2000",),
             after_rules=True,
             postgres=True,
+        ),
+        # -- blind7: two on SQLite, written blind (committed before any run) ----------------
+        Plant(
+            "status-ranks-every-task",
+            "plans (scan and sort per call)",
+            "status computes the task's place with row_number() over the whole table, then "
+            "picks the one row",
+            status_ranks_every_task,
+            "dbops",
+            CPU,
+            frozenset({"status"}),
+            frozenset({"sql-scan", "sql-sort"}),
+            params=("tasks=1000",),
+            after_rules=True,
+        ),
+        Plant(
+            "enqueue-reads-pending-payloads",
+            "plans (scan per call)",
+            "enqueue reads every pending task's payload to refuse a duplicate",
+            enqueue_refuses_pending_duplicates,
+            "dbops",
+            CPU,
+            frozenset({"enqueue"}),
+            frozenset({"sql-scan", "hot-subtree"}),
+            params=("tasks=1000",),
+            after_rules=True,
         ),
     )
 }
