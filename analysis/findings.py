@@ -1087,9 +1087,8 @@ def subtree_findings(run: RunAnalysis) -> Iterable[Finding]:
                 part = tree.transaction / tree.op_running
                 # Its share of the client's work, applied to the calls' time: the trips'
                 # waits are not running time, but each trip waits about as long.
-                calls = next((d for d in run.latencies if d.op == op and d.count > 0), None)
-                if calls is not None:
-                    cost = time_cost(run, calls.count * calls.mean_ms / 1e3 * part)
+                trips = _share_of_calls(run, op, part)
+                cost = trips or cost
                 around = (
                     "its one statement per call"
                     if single is not None
@@ -1099,7 +1098,7 @@ def subtree_findings(run: RunAnalysis) -> Iterable[Finding]:
                     f"{op}: a transaction around {around}: {client}'s transaction control "
                     f"(BEGIN and COMMIT, two more trips) takes {_pct(part)} of {op}'s running "
                     f"time {where}"
-                    + (f", about {_s(cost.value)} of its calls' time" if calls is not None else "")
+                    + (f", about {_s(trips.value)} of its calls' time" if trips else "")
                 )
                 recommendation = (
                     f"Drop the transaction around {op}'s statement: a single statement is "
@@ -1121,18 +1120,16 @@ def subtree_findings(run: RunAnalysis) -> Iterable[Finding]:
                 # A statement or so more per call than the one it needs, each a trip (from
                 # N_PLUS_ONE_PER_CALL on, the N+1 rule names them from the SQL capture).
                 cause = Cause.ROUND_TRIPS
-                part = seconds / tree.op_running * (1.0 - 1.0 / per_call)
-                calls = next((d for d in run.latencies if d.op == op and d.count > 0), None)
-                if calls is not None:
-                    cost = time_cost(run, calls.count * calls.mean_ms / 1e3 * part)
+                trips = _share_of_calls(run, op, seconds / tree.op_running * (1 - 1 / per_call))
+                cost = trips or cost
                 title = (
                     f"{op}: {per_call:.3g} statements per call, a round trip each "
                     f"({_statement_names(run, op)}): {client} waiting for their replies takes "
                     f"{_pct(seconds / tree.op_running)} of {op}'s running time {where}"
                     + (
-                        f"; the trips beyond one per call, about {_s(cost.value)} of its "
+                        f"; the trips beyond one per call, about {_s(trips.value)} of its "
                         "calls' time"
-                        if calls is not None
+                        if trips
                         else ""
                     )
                 )
@@ -1218,6 +1215,12 @@ def _opens_a_connection(chain: Sequence[FunctionTime]) -> bool:
         or (f.file or "").replace("\\", "/").endswith("/connect_utils.py")
         for f in chain
     )
+
+
+def _share_of_calls(run: RunAnalysis, op: str, part: float) -> Cost | None:
+    """``part`` of the time ``op``'s calls took (None: the run has no timings of them)."""
+    calls = next((d for d in run.latencies if d.op == op and d.count > 0), None)
+    return None if calls is None else time_cost(run, calls.count * calls.mean_ms / 1e3 * part)
 
 
 def _statements_per_call(run: RunAnalysis, op: str) -> float | None:
