@@ -168,16 +168,19 @@ async def release_scratch_database(folder: Path) -> None:
     every scenario starts from written-out buffers.
     """
     marker = folder / MARKER
-    if not marker.is_file():
-        return
+    if marker.is_file():
+        await _named_by(marker).drop()
+
+
+def _named_by(marker: Path) -> ScratchDatabase:
+    """The database ``marker`` names (whether or not it is still on the server)."""
     recorded = json.loads(marker.read_text(encoding="utf-8"))
-    await _drop(str(recorded["dsn"]), str(recorded["name"]))
+    return ScratchDatabase(dsn=str(recorded["dsn"]), name=str(recorded["name"]))
 
 
 async def _recorded(marker: Path) -> ScratchDatabase:
     """The database ``marker`` names, if it is still on the server."""
-    recorded = json.loads(marker.read_text(encoding="utf-8"))
-    database = ScratchDatabase(dsn=str(recorded["dsn"]), name=str(recorded["name"]))
+    database = _named_by(marker)
     admin = await _admin(database.dsn)
     try:
         there = await admin.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", database.name)
